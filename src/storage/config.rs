@@ -1,0 +1,145 @@
+//! Per-partition log settings, mirroring Kafka's topic configs.
+
+/// Default `segment.bytes`: 1 GiB.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 1 << 30;
+/// Default `segment.ms` and `retention.ms`: 7 days.
+pub const DEFAULT_SEGMENT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Default `segment.index.bytes`: 10 MiB.
+pub const DEFAULT_SEGMENT_INDEX_BYTES: u32 = 10 * 1024 * 1024;
+/// Default `index.interval.bytes`.
+pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+/// Default `max.message.bytes`.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
+
+/// Which timestamp a log stores as a batch's max timestamp (`message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    #[default]
+    CreateTime,
+    /// Overwrite the max timestamp with the broker's clock at append.
+    LogAppendTime,
+}
+
+/// Settings of one partition log. Small, `Clone`, validated once by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would grow past this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll a non-empty segment this long after it was created.
+    pub segment_ms: i64,
+    /// `segment.index.bytes`: preallocated size of each index file.
+    pub segment_index_bytes: u32,
+    /// `index.interval.bytes`: log bytes between two sparse index entries.
+    pub index_interval_bytes: u32,
+    /// `retention.ms`: delete sealed segments older than this; -1 = unlimited.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete oldest sealed segments beyond this size; -1 = unlimited.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: largest batch accepted.
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            segment_ms: DEFAULT_SEGMENT_MS,
+            segment_index_bytes: DEFAULT_SEGMENT_INDEX_BYTES,
+            index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
+            retention_ms: DEFAULT_SEGMENT_MS,
+            retention_bytes: -1,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            message_timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks the ranges Kafka enforces; the message names the offending setting.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(14..=i32::MAX as u64).contains(&self.segment_bytes) {
+            return Err(format!(
+                "segment.bytes must be in [14, {}], got {}",
+                i32::MAX,
+                self.segment_bytes
+            ));
+        }
+        if self.segment_ms < 1 {
+            return Err(format!("segment.ms must be >= 1, got {}", self.segment_ms));
+        }
+        if self.segment_index_bytes < 12 {
+            return Err(format!(
+                "segment.index.bytes must be >= 12, got {}",
+                self.segment_index_bytes
+            ));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err("index.interval.bytes must be > 0".to_string());
+        }
+        if self.retention_ms < -1 {
+            return Err(format!(
+                "retention.ms must be >= -1, got {}",
+                self.retention_ms
+            ));
+        }
+        if self.retention_bytes < -1 {
+            return Err(format!(
+                "retention.bytes must be >= -1, got {}",
+                self.retention_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafkas_and_valid() {
+        let c = LogConfig::default();
+        assert_eq!(c.segment_bytes, 1_073_741_824);
+        assert_eq!(c.segment_ms, 604_800_000);
+        assert_eq!(c.segment_index_bytes, 10_485_760);
+        assert_eq!(c.retention_ms, 604_800_000);
+        assert_eq!(c.max_message_bytes, 1_048_588);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn validate_rejects_out_of_range_settings() {
+        let bad = [
+            LogConfig {
+                segment_bytes: 13,
+                ..Default::default()
+            },
+            LogConfig {
+                segment_bytes: 1 << 31,
+                ..Default::default()
+            },
+            LogConfig {
+                segment_index_bytes: 11,
+                ..Default::default()
+            },
+            LogConfig {
+                index_interval_bytes: 0,
+                ..Default::default()
+            },
+            LogConfig {
+                retention_ms: -2,
+                ..Default::default()
+            },
+            LogConfig {
+                segment_ms: 0,
+                ..Default::default()
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+    }
+}

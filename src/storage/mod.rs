@@ -1,0 +1,38 @@
+//! Storage: one segmented, Kafka-format log per partition.
+//!
+//! Synchronous and runtime-free: the broker wraps each [`Log`] in a
+//! `std::sync::Mutex`, computes [`ReadSlice`]s under it and reads them outside.
+//!
+//! On-disk layout of a partition directory `<topic>-<partition>/` (Kafka's own):
+//!
+//! | file | content |
+//! |---|---|
+//! | `{base:020}.log` | RecordBatch v2, back to back, exactly as produced, base offset patched into bytes 0..8 |
+//! | `{base:020}.index` | sparse offset index: 8-byte entries, relative offset u32 BE + position u32 BE; preallocated, trimmed on seal |
+//! | `{base:020}.timeindex` | time index: 12-byte entries, max timestamp so far i64 BE + relative offset u32 BE; monotone |
+//! | `{offset:020}.snapshot` | idempotent-producer state as of `offset` (Sluice format, CRC32C-checked) |
+//! | `log-start-offset` | log start offset moved by DeleteRecords (decimal, written atomically) |
+//! | `.clean-shutdown` | present only between a clean `close()` and the next `open()` |
+//!
+//! Invariants: offsets are dense across segments; a segment's base offset is
+//! the first offset it holds; index files are caches, rebuilt from the `.log`
+//! whenever they look inconsistent or after an unclean stop.
+
+mod config;
+mod error;
+mod index;
+mod log;
+mod producer;
+mod record;
+mod segment;
+mod store;
+#[doc(hidden)]
+pub mod testing;
+
+pub use config::{
+    DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEGMENT_BYTES,
+    DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, LogConfig, TimestampType,
+};
+pub use error::{Error, Result};
+pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
+pub use record::RecordBatch;

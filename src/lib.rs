@@ -1,14 +1,28 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Sluice: a single-node broker that speaks the Apache Kafka protocol.
+//!
+//! ```text
+//! client ─TCP─▶ server (one task per connection)
+//!               connection  4-byte size-prefixed frames, bounded
+//!               protocol    request header + body (kafka-protocol crate)
+//!               handler/    one module per API, one version table
+//!               catalog     topics → partitions → storage::Log (Mutex, never held across .await)
+//!               storage/    record · store · index · segment · log, Kafka's on-disk format
+//! ```
+//!
+//! Start one in-process with [`Broker::start`]; stop it with [`Broker::shutdown`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod broker;
+pub mod catalog;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod handler;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+pub mod topic_config;
+mod util;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use broker::Broker;
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,0 +1,138 @@
+//! The in-process broker: open the catalog, bind, serve, and stop cleanly.
+//!
+//! ```no_run
+//! # async fn demo() -> sluice::Result<()> {
+//! let config = sluice::Config { listen: "127.0.0.1:0".into(), ..Default::default() };
+//! let broker = sluice::Broker::start(config).await?;
+//! println!("bootstrap.servers={}", broker.bootstrap());
+//! broker.shutdown().await
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, FlushMode, split_host_port};
+use crate::error::{Error, Result, io_err};
+use crate::handler::Context;
+use crate::server;
+
+/// A running broker. Dropping it without [`Broker::shutdown`] leaves the logs
+/// to be recovered at the next start, like a crash.
+#[derive(Debug)]
+pub struct Broker {
+    addr: SocketAddr,
+    catalog: Arc<Catalog>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Validates `config`, opens the data directory, binds and starts serving.
+    pub async fn start(config: Config) -> Result<Broker> {
+        let started = Instant::now();
+        config.validate().map_err(Error::Config)?;
+        let log_config = config.log_config().map_err(Error::Config)?;
+        let data_dir = config.data_dir.clone();
+        let catalog = tokio::task::spawn_blocking(move || Catalog::open(&data_dir, log_config))
+            .await
+            .map_err(|e| Error::Config(format!("opening the data directory panicked: {e}")))??;
+        let catalog = Arc::new(catalog);
+        let listener = TcpListener::bind(&config.listen).await.map_err(io_err(&config.listen))?;
+        let addr = listener.local_addr().map_err(io_err(&config.listen))?;
+        let advertised = match &config.advertised_listener {
+            Some(adv) => split_host_port(adv).map_err(Error::Config)?,
+            None => (addr.ip().to_string(), addr.port()),
+        };
+        let config = Arc::new(config);
+        let ctx = Arc::new(Context {
+            catalog: catalog.clone(),
+            config: config.clone(),
+            advertised: (advertised.0, i32::from(advertised.1)),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(server::run(listener, ctx, stop_rx));
+        let background = background_tasks(&catalog, &config);
+        tracing::info!(
+            %addr,
+            data_dir = %config.data_dir.display(),
+            topics = catalog.topics().len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "sluice is ready"
+        );
+        Ok(Broker { addr, catalog, stop, server, background })
+    }
+
+    /// The address the broker listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port` for a client's `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The topics and partitions (for tests and embedding).
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Stops accepting, answers the requests in flight, then flushes every log
+    /// and marks it clean.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        let catalog = self.catalog;
+        let closed = tokio::task::spawn_blocking(move || catalog.close())
+            .await
+            .map_err(|e| Error::Config(format!("closing panicked: {e}")))?;
+        tracing::info!("sluice stopped");
+        closed
+    }
+}
+
+fn background_tasks(catalog: &Arc<Catalog>, config: &Config) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let c = catalog.clone();
+    let every = Duration::from_millis(config.retention_check_interval_ms);
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let c = c.clone();
+            let _ = tokio::task::spawn_blocking(move || c.apply_retention()).await;
+        }
+    }));
+    if config.flush == FlushMode::Interval {
+        let c = catalog.clone();
+        let every = Duration::from_millis(config.flush_interval_ms);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                for topic in c.topics() {
+                    for partition in topic.partitions() {
+                        let end = partition.log().end_offset();
+                        let _ = crate::handler::sync_through(&partition, end - 1).await;
+                    }
+                }
+            }
+        }));
+    }
+    tasks
+}

@@ -1,0 +1,456 @@
+//! The catalog ("the logs"): every topic, its partitions and their logs.
+//!
+//! Topic metadata (name, id, partition count, config overrides) lives in
+//! `<data_dir>/topics.toml`, rewritten atomically on every change, so it
+//! survives restarts. Each partition is a [`Partition`] wrapping one
+//! [`Log`] in a `std::sync::Mutex` that is never held across an `.await`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use kafka_protocol::ResponseError;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::error::{Error, Result, io_err};
+use crate::storage::{self, AppendInfo, Log, LogConfig};
+use crate::topic_config;
+use crate::util::{now_ms, write_atomically};
+
+const TOPICS_FILE: &str = "topics.toml";
+const PRODUCER_IDS_FILE: &str = "producer-ids";
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// One partition: its log and the lock that serialises group commits.
+#[derive(Debug)]
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    log: Mutex<Log>,
+    /// Held by the one task fsyncing for everyone (group commit).
+    pub(crate) sync: tokio::sync::Mutex<()>,
+}
+
+impl Partition {
+    /// Locks the log. A panic while holding the lock cannot leave a log
+    /// half-written (appends are all-or-nothing), so poisoning is ignored.
+    pub fn log(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A topic: immutable name and id, mutable partitions and configs.
+#[derive(Debug)]
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    state: RwLock<TopicState>,
+}
+
+#[derive(Debug)]
+struct TopicState {
+    partitions: Vec<Arc<Partition>>,
+    overrides: BTreeMap<String, String>,
+}
+
+impl Topic {
+    /// The partitions, in index order.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.read().partitions.clone()
+    }
+
+    /// Partition `index`, if it exists.
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index).ok().and_then(|i| self.read().partitions.get(i).cloned())
+    }
+
+    /// The config overrides set on this topic.
+    pub fn overrides(&self) -> BTreeMap<String, String> {
+        self.read().overrides.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, TopicState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, TopicState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What `topics.toml` holds for one topic.
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicRecord {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TopicsFile {
+    #[serde(default)]
+    topic: Vec<TopicRecord>,
+}
+
+/// All topics of the broker.
+#[derive(Debug)]
+pub struct Catalog {
+    data_dir: PathBuf,
+    defaults: LogConfig,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises metadata changes so `topics.toml` is written in order.
+    admin: Mutex<()>,
+    /// Bumped after every append: wakes long-polling fetches.
+    appended: watch::Sender<u64>,
+    producer_ids: Mutex<(i64, i64)>,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the data directory and every partition log in it.
+    pub fn open(data_dir: &Path, defaults: LogConfig) -> Result<Catalog> {
+        std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
+        let path = data_dir.join(TOPICS_FILE);
+        let file: TopicsFile = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicsFile::default(),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let catalog = Catalog {
+            data_dir: data_dir.to_path_buf(),
+            defaults,
+            topics: RwLock::new(BTreeMap::new()),
+            admin: Mutex::new(()),
+            appended: watch::channel(0).0,
+            producer_ids: Mutex::new((0, 0)),
+        };
+        let now = now_ms();
+        for record in file.topic {
+            let cfg = topic_config::apply(&catalog.defaults, &record.configs).map_err(Error::Config)?;
+            let mut partitions = Vec::new();
+            for index in 0..record.partitions {
+                partitions.push(catalog.open_partition(&record.name, index, cfg.clone(), now)?);
+            }
+            let topic = Topic {
+                name: record.name.clone(),
+                id: record.id,
+                state: RwLock::new(TopicState { partitions, overrides: record.configs }),
+            };
+            catalog.topics_mut().insert(record.name, Arc::new(topic));
+        }
+        Ok(catalog)
+    }
+
+    fn open_partition(&self, topic: &str, index: i32, cfg: LogConfig, now: i64) -> Result<Arc<Partition>> {
+        let dir = self.data_dir.join(format!("{topic}-{index}"));
+        let log = Log::open(&dir, cfg, now)?;
+        Ok(Arc::new(Partition {
+            topic: topic.to_string(),
+            index,
+            log: Mutex::new(log),
+            sync: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The broker-wide default log settings.
+    pub fn defaults(&self) -> &LogConfig {
+        &self.defaults
+    }
+
+    fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Topic>>> {
+        self.topics.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every topic, by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// The topic called `name`.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// The topic with id `id`.
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics().into_iter().find(|t| t.id == id)
+    }
+
+    /// Partition `index` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>> {
+        self.topic(topic)
+            .and_then(|t| t.partition(index))
+            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, "unknown topic or partition"))
+    }
+
+    /// Creates a topic. With `validate_only` checks everything and changes nothing.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>> {
+        validate_topic_name(name)?;
+        if !(1..=100_000).contains(&partitions) {
+            return Err(Error::api(ResponseError::InvalidPartitions, "partition count must be 1..=100000"));
+        }
+        let cfg = topic_config::apply(&self.defaults, &overrides)
+            .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        if self.topic(name).is_some() {
+            return Err(Error::api(ResponseError::TopicAlreadyExists, format!("topic {name:?} already exists")));
+        }
+        if let Some(other) = self.topics().iter().find(|t| collides(&t.name, name)) {
+            return Err(Error::api(
+                ResponseError::InvalidTopicException,
+                format!("topic {name:?} collides with {:?}", other.name),
+            ));
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            state: RwLock::new(TopicState { partitions: Vec::new(), overrides }),
+        });
+        if validate_only {
+            return Ok(topic);
+        }
+        let now = now_ms();
+        let mut opened = Vec::new();
+        for index in 0..partitions {
+            opened.push(self.open_partition(name, index, cfg.clone(), now)?);
+        }
+        topic.write().partitions = opened;
+        self.topics_mut().insert(name.to_string(), topic.clone());
+        self.persist()?;
+        Ok(topic)
+    }
+
+    /// Deletes a topic and all its data.
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>> {
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self
+            .topics_mut()
+            .remove(name)
+            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, format!("no topic {name:?}")))?;
+        // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
+        self.persist()?;
+        let partitions = std::mem::take(&mut topic.write().partitions);
+        for partition in partitions {
+            let dir = partition.log().dir().to_path_buf();
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition");
+            }
+        }
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, format!("no topic {name:?}")))?;
+        let current = topic.partitions().len() as i32;
+        if count <= current || count > 100_000 {
+            return Err(Error::api(
+                ResponseError::InvalidPartitions,
+                format!("topic has {current} partitions; the new count must be larger (and at most 100000), got {count}"),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let cfg = topic_config::apply(&self.defaults, &topic.overrides()).map_err(Error::Config)?;
+        let now = now_ms();
+        for index in current..count {
+            let partition = self.open_partition(name, index, cfg.clone(), now)?;
+            topic.write().partitions.push(partition);
+        }
+        self.persist()
+    }
+
+    /// Changes a topic's overrides with `change`; nothing changes if it or validation fails.
+    pub fn alter_configs(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<()>,
+        validate_only: bool,
+    ) -> Result<()> {
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, format!("no topic {name:?}")))?;
+        let mut overrides = topic.overrides();
+        change(&mut overrides)?;
+        let cfg = topic_config::apply(&self.defaults, &overrides)
+            .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
+        if validate_only {
+            return Ok(());
+        }
+        for partition in topic.partitions() {
+            partition.log().set_config(cfg.clone());
+        }
+        topic.write().overrides = overrides;
+        self.persist()
+    }
+
+    /// The effective log settings of a topic.
+    pub fn topic_log_config(&self, topic: &Topic) -> LogConfig {
+        topic_config::apply(&self.defaults, &topic.overrides()).unwrap_or_else(|_| self.defaults.clone())
+    }
+
+    fn persist(&self) -> Result<()> {
+        let file = TopicsFile {
+            topic: self
+                .topics()
+                .iter()
+                .map(|t| TopicRecord {
+                    name: t.name.clone(),
+                    id: t.id,
+                    partitions: t.partitions().len() as i32,
+                    configs: t.overrides(),
+                })
+                .collect(),
+        };
+        let text = toml::to_string(&file).map_err(|e| Error::Config(e.to_string()))?;
+        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())
+    }
+
+    /// Appends `batches` to a partition and wakes waiting fetches.
+    pub fn append(&self, partition: &Partition, batches: &mut [u8]) -> Result<AppendInfo, storage::Error> {
+        let info = partition.log().append(batches, now_ms())?;
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(info)
+    }
+
+    /// A receiver that changes after every append.
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// A producer id never handed out before, even across restarts.
+    pub fn next_producer_id(&self) -> Result<i64> {
+        let mut ids = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, limit) = &mut *ids;
+        if *next >= *limit {
+            let path = self.data_dir.join(PRODUCER_IDS_FILE);
+            let stored = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            let start = stored.max(*limit);
+            // DURABILITY: reserve the block on disk before handing out any id from it.
+            write_atomically(&path, (start + PRODUCER_ID_BLOCK).to_string().as_bytes())?;
+            (*next, *limit) = (start, start + PRODUCER_ID_BLOCK);
+        }
+        let id = *next;
+        *next += 1;
+        Ok(id)
+    }
+
+    /// Applies retention (and time-based rolling) to every partition.
+    pub fn apply_retention(&self) {
+        let now = now_ms();
+        for topic in self.topics() {
+            for partition in topic.partitions() {
+                if let Err(e) = partition.log().apply_retention(now) {
+                    tracing::warn!(topic = %topic.name, partition = partition.index, error = %e, "retention failed");
+                }
+            }
+        }
+    }
+
+    /// Closes every log cleanly (fsync, trim indexes, clean-shutdown marker).
+    pub fn close(&self) -> Result<()> {
+        let topics = std::mem::take(&mut *self.topics_mut());
+        let mut result = Ok(());
+        for topic in topics.into_values() {
+            let partitions = std::mem::take(&mut topic.write().partitions);
+            for partition in partitions {
+                let Ok(partition) = Arc::try_unwrap(partition) else {
+                    tracing::warn!(topic = %topic.name, "partition still in use at close; left for recovery");
+                    continue;
+                };
+                let log = partition.log.into_inner().unwrap_or_else(|e| e.into_inner());
+                if let Err(e) = log.close() {
+                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "close failed");
+                    result = Err(e.into());
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Kafka's rules: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::api(ResponseError::InvalidTopicException, format!("topic name {name:?} {why}")));
+    if name.is_empty() {
+        return bad("is empty");
+    }
+    if name.len() > 249 {
+        return bad("is longer than 249 characters");
+    }
+    if name == "." || name == ".." {
+        return bad("is not allowed");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        return bad("may only hold ASCII letters, digits, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+/// Kafka refuses topics whose names differ only in '.' versus '_' (metric names collide).
+fn collides(a: &str, b: &str) -> bool {
+    a != b && a.replace('.', "_") == b.replace('.', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for good in ["a", "orders.v1", "A_b-9", &"x".repeat(249)] {
+            assert!(validate_topic_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "../etc", "a b", "é", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn topics_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+        let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        let id = catalog.create_topic("t", 3, configs.clone(), false).unwrap().id;
+        assert!(catalog.create_topic("t", 1, BTreeMap::new(), false).is_err());
+        catalog.close().unwrap();
+
+        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+        let topic = catalog.topic("t").unwrap();
+        assert_eq!((topic.id, topic.partitions().len(), topic.overrides()), (id, 3, configs));
+        catalog.delete_topic("t").unwrap();
+        assert!(!dir.path().join("t-0").exists());
+    }
+
+    #[test]
+    fn producer_ids_are_not_reused_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+        let first = catalog.next_producer_id().unwrap();
+        drop(catalog);
+        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+        assert!(catalog.next_producer_id().unwrap() > first);
+    }
+}

@@ -1,0 +1,282 @@
+//! Configuration: defaults < TOML file < `SLUICE_*` environment < command-line flags.
+//!
+//! This is the only module that knows about clap and TOML; everything below it
+//! receives the typed, validated [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::storage::{LogConfig, TimestampType};
+
+/// Command-line flags. Every flag is optional so that an absent flag never hides the file.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "A single-node broker that speaks the Apache Kafka protocol")]
+pub struct Cli {
+    /// TOML configuration file (see config/sluice.toml for every setting and its default).
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9092].
+    #[arg(long, env = "SLUICE_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Address that Metadata tells clients to connect to [default: the listen address].
+    #[arg(long, env = "SLUICE_ADVERTISED_LISTENER", value_name = "HOST:PORT")]
+    pub advertised_listener: Option<String>,
+    /// Directory holding the partition logs and topic metadata [default: ./data].
+    #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Node id this broker reports in Metadata [default: 1].
+    #[arg(long, env = "SLUICE_NODE_ID", value_name = "N")]
+    pub node_id: Option<i32>,
+    /// Log filter, e.g. `info` or `sluice=debug` [default: info].
+    #[arg(long, env = "SLUICE_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+/// When appended data is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FlushMode {
+    /// Leave it to the operating system (Kafka's default).
+    #[default]
+    Os,
+    /// fsync every `flush_interval_ms`.
+    Interval,
+    /// fsync before acknowledging a produce request (group commit).
+    Always,
+}
+
+/// Broker settings. Field comments give the Kafka name where there is one.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `listeners`: the address to bind.
+    pub listen: String,
+    /// `advertised.listeners`: the address given to clients; the bound address when unset.
+    pub advertised_listener: Option<String>,
+    /// `log.dirs`: where partitions and topic metadata live.
+    pub data_dir: PathBuf,
+    /// `node.id`.
+    pub node_id: i32,
+    /// Tracing filter.
+    pub log_level: String,
+    /// Cluster id reported to clients.
+    pub cluster_id: String,
+    /// `socket.request.max.bytes`: the largest request frame accepted.
+    pub socket_request_max_bytes: u32,
+    /// `max.connections`: concurrent client connections.
+    pub max_connections: usize,
+    /// `connections.max.idle.ms`: a connection silent this long is closed.
+    pub connections_max_idle_ms: u64,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics_enable: bool,
+    /// `num.partitions`: partitions of an auto-created topic.
+    pub num_partitions: i32,
+    /// `log.flush.*`: when data is fsynced.
+    pub flush: FlushMode,
+    /// `log.flush.interval.ms`: the period when `flush = "interval"`.
+    pub flush_interval_ms: u64,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// Defaults for every topic (`log.*` broker settings); topics may override them.
+    pub log: LogDefaults,
+}
+
+/// Broker-wide defaults of the per-topic log settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogDefaults {
+    /// `log.segment.bytes`.
+    pub segment_bytes: u64,
+    /// `log.roll.ms`.
+    pub segment_ms: i64,
+    /// `log.index.size.max.bytes`.
+    pub segment_index_bytes: u32,
+    /// `log.index.interval.bytes`.
+    pub index_interval_bytes: u32,
+    /// `log.retention.ms` (-1: keep forever).
+    pub retention_ms: i64,
+    /// `log.retention.bytes` (-1: no limit).
+    pub retention_bytes: i64,
+    /// `message.max.bytes`: the largest record batch accepted.
+    pub max_message_bytes: u32,
+    /// `log.message.timestamp.type`: `CreateTime` or `LogAppendTime`.
+    pub message_timestamp_type: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:9092".into(),
+            advertised_listener: None,
+            data_dir: PathBuf::from("./data"),
+            node_id: 1,
+            log_level: "info".into(),
+            cluster_id: "sluice-cluster".into(),
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            max_connections: 1000,
+            connections_max_idle_ms: 600_000,
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            flush: FlushMode::Os,
+            flush_interval_ms: 1000,
+            retention_check_interval_ms: 300_000,
+            log: LogDefaults::default(),
+        }
+    }
+}
+
+impl Default for LogDefaults {
+    fn default() -> Self {
+        let log = LogConfig::default();
+        LogDefaults {
+            segment_bytes: log.segment_bytes,
+            segment_ms: log.segment_ms,
+            segment_index_bytes: log.segment_index_bytes,
+            index_interval_bytes: log.index_interval_bytes,
+            retention_ms: log.retention_ms,
+            retention_bytes: log.retention_bytes,
+            max_message_bytes: log.max_message_bytes,
+            message_timestamp_type: "CreateTime".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Builds the configuration from the file named by `--config` (if any), then the flags.
+    pub fn load(cli: &Cli) -> Result<Config, String> {
+        let mut config = match &cli.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = &cli.listen {
+            config.listen = v.clone();
+        }
+        if let Some(v) = &cli.advertised_listener {
+            config.advertised_listener = Some(v.clone());
+        }
+        if let Some(v) = &cli.data_dir {
+            config.data_dir = v.clone();
+        }
+        if let Some(v) = cli.node_id {
+            config.node_id = v;
+        }
+        if let Some(v) = &cli.log_level {
+            config.log_level = v.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file; unknown keys are an error.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Checks every value, so that a bad setting stops start-up before anything is touched.
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| format!("listen = {:?}: {e}", self.listen))?;
+        if let Some(adv) = &self.advertised_listener {
+            split_host_port(adv)?;
+        }
+        if self.node_id < 0 {
+            return Err(format!("node_id = {}: must be >= 0", self.node_id));
+        }
+        if self.socket_request_max_bytes < 1024 {
+            return Err("socket_request_max_bytes must be at least 1024".into());
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        if self.connections_max_idle_ms == 0 {
+            return Err("connections_max_idle_ms must be > 0".into());
+        }
+        if !(1..=100_000).contains(&self.num_partitions) {
+            return Err(format!("num_partitions = {}: must be 1..=100000", self.num_partitions));
+        }
+        if self.flush == FlushMode::Interval && self.flush_interval_ms == 0 {
+            return Err("flush_interval_ms must be > 0 when flush = \"interval\"".into());
+        }
+        if self.retention_check_interval_ms == 0 {
+            return Err("retention_check_interval_ms must be > 0".into());
+        }
+        self.log_config()?.validate()
+    }
+
+    /// The per-topic defaults as the storage layer's type.
+    pub fn log_config(&self) -> Result<LogConfig, String> {
+        let l = &self.log;
+        Ok(LogConfig {
+            segment_bytes: l.segment_bytes,
+            segment_ms: l.segment_ms,
+            segment_index_bytes: l.segment_index_bytes,
+            index_interval_bytes: l.index_interval_bytes,
+            retention_ms: l.retention_ms,
+            retention_bytes: l.retention_bytes,
+            max_message_bytes: l.max_message_bytes,
+            message_timestamp_type: parse_timestamp_type(&l.message_timestamp_type)?,
+        })
+    }
+}
+
+/// Parses Kafka's `message.timestamp.type` values.
+pub fn parse_timestamp_type(value: &str) -> Result<TimestampType, String> {
+    match value {
+        "CreateTime" => Ok(TimestampType::CreateTime),
+        "LogAppendTime" => Ok(TimestampType::LogAppendTime),
+        other => Err(format!("message.timestamp.type {other:?}: expected CreateTime or LogAppendTime")),
+    }
+}
+
+/// Splits `host:port` (the host may be a name); the port must be a number.
+pub fn split_host_port(value: &str) -> Result<(String, u16), String> {
+    let (host, port) = value
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{value:?}: expected HOST:PORT"))?;
+    let port = port.parse::<u16>().map_err(|e| format!("{value:?}: port: {e}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{value:?}: empty host"));
+    }
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sluice.toml");
+        assert_eq!(Config::from_file(&path).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
+        let bad = Config { listen: "nowhere".into(), ..Config::default() };
+        assert!(bad.validate().is_err());
+        let mut bad = Config::default();
+        bad.log.message_timestamp_type = "Sometime".into();
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let cli = Cli::parse_from(["sluice", "--listen", "127.0.0.1:19092", "--node-id", "7"]);
+        let config = Config::load(&cli).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:19092");
+        assert_eq!(config.node_id, 7);
+    }
+}

@@ -1,0 +1,25 @@
+//! CreatePartitions: grow a topic's partition count.
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+
+use super::{Context, str_bytes};
+use crate::error::Result;
+
+pub(super) async fn handle(
+    ctx: &Context,
+    req: CreatePartitionsRequest,
+    _version: i16,
+) -> Result<CreatePartitionsResponse> {
+    let mut response = CreatePartitionsResponse::default();
+    for topic in req.topics {
+        let mut out = CreatePartitionsTopicResult::default();
+        out.name = topic.name.clone();
+        if let Err(e) = ctx.catalog.create_partitions(&topic.name, topic.count, req.validate_only) {
+            out.error_code = e.code();
+            out.error_message = Some(str_bytes(&e.message()));
+        }
+        response.results.push(out);
+    }
+    Ok(response)
+}

@@ -1,0 +1,86 @@
+//! CreateTopics: partitions, config overrides, validate-only.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+use super::{Context, str_bytes};
+use crate::error::{Error, Result};
+use crate::topic_config;
+
+pub(super) async fn handle(ctx: &Context, req: CreateTopicsRequest, version: i16) -> Result<CreateTopicsResponse> {
+    let mut response = CreateTopicsResponse::default();
+    for topic in req.topics {
+        let mut out = CreatableTopicResult::default();
+        out.name = topic.name.clone();
+        match create(ctx, &topic, req.validate_only) {
+            Ok((id, partitions, configs)) => {
+                if version >= 7 {
+                    out.topic_id = id;
+                }
+                if version >= 5 {
+                    out.num_partitions = partitions;
+                    out.replication_factor = 1;
+                    out.configs = Some(configs);
+                }
+            }
+            Err(e) => {
+                out.error_code = e.code();
+                out.error_message = Some(str_bytes(&e.message()));
+                if version >= 5 {
+                    out.num_partitions = -1;
+                    out.replication_factor = -1;
+                }
+            }
+        }
+        response.topics.push(out);
+    }
+    Ok(response)
+}
+
+type Created = (uuid::Uuid, i32, Vec<CreatableTopicConfigs>);
+
+fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<Created> {
+    if !matches!(topic.replication_factor, -1 | 1) {
+        return Err(Error::api(
+            ResponseError::InvalidReplicationFactor,
+            format!("replication factor {} is larger than the 1 available broker", topic.replication_factor),
+        ));
+    }
+    let partitions = match (topic.num_partitions, topic.assignments.len()) {
+        (-1, 0) => ctx.config.num_partitions,
+        (-1, n) => n as i32,
+        (n, 0) => n,
+        _ => {
+            return Err(Error::api(
+                ResponseError::InvalidRequest,
+                "give either a partition count or assignments, not both",
+            ));
+        }
+    };
+    let mut overrides = BTreeMap::new();
+    for c in &topic.configs {
+        if let Some(value) = &c.value {
+            overrides.insert(c.name.to_string(), value.to_string());
+        }
+    }
+    let created = ctx.catalog.create_topic(&topic.name, partitions, overrides.clone(), validate_only)?;
+    if !validate_only {
+        tracing::info!(topic = %created.name, partitions, "created topic");
+    }
+    let cfg = topic_config::apply(ctx.catalog.defaults(), &overrides).map_err(Error::Config)?;
+    let configs = topic_config::describe(&cfg, &overrides)
+        .into_iter()
+        .map(|(name, value)| {
+            let mut c = CreatableTopicConfigs::default();
+            c.name = str_bytes(name);
+            c.value = Some(str_bytes(&value));
+            c.config_source = if overrides.contains_key(name) { 1 } else { 5 };
+            c
+        })
+        .collect();
+    Ok((created.id, partitions, configs))
+}

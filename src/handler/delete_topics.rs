@@ -1,0 +1,42 @@
+//! DeleteTopics: by name (all versions) or by id (v6+).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+
+use super::{Context, str_bytes};
+use crate::error::{Error, Result};
+
+pub(super) async fn handle(ctx: &Context, req: DeleteTopicsRequest, version: i16) -> Result<DeleteTopicsResponse> {
+    let targets: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
+        req.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+    } else {
+        req.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
+    };
+    let mut response = DeleteTopicsResponse::default();
+    for (name, id) in targets {
+        let mut out = DeletableTopicResult::default();
+        let name = name.or_else(|| ctx.catalog.topic_by_id(id).map(|t| TopicName(str_bytes(&t.name))));
+        let result = match &name {
+            Some(name) => ctx.catalog.delete_topic(name),
+            None => Err(Error::api(ResponseError::UnknownTopicId, "unknown topic id")),
+        };
+        match result {
+            Ok(topic) => {
+                tracing::info!(topic = %topic.name, "deleted topic");
+                if version >= 6 {
+                    out.topic_id = topic.id;
+                }
+            }
+            Err(e) => {
+                out.error_code = e.code();
+                if version >= 5 {
+                    out.error_message = Some(str_bytes(&e.message()));
+                }
+            }
+        }
+        out.name = name;
+        response.responses.push(out);
+    }
+    Ok(response)
+}

@@ -1,0 +1,23 @@
+//! DescribeCluster: one broker, which is also the controller.
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::{Context, str_bytes};
+use crate::error::Result;
+
+pub(super) async fn handle(
+    ctx: &Context,
+    _req: DescribeClusterRequest,
+    _version: i16,
+) -> Result<DescribeClusterResponse> {
+    let mut response = DescribeClusterResponse::default();
+    response.cluster_id = str_bytes(&ctx.config.cluster_id);
+    response.controller_id = BrokerId(ctx.config.node_id);
+    let mut broker = DescribeClusterBroker::default();
+    broker.broker_id = BrokerId(ctx.config.node_id);
+    broker.host = str_bytes(&ctx.advertised.0);
+    broker.port = ctx.advertised.1;
+    response.brokers = vec![broker];
+    Ok(response)
+}

@@ -1,0 +1,45 @@
+//! DescribeLogDirs: the one data directory and the size of each partition in it.
+
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
+
+use super::{Context, str_bytes};
+use crate::error::Result;
+
+pub(super) async fn handle(
+    ctx: &Context,
+    req: DescribeLogDirsRequest,
+    version: i16,
+) -> Result<DescribeLogDirsResponse> {
+    let wanted = |topic: &str, index: i32| match &req.topics {
+        None => true,
+        Some(list) => list.iter().any(|t| t.topic.as_str() == topic && t.partitions.contains(&index)),
+    };
+    let mut dir = DescribeLogDirsResult::default();
+    dir.log_dir = str_bytes(&ctx.catalog.data_dir().display().to_string());
+    if version >= 4 {
+        dir.total_bytes = -1;
+        dir.usable_bytes = -1;
+    }
+    for topic in ctx.catalog.topics() {
+        let mut out = DescribeLogDirsTopic::default();
+        out.name = TopicName(str_bytes(&topic.name));
+        for partition in topic.partitions() {
+            if !wanted(&topic.name, partition.index) {
+                continue;
+            }
+            let mut p = DescribeLogDirsPartition::default();
+            p.partition_index = partition.index;
+            p.partition_size = partition.log().size_bytes() as i64;
+            out.partitions.push(p);
+        }
+        if !out.partitions.is_empty() {
+            dir.topics.push(out);
+        }
+    }
+    let mut response = DescribeLogDirsResponse::default();
+    response.results = vec![dir];
+    Ok(response)
+}

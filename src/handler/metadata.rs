@@ -1,0 +1,109 @@
+//! Metadata: this one node leads every partition; unknown topics are created
+//! when the client allows it and `auto_create_topics_enable` is on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+
+use super::{Context, str_bytes};
+use crate::catalog::Topic;
+use crate::error::Result;
+
+pub(super) async fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> Result<MetadataResponse> {
+    let node = BrokerId(ctx.config.node_id);
+    let mut response = MetadataResponse::default();
+    let mut broker = MetadataResponseBroker::default();
+    broker.node_id = node;
+    broker.host = str_bytes(&ctx.advertised.0);
+    broker.port = ctx.advertised.1;
+    response.brokers = vec![broker];
+    if version >= 2 {
+        response.cluster_id = Some(str_bytes(&ctx.config.cluster_id));
+    }
+    if version >= 1 {
+        response.controller_id = node;
+    }
+    let auto_create = ctx.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
+    response.topics = match req.topics {
+        // v0 uses an empty list for "all topics"; later versions use null.
+        None => all_topics(ctx, version),
+        Some(list) if list.is_empty() && version == 0 => all_topics(ctx, version),
+        Some(list) => list
+            .into_iter()
+            .map(|t| match t.name {
+                Some(name) => named_topic(ctx, &name, auto_create, version),
+                None => match ctx.catalog.topic_by_id(t.topic_id) {
+                    Some(topic) => describe_topic(ctx, &topic, version),
+                    None => error_topic(None, ResponseError::UnknownTopicId, version),
+                },
+            })
+            .collect(),
+    };
+    Ok(response)
+}
+
+fn all_topics(ctx: &Context, version: i16) -> Vec<MetadataResponseTopic> {
+    ctx.catalog.topics().iter().map(|t| describe_topic(ctx, t, version)).collect()
+}
+
+fn named_topic(ctx: &Context, name: &TopicName, auto_create: bool, version: i16) -> MetadataResponseTopic {
+    if let Some(topic) = ctx.catalog.topic(name) {
+        return describe_topic(ctx, &topic, version);
+    }
+    if !auto_create {
+        return error_topic(Some(name.clone()), ResponseError::UnknownTopicOrPartition, version);
+    }
+    let partitions = ctx.config.num_partitions;
+    match ctx.catalog.create_topic(name, partitions, BTreeMap::new(), false) {
+        Ok(topic) => {
+            tracing::info!(topic = %topic.name, partitions, "auto-created topic");
+            describe_topic(ctx, &topic, version)
+        }
+        // Another connection created it first.
+        Err(_) if ctx.catalog.topic(name).is_some() => match ctx.catalog.topic(name) {
+            Some(topic) => describe_topic(ctx, &topic, version),
+            None => error_topic(Some(name.clone()), ResponseError::UnknownTopicOrPartition, version),
+        },
+        Err(e) => {
+            let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
+            error_topic(Some(name.clone()), code, version)
+        }
+    }
+}
+
+fn describe_topic(ctx: &Context, topic: &Arc<Topic>, version: i16) -> MetadataResponseTopic {
+    let node = BrokerId(ctx.config.node_id);
+    let mut t = MetadataResponseTopic::default();
+    t.name = Some(TopicName(str_bytes(&topic.name)));
+    if version >= 10 {
+        t.topic_id = topic.id;
+    }
+    t.partitions = topic
+        .partitions()
+        .iter()
+        .map(|p| {
+            let mut mp = MetadataResponsePartition::default();
+            mp.partition_index = p.index;
+            mp.leader_id = node;
+            if version >= 7 {
+                mp.leader_epoch = 0;
+            }
+            mp.replica_nodes = vec![node];
+            mp.isr_nodes = vec![node];
+            mp
+        })
+        .collect();
+    t
+}
+
+fn error_topic(name: Option<TopicName>, code: ResponseError, _version: i16) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default();
+    t.name = name;
+    t.error_code = code.code();
+    t
+}

@@ -1,0 +1,138 @@
+//! One handler per Kafka API, one dispatch `match`, one version table.
+//!
+//! [`SUPPORTED`] is the single source of truth: ApiVersions is built from it
+//! and dispatch refuses anything outside it.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::protocol::{Request, encode_response};
+
+mod admin_configs;
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_records;
+mod delete_topics;
+mod describe_cluster;
+mod describe_log_dirs;
+mod fetch;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod offset_for_leader_epoch;
+mod produce;
+
+pub(crate) use produce::sync_through;
+
+/// The APIs Sluice serves and the version range of each.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 16),
+    (ApiKey::ListOffsets, 1, 8),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The supported version range of `key`, if it is served at all.
+pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED.iter().find(|(k, _, _)| *k == key).map(|&(_, min, max)| (min, max))
+}
+
+/// Everything a handler may use: shared by all connections.
+#[derive(Debug)]
+pub struct Context {
+    pub catalog: Arc<Catalog>,
+    pub config: Arc<Config>,
+    /// The host and port Metadata advertises.
+    pub advertised: (String, i32),
+}
+
+/// What the connection loop does after a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send these buffers as one response frame.
+    Frame(Vec<Bytes>),
+    /// Send nothing (Produce with acks = 0).
+    Nothing,
+}
+
+impl Reply {
+    fn frame(buf: BytesMut) -> Reply {
+        Reply::Frame(vec![buf.freeze()])
+    }
+}
+
+macro_rules! route {
+    ($ctx:expr, $req:expr, $module:ident) => {{
+        let body = $req.decode()?;
+        let response = $module::handle($ctx, body, $req.version()).await?;
+        Reply::frame(encode_response($req.api_key, $req.version(), $req.header.correlation_id, &response)?)
+    }};
+}
+
+/// Handles one request frame. An `Err` means the connection must be closed.
+pub async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
+    let req = Request::parse(frame)?;
+    let version = req.version();
+    let in_range = supported_range(req.api_key).is_some_and(|(min, max)| (min..=max).contains(&version));
+    if !in_range {
+        if req.api_key == ApiKey::ApiVersions {
+            return Ok(Reply::frame(api_versions::unsupported(req.header.correlation_id)?));
+        }
+        return Err(Error::Protocol(format!("{:?} v{version} is not supported", req.api_key)));
+    }
+    tracing::trace!(api = ?req.api_key, version, correlation_id = req.header.correlation_id, "request");
+    Ok(match req.api_key {
+        ApiKey::Produce => return produce::handle(ctx, &req).await,
+        ApiKey::Fetch => return fetch::handle(ctx, &req).await,
+        ApiKey::ApiVersions => route!(ctx, req, api_versions),
+        ApiKey::Metadata => route!(ctx, req, metadata),
+        ApiKey::ListOffsets => route!(ctx, req, list_offsets),
+        ApiKey::CreateTopics => route!(ctx, req, create_topics),
+        ApiKey::DeleteTopics => route!(ctx, req, delete_topics),
+        ApiKey::CreatePartitions => route!(ctx, req, create_partitions),
+        ApiKey::DeleteRecords => route!(ctx, req, delete_records),
+        ApiKey::InitProducerId => route!(ctx, req, init_producer_id),
+        ApiKey::OffsetForLeaderEpoch => route!(ctx, req, offset_for_leader_epoch),
+        ApiKey::DescribeCluster => route!(ctx, req, describe_cluster),
+        ApiKey::DescribeLogDirs => route!(ctx, req, describe_log_dirs),
+        ApiKey::DescribeConfigs => {
+            let body = req.decode()?;
+            let response = admin_configs::describe(ctx, body, version).await?;
+            Reply::frame(encode_response(req.api_key, version, req.header.correlation_id, &response)?)
+        }
+        ApiKey::AlterConfigs => {
+            let body = req.decode()?;
+            let response = admin_configs::alter(ctx, body, version).await?;
+            Reply::frame(encode_response(req.api_key, version, req.header.correlation_id, &response)?)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let body = req.decode()?;
+            let response = admin_configs::incremental_alter(ctx, body, version).await?;
+            Reply::frame(encode_response(req.api_key, version, req.header.correlation_id, &response)?)
+        }
+        other => return Err(Error::Protocol(format!("{other:?} has no handler"))),
+    })
+}
+
+/// A topic name as the protocol's string type.
+pub(crate) fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
+}

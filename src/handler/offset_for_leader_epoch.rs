@@ -1,0 +1,40 @@
+//! OffsetForLeaderEpoch: this broker has only ever had leader epoch 0, so
+//! epoch 0 ends at the log end offset.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use super::Context;
+use crate::error::Result;
+
+pub(super) async fn handle(
+    ctx: &Context,
+    req: OffsetForLeaderEpochRequest,
+    _version: i16,
+) -> Result<OffsetForLeaderEpochResponse> {
+    let mut response = OffsetForLeaderEpochResponse::default();
+    for topic in req.topics {
+        let mut out = OffsetForLeaderTopicResult::default();
+        out.topic = topic.topic.clone();
+        for p in topic.partitions {
+            let mut r = EpochEndOffset::default();
+            r.partition = p.partition;
+            match ctx.catalog.partition(&topic.topic, p.partition) {
+                Err(e) => r.error_code = e.code(),
+                Ok(_) if p.current_leader_epoch > 0 => r.error_code = ResponseError::UnknownLeaderEpoch.code(),
+                Ok(partition) if p.leader_epoch >= 0 => {
+                    r.leader_epoch = 0;
+                    r.end_offset = partition.log().end_offset();
+                }
+                Ok(_) => {
+                    r.leader_epoch = -1;
+                    r.end_offset = -1;
+                }
+            }
+            out.partitions.push(r);
+        }
+        response.topics.push(out);
+    }
+    Ok(response)
+}

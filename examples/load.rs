@@ -1,0 +1,168 @@
+//! Load generator: produce and consume with rdkafka, report messages/s, MB/s
+//! and end-to-end latency.
+//!
+//! ```text
+//! cargo run --release --example load                      # starts a broker in-process
+//! cargo run --release --example load -- 127.0.0.1:9092    # against a running broker
+//! LOAD_MESSAGES=200000 LOAD_SIZE=1024 LOAD_RATE=10000 LOAD_SECONDS=5 cargo run --release --example load
+//! ```
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn client(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4");
+    c
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
+    client(bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("batch.size", "1000000")
+        .create()
+        .expect("producer")
+}
+
+fn consumer(bootstrap: &str, topic: &str, offset: Offset) -> BaseConsumer {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", "load")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, offset).expect("offset");
+    consumer.assign(&tpl).expect("assign");
+    consumer
+}
+
+fn throughput(bootstrap: &str, topic: &str, count: u64, size: usize) {
+    let payload = vec![b'x'; size];
+    let producer = producer(bootstrap);
+    let start = Instant::now();
+    for _ in 0..count {
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    report("produce", count, size, start.elapsed());
+
+    let consumer = consumer(bootstrap, topic, Offset::Beginning);
+    let start = Instant::now();
+    let mut seen = 0u64;
+    while seen < count {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(_)) => seen += 1,
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => panic!("consume stalled at {seen} of {count}"),
+        }
+    }
+    report("consume", count, size, start.elapsed());
+}
+
+fn report(what: &str, count: u64, size: usize, took: Duration) {
+    let secs = took.as_secs_f64();
+    println!(
+        "{what:8} {count} x {size} B in {secs:.2} s: {:.0} msg/s, {:.1} MB/s",
+        count as f64 / secs,
+        (count as f64 * size as f64) / secs / 1e6
+    );
+}
+
+fn latency(bootstrap: &str, topic: &str, rate: u64, seconds: u64) {
+    let consumer = consumer(bootstrap, topic, Offset::End);
+    // Wait until the consumer has its starting position.
+    let _ = consumer.poll(Duration::from_millis(500));
+    let producer = client(bootstrap).set("linger.ms", "0").create::<ThreadedProducer<_>>().expect("producer");
+    let total = rate * seconds;
+    let sender = std::thread::spawn({
+        let topic = topic.to_string();
+        move || {
+            let start = Instant::now();
+            for i in 0..total {
+                let due = start + Duration::from_micros(i * 1_000_000 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let stamp = now_micros().to_be_bytes();
+                let _ = producer.send(BaseRecord::<(), [u8]>::to(&topic).payload(&stamp[..]));
+            }
+            producer.flush(Duration::from_secs(30)).expect("flush");
+        }
+    });
+    let mut samples = Vec::with_capacity(total as usize);
+    while (samples.len() as u64) < total {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => {
+                let sent = m.payload().and_then(|p| p.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+                samples.push(now_micros().saturating_sub(sent));
+            }
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => break,
+        }
+    }
+    sender.join().expect("sender");
+    samples.sort_unstable();
+    let pct = |p: f64| samples.get(((samples.len() as f64 * p) as usize).min(samples.len().saturating_sub(1))).copied().unwrap_or(0);
+    println!(
+        "latency  {} messages at {rate}/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        pct(0.50) as f64 / 1e3,
+        pct(0.99) as f64 / 1e3,
+        samples.last().copied().unwrap_or(0) as f64 / 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let count = env("LOAD_MESSAGES", 200_000);
+    let size = env("LOAD_SIZE", 1024) as usize;
+    let rate = env("LOAD_RATE", 10_000);
+    let seconds = env("LOAD_SECONDS", 5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (bootstrap, broker) = match std::env::args().nth(1) {
+        Some(addr) => (addr, None),
+        None => {
+            let config = sluice::Config {
+                listen: "127.0.0.1:0".into(),
+                data_dir: dir.path().to_path_buf(),
+                ..Default::default()
+            };
+            let broker = sluice::Broker::start(config).await.expect("broker");
+            (broker.bootstrap(), Some(broker))
+        }
+    };
+    let run = format!("load-{}", now_micros());
+    let (b, t) = (bootstrap.clone(), format!("{run}-throughput"));
+    tokio::task::spawn_blocking(move || throughput(&b, &t, count, size)).await.expect("throughput");
+    let (b, t) = (bootstrap.clone(), format!("{run}-latency"));
+    tokio::task::spawn_blocking(move || latency(&b, &t, rate, seconds)).await.expect("latency");
+    if let Some(broker) = broker {
+        broker.shutdown().await.expect("shutdown");
+    }
+}

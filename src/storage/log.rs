@@ -1,12 +1,39 @@
-//! The log of one partition.
+//! The log of one partition: ordered segments in `<topic>-<partition>/`.
+//!
+//! Invariants: there is always at least one segment and the last one is the
+//! active segment, the only one written; segment base offsets are increasing
+//! and each segment ends where the next begins; `start_offset` is at least
+//! the first segment's base (more after DeleteRecords, persisted in
+//! `log-start-offset`). Opening after a clean close (`.clean-shutdown`
+//! present) reads only directory names, file sizes and the active segment's
+//! tail; otherwise the active segment is scanned and cut at its first bad
+//! batch, and sealed segments' indexes are checked when first used.
+//!
+//! Not internally synchronized: callers hold a `Mutex<Log>` and read the
+//! returned [`ReadSlice`]s outside it.
 
+use std::collections::BTreeMap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-use super::{LogConfig, Result};
+use super::producer::ProducerStates;
+use super::record::RecordBatch;
+use super::segment::{Segment, SegmentConfig, file_name, parse_batches, parse_file_name};
+use super::store::{FileIo, StoreIo};
+use super::{Error, LogConfig, Result, TimestampType};
+
+mod maintenance;
+#[cfg(test)]
+mod tests;
+
+const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
+const START_OFFSET_FILE: &str = "log-start-offset";
+/// Producer snapshots kept after writing a new one.
+const SNAPSHOTS_KEPT: usize = 2;
 
 /// Outcome of a successful [`Log::append`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,11 +46,14 @@ pub struct AppendInfo {
     pub log_append_time: i64,
     /// Log start offset after the append.
     pub log_start_offset: i64,
-    /// The batch was an idempotent retry already stored: nothing was written.
+    /// The batch was an idempotent retry already stored: nothing was written
+    /// and the offsets are the original ones.
     pub duplicate: bool,
 }
 
-/// Bytes of whole batches in one segment file, readable without the log lock.
+/// Bytes of whole batches in one segment file. Reading needs no log lock:
+/// the file only grows while the slice is in use (a concurrent truncation or
+/// deletion makes [`ReadSlice::read`] fail or return the old bytes, never panic).
 #[derive(Debug, Clone)]
 pub struct ReadSlice {
     file: Option<Arc<File>>,
@@ -48,44 +78,126 @@ impl ReadSlice {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Reads the bytes from the file (pread).
+    /// Reads the bytes with one `pread` into a new buffer.
     pub fn read(&self) -> std::io::Result<Bytes> {
-        let _ = (&self.file, self.position);
-        todo!()
+        let Some(file) = &self.file else {
+            return Ok(Bytes::new());
+        };
+        let mut buf = BytesMut::zeroed(self.len);
+        file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf.freeze())
     }
 }
 
-/// Files to fsync for group commit; see [`Log::sync_target`].
+/// Files written since the last completed sync, for group commit.
 #[derive(Debug)]
 pub struct SyncTarget {
-    /// The log end offset when the target was taken.
+    /// The log end offset when the target was taken: once [`SyncTarget::sync`]
+    /// succeeds, every offset below it is durable.
     pub end_offset: i64,
     files: Vec<Arc<File>>,
 }
 
 impl SyncTarget {
-    /// fsyncs (sync_data) every file.
+    /// fsyncs (`sync_data`) every file. On error the caller must
+    /// [`Log::poison`] the log: the page cache can no longer be trusted.
     pub fn sync(&self) -> std::io::Result<()> {
-        for f in &self.files {
-            f.sync_data()?;
-        }
-        Ok(())
+        self.files.iter().try_for_each(|f| f.sync_data())
     }
 }
 
-/// The log of one partition.
+/// The log of one partition. See the module docs for invariants.
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
     config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    start_offset: i64,
+    producers: ProducerStates,
+    /// `.log` files written since the last sync, with the end offset after their last write.
+    unsynced: Vec<(Arc<File>, i64)>,
+    synced_offset: i64,
+    poisoned: bool,
+    io: Arc<dyn StoreIo>,
 }
 
-#[allow(unused_variables)]
+/// fsyncs a directory so that file creations, renames and deletions in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
 impl Log {
-    /// Opens (creating if missing) the partition directory `dir`.
+    /// Opens (creating if missing) the partition directory `dir` (named
+    /// `<topic>-<partition>` by the caller). Recovers the active segment if
+    /// there is no clean-shutdown marker. Never panics on damaged files: the
+    /// result is a prefix of what was appended, with the same offsets.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log> {
-        todo!()
+        Log::open_with_io(dir, config, now_ms, Arc::new(FileIo))
     }
+
+    pub(crate) fn open_with_io(
+        dir: &Path,
+        config: LogConfig,
+        now_ms: i64,
+        io: Arc<dyn StoreIo>,
+    ) -> Result<Log> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let marker = dir.join(CLEAN_SHUTDOWN);
+        let clean = marker.exists();
+        let persisted_start = read_start_offset(dir);
+        let seg_config = SegmentConfig::from(&config);
+        let mut segments = BTreeMap::new();
+        for base in list_segments(dir)? {
+            segments.insert(
+                base,
+                Segment::open(dir, base, seg_config, now_ms, io.clone())?,
+            );
+        }
+        let bases: Vec<i64> = segments.keys().copied().collect();
+        for (base, next) in bases.iter().zip(bases.iter().skip(1)) {
+            if let Some(segment) = segments.get_mut(base) {
+                segment.set_next_offset(*next);
+            }
+        }
+        match segments.values_mut().next_back() {
+            Some(active) if clean => active.activate()?,
+            Some(active) => {
+                active.recover()?;
+                active.sync()?;
+            }
+            None => {
+                let base = persisted_start.unwrap_or(0);
+                segments.insert(
+                    base,
+                    Segment::create(dir, base, seg_config, now_ms, io.clone())?,
+                );
+                sync_dir(dir)?;
+            }
+        }
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            start_offset: persisted_start.unwrap_or(first_base).max(first_base),
+            producers: ProducerStates::default(),
+            unsynced: Vec::new(),
+            synced_offset: 0,
+            poisoned: false,
+            io,
+        };
+        log.synced_offset = log.end_offset();
+        log.load_producer_state()?;
+        if clean {
+            std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+            // DURABILITY: the marker must be gone before any append, or a crash would skip recovery.
+            sync_dir(dir)?;
+        }
+        Ok(log)
+    }
+
     /// The partition directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -94,80 +206,314 @@ impl Log {
     pub fn config(&self) -> &LogConfig {
         &self.config
     }
-    /// Replaces the settings.
+    /// Replaces the settings; they apply from the next append, roll or retention check.
     pub fn set_config(&mut self, config: LogConfig) {
+        if let Some(active) = self.segments.values_mut().next_back() {
+            active.set_config(SegmentConfig::from(&config));
+        }
         self.config = config;
     }
-    /// Validates and appends batches.
+
+    fn active(&self) -> Result<&Segment> {
+        self.segments
+            .values()
+            .next_back()
+            .ok_or_else(|| self.no_segment())
+    }
+    fn active_mut(&mut self) -> Result<&mut Segment> {
+        let err = self.no_segment();
+        self.segments.values_mut().next_back().ok_or(err)
+    }
+    fn no_segment(&self) -> Error {
+        Error::io(&self.dir, std::io::Error::other("log has no segment"))
+    }
+
+    /// Validates every batch in `batches` (RecordBatch v2, back to back, as
+    /// the producer sent them), then assigns offsets and appends all of them,
+    /// or none: a rejected or failed append leaves the log unchanged. Patches
+    /// each base offset (and, under LogAppendTime, max timestamp, timestamp
+    /// type bit and CRC) in place.
     pub fn append(&mut self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
-        todo!()
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
+        let mut headers = parse_batches(batches, self.config.max_message_bytes)?;
+        if batches.len() > i32::MAX as usize {
+            return Err(Error::RecordTooLarge {
+                size: batches.len(),
+                max: self.config.max_message_bytes,
+            });
+        }
+        let log_append = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let base_offset = self.end_offset();
+        let mut next = base_offset;
+        for header in &mut headers {
+            header.base_offset = next;
+            next = header.last_offset() + 1;
+            if log_append {
+                header.max_timestamp = now_ms;
+            }
+        }
+        let last_offset = next - 1;
+        if let Some((base, last)) = self.producers.check(&headers)? {
+            return Ok(self.append_info(base, last, -1, true));
+        }
+        let mut at = 0;
+        for header in &headers {
+            let batch = batches.get_mut(at..at + header.size).unwrap_or_default();
+            RecordBatch::set_base_offset(batch, header.base_offset);
+            if log_append {
+                RecordBatch::set_log_append_time(batch, now_ms)?;
+            }
+            at += header.size;
+        }
+        if self
+            .active()?
+            .should_roll(&self.config, now_ms, batches.len() as u64, last_offset)
+        {
+            self.roll(now_ms)?;
+        }
+        let active = self.active_mut()?;
+        active.append(batches, &headers)?;
+        let file = active.log_file().clone();
+        headers.iter().for_each(|h| self.producers.update(h));
+        self.note_write(file, next);
+        let append_time = if log_append { now_ms } else { -1 };
+        Ok(self.append_info(base_offset, last_offset, append_time, false))
     }
-    /// Whole batches from the one containing `offset`.
+
+    fn append_info(
+        &self,
+        base_offset: i64,
+        last_offset: i64,
+        log_append_time: i64,
+        duplicate: bool,
+    ) -> AppendInfo {
+        AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time,
+            log_start_offset: self.start_offset,
+            duplicate,
+        }
+    }
+
+    fn note_write(&mut self, file: Arc<File>, end_offset: i64) {
+        match self
+            .unsynced
+            .iter_mut()
+            .find(|(f, _)| Arc::ptr_eq(f, &file))
+        {
+            Some(entry) => entry.1 = end_offset,
+            None => self.unsynced.push((file, end_offset)),
+        }
+    }
+
+    /// Seals the active segment and starts a new one at the end offset.
+    fn roll(&mut self, now_ms: i64) -> Result<()> {
+        let end = self.end_offset();
+        self.active_mut()?.seal()?;
+        let segment = Segment::create(
+            &self.dir,
+            end,
+            SegmentConfig::from(&self.config),
+            now_ms,
+            self.io.clone(),
+        )?;
+        // DURABILITY: fsync the directory so the new segment's files survive a crash.
+        sync_dir(&self.dir)?;
+        self.segments.insert(end, segment);
+        if let Err(e) = self.write_snapshot(end) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write producer snapshot");
+        }
+        Ok(())
+    }
+
+    /// Whole batches from the one containing `offset`, up to `max_bytes` but
+    /// always at least one batch if any exists at or after `offset`, all from
+    /// one segment. `offset == end_offset` gives an empty slice; outside
+    /// `[start_offset, end_offset]` is `OffsetOutOfRange`.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice> {
-        todo!()
+        let end = self.end_offset();
+        if offset < self.start_offset || offset > end {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                start: self.start_offset,
+                end,
+            });
+        }
+        let floor = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for segment in self.segments.range(floor..).map(|(_, s)| s) {
+            if let Some((position, len)) = segment.read(offset, max_bytes)? {
+                return Ok(ReadSlice {
+                    file: Some(segment.log_file().clone()),
+                    position,
+                    len,
+                });
+            }
+        }
+        Ok(ReadSlice::empty())
     }
-    /// Log start offset.
+
+    /// Log start offset: the first offset that can be read.
     pub fn start_offset(&self) -> i64 {
-        todo!()
+        self.start_offset
     }
-    /// Log end offset.
+    /// Log end offset: the offset the next record will get.
     pub fn end_offset(&self) -> i64 {
-        todo!()
+        self.active()
+            .map_or(self.start_offset, Segment::next_offset)
     }
-    /// Sum of segment sizes.
+    /// Sum of the segments' `.log` sizes.
     pub fn size_bytes(&self) -> u64 {
-        todo!()
+        self.segments.values().map(Segment::size).sum()
     }
-    /// Number of segments.
+    /// Number of segments, the active one included.
     pub fn segment_count(&self) -> usize {
-        todo!()
+        self.segments.len()
     }
-    /// First batch whose max timestamp >= ts.
+
+    /// The first batch whose max timestamp is >= `ts`: (its base offset, or the
+    /// start offset if larger; its max timestamp).
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
-        todo!()
+        for segment in self.segments.values() {
+            if let Some((offset, timestamp)) = segment.offset_for_timestamp(ts)? {
+                return Ok(Some((offset.max(self.start_offset), timestamp)));
+            }
+        }
+        Ok(None)
     }
-    /// Largest timestamp and its offset.
+
+    /// Largest timestamp in the log and the last offset of the batch holding it.
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        todo!()
+        let mut max: Option<(i64, i64)> = None;
+        for segment in self.segments.values() {
+            if let Some(m) = segment.largest_timestamp()? {
+                if max.is_none_or(|(t, _)| m.0 > t) {
+                    max = Some(m);
+                }
+            }
+        }
+        Ok(max)
     }
-    /// DeleteRecords.
-    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
-        todo!()
-    }
-    /// Removes everything at and above `offset`.
-    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
-        todo!()
-    }
-    /// Applies retention and time-based rolling.
-    pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
-        todo!()
-    }
-    /// Files to fsync for group commit.
+
+    /// For group commit: the end offset and the files written since the last
+    /// completed sync. The caller fsyncs them without the log lock, then calls
+    /// [`Log::mark_synced`] (or [`Log::poison`] if the fsync failed).
     pub fn sync_target(&mut self) -> SyncTarget {
-        todo!()
+        SyncTarget {
+            end_offset: self.end_offset(),
+            files: self.unsynced.iter().map(|(f, _)| f.clone()).collect(),
+        }
     }
-    /// Records that a sync target was fsynced.
+
+    /// Records that a target taken at `target_end_offset` was fsynced.
     pub fn mark_synced(&mut self, target_end_offset: i64) {
-        todo!()
+        self.synced_offset = self
+            .synced_offset
+            .max(target_end_offset.min(self.end_offset()));
+        self.unsynced.retain(|(_, end)| *end > target_end_offset);
     }
-    /// Offsets below this are fsynced.
+
+    /// Every offset below this is known to be on disk.
     pub fn synced_offset(&self) -> i64 {
-        todo!()
+        self.synced_offset
     }
-    /// Marks the log failed.
+
+    /// Marks the log failed (fail-stop after a failed fsync): every later
+    /// append returns `Error::Poisoned` until the log is reopened.
     pub fn poison(&mut self) {
-        todo!()
+        self.poisoned = true;
     }
-    /// Clean close.
-    pub fn close(self) -> Result<()> {
-        todo!()
-    }
-    /// Deletes the directory.
-    pub fn delete(self) -> Result<()> {
-        todo!()
-    }
-    /// Idempotent-producer state.
+
+    /// Idempotent-producer state: (epoch, last sequence) of `producer_id`.
     pub fn producer_state(&self, producer_id: i64) -> Option<(i16, i32)> {
-        todo!()
+        self.producers.get(producer_id)
+    }
+
+    /// fsyncs everything, trims the active indexes, writes a producer snapshot
+    /// and then the clean-shutdown marker. A poisoned log writes no marker and
+    /// returns `Error::Poisoned`, so the next open recovers.
+    pub fn close(mut self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
+        let end = self.end_offset();
+        self.active_mut()?.seal()?;
+        for (file, _) in &self.unsynced {
+            file.sync_data().map_err(|e| Error::io(&self.dir, e))?;
+        }
+        self.active()?.sync()?;
+        self.write_snapshot(end)?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN);
+        let file = File::create(&marker).map_err(|e| Error::io(&marker, e))?;
+        file.sync_all().map_err(|e| Error::io(&marker, e))?;
+        // DURABILITY: the marker (and the snapshot) must be durable before we call it clean.
+        sync_dir(&self.dir)
+    }
+
+    /// Deletes the directory and everything in it.
+    pub fn delete(self) -> Result<()> {
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+    }
+}
+
+/// Base offsets of the `.log` files in `dir`; warns about files it does not know.
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match parse_file_name(&name) {
+            Some((base, "log")) => bases.push(base),
+            Some((_, "index" | "timeindex" | "snapshot")) => {}
+            Some((_, "snapshot.tmp")) => {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            _ if name == CLEAN_SHUTDOWN || name == START_OFFSET_FILE => {}
+            _ => {
+                tracing::warn!(path = %entry.path().display(), "ignoring unknown file in partition directory")
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+fn read_start_offset(dir: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join(START_OFFSET_FILE)).ok()?;
+    let parsed = text.trim().parse().ok();
+    if parsed.is_none() {
+        tracing::warn!(dir = %dir.display(), "ignoring unreadable {START_OFFSET_FILE}");
+    }
+    parsed
+}
+
+/// Offsets of the producer snapshots in `dir`, ascending.
+fn list_snapshots(dir: &Path) -> Result<Vec<i64>> {
+    let mut offsets = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+    {
+        if let Some((offset, "snapshot")) = parse_file_name(&entry.file_name().to_string_lossy()) {
+            offsets.push(offset);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
+fn remove_snapshot(dir: &Path, offset: i64) {
+    let path = dir.join(file_name(offset, "snapshot"));
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove producer snapshot");
     }
 }

@@ -1,1 +1,565 @@
+//! A segment: one `.log` store plus its `.index` and `.timeindex`, named by
+//! its base offset (`{base:020}.log`), the first offset it holds.
+//!
+//! Index entries are added when at least `index.interval.bytes` of batches
+//! were appended since the last entry: the offset entry points at the current
+//! batch (its base offset and position); the time entry, added at the same
+//! moments when the segment's max timestamp grew, holds that max and the last
+//! offset of the batch that set it. Sealing adds a final time entry and trims
+//! both files. Sealed segments map their indexes only on first use and check
+//! them then; a file that does not add up is rebuilt from the `.log`.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use super::index::{OffsetIndex, TimeIndex};
+use super::record::{BatchHeader, HEADER_BYTES, RecordBatch};
+use super::store::{Store, StoreIo};
+use super::{Error, LogConfig, Result};
+
+/// `{base:020}.{ext}`.
+pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
+    format!("{base_offset:020}.{ext}")
+}
+
+/// Splits `{offset:020}.{ext}` into its offset and extension.
+pub(crate) fn parse_file_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, ext) = name.split_once('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, ext))
+}
+
+#[derive(Debug)]
+pub(crate) struct Indexes {
+    pub(crate) offset: OffsetIndex,
+    pub(crate) time: TimeIndex,
+}
+
+/// The settings a segment needs, copied from the log's config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentConfig {
+    pub(crate) index_interval_bytes: u64,
+    pub(crate) index_capacity_bytes: u64,
+}
+
+impl From<&LogConfig> for SegmentConfig {
+    fn from(c: &LogConfig) -> Self {
+        SegmentConfig {
+            index_interval_bytes: u64::from(c.index_interval_bytes),
+            index_capacity_bytes: u64::from(c.segment_index_bytes),
+        }
+    }
+}
+
+/// What the active segment knows about its tail.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tail {
+    max_timestamp: Option<(i64, i64)>,
+    bytes_since_index: u64,
+}
+
+/// One segment of a log. Sealed segments are read-only.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    dir: PathBuf,
+    store: Store,
+    next_offset: i64,
+    indexes: OnceLock<Indexes>,
+    config: SegmentConfig,
+    tail: Tail,
+    sealed: bool,
+    created_ms: i64,
+}
+
+impl Segment {
+    /// Creates a new, empty active segment (discarding any files of that name).
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        now_ms: i64,
+        io: Arc<dyn StoreIo>,
+    ) -> Result<Segment> {
+        let mut segment = Segment::open(dir, base_offset, config, now_ms, io)?;
+        segment.store.truncate_to(0)?;
+        segment.load_indexes(true)?;
+        segment.sealed = false;
+        Ok(segment)
+    }
+
+    /// Opens an existing segment as sealed; its indexes are mapped on first use.
+    /// The log sets its next offset (the next segment's base) or activates it.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        now_ms: i64,
+        io: Arc<dyn StoreIo>,
+    ) -> Result<Segment> {
+        let store = Store::open(&dir.join(file_name(base_offset, "log")), io)?;
+        Ok(Segment {
+            base_offset,
+            dir: dir.to_path_buf(),
+            store,
+            next_offset: base_offset,
+            indexes: OnceLock::new(),
+            config,
+            tail: Tail::default(),
+            sealed: true,
+            created_ms: now_ms,
+        })
+    }
+
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub(crate) fn set_next_offset(&mut self, next_offset: i64) {
+        self.next_offset = next_offset;
+    }
+    pub(crate) fn size(&self) -> u64 {
+        self.store.len()
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.store.len() == 0
+    }
+    pub(crate) fn log_file(&self) -> &Arc<File> {
+        self.store.file()
+    }
+    pub(crate) fn log_path(&self) -> &Path {
+        self.store.path()
+    }
+    pub(crate) fn set_config(&mut self, config: SegmentConfig) {
+        self.config = config;
+    }
+
+    fn index_paths(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.join(file_name(self.base_offset, "index")),
+            self.dir.join(file_name(self.base_offset, "timeindex")),
+        )
+    }
+
+    /// Opens the index files (`fresh`: emptied). True when they existed and
+    /// look consistent with a log ending before `next_offset`.
+    fn open_indexes(
+        &self,
+        fresh: bool,
+        capacity_bytes: u64,
+        next_offset: i64,
+    ) -> Result<(Indexes, bool)> {
+        let (offset_path, time_path) = self.index_paths();
+        let existed = offset_path.exists() && time_path.exists();
+        let (offset, offset_exact) =
+            OffsetIndex::open(&offset_path, self.base_offset, capacity_bytes, fresh)?;
+        let (time, time_exact) =
+            TimeIndex::open(&time_path, self.base_offset, capacity_bytes, fresh)?;
+        // A non-empty segment always has a time entry once sealed or cleanly closed.
+        let ok = existed
+            && offset_exact
+            && time_exact
+            && (self.store.len() == 0 || time.len() > 0)
+            && offset.is_consistent(self.store.len())
+            && time.is_consistent(next_offset);
+        Ok((Indexes { offset, time }, ok))
+    }
+
+    /// Maps the indexes for writing (preallocated), replacing any mapped ones.
+    fn load_indexes(&mut self, fresh: bool) -> Result<bool> {
+        // Unmap first: the files may be resized below.
+        self.indexes.take();
+        let bound = if self.sealed {
+            self.next_offset
+        } else {
+            i64::MAX
+        };
+        let (indexes, ok) = self.open_indexes(fresh, self.config.index_capacity_bytes, bound)?;
+        self.indexes = OnceLock::from(indexes);
+        Ok(ok)
+    }
+
+    /// The indexes, mapped (and checked, rebuilt if needed) on first use.
+    pub(crate) fn indexes(&self) -> Result<&Indexes> {
+        if let Some(indexes) = self.indexes.get() {
+            return Ok(indexes);
+        }
+        let (mut indexes, ok) = self.open_indexes(false, 0, self.next_offset)?;
+        if !ok {
+            tracing::warn!(path = %self.log_path().display(), "inconsistent index files, rebuilding");
+            drop(indexes);
+            indexes = self
+                .open_indexes(true, self.config.index_capacity_bytes, i64::MAX)?
+                .0;
+            let tail = self.fill_indexes(&mut indexes)?;
+            finish_seal(&mut indexes, tail)?;
+        }
+        Ok(self.indexes.get_or_init(|| indexes))
+    }
+
+    fn indexes_mut(&mut self) -> Result<&mut Indexes> {
+        self.indexes()?;
+        self.indexes
+            .get_mut()
+            .ok_or_else(|| Error::io(self.store.path(), std::io::Error::other("index not loaded")))
+    }
+
+    /// Walks the whole `.log` and adds index entries as appends would have.
+    fn fill_indexes(&self, indexes: &mut Indexes) -> Result<Tail> {
+        let mut tail = Tail::default();
+        let mut scanner = self.store.headers_from(0);
+        while let Some((position, header)) = scanner.next_header()? {
+            index_batch(indexes, &mut tail, self.config, position, &header);
+        }
+        Ok(tail)
+    }
+
+    /// Makes this segment the active one after a clean stop: preallocates the
+    /// indexes and finds the end by walking the batches after the last entry.
+    pub(crate) fn activate(&mut self) -> Result<()> {
+        self.sealed = false;
+        let consistent = self.load_indexes(false)? && self.walk_tail().is_ok();
+        let time_ok = self
+            .indexes()?
+            .time
+            .last_entry()
+            .is_none_or(|(_, o)| o < self.next_offset);
+        if !consistent || !time_ok {
+            tracing::warn!(path = %self.log_path().display(), "inconsistent segment, recovering");
+            self.recover()?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes next offset, max timestamp and bytes since the last index entry.
+    fn walk_tail(&mut self) -> Result<()> {
+        let indexes = self.indexes()?;
+        let last_entry = indexes
+            .offset
+            .len()
+            .checked_sub(1)
+            .and_then(|i| indexes.offset.entry(i));
+        let (mut next_offset, start) =
+            last_entry.map_or((self.base_offset, 0), |(o, p)| (o, u64::from(p)));
+        let mut max_timestamp = indexes.time.last_entry();
+        let mut scanner = self.store.headers_from(start);
+        while let Some((_, header)) = scanner.next_header()? {
+            if max_timestamp.is_none_or(|(t, _)| header.max_timestamp > t) {
+                max_timestamp = Some((header.max_timestamp, header.last_offset()));
+            }
+            next_offset = header.last_offset() + 1;
+        }
+        self.next_offset = next_offset;
+        self.tail = Tail {
+            max_timestamp,
+            bytes_since_index: self.store.len() - start,
+        };
+        Ok(())
+    }
+
+    /// Scans the whole `.log` checking every batch (bounds, magic, CRC,
+    /// contiguous offsets from the base), cuts it at the first bad byte and
+    /// rebuilds both indexes. Returns the number of bytes dropped.
+    pub(crate) fn recover(&mut self) -> Result<u64> {
+        self.load_indexes(true)?;
+        self.sealed = false;
+        let mut tail = Tail::default();
+        let mut position = 0u64;
+        let mut next_offset = self.base_offset;
+        let mut header_buf = [0u8; HEADER_BYTES];
+        let config = self.config;
+        while let Some(header) = self.checked_batch_at(position, next_offset, &mut header_buf) {
+            let indexes = self.indexes_mut()?;
+            index_batch(indexes, &mut tail, config, position, &header);
+            position += header.size as u64;
+            next_offset = header.last_offset() + 1;
+        }
+        let dropped = self.store.len() - position;
+        if dropped > 0 {
+            tracing::warn!(path = %self.log_path().display(), position, dropped, "truncating corrupt or torn tail");
+            self.store.truncate_to(position)?;
+        }
+        self.next_offset = next_offset;
+        self.tail = tail;
+        Ok(dropped)
+    }
+
+    /// The batch at `position` if it is whole and valid and starts at `expected_offset`.
+    fn checked_batch_at(
+        &self,
+        position: u64,
+        expected_offset: i64,
+        buf: &mut [u8; HEADER_BYTES],
+    ) -> Option<BatchHeader> {
+        self.store.read_exact_at(buf, position).ok()?;
+        let header = BatchHeader::parse(buf).ok()?;
+        if header.base_offset != expected_offset || position + header.size as u64 > self.store.len()
+        {
+            return None;
+        }
+        header.check_counts().ok()?;
+        let mut crc = 0u32;
+        let mut chunk = vec![0u8; header.size.min(64 * 1024)];
+        let mut at = position + 21;
+        let end = position + header.size as u64;
+        while at < end {
+            let n = ((end - at) as usize).min(chunk.len());
+            let part = chunk.get_mut(..n)?;
+            self.store.read_exact_at(part, at).ok()?;
+            crc = crc32c::crc32c_append(crc, part);
+            at += n as u64;
+        }
+        (crc == header.crc).then_some(header)
+    }
+
+    /// Appends `buf` (whole batches with offsets assigned; `batches` are their
+    /// headers in order). On error nothing changed.
+    pub(crate) fn append(&mut self, buf: &[u8], batches: &[BatchHeader]) -> Result<()> {
+        let config = self.config;
+        self.indexes_mut()?;
+        let mut position = self.store.append(buf)?;
+        let mut tail = self.tail;
+        let indexes = self.indexes_mut()?;
+        for header in batches {
+            index_batch(indexes, &mut tail, config, position, header);
+            position += header.size as u64;
+        }
+        self.tail = tail;
+        if let Some(last) = batches.last() {
+            self.next_offset = last.last_offset() + 1;
+        }
+        Ok(())
+    }
+
+    /// True when the next append of `incoming_bytes` ending at `last_offset` must go to a new segment.
+    pub(crate) fn should_roll(
+        &self,
+        config: &LogConfig,
+        now_ms: i64,
+        incoming_bytes: u64,
+        last_offset: i64,
+    ) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let full_index = self
+            .indexes
+            .get()
+            .is_none_or(|i| i.offset.is_full() || i.time.is_full());
+        self.size() + incoming_bytes > config.segment_bytes
+            || now_ms.saturating_sub(self.created_ms) >= config.segment_ms
+            || full_index
+            || last_offset - self.base_offset > i64::from(i32::MAX)
+    }
+
+    /// Time-based roll check alone (for retention ticks).
+    pub(crate) fn is_expired(&self, config: &LogConfig, now_ms: i64) -> bool {
+        !self.is_empty() && now_ms.saturating_sub(self.created_ms) >= config.segment_ms
+    }
+
+    /// Seals the segment: final time-index entry, indexes trimmed to their entries.
+    pub(crate) fn seal(&mut self) -> Result<()> {
+        let tail = self.tail;
+        let indexes = self.indexes_mut()?;
+        finish_seal(indexes, tail)?;
+        self.sealed = true;
+        Ok(())
+    }
+
+    /// fsyncs the `.log` and, if mapped, the indexes.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.store.sync()?;
+        if let Some(indexes) = self.indexes.get() {
+            indexes.offset.sync()?;
+            indexes.time.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Position and header of the first batch whose last offset is >= `offset`.
+    pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
+        let start = self
+            .indexes()?
+            .offset
+            .lookup(offset)
+            .map_or(0, |(_, p)| u64::from(p));
+        let mut scanner = self.store.headers_from(start);
+        while let Some((position, header)) = scanner.next_header()? {
+            if header.last_offset() >= offset {
+                return Ok(Some((position, header)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// (position, length) of whole batches from the one holding `offset`, at
+    /// least one, more while they fit in `max_bytes`.
+    pub(crate) fn read(&self, offset: i64, max_bytes: usize) -> Result<Option<(u64, usize)>> {
+        let Some((position, header)) = self.find_batch(offset)? else {
+            return Ok(None);
+        };
+        let mut len = header.size;
+        let mut scanner = self.store.headers_from(position + header.size as u64);
+        while let Ok(Some((_, next))) = scanner.next_header() {
+            if len + next.size > max_bytes {
+                break;
+            }
+            len += next.size;
+        }
+        Ok(Some((position, len)))
+    }
+
+    /// Removes every batch whose last offset is >= `offset`; the segment becomes active.
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if self.sealed {
+            if !self.load_indexes(false)? {
+                self.recover()?;
+            }
+            self.sealed = false;
+        }
+        if let Some((position, header)) = self.find_batch(offset)? {
+            self.store.truncate_to(position)?;
+            let indexes = self.indexes_mut()?;
+            indexes.offset.truncate_to(header.base_offset);
+            indexes.time.truncate_to(header.base_offset);
+        }
+        self.walk_tail()
+    }
+
+    /// Largest timestamp and the (last) offset of the batch holding it.
+    pub(crate) fn largest_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        if !self.sealed {
+            return Ok(self.tail.max_timestamp);
+        }
+        Ok(self.indexes()?.time.last_entry())
+    }
+
+    /// The first batch whose max timestamp is >= `timestamp`: (base offset, max timestamp).
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        if self.largest_timestamp()?.is_none_or(|(t, _)| t < timestamp) {
+            return Ok(None);
+        }
+        let indexes = self.indexes()?;
+        let start = match indexes.time.lookup_before(timestamp) {
+            Some((_, offset)) => indexes
+                .offset
+                .lookup(offset)
+                .map_or(0, |(_, p)| u64::from(p)),
+            None => 0,
+        };
+        let mut scanner = self.store.headers_from(start);
+        while let Some((_, header)) = scanner.next_header()? {
+            if header.max_timestamp >= timestamp {
+                return Ok(Some((header.base_offset, header.max_timestamp)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Headers of every batch, in order, from the one holding `offset`.
+    pub(crate) fn for_each_header(
+        &self,
+        offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<()> {
+        let Some((position, _)) = self.find_batch(offset)? else {
+            return Ok(());
+        };
+        let mut scanner = self.store.headers_from(position);
+        while let Some((_, header)) = scanner.next_header()? {
+            f(&header);
+        }
+        Ok(())
+    }
+
+    /// Removes the segment's files.
+    pub(crate) fn delete(self) -> Result<()> {
+        let (offset_path, time_path) = self.index_paths();
+        let log_path = self.store.path().to_path_buf();
+        drop(self);
+        for path in [log_path, offset_path, time_path] {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&path, e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The file modification time in ms, for segments without timestamps.
+    pub(crate) fn modified_ms(&self) -> Option<i64> {
+        let modified = self.store.file().metadata().ok()?.modified().ok()?;
+        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(since.as_millis()).ok()
+    }
+}
+
+/// Adds the final time entry and trims both index files.
+fn finish_seal(indexes: &mut Indexes, tail: Tail) -> Result<()> {
+    if let Some((timestamp, offset)) = tail.max_timestamp {
+        indexes.time.maybe_append(timestamp, offset);
+    }
+    indexes.offset.trim()?;
+    indexes.time.trim()
+}
+
+/// Index bookkeeping for one batch appended at `position`.
+fn index_batch(
+    indexes: &mut Indexes,
+    tail: &mut Tail,
+    config: SegmentConfig,
+    position: u64,
+    header: &BatchHeader,
+) {
+    if tail
+        .max_timestamp
+        .is_none_or(|(t, _)| header.max_timestamp > t)
+    {
+        tail.max_timestamp = Some((header.max_timestamp, header.last_offset()));
+    }
+    if tail.bytes_since_index >= config.index_interval_bytes {
+        if let Ok(position) = u32::try_from(position) {
+            indexes.offset.append(header.base_offset, position);
+        }
+        if let Some((timestamp, offset)) = tail.max_timestamp {
+            indexes.time.maybe_append(timestamp, offset);
+        }
+        tail.bytes_since_index = 0;
+    }
+    tail.bytes_since_index += header.size as u64;
+}
+
+/// Validates the batches of one append buffer; returns their headers.
+pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeader>> {
+    if buf.is_empty() {
+        return Err(Error::CorruptMessage("no record batch".to_string()));
+    }
+    let mut headers = Vec::new();
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let header = BatchHeader::parse(rest)?;
+        if header.size > max_message_bytes as usize {
+            return Err(Error::RecordTooLarge {
+                size: header.size,
+                max: max_message_bytes,
+            });
+        }
+        let batch = RecordBatch::parse(rest)?;
+        batch.validate()?;
+        if batch.is_transactional() || batch.is_control() {
+            return Err(Error::InvalidRecord(
+                "transactional and control batches are not supported".to_string(),
+            ));
+        }
+        headers.push(header);
+        rest = rest.get(header.size..).unwrap_or_default();
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests;

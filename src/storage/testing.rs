@@ -1,12 +1,72 @@
-//! Builders of valid RecordBatch v2 bytes for tests and benches (not for production use).
+//! Builders of valid RecordBatch v2 bytes, for tests and benches of any layer.
+//! Not for production use: the records are encoded the simple way.
 
-/// A valid uncompressed v2 batch of `records` (key, value), all stamped `timestamp`.
-pub fn batch(records: &[(&[u8], &[u8])], timestamp: i64) -> Vec<u8> {
-    let _ = (records, timestamp);
-    todo!()
+fn varint(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        let byte = (zigzag & 0x7f) as u8;
+        zigzag >>= 7;
+        if zigzag == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
-/// A batch of `n` records from an idempotent producer.
+fn record(out: &mut Vec<u8>, offset_delta: i64, key: &[u8], value: &[u8]) {
+    let mut body = Vec::with_capacity(key.len() + value.len() + 8);
+    body.push(0); // attributes
+    varint(&mut body, 0); // timestamp delta
+    varint(&mut body, offset_delta);
+    varint(&mut body, key.len() as i64);
+    body.extend_from_slice(key);
+    varint(&mut body, value.len() as i64);
+    body.extend_from_slice(value);
+    varint(&mut body, 0); // header count
+    varint(out, body.len() as i64);
+    out.extend_from_slice(&body);
+}
+
+/// Builds a complete batch (base offset 0) with the given producer fields.
+fn build(records: &[(&[u8], &[u8])], timestamp: i64, producer: (i64, i16, i32)) -> Vec<u8> {
+    let count = records.len() as i32;
+    let mut out = Vec::with_capacity(
+        61 + records
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 10)
+            .sum::<usize>(),
+    );
+    out.extend_from_slice(&0i64.to_be_bytes()); // base offset
+    out.extend_from_slice(&0i32.to_be_bytes()); // length, patched below
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    out.push(2); // magic
+    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
+    out.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    out.extend_from_slice(&(count - 1).to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&producer.0.to_be_bytes());
+    out.extend_from_slice(&producer.1.to_be_bytes());
+    out.extend_from_slice(&producer.2.to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    for (i, (key, value)) in records.iter().enumerate() {
+        record(&mut out, i as i64, key, value);
+    }
+    let length = (out.len() - 12) as i32;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// A valid uncompressed v2 batch of `records` (key, value), all stamped `timestamp`,
+/// from no producer (producer id -1). `records` must not be empty.
+pub fn batch(records: &[(&[u8], &[u8])], timestamp: i64) -> Vec<u8> {
+    build(records, timestamp, (-1, -1, -1))
+}
+
+/// A batch of `n` small records from idempotent producer `producer_id`, first sequence `sequence`.
 pub fn batch_with_producer(
     producer_id: i64,
     epoch: i16,
@@ -14,6 +74,7 @@ pub fn batch_with_producer(
     n: usize,
     timestamp: i64,
 ) -> Vec<u8> {
-    let _ = (producer_id, epoch, sequence, n, timestamp);
-    todo!()
+    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("value-{i}").into_bytes()).collect();
+    let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], v.as_slice())).collect();
+    build(&records, timestamp, (producer_id, epoch, sequence))
 }

@@ -1,0 +1,210 @@
+//! Log operations that move its boundaries: DeleteRecords, truncation,
+//! retention, and the producer snapshots that must follow them.
+
+use std::ops::Bound;
+
+use super::{Log, SNAPSHOTS_KEPT, START_OFFSET_FILE, list_snapshots, remove_snapshot, sync_dir};
+use crate::storage::producer::ProducerStates;
+use crate::storage::segment::{Segment, SegmentConfig};
+use crate::storage::{Error, Result};
+
+impl Log {
+    /// DeleteRecords: moves the log start offset to `offset` (which must be <=
+    /// the end offset, else `OffsetOutOfRange`) and deletes the sealed
+    /// segments entirely below it. The new start offset is persisted before
+    /// any file is deleted, so it survives a crash. Returns the start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        let end = self.end_offset();
+        if offset > end || offset < 0 {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                start: self.start_offset,
+                end,
+            });
+        }
+        if offset <= self.start_offset {
+            return Ok(self.start_offset);
+        }
+        self.persist_start_offset(offset)?;
+        self.start_offset = offset;
+        self.delete_sealed_segments_while(|segment, _| segment.next_offset() <= offset)?;
+        Ok(self.start_offset)
+    }
+
+    /// Removes every batch holding an offset >= `offset`. If `offset` falls
+    /// inside a batch, that whole batch goes and the end offset is its base.
+    /// Below the start offset the log is emptied and restarted at `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                start: self.start_offset,
+                end: self.end_offset(),
+            });
+        }
+        if offset >= self.end_offset() {
+            return Ok(());
+        }
+        let first_base = self.segments.keys().next().copied().unwrap_or(0);
+        if offset < self.start_offset || offset < first_base {
+            return self.truncate_fully(offset);
+        }
+        let later: Vec<i64> = self
+            .segments
+            .range((Bound::Excluded(offset), Bound::Unbounded))
+            .map(|(b, _)| *b)
+            .collect();
+        for base in later {
+            if let Some(segment) = self.segments.remove(&base) {
+                segment.delete()?;
+            }
+        }
+        self.active_mut()?.truncate_to(offset)?;
+        sync_dir(&self.dir)?;
+        let end = self.end_offset();
+        self.synced_offset = self.synced_offset.min(end);
+        for snapshot in list_snapshots(&self.dir)?.into_iter().filter(|s| *s > end) {
+            remove_snapshot(&self.dir, snapshot);
+        }
+        self.load_producer_state()
+    }
+
+    fn truncate_fully(&mut self, offset: i64) -> Result<()> {
+        for (_, segment) in std::mem::take(&mut self.segments) {
+            segment.delete()?;
+        }
+        for snapshot in list_snapshots(&self.dir)? {
+            remove_snapshot(&self.dir, snapshot);
+        }
+        let config = SegmentConfig::from(&self.config);
+        let segment = Segment::create(&self.dir, offset, config, 0, self.io.clone())?;
+        self.segments.insert(offset, segment);
+        self.persist_start_offset(offset)?;
+        self.start_offset = offset;
+        self.synced_offset = offset;
+        self.producers = ProducerStates::default();
+        Ok(())
+    }
+
+    /// Rolls the active segment if `segment.ms` has passed (and it is not
+    /// empty), then deletes sealed segments whose largest timestamp is older
+    /// than `now_ms - retention.ms`, then the oldest sealed segments as long as
+    /// the log stays at or above `retention.bytes` without them (Kafka's rule).
+    /// Returns the number of segments deleted.
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
+        if !self.poisoned && self.active()?.is_expired(&self.config, now_ms) {
+            self.roll(now_ms)?;
+        }
+        let mut deleted = 0;
+        if self.config.retention_ms >= 0 {
+            let cutoff = now_ms.saturating_sub(self.config.retention_ms);
+            deleted += self.delete_sealed_segments_while(|segment, _| {
+                let largest = match segment.largest_timestamp() {
+                    Ok(Some((t, _))) if t >= 0 => Some(t),
+                    _ => segment.modified_ms(),
+                };
+                largest.is_some_and(|t| t < cutoff)
+            })?;
+        }
+        if self.config.retention_bytes >= 0 {
+            let limit = self.config.retention_bytes as u64;
+            deleted +=
+                self.delete_sealed_segments_while(|segment, size| size - segment.size() >= limit)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the oldest sealed segments while `f(segment, log size)` holds,
+    /// then advances the start offset and fsyncs the directory.
+    fn delete_sealed_segments_while(
+        &mut self,
+        mut f: impl FnMut(&Segment, u64) -> bool,
+    ) -> Result<usize> {
+        let mut deleted = 0;
+        while self.segments.len() > 1 {
+            let size = self.size_bytes();
+            let Some(mut entry) = self.segments.first_entry() else {
+                break;
+            };
+            if !f(entry.get_mut(), size) {
+                break;
+            }
+            entry.remove().delete()?;
+            deleted += 1;
+        }
+        if deleted > 0 {
+            let first_base = self
+                .segments
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(self.start_offset);
+            self.start_offset = self.start_offset.max(first_base);
+            // DURABILITY: make the deletions durable before reporting them.
+            sync_dir(&self.dir)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Writes `log-start-offset` atomically: temp file, fsync, rename, fsync dir.
+    fn persist_start_offset(&self, offset: i64) -> Result<()> {
+        let path = self.dir.join(START_OFFSET_FILE);
+        let tmp = self.dir.join(format!("{START_OFFSET_FILE}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut &file, format!("{offset}\n").as_bytes())?;
+            file.sync_all()
+        };
+        write().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        // DURABILITY: the rename must survive a crash before segments are deleted.
+        sync_dir(&self.dir)
+    }
+
+    /// Writes the producer snapshot for `offset` and keeps only the newest few.
+    pub(super) fn write_snapshot(&self, offset: i64) -> Result<()> {
+        self.producers.write_snapshot(&self.dir, offset)?;
+        let snapshots = list_snapshots(&self.dir)?;
+        let old = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
+        for snapshot in snapshots.into_iter().take(old) {
+            remove_snapshot(&self.dir, snapshot);
+        }
+        Ok(())
+    }
+
+    /// Loads the newest readable snapshot at or below the end offset and
+    /// replays the batch headers after it.
+    pub(super) fn load_producer_state(&mut self) -> Result<()> {
+        let end = self.end_offset();
+        let mut states = ProducerStates::default();
+        let mut from = self.segments.keys().next().copied().unwrap_or(0);
+        for snapshot in list_snapshots(&self.dir)?
+            .into_iter()
+            .rev()
+            .filter(|s| *s <= end)
+        {
+            let path = self
+                .dir
+                .join(crate::storage::segment::file_name(snapshot, "snapshot"));
+            if let Some(loaded) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| ProducerStates::decode(&b))
+            {
+                states = loaded;
+                from = from.max(snapshot);
+                break;
+            }
+            tracing::warn!(path = %path.display(), "ignoring damaged producer snapshot");
+        }
+        let floor = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for segment in self.segments.range(floor..).map(|(_, s)| s) {
+            segment.for_each_header(from, |h| states.update(h))?;
+        }
+        self.producers = states;
+        Ok(())
+    }
+}

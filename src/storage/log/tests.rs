@@ -1,0 +1,454 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::*;
+use crate::storage::testing::{batch, batch_with_producer};
+
+fn small() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 100,
+        segment_index_bytes: 120,
+        ..LogConfig::default()
+    }
+}
+
+fn value(i: usize) -> Vec<u8> {
+    format!("value-{i:04}").into_bytes()
+}
+
+/// Appends `n` single-batch appends of `per` records; returns each batch as stored.
+fn fill(log: &mut Log, n: usize, per: usize, ts: i64) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let values: Vec<Vec<u8>> = (0..per).map(|j| value(i * per + j)).collect();
+            let records: Vec<(&[u8], &[u8])> =
+                values.iter().map(|v| (&b"k"[..], v.as_slice())).collect();
+            let mut b = batch(&records, ts + i as i64);
+            log.append(&mut b, ts).unwrap();
+            b
+        })
+        .collect()
+}
+
+fn read_all(log: &Log) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = log.start_offset();
+    while offset < log.end_offset() {
+        let bytes = log.read(offset, usize::MAX).unwrap().read().unwrap();
+        let mut rest = &bytes[..];
+        while let Ok(b) = RecordBatch::parse(rest) {
+            offset = b.last_offset() + 1;
+            rest = &rest[b.size()..];
+        }
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+#[test]
+fn append_assigns_dense_offsets_and_reads_return_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let mut b = batch(&[(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], 10);
+    let info = log.append(&mut b, 0).unwrap();
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.duplicate),
+        (0, 2, false)
+    );
+    assert_eq!(info.log_append_time, -1);
+    let mut two = [
+        batch(&[(b"d", b"4")], 11),
+        batch(&[(b"e", b"5"), (b"f", b"6")], 12),
+    ]
+    .concat();
+    let info = log.append(&mut two, 0).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (3, 5));
+    assert_eq!(log.end_offset(), 6);
+    let slice = log.read(1, 1).unwrap();
+    assert_eq!(
+        slice.read().unwrap(),
+        b,
+        "a read inside a batch returns that whole batch"
+    );
+    let slice = log.read(3, usize::MAX).unwrap();
+    let bytes = slice.read().unwrap();
+    assert_eq!(RecordBatch::parse(&bytes).unwrap().base_offset(), 3);
+    assert_eq!(bytes.len(), two.len());
+    assert!(log.read(6, 100).unwrap().is_empty());
+    assert!(matches!(
+        log.read(7, 100),
+        Err(Error::OffsetOutOfRange {
+            offset: 7,
+            start: 0,
+            end: 6
+        })
+    ));
+    assert!(matches!(
+        log.read(-1, 100),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn rejected_appends_leave_the_log_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        max_message_bytes: 200,
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(dir.path(), config, 0).unwrap();
+    fill(&mut log, 1, 1, 0);
+    let size = log.size_bytes();
+    let mut bad = batch(&[(b"k", b"v")], 0);
+    *bad.last_mut().unwrap() ^= 1;
+    let mut mixed = [batch(&[(b"k", b"v")], 0), bad].concat();
+    assert!(matches!(
+        log.append(&mut mixed, 0),
+        Err(Error::CorruptMessage(_))
+    ));
+    assert!(matches!(
+        log.append(&mut [], 0),
+        Err(Error::CorruptMessage(_))
+    ));
+    let mut big = batch(&[(b"k", &[0u8; 300])], 0);
+    assert!(matches!(
+        log.append(&mut big, 0),
+        Err(Error::RecordTooLarge { max: 200, .. })
+    ));
+    let mut tx = batch(&[(b"k", b"v")], 0);
+    tx[22] |= 0x10;
+    let crc = crc32c::crc32c(&tx[21..]);
+    tx[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(matches!(
+        log.append(&mut tx, 0),
+        Err(Error::InvalidRecord(_))
+    ));
+    assert_eq!((log.end_offset(), log.size_bytes()), (1, size));
+}
+
+#[test]
+fn segments_roll_at_segment_bytes_and_a_read_stays_in_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let batches = fill(&mut log, 40, 3, 0);
+    assert!(log.segment_count() > 3);
+    let slice = log.read(0, usize::MAX).unwrap();
+    assert!(slice.len() <= 1024 && slice.len() < log.size_bytes() as usize);
+    assert_eq!(read_all(&log), batches.concat());
+    for offset in 0..log.end_offset() {
+        let bytes = log.read(offset, 0).unwrap().read().unwrap();
+        let b = RecordBatch::parse(&bytes).unwrap();
+        assert!(b.base_offset() <= offset && offset <= b.last_offset());
+        assert_eq!(bytes.len(), b.size());
+    }
+}
+
+#[test]
+fn clean_close_and_reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let mut batches = fill(&mut log, 25, 2, 0);
+    log.close().unwrap();
+    assert!(dir.path().join(CLEAN_SHUTDOWN).exists());
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    assert!(!dir.path().join(CLEAN_SHUTDOWN).exists());
+    assert_eq!(log.end_offset(), 50);
+    batches.extend(fill(&mut log, 5, 2, 100));
+    assert_eq!(read_all(&log), batches.concat());
+    assert_eq!(log.end_offset(), 60);
+}
+
+#[test]
+fn reopen_after_torn_tail_truncates_to_last_valid_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let batches = fill(&mut log, 10, 2, 0);
+    drop(log);
+    let path = dir.path().join(file_name(0, "log"));
+    let len = std::fs::metadata(&path).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len - 5).unwrap();
+    file.write_all_at(b"garbage", len - 5).unwrap();
+    std::fs::write(dir.path().join(file_name(0, "index")), [0xffu8; 13]).unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    assert_eq!(log.end_offset(), 18);
+    assert_eq!(read_all(&log), batches[..9].concat());
+    log.append(&mut batch(&[(b"k", b"v")], 0), 0).unwrap();
+    assert_eq!(log.end_offset(), 19);
+}
+
+#[test]
+fn log_append_time_overwrites_the_max_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        message_timestamp_type: TimestampType::LogAppendTime,
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(dir.path(), config, 0).unwrap();
+    let mut b = batch(&[(b"k", b"v")], 5);
+    let info = log.append(&mut b, 9_000).unwrap();
+    assert_eq!(info.log_append_time, 9_000);
+    let stored = log.read(0, 1000).unwrap().read().unwrap();
+    let parsed = RecordBatch::parse(&stored).unwrap();
+    parsed.validate().unwrap();
+    assert_eq!(
+        (parsed.max_timestamp(), parsed.is_log_append_time()),
+        (9_000, true)
+    );
+    assert_eq!(log.max_timestamp().unwrap(), Some((9_000, 0)));
+}
+
+#[test]
+fn idempotent_retries_are_answered_with_the_original_offsets_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 3, 1, 0);
+    for seq in 0..20 {
+        log.append(&mut batch_with_producer(7, 0, seq * 2, 2, 0), 0)
+            .unwrap();
+    }
+    let retry = log
+        .append(&mut batch_with_producer(7, 0, 38, 2, 0), 0)
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!((retry.base_offset, retry.last_offset), (41, 42));
+    assert_eq!(log.end_offset(), 43);
+    assert_eq!(log.producer_state(7), Some((0, 39)));
+    log.close().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(log.producer_state(7), Some((0, 39)));
+    assert!(
+        log.append(&mut batch_with_producer(7, 0, 38, 2, 0), 0)
+            .unwrap()
+            .duplicate
+    );
+    assert!(matches!(
+        log.append(&mut batch_with_producer(7, 0, 41, 1, 0), 0),
+        Err(Error::OutOfOrderSequence {
+            expected: 40,
+            got: 41,
+            ..
+        })
+    ));
+    log.append(&mut batch_with_producer(7, 0, 40, 1, 0), 0)
+        .unwrap();
+    drop(log); // crash: no snapshot at the end, the tail is replayed
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(log.producer_state(7), Some((0, 40)));
+    assert!(matches!(
+        log.append(&mut batch_with_producer(7, -1, 41, 1, 0), 0),
+        Err(Error::InvalidProducerEpoch {
+            current: 0,
+            got: -1,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn delete_records_before_moves_the_start_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 40, 3, 0);
+    let segments = log.segment_count();
+    assert!(matches!(
+        log.delete_records_before(1000),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.delete_records_before(50).unwrap(), 50);
+    assert!(log.segment_count() < segments);
+    assert!(matches!(
+        log.read(49, 10),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    let bytes = log.read(50, 0).unwrap().read().unwrap();
+    assert!(RecordBatch::parse(&bytes).unwrap().last_offset() >= 50);
+    assert_eq!(log.delete_records_before(10).unwrap(), 50);
+    drop(log);
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!((log.start_offset(), log.end_offset()), (50, 120));
+    assert_eq!(log.offset_for_timestamp(0).unwrap().map(|r| r.0), Some(50));
+}
+
+#[test]
+fn truncate_to_removes_the_tail_and_appends_continue_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let batches = fill(&mut log, 40, 3, 0);
+    log.truncate_to(31).unwrap();
+    assert_eq!(log.end_offset(), 30, "the batch holding 31 goes entirely");
+    assert_eq!(read_all(&log), batches[..10].concat());
+    let more = fill(&mut log, 5, 1, 0);
+    assert_eq!(log.end_offset(), 35);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(
+        read_all(&log),
+        [batches[..10].concat(), more.concat()].concat()
+    );
+    let mut log = log;
+    assert!(matches!(
+        log.truncate_to(-5),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    log.truncate_to(0).unwrap();
+    assert_eq!(
+        (log.start_offset(), log.end_offset(), log.segment_count()),
+        (0, 0, 1)
+    );
+}
+
+#[test]
+fn retention_deletes_old_and_excess_sealed_segments_and_rolls_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: 1_000,
+        segment_ms: 500,
+        ..small()
+    };
+    let mut log = Log::open(dir.path(), config.clone(), 0).unwrap();
+    fill(&mut log, 20, 3, 0); // timestamps 0..20
+    let count = log.segment_count();
+    assert_eq!(log.apply_retention(100).unwrap(), 0);
+    assert_eq!(log.apply_retention(600).unwrap(), 0);
+    assert_eq!(
+        log.segment_count(),
+        count + 1,
+        "segment.ms rolled the active segment"
+    );
+    assert_eq!(log.apply_retention(5_000).unwrap(), count);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.start_offset(), log.end_offset());
+    fill(&mut log, 40, 3, 10_000);
+    log.set_config(LogConfig {
+        retention_ms: -1,
+        retention_bytes: 2048,
+        ..config
+    });
+    assert!(log.apply_retention(10_000).unwrap() > 0);
+    let sealed: u64 = log.size_bytes() - log.segments.values().next_back().unwrap().size();
+    assert!(log.size_bytes() >= 2048 && sealed < 2048 + 1024);
+}
+
+#[test]
+fn timestamps_are_found_through_the_time_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 30, 2, 1_000); // batch i: offsets 2i..2i+1, timestamp 1000+i
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 1_000)));
+    assert_eq!(log.offset_for_timestamp(1_017).unwrap(), Some((34, 1_017)));
+    assert_eq!(log.offset_for_timestamp(1_030).unwrap(), None);
+    assert_eq!(log.max_timestamp().unwrap(), Some((1_029, 59)));
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(log.offset_for_timestamp(1_017).unwrap(), Some((34, 1_017)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((1_029, 59)));
+}
+
+#[test]
+fn sync_target_covers_rolled_segments_until_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 12, 3, 0);
+    let target = log.sync_target();
+    assert_eq!(target.end_offset, 36);
+    assert!(target.files.len() > 1);
+    target.sync().unwrap();
+    fill(&mut log, 1, 1, 0);
+    log.mark_synced(target.end_offset);
+    assert_eq!(log.synced_offset(), 36);
+    assert_eq!(
+        log.sync_target().files.len(),
+        1,
+        "only the file written after the target"
+    );
+}
+
+#[test]
+fn a_poisoned_log_refuses_appends_and_is_recovered_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 2, 1, 0);
+    log.poison();
+    assert!(matches!(
+        log.append(&mut batch(&[(b"k", b"v")], 0), 0),
+        Err(Error::Poisoned)
+    ));
+    assert!(matches!(log.close(), Err(Error::Poisoned)));
+    assert!(!dir.path().join(CLEAN_SHUTDOWN).exists());
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(log.end_offset(), 2);
+}
+
+#[derive(Debug, Default)]
+struct FlakyDisk {
+    full: AtomicBool,
+}
+
+impl StoreIo for FlakyDisk {
+    fn write_all_at(&self, file: &File, buf: &[u8], position: u64) -> std::io::Result<()> {
+        if self.full.load(Ordering::SeqCst) {
+            file.write_all_at(&buf[..buf.len() / 3], position)?;
+            return Err(std::io::Error::other("No space left on device"));
+        }
+        file.write_all_at(buf, position)
+    }
+}
+
+#[test]
+fn a_failed_write_leaves_the_log_unchanged_and_usable_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let mut log = Log::open_with_io(dir.path(), small(), 0, disk.clone()).unwrap();
+    let mut batches = fill(&mut log, 5, 2, 0);
+    let (end, size) = (log.end_offset(), log.size_bytes());
+    disk.full.store(true, Ordering::SeqCst);
+    let err = log
+        .append(&mut batch_with_producer(3, 0, 0, 2, 0), 0)
+        .unwrap_err();
+    assert!(matches!(err, Error::Io { .. }));
+    assert_eq!(err.error_code(), 56);
+    assert_eq!((log.end_offset(), log.size_bytes()), (end, size));
+    assert_eq!(log.producer_state(3), None);
+    assert_eq!(read_all(&log), batches.concat());
+    disk.full.store(false, Ordering::SeqCst);
+    let info = log
+        .append(&mut batch_with_producer(3, 0, 0, 2, 0), 0)
+        .unwrap();
+    assert_eq!(info.base_offset, end);
+    batches.extend(fill(&mut log, 20, 2, 0));
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(log.end_offset(), end + 42);
+}
+
+#[test]
+fn unknown_files_are_ignored_and_damaged_sealed_indexes_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let batches = fill(&mut log, 40, 3, 0);
+    log.close().unwrap();
+    std::fs::write(dir.path().join("README"), b"hello").unwrap();
+    std::fs::write(dir.path().join(file_name(0, "index")), [0u8; 64]).unwrap();
+    std::fs::remove_file(dir.path().join(file_name(0, "timeindex"))).unwrap();
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(read_all(&log), batches.concat());
+    assert_eq!(log.offset_for_timestamp(3).unwrap(), Some((9, 3)));
+    assert!(
+        std::fs::metadata(dir.path().join(file_name(0, "index")))
+            .unwrap()
+            .len()
+            % 8
+            == 0
+    );
+}
+
+#[test]
+fn delete_removes_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topic-0");
+    let mut log = Log::open(&path, small(), 0).unwrap();
+    fill(&mut log, 3, 1, 0);
+    log.delete().unwrap();
+    assert!(!path.exists());
+}

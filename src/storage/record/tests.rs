@@ -1,0 +1,82 @@
+use super::*;
+use crate::storage::testing::{batch, batch_with_producer};
+
+#[test]
+fn built_batch_parses_and_validates() {
+    let bytes = batch(&[(b"k", b"v"), (b"", b"value")], 1234);
+    let b = RecordBatch::parse(&bytes).expect("parse");
+    b.validate().expect("valid");
+    assert_eq!(b.size(), bytes.len());
+    assert_eq!(b.record_count(), 2);
+    assert_eq!(b.last_offset_delta(), 1);
+    assert_eq!(b.max_timestamp(), 1234);
+    assert_eq!(b.producer_id(), -1);
+    assert!(!b.is_transactional() && !b.is_control() && !b.is_log_append_time());
+}
+
+#[test]
+fn set_base_offset_keeps_the_crc_valid_and_round_trips() {
+    let mut bytes = batch_with_producer(7, 1, 5, 3, 99);
+    RecordBatch::set_base_offset(&mut bytes, 1 << 40);
+    let b = RecordBatch::parse(&bytes).expect("parse");
+    b.validate().expect("still valid");
+    assert_eq!(b.base_offset(), 1 << 40);
+    assert_eq!(b.last_offset(), (1 << 40) + 2);
+    assert_eq!(
+        (b.producer_id(), b.producer_epoch(), b.base_sequence()),
+        (7, 1, 5)
+    );
+}
+
+#[test]
+fn log_append_time_rewrites_timestamp_bit_and_crc() {
+    let mut bytes = batch(&[(b"k", b"v")], 5);
+    RecordBatch::set_log_append_time(&mut bytes, 777).expect("stamp");
+    let b = RecordBatch::parse(&bytes).expect("parse");
+    b.validate().expect("valid after CRC recompute");
+    assert_eq!(b.max_timestamp(), 777);
+    assert!(b.is_log_append_time());
+}
+
+#[test]
+fn corrupt_inputs_are_rejected_without_panicking() {
+    let good = batch(&[(b"k", b"v")], 5);
+    assert!(matches!(
+        RecordBatch::parse(&good[..60]),
+        Err(Error::CorruptMessage(_))
+    ));
+    assert!(matches!(
+        RecordBatch::parse(&good[..good.len() - 1]),
+        Err(Error::CorruptMessage(_))
+    ));
+    let mut bad_magic = good.clone();
+    bad_magic[16] = 1;
+    assert!(matches!(
+        RecordBatch::parse(&bad_magic),
+        Err(Error::CorruptMessage(_))
+    ));
+    let mut bad_len = good.clone();
+    bad_len[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+    assert!(matches!(
+        RecordBatch::parse(&bad_len),
+        Err(Error::CorruptMessage(_))
+    ));
+    let mut bad_crc = good.clone();
+    let last = bad_crc.len() - 1;
+    bad_crc[last] ^= 0xff;
+    let parsed = RecordBatch::parse(&bad_crc).expect("header is fine");
+    assert!(matches!(parsed.validate(), Err(Error::CorruptMessage(_))));
+    for len in 0..good.len() {
+        let _ = RecordBatch::parse(&good[..len]).map(|b| b.validate());
+    }
+}
+
+#[test]
+fn record_count_must_match_last_offset_delta() {
+    let mut bytes = batch(&[(b"k", b"v"), (b"k", b"w")], 5);
+    bytes[57..61].copy_from_slice(&3i32.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let b = RecordBatch::parse(&bytes).expect("parse");
+    assert!(matches!(b.validate(), Err(Error::InvalidRecord(_))));
+}

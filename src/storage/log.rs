@@ -14,97 +14,29 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-
 use super::producer::ProducerStates;
 use super::record::RecordBatch;
-use super::segment::{Segment, SegmentConfig, file_name, parse_batches, parse_file_name};
+use super::record::parse_batches;
+use super::segment::{Segment, SegmentConfig};
 use super::store::{FileIo, StoreIo};
 use super::{Error, LogConfig, Result, TimestampType};
 
+mod files;
 mod maintenance;
 #[cfg(test)]
 mod tests;
+mod types;
+
+use files::{list_segments, list_snapshots, read_start_offset, remove_snapshot};
+pub use types::{AppendInfo, ReadSlice, SyncTarget};
 
 const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
 const START_OFFSET_FILE: &str = "log-start-offset";
 /// Producer snapshots kept after writing a new one.
 const SNAPSHOTS_KEPT: usize = 2;
-
-/// Outcome of a successful [`Log::append`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AppendInfo {
-    /// Offset assigned to the first record of the first batch.
-    pub base_offset: i64,
-    /// Offset of the last record of the last batch.
-    pub last_offset: i64,
-    /// The broker time written into the batches under LogAppendTime, else -1.
-    pub log_append_time: i64,
-    /// Log start offset after the append.
-    pub log_start_offset: i64,
-    /// The batch was an idempotent retry already stored: nothing was written
-    /// and the offsets are the original ones.
-    pub duplicate: bool,
-}
-
-/// Bytes of whole batches in one segment file. Reading needs no log lock:
-/// the file only grows while the slice is in use (a concurrent truncation or
-/// deletion makes [`ReadSlice::read`] fail or return the old bytes, never panic).
-#[derive(Debug, Clone)]
-pub struct ReadSlice {
-    file: Option<Arc<File>>,
-    position: u64,
-    len: usize,
-}
-
-impl ReadSlice {
-    /// A slice of no bytes.
-    pub fn empty() -> ReadSlice {
-        ReadSlice {
-            file: None,
-            position: 0,
-            len: 0,
-        }
-    }
-    /// Number of bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// True when there are no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    /// Reads the bytes with one `pread` into a new buffer.
-    pub fn read(&self) -> std::io::Result<Bytes> {
-        let Some(file) = &self.file else {
-            return Ok(Bytes::new());
-        };
-        let mut buf = BytesMut::zeroed(self.len);
-        file.read_exact_at(&mut buf, self.position)?;
-        Ok(buf.freeze())
-    }
-}
-
-/// Files written since the last completed sync, for group commit.
-#[derive(Debug)]
-pub struct SyncTarget {
-    /// The log end offset when the target was taken: once [`SyncTarget::sync`]
-    /// succeeds, every offset below it is durable.
-    pub end_offset: i64,
-    files: Vec<Arc<File>>,
-}
-
-impl SyncTarget {
-    /// fsyncs (`sync_data`) every file. On error the caller must
-    /// [`Log::poison`] the log: the page cache can no longer be trusted.
-    pub fn sync(&self) -> std::io::Result<()> {
-        self.files.iter().try_for_each(|f| f.sync_data())
-    }
-}
 
 /// The log of one partition. See the module docs for invariants.
 #[derive(Debug)]
@@ -461,59 +393,5 @@ impl Log {
         let dir = self.dir.clone();
         drop(self);
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
-    }
-}
-
-/// Base offsets of the `.log` files in `dir`; warns about files it does not know.
-fn list_segments(dir: &Path) -> Result<Vec<i64>> {
-    let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        match parse_file_name(&name) {
-            Some((base, "log")) => bases.push(base),
-            Some((_, "index" | "timeindex" | "snapshot")) => {}
-            Some((_, "snapshot.tmp")) => {
-                let _ = std::fs::remove_file(entry.path());
-            }
-            _ if name == CLEAN_SHUTDOWN || name == START_OFFSET_FILE => {}
-            _ => {
-                tracing::warn!(path = %entry.path().display(), "ignoring unknown file in partition directory")
-            }
-        }
-    }
-    bases.sort_unstable();
-    Ok(bases)
-}
-
-fn read_start_offset(dir: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(dir.join(START_OFFSET_FILE)).ok()?;
-    let parsed = text.trim().parse().ok();
-    if parsed.is_none() {
-        tracing::warn!(dir = %dir.display(), "ignoring unreadable {START_OFFSET_FILE}");
-    }
-    parsed
-}
-
-/// Offsets of the producer snapshots in `dir`, ascending.
-fn list_snapshots(dir: &Path) -> Result<Vec<i64>> {
-    let mut offsets = Vec::new();
-    for entry in std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .flatten()
-    {
-        if let Some((offset, "snapshot")) = parse_file_name(&entry.file_name().to_string_lossy()) {
-            offsets.push(offset);
-        }
-    }
-    offsets.sort_unstable();
-    Ok(offsets)
-}
-
-fn remove_snapshot(dir: &Path, offset: i64) {
-    let path = dir.join(file_name(offset, "snapshot"));
-    if let Err(e) = std::fs::remove_file(&path) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot remove producer snapshot");
     }
 }

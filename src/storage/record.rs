@@ -233,5 +233,33 @@ impl<'a> RecordBatch<'a> {
     }
 }
 
+/// Validates the batches of one append buffer; returns their headers.
+pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeader>> {
+    if buf.is_empty() {
+        return Err(Error::CorruptMessage("no record batch".to_string()));
+    }
+    let mut headers = Vec::new();
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let header = BatchHeader::parse(rest)?;
+        if header.size > max_message_bytes as usize {
+            return Err(Error::RecordTooLarge {
+                size: header.size,
+                max: max_message_bytes,
+            });
+        }
+        let batch = RecordBatch::parse(rest)?;
+        batch.validate()?;
+        if batch.is_transactional() || batch.is_control() {
+            return Err(Error::InvalidRecord(
+                "transactional and control batches are not supported".to_string(),
+            ));
+        }
+        headers.push(header);
+        rest = rest.get(header.size..).unwrap_or_default();
+    }
+    Ok(headers)
+}
+
 #[cfg(test)]
 mod tests;

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use super::index::{OffsetIndex, TimeIndex};
-use super::record::{BatchHeader, HEADER_BYTES, RecordBatch};
+use super::record::BatchHeader;
 use super::store::{Store, StoreIo};
 use super::{Error, LogConfig, Result};
+use recover::{finish_seal, index_batch};
 
 /// `{base:020}.{ext}`.
 pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
@@ -206,16 +207,6 @@ impl Segment {
             .ok_or_else(|| Error::io(self.store.path(), std::io::Error::other("index not loaded")))
     }
 
-    /// Walks the whole `.log` and adds index entries as appends would have.
-    fn fill_indexes(&self, indexes: &mut Indexes) -> Result<Tail> {
-        let mut tail = Tail::default();
-        let mut scanner = self.store.headers_from(0);
-        while let Some((position, header)) = scanner.next_header()? {
-            index_batch(indexes, &mut tail, self.config, position, &header);
-        }
-        Ok(tail)
-    }
-
     /// Makes this segment the active one after a clean stop: preallocates the
     /// indexes and finds the end by walking the batches after the last entry.
     pub(crate) fn activate(&mut self) -> Result<()> {
@@ -257,61 +248,6 @@ impl Segment {
             bytes_since_index: self.store.len() - start,
         };
         Ok(())
-    }
-
-    /// Scans the whole `.log` checking every batch (bounds, magic, CRC,
-    /// contiguous offsets from the base), cuts it at the first bad byte and
-    /// rebuilds both indexes. Returns the number of bytes dropped.
-    pub(crate) fn recover(&mut self) -> Result<u64> {
-        self.load_indexes(true)?;
-        self.sealed = false;
-        let mut tail = Tail::default();
-        let mut position = 0u64;
-        let mut next_offset = self.base_offset;
-        let mut header_buf = [0u8; HEADER_BYTES];
-        let config = self.config;
-        while let Some(header) = self.checked_batch_at(position, next_offset, &mut header_buf) {
-            let indexes = self.indexes_mut()?;
-            index_batch(indexes, &mut tail, config, position, &header);
-            position += header.size as u64;
-            next_offset = header.last_offset() + 1;
-        }
-        let dropped = self.store.len() - position;
-        if dropped > 0 {
-            tracing::warn!(path = %self.log_path().display(), position, dropped, "truncating corrupt or torn tail");
-            self.store.truncate_to(position)?;
-        }
-        self.next_offset = next_offset;
-        self.tail = tail;
-        Ok(dropped)
-    }
-
-    /// The batch at `position` if it is whole and valid and starts at `expected_offset`.
-    fn checked_batch_at(
-        &self,
-        position: u64,
-        expected_offset: i64,
-        buf: &mut [u8; HEADER_BYTES],
-    ) -> Option<BatchHeader> {
-        self.store.read_exact_at(buf, position).ok()?;
-        let header = BatchHeader::parse(buf).ok()?;
-        if header.base_offset != expected_offset || position + header.size as u64 > self.store.len()
-        {
-            return None;
-        }
-        header.check_counts().ok()?;
-        let mut crc = 0u32;
-        let mut chunk = vec![0u8; header.size.min(64 * 1024)];
-        let mut at = position + 21;
-        let end = position + header.size as u64;
-        while at < end {
-            let n = ((end - at) as usize).min(chunk.len());
-            let part = chunk.get_mut(..n)?;
-            self.store.read_exact_at(part, at).ok()?;
-            crc = crc32c::crc32c_append(crc, part);
-            at += n as u64;
-        }
-        (crc == header.crc).then_some(header)
     }
 
     /// Appends `buf` (whole batches with offsets assigned; `batches` are their
@@ -378,39 +314,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Position and header of the first batch whose last offset is >= `offset`.
-    pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
-        let start = self
-            .indexes()?
-            .offset
-            .lookup(offset)
-            .map_or(0, |(_, p)| u64::from(p));
-        let mut scanner = self.store.headers_from(start);
-        while let Some((position, header)) = scanner.next_header()? {
-            if header.last_offset() >= offset {
-                return Ok(Some((position, header)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// (position, length) of whole batches from the one holding `offset`, at
-    /// least one, more while they fit in `max_bytes`.
-    pub(crate) fn read(&self, offset: i64, max_bytes: usize) -> Result<Option<(u64, usize)>> {
-        let Some((position, header)) = self.find_batch(offset)? else {
-            return Ok(None);
-        };
-        let mut len = header.size;
-        let mut scanner = self.store.headers_from(position + header.size as u64);
-        while let Ok(Some((_, next))) = scanner.next_header() {
-            if len + next.size > max_bytes {
-                break;
-            }
-            len += next.size;
-        }
-        Ok(Some((position, len)))
-    }
-
     /// Removes every batch whose last offset is >= `offset`; the segment becomes active.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<()> {
         if self.sealed {
@@ -426,52 +329,6 @@ impl Segment {
             indexes.time.truncate_to(header.base_offset);
         }
         self.walk_tail()
-    }
-
-    /// Largest timestamp and the (last) offset of the batch holding it.
-    pub(crate) fn largest_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        if !self.sealed {
-            return Ok(self.tail.max_timestamp);
-        }
-        Ok(self.indexes()?.time.last_entry())
-    }
-
-    /// The first batch whose max timestamp is >= `timestamp`: (base offset, max timestamp).
-    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
-        if self.largest_timestamp()?.is_none_or(|(t, _)| t < timestamp) {
-            return Ok(None);
-        }
-        let indexes = self.indexes()?;
-        let start = match indexes.time.lookup_before(timestamp) {
-            Some((_, offset)) => indexes
-                .offset
-                .lookup(offset)
-                .map_or(0, |(_, p)| u64::from(p)),
-            None => 0,
-        };
-        let mut scanner = self.store.headers_from(start);
-        while let Some((_, header)) = scanner.next_header()? {
-            if header.max_timestamp >= timestamp {
-                return Ok(Some((header.base_offset, header.max_timestamp)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Headers of every batch, in order, from the one holding `offset`.
-    pub(crate) fn for_each_header(
-        &self,
-        offset: i64,
-        mut f: impl FnMut(&BatchHeader),
-    ) -> Result<()> {
-        let Some((position, _)) = self.find_batch(offset)? else {
-            return Ok(());
-        };
-        let mut scanner = self.store.headers_from(position);
-        while let Some((_, header)) = scanner.next_header()? {
-            f(&header);
-        }
-        Ok(())
     }
 
     /// Removes the segment's files.
@@ -498,68 +355,7 @@ impl Segment {
     }
 }
 
-/// Adds the final time entry and trims both index files.
-fn finish_seal(indexes: &mut Indexes, tail: Tail) -> Result<()> {
-    if let Some((timestamp, offset)) = tail.max_timestamp {
-        indexes.time.maybe_append(timestamp, offset);
-    }
-    indexes.offset.trim()?;
-    indexes.time.trim()
-}
-
-/// Index bookkeeping for one batch appended at `position`.
-fn index_batch(
-    indexes: &mut Indexes,
-    tail: &mut Tail,
-    config: SegmentConfig,
-    position: u64,
-    header: &BatchHeader,
-) {
-    if tail
-        .max_timestamp
-        .is_none_or(|(t, _)| header.max_timestamp > t)
-    {
-        tail.max_timestamp = Some((header.max_timestamp, header.last_offset()));
-    }
-    if tail.bytes_since_index >= config.index_interval_bytes {
-        if let Ok(position) = u32::try_from(position) {
-            indexes.offset.append(header.base_offset, position);
-        }
-        if let Some((timestamp, offset)) = tail.max_timestamp {
-            indexes.time.maybe_append(timestamp, offset);
-        }
-        tail.bytes_since_index = 0;
-    }
-    tail.bytes_since_index += header.size as u64;
-}
-
-/// Validates the batches of one append buffer; returns their headers.
-pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeader>> {
-    if buf.is_empty() {
-        return Err(Error::CorruptMessage("no record batch".to_string()));
-    }
-    let mut headers = Vec::new();
-    let mut rest = buf;
-    while !rest.is_empty() {
-        let header = BatchHeader::parse(rest)?;
-        if header.size > max_message_bytes as usize {
-            return Err(Error::RecordTooLarge {
-                size: header.size,
-                max: max_message_bytes,
-            });
-        }
-        let batch = RecordBatch::parse(rest)?;
-        batch.validate()?;
-        if batch.is_transactional() || batch.is_control() {
-            return Err(Error::InvalidRecord(
-                "transactional and control batches are not supported".to_string(),
-            ));
-        }
-        headers.push(header);
-        rest = rest.get(header.size..).unwrap_or_default();
-    }
-    Ok(headers)
-}
-
+mod read;
+mod recover;
 #[cfg(test)]
 mod tests;

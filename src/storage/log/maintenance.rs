@@ -208,3 +208,6 @@ impl Log {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

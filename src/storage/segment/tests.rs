@@ -1,4 +1,5 @@
 use super::*;
+use crate::storage::RecordBatch;
 use crate::storage::store::FileIo;
 use crate::storage::testing::batch;
 

@@ -1,0 +1,61 @@
+//! The partition directory's file names: listing segments and snapshots.
+
+use std::path::Path;
+
+use super::{CLEAN_SHUTDOWN, START_OFFSET_FILE};
+use crate::storage::segment::{file_name, parse_file_name};
+use crate::storage::{Error, Result};
+
+/// Base offsets of the `.log` files in `dir`; warns about files it does not know.
+pub(super) fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match parse_file_name(&name) {
+            Some((base, "log")) => bases.push(base),
+            Some((_, "index" | "timeindex" | "snapshot")) => {}
+            Some((_, "snapshot.tmp")) => {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            _ if name == CLEAN_SHUTDOWN || name == START_OFFSET_FILE => {}
+            _ => {
+                tracing::warn!(path = %entry.path().display(), "ignoring unknown file in partition directory")
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+pub(super) fn read_start_offset(dir: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join(START_OFFSET_FILE)).ok()?;
+    let parsed = text.trim().parse().ok();
+    if parsed.is_none() {
+        tracing::warn!(dir = %dir.display(), "ignoring unreadable {START_OFFSET_FILE}");
+    }
+    parsed
+}
+
+/// Offsets of the producer snapshots in `dir`, ascending.
+pub(super) fn list_snapshots(dir: &Path) -> Result<Vec<i64>> {
+    let mut offsets = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+    {
+        if let Some((offset, "snapshot")) = parse_file_name(&entry.file_name().to_string_lossy()) {
+            offsets.push(offset);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
+pub(super) fn remove_snapshot(dir: &Path, offset: i64) {
+    let path = dir.join(file_name(offset, "snapshot"));
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove producer snapshot");
+    }
+}

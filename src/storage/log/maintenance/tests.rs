@@ -1,0 +1,87 @@
+use crate::storage::log::tests::{fill, read_all, small};
+use crate::storage::{Error, Log, LogConfig, RecordBatch};
+
+#[test]
+fn delete_records_before_moves_the_start_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 40, 3, 0);
+    let segments = log.segment_count();
+    assert!(matches!(
+        log.delete_records_before(1000),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.delete_records_before(50).unwrap(), 50);
+    assert!(log.segment_count() < segments);
+    assert!(matches!(
+        log.read(49, 10),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    let bytes = log.read(50, 0).unwrap().read().unwrap();
+    assert!(RecordBatch::parse(&bytes).unwrap().last_offset() >= 50);
+    assert_eq!(log.delete_records_before(10).unwrap(), 50);
+    drop(log);
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!((log.start_offset(), log.end_offset()), (50, 120));
+    assert_eq!(log.offset_for_timestamp(0).unwrap().map(|r| r.0), Some(50));
+}
+
+#[test]
+fn truncate_to_removes_the_tail_and_appends_continue_from_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let batches = fill(&mut log, 40, 3, 0);
+    log.truncate_to(31).unwrap();
+    assert_eq!(log.end_offset(), 30, "the batch holding 31 goes entirely");
+    assert_eq!(read_all(&log), batches[..10].concat());
+    let more = fill(&mut log, 5, 1, 0);
+    assert_eq!(log.end_offset(), 35);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(
+        read_all(&log),
+        [batches[..10].concat(), more.concat()].concat()
+    );
+    let mut log = log;
+    assert!(matches!(
+        log.truncate_to(-5),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    log.truncate_to(0).unwrap();
+    assert_eq!(
+        (log.start_offset(), log.end_offset(), log.segment_count()),
+        (0, 0, 1)
+    );
+}
+
+#[test]
+fn retention_deletes_old_and_excess_sealed_segments_and_rolls_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: 1_000,
+        segment_ms: 500,
+        ..small()
+    };
+    let mut log = Log::open(dir.path(), config.clone(), 0).unwrap();
+    fill(&mut log, 20, 3, 0); // timestamps 0..20
+    let count = log.segment_count();
+    assert_eq!(log.apply_retention(100).unwrap(), 0);
+    assert_eq!(log.apply_retention(600).unwrap(), 0);
+    assert_eq!(
+        log.segment_count(),
+        count + 1,
+        "segment.ms rolled the active segment"
+    );
+    assert_eq!(log.apply_retention(5_000).unwrap(), count);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.start_offset(), log.end_offset());
+    fill(&mut log, 40, 3, 10_000);
+    log.set_config(LogConfig {
+        retention_ms: -1,
+        retention_bytes: 2048,
+        ..config
+    });
+    assert!(log.apply_retention(10_000).unwrap() > 0);
+    let sealed: u64 = log.size_bytes() - log.segments.values().next_back().unwrap().size();
+    assert!(log.size_bytes() >= 2048 && sealed < 2048 + 1024);
+}

@@ -1,0 +1,78 @@
+//! The values a log hands out: append outcomes, read slices, sync targets.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+/// Outcome of a successful [`Log::append`](super::Log::append).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record of the first batch.
+    pub base_offset: i64,
+    /// Offset of the last record of the last batch.
+    pub last_offset: i64,
+    /// The broker time written into the batches under LogAppendTime, else -1.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// The batch was an idempotent retry already stored: nothing was written
+    /// and the offsets are the original ones.
+    pub duplicate: bool,
+}
+
+/// Bytes of whole batches in one segment file. Reading needs no log lock:
+/// the file only grows while the slice is in use (a concurrent truncation or
+/// deletion makes [`ReadSlice::read`] fail or return the old bytes, never panic).
+#[derive(Debug, Clone)]
+pub struct ReadSlice {
+    pub(super) file: Option<Arc<File>>,
+    pub(super) position: u64,
+    pub(super) len: usize,
+}
+
+impl ReadSlice {
+    /// A slice of no bytes.
+    pub fn empty() -> ReadSlice {
+        ReadSlice {
+            file: None,
+            position: 0,
+            len: 0,
+        }
+    }
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Reads the bytes with one `pread` into a new buffer.
+    pub fn read(&self) -> std::io::Result<Bytes> {
+        let Some(file) = &self.file else {
+            return Ok(Bytes::new());
+        };
+        let mut buf = BytesMut::zeroed(self.len);
+        file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf.freeze())
+    }
+}
+
+/// Files written since the last completed sync, for group commit.
+#[derive(Debug)]
+pub struct SyncTarget {
+    /// The log end offset when the target was taken: once [`SyncTarget::sync`]
+    /// succeeds, every offset below it is durable.
+    pub end_offset: i64,
+    pub(super) files: Vec<Arc<File>>,
+}
+
+impl SyncTarget {
+    /// fsyncs (`sync_data`) every file. On error the caller must
+    /// [`Log::poison`](super::Log::poison) the log: the page cache can no longer be trusted.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.files.iter().try_for_each(|f| f.sync_data())
+    }
+}

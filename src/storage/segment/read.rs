@@ -1,0 +1,87 @@
+//! Finding batches in a segment: by offset (offset index, then a header
+//! walk) and by timestamp (time index, then a header walk).
+
+use super::Segment;
+use crate::storage::Result;
+use crate::storage::record::BatchHeader;
+
+impl Segment {
+    /// Position and header of the first batch whose last offset is >= `offset`.
+    pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
+        let start = self
+            .indexes()?
+            .offset
+            .lookup(offset)
+            .map_or(0, |(_, p)| u64::from(p));
+        let mut scanner = self.store.headers_from(start);
+        while let Some((position, header)) = scanner.next_header()? {
+            if header.last_offset() >= offset {
+                return Ok(Some((position, header)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// (position, length) of whole batches from the one holding `offset`, at
+    /// least one, more while they fit in `max_bytes`.
+    pub(crate) fn read(&self, offset: i64, max_bytes: usize) -> Result<Option<(u64, usize)>> {
+        let Some((position, header)) = self.find_batch(offset)? else {
+            return Ok(None);
+        };
+        let mut len = header.size;
+        let mut scanner = self.store.headers_from(position + header.size as u64);
+        while let Ok(Some((_, next))) = scanner.next_header() {
+            if len + next.size > max_bytes {
+                break;
+            }
+            len += next.size;
+        }
+        Ok(Some((position, len)))
+    }
+
+    /// Largest timestamp and the (last) offset of the batch holding it.
+    pub(crate) fn largest_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        if !self.sealed {
+            return Ok(self.tail.max_timestamp);
+        }
+        Ok(self.indexes()?.time.last_entry())
+    }
+
+    /// The first batch whose max timestamp is >= `timestamp`: (base offset, max timestamp).
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        if self.largest_timestamp()?.is_none_or(|(t, _)| t < timestamp) {
+            return Ok(None);
+        }
+        let indexes = self.indexes()?;
+        let start = match indexes.time.lookup_before(timestamp) {
+            Some((_, offset)) => indexes
+                .offset
+                .lookup(offset)
+                .map_or(0, |(_, p)| u64::from(p)),
+            None => 0,
+        };
+        let mut scanner = self.store.headers_from(start);
+        while let Some((_, header)) = scanner.next_header()? {
+            if header.max_timestamp >= timestamp {
+                return Ok(Some((header.base_offset, header.max_timestamp)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Headers of every batch, in order, from the one holding `offset`.
+    pub(crate) fn for_each_header(
+        &self,
+        offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<()> {
+        let Some((position, _)) = self.find_batch(offset)? else {
+            return Ok(());
+        };
+        let mut scanner = self.store.headers_from(position);
+        while let Some((_, header)) = scanner.next_header()? {
+            f(&header);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Rebuilding a segment from its `.log`: the crash-recovery scan and the
+//! index bookkeeping shared with appends.
+
+use super::{Indexes, Segment, SegmentConfig, Tail};
+use crate::storage::Result;
+use crate::storage::record::{BatchHeader, HEADER_BYTES};
+
+impl Segment {
+    /// Walks the whole `.log` and adds index entries as appends would have.
+    pub(super) fn fill_indexes(&self, indexes: &mut Indexes) -> Result<Tail> {
+        let mut tail = Tail::default();
+        let mut scanner = self.store.headers_from(0);
+        while let Some((position, header)) = scanner.next_header()? {
+            index_batch(indexes, &mut tail, self.config, position, &header);
+        }
+        Ok(tail)
+    }
+
+    /// Scans the whole `.log` checking every batch (bounds, magic, CRC,
+    /// contiguous offsets from the base), cuts it at the first bad byte and
+    /// rebuilds both indexes. Returns the number of bytes dropped.
+    pub(crate) fn recover(&mut self) -> Result<u64> {
+        self.load_indexes(true)?;
+        self.sealed = false;
+        let mut tail = Tail::default();
+        let mut position = 0u64;
+        let mut next_offset = self.base_offset;
+        let mut header_buf = [0u8; HEADER_BYTES];
+        let config = self.config;
+        while let Some(header) = self.checked_batch_at(position, next_offset, &mut header_buf) {
+            let indexes = self.indexes_mut()?;
+            index_batch(indexes, &mut tail, config, position, &header);
+            position += header.size as u64;
+            next_offset = header.last_offset() + 1;
+        }
+        let dropped = self.store.len() - position;
+        if dropped > 0 {
+            tracing::warn!(path = %self.log_path().display(), position, dropped, "truncating corrupt or torn tail");
+            self.store.truncate_to(position)?;
+        }
+        self.next_offset = next_offset;
+        self.tail = tail;
+        Ok(dropped)
+    }
+
+    /// The batch at `position` if it is whole and valid and starts at `expected_offset`.
+    fn checked_batch_at(
+        &self,
+        position: u64,
+        expected_offset: i64,
+        buf: &mut [u8; HEADER_BYTES],
+    ) -> Option<BatchHeader> {
+        self.store.read_exact_at(buf, position).ok()?;
+        let header = BatchHeader::parse(buf).ok()?;
+        if header.base_offset != expected_offset || position + header.size as u64 > self.store.len()
+        {
+            return None;
+        }
+        header.check_counts().ok()?;
+        let mut crc = 0u32;
+        let mut chunk = vec![0u8; header.size.min(64 * 1024)];
+        let mut at = position + 21;
+        let end = position + header.size as u64;
+        while at < end {
+            let n = ((end - at) as usize).min(chunk.len());
+            let part = chunk.get_mut(..n)?;
+            self.store.read_exact_at(part, at).ok()?;
+            crc = crc32c::crc32c_append(crc, part);
+            at += n as u64;
+        }
+        (crc == header.crc).then_some(header)
+    }
+}
+
+/// Adds the final time entry and trims both index files.
+pub(super) fn finish_seal(indexes: &mut Indexes, tail: Tail) -> Result<()> {
+    if let Some((timestamp, offset)) = tail.max_timestamp {
+        indexes.time.maybe_append(timestamp, offset);
+    }
+    indexes.offset.trim()?;
+    indexes.time.trim()
+}
+
+/// Index bookkeeping for one batch appended at `position`.
+pub(super) fn index_batch(
+    indexes: &mut Indexes,
+    tail: &mut Tail,
+    config: SegmentConfig,
+    position: u64,
+    header: &BatchHeader,
+) {
+    if tail
+        .max_timestamp
+        .is_none_or(|(t, _)| header.max_timestamp > t)
+    {
+        tail.max_timestamp = Some((header.max_timestamp, header.last_offset()));
+    }
+    if tail.bytes_since_index >= config.index_interval_bytes {
+        if let Ok(position) = u32::try_from(position) {
+            indexes.offset.append(header.base_offset, position);
+        }
+        if let Some((timestamp, offset)) = tail.max_timestamp {
+            indexes.time.maybe_append(timestamp, offset);
+        }
+        tail.bytes_since_index = 0;
+    }
+    tail.bytes_since_index += header.size as u64;
+}

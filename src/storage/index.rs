@@ -193,12 +193,9 @@ impl OffsetIndex {
         let Ok(relative) = u32::try_from(offset - self.base_offset) else {
             return false;
         };
-        if let Some((last_offset, last_position)) =
-            self.len().checked_sub(1).and_then(|i| self.entry(i))
-        {
-            if offset <= last_offset || position <= last_position {
-                return false;
-            }
+        let last = self.len().checked_sub(1).and_then(|i| self.entry(i));
+        if last.is_some_and(|(o, p)| offset <= o || position <= p) {
+            return false;
         }
         let mut entry = [0u8; OFFSET_ENTRY_BYTES];
         entry[..4].copy_from_slice(&relative.to_be_bytes());

@@ -324,10 +324,10 @@ impl Log {
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
         let mut max: Option<(i64, i64)> = None;
         for segment in self.segments.values() {
-            if let Some(m) = segment.largest_timestamp()? {
-                if max.is_none_or(|(t, _)| m.0 > t) {
-                    max = Some(m);
-                }
+            if let Some(m) = segment.largest_timestamp()?
+                && max.is_none_or(|(t, _)| m.0 > t)
+            {
+                max = Some(m);
             }
         }
         Ok(max)

@@ -355,8 +355,7 @@ fn unknown_files_are_ignored_and_damaged_sealed_indexes_are_rebuilt() {
         std::fs::metadata(dir.path().join(file_name(0, "index")))
             .unwrap()
             .len()
-            % 8
-            == 0
+            .is_multiple_of(8)
     );
 }
 

@@ -1,0 +1,133 @@
+//! Storage benchmarks without the network: append and read throughput,
+//! offset lookup, and opening a 1,000-segment log after a clean close.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sluice::storage::testing::batch;
+use sluice::storage::{Log, LogConfig, RecordBatch};
+
+/// One batch of `records` records totalling about `bytes` bytes of values.
+fn make_batch(bytes: usize, records: usize) -> Vec<u8> {
+    let values: Vec<Vec<u8>> = (0..records)
+        .map(|i| vec![i as u8; bytes / records])
+        .collect();
+    let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], v.as_slice())).collect();
+    batch(&records, 1_700_000_000_000)
+}
+
+fn append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    for (name, bytes, records) in [("1KiB", 1024, 4), ("64KiB", 64 * 1024, 64)] {
+        let template = make_batch(bytes, records);
+        group.throughput(Throughput::Bytes(template.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let dir = tempfile::tempdir().unwrap();
+                let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+                let mut buf = template.clone();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(log.append(&mut buf, 0).unwrap());
+                }
+                let elapsed = start.elapsed();
+                log.delete().unwrap();
+                elapsed
+            });
+        });
+    }
+    group.finish();
+}
+
+fn filled_log(dir: &Path, batches: usize, batch_bytes: usize) -> Log {
+    let mut log = Log::open(dir, LogConfig::default(), 0).unwrap();
+    let mut buf = make_batch(batch_bytes, 4);
+    for _ in 0..batches {
+        log.append(&mut buf, 0).unwrap();
+    }
+    log
+}
+
+fn read(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = filled_log(dir.path(), 64 * 1024, 1024); // ~70 MiB
+    let mut group = c.benchmark_group("read");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    group.throughput(Throughput::Bytes(log.size_bytes()));
+    group.bench_function("whole_log_1MiB_fetches", |b| {
+        b.iter(|| {
+            let mut offset = 0;
+            while offset < log.end_offset() {
+                let bytes = log.read(offset, 1 << 20).unwrap().read().unwrap();
+                // The slice ends on a batch boundary: find the next offset from its last batch.
+                let mut rest = &bytes[..];
+                let mut next = offset;
+                while let Ok(batch) = RecordBatch::parse(rest) {
+                    next = batch.last_offset() + 1;
+                    rest = &rest[batch.size()..];
+                }
+                offset = next;
+            }
+        });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("lookup");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    let end = log.end_offset() as u64;
+    group.bench_function("read_position_of_random_offset", |b| {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        b.iter(|| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            black_box(log.read((x % end) as i64, 1).unwrap());
+        });
+    });
+    group.finish();
+}
+
+fn open(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 100,
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(dir.path(), config.clone(), 0).unwrap();
+    let mut buf = make_batch(64, 1);
+    for _ in 0..1000 {
+        log.append(&mut buf, 0).unwrap();
+    }
+    assert_eq!(log.segment_count(), 1000);
+    log.close().unwrap();
+    let mut group = c.benchmark_group("open");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10);
+    group.bench_function("1000_segments_after_clean_close", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let log = Log::open(dir.path(), config.clone(), 0).unwrap();
+                total += start.elapsed();
+                assert_eq!(log.segment_count(), 1000);
+                log.close().unwrap();
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, read, open);
+criterion_main!(benches);

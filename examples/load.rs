@@ -95,7 +95,7 @@ fn report(what: &str, count: u64, size: usize, took: Duration) {
 }
 
 fn latency(bootstrap: &str, topic: &str, rate: u64, seconds: u64) {
-    let consumer = consumer(bootstrap, topic, Offset::End);
+    let consumer = consumer(bootstrap, topic, Offset::Beginning);
     // Wait until the consumer has its starting position.
     let _ = consumer.poll(Duration::from_millis(500));
     let producer = client(bootstrap).set("linger.ms", "0").create::<ThreadedProducer<_>>().expect("producer");

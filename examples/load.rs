@@ -15,12 +15,16 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn client(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4");
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4");
     c
 }
 
@@ -98,7 +102,10 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, seconds: u64) {
     let consumer = consumer(bootstrap, topic, Offset::Beginning);
     // Wait until the consumer has its starting position.
     let _ = consumer.poll(Duration::from_millis(500));
-    let producer = client(bootstrap).set("linger.ms", "0").create::<ThreadedProducer<_>>().expect("producer");
+    let producer = client(bootstrap)
+        .set("linger.ms", "0")
+        .create::<ThreadedProducer<_>>()
+        .expect("producer");
     let total = rate * seconds;
     let sender = std::thread::spawn({
         let topic = topic.to_string();
@@ -119,7 +126,11 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, seconds: u64) {
     while (samples.len() as u64) < total {
         match consumer.poll(Duration::from_secs(10)) {
             Some(Ok(m)) => {
-                let sent = m.payload().and_then(|p| p.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+                let sent = m
+                    .payload()
+                    .and_then(|p| p.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
                 samples.push(now_micros().saturating_sub(sent));
             }
             Some(Err(e)) => panic!("consume: {e}"),
@@ -128,7 +139,12 @@ fn latency(bootstrap: &str, topic: &str, rate: u64, seconds: u64) {
     }
     sender.join().expect("sender");
     samples.sort_unstable();
-    let pct = |p: f64| samples.get(((samples.len() as f64 * p) as usize).min(samples.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        samples
+            .get(((samples.len() as f64 * p) as usize).min(samples.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "latency  {} messages at {rate}/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         samples.len(),
@@ -159,9 +175,13 @@ async fn main() {
     };
     let run = format!("load-{}", now_micros());
     let (b, t) = (bootstrap.clone(), format!("{run}-throughput"));
-    tokio::task::spawn_blocking(move || throughput(&b, &t, count, size)).await.expect("throughput");
+    tokio::task::spawn_blocking(move || throughput(&b, &t, count, size))
+        .await
+        .expect("throughput");
     let (b, t) = (bootstrap.clone(), format!("{run}-latency"));
-    tokio::task::spawn_blocking(move || latency(&b, &t, rate, seconds)).await.expect("latency");
+    tokio::task::spawn_blocking(move || latency(&b, &t, rate, seconds))
+        .await
+        .expect("latency");
     if let Some(broker) = broker {
         broker.shutdown().await.expect("shutdown");
     }

@@ -14,16 +14,26 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let bootstrap = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9092".into());
+    let bootstrap = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9092".into());
     let topic = "greetings";
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create()?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()?;
     for (i, text) in ["hello", "from", "sluice"].iter().enumerate() {
         let key = format!("k{i}");
         let delivery = producer
-            .send(FutureRecord::to(topic).key(&key).payload(*text), Duration::from_secs(5))
+            .send(
+                FutureRecord::to(topic).key(&key).payload(*text),
+                Duration::from_secs(5),
+            )
             .await
             .map_err(|(e, _)| e)?;
-        println!("produced {text:?} at partition {} offset {}", delivery.partition, delivery.offset);
+        println!(
+            "produced {text:?} at partition {} offset {}",
+            delivery.partition, delivery.offset
+        );
     }
 
     let consumer: StreamConsumer = ClientConfig::new()

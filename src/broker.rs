@@ -45,7 +45,9 @@ impl Broker {
             .await
             .map_err(|e| Error::Config(format!("opening the data directory panicked: {e}")))??;
         let catalog = Arc::new(catalog);
-        let listener = TcpListener::bind(&config.listen).await.map_err(io_err(&config.listen))?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(io_err(&config.listen))?;
         let addr = listener.local_addr().map_err(io_err(&config.listen))?;
         let advertised = match &config.advertised_listener {
             Some(adv) => split_host_port(adv).map_err(Error::Config)?,
@@ -67,7 +69,13 @@ impl Broker {
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "sluice is ready"
         );
-        Ok(Broker { addr, catalog, stop, server, background })
+        Ok(Broker {
+            addr,
+            catalog,
+            stop,
+            server,
+            background,
+        })
     }
 
     /// The address the broker listens on.

@@ -63,7 +63,9 @@ impl Topic {
 
     /// Partition `index`, if it exists.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| self.read().partitions.get(i).cloned())
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.read().partitions.get(i).cloned())
     }
 
     /// The config overrides set on this topic.
@@ -115,7 +117,8 @@ impl Catalog {
         std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
         let path = data_dir.join(TOPICS_FILE);
         let file: TopicsFile = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicsFile::default(),
             Err(e) => return Err(io_err(&path)(e)),
         };
@@ -129,7 +132,8 @@ impl Catalog {
         };
         let now = now_ms();
         for record in file.topic {
-            let cfg = topic_config::apply(&catalog.defaults, &record.configs).map_err(Error::Config)?;
+            let cfg =
+                topic_config::apply(&catalog.defaults, &record.configs).map_err(Error::Config)?;
             let mut partitions = Vec::new();
             for index in 0..record.partitions {
                 partitions.push(catalog.open_partition(&record.name, index, cfg.clone(), now)?);
@@ -137,14 +141,23 @@ impl Catalog {
             let topic = Topic {
                 name: record.name.clone(),
                 id: record.id,
-                state: RwLock::new(TopicState { partitions, overrides: record.configs }),
+                state: RwLock::new(TopicState {
+                    partitions,
+                    overrides: record.configs,
+                }),
             };
             catalog.topics_mut().insert(record.name, Arc::new(topic));
         }
         Ok(catalog)
     }
 
-    fn open_partition(&self, topic: &str, index: i32, cfg: LogConfig, now: i64) -> Result<Arc<Partition>> {
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        cfg: LogConfig,
+        now: i64,
+    ) -> Result<Arc<Partition>> {
         let dir = self.data_dir.join(format!("{topic}-{index}"));
         let log = Log::open(&dir, cfg, now)?;
         Ok(Arc::new(Partition {
@@ -171,12 +184,21 @@ impl Catalog {
 
     /// Every topic, by name.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The topic called `name`.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// The topic with id `id`.
@@ -188,7 +210,12 @@ impl Catalog {
     pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>> {
         self.topic(topic)
             .and_then(|t| t.partition(index))
-            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, "unknown topic or partition"))
+            .ok_or_else(|| {
+                Error::api(
+                    ResponseError::UnknownTopicOrPartition,
+                    "unknown topic or partition",
+                )
+            })
     }
 
     /// Creates a topic. With `validate_only` checks everything and changes nothing.
@@ -201,13 +228,19 @@ impl Catalog {
     ) -> Result<Arc<Topic>> {
         validate_topic_name(name)?;
         if !(1..=100_000).contains(&partitions) {
-            return Err(Error::api(ResponseError::InvalidPartitions, "partition count must be 1..=100000"));
+            return Err(Error::api(
+                ResponseError::InvalidPartitions,
+                "partition count must be 1..=100000",
+            ));
         }
         let cfg = topic_config::apply(&self.defaults, &overrides)
             .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if self.topic(name).is_some() {
-            return Err(Error::api(ResponseError::TopicAlreadyExists, format!("topic {name:?} already exists")));
+            return Err(Error::api(
+                ResponseError::TopicAlreadyExists,
+                format!("topic {name:?} already exists"),
+            ));
         }
         if let Some(other) = self.topics().iter().find(|t| collides(&t.name, name)) {
             return Err(Error::api(
@@ -218,7 +251,10 @@ impl Catalog {
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id: Uuid::new_v4(),
-            state: RwLock::new(TopicState { partitions: Vec::new(), overrides }),
+            state: RwLock::new(TopicState {
+                partitions: Vec::new(),
+                overrides,
+            }),
         });
         if validate_only {
             return Ok(topic);
@@ -237,10 +273,12 @@ impl Catalog {
     /// Deletes a topic and all its data.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>> {
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let topic = self
-            .topics_mut()
-            .remove(name)
-            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, format!("no topic {name:?}")))?;
+        let topic = self.topics_mut().remove(name).ok_or_else(|| {
+            Error::api(
+                ResponseError::UnknownTopicOrPartition,
+                format!("no topic {name:?}"),
+            )
+        })?;
         // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
         self.persist()?;
         let partitions = std::mem::take(&mut topic.write().partitions);
@@ -256,14 +294,19 @@ impl Catalog {
     /// Grows a topic to `count` partitions.
     pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let topic = self
-            .topic(name)
-            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, format!("no topic {name:?}")))?;
+        let topic = self.topic(name).ok_or_else(|| {
+            Error::api(
+                ResponseError::UnknownTopicOrPartition,
+                format!("no topic {name:?}"),
+            )
+        })?;
         let current = topic.partitions().len() as i32;
         if count <= current || count > 100_000 {
             return Err(Error::api(
                 ResponseError::InvalidPartitions,
-                format!("topic has {current} partitions; the new count must be larger (and at most 100000), got {count}"),
+                format!(
+                    "topic has {current} partitions; the new count must be larger (and at most 100000), got {count}"
+                ),
             ));
         }
         if validate_only {
@@ -286,9 +329,12 @@ impl Catalog {
         validate_only: bool,
     ) -> Result<()> {
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let topic = self
-            .topic(name)
-            .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, format!("no topic {name:?}")))?;
+        let topic = self.topic(name).ok_or_else(|| {
+            Error::api(
+                ResponseError::UnknownTopicOrPartition,
+                format!("no topic {name:?}"),
+            )
+        })?;
         let mut overrides = topic.overrides();
         change(&mut overrides)?;
         let cfg = topic_config::apply(&self.defaults, &overrides)
@@ -305,7 +351,8 @@ impl Catalog {
 
     /// The effective log settings of a topic.
     pub fn topic_log_config(&self, topic: &Topic) -> LogConfig {
-        topic_config::apply(&self.defaults, &topic.overrides()).unwrap_or_else(|_| self.defaults.clone())
+        topic_config::apply(&self.defaults, &topic.overrides())
+            .unwrap_or_else(|_| self.defaults.clone())
     }
 
     fn persist(&self) -> Result<()> {
@@ -326,7 +373,11 @@ impl Catalog {
     }
 
     /// Appends `batches` to a partition and wakes waiting fetches.
-    pub fn append(&self, partition: &Partition, batches: &mut [u8]) -> Result<AppendInfo, storage::Error> {
+    pub fn append(
+        &self,
+        partition: &Partition,
+        batches: &mut [u8],
+    ) -> Result<AppendInfo, storage::Error> {
         let info = partition.log().append(batches, now_ms())?;
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
         Ok(info)
@@ -380,7 +431,10 @@ impl Catalog {
                     tracing::warn!(topic = %topic.name, "partition still in use at close; left for recovery");
                     continue;
                 };
-                let log = partition.log.into_inner().unwrap_or_else(|e| e.into_inner());
+                let log = partition
+                    .log
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner());
                 if let Err(e) = log.close() {
                     tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "close failed");
                     result = Err(e.into());
@@ -393,7 +447,12 @@ impl Catalog {
 
 /// Kafka's rules: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::api(ResponseError::InvalidTopicException, format!("topic name {name:?} {why}")));
+    let bad = |why: &str| {
+        Err(Error::api(
+            ResponseError::InvalidTopicException,
+            format!("topic name {name:?} {why}"),
+        ))
+    };
     if name.is_empty() {
         return bad("is empty");
     }
@@ -403,7 +462,10 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     if name == "." || name == ".." {
         return bad("is not allowed");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
         return bad("may only hold ASCII letters, digits, '.', '_' and '-'");
     }
     Ok(())
@@ -433,13 +495,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
         let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
-        let id = catalog.create_topic("t", 3, configs.clone(), false).unwrap().id;
-        assert!(catalog.create_topic("t", 1, BTreeMap::new(), false).is_err());
+        let id = catalog
+            .create_topic("t", 3, configs.clone(), false)
+            .unwrap()
+            .id;
+        assert!(
+            catalog
+                .create_topic("t", 1, BTreeMap::new(), false)
+                .is_err()
+        );
         catalog.close().unwrap();
 
         let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
         let topic = catalog.topic("t").unwrap();
-        assert_eq!((topic.id, topic.partitions().len(), topic.overrides()), (id, 3, configs));
+        assert_eq!(
+            (topic.id, topic.partitions().len(), topic.overrides()),
+            (id, 3, configs)
+        );
         catalog.delete_topic("t").unwrap();
         assert!(!dir.path().join("t-0").exists());
     }

@@ -13,7 +13,11 @@ use crate::storage::{LogConfig, TimestampType};
 
 /// Command-line flags. Every flag is optional so that an absent flag never hides the file.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "A single-node broker that speaks the Apache Kafka protocol")]
+#[command(
+    name = "sluice",
+    version,
+    about = "A single-node broker that speaks the Apache Kafka protocol"
+)]
 pub struct Cli {
     /// TOML configuration file (see config/sluice.toml for every setting and its default).
     #[arg(long, env = "SLUICE_CONFIG")]
@@ -198,7 +202,10 @@ impl Config {
             return Err("connections_max_idle_ms must be > 0".into());
         }
         if !(1..=100_000).contains(&self.num_partitions) {
-            return Err(format!("num_partitions = {}: must be 1..=100000", self.num_partitions));
+            return Err(format!(
+                "num_partitions = {}: must be 1..=100000",
+                self.num_partitions
+            ));
         }
         if self.flush == FlushMode::Interval && self.flush_interval_ms == 0 {
             return Err("flush_interval_ms must be > 0 when flush = \"interval\"".into());
@@ -230,7 +237,9 @@ pub fn parse_timestamp_type(value: &str) -> Result<TimestampType, String> {
     match value {
         "CreateTime" => Ok(TimestampType::CreateTime),
         "LogAppendTime" => Ok(TimestampType::LogAppendTime),
-        other => Err(format!("message.timestamp.type {other:?}: expected CreateTime or LogAppendTime")),
+        other => Err(format!(
+            "message.timestamp.type {other:?}: expected CreateTime or LogAppendTime"
+        )),
     }
 }
 
@@ -239,7 +248,9 @@ pub fn split_host_port(value: &str) -> Result<(String, u16), String> {
     let (host, port) = value
         .rsplit_once(':')
         .ok_or_else(|| format!("{value:?}: expected HOST:PORT"))?;
-    let port = port.parse::<u16>().map_err(|e| format!("{value:?}: port: {e}"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|e| format!("{value:?}: port: {e}"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(format!("{value:?}: empty host"));
@@ -265,7 +276,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_rejected() {
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
-        let bad = Config { listen: "nowhere".into(), ..Config::default() };
+        let bad = Config {
+            listen: "nowhere".into(),
+            ..Config::default()
+        };
         assert!(bad.validate().is_err());
         let mut bad = Config::default();
         bad.log.message_timestamp_type = "Sometime".into();

@@ -28,7 +28,10 @@ impl Connection {
     pub fn new(stream: TcpStream, max_frame_bytes: u32) -> Connection {
         // Responses are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
-        Connection { stream: BufWriter::new(stream), max_frame_bytes }
+        Connection {
+            stream: BufWriter::new(stream),
+            max_frame_bytes,
+        }
     }
 
     /// The next whole frame, or `None` when the peer closed cleanly between frames.

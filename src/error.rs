@@ -13,13 +13,19 @@ pub enum Error {
     Storage(#[from] crate::storage::Error),
     /// A request was refused with a Kafka error code.
     #[error("{code:?}: {message}")]
-    Api { code: ResponseError, message: String },
+    Api {
+        code: ResponseError,
+        message: String,
+    },
     /// The bytes on the wire were not a valid request.
     #[error("protocol: {0}")]
     Protocol(String),
     /// A file or socket operation failed.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A setting was invalid.
     #[error("config: {0}")]
     Config(String),
@@ -31,7 +37,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A refusal with a Kafka code and a message for the client.
     pub fn api(code: ResponseError, message: impl Into<String>) -> Error {
-        Error::Api { code, message: message.into() }
+        Error::Api {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The Kafka error code a client should see for this error.

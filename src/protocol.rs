@@ -19,14 +19,22 @@ impl Request {
     /// Decodes the header of `frame`. Unknown API keys and short frames are errors.
     pub fn parse(mut frame: Bytes) -> Result<Request> {
         if frame.len() < 8 {
-            return Err(Error::Protocol(format!("request of {} bytes is too short", frame.len())));
+            return Err(Error::Protocol(format!(
+                "request of {} bytes is too short",
+                frame.len()
+            )));
         }
         let key = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
-        let api_key = ApiKey::try_from(key).map_err(|_| Error::Protocol(format!("unknown API key {key}")))?;
+        let api_key =
+            ApiKey::try_from(key).map_err(|_| Error::Protocol(format!("unknown API key {key}")))?;
         let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
             .map_err(|e| Error::Protocol(format!("{api_key:?} header: {e}")))?;
-        Ok(Request { api_key, header, body: frame })
+        Ok(Request {
+            api_key,
+            header,
+            body: frame,
+        })
     }
 
     /// The request's API version.
@@ -53,7 +61,8 @@ pub fn encode_response<T: Encodable>(
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     let err = |e: anyhow::Error| Error::Protocol(format!("encoding {api_key:?} v{version}: {e}"));
-    let size = header.compute_size(header_version).map_err(err)? + body.compute_size(version).map_err(err)?;
+    let size = header.compute_size(header_version).map_err(err)?
+        + body.compute_size(version).map_err(err)?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
     header.encode(&mut buf, header_version).map_err(err)?;

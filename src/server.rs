@@ -53,7 +53,12 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, mut shutdown: watch::
     let _ = done_rx.recv().await;
 }
 
-async fn serve(socket: TcpStream, peer: SocketAddr, ctx: &Context, mut shutdown: watch::Receiver<bool>) {
+async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    ctx: &Context,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tracing::debug!(%peer, "connection opened");
     let mut conn = Connection::new(socket, ctx.config.socket_request_max_bytes);
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);

@@ -20,7 +20,10 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// Applies `overrides` onto `defaults`, refusing unknown keys and bad values.
-pub fn apply(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {
+pub fn apply(
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<LogConfig, String> {
     let mut cfg = defaults.clone();
     let mut compact = false;
     for (key, value) in overrides {
@@ -53,7 +56,11 @@ fn parse_cleanup_policy(value: &str) -> Result<bool, String> {
         match part {
             "delete" => {}
             "compact" => compact = true,
-            other => return Err(format!("cleanup.policy {other:?}: expected delete or compact")),
+            other => {
+                return Err(format!(
+                    "cleanup.policy {other:?}: expected delete or compact"
+                ));
+            }
         }
     }
     Ok(compact && !value.contains("delete"))
@@ -74,11 +81,17 @@ where
 }
 
 /// The effective value of every key in [`KEYS`], for DescribeConfigs.
-pub fn describe(cfg: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<(&'static str, String)> {
+pub fn describe(
+    cfg: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<(&'static str, String)> {
     KEYS.iter()
         .map(|&key| {
             let value = match key {
-                "cleanup.policy" => overrides.get(key).cloned().unwrap_or_else(|| "delete".into()),
+                "cleanup.policy" => overrides
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| "delete".into()),
                 "max.message.bytes" => cfg.max_message_bytes.to_string(),
                 "message.timestamp.type" => match cfg.message_timestamp_type {
                     TimestampType::CreateTime => "CreateTime".into(),
@@ -101,13 +114,20 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn overrides_apply_and_bad_ones_are_refused() {
         let d = LogConfig::default();
-        let cfg = apply(&d, &map(&[("retention.ms", "1000"), ("segment.bytes", "4096")])).unwrap();
+        let cfg = apply(
+            &d,
+            &map(&[("retention.ms", "1000"), ("segment.bytes", "4096")]),
+        )
+        .unwrap();
         assert_eq!((cfg.retention_ms, cfg.segment_bytes), (1000, 4096));
         assert!(apply(&d, &map(&[("min.insync.replicas", "2")])).is_err());
         assert!(apply(&d, &map(&[("retention.ms", "soon")])).is_err());
@@ -116,7 +136,11 @@ mod tests {
 
     #[test]
     fn compact_keeps_everything() {
-        let cfg = apply(&LogConfig::default(), &map(&[("cleanup.policy", "compact")])).unwrap();
+        let cfg = apply(
+            &LogConfig::default(),
+            &map(&[("cleanup.policy", "compact")]),
+        )
+        .unwrap();
         assert_eq!((cfg.retention_ms, cfg.retention_bytes), (-1, -1));
         let described = describe(&cfg, &map(&[("cleanup.policy", "compact")]));
         assert!(described.contains(&("cleanup.policy", "compact".to_string())));

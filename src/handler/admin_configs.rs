@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, alter_configs_response,
@@ -23,7 +25,11 @@ const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
-pub(super) async fn describe(ctx: &Context, req: DescribeConfigsRequest, version: i16) -> Result<DescribeConfigsResponse> {
+pub(super) async fn describe(
+    ctx: &Context,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> Result<DescribeConfigsResponse> {
     let mut response = DescribeConfigsResponse::default();
     for resource in req.resources {
         let mut out = DescribeConfigsResult::default();
@@ -32,7 +38,10 @@ pub(super) async fn describe(ctx: &Context, req: DescribeConfigsRequest, version
         let entries = match resource.resource_type {
             TOPIC => topic_entries(ctx, &resource.resource_name),
             BROKER => Ok(broker_entries(ctx)),
-            other => Err(Error::api(ResponseError::InvalidRequest, format!("resource type {other} is not supported"))),
+            other => Err(Error::api(
+                ResponseError::InvalidRequest,
+                format!("resource type {other} is not supported"),
+            )),
         };
         match entries {
             Ok(entries) => {
@@ -66,16 +75,22 @@ pub(super) async fn describe(ctx: &Context, req: DescribeConfigsRequest, version
 type Entry = (&'static str, String, i8, bool);
 
 fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
-    let topic = ctx
-        .catalog
-        .topic(name)
-        .ok_or_else(|| Error::api(ResponseError::UnknownTopicOrPartition, format!("no topic {name:?}")))?;
+    let topic = ctx.catalog.topic(name).ok_or_else(|| {
+        Error::api(
+            ResponseError::UnknownTopicOrPartition,
+            format!("no topic {name:?}"),
+        )
+    })?;
     let overrides = topic.overrides();
     let cfg = ctx.catalog.topic_log_config(&topic);
     Ok(topic_config::describe(&cfg, &overrides)
         .into_iter()
         .map(|(key, value)| {
-            let source = if overrides.contains_key(key) { DYNAMIC_TOPIC_CONFIG } else { DEFAULT_CONFIG };
+            let source = if overrides.contains_key(key) {
+                DYNAMIC_TOPIC_CONFIG
+            } else {
+                DEFAULT_CONFIG
+            };
             (key, value, source, false)
         })
         .collect())
@@ -84,13 +99,48 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
 fn broker_entries(ctx: &Context) -> Vec<Entry> {
     let c = &ctx.config;
     vec![
-        ("auto.create.topics.enable", c.auto_create_topics_enable.to_string(), STATIC_BROKER_CONFIG, true),
-        ("num.partitions", c.num_partitions.to_string(), STATIC_BROKER_CONFIG, true),
-        ("socket.request.max.bytes", c.socket_request_max_bytes.to_string(), STATIC_BROKER_CONFIG, true),
-        ("log.dirs", c.data_dir.display().to_string(), STATIC_BROKER_CONFIG, true),
-        ("message.max.bytes", c.log.max_message_bytes.to_string(), STATIC_BROKER_CONFIG, true),
-        ("log.retention.ms", c.log.retention_ms.to_string(), STATIC_BROKER_CONFIG, true),
-        ("log.segment.bytes", c.log.segment_bytes.to_string(), STATIC_BROKER_CONFIG, true),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics_enable.to_string(),
+            STATIC_BROKER_CONFIG,
+            true,
+        ),
+        (
+            "num.partitions",
+            c.num_partitions.to_string(),
+            STATIC_BROKER_CONFIG,
+            true,
+        ),
+        (
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+            STATIC_BROKER_CONFIG,
+            true,
+        ),
+        (
+            "log.dirs",
+            c.data_dir.display().to_string(),
+            STATIC_BROKER_CONFIG,
+            true,
+        ),
+        (
+            "message.max.bytes",
+            c.log.max_message_bytes.to_string(),
+            STATIC_BROKER_CONFIG,
+            true,
+        ),
+        (
+            "log.retention.ms",
+            c.log.retention_ms.to_string(),
+            STATIC_BROKER_CONFIG,
+            true,
+        ),
+        (
+            "log.segment.bytes",
+            c.log.segment_bytes.to_string(),
+            STATIC_BROKER_CONFIG,
+            true,
+        ),
     ]
 }
 
@@ -105,18 +155,32 @@ fn config_type(name: &str) -> i8 {
     }
 }
 
-pub(super) async fn alter(ctx: &Context, req: AlterConfigsRequest, _version: i16) -> Result<AlterConfigsResponse> {
+pub(super) async fn alter(
+    ctx: &Context,
+    req: AlterConfigsRequest,
+    _version: i16,
+) -> Result<AlterConfigsResponse> {
     let mut response = AlterConfigsResponse::default();
     for resource in req.resources {
         let configs: BTreeMap<String, String> = resource
             .configs
             .iter()
-            .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+            .filter_map(|c| {
+                c.value
+                    .as_ref()
+                    .map(|v| (c.name.to_string(), v.to_string()))
+            })
             .collect();
-        let result = alter_topic(ctx, resource.resource_type, &resource.resource_name, req.validate_only, |o| {
-            *o = configs;
-            Ok(())
-        });
+        let result = alter_topic(
+            ctx,
+            resource.resource_type,
+            &resource.resource_name,
+            req.validate_only,
+            |o| {
+                *o = configs;
+                Ok(())
+            },
+        );
         let mut out = alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name;
@@ -139,11 +203,24 @@ pub(super) async fn incremental_alter(
         let ops: Vec<(String, i8, Option<String>)> = resource
             .configs
             .iter()
-            .map(|c| (c.name.to_string(), c.config_operation, c.value.as_ref().map(StrBytes::to_string)))
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.config_operation,
+                    c.value.as_ref().map(StrBytes::to_string),
+                )
+            })
             .collect();
-        let result = alter_topic(ctx, resource.resource_type, &resource.resource_name, req.validate_only, |o| {
-            ops.into_iter().try_for_each(|(name, op, value)| apply_op(o, name, op, value))
-        });
+        let result = alter_topic(
+            ctx,
+            resource.resource_type,
+            &resource.resource_name,
+            req.validate_only,
+            |o| {
+                ops.into_iter()
+                    .try_for_each(|(name, op, value)| apply_op(o, name, op, value))
+            },
+        );
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name;
@@ -157,7 +234,12 @@ pub(super) async fn incremental_alter(
 }
 
 /// One IncrementalAlterConfigs operation: SET 0, DELETE 1, APPEND 2, SUBTRACT 3 (lists).
-fn apply_op(overrides: &mut BTreeMap<String, String>, name: String, op: i8, value: Option<String>) -> Result<()> {
+fn apply_op(
+    overrides: &mut BTreeMap<String, String>,
+    name: String,
+    op: i8,
+    value: Option<String>,
+) -> Result<()> {
     let invalid = |m: String| Error::api(ResponseError::InvalidConfig, m);
     match (op, value) {
         (0, Some(v)) => {
@@ -167,7 +249,10 @@ fn apply_op(overrides: &mut BTreeMap<String, String>, name: String, op: i8, valu
             overrides.remove(&name);
         }
         (2 | 3, Some(v)) if name == "cleanup.policy" => {
-            let current = overrides.get(&name).cloned().unwrap_or_else(|| "delete".into());
+            let current = overrides
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| "delete".into());
             let mut items: Vec<String> = current.split(',').map(|s| s.trim().to_string()).collect();
             for item in v.split(',').map(str::trim) {
                 items.retain(|i| i != item);

@@ -9,7 +9,11 @@ use super::{Context, SUPPORTED};
 use crate::error::Result;
 use crate::protocol::encode_response;
 
-pub(super) async fn handle(_ctx: &Context, _req: ApiVersionsRequest, _version: i16) -> Result<ApiVersionsResponse> {
+pub(super) async fn handle(
+    _ctx: &Context,
+    _req: ApiVersionsRequest,
+    _version: i16,
+) -> Result<ApiVersionsResponse> {
     let mut response = ApiVersionsResponse::default();
     response.api_keys = SUPPORTED
         .iter()

@@ -15,7 +15,10 @@ pub(super) async fn handle(
     for topic in req.topics {
         let mut out = CreatePartitionsTopicResult::default();
         out.name = topic.name.clone();
-        if let Err(e) = ctx.catalog.create_partitions(&topic.name, topic.count, req.validate_only) {
+        if let Err(e) = ctx
+            .catalog
+            .create_partitions(&topic.name, topic.count, req.validate_only)
+        {
             out.error_code = e.code();
             out.error_message = Some(str_bytes(&e.message()));
         }

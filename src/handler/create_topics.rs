@@ -4,14 +4,20 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{Context, str_bytes};
 use crate::error::{Error, Result};
 use crate::topic_config;
 
-pub(super) async fn handle(ctx: &Context, req: CreateTopicsRequest, version: i16) -> Result<CreateTopicsResponse> {
+pub(super) async fn handle(
+    ctx: &Context,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> Result<CreateTopicsResponse> {
     let mut response = CreateTopicsResponse::default();
     for topic in req.topics {
         let mut out = CreatableTopicResult::default();
@@ -47,7 +53,10 @@ fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<
     if !matches!(topic.replication_factor, -1 | 1) {
         return Err(Error::api(
             ResponseError::InvalidReplicationFactor,
-            format!("replication factor {} is larger than the 1 available broker", topic.replication_factor),
+            format!(
+                "replication factor {} is larger than the 1 available broker",
+                topic.replication_factor
+            ),
         ));
     }
     let partitions = match (topic.num_partitions, topic.assignments.len()) {
@@ -67,7 +76,9 @@ fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<
             overrides.insert(c.name.to_string(), value.to_string());
         }
     }
-    let created = ctx.catalog.create_topic(&topic.name, partitions, overrides.clone(), validate_only)?;
+    let created =
+        ctx.catalog
+            .create_topic(&topic.name, partitions, overrides.clone(), validate_only)?;
     if !validate_only {
         tracing::info!(topic = %created.name, partitions, "created topic");
     }

@@ -1,12 +1,18 @@
 //! DeleteRecords: move a partition's log start offset forward (-1: to the end).
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::Context;
 use crate::error::Result;
 
-pub(super) async fn handle(ctx: &Context, req: DeleteRecordsRequest, _version: i16) -> Result<DeleteRecordsResponse> {
+pub(super) async fn handle(
+    ctx: &Context,
+    req: DeleteRecordsRequest,
+    _version: i16,
+) -> Result<DeleteRecordsResponse> {
     let mut response = DeleteRecordsResponse::default();
     for topic in req.topics {
         let mut out = DeleteRecordsTopicResult::default();
@@ -14,11 +20,18 @@ pub(super) async fn handle(ctx: &Context, req: DeleteRecordsRequest, _version: i
         for p in topic.partitions {
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
-            let result = ctx.catalog.partition(&topic.name, p.partition_index).and_then(|partition| {
-                let mut log = partition.log();
-                let offset = if p.offset == -1 { log.end_offset() } else { p.offset };
-                Ok(log.delete_records_before(offset)?)
-            });
+            let result = ctx
+                .catalog
+                .partition(&topic.name, p.partition_index)
+                .and_then(|partition| {
+                    let mut log = partition.log();
+                    let offset = if p.offset == -1 {
+                        log.end_offset()
+                    } else {
+                        p.offset
+                    };
+                    Ok(log.delete_records_before(offset)?)
+                });
             match result {
                 Ok(low) => r.low_watermark = low,
                 Err(e) => {

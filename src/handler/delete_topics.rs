@@ -7,19 +7,36 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use super::{Context, str_bytes};
 use crate::error::{Error, Result};
 
-pub(super) async fn handle(ctx: &Context, req: DeleteTopicsRequest, version: i16) -> Result<DeleteTopicsResponse> {
+pub(super) async fn handle(
+    ctx: &Context,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> Result<DeleteTopicsResponse> {
     let targets: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
-        req.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        req.topic_names.into_iter().map(|n| (Some(n), uuid::Uuid::nil())).collect()
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), uuid::Uuid::nil()))
+            .collect()
     };
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut out = DeletableTopicResult::default();
-        let name = name.or_else(|| ctx.catalog.topic_by_id(id).map(|t| TopicName(str_bytes(&t.name))));
+        let name = name.or_else(|| {
+            ctx.catalog
+                .topic_by_id(id)
+                .map(|t| TopicName(str_bytes(&t.name)))
+        });
         let result = match &name {
             Some(name) => ctx.catalog.delete_topic(name),
-            None => Err(Error::api(ResponseError::UnknownTopicId, "unknown topic id")),
+            None => Err(Error::api(
+                ResponseError::UnknownTopicId,
+                "unknown topic id",
+            )),
         };
         match result {
             Ok(topic) => {

@@ -15,7 +15,9 @@ pub(super) async fn handle(
 ) -> Result<DescribeLogDirsResponse> {
     let wanted = |topic: &str, index: i32| match &req.topics {
         None => true,
-        Some(list) => list.iter().any(|t| t.topic.as_str() == topic && t.partitions.contains(&index)),
+        Some(list) => list
+            .iter()
+            .any(|t| t.topic.as_str() == topic && t.partitions.contains(&index)),
     };
     let mut dir = DescribeLogDirsResult::default();
     dir.log_dir = str_bytes(&ctx.catalog.data_dir().display().to_string());

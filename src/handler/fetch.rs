@@ -27,18 +27,26 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
         let (response, bytes, errors) = fetch_once(ctx, &body, version)?;
         let done = bytes >= body.min_bytes.max(0) as usize || errors || Instant::now() >= deadline;
         if done {
-            let frame = encode_response(ApiKey::Fetch, version, req.header.correlation_id, &response)?;
+            let frame =
+                encode_response(ApiKey::Fetch, version, req.header.correlation_id, &response)?;
             return Ok(Reply::Frame(vec![frame.freeze()]));
         }
         // Wait for the next append anywhere (then look again), or the deadline.
-        if tokio::time::timeout_at(deadline, appended.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, appended.changed())
+            .await
+            .is_err()
+        {
             continue;
         }
     }
 }
 
 /// One pass over the requested partitions: (response, record bytes, any error).
-fn fetch_once(ctx: &Context, req: &FetchRequest, version: i16) -> Result<(FetchResponse, usize, bool)> {
+fn fetch_once(
+    ctx: &Context,
+    req: &FetchRequest,
+    version: i16,
+) -> Result<(FetchResponse, usize, bool)> {
     let mut response = FetchResponse::default();
     let mut budget = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
@@ -57,7 +65,15 @@ fn fetch_once(ctx: &Context, req: &FetchRequest, version: i16) -> Result<(FetchR
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
             // KIP-74: only the first non-empty partition may exceed the budget.
             let first = total == 0;
-            match read_partition(ctx, name.as_ref(), p.partition, p.fetch_offset, limit, first, version) {
+            match read_partition(
+                ctx,
+                name.as_ref(),
+                p.partition,
+                p.fetch_offset,
+                limit,
+                first,
+                version,
+            ) {
                 Ok((records, hw, start)) => {
                     data.high_watermark = hw;
                     data.last_stable_offset = hw;
@@ -88,7 +104,9 @@ fn fetch_once(ctx: &Context, req: &FetchRequest, version: i16) -> Result<(FetchR
 
 fn topic_name(ctx: &Context, topic: &FetchTopic, version: i16) -> Option<TopicName> {
     if version >= 13 {
-        ctx.catalog.topic_by_id(topic.topic_id).map(|t| TopicName(str_bytes(&t.name)))
+        ctx.catalog
+            .topic_by_id(topic.topic_id)
+            .map(|t| TopicName(str_bytes(&t.name)))
     } else {
         Some(topic.topic.clone())
     }
@@ -106,22 +124,37 @@ fn read_partition(
     version: i16,
 ) -> std::result::Result<(Bytes, i64, i64), ReadError> {
     let Some(name) = name else {
-        return Err((Error::api(ResponseError::UnknownTopicId, "unknown topic id"), -1, -1));
+        return Err((
+            Error::api(ResponseError::UnknownTopicId, "unknown topic id"),
+            -1,
+            -1,
+        ));
     };
     let _ = version;
-    let partition = ctx.catalog.partition(name, index).map_err(|e| (e, -1, -1))?;
+    let partition = ctx
+        .catalog
+        .partition(name, index)
+        .map_err(|e| (e, -1, -1))?;
     // Positions are worked out under the lock; the bytes are read after it is released.
     let (slice, hw, start) = {
         let log = partition.log();
         let (hw, start) = (log.end_offset(), log.start_offset());
-        let slice = if limit == 0 && !first { Ok(ReadSlice::empty()) } else { log.read(offset, limit) };
+        let slice = if limit == 0 && !first {
+            Ok(ReadSlice::empty())
+        } else {
+            log.read(offset, limit)
+        };
         (slice.map_err(|e| (Error::from(e), hw, start))?, hw, start)
     };
     if !first && slice.len() > limit {
         return Ok((Bytes::new(), hw, start));
     }
-    let records = slice
-        .read()
-        .map_err(|e| (Error::api(ResponseError::KafkaStorageError, e.to_string()), hw, start))?;
+    let records = slice.read().map_err(|e| {
+        (
+            Error::api(ResponseError::KafkaStorageError, e.to_string()),
+            hw,
+            start,
+        )
+    })?;
     Ok((records, hw, start))
 }

@@ -6,7 +6,11 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::Context;
 use crate::error::Result;
 
-pub(super) async fn handle(ctx: &Context, req: InitProducerIdRequest, _version: i16) -> Result<InitProducerIdResponse> {
+pub(super) async fn handle(
+    ctx: &Context,
+    req: InitProducerIdRequest,
+    _version: i16,
+) -> Result<InitProducerIdResponse> {
     let mut response = InitProducerIdResponse::default();
     if req.transactional_id.is_some() {
         response.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();

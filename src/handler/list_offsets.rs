@@ -1,7 +1,9 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local
 //! (-4), or the first offset whose batch timestamp is at or after a time.
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::Context;
@@ -12,7 +14,11 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-pub(super) async fn handle(ctx: &Context, req: ListOffsetsRequest, version: i16) -> Result<ListOffsetsResponse> {
+pub(super) async fn handle(
+    ctx: &Context,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> Result<ListOffsetsResponse> {
     let mut response = ListOffsetsResponse::default();
     for topic in req.topics {
         let mut out = ListOffsetsTopicResponse::default();
@@ -44,7 +50,10 @@ fn lookup(ctx: &Context, topic: &str, index: i32, timestamp: i64) -> Result<(i64
     Ok(match timestamp {
         LATEST => (log.end_offset(), -1),
         EARLIEST | EARLIEST_LOCAL => (log.start_offset(), -1),
-        MAX_TIMESTAMP => log.max_timestamp()?.map(|(ts, off)| (off, ts)).unwrap_or((-1, -1)),
+        MAX_TIMESTAMP => log
+            .max_timestamp()?
+            .map(|(ts, off)| (off, ts))
+            .unwrap_or((-1, -1)),
         t if t >= 0 => log.offset_for_timestamp(t)?.unwrap_or((-1, -1)),
         _ => (log.end_offset(), -1),
     })

@@ -14,7 +14,11 @@ use super::{Context, str_bytes};
 use crate::catalog::Topic;
 use crate::error::Result;
 
-pub(super) async fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> Result<MetadataResponse> {
+pub(super) async fn handle(
+    ctx: &Context,
+    req: MetadataRequest,
+    version: i16,
+) -> Result<MetadataResponse> {
     let node = BrokerId(ctx.config.node_id);
     let mut response = MetadataResponse::default();
     let mut broker = MetadataResponseBroker::default();
@@ -28,7 +32,8 @@ pub(super) async fn handle(ctx: &Context, req: MetadataRequest, version: i16) ->
     if version >= 1 {
         response.controller_id = node;
     }
-    let auto_create = ctx.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
+    let auto_create =
+        ctx.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
     response.topics = match req.topics {
         // v0 uses an empty list for "all topics"; later versions use null.
         None => all_topics(ctx, version),
@@ -48,18 +53,34 @@ pub(super) async fn handle(ctx: &Context, req: MetadataRequest, version: i16) ->
 }
 
 fn all_topics(ctx: &Context, version: i16) -> Vec<MetadataResponseTopic> {
-    ctx.catalog.topics().iter().map(|t| describe_topic(ctx, t, version)).collect()
+    ctx.catalog
+        .topics()
+        .iter()
+        .map(|t| describe_topic(ctx, t, version))
+        .collect()
 }
 
-fn named_topic(ctx: &Context, name: &TopicName, auto_create: bool, version: i16) -> MetadataResponseTopic {
+fn named_topic(
+    ctx: &Context,
+    name: &TopicName,
+    auto_create: bool,
+    version: i16,
+) -> MetadataResponseTopic {
     if let Some(topic) = ctx.catalog.topic(name) {
         return describe_topic(ctx, &topic, version);
     }
     if !auto_create {
-        return error_topic(Some(name.clone()), ResponseError::UnknownTopicOrPartition, version);
+        return error_topic(
+            Some(name.clone()),
+            ResponseError::UnknownTopicOrPartition,
+            version,
+        );
     }
     let partitions = ctx.config.num_partitions;
-    match ctx.catalog.create_topic(name, partitions, BTreeMap::new(), false) {
+    match ctx
+        .catalog
+        .create_topic(name, partitions, BTreeMap::new(), false)
+    {
         Ok(topic) => {
             tracing::info!(topic = %topic.name, partitions, "auto-created topic");
             describe_topic(ctx, &topic, version)
@@ -67,10 +88,15 @@ fn named_topic(ctx: &Context, name: &TopicName, auto_create: bool, version: i16)
         // Another connection created it first.
         Err(_) if ctx.catalog.topic(name).is_some() => match ctx.catalog.topic(name) {
             Some(topic) => describe_topic(ctx, &topic, version),
-            None => error_topic(Some(name.clone()), ResponseError::UnknownTopicOrPartition, version),
+            None => error_topic(
+                Some(name.clone()),
+                ResponseError::UnknownTopicOrPartition,
+                version,
+            ),
         },
         Err(e) => {
-            let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
+            let code =
+                ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
             error_topic(Some(name.clone()), code, version)
         }
     }
@@ -101,7 +127,11 @@ fn describe_topic(ctx: &Context, topic: &Arc<Topic>, version: i16) -> MetadataRe
     t
 }
 
-fn error_topic(name: Option<TopicName>, code: ResponseError, _version: i16) -> MetadataResponseTopic {
+fn error_topic(
+    name: Option<TopicName>,
+    code: ResponseError,
+    _version: i16,
+) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = name;
     t.error_code = code.code();

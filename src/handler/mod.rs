@@ -52,7 +52,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 
 /// The supported version range of `key`, if it is served at all.
 pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED.iter().find(|(k, _, _)| *k == key).map(|&(_, min, max)| (min, max))
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
 }
 
 /// Everything a handler may use: shared by all connections.
@@ -83,7 +86,12 @@ macro_rules! route {
     ($ctx:expr, $req:expr, $module:ident) => {{
         let body = $req.decode()?;
         let response = $module::handle($ctx, body, $req.version()).await?;
-        Reply::frame(encode_response($req.api_key, $req.version(), $req.header.correlation_id, &response)?)
+        Reply::frame(encode_response(
+            $req.api_key,
+            $req.version(),
+            $req.header.correlation_id,
+            &response,
+        )?)
     }};
 }
 
@@ -91,12 +99,18 @@ macro_rules! route {
 pub async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
     let req = Request::parse(frame)?;
     let version = req.version();
-    let in_range = supported_range(req.api_key).is_some_and(|(min, max)| (min..=max).contains(&version));
+    let in_range =
+        supported_range(req.api_key).is_some_and(|(min, max)| (min..=max).contains(&version));
     if !in_range {
         if req.api_key == ApiKey::ApiVersions {
-            return Ok(Reply::frame(api_versions::unsupported(req.header.correlation_id)?));
+            return Ok(Reply::frame(api_versions::unsupported(
+                req.header.correlation_id,
+            )?));
         }
-        return Err(Error::Protocol(format!("{:?} v{version} is not supported", req.api_key)));
+        return Err(Error::Protocol(format!(
+            "{:?} v{version} is not supported",
+            req.api_key
+        )));
     }
     tracing::trace!(api = ?req.api_key, version, correlation_id = req.header.correlation_id, "request");
     Ok(match req.api_key {
@@ -116,17 +130,32 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
         ApiKey::DescribeConfigs => {
             let body = req.decode()?;
             let response = admin_configs::describe(ctx, body, version).await?;
-            Reply::frame(encode_response(req.api_key, version, req.header.correlation_id, &response)?)
+            Reply::frame(encode_response(
+                req.api_key,
+                version,
+                req.header.correlation_id,
+                &response,
+            )?)
         }
         ApiKey::AlterConfigs => {
             let body = req.decode()?;
             let response = admin_configs::alter(ctx, body, version).await?;
-            Reply::frame(encode_response(req.api_key, version, req.header.correlation_id, &response)?)
+            Reply::frame(encode_response(
+                req.api_key,
+                version,
+                req.header.correlation_id,
+                &response,
+            )?)
         }
         ApiKey::IncrementalAlterConfigs => {
             let body = req.decode()?;
             let response = admin_configs::incremental_alter(ctx, body, version).await?;
-            Reply::frame(encode_response(req.api_key, version, req.header.correlation_id, &response)?)
+            Reply::frame(encode_response(
+                req.api_key,
+                version,
+                req.header.correlation_id,
+                &response,
+            )?)
         }
         other => return Err(Error::Protocol(format!("{other:?} has no handler"))),
     })

@@ -2,7 +2,9 @@
 //! epoch 0 ends at the log end offset.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::Context;
@@ -22,7 +24,9 @@ pub(super) async fn handle(
             r.partition = p.partition;
             match ctx.catalog.partition(&topic.topic, p.partition) {
                 Err(e) => r.error_code = e.code(),
-                Ok(_) if p.current_leader_epoch > 0 => r.error_code = ResponseError::UnknownLeaderEpoch.code(),
+                Ok(_) if p.current_leader_epoch > 0 => {
+                    r.error_code = ResponseError::UnknownLeaderEpoch.code()
+                }
                 Ok(partition) if p.leader_epoch >= 0 => {
                     r.leader_epoch = 0;
                     r.end_offset = partition.log().end_offset();

@@ -17,7 +17,10 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
     if !matches!(body.acks, -1..=1) {
-        return Err(Error::Protocol(format!("acks = {} is not valid", body.acks)));
+        return Err(Error::Protocol(format!(
+            "acks = {} is not valid",
+            body.acks
+        )));
     }
     let mut response = ProduceResponse::default();
     let mut failed = false;
@@ -27,15 +30,25 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
         for data in topic.partition_data {
             let result = produce_one(ctx, &topic.name, data.index, data.records, body.acks).await;
             failed |= result.is_err();
-            out.partition_responses.push(partition_response(data.index, result, version));
+            out.partition_responses
+                .push(partition_response(data.index, result, version));
         }
         response.responses.push(out);
     }
     if body.acks == 0 {
         // Kafka closes the connection after a failed acks=0 produce, so the producer notices.
-        return if failed { Err(Error::Protocol("acks=0 produce failed".into())) } else { Ok(Reply::Nothing) };
+        return if failed {
+            Err(Error::Protocol("acks=0 produce failed".into()))
+        } else {
+            Ok(Reply::Nothing)
+        };
     }
-    let frame = encode_response(ApiKey::Produce, version, req.header.correlation_id, &response)?;
+    let frame = encode_response(
+        ApiKey::Produce,
+        version,
+        req.header.correlation_id,
+        &response,
+    )?;
     Ok(Reply::Frame(vec![frame.freeze()]))
 }
 
@@ -63,7 +76,9 @@ fn stamp_leader_epoch(batches: &mut [u8]) {
     let mut pos = 0usize;
     while let Some(header) = batches.get(pos..pos + 16) {
         let len = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        let Ok(len) = usize::try_from(len) else { return };
+        let Ok(len) = usize::try_from(len) else {
+            return;
+        };
         if let Some(epoch) = batches.get_mut(pos + 12..pos + 16) {
             epoch.copy_from_slice(&0i32.to_be_bytes());
         }
@@ -98,7 +113,11 @@ pub(crate) async fn sync_through(partition: &Partition, offset: i64) -> Result<(
     }
 }
 
-fn partition_response(index: i32, result: Result<AppendInfo>, version: i16) -> PartitionProduceResponse {
+fn partition_response(
+    index: i32,
+    result: Result<AppendInfo>,
+    version: i16,
+) -> PartitionProduceResponse {
     let mut p = PartitionProduceResponse::default();
     p.index = index;
     match result {

@@ -1,0 +1,147 @@
+//! A bare Kafka protocol client over a tokio TcpStream: requests are encoded
+//! with kafka-protocol's own types, no client library in between.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a raw read may wait.
+pub(crate) const READ_WAIT: Duration = Duration::from_secs(10);
+
+/// One connection to the broker.
+#[derive(Debug)]
+pub(crate) struct Raw {
+    stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl Raw {
+    pub(crate) async fn connect(bootstrap: &str) -> Raw {
+        let stream = TcpStream::connect(bootstrap).await.expect("connect to the broker");
+        Raw { stream, next_correlation_id: 1 }
+    }
+
+    /// The encoded header + body of a request (no size prefix); returns the correlation id too.
+    pub(crate) fn encode<R: Request>(&mut self, version: i16, body: &R) -> (i32, BytesMut) {
+        let key = ApiKey::try_from(R::KEY).expect("known API key");
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("sluice-raw-test")));
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, key.request_header_version(version)).expect("encode header");
+        body.encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encode {key:?} v{version}: {e}"));
+        (correlation_id, buf)
+    }
+
+    /// Writes `payload` with its 4-byte size prefix.
+    pub(crate) async fn send_frame(&mut self, payload: &[u8]) {
+        let mut frame = Vec::with_capacity(4 + payload.len());
+        frame.put_i32(payload.len() as i32);
+        frame.extend_from_slice(payload);
+        self.send_bytes(&frame).await;
+    }
+
+    /// Writes raw bytes (no framing). A write error is ignored: the broker may
+    /// already have closed the connection, which the test then observes.
+    pub(crate) async fn send_bytes(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes).await;
+        let _ = self.stream.flush().await;
+    }
+
+    /// Reads one response frame (without the size prefix), failing after `wait`.
+    pub(crate) async fn read_frame(&mut self, wait: Duration) -> Bytes {
+        tokio::time::timeout(wait, async {
+            let size = self.stream.read_i32().await.expect("response size");
+            let mut body = vec![0u8; usize::try_from(size).expect("non-negative size")];
+            self.stream.read_exact(&mut body).await.expect("response body");
+            Bytes::from(body)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no response within {wait:?}"))
+    }
+
+    /// Reads a response to `R` sent at `version` with `correlation_id`.
+    pub(crate) async fn receive<R: Request>(&mut self, version: i16, correlation_id: i32) -> R::Response {
+        let key = ApiKey::try_from(R::KEY).expect("known API key");
+        let mut frame = self.read_frame(READ_WAIT).await;
+        let header = ResponseHeader::decode(&mut frame, key.response_header_version(version)).expect("response header");
+        assert_eq!(header.correlation_id, correlation_id, "{key:?} v{version}: correlation id");
+        let response = R::Response::decode(&mut frame, version)
+            .unwrap_or_else(|e| panic!("decode {key:?} v{version} response: {e}"));
+        assert_eq!(frame.remaining(), 0, "{key:?} v{version}: bytes left after the response body");
+        response
+    }
+
+    /// Sends one request and waits for its response.
+    pub(crate) async fn call<R: Request>(&mut self, version: i16, body: &R) -> R::Response {
+        let (correlation_id, payload) = self.encode(version, body);
+        self.send_frame(&payload).await;
+        self.receive::<R>(version, correlation_id).await
+    }
+
+    /// True when the broker closes the connection (EOF or reset) within [`READ_WAIT`]
+    /// without sending anything; panics if it sends bytes instead.
+    pub(crate) async fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(READ_WAIT, self.stream.read(&mut buf)).await {
+            Err(_) => false,
+            Ok(Ok(0)) | Ok(Err(_)) => true,
+            Ok(Ok(n)) => panic!("expected the connection to close, got {n} bytes: {:?}", &buf[..n]),
+        }
+    }
+
+    /// True when nothing arrives within `wait` (and the connection stays open).
+    pub(crate) async fn is_silent_for(&mut self, wait: Duration) -> bool {
+        let mut buf = [0u8; 1];
+        tokio::time::timeout(wait, self.stream.peek(&mut buf)).await.is_err()
+    }
+}
+
+/// A plain record for [`batch`].
+pub(crate) fn record(offset_delta: i64, timestamp: i64, key: Option<&str>, value: Option<&str>) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: offset_delta,
+        sequence: -1,
+        timestamp,
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+        headers: Default::default(),
+    }
+}
+
+/// Encodes `records` as one uncompressed v2 record batch.
+pub(crate) fn batch(records: &[Record]) -> Bytes {
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("encode batch");
+    buf.freeze()
+}
+
+/// Decodes every record in fetched `records` bytes.
+pub(crate) fn decode_records(records: &Bytes) -> Vec<Record> {
+    let mut buf = records.clone();
+    RecordBatchDecoder::decode_all(&mut buf)
+        .expect("decode fetched batches")
+        .into_iter()
+        .flat_map(|set| set.records)
+        .collect()
+}

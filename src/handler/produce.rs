@@ -16,19 +16,21 @@ use crate::storage::AppendInfo;
 pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
-    if !matches!(body.acks, -1..=1) {
-        return Err(Error::Protocol(format!(
-            "acks = {} is not valid",
-            body.acks
-        )));
-    }
+    let acks_valid = matches!(body.acks, -1..=1);
     let mut response = ProduceResponse::default();
     let mut failed = false;
     for topic in body.topic_data {
         let mut out = TopicProduceResponse::default();
         out.name = topic.name.clone();
         for data in topic.partition_data {
-            let result = produce_one(ctx, &topic.name, data.index, data.records, body.acks).await;
+            let result = if acks_valid {
+                produce_one(ctx, &topic.name, data.index, data.records, body.acks).await
+            } else {
+                Err(Error::api(
+                    ResponseError::InvalidRequiredAcks,
+                    "acks must be -1, 0 or 1",
+                ))
+            };
             failed |= result.is_err();
             out.partition_responses
                 .push(partition_response(data.index, result, version));

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use rdkafka::admin::{
-    AlterConfig, ConfigSource, NewPartitions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
+    AlterConfig, ConfigSource, NewPartitions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
+    TopicReplication,
 };
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
@@ -30,20 +31,37 @@ fn topic_in(md: &Metadata, name: &str) -> Option<(usize, Option<RDKafkaErrorCode
 }
 
 /// `name -> (value, source)` of a topic's described configs.
-async fn topic_configs(bootstrap: &str, topic: &str) -> Vec<(String, Option<String>, ConfigSource)> {
+async fn topic_configs(
+    bootstrap: &str,
+    topic: &str,
+) -> Vec<(String, Option<String>, ConfigSource)> {
     let results = admin(bootstrap)
         .describe_configs([&ResourceSpecifier::Topic(topic)], &admin_opts())
         .await
         .expect("DescribeConfigs request");
     assert_eq!(results.len(), 1);
-    let resource = results.into_iter().next().expect("one result").expect("describe topic");
-    assert_eq!(resource.specifier, OwnedResourceSpecifier::Topic(topic.to_string()));
-    let mut entries: Vec<_> = resource.entries.into_iter().map(|e| (e.name, e.value, e.source)).collect();
+    let resource = results
+        .into_iter()
+        .next()
+        .expect("one result")
+        .expect("describe topic");
+    assert_eq!(
+        resource.specifier,
+        OwnedResourceSpecifier::Topic(topic.to_string())
+    );
+    let mut entries: Vec<_> = resource
+        .entries
+        .into_iter()
+        .map(|e| (e.name, e.value, e.source))
+        .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries
 }
 
-fn entry<'a>(entries: &'a [(String, Option<String>, ConfigSource)], name: &str) -> (&'a str, &'a ConfigSource) {
+fn entry<'a>(
+    entries: &'a [(String, Option<String>, ConfigSource)],
+    name: &str,
+) -> (&'a str, &'a ConfigSource) {
     let (_, value, source) = entries
         .iter()
         .find(|(n, ..)| n == name)
@@ -59,19 +77,38 @@ async fn metadata_lists_the_broker_and_every_topic() {
     create_topic(&broker.bootstrap(), &b, 3, &[]).await;
 
     let md = metadata(&broker.bootstrap(), None);
-    let port = broker.bootstrap().rsplit_once(':').expect("port").1.parse::<i32>().expect("port");
-    let brokers: Vec<(i32, &str, i32)> = md.brokers().iter().map(|b| (b.id(), b.host(), b.port())).collect();
+    let port = broker
+        .bootstrap()
+        .rsplit_once(':')
+        .expect("port")
+        .1
+        .parse::<i32>()
+        .expect("port");
+    let brokers: Vec<(i32, &str, i32)> = md
+        .brokers()
+        .iter()
+        .map(|b| (b.id(), b.host(), b.port()))
+        .collect();
     assert_eq!(brokers, vec![(7, "127.0.0.1", port)]);
-    let mut topics: Vec<(&str, usize)> = md.topics().iter().map(|t| (t.name(), t.partitions().len())).collect();
+    let mut topics: Vec<(&str, usize)> = md
+        .topics()
+        .iter()
+        .map(|t| (t.name(), t.partitions().len()))
+        .collect();
     topics.sort_unstable();
     let mut want = vec![(a.as_str(), 1), (b.as_str(), 3)];
     want.sort_unstable();
     assert_eq!(topics, want);
     let t = md.topics().iter().find(|t| t.name() == b).expect("topic b");
     for (i, p) in t.partitions().iter().enumerate() {
-        assert_eq!((p.id(), p.leader(), p.replicas(), p.isr(), p.error()), (i as i32, 7, &[7][..], &[7][..], None));
+        assert_eq!(
+            (p.id(), p.leader(), p.replicas(), p.isr(), p.error()),
+            (i as i32, 7, &[7][..], &[7][..], None)
+        );
     }
-    let cluster = admin(&broker.bootstrap()).inner().fetch_cluster_id(Duration::from_secs(10));
+    let cluster = admin(&broker.bootstrap())
+        .inner()
+        .fetch_cluster_id(Duration::from_secs(10));
     assert_eq!(cluster.as_deref(), Some("sluice-cluster"));
 }
 
@@ -83,28 +120,58 @@ async fn create_topic_with_configs_then_describe_configs_shows_them() {
         &broker.bootstrap(),
         &topic,
         2,
-        &[("retention.ms", "3600000"), ("segment.bytes", "1048576"), ("message.timestamp.type", "LogAppendTime")],
+        &[
+            ("retention.ms", "3600000"),
+            ("segment.bytes", "1048576"),
+            ("message.timestamp.type", "LogAppendTime"),
+        ],
     )
     .await;
     let entries = topic_configs(&broker.bootstrap(), &topic).await;
-    assert_eq!(entry(&entries, "retention.ms"), ("3600000", &ConfigSource::DynamicTopic));
-    assert_eq!(entry(&entries, "segment.bytes"), ("1048576", &ConfigSource::DynamicTopic));
-    assert_eq!(entry(&entries, "message.timestamp.type"), ("LogAppendTime", &ConfigSource::DynamicTopic));
-    assert_eq!(entry(&entries, "cleanup.policy"), ("delete", &ConfigSource::Default));
-    assert_eq!(entry(&entries, "max.message.bytes"), ("1048588", &ConfigSource::Default));
-    assert_eq!(entry(&entries, "retention.bytes"), ("-1", &ConfigSource::Default));
+    assert_eq!(
+        entry(&entries, "retention.ms"),
+        ("3600000", &ConfigSource::DynamicTopic)
+    );
+    assert_eq!(
+        entry(&entries, "segment.bytes"),
+        ("1048576", &ConfigSource::DynamicTopic)
+    );
+    assert_eq!(
+        entry(&entries, "message.timestamp.type"),
+        ("LogAppendTime", &ConfigSource::DynamicTopic)
+    );
+    assert_eq!(
+        entry(&entries, "cleanup.policy"),
+        ("delete", &ConfigSource::Default)
+    );
+    assert_eq!(
+        entry(&entries, "max.message.bytes"),
+        ("1048588", &ConfigSource::Default)
+    );
+    assert_eq!(
+        entry(&entries, "retention.bytes"),
+        ("-1", &ConfigSource::Default)
+    );
 }
 
 #[tokio::test]
 async fn describe_configs_reports_the_values_set_on_a_compacted_topic() {
     let broker = start_broker().await;
     let topic = unique_topic("compacted");
-    let configs = [("cleanup.policy", "compact"), ("retention.ms", "3600000"), ("retention.bytes", "1000000")];
+    let configs = [
+        ("cleanup.policy", "compact"),
+        ("retention.ms", "3600000"),
+        ("retention.bytes", "1000000"),
+    ];
     create_topic(&broker.bootstrap(), &topic, 1, &configs).await;
     let entries = topic_configs(&broker.bootstrap(), &topic).await;
     // Kafka describes what was set; compaction does not rewrite retention.* settings.
     for (key, value) in configs {
-        assert_eq!(entry(&entries, key), (value, &ConfigSource::DynamicTopic), "{key}");
+        assert_eq!(
+            entry(&entries, key),
+            (value, &ConfigSource::DynamicTopic),
+            "{key}"
+        );
     }
 }
 
@@ -115,11 +182,22 @@ async fn describe_configs_of_the_broker_shows_its_settings() {
         .describe_configs([&ResourceSpecifier::Broker(1)], &admin_opts())
         .await
         .expect("DescribeConfigs request");
-    let resource = results.into_iter().next().expect("one result").expect("describe broker");
+    let resource = results
+        .into_iter()
+        .next()
+        .expect("one result")
+        .expect("describe broker");
     assert_eq!(resource.specifier, OwnedResourceSpecifier::Broker(1));
-    let num = resource.get("num.partitions").expect("num.partitions described");
-    assert_eq!((num.value.as_deref(), &num.source, num.is_read_only), (Some("3"), &ConfigSource::StaticBroker, true));
-    let max = resource.get("message.max.bytes").expect("message.max.bytes described");
+    let num = resource
+        .get("num.partitions")
+        .expect("num.partitions described");
+    assert_eq!(
+        (num.value.as_deref(), &num.source, num.is_read_only),
+        (Some("3"), &ConfigSource::StaticBroker, true)
+    );
+    let max = resource
+        .get("message.max.bytes")
+        .expect("message.max.bytes described");
     assert_eq!(max.value.as_deref(), Some("1048588"));
 }
 
@@ -127,17 +205,32 @@ async fn describe_configs_of_the_broker_shows_its_settings() {
 async fn alter_configs_replaces_the_topic_overrides() {
     let broker = start_broker().await;
     let topic = unique_topic("alter");
-    create_topic(&broker.bootstrap(), &topic, 1, &[("segment.bytes", "1048576"), ("retention.ms", "1000")]).await;
+    create_topic(
+        &broker.bootstrap(),
+        &topic,
+        1,
+        &[("segment.bytes", "1048576"), ("retention.ms", "1000")],
+    )
+    .await;
     let change = AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "7200000");
     let results = admin(&broker.bootstrap())
         .alter_configs([&change], &admin_opts())
         .await
         .expect("AlterConfigs request");
-    assert_eq!(results, vec![Ok(OwnedResourceSpecifier::Topic(topic.clone()))]);
+    assert_eq!(
+        results,
+        vec![Ok(OwnedResourceSpecifier::Topic(topic.clone()))]
+    );
     let entries = topic_configs(&broker.bootstrap(), &topic).await;
-    assert_eq!(entry(&entries, "retention.ms"), ("7200000", &ConfigSource::DynamicTopic));
+    assert_eq!(
+        entry(&entries, "retention.ms"),
+        ("7200000", &ConfigSource::DynamicTopic)
+    );
     // AlterConfigs (unlike IncrementalAlterConfigs) resets what it does not name.
-    assert_eq!(entry(&entries, "segment.bytes"), ("1073741824", &ConfigSource::Default));
+    assert_eq!(
+        entry(&entries, "segment.bytes"),
+        ("1073741824", &ConfigSource::Default)
+    );
 }
 
 #[tokio::test]
@@ -148,12 +241,22 @@ async fn bad_config_changes_change_nothing() {
     let topic = unique_topic("alter-bad");
     create_topic(&broker.bootstrap(), &topic, 1, &[("retention.ms", "5000")]).await;
     let admin = admin(&broker.bootstrap());
-    for (key, value) in [("retention.ms", "soon"), ("no.such.config", "1"), ("segment.bytes", "-5")] {
+    for (key, value) in [
+        ("retention.ms", "soon"),
+        ("no.such.config", "1"),
+        ("segment.bytes", "-5"),
+    ] {
         let change = AlterConfig::new(ResourceSpecifier::Topic(&topic)).set(key, value);
-        admin.alter_configs([&change], &admin_opts()).await.expect("AlterConfigs request");
+        admin
+            .alter_configs([&change], &admin_opts())
+            .await
+            .expect("AlterConfigs request");
     }
     let entries = topic_configs(&broker.bootstrap(), &topic).await;
-    assert_eq!(entry(&entries, "retention.ms"), ("5000", &ConfigSource::DynamicTopic));
+    assert_eq!(
+        entry(&entries, "retention.ms"),
+        ("5000", &ConfigSource::DynamicTopic)
+    );
 }
 
 #[tokio::test]
@@ -162,9 +265,19 @@ async fn creating_an_existing_topic_fails_with_topic_already_exists() {
     let topic = unique_topic("dup");
     create_topic(&broker.bootstrap(), &topic, 2, &[]).await;
     let again = NewTopic::new(&topic, 5, TopicReplication::Fixed(1));
-    let results = admin(&broker.bootstrap()).create_topics([&again], &admin_opts()).await.expect("request");
-    assert_eq!(results, vec![Err((topic.clone(), RDKafkaErrorCode::TopicAlreadyExists))]);
-    assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), Some((2, None)), "the topic is unchanged");
+    let results = admin(&broker.bootstrap())
+        .create_topics([&again], &admin_opts())
+        .await
+        .expect("request");
+    assert_eq!(
+        results,
+        vec![Err((topic.clone(), RDKafkaErrorCode::TopicAlreadyExists))]
+    );
+    assert_eq!(
+        topic_in(&metadata(&broker.bootstrap(), None), &topic),
+        Some((2, None)),
+        "the topic is unchanged"
+    );
 }
 
 #[tokio::test]
@@ -195,20 +308,47 @@ async fn invalid_topic_requests_are_rejected_with_kafka_error_codes() {
     let collides = base.replace('.', "_");
     let admin = admin(&broker.bootstrap());
     let cases: Vec<(NewTopic<'_>, RDKafkaErrorCode)> = vec![
-        (NewTopic::new("bad/name", 1, TopicReplication::Fixed(1)), RDKafkaErrorCode::InvalidTopic),
-        (NewTopic::new("has space", 1, TopicReplication::Fixed(1)), RDKafkaErrorCode::InvalidTopic),
-        (NewTopic::new("..", 1, TopicReplication::Fixed(1)), RDKafkaErrorCode::InvalidTopic),
-        (NewTopic::new(&long, 1, TopicReplication::Fixed(1)), RDKafkaErrorCode::InvalidTopic),
-        (NewTopic::new(&collides, 1, TopicReplication::Fixed(1)), RDKafkaErrorCode::InvalidTopic),
-        (NewTopic::new("three-replicas", 1, TopicReplication::Fixed(3)), RDKafkaErrorCode::InvalidReplicationFactor),
         (
-            NewTopic::new("unknown-config", 1, TopicReplication::Fixed(1)).set("min.insync.replicas.typo", "2"),
+            NewTopic::new("bad/name", 1, TopicReplication::Fixed(1)),
+            RDKafkaErrorCode::InvalidTopic,
+        ),
+        (
+            NewTopic::new("has space", 1, TopicReplication::Fixed(1)),
+            RDKafkaErrorCode::InvalidTopic,
+        ),
+        (
+            NewTopic::new("..", 1, TopicReplication::Fixed(1)),
+            RDKafkaErrorCode::InvalidTopic,
+        ),
+        (
+            NewTopic::new(&long, 1, TopicReplication::Fixed(1)),
+            RDKafkaErrorCode::InvalidTopic,
+        ),
+        (
+            NewTopic::new(&collides, 1, TopicReplication::Fixed(1)),
+            RDKafkaErrorCode::InvalidTopic,
+        ),
+        (
+            NewTopic::new("three-replicas", 1, TopicReplication::Fixed(3)),
+            RDKafkaErrorCode::InvalidReplicationFactor,
+        ),
+        (
+            NewTopic::new("unknown-config", 1, TopicReplication::Fixed(1))
+                .set("min.insync.replicas.typo", "2"),
             RDKafkaErrorCode::InvalidConfig,
         ),
     ];
     for (topic, code) in &cases {
-        let results = admin.create_topics([topic], &admin_opts()).await.expect("CreateTopics request");
-        assert_eq!(results, vec![Err((topic.name.to_string(), *code))], "creating {:?}", topic.name);
+        let results = admin
+            .create_topics([topic], &admin_opts())
+            .await
+            .expect("CreateTopics request");
+        assert_eq!(
+            results,
+            vec![Err((topic.name.to_string(), *code))],
+            "creating {:?}",
+            topic.name
+        );
     }
     let md = metadata(&broker.bootstrap(), None);
     let names: Vec<&str> = md.topics().iter().map(|t| t.name()).collect();
@@ -223,45 +363,94 @@ async fn delete_topics_removes_topic_and_data_and_the_name_can_be_reused() {
     let producer = producer(&broker.bootstrap(), &[]);
     assert_eq!(produce_n(&producer, &topic, 1, 3).await, vec![0, 1, 2]);
     let dir = broker.data_dir().join(format!("{topic}-1"));
-    assert!(dir.is_dir(), "{} should exist before the delete", dir.display());
+    assert!(
+        dir.is_dir(),
+        "{} should exist before the delete",
+        dir.display()
+    );
 
     let admin = admin(&broker.bootstrap());
-    let results = admin.delete_topics(&[&topic], &admin_opts()).await.expect("DeleteTopics request");
+    let results = admin
+        .delete_topics(&[&topic], &admin_opts())
+        .await
+        .expect("DeleteTopics request");
     assert_eq!(results, vec![Ok(topic.clone())]);
     assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), None);
-    assert!(!dir.exists(), "{} should be gone after the delete", dir.display());
-    let again = admin.delete_topics(&[&topic], &admin_opts()).await.expect("DeleteTopics request");
-    assert_eq!(again, vec![Err((topic.clone(), RDKafkaErrorCode::UnknownTopicOrPartition))]);
+    assert!(
+        !dir.exists(),
+        "{} should be gone after the delete",
+        dir.display()
+    );
+    let again = admin
+        .delete_topics(&[&topic], &admin_opts())
+        .await
+        .expect("DeleteTopics request");
+    assert_eq!(
+        again,
+        vec![Err((
+            topic.clone(),
+            RDKafkaErrorCode::UnknownTopicOrPartition
+        ))]
+    );
 
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
-    let fresh = producer_config(&broker.bootstrap()).create().expect("producer");
-    assert_eq!(produce_n(&fresh, &topic, 0, 2).await, vec![0, 1], "a re-created topic starts empty");
+    let fresh = producer_config(&broker.bootstrap())
+        .create()
+        .expect("producer");
+    assert_eq!(
+        produce_n(&fresh, &topic, 0, 2).await,
+        vec![0, 1],
+        "a re-created topic starts empty"
+    );
 }
 
 #[tokio::test]
 async fn create_partitions_grows_a_topic_and_refuses_to_shrink_it() {
     let broker = start_broker().await;
     let topic = unique_topic("grow");
-    create_topic(&broker.bootstrap(), &topic, 1, &[("retention.ms", "86400000")]).await;
+    create_topic(
+        &broker.bootstrap(),
+        &topic,
+        1,
+        &[("retention.ms", "86400000")],
+    )
+    .await;
     let admin = admin(&broker.bootstrap());
     let results = admin
         .create_partitions([&NewPartitions::new(&topic, 3)], &admin_opts())
         .await
         .expect("CreatePartitions request");
     assert_eq!(results, vec![Ok(topic.clone())]);
-    assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), Some((3, None)));
-    let producer = producer(&broker.bootstrap(), &[("topic.metadata.refresh.interval.ms", "100")]);
-    assert_eq!(produce_n(&producer, &topic, 2, 2).await, vec![0, 1], "the new partition takes records");
+    assert_eq!(
+        topic_in(&metadata(&broker.bootstrap(), None), &topic),
+        Some((3, None))
+    );
+    let producer = producer(
+        &broker.bootstrap(),
+        &[("topic.metadata.refresh.interval.ms", "100")],
+    );
+    assert_eq!(
+        produce_n(&producer, &topic, 2, 2).await,
+        vec![0, 1],
+        "the new partition takes records"
+    );
 
     for count in [2, 3] {
         let results = admin
             .create_partitions([&NewPartitions::new(&topic, count)], &admin_opts())
             .await
             .expect("CreatePartitions request");
-        assert_eq!(results, vec![Err((topic.clone(), RDKafkaErrorCode::InvalidPartitions))], "count {count}");
+        assert_eq!(
+            results,
+            vec![Err((topic.clone(), RDKafkaErrorCode::InvalidPartitions))],
+            "count {count}"
+        );
     }
     let entries = topic_configs(&broker.bootstrap(), &topic).await;
-    assert_eq!(entry(&entries, "retention.ms"), ("86400000", &ConfigSource::DynamicTopic));
+    assert_eq!(
+        entry(&entries, "retention.ms"),
+        ("86400000", &ConfigSource::DynamicTopic)
+    );
 }
 
 #[tokio::test]
@@ -269,9 +458,17 @@ async fn producing_to_an_unknown_topic_auto_creates_it_with_one_partition() {
     let broker = start_broker().await;
     let topic = unique_topic("auto");
     let producer = producer(&broker.bootstrap(), &[]);
-    let record = FutureRecord::<str, str>::to(&topic).key("k").payload("first");
-    assert_eq!(await_delivery(send_or_wait(&producer, record)).await, Ok((0, 0)));
-    assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), Some((1, None)));
+    let record = FutureRecord::<str, str>::to(&topic)
+        .key("k")
+        .payload("first");
+    assert_eq!(
+        await_delivery(send_or_wait(&producer, record)).await,
+        Ok((0, 0))
+    );
+    assert_eq!(
+        topic_in(&metadata(&broker.bootstrap(), None), &topic),
+        Some((1, None))
+    );
     let consumer = consumer(&broker.bootstrap(), &[]);
     assign(&consumer, &topic, &[0], Offset::Beginning);
     let got = consume_exactly(&consumer, 1, WAIT);
@@ -283,11 +480,17 @@ async fn auto_creation_can_be_disabled() {
     let broker = start_broker_with(|c| c.auto_create_topics_enable = false).await;
     let topic = unique_topic("no-auto");
     let md = metadata(&broker.bootstrap(), Some(&topic));
-    assert_eq!(topic_in(&md, &topic), Some((0, Some(RDKafkaErrorCode::UnknownTopicOrPartition))));
+    assert_eq!(
+        topic_in(&md, &topic),
+        Some((0, Some(RDKafkaErrorCode::UnknownTopicOrPartition)))
+    );
     let producer = producer(&broker.bootstrap(), &[("message.timeout.ms", "3000")]);
     let record = FutureRecord::<str, str>::to(&topic).payload("nowhere");
     let result = await_delivery(send_or_wait(&producer, record)).await;
-    assert!(result.is_err(), "a record for a missing topic must not be acknowledged: {result:?}");
+    assert!(
+        result.is_err(),
+        "a record for a missing topic must not be acknowledged: {result:?}"
+    );
     assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), None);
 }
 
@@ -303,16 +506,30 @@ async fn delete_records_moves_the_low_watermark() {
         assert_eq!(produce_n(&one_by_one, &topic, 0, 1).await, vec![i]);
     }
     let batched = producer(&broker.bootstrap(), &[("linger.ms", "100")]);
-    assert_eq!(produce_n(&batched, &topic, 1, 10).await, (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        produce_n(&batched, &topic, 1, 10).await,
+        (0..10).collect::<Vec<_>>()
+    );
 
     let admin = admin(&broker.bootstrap());
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(4)).expect("tpl");
-    tpl.add_partition_offset(&topic, 1, Offset::Offset(6)).expect("tpl");
-    let result = admin.delete_records(&tpl, &admin_opts()).await.expect("DeleteRecords request");
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(4))
+        .expect("tpl");
+    tpl.add_partition_offset(&topic, 1, Offset::Offset(6))
+        .expect("tpl");
+    let result = admin
+        .delete_records(&tpl, &admin_opts())
+        .await
+        .expect("DeleteRecords request");
     for (p, low) in [(0, 4), (1, 6)] {
-        let elem = result.find_partition(&topic, p).expect("partition in the answer");
-        assert_eq!((elem.error(), elem.offset()), (Ok(()), Offset::Offset(low)), "partition {p}");
+        let elem = result
+            .find_partition(&topic, p)
+            .expect("partition in the answer");
+        assert_eq!(
+            (elem.error(), elem.offset()),
+            (Ok(()), Offset::Offset(low)),
+            "partition {p}"
+        );
     }
 
     let consumer = consumer(&broker.bootstrap(), &[]);
@@ -325,16 +542,32 @@ async fn delete_records_moves_the_low_watermark() {
     assert_eq!(offsets(1), (6..10).collect::<Vec<_>>());
 
     let mut all = TopicPartitionList::new();
-    all.add_partition_offset(&topic, 0, Offset::End).expect("tpl");
-    let result = admin.delete_records(&all, &admin_opts()).await.expect("DeleteRecords request");
-    let elem = result.find_partition(&topic, 0).expect("partition in the answer");
+    all.add_partition_offset(&topic, 0, Offset::End)
+        .expect("tpl");
+    let result = admin
+        .delete_records(&all, &admin_opts())
+        .await
+        .expect("DeleteRecords request");
+    let elem = result
+        .find_partition(&topic, 0)
+        .expect("partition in the answer");
     assert_eq!((elem.error(), elem.offset()), (Ok(()), Offset::Offset(10)));
     assert_eq!(watermarks(&consumer, &topic, 0), (10, 10));
 
     let mut past = TopicPartitionList::new();
-    past.add_partition_offset(&topic, 1, Offset::Offset(11)).expect("tpl");
-    let result = admin.delete_records(&past, &admin_opts()).await.expect("DeleteRecords request");
-    let elem = result.find_partition(&topic, 1).expect("partition in the answer");
-    assert!(elem.error().is_err(), "deleting past the log end must fail, got {:?}", elem.offset());
+    past.add_partition_offset(&topic, 1, Offset::Offset(11))
+        .expect("tpl");
+    let result = admin
+        .delete_records(&past, &admin_opts())
+        .await
+        .expect("DeleteRecords request");
+    let elem = result
+        .find_partition(&topic, 1)
+        .expect("partition in the answer");
+    assert!(
+        elem.error().is_err(),
+        "deleting past the log end must fail, got {:?}",
+        elem.offset()
+    );
     assert_eq!(watermarks(&consumer, &topic, 1), (6, 10));
 }

@@ -37,7 +37,10 @@ fn stored_codecs(broker: &TestBroker, topic: &str) -> Vec<u8> {
 }
 
 fn codec_id(codec: &str) -> u8 {
-    ["none", "gzip", "snappy", "lz4", "zstd"].iter().position(|c| *c == codec).expect("known codec") as u8
+    ["none", "gzip", "snappy", "lz4", "zstd"]
+        .iter()
+        .position(|c| *c == codec)
+        .expect("known codec") as u8
 }
 
 /// librdkafka only compresses with LZ4 when the broker advertises FindCoordinator
@@ -54,7 +57,10 @@ fn assert_stored_with(broker: &TestBroker, topic: &str, codec: &str) {
 fn assert_stored_strictly_with(broker: &TestBroker, topic: &str, codec: &str) {
     let codecs = stored_codecs(broker, topic);
     assert!(!codecs.is_empty(), "no batches found on disk for {topic}");
-    assert!(codecs.iter().all(|&c| c == codec_id(codec)), "{codec}: stored batch codecs {codecs:?}");
+    assert!(
+        codecs.iter().all(|&c| c == codec_id(codec)),
+        "{codec}: stored batch codecs {codecs:?}"
+    );
 }
 
 #[tokio::test]
@@ -66,19 +72,34 @@ async fn kcat_lists_the_broker_and_topics() {
     let out = kcat(&["-b", &broker.bootstrap(), "-L"], b"");
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert!(lines.contains(&"1 brokers:"), "{out}");
-    assert!(lines.contains(&format!("broker 1 at {} (controller)", broker.bootstrap()).as_str()), "{out}");
+    assert!(
+        lines.contains(&format!("broker 1 at {} (controller)", broker.bootstrap()).as_str()),
+        "{out}"
+    );
     assert!(lines.contains(&"2 topics:"), "{out}");
-    assert!(lines.contains(&format!("topic \"{one}\" with 1 partitions:").as_str()), "{out}");
-    assert!(lines.contains(&format!("topic \"{three}\" with 3 partitions:").as_str()), "{out}");
+    assert!(
+        lines.contains(&format!("topic \"{one}\" with 1 partitions:").as_str()),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&format!("topic \"{three}\" with 3 partitions:").as_str()),
+        "{out}"
+    );
     let partitions = lines.iter().filter(|l| l.starts_with("partition ")).count();
     assert_eq!(partitions, 4, "{out}");
     for p in 0..3 {
         let line = format!("partition {p}, leader 1, replicas: 1, isrs: 1");
-        assert!(lines.contains(&line.as_str()), "missing {line:?} in:\n{out}");
+        assert!(
+            lines.contains(&line.as_str()),
+            "missing {line:?} in:\n{out}"
+        );
     }
 
     let only = kcat(&["-b", &broker.bootstrap(), "-L", "-t", &three], b"");
-    assert!(only.contains(&format!("topic \"{three}\" with 3 partitions:")), "{only}");
+    assert!(
+        only.contains(&format!("topic \"{three}\" with 3 partitions:")),
+        "{only}"
+    );
     assert!(!only.contains(&one), "{only}");
 }
 
@@ -88,25 +109,53 @@ async fn rdkafka_writes_kcat_reads(codec: &str) {
     let broker = start_broker().await;
     let topic = unique_topic(&format!("to-kcat-{codec}"));
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
-    let producer = producer(&broker.bootstrap(), &[("compression.codec", codec), ("linger.ms", "100")]);
+    let producer = producer(
+        &broker.bootstrap(),
+        &[("compression.codec", codec), ("linger.ms", "100")],
+    );
     let ts = 1_690_000_000_000i64;
     let keys: Vec<String> = (0..COUNT).map(|i| format!("k{i}")).collect();
     // Repetitive values, so the codecs have something to compress.
-    let values: Vec<String> = (0..COUNT).map(|i| format!("v{i}-{}", "abc".repeat(i % 20))).collect();
+    let values: Vec<String> = (0..COUNT)
+        .map(|i| format!("v{i}-{}", "abc".repeat(i % 20)))
+        .collect();
     let pending: Vec<_> = (0..COUNT)
         .map(|i| {
-            let record = FutureRecord::to(&topic).partition(0).key(&keys[i]).payload(&values[i]).timestamp(ts + i as i64);
+            let record = FutureRecord::to(&topic)
+                .partition(0)
+                .key(&keys[i])
+                .payload(&values[i])
+                .timestamp(ts + i as i64);
             send_or_wait(&producer, record)
         })
         .collect();
     for (i, p) in pending.into_iter().enumerate() {
-        assert_eq!(await_delivery(p).await, Ok((0, i as i64)), "{codec} record {i}");
+        assert_eq!(
+            await_delivery(p).await,
+            Ok((0, i as i64)),
+            "{codec} record {i}"
+        );
     }
     let out = kcat(
-        &["-b", &broker.bootstrap(), "-C", "-t", &topic, "-p", "0", "-o", "beginning", "-e", "-f", "%k %s %o %T\\n"],
+        &[
+            "-b",
+            &broker.bootstrap(),
+            "-C",
+            "-t",
+            &topic,
+            "-p",
+            "0",
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%k %s %o %T\\n",
+        ],
         b"",
     );
-    let want: Vec<String> = (0..COUNT).map(|i| format!("{} {} {i} {}", keys[i], values[i], ts + i as i64)).collect();
+    let want: Vec<String> = (0..COUNT)
+        .map(|i| format!("{} {} {i} {}", keys[i], values[i], ts + i as i64))
+        .collect();
     let got: Vec<&str> = out.lines().collect();
     assert_eq!(got, want, "kcat output for codec {codec}");
     assert_stored_with(&broker, &topic, codec);
@@ -118,9 +167,24 @@ async fn kcat_writes_rdkafka_reads(codec: &str) {
     let broker = start_broker().await;
     let topic = unique_topic(&format!("from-kcat-{codec}"));
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
-    let input: String = (0..COUNT).map(|i| format!("k{i}:v{i}-{}\n", "xyz".repeat(i % 20))).collect();
+    let input: String = (0..COUNT)
+        .map(|i| format!("k{i}:v{i}-{}\n", "xyz".repeat(i % 20)))
+        .collect();
     let args = [
-        "-b", &broker.bootstrap(), "-P", "-t", &topic, "-p", "0", "-z", codec, "-K:", "-H", "codec=kcat", "-X", "linger.ms=50",
+        "-b",
+        &broker.bootstrap(),
+        "-P",
+        "-t",
+        &topic,
+        "-p",
+        "0",
+        "-z",
+        codec,
+        "-K:",
+        "-H",
+        "codec=kcat",
+        "-X",
+        "linger.ms=50",
     ];
     kcat(&args, input.as_bytes());
     let consumer = consumer(&broker.bootstrap(), &[]);
@@ -128,10 +192,26 @@ async fn kcat_writes_rdkafka_reads(codec: &str) {
     let got = consume_exactly(&consumer, COUNT, WAIT);
     for (i, r) in got.iter().enumerate() {
         assert_eq!(r.offset, i as i64, "{codec}: offset");
-        assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()), "{codec}: key at {i}");
-        assert_eq!(r.value_str(), format!("v{i}-{}", "xyz".repeat(i % 20)), "{codec}: value at {i}");
-        assert_eq!(r.headers, vec![("codec".to_string(), Some(b"kcat".to_vec()))], "{codec}: headers at {i}");
-        assert!(matches!(r.timestamp, Timestamp::CreateTime(t) if t > 0), "{codec}: timestamp {:?}", r.timestamp);
+        assert_eq!(
+            r.key.as_deref(),
+            Some(format!("k{i}").as_bytes()),
+            "{codec}: key at {i}"
+        );
+        assert_eq!(
+            r.value_str(),
+            format!("v{i}-{}", "xyz".repeat(i % 20)),
+            "{codec}: value at {i}"
+        );
+        assert_eq!(
+            r.headers,
+            vec![("codec".to_string(), Some(b"kcat".to_vec()))],
+            "{codec}: headers at {i}"
+        );
+        assert!(
+            matches!(r.timestamp, Timestamp::CreateTime(t) if t > 0),
+            "{codec}: timestamp {:?}",
+            r.timestamp
+        );
     }
     assert_stored_with(&broker, &topic, codec);
 }
@@ -164,10 +244,21 @@ async fn librdkafka_really_sends_lz4_batches() {
     let broker = start_broker().await;
     let topic = unique_topic("lz4-on-disk");
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
-    let producer = producer(&broker.bootstrap(), &[("compression.codec", "lz4"), ("linger.ms", "50")]);
+    let producer = producer(
+        &broker.bootstrap(),
+        &[("compression.codec", "lz4"), ("linger.ms", "50")],
+    );
     let value = "compress me ".repeat(100);
-    let pending: Vec<_> =
-        (0..20).map(|_| send_or_wait(&producer, FutureRecord::<(), str>::to(&topic).partition(0).payload(&value))).collect();
+    let pending: Vec<_> = (0..20)
+        .map(|_| {
+            send_or_wait(
+                &producer,
+                FutureRecord::<(), str>::to(&topic)
+                    .partition(0)
+                    .payload(&value),
+            )
+        })
+        .collect();
     for p in pending {
         assert!(await_delivery(p).await.is_ok());
     }

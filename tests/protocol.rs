@@ -19,13 +19,20 @@ mod apis;
 mod sweep;
 
 fn advertised(response: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
-    let mut keys: Vec<_> = response.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
+    let mut keys: Vec<_> = response
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect();
     keys.sort_unstable();
     keys
 }
 
 fn supported() -> Vec<(i16, i16, i16)> {
-    let mut keys: Vec<_> = SUPPORTED.iter().map(|&(k, min, max)| (k as i16, min, max)).collect();
+    let mut keys: Vec<_> = SUPPORTED
+        .iter()
+        .map(|&(k, min, max)| (k as i16, min, max))
+        .collect();
     keys.sort_unstable();
     keys
 }
@@ -45,10 +52,22 @@ async fn api_versions_at_every_version_lists_the_supported_table() {
     // The table is a subset of what the protocol defines, and the core APIs are there.
     for &(key, min, max) in SUPPORTED {
         let known = key.valid_versions();
-        assert!(known.min <= min && max <= known.max, "{key:?} {min}..={max} is outside {known:?}");
+        assert!(
+            known.min <= min && max <= known.max,
+            "{key:?} {min}..={max} is outside {known:?}"
+        );
     }
-    for key in [ApiKey::Produce, ApiKey::Fetch, ApiKey::ListOffsets, ApiKey::Metadata, ApiKey::ApiVersions] {
-        assert!(SUPPORTED.iter().any(|&(k, ..)| k == key), "{key:?} must be served");
+    for key in [
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::ListOffsets,
+        ApiKey::Metadata,
+        ApiKey::ApiVersions,
+    ] {
+        assert!(
+            SUPPORTED.iter().any(|&(k, ..)| k == key),
+            "{key:?} must be served"
+        );
     }
 }
 
@@ -64,7 +83,9 @@ async fn api_versions_with_an_unknown_version_answers_v0_with_unsupported_versio
         .with_client_id(Some(StrBytes::from_static_str("future-client")));
     let mut payload = bytes::BytesMut::new();
     header.encode(&mut payload, 2).expect("header");
-    ApiVersionsRequest::default().encode(&mut payload, 3).expect("body");
+    ApiVersionsRequest::default()
+        .encode(&mut payload, 3)
+        .expect("body");
     raw.send_frame(&payload).await;
 
     let mut frame = raw.read_frame(READ_WAIT).await;
@@ -72,8 +93,15 @@ async fn api_versions_with_an_unknown_version_answers_v0_with_unsupported_versio
     assert_eq!(header.correlation_id, 4242);
     let response = ApiVersionsResponse::decode(&mut frame, 0).expect("v0 response body");
     assert_eq!(response.error_code, 35, "UNSUPPORTED_VERSION");
-    let own: Vec<_> = advertised(&response).into_iter().filter(|k| k.0 == ApiKey::ApiVersions as i16).collect();
-    assert_eq!(own, vec![(18, 0, 4)], "the answer must give ApiVersions' own range");
+    let own: Vec<_> = advertised(&response)
+        .into_iter()
+        .filter(|k| k.0 == ApiKey::ApiVersions as i16)
+        .collect();
+    assert_eq!(
+        own,
+        vec![(18, 0, 4)],
+        "the answer must give ApiVersions' own range"
+    );
     // The connection stays usable: the client retries at a version we know.
     let retry = raw.call(3, &ApiVersionsRequest::default()).await;
     assert_eq!((retry.error_code, advertised(&retry)), (0, supported()));
@@ -92,7 +120,10 @@ fn header_bytes(key: i16, version: i16, correlation_id: i32) -> Vec<u8> {
 async fn assert_still_serving(bootstrap: &str) {
     let mut fresh = Raw::connect(bootstrap).await;
     let response = fresh.call(0, &ApiVersionsRequest::default()).await;
-    assert_eq!(response.error_code, 0, "a new connection must still be served");
+    assert_eq!(
+        response.error_code, 0,
+        "a new connection must still be served"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +132,10 @@ async fn an_unknown_api_key_closes_the_connection() {
     for key in [1000, i16::MAX, -1] {
         let mut raw = Raw::connect(&broker.bootstrap()).await;
         raw.send_frame(&header_bytes(key, 0, 7)).await;
-        assert!(raw.is_closed().await, "API key {key} must close the connection");
+        assert!(
+            raw.is_closed().await,
+            "API key {key} must close the connection"
+        );
     }
     assert_still_serving(&broker.bootstrap()).await;
 }
@@ -109,19 +143,33 @@ async fn an_unknown_api_key_closes_the_connection() {
 #[tokio::test]
 async fn an_unsupported_version_of_a_served_api_closes_the_connection() {
     let broker = start_broker().await;
-    for (key, version) in [(ApiKey::Produce, 2), (ApiKey::ListOffsets, 0), (ApiKey::Metadata, 13)] {
+    for (key, version) in [
+        (ApiKey::Produce, 2),
+        (ApiKey::ListOffsets, 0),
+        (ApiKey::Metadata, 13),
+    ] {
         let (min, max) = sluice::handler::supported_range(key).expect("served");
-        assert!(!(min..=max).contains(&version), "pick a version outside {min}..={max}");
+        assert!(
+            !(min..=max).contains(&version),
+            "pick a version outside {min}..={max}"
+        );
         let mut raw = Raw::connect(&broker.bootstrap()).await;
         let mut payload = header_bytes(key as i16, version, 9);
         payload.extend_from_slice(&[0; 16]);
         raw.send_frame(&payload).await;
-        assert!(raw.is_closed().await, "{key:?} v{version} must close the connection");
+        assert!(
+            raw.is_closed().await,
+            "{key:?} v{version} must close the connection"
+        );
     }
     // An API the broker does not serve yet (consumer groups are not implemented).
     let mut raw = Raw::connect(&broker.bootstrap()).await;
-    raw.send_frame(&header_bytes(ApiKey::FindCoordinator as i16, 0, 9)).await;
-    assert!(raw.is_closed().await, "FindCoordinator must close the connection");
+    raw.send_frame(&header_bytes(ApiKey::FindCoordinator as i16, 0, 9))
+        .await;
+    assert!(
+        raw.is_closed().await,
+        "FindCoordinator must close the connection"
+    );
     assert_still_serving(&broker.bootstrap()).await;
 }
 
@@ -132,7 +180,10 @@ async fn bad_frame_sizes_close_the_connection_and_the_broker_keeps_serving() {
     for size in sizes {
         let mut raw = Raw::connect(&broker.bootstrap()).await;
         raw.send_bytes(&size.to_be_bytes()).await;
-        assert!(raw.is_closed().await, "a frame of size {size} must close the connection");
+        assert!(
+            raw.is_closed().await,
+            "a frame of size {size} must close the connection"
+        );
         assert_still_serving(&broker.bootstrap()).await;
     }
 }
@@ -143,7 +194,11 @@ async fn garbage_closes_the_connection_and_the_broker_keeps_serving() {
     let garbage: Vec<Vec<u8>> = vec![
         b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         // A plausible size, then bytes that are no request header.
-        [&12i32.to_be_bytes()[..], &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7]].concat(),
+        [
+            &12i32.to_be_bytes()[..],
+            &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7],
+        ]
+        .concat(),
         // A short frame: fewer bytes than any header.
         [&3i32.to_be_bytes()[..], &[0, 18, 0]].concat(),
     ];
@@ -156,7 +211,10 @@ async fn garbage_closes_the_connection_and_the_broker_keeps_serving() {
     let mut raw = Raw::connect(&broker.bootstrap()).await;
     let (_, payload) = raw.encode(12, &MetadataRequest::default().with_topics(None));
     raw.send_frame(&payload[..payload.len() - 2]).await;
-    assert!(raw.is_closed().await, "a truncated body must close the connection");
+    assert!(
+        raw.is_closed().await,
+        "a truncated body must close the connection"
+    );
     // A half-sent frame followed by a hang-up disturbs nobody.
     let mut raw = Raw::connect(&broker.bootstrap()).await;
     raw.send_bytes(&[0, 0, 0, 100, 1, 2, 3]).await;

@@ -32,7 +32,11 @@ async fn overrides(bootstrap: &str, topic: &str) -> BTreeMap<String, String> {
         .describe_configs([&ResourceSpecifier::Topic(topic)], &admin_opts())
         .await
         .expect("DescribeConfigs request");
-    let resource = results.into_iter().next().expect("one result").expect("describe topic");
+    let resource = results
+        .into_iter()
+        .next()
+        .expect("one result")
+        .expect("describe topic");
     resource
         .entries
         .into_iter()
@@ -42,7 +46,10 @@ async fn overrides(bootstrap: &str, topic: &str) -> BTreeMap<String, String> {
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 const CONFIGS: [(&str, &str); 2] = [("retention.ms", "86400000"), ("segment.bytes", "65536")];
@@ -50,7 +57,9 @@ const CONFIGS: [(&str, &str); 2] = [("retention.ms", "86400000"), ("segment.byte
 /// Produces `count` records with a key, a header and a timestamp to partition `p`.
 async fn produce_rich(bootstrap: &str, topic: &str, p: i32, from: usize, count: usize) -> Vec<i64> {
     let producer = producer(bootstrap, &[("linger.ms", "5")]);
-    let values: Vec<String> = (from..from + count).map(|i| format!("p{p}-value-{i}-{}", "x".repeat(i % 50))).collect();
+    let values: Vec<String> = (from..from + count)
+        .map(|i| format!("p{p}-value-{i}-{}", "x".repeat(i % 50)))
+        .collect();
     let keys: Vec<String> = (from..from + count).map(|i| format!("k{i}")).collect();
     let pending: Vec<_> = (0..count)
         .map(|i| {
@@ -75,10 +84,26 @@ fn check_rich(records: &[Rec], p: i32, count: usize) {
     assert_eq!(mine.len(), count, "partition {p}: record count");
     for (i, r) in mine.iter().enumerate() {
         assert_eq!(r.offset, i as i64, "partition {p}: offset");
-        assert_eq!(r.key.as_deref(), Some(format!("k{i}").as_bytes()), "partition {p}: key at {i}");
-        assert_eq!(r.value_str(), format!("p{p}-value-{i}-{}", "x".repeat(i % 50)), "partition {p}: value at {i}");
-        assert_eq!(r.headers, vec![("n".to_string(), Some(i.to_string().into_bytes()))], "partition {p}: headers at {i}");
-        assert_eq!(r.timestamp, Timestamp::CreateTime(1_000_000 + i as i64), "partition {p}: timestamp at {i}");
+        assert_eq!(
+            r.key.as_deref(),
+            Some(format!("k{i}").as_bytes()),
+            "partition {p}: key at {i}"
+        );
+        assert_eq!(
+            r.value_str(),
+            format!("p{p}-value-{i}-{}", "x".repeat(i % 50)),
+            "partition {p}: value at {i}"
+        );
+        assert_eq!(
+            r.headers,
+            vec![("n".to_string(), Some(i.to_string().into_bytes()))],
+            "partition {p}: headers at {i}"
+        );
+        assert_eq!(
+            r.timestamp,
+            Timestamp::CreateTime(1_000_000 + i as i64),
+            "partition {p}: timestamp at {i}"
+        );
     }
 }
 
@@ -87,8 +112,14 @@ async fn a_clean_restart_keeps_records_offsets_and_topic_configs() {
     let mut broker = start_broker_with(|c| c.log.segment_bytes = 256 * 1024).await;
     let topic = unique_topic("restart");
     create_topic(&broker.bootstrap(), &topic, 2, &CONFIGS).await;
-    assert_eq!(produce_rich(&broker.bootstrap(), &topic, 0, 0, 3000).await, (0..3000).collect::<Vec<_>>());
-    assert_eq!(produce_rich(&broker.bootstrap(), &topic, 1, 0, 200).await, (0..200).collect::<Vec<_>>());
+    assert_eq!(
+        produce_rich(&broker.bootstrap(), &topic, 0, 0, 3000).await,
+        (0..3000).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        produce_rich(&broker.bootstrap(), &topic, 1, 0, 200).await,
+        (0..200).collect::<Vec<_>>()
+    );
 
     broker.restart().await;
     let records = read_all(&broker.bootstrap(), &topic, &[0, 1]);
@@ -96,7 +127,10 @@ async fn a_clean_restart_keeps_records_offsets_and_topic_configs() {
     check_rich(&records, 1, 200);
     assert_eq!(overrides(&broker.bootstrap(), &topic).await, map(&CONFIGS));
     // Appends continue where the log ended.
-    assert_eq!(produce_rich(&broker.bootstrap(), &topic, 0, 3000, 5).await, (3000..3005).collect::<Vec<_>>());
+    assert_eq!(
+        produce_rich(&broker.bootstrap(), &topic, 0, 3000, 5).await,
+        (3000..3005).collect::<Vec<_>>()
+    );
 
     broker.restart().await;
     let consumer = consumer(&broker.bootstrap(), &[]);
@@ -109,7 +143,10 @@ async fn an_unclean_stop_recovers_everything_that_was_acknowledged() {
     let mut broker = start_broker_with(|c| c.log.segment_bytes = 256 * 1024).await;
     let topic = unique_topic("unclean");
     create_topic(&broker.bootstrap(), &topic, 1, &CONFIGS).await;
-    assert_eq!(produce_rich(&broker.bootstrap(), &topic, 0, 0, 2500).await, (0..2500).collect::<Vec<_>>());
+    assert_eq!(
+        produce_rich(&broker.bootstrap(), &topic, 0, 0, 2500).await,
+        (0..2500).collect::<Vec<_>>()
+    );
 
     broker.kill().await;
     broker.start_again().await;
@@ -117,7 +154,10 @@ async fn an_unclean_stop_recovers_everything_that_was_acknowledged() {
     check_rich(&records, 0, 2500);
     assert_eq!(overrides(&broker.bootstrap(), &topic).await, map(&CONFIGS));
     let producer = producer(&broker.bootstrap(), &[]);
-    assert_eq!(produce_n(&producer, &topic, 0, 3).await, vec![2500, 2501, 2502]);
+    assert_eq!(
+        produce_n(&producer, &topic, 0, 3).await,
+        vec![2500, 2501, 2502]
+    );
 }
 
 #[tokio::test]
@@ -132,13 +172,27 @@ async fn deleted_records_and_topics_stay_deleted_after_a_restart() {
     }
     let admin = admin(&broker.bootstrap());
     let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(&kept, 0, Offset::Offset(7)).expect("tpl");
-    admin.delete_records(&tpl, &admin_opts()).await.expect("DeleteRecords");
-    assert_eq!(admin.delete_topics(&[&gone], &admin_opts()).await.expect("DeleteTopics"), vec![Ok(gone.clone())]);
+    tpl.add_partition_offset(&kept, 0, Offset::Offset(7))
+        .expect("tpl");
+    admin
+        .delete_records(&tpl, &admin_opts())
+        .await
+        .expect("DeleteRecords");
+    assert_eq!(
+        admin
+            .delete_topics(&[&gone], &admin_opts())
+            .await
+            .expect("DeleteTopics"),
+        vec![Ok(gone.clone())]
+    );
 
     broker.restart().await;
     let consumer = consumer(&broker.bootstrap(), &[]);
-    assert_eq!(watermarks(&consumer, &kept, 0), (7, 10), "log start offset after restart");
+    assert_eq!(
+        watermarks(&consumer, &kept, 0),
+        (7, 10),
+        "log start offset after restart"
+    );
     let md = common::admin(&broker.bootstrap())
         .inner()
         .fetch_metadata(None, Duration::from_secs(10))
@@ -165,7 +219,10 @@ fn the_binary_keeps_acknowledged_records_and_settings_across_sigterm() {
     let records = read_all(&second.bootstrap, &topic, &[0, 1]);
     check_rich(&records, 0, 1500);
     check_rich(&records, 1, 10);
-    assert_eq!(block_on(overrides(&second.bootstrap, &topic)), map(&CONFIGS));
+    assert_eq!(
+        block_on(overrides(&second.bootstrap, &topic)),
+        map(&CONFIGS)
+    );
     second.terminate();
 }
 
@@ -176,7 +233,11 @@ fn the_binary_keeps_every_acknowledged_record_after_sigkill_mid_stream() {
     let config = data.join("sluice.toml");
     // flush = "always": acknowledgements wait for fsync; a small segment size makes the
     // log roll while the kill can land.
-    std::fs::write(&config, "flush = \"always\"\n[log]\nsegment_bytes = 131072\n").expect("config file");
+    std::fs::write(
+        &config,
+        "flush = \"always\"\n[log]\nsegment_bytes = 131072\n",
+    )
+    .expect("config file");
     let config = config.to_str().expect("utf-8 path").to_string();
     let topic = unique_topic("bin-kill");
     let broker = BrokerProcess::start(&data, &["--config", &config]);
@@ -186,11 +247,26 @@ fn the_binary_keeps_every_acknowledged_record_after_sigkill_mid_stream() {
     let (bootstrap, t, a) = (broker.bootstrap.clone(), topic.clone(), acked.clone());
     let producing = std::thread::spawn(move || {
         block_on(async move {
-            let producer = producer(&bootstrap, &[("linger.ms", "2"), ("message.timeout.ms", "5000"), ("retries", "0")]);
+            let producer = producer(
+                &bootstrap,
+                &[
+                    ("linger.ms", "2"),
+                    ("message.timeout.ms", "5000"),
+                    ("retries", "0"),
+                ],
+            );
             let values: Vec<String> = (0..SENT).map(|i| format!("record-{i}")).collect();
             let pending: Vec<_> = values
                 .iter()
-                .map(|v| (v.clone(), send_or_wait(&producer, FutureRecord::<(), str>::to(&t).partition(0).payload(v))))
+                .map(|v| {
+                    (
+                        v.clone(),
+                        send_or_wait(
+                            &producer,
+                            FutureRecord::<(), str>::to(&t).partition(0).payload(v),
+                        ),
+                    )
+                })
                 .collect();
             for (value, p) in pending {
                 if let Ok((_, offset)) = await_delivery(p).await {
@@ -202,7 +278,11 @@ fn the_binary_keeps_every_acknowledged_record_after_sigkill_mid_stream() {
     // Kill once a good share is acknowledged but (almost certainly) not all.
     let deadline = Instant::now() + WAIT;
     while acked.lock().expect("lock").len() < SENT / 10 {
-        assert!(Instant::now() < deadline, "only {} acknowledgements within {WAIT:?}", acked.lock().expect("lock").len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} acknowledgements within {WAIT:?}",
+            acked.lock().expect("lock").len()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     broker.crash();
@@ -213,15 +293,29 @@ fn the_binary_keeps_every_acknowledged_record_after_sigkill_mid_stream() {
     let broker = BrokerProcess::start(&data, &["--config", &config]);
     let records = read_all(&broker.bootstrap, &topic, &[0]);
     for (i, r) in records.iter().enumerate() {
-        assert_eq!(r.offset, i as i64, "offsets after recovery must be dense from 0");
+        assert_eq!(
+            r.offset, i as i64,
+            "offsets after recovery must be dense from 0"
+        );
     }
-    eprintln!("SIGKILL after {} of {SENT} acknowledgements; {} records recovered", acked.len(), records.len());
+    eprintln!(
+        "SIGKILL after {} of {SENT} acknowledgements; {} records recovered",
+        acked.len(),
+        records.len()
+    );
     let stored: BTreeMap<i64, &str> = records.iter().map(|r| (r.offset, r.value_str())).collect();
-    let missing: Vec<_> = acked.iter().filter(|(o, v)| stored.get(o) != Some(&v.as_str())).take(5).collect();
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|(o, v)| stored.get(o) != Some(&v.as_str()))
+        .take(5)
+        .collect();
     assert!(
         missing.is_empty(),
         "{} acknowledged records are missing or different after SIGKILL, e.g. {missing:?} (stored {} records)",
-        acked.iter().filter(|(o, v)| stored.get(o) != Some(&v.as_str())).count(),
+        acked
+            .iter()
+            .filter(|(o, v)| stored.get(o) != Some(&v.as_str()))
+            .count(),
         records.len()
     );
     // The recovered log accepts appends at its end.

@@ -46,7 +46,11 @@ pub(crate) fn init_tracing() {
 /// A topic name no other test uses: `<prefix>-<pid>-<n>`.
 pub(crate) fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// An in-process broker in a temporary directory, running on a runtime of its
@@ -76,7 +80,12 @@ pub(crate) async fn start_broker_with(adjust: impl FnOnce(&mut Config)) -> TestB
     adjust(&mut config);
     let runtime = new_runtime();
     let broker = start_on(&runtime, config.clone()).await;
-    TestBroker { broker: Some(broker), runtime: Some(runtime), config, dir }
+    TestBroker {
+        broker: Some(broker),
+        runtime: Some(runtime),
+        config,
+        dir,
+    }
 }
 
 async fn start_on(runtime: &Runtime, config: Config) -> Broker {
@@ -220,7 +229,12 @@ pub(crate) fn admin_opts() -> AdminOptions {
 }
 
 /// Creates `name` with `partitions` partitions and `configs`; panics on any error.
-pub(crate) async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+pub(crate) async fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (k, v) in configs {
         topic = topic.set(k, v);
@@ -236,7 +250,8 @@ pub(crate) async fn create_topic(bootstrap: &str, name: &str, partitions: i32, c
 pub(crate) fn assign(consumer: &BaseConsumer, topic: &str, partitions: &[i32], offset: Offset) {
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
-        tpl.add_partition_offset(topic, p, offset).expect("partition offset");
+        tpl.add_partition_offset(topic, p, offset)
+            .expect("partition offset");
     }
     consumer.assign(&tpl).expect("assign");
 }
@@ -256,7 +271,11 @@ impl Rec {
     pub(crate) fn from_message(m: &BorrowedMessage<'_>) -> Rec {
         let headers = m
             .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
             .unwrap_or_default();
         Rec {
             partition: m.partition(),
@@ -308,17 +327,27 @@ pub(crate) fn consume_at_least(consumer: &BaseConsumer, n: usize, within: Durati
 
 /// Runs a blocking closure on a blocking thread, for work that must overlap with the test body.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task panicked")
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("blocking task panicked")
 }
 
 /// Sends `count` records `(key-i, value-i)` to one partition and waits for every
 /// acknowledgement; returns the offsets in send order.
-pub(crate) async fn produce_n(producer: &FutureProducer, topic: &str, partition: i32, count: usize) -> Vec<i64> {
+pub(crate) async fn produce_n(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    count: usize,
+) -> Vec<i64> {
     let mut pending = Vec::with_capacity(count);
     for i in 0..count {
         let key = format!("key-{i}");
         let value = format!("value-{i}");
-        let record = FutureRecord::to(topic).partition(partition).key(&key).payload(&value);
+        let record = FutureRecord::to(topic)
+            .partition(partition)
+            .key(&key)
+            .payload(&value);
         pending.push(send_or_wait(producer, record));
     }
     let mut offsets = Vec::with_capacity(count);
@@ -335,7 +364,10 @@ pub(crate) async fn produce_n(producer: &FutureProducer, topic: &str, partition:
 pub(crate) type Pending = rdkafka::producer::DeliveryFuture;
 
 /// Enqueues `record`, flushing the producer's queue if it is full.
-pub(crate) fn send_or_wait<K, P>(producer: &FutureProducer, mut record: FutureRecord<'_, K, P>) -> Pending
+pub(crate) fn send_or_wait<K, P>(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, K, P>,
+) -> Pending
 where
     K: rdkafka::message::ToBytes + ?Sized,
     P: rdkafka::message::ToBytes + ?Sized,
@@ -397,7 +429,11 @@ pub(crate) fn kcat(args: &[&str], stdin: &[u8]) -> String {
     let _ = writer.join();
     let stdout = String::from_utf8(output.stdout).expect("kcat output is UTF-8");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "kcat {args:?} failed: {}\nstderr:\n{stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "kcat {args:?} failed: {}\nstderr:\n{stderr}",
+        output.status
+    );
     stdout
 }
 
@@ -411,7 +447,9 @@ pub(crate) fn wait_with_timeout(child: Child, limit: Duration, what: &str) -> st
     match rx.recv_timeout(limit) {
         Ok(output) => output.expect("waiting for a child process"),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &id.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
             panic!("{what} did not finish within {limit:?}");
         }
     }
@@ -446,7 +484,10 @@ impl BrokerProcess {
         // Keep draining both pipes for the child's whole life so it never blocks on a write.
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
-        for (pipe, tx) in [(Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(tx)), (Box::new(stderr), None)] {
+        for (pipe, tx) in [
+            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(tx)),
+            (Box::new(stderr), None),
+        ] {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -473,23 +514,38 @@ impl BrokerProcess {
                 }
             }
         };
-        BrokerProcess { child, bootstrap, lines }
+        BrokerProcess {
+            child,
+            bootstrap,
+            lines,
+        }
     }
 
     /// SIGTERM, then waits (bounded) for a successful exit.
     pub(crate) fn terminate(mut self) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         assert!(status.success(), "kill -TERM {pid} failed");
         let deadline = Instant::now() + WAIT;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 break status;
             }
-            assert!(Instant::now() < deadline, "sluice did not exit within {WAIT:?} of SIGTERM:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "sluice did not exit within {WAIT:?} of SIGTERM:\n{}",
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
-        assert!(status.success(), "sluice exited with {status} after SIGTERM:\n{}", self.output());
+        assert!(
+            status.success(),
+            "sluice exited with {status} after SIGTERM:\n{}",
+            self.output()
+        );
     }
 
     /// SIGKILL: the process dies without any cleanup.
@@ -500,7 +556,10 @@ impl BrokerProcess {
 
     /// What the broker printed so far.
     pub(crate) fn output(&self) -> String {
-        self.lines.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 }
 
@@ -535,7 +594,9 @@ fn strip_ansi(line: &str) -> String {
 fn ready_addr(line: &str) -> Option<String> {
     let rest = &line[line.find("addr=")? + "addr=".len()..];
     let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.to_string())
+    addr.parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.to_string())
 }
 
 /// Runs a future to completion on a fresh current-thread runtime (for sync code).

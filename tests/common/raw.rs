@@ -24,8 +24,13 @@ pub(crate) struct Raw {
 
 impl Raw {
     pub(crate) async fn connect(bootstrap: &str) -> Raw {
-        let stream = TcpStream::connect(bootstrap).await.expect("connect to the broker");
-        Raw { stream, next_correlation_id: 1 }
+        let stream = TcpStream::connect(bootstrap)
+            .await
+            .expect("connect to the broker");
+        Raw {
+            stream,
+            next_correlation_id: 1,
+        }
     }
 
     /// The encoded header + body of a request (no size prefix); returns the correlation id too.
@@ -39,7 +44,9 @@ impl Raw {
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_static_str("sluice-raw-test")));
         let mut buf = BytesMut::new();
-        header.encode(&mut buf, key.request_header_version(version)).expect("encode header");
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .expect("encode header");
         body.encode(&mut buf, version)
             .unwrap_or_else(|e| panic!("encode {key:?} v{version}: {e}"));
         (correlation_id, buf)
@@ -65,7 +72,10 @@ impl Raw {
         tokio::time::timeout(wait, async {
             let size = self.stream.read_i32().await.expect("response size");
             let mut body = vec![0u8; usize::try_from(size).expect("non-negative size")];
-            self.stream.read_exact(&mut body).await.expect("response body");
+            self.stream
+                .read_exact(&mut body)
+                .await
+                .expect("response body");
             Bytes::from(body)
         })
         .await
@@ -73,14 +83,26 @@ impl Raw {
     }
 
     /// Reads a response to `R` sent at `version` with `correlation_id`.
-    pub(crate) async fn receive<R: Request>(&mut self, version: i16, correlation_id: i32) -> R::Response {
+    pub(crate) async fn receive<R: Request>(
+        &mut self,
+        version: i16,
+        correlation_id: i32,
+    ) -> R::Response {
         let key = ApiKey::try_from(R::KEY).expect("known API key");
         let mut frame = self.read_frame(READ_WAIT).await;
-        let header = ResponseHeader::decode(&mut frame, key.response_header_version(version)).expect("response header");
-        assert_eq!(header.correlation_id, correlation_id, "{key:?} v{version}: correlation id");
+        let header = ResponseHeader::decode(&mut frame, key.response_header_version(version))
+            .expect("response header");
+        assert_eq!(
+            header.correlation_id, correlation_id,
+            "{key:?} v{version}: correlation id"
+        );
         let response = R::Response::decode(&mut frame, version)
             .unwrap_or_else(|e| panic!("decode {key:?} v{version} response: {e}"));
-        assert_eq!(frame.remaining(), 0, "{key:?} v{version}: bytes left after the response body");
+        assert_eq!(
+            frame.remaining(),
+            0,
+            "{key:?} v{version}: bytes left after the response body"
+        );
         response
     }
 
@@ -98,19 +120,29 @@ impl Raw {
         match tokio::time::timeout(READ_WAIT, self.stream.read(&mut buf)).await {
             Err(_) => false,
             Ok(Ok(0)) | Ok(Err(_)) => true,
-            Ok(Ok(n)) => panic!("expected the connection to close, got {n} bytes: {:?}", &buf[..n]),
+            Ok(Ok(n)) => panic!(
+                "expected the connection to close, got {n} bytes: {:?}",
+                &buf[..n]
+            ),
         }
     }
 
     /// True when nothing arrives within `wait` (and the connection stays open).
     pub(crate) async fn is_silent_for(&mut self, wait: Duration) -> bool {
         let mut buf = [0u8; 1];
-        tokio::time::timeout(wait, self.stream.peek(&mut buf)).await.is_err()
+        tokio::time::timeout(wait, self.stream.peek(&mut buf))
+            .await
+            .is_err()
     }
 }
 
 /// A plain record for [`batch`].
-pub(crate) fn record(offset_delta: i64, timestamp: i64, key: Option<&str>, value: Option<&str>) -> Record {
+pub(crate) fn record(
+    offset_delta: i64,
+    timestamp: i64,
+    key: Option<&str>,
+    value: Option<&str>,
+) -> Record {
     Record {
         transactional: false,
         control: false,
@@ -131,7 +163,10 @@ pub(crate) fn record(offset_delta: i64, timestamp: i64, key: Option<&str>, value
 /// Encodes `records` as one uncompressed v2 record batch.
 pub(crate) fn batch(records: &[Record]) -> Bytes {
     let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
     RecordBatchEncoder::encode(&mut buf, records.iter(), &options).expect("encode batch");
     buf.freeze()
 }

@@ -1,0 +1,165 @@
+//! ListGroups, DescribeGroups and DeleteGroups.
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+
+use super::codec::Entry;
+use super::state::GroupState;
+use super::{Coordinator, response_error};
+
+/// DescribeGroups' view of one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSummary {
+    /// Kafka's state name; "Dead" for a group that does not exist.
+    pub state: &'static str,
+    pub protocol_type: String,
+    /// The chosen protocol, only while Stable.
+    pub protocol: String,
+    pub members: Vec<MemberSummary>,
+}
+
+/// DescribeGroups' view of one member; metadata and assignment only while Stable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberSummary {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+impl Coordinator {
+    /// Every group as (group id, protocol type, state), filtered by state names
+    /// (case-insensitive; no filter when empty).
+    pub fn list_groups(&self, states: &[String]) -> Vec<(String, String, &'static str)> {
+        let inner = self.lock();
+        let mut groups: Vec<_> = inner
+            .groups
+            .values()
+            .filter(|g| {
+                states.is_empty()
+                    || states
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(g.state.name()))
+            })
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state.name(),
+                )
+            })
+            .collect();
+        groups.sort();
+        groups
+    }
+
+    /// DescribeGroups for one group.
+    pub fn describe(&self, group_id: &str) -> Result<GroupSummary, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let inner = self.lock();
+        let Some(group) = inner.groups.get(group_id) else {
+            return Ok(GroupSummary {
+                state: "Dead",
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        };
+        let stable = group.state == GroupState::Stable;
+        let protocol = if stable {
+            group.protocol.clone().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let members = group
+            .members
+            .values()
+            .map(|m| MemberSummary {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: if stable {
+                    m.metadata(&protocol)
+                } else {
+                    Bytes::new()
+                },
+                assignment: if stable {
+                    m.assignment.clone()
+                } else {
+                    Bytes::new()
+                },
+            })
+            .collect();
+        Ok(GroupSummary {
+            state: group.state.name(),
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            protocol,
+            members,
+        })
+    }
+
+    /// DeleteGroups: removes empty groups and their offsets; NON_EMPTY_GROUP otherwise.
+    pub async fn delete_groups(&self, ids: &[String]) -> Vec<Result<(), ResponseError>> {
+        let mut last = None;
+        let mut results = Vec::with_capacity(ids.len());
+        {
+            let mut inner = self.lock();
+            for id in ids {
+                let result = inner.delete_group(id);
+                if let Ok(offset) = result {
+                    last = Some(offset);
+                }
+                results.push(result.map(|_| ()));
+            }
+            inner.persist();
+        }
+        if let Some(last) = last
+            && let Err(e) = self.sync_through(last).await
+        {
+            let code = response_error(&e);
+            results
+                .iter_mut()
+                .filter(|r| r.is_ok())
+                .for_each(|r| *r = Err(code));
+        }
+        results
+    }
+}
+
+impl super::Inner {
+    fn delete_group(&mut self, id: &str) -> Result<i64, ResponseError> {
+        if id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let group = self.groups.get(id).ok_or(ResponseError::GroupIdNotFound)?;
+        if group.state != GroupState::Empty || !group.pending.is_empty() {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let mut entries: Vec<Entry> = group
+            .offsets
+            .keys()
+            .map(|(topic, partition)| Entry::Offset {
+                group: id.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            })
+            .collect();
+        entries.push(Entry::Group {
+            group: id.to_string(),
+            value: None,
+        });
+        let last = self
+            .store
+            .append(&entries)
+            .map_err(|e| response_error(&e))?;
+        self.groups.remove(id);
+        tracing::info!(group = id, "group deleted");
+        Ok(last)
+    }
+}

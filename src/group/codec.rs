@@ -1,0 +1,457 @@
+//! Keys and values of the internal offsets log (Kafka's `__consumer_offsets`
+//! schemas, non-flexible versions) and the uncompressed RecordBatch v2 that
+//! carries them. See the module docs of [`crate::group`] for the table.
+
+use bytes::{Buf, Bytes};
+
+/// One entry of the internal log: a key and its value, or a tombstone.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Entry {
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        value: Option<OffsetValue>,
+    },
+    Group {
+        group: String,
+        value: Option<GroupValue>,
+    },
+}
+
+/// OffsetCommitValue v3.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OffsetValue {
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: i32,
+    pub(crate) metadata: String,
+    pub(crate) commit_timestamp: i64,
+}
+
+/// GroupMetadataValue v3.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct GroupValue {
+    pub(crate) protocol_type: String,
+    pub(crate) generation: i32,
+    pub(crate) protocol: Option<String>,
+    pub(crate) leader: Option<String>,
+    pub(crate) state_timestamp: i64,
+    pub(crate) members: Vec<MemberValue>,
+}
+
+/// MemberMetadata v3 inside a [`GroupValue`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MemberValue {
+    pub(crate) member_id: String,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) client_host: String,
+    pub(crate) rebalance_timeout_ms: i32,
+    pub(crate) session_timeout_ms: i32,
+    pub(crate) subscription: Bytes,
+    pub(crate) assignment: Bytes,
+}
+
+const OFFSET_KEY_VERSION: i16 = 1;
+const GROUP_KEY_VERSION: i16 = 2;
+const OFFSET_VALUE_VERSION: i16 = 3;
+const GROUP_VALUE_VERSION: i16 = 3;
+
+impl Entry {
+    /// The record key and value (`None` for a tombstone).
+    pub(crate) fn encode(&self) -> (Vec<u8>, Option<Vec<u8>>) {
+        let mut key = Vec::new();
+        match self {
+            Entry::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                put_i16(&mut key, OFFSET_KEY_VERSION);
+                put_str(&mut key, group);
+                put_str(&mut key, topic);
+                key.extend_from_slice(&partition.to_be_bytes());
+                (key, value.as_ref().map(OffsetValue::encode))
+            }
+            Entry::Group { group, value } => {
+                put_i16(&mut key, GROUP_KEY_VERSION);
+                put_str(&mut key, group);
+                (key, value.as_ref().map(GroupValue::encode))
+            }
+        }
+    }
+
+    /// Parses a record; `None` for keys of an unknown type or malformed bytes.
+    pub(crate) fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
+        let mut k = key;
+        match get_i16(&mut k)? {
+            0 | 1 => {
+                let (group, topic) = (get_str(&mut k)?, get_str(&mut k)?);
+                let partition = get_i32(&mut k)?;
+                let value = match value {
+                    Some(v) => Some(OffsetValue::decode(v)?),
+                    None => None,
+                };
+                Some(Entry::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value,
+                })
+            }
+            2 => {
+                let group = get_str(&mut k)?;
+                let value = match value {
+                    Some(v) => Some(GroupValue::decode(v)?),
+                    None => None,
+                };
+                Some(Entry::Group { group, value })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl OffsetValue {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.metadata.len());
+        put_i16(&mut out, OFFSET_VALUE_VERSION);
+        out.extend_from_slice(&self.offset.to_be_bytes());
+        out.extend_from_slice(&self.leader_epoch.to_be_bytes());
+        put_str(&mut out, &self.metadata);
+        out.extend_from_slice(&self.commit_timestamp.to_be_bytes());
+        out
+    }
+
+    fn decode(mut v: &[u8]) -> Option<OffsetValue> {
+        let version = get_i16(&mut v)?;
+        let offset = get_i64(&mut v)?;
+        let leader_epoch = if version >= 3 { get_i32(&mut v)? } else { -1 };
+        let metadata = get_str(&mut v)?;
+        let commit_timestamp = get_i64(&mut v)?;
+        Some(OffsetValue {
+            offset,
+            leader_epoch,
+            metadata,
+            commit_timestamp,
+        })
+    }
+}
+
+impl GroupValue {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_i16(&mut out, GROUP_VALUE_VERSION);
+        put_str(&mut out, &self.protocol_type);
+        out.extend_from_slice(&self.generation.to_be_bytes());
+        put_opt_str(&mut out, self.protocol.as_deref());
+        put_opt_str(&mut out, self.leader.as_deref());
+        out.extend_from_slice(&self.state_timestamp.to_be_bytes());
+        out.extend_from_slice(&(self.members.len() as i32).to_be_bytes());
+        for m in &self.members {
+            put_str(&mut out, &m.member_id);
+            put_opt_str(&mut out, m.instance_id.as_deref());
+            put_str(&mut out, &m.client_id);
+            put_str(&mut out, &m.client_host);
+            out.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
+            out.extend_from_slice(&m.session_timeout_ms.to_be_bytes());
+            put_bytes(&mut out, &m.subscription);
+            put_bytes(&mut out, &m.assignment);
+        }
+        out
+    }
+
+    fn decode(mut v: &[u8]) -> Option<GroupValue> {
+        if get_i16(&mut v)? != GROUP_VALUE_VERSION {
+            return None;
+        }
+        let protocol_type = get_str(&mut v)?;
+        let generation = get_i32(&mut v)?;
+        let protocol = get_opt_str(&mut v)?;
+        let leader = get_opt_str(&mut v)?;
+        let state_timestamp = get_i64(&mut v)?;
+        let count = get_i32(&mut v)?;
+        let mut members = Vec::new();
+        for _ in 0..count.max(0) {
+            members.push(MemberValue {
+                member_id: get_str(&mut v)?,
+                instance_id: get_opt_str(&mut v)?,
+                client_id: get_str(&mut v)?,
+                client_host: get_str(&mut v)?,
+                rebalance_timeout_ms: get_i32(&mut v)?,
+                session_timeout_ms: get_i32(&mut v)?,
+                subscription: get_bytes(&mut v)?,
+                assignment: get_bytes(&mut v)?,
+            });
+        }
+        Some(GroupValue {
+            protocol_type,
+            generation,
+            protocol,
+            leader,
+            state_timestamp,
+            members,
+        })
+    }
+}
+
+fn put_i16(out: &mut Vec<u8>, v: i16) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let len = s.len().min(i16::MAX as usize);
+    put_i16(out, len as i16);
+    out.extend_from_slice(s.as_bytes().get(..len).unwrap_or_default());
+}
+
+fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(out, s),
+        None => put_i16(out, -1),
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+fn get_i16(b: &mut &[u8]) -> Option<i16> {
+    (b.len() >= 2).then(|| b.get_i16())
+}
+
+fn get_i32(b: &mut &[u8]) -> Option<i32> {
+    (b.len() >= 4).then(|| b.get_i32())
+}
+
+fn get_i64(b: &mut &[u8]) -> Option<i64> {
+    (b.len() >= 8).then(|| b.get_i64())
+}
+
+fn take<'a>(b: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    let (head, tail) = (b.get(..len)?, b.get(len..)?);
+    *b = tail;
+    Some(head)
+}
+
+fn get_opt_str(b: &mut &[u8]) -> Option<Option<String>> {
+    let len = get_i16(b)?;
+    if len < 0 {
+        return Some(None);
+    }
+    let raw = take(b, len as usize)?;
+    Some(Some(String::from_utf8_lossy(raw).into_owned()))
+}
+
+fn get_str(b: &mut &[u8]) -> Option<String> {
+    get_opt_str(b).map(Option::unwrap_or_default)
+}
+
+fn get_bytes(b: &mut &[u8]) -> Option<Bytes> {
+    let len = get_i32(b)?;
+    let raw = take(b, usize::try_from(len).unwrap_or(0))?;
+    Some(Bytes::copy_from_slice(raw))
+}
+
+/// Encodes `entries` as one uncompressed RecordBatch v2 (base offset 0, no producer).
+pub(crate) fn batch(entries: &[Entry], timestamp: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(61 + 64 * entries.len());
+    out.extend_from_slice(&0i64.to_be_bytes()); // base offset, assigned by the log
+    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    out.push(2); // magic
+    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
+    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, CreateTime
+    out.extend_from_slice(&(entries.len() as i32 - 1).to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
+    for (delta, entry) in entries.iter().enumerate() {
+        let (key, value) = entry.encode();
+        let mut body = vec![0u8]; // record attributes
+        put_varint(&mut body, 0); // timestamp delta
+        put_varint(&mut body, delta as i64);
+        put_varint(&mut body, key.len() as i64);
+        body.extend_from_slice(&key);
+        match value {
+            Some(v) => {
+                put_varint(&mut body, v.len() as i64);
+                body.extend_from_slice(&v);
+            }
+            None => put_varint(&mut body, -1),
+        }
+        put_varint(&mut body, 0); // headers
+        put_varint(&mut out, body.len() as i64);
+        out.extend_from_slice(&body);
+    }
+    let length = (out.len() - 12) as i32;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Walks whole batches in `bytes`, calling `f(offset, entry)` for every record
+/// at or above `from`. Stops at the first malformed batch and returns the next
+/// offset after the last batch walked.
+pub(crate) fn replay(mut bytes: &[u8], from: i64, mut f: impl FnMut(i64, Entry)) -> Option<i64> {
+    let mut next = None;
+    while bytes.len() >= 61 {
+        let base = i64::from_be_bytes(bytes[0..8].try_into().ok()?);
+        let len = usize::try_from(i32::from_be_bytes(bytes[8..12].try_into().ok()?)).ok()?;
+        if len < 49 {
+            return None;
+        }
+        let batch = bytes.get(..12 + len)?;
+        let attributes = i16::from_be_bytes(batch[21..23].try_into().ok()?);
+        let last_delta = i32::from_be_bytes(batch[23..27].try_into().ok()?);
+        if attributes & 0x07 != 0 || attributes & 0x20 != 0 {
+            tracing::warn!(
+                base,
+                "skipping a compressed or control batch in the offsets log"
+            );
+        } else {
+            let mut records = batch.get(61..)?;
+            while !records.is_empty() {
+                let (offset, entry) = record(&mut records, base)?;
+                if let (true, Some(entry)) = (offset >= from, entry) {
+                    f(offset, entry);
+                }
+            }
+        }
+        next = Some(base + i64::from(last_delta) + 1);
+        bytes = bytes.get(12 + len..)?;
+    }
+    next
+}
+
+fn record(b: &mut &[u8], base: i64) -> Option<(i64, Option<Entry>)> {
+    let len = usize::try_from(get_varint(b)?).ok()?;
+    let mut r = take(b, len)?;
+    take(&mut r, 1)?; // attributes
+    get_varint(&mut r)?; // timestamp delta
+    let offset = base + get_varint(&mut r)?;
+    let key_len = usize::try_from(get_varint(&mut r)?).ok()?;
+    let key = take(&mut r, key_len)?;
+    let value_len = get_varint(&mut r)?;
+    let value = if value_len < 0 {
+        None
+    } else {
+        Some(take(&mut r, value_len as usize)?)
+    };
+    Some((offset, Entry::decode(key, value)))
+}
+
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &mut &[u8]) -> Option<i64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *take(b, 1)?.first()?;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Entry> {
+        let member = MemberValue {
+            member_id: "m-1".into(),
+            instance_id: Some("i".into()),
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            rebalance_timeout_ms: 300_000,
+            session_timeout_ms: 6000,
+            subscription: Bytes::from_static(b"sub"),
+            assignment: Bytes::new(),
+        };
+        let group = GroupValue {
+            protocol_type: "consumer".into(),
+            generation: 7,
+            protocol: Some("range".into()),
+            leader: Some("m-1".into()),
+            state_timestamp: 42,
+            members: vec![member],
+        };
+        let offset = OffsetValue {
+            offset: 10,
+            leader_epoch: -1,
+            metadata: "meta".into(),
+            commit_timestamp: 5,
+        };
+        vec![
+            Entry::Offset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 3,
+                value: Some(offset),
+            },
+            Entry::Group {
+                group: "g".into(),
+                value: Some(group),
+            },
+            Entry::Offset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 4,
+                value: None,
+            },
+            Entry::Group {
+                group: "h".into(),
+                value: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn entries_round_trip_through_a_batch() {
+        let entries = sample();
+        let mut bytes = batch(&entries, 99);
+        bytes[0..8].copy_from_slice(&100i64.to_be_bytes());
+        let mut seen = Vec::new();
+        let next = replay(&bytes, 101, |offset, e| seen.push((offset, e)));
+        assert_eq!(next, Some(104));
+        let expected: Vec<_> = entries
+            .into_iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, e)| (100 + i as i64, e))
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0i64, 1, -1, 63, -64, 64, 300, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(get_varint(&mut out.as_slice()), Some(v));
+        }
+    }
+
+    #[test]
+    fn a_torn_batch_is_not_replayed() {
+        let bytes = batch(&sample(), 1);
+        let mut seen = 0;
+        assert_eq!(replay(&bytes[..bytes.len() - 1], 0, |_, _| seen += 1), None);
+        assert_eq!(seen, 0);
+    }
+}

@@ -1,0 +1,378 @@
+//! The group coordinator: Kafka's classic consumer-group protocol, with
+//! committed offsets and group metadata kept in an internal partition log.
+//!
+//! Every group lives in memory under one `std::sync::Mutex` (never held across
+//! an `.await`). A JoinGroup or SyncGroup that must wait for the rest of the
+//! group parks a oneshot in its member and the handler awaits it; a timer task
+//! ([`Coordinator::spawn_timer`]) runs session, join and sync deadlines every
+//! [`TICK`], so a consumer that vanishes is removed without anyone's help.
+//!
+//! ## The internal log `<data_dir>/__consumer_offsets-0`
+//!
+//! A [`crate::storage::Log`] like any partition (16 MiB segments by default),
+//! not listed in the catalog, so Metadata never shows it. Each record is an
+//! uncompressed RecordBatch v2 record whose key and value follow Kafka's own
+//! `__consumer_offsets` schemas (big-endian, strings as i16 length + UTF-8,
+//! bytes as i32 length), so Kafka's offsets decoder can read it:
+//!
+//! | key (i16 version first) | value (i16 version first) |
+//! |---|---|
+//! | 1: OffsetCommitKey `group, topic, partition i32` | 3: `offset i64, leader_epoch i32, metadata, commit_timestamp i64` |
+//! | 2: GroupMetadataKey `group` | 3: `protocol_type, generation i32, protocol?, leader?, state_timestamp i64, [member_id, instance_id?, client_id, client_host, rebalance_timeout i32, session_timeout i32, subscription bytes, assignment bytes]` |
+//!
+//! A null value is a tombstone (offset deleted, group deleted). Start-up
+//! replays the log from its start; the last value of each key wins.
+//!
+//! Durability: an OffsetCommit is appended before it is acknowledged, and with
+//! `flush = "always"` fsynced too (commits share fsyncs). Group records ride
+//! along with the next fsync.
+//!
+//! Snapshots: when the log grows past `offsets_snapshot_bytes` and past twice
+//! its size after the previous snapshot, every live entry is appended again
+//! and the log start moves to the first of them (`delete_records_before`),
+//! which deletes the older whole segments.
+
+mod admin;
+mod codec;
+mod config;
+mod join;
+mod membership;
+mod offsets;
+mod rebalance;
+mod state;
+mod store;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use admin::{GroupSummary, MemberSummary};
+pub use config::GroupConfig;
+pub use join::JoinRequest;
+pub use membership::{Leaving, SyncRequest};
+pub use offsets::{Commit, FetchedOffset, TopicResults};
+pub use state::{GroupState, JoinResult, JoinedMember, SyncResult};
+pub use store::OFFSETS_DIR;
+
+use codec::Entry;
+use state::{Group, Pending};
+use store::Store;
+
+/// How often the timer task runs the groups' deadlines.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// The group coordinator of this broker. Thread-safe; share it in an `Arc`.
+#[derive(Debug)]
+pub struct Coordinator {
+    inner: Mutex<Inner>,
+    config: GroupConfig,
+    flush_always: bool,
+    /// Held by the one task fsyncing the offsets log for everyone.
+    sync_turn: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    groups: HashMap<String, Group>,
+    store: Store,
+    stopping: bool,
+    last_expiry: Instant,
+}
+
+impl Coordinator {
+    /// Opens the internal log under `data_dir` and restores groups and offsets from it.
+    pub fn open(
+        data_dir: &Path,
+        config: GroupConfig,
+        flush_always: bool,
+    ) -> crate::Result<Coordinator> {
+        let (store, restored) = Store::open(
+            data_dir,
+            config.offsets_segment_bytes,
+            config.offsets_snapshot_bytes,
+        )?;
+        let now = Instant::now();
+        let mut groups = HashMap::new();
+        for (id, value) in restored.groups {
+            groups.insert(id.clone(), Group::from_value(&id, value, now));
+        }
+        for (id, offsets) in restored.offsets {
+            if offsets.is_empty() {
+                continue;
+            }
+            let group = groups
+                .entry(id.clone())
+                .or_insert_with(|| Group::new(&id, crate::util::now_ms()));
+            group.offsets = offsets;
+        }
+        tracing::debug!(groups = groups.len(), "group coordinator restored");
+        let inner = Inner {
+            groups,
+            store,
+            stopping: false,
+            last_expiry: now,
+        };
+        Ok(Coordinator {
+            inner: Mutex::new(inner),
+            config,
+            flush_always,
+            sync_turn: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic under the lock leaves at worst one group half-updated; keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// JoinGroup; waits until the group's join phase completes.
+    pub async fn join(&self, req: JoinRequest) -> JoinResult {
+        let member_id = req.member_id.clone();
+        let pending = {
+            let mut inner = self.lock();
+            let pending = inner.join(req, &self.config);
+            inner.persist();
+            pending
+        };
+        match pending {
+            Pending::Ready(result) => result,
+            Pending::Wait(rx) => rx.await.unwrap_or_else(|_| {
+                JoinResult::error(ResponseError::CoordinatorNotAvailable, &member_id)
+            }),
+        }
+    }
+
+    /// SyncGroup; a follower waits for the leader's assignment.
+    pub async fn sync(&self, req: SyncRequest) -> SyncResult {
+        let pending = {
+            let mut inner = self.lock();
+            let now = Instant::now();
+            let stopping = inner.stopping;
+            let pending = match inner.groups.get_mut(&req.group_id) {
+                _ if stopping => {
+                    Pending::Ready(SyncResult::error(ResponseError::CoordinatorNotAvailable))
+                }
+                Some(group) => group.sync(req, now),
+                None => Pending::Ready(SyncResult::error(ResponseError::UnknownMemberId)),
+            };
+            inner.persist();
+            pending
+        };
+        match pending {
+            Pending::Ready(result) => result,
+            Pending::Wait(rx) => rx
+                .await
+                .unwrap_or_else(|_| SyncResult::error(ResponseError::CoordinatorNotAvailable)),
+        }
+    }
+
+    /// Heartbeat: keeps the member's session alive and tells it when to rejoin.
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        let mut inner = self.lock();
+        match inner.groups.get_mut(group_id) {
+            Some(group) => group.heartbeat(member_id, instance, generation, Instant::now()),
+            None => Err(ResponseError::UnknownMemberId),
+        }
+    }
+
+    /// LeaveGroup for one or more members; the outer error is group-wide.
+    pub fn leave(
+        &self,
+        group_id: &str,
+        leaving: &[Leaving],
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let results = match inner.groups.get_mut(group_id) {
+            Some(group) => group.leave(leaving, now),
+            None => leaving
+                .iter()
+                .map(|_| Err(ResponseError::UnknownMemberId))
+                .collect(),
+        };
+        inner.persist();
+        Ok(results)
+    }
+
+    /// Runs every group's deadlines and, now and then, offset expiry.
+    pub fn tick(&self) {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let delay = self.config.initial_rebalance_delay_ms;
+        for group in inner.groups.values_mut() {
+            group.tick(now, delay);
+        }
+        let every = Duration::from_millis(self.config.offsets_retention_check_interval_ms);
+        if now.duration_since(inner.last_expiry) >= every {
+            inner.last_expiry = now;
+            inner.expire_offsets(self.config.offsets_retention_ms);
+        }
+        inner.persist();
+    }
+
+    /// Starts the timer task; when `stop` turns true it fails every parked
+    /// JoinGroup and SyncGroup (so the server can drain) and ends.
+    pub fn spawn_timer(
+        self: &std::sync::Arc<Self>,
+        mut stop: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let coordinator = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => coordinator.tick(),
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+            coordinator.stop();
+        })
+    }
+
+    /// Refuses new joins and fails every waiting JoinGroup and SyncGroup with
+    /// COORDINATOR_NOT_AVAILABLE, so clients look for the coordinator again.
+    pub fn stop(&self) {
+        let mut inner = self.lock();
+        inner.stopping = true;
+        for group in inner.groups.values_mut() {
+            for member in group.members.values_mut() {
+                member.fail_waiters(ResponseError::CoordinatorNotAvailable);
+            }
+        }
+    }
+
+    /// Stops and closes the internal log cleanly.
+    pub fn close(&self) -> crate::Result<()> {
+        self.stop();
+        let mut inner = self.lock();
+        inner.persist();
+        inner.store.close()
+    }
+
+    /// Group commit of the offsets log: returns once `offset` is fsynced (if
+    /// `flush = "always"`; otherwise at once).
+    async fn sync_through(&self, offset: i64) -> crate::Result<()> {
+        if !self.flush_always || self.lock().store.synced_offset() > offset {
+            return Ok(());
+        }
+        let _turn = self.sync_turn.lock().await;
+        if self.lock().store.synced_offset() > offset {
+            return Ok(());
+        }
+        let target = self.lock().store.sync_target()?;
+        let end = target.end_offset;
+        match tokio::task::spawn_blocking(move || target.sync()).await {
+            Ok(Ok(())) => {
+                self.lock().store.mark_synced(end);
+                Ok(())
+            }
+            failed => {
+                // IMPORTANT: after a failed fsync the page cache cannot be trusted; stop.
+                tracing::error!(
+                    ?failed,
+                    "fsync of the offsets log failed; commits are refused from now on"
+                );
+                self.lock().store.poison();
+                Err(crate::Error::api(
+                    ResponseError::KafkaStorageError,
+                    "fsync failed",
+                ))
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn join(&mut self, req: JoinRequest, cfg: &GroupConfig) -> Pending<JoinResult> {
+        let fail = |e| Pending::Ready(JoinResult::error(e, &req.member_id));
+        if self.stopping {
+            return fail(ResponseError::CoordinatorNotAvailable);
+        }
+        if req.group_id.is_empty() {
+            return fail(ResponseError::InvalidGroupId);
+        }
+        if !(cfg.min_session_timeout_ms..=cfg.max_session_timeout_ms)
+            .contains(&req.session_timeout_ms)
+        {
+            return fail(ResponseError::InvalidSessionTimeout);
+        }
+        if !self.groups.contains_key(&req.group_id) {
+            if !req.member_id.is_empty() {
+                return fail(ResponseError::UnknownMemberId);
+            }
+            let group = Group::new(&req.group_id, crate::util::now_ms());
+            self.groups.insert(req.group_id.clone(), group);
+        }
+        match self.groups.get_mut(&req.group_id) {
+            Some(group) => group.join(req, Instant::now(), cfg),
+            None => fail(ResponseError::CoordinatorNotAvailable),
+        }
+    }
+
+    /// Writes the records of groups whose metadata changed; snapshots if due.
+    fn persist(&mut self) {
+        let mut entries = Vec::new();
+        for group in self.groups.values_mut().filter(|g| g.dirty) {
+            group.dirty = false;
+            entries.push(Entry::Group {
+                group: group.id.clone(),
+                value: Some(group.to_value()),
+            });
+        }
+        if let Err(e) = self.store.append(&entries) {
+            tracing::warn!(error = %e, "could not write group metadata");
+        }
+        self.maybe_snapshot();
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if !self.store.wants_snapshot() {
+            return;
+        }
+        let mut live = Vec::new();
+        for group in self.groups.values() {
+            if group.protocol_type.is_some() || group.generation > 0 {
+                live.push(Entry::Group {
+                    group: group.id.clone(),
+                    value: Some(group.to_value()),
+                });
+            }
+            for ((topic, partition), value) in &group.offsets {
+                live.push(Entry::Offset {
+                    group: group.id.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        if let Err(e) = self.store.snapshot(live) {
+            tracing::warn!(error = %e, "offsets log snapshot failed");
+        }
+    }
+}
+
+/// A crate error as the Kafka error a client sees.
+pub(crate) fn response_error(e: &crate::Error) -> ResponseError {
+    ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError)
+}

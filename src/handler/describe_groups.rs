@@ -1,0 +1,52 @@
+//! DescribeGroups: state, protocol and members; a group that does not exist
+//! is reported as "Dead" with no error, as Kafka does before v6.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+use super::{Context, str_bytes};
+use crate::error::Result;
+
+/// No ACLs: the caller may do anything (Kafka's "all operations" bit set is not sent).
+const AUTHORIZED_OPERATIONS_UNKNOWN: i32 = i32::MIN;
+
+pub(super) async fn handle(
+    ctx: &Context,
+    req: DescribeGroupsRequest,
+    version: i16,
+) -> Result<DescribeGroupsResponse> {
+    let mut response = DescribeGroupsResponse::default();
+    for id in req.groups {
+        let mut out = DescribedGroup::default();
+        match ctx.groups.describe(&id) {
+            Err(e) => out.error_code = e.code(),
+            Ok(summary) => {
+                out.group_state = str_bytes(summary.state);
+                out.protocol_type = str_bytes(&summary.protocol_type);
+                out.protocol_data = str_bytes(&summary.protocol);
+                out.members = summary
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        let mut d = DescribedGroupMember::default();
+                        d.member_id = str_bytes(&m.member_id);
+                        if version >= 4 {
+                            d.group_instance_id = m.instance_id.as_deref().map(str_bytes);
+                        }
+                        d.client_id = str_bytes(&m.client_id);
+                        d.client_host = str_bytes(&m.client_host);
+                        d.member_metadata = m.metadata;
+                        d.member_assignment = m.assignment;
+                        d
+                    })
+                    .collect();
+            }
+        }
+        if version >= 3 {
+            out.authorized_operations = AUTHORIZED_OPERATIONS_UNKNOWN;
+        }
+        out.group_id = id;
+        response.groups.push(out);
+    }
+    Ok(response)
+}

@@ -1,0 +1,64 @@
+//! FindCoordinator: this one broker coordinates every group. Before v4 one key
+//! is answered in the top-level fields; from v4 a batch of keys in `coordinators`.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Context, str_bytes};
+use crate::error::Result;
+
+const GROUP_KEY: i8 = 0;
+
+pub(super) async fn handle(
+    ctx: &Context,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> Result<FindCoordinatorResponse> {
+    let mut response = FindCoordinatorResponse::default();
+    if version >= 4 {
+        response.coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| coordinator(ctx, key, req.key_type))
+            .collect();
+        return Ok(response);
+    }
+    let found = coordinator(ctx, req.key, req.key_type);
+    response.error_code = found.error_code;
+    response.node_id = found.node_id;
+    response.host = found.host;
+    response.port = found.port;
+    if version >= 1 {
+        response.error_message = found.error_message;
+    }
+    Ok(response)
+}
+
+fn coordinator(ctx: &Context, key: StrBytes, key_type: i8) -> Coordinator {
+    let mut c = Coordinator::default();
+    c.key = key;
+    let refused = match key_type {
+        GROUP_KEY if c.key.is_empty() => Some((ResponseError::InvalidRequest, "empty group id")),
+        GROUP_KEY => None,
+        _ => Some((
+            ResponseError::CoordinatorNotAvailable,
+            "only group coordinators exist (no transactions)",
+        )),
+    };
+    match refused {
+        None => {
+            c.node_id = BrokerId(ctx.config.node_id);
+            c.host = str_bytes(&ctx.advertised.0);
+            c.port = ctx.advertised.1;
+        }
+        Some((code, message)) => {
+            c.error_code = code.code();
+            c.error_message = Some(str_bytes(message));
+            c.node_id = BrokerId(-1);
+            c.port = -1;
+        }
+    }
+    c
+}

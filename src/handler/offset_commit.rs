@@ -1,0 +1,77 @@
+//! OffsetCommit: partitions unknown to the catalog are refused; the others are
+//! written to the offsets log before the response.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::Context;
+use crate::error::Result;
+use crate::group::Commit;
+
+pub(super) async fn handle(
+    ctx: &Context,
+    req: OffsetCommitRequest,
+    _version: i16,
+) -> Result<OffsetCommitResponse> {
+    let mut commits = Vec::new();
+    // Per partition: Ok(index into `commits`) or a refusal made here.
+    let mut slots: Vec<Vec<(i32, Result<usize, ResponseError>)>> = Vec::new();
+    for topic in &req.topics {
+        let name = topic.name.to_string();
+        let mut slot = Vec::new();
+        for p in &topic.partitions {
+            if ctx.catalog.partition(&name, p.partition_index).is_err() {
+                slot.push((
+                    p.partition_index,
+                    Err(ResponseError::UnknownTopicOrPartition),
+                ));
+                continue;
+            }
+            slot.push((p.partition_index, Ok(commits.len())));
+            commits.push(Commit {
+                topic: name.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            });
+        }
+        slots.push(slot);
+    }
+    let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
+    let results = ctx
+        .groups
+        .commit(
+            &req.group_id,
+            req.generation_id_or_member_epoch,
+            &req.member_id,
+            instance.as_deref(),
+            &commits,
+        )
+        .await;
+    let mut response = OffsetCommitResponse::default();
+    for (topic, slot) in req.topics.into_iter().zip(slots) {
+        let mut out = OffsetCommitResponseTopic::default();
+        out.name = topic.name;
+        out.partitions = slot
+            .into_iter()
+            .map(|(index, slot)| {
+                let result = slot.and_then(|i| {
+                    results
+                        .get(i)
+                        .copied()
+                        .unwrap_or(Err(ResponseError::UnknownServerError))
+                });
+                let mut p = OffsetCommitResponsePartition::default();
+                p.partition_index = index;
+                p.error_code = result.err().map_or(0, |e| e.code());
+                p
+            })
+            .collect();
+        response.topics.push(out);
+    }
+    Ok(response)
+}

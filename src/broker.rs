@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::catalog::Catalog;
 use crate::config::{Config, FlushMode, split_host_port};
 use crate::error::{Error, Result, io_err};
+use crate::group::Coordinator;
 use crate::handler::Context;
 use crate::server;
 
@@ -29,6 +30,7 @@ use crate::server;
 pub struct Broker {
     addr: SocketAddr,
     catalog: Arc<Catalog>,
+    groups: Arc<Coordinator>,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
@@ -45,6 +47,14 @@ impl Broker {
             .await
             .map_err(|e| Error::Config(format!("opening the data directory panicked: {e}")))??;
         let catalog = Arc::new(catalog);
+        let (data_dir, group_config) = (config.data_dir.clone(), config.group.clone());
+        let flush_always = config.flush == FlushMode::Always;
+        let groups = tokio::task::spawn_blocking(move || {
+            Coordinator::open(&data_dir, group_config, flush_always)
+        })
+        .await
+        .map_err(|e| Error::Config(format!("opening the offsets log panicked: {e}")))??;
+        let groups = Arc::new(groups);
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(io_err(&config.listen))?;
@@ -58,10 +68,12 @@ impl Broker {
             catalog: catalog.clone(),
             config: config.clone(),
             advertised: (advertised.0, i32::from(advertised.1)),
+            groups: groups.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
+        let mut background = background_tasks(&catalog, &config);
+        background.push(groups.spawn_timer(stop_rx.clone()));
         let server = tokio::spawn(server::run(listener, ctx, stop_rx));
-        let background = background_tasks(&catalog, &config);
         tracing::info!(
             %addr,
             data_dir = %config.data_dir.display(),
@@ -72,6 +84,7 @@ impl Broker {
         Ok(Broker {
             addr,
             catalog,
+            groups,
             stop,
             server,
             background,
@@ -104,12 +117,16 @@ impl Broker {
         for task in self.background {
             let _ = task.await;
         }
+        let groups = self.groups;
+        let groups_closed = tokio::task::spawn_blocking(move || groups.close())
+            .await
+            .map_err(|e| Error::Config(format!("closing the offsets log panicked: {e}")))?;
         let catalog = self.catalog;
         let closed = tokio::task::spawn_blocking(move || catalog.close())
             .await
             .map_err(|e| Error::Config(format!("closing panicked: {e}")))?;
         tracing::info!("sluice stopped");
-        closed
+        groups_closed.and(closed)
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Config {
     pub retention_check_interval_ms: u64,
     /// Defaults for every topic (`log.*` broker settings); topics may override them.
     pub log: LogDefaults,
+    /// The group coordinator (`group.*` and `offsets.*` broker settings).
+    pub group: crate::group::GroupConfig,
 }
 
 /// Broker-wide defaults of the per-topic log settings.
@@ -128,6 +130,7 @@ impl Default for Config {
             flush_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
             log: LogDefaults::default(),
+            group: crate::group::GroupConfig::default(),
         }
     }
 }
@@ -213,6 +216,7 @@ impl Config {
         if self.retention_check_interval_ms == 0 {
             return Err("retention_check_interval_ms must be > 0".into());
         }
+        self.group.validate()?;
         self.log_config()?.validate()
     }
 

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod group;
 pub mod handler;
 pub mod protocol;
 pub mod server;

@@ -17,16 +17,27 @@ mod admin_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
+mod describe_groups;
 mod describe_log_dirs;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
 pub(crate) use produce::sync_through;
 
@@ -48,6 +59,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -65,6 +87,8 @@ pub struct Context {
     pub config: Arc<Config>,
     /// The host and port Metadata advertises.
     pub advertised: (String, i32),
+    /// The group coordinator.
+    pub groups: Arc<crate::group::Coordinator>,
 }
 
 /// What the connection loop does after a request.
@@ -127,6 +151,17 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
         ApiKey::OffsetForLeaderEpoch => route!(ctx, req, offset_for_leader_epoch),
         ApiKey::DescribeCluster => route!(ctx, req, describe_cluster),
         ApiKey::DescribeLogDirs => route!(ctx, req, describe_log_dirs),
+        ApiKey::FindCoordinator => route!(ctx, req, find_coordinator),
+        ApiKey::JoinGroup => return join_group::handle(ctx, &req).await,
+        ApiKey::SyncGroup => route!(ctx, req, sync_group),
+        ApiKey::Heartbeat => route!(ctx, req, heartbeat),
+        ApiKey::LeaveGroup => route!(ctx, req, leave_group),
+        ApiKey::OffsetCommit => route!(ctx, req, offset_commit),
+        ApiKey::OffsetFetch => route!(ctx, req, offset_fetch),
+        ApiKey::OffsetDelete => route!(ctx, req, offset_delete),
+        ApiKey::ListGroups => route!(ctx, req, list_groups),
+        ApiKey::DescribeGroups => route!(ctx, req, describe_groups),
+        ApiKey::DeleteGroups => route!(ctx, req, delete_groups),
         ApiKey::DescribeConfigs => {
             let body = req.decode()?;
             let response = admin_configs::describe(ctx, body, version).await?;

@@ -17,6 +17,8 @@ use sluice::handler::SUPPORTED;
 mod apis;
 #[path = "protocol/sweep.rs"]
 mod sweep;
+#[path = "protocol/sweep_groups.rs"]
+mod sweep_groups;
 
 fn advertised(response: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
     let mut keys: Vec<_> = response

@@ -43,18 +43,7 @@ fn codec_id(codec: &str) -> u8 {
         .expect("known codec") as u8
 }
 
-/// librdkafka only compresses with LZ4 when the broker advertises FindCoordinator
-/// (API 10, its marker for "LZ4 support"); Sluice does not serve it yet, so
-/// LZ4 batches from librdkafka arrive uncompressed. See
-/// `librdkafka_really_sends_lz4_batches` below and the LZ4 test in tests/protocol.rs.
 fn assert_stored_with(broker: &TestBroker, topic: &str, codec: &str) {
-    if codec == "lz4" {
-        return;
-    }
-    assert_stored_strictly_with(broker, topic, codec);
-}
-
-fn assert_stored_strictly_with(broker: &TestBroker, topic: &str, codec: &str) {
     let codecs = stored_codecs(broker, topic);
     assert!(!codecs.is_empty(), "no batches found on disk for {topic}");
     assert!(
@@ -236,31 +225,4 @@ codec_tests! {
     "snappy" => rdkafka_snappy_is_read_by_kcat, kcat_snappy_is_read_by_rdkafka;
     "lz4" => rdkafka_lz4_is_read_by_kcat, kcat_lz4_is_read_by_rdkafka;
     "zstd" => rdkafka_zstd_is_read_by_kcat, kcat_zstd_is_read_by_rdkafka;
-}
-
-#[tokio::test]
-#[ignore = "librdkafka sends LZ4 only to brokers advertising FindCoordinator (API 10), which Sluice does not serve yet"]
-async fn librdkafka_really_sends_lz4_batches() {
-    let broker = start_broker().await;
-    let topic = unique_topic("lz4-on-disk");
-    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
-    let producer = producer(
-        &broker.bootstrap(),
-        &[("compression.codec", "lz4"), ("linger.ms", "50")],
-    );
-    let value = "compress me ".repeat(100);
-    let pending: Vec<_> = (0..20)
-        .map(|_| {
-            send_or_wait(
-                &producer,
-                FutureRecord::<(), str>::to(&topic)
-                    .partition(0)
-                    .payload(&value),
-            )
-        })
-        .collect();
-    for p in pending {
-        assert!(await_delivery(p).await.is_ok());
-    }
-    assert_stored_strictly_with(&broker, &topic, "lz4");
 }

@@ -6,6 +6,10 @@ use clap::Parser;
 use sluice::config::{Cli, Config};
 use tracing_subscriber::EnvFilter;
 
+/// Survives requests that claim absurd array lengths (see `sluice::alloc`).
+#[global_allocator]
+static ALLOCATOR: sluice::alloc::Guarded = sluice::alloc::Guarded;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(&cli) {

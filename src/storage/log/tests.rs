@@ -368,3 +368,11 @@ fn delete_removes_the_directory() {
     log.delete().unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn log_and_read_slices_can_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Log>();
+    assert_send_sync::<ReadSlice>();
+    assert_send_sync::<SyncTarget>();
+}

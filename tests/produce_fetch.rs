@@ -621,3 +621,41 @@ async fn producing_to_a_missing_partition_fails() {
         "unexpected error: {err}"
     );
 }
+
+#[tokio::test]
+async fn offsets_for_times_finds_the_record_inside_a_compressed_batch() {
+    let broker = start_broker().await;
+    let topic = unique_topic("time-in-gzip");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    // One linger window: the 20 records travel (and are stored) as one gzip batch.
+    let producer = producer(
+        &broker.bootstrap(),
+        &[("compression.codec", "gzip"), ("linger.ms", "500")],
+    );
+    let base = 1_660_000_000_000i64;
+    let pending: Vec<_> = (0..20i64)
+        .map(|i| {
+            let record = FutureRecord::<(), str>::to(&topic)
+                .partition(0)
+                .payload("same")
+                .timestamp(base + i * 100);
+            send_or_wait(&producer, record)
+        })
+        .collect();
+    for (i, p) in pending.into_iter().enumerate() {
+        assert_eq!(await_delivery(p).await, Ok((0, i as i64)));
+    }
+    let consumer = consumer(&broker.bootstrap(), &[]);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(base + 1250))
+        .expect("tpl");
+    let out = consumer
+        .offsets_for_times(tpl, Duration::from_secs(10))
+        .expect("ListOffsets by time");
+    let found = out
+        .find_partition(&topic, 0)
+        .expect("partition in answer")
+        .offset();
+    // Kafka answers with the first record at or after the time (offset 13), not the batch start.
+    assert_eq!(found, Offset::Offset(13));
+}

@@ -136,7 +136,9 @@ impl Raw {
     }
 }
 
-/// A plain record for [`batch`].
+/// A plain record for [`batch`]. kafka-protocol's encoder starts a new batch
+/// whenever `offset - sequence` changes, so the sequence follows the offset
+/// (and the first record, at delta 0, carries the "no sequence" -1).
 pub(crate) fn record(
     offset_delta: i64,
     timestamp: i64,
@@ -152,7 +154,7 @@ pub(crate) fn record(
         producer_epoch: -1,
         timestamp_type: TimestampType::Creation,
         offset: offset_delta,
-        sequence: -1,
+        sequence: (offset_delta - 1) as i32,
         timestamp,
         key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
         value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),

@@ -659,3 +659,106 @@ async fn offsets_for_times_finds_the_record_inside_a_compressed_batch() {
     // Kafka answers with the first record at or after the time (offset 13), not the batch start.
     assert_eq!(found, Offset::Offset(13));
 }
+
+#[tokio::test]
+async fn concurrent_producers_get_dense_unique_offsets() {
+    const PRODUCERS: usize = 4;
+    const EACH: usize = 2000;
+    let broker = start_broker().await;
+    let topic = unique_topic("concurrent");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let mut tasks = Vec::new();
+    for p in 0..PRODUCERS {
+        let (bootstrap, topic) = (broker.bootstrap(), topic.clone());
+        tasks.push(tokio::spawn(async move {
+            let producer = producer(
+                &bootstrap,
+                &[("linger.ms", "1"), ("batch.num.messages", "50")],
+            );
+            let values: Vec<String> = (0..EACH).map(|i| format!("producer-{p}-{i}")).collect();
+            let pending: Vec<_> = values
+                .iter()
+                .map(|v| {
+                    send_or_wait(
+                        &producer,
+                        FutureRecord::<(), str>::to(&topic).partition(0).payload(v),
+                    )
+                })
+                .collect();
+            let mut offsets = Vec::new();
+            for d in pending {
+                offsets.push(await_delivery(d).await.expect("acknowledged").1);
+            }
+            offsets
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.expect("producer task"));
+    }
+    acked.sort_unstable();
+    assert_eq!(
+        acked,
+        (0..(PRODUCERS * EACH) as i64).collect::<Vec<_>>(),
+        "acknowledged offsets"
+    );
+
+    let consumer = consumer(&broker.bootstrap(), &[]);
+    assign(&consumer, &topic, &[0], Offset::Beginning);
+    let got = consume_exactly(&consumer, PRODUCERS * EACH, Duration::from_secs(60));
+    let mut next = [0usize; PRODUCERS];
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.offset, i as i64);
+        let (p, n) = r
+            .value_str()
+            .trim_start_matches("producer-")
+            .split_once('-')
+            .expect("value shape");
+        let (p, n): (usize, usize) = (p.parse().expect("producer"), n.parse().expect("number"));
+        assert_eq!(n, next[p], "producer {p}'s records must stay in order");
+        next[p] += 1;
+    }
+}
+
+#[tokio::test]
+async fn large_records_on_several_partitions_fit_through_a_small_fetch_budget() {
+    let broker = start_broker().await;
+    let topic = unique_topic("budget");
+    create_topic(&broker.bootstrap(), &topic, 3, &[]).await;
+    let producer = producer(&broker.bootstrap(), &[("linger.ms", "0")]);
+    let payload = |p: i32, i: i32| vec![(p * 16 + i) as u8; 300_000];
+    for i in 0..6 {
+        for p in 0..3 {
+            let value = payload(p, i);
+            let record = FutureRecord::<(), [u8]>::to(&topic)
+                .partition(p)
+                .payload(&value);
+            assert_eq!(
+                await_delivery(send_or_wait(&producer, record)).await,
+                Ok((p, i as i64))
+            );
+        }
+    }
+    // Each fetch may carry barely more than one record: the broker must still
+    // hand out whole batches and make progress on every partition.
+    let consumer = consumer(
+        &broker.bootstrap(),
+        &[
+            ("fetch.max.bytes", "400000"),
+            ("max.partition.fetch.bytes", "350000"),
+            ("message.max.bytes", "400000"),
+        ],
+    );
+    assign(&consumer, &topic, &[0, 1, 2], Offset::Beginning);
+    let got = by_partition(&consume_exactly(&consumer, 18, WAIT));
+    for p in 0..3 {
+        let offsets: Vec<i64> = got[&p].iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..6).collect::<Vec<_>>(), "partition {p}");
+        for (i, r) in got[&p].iter().enumerate() {
+            assert!(
+                r.value.as_deref() == Some(&payload(p, i as i32)[..]),
+                "partition {p} record {i} differs"
+            );
+        }
+    }
+}

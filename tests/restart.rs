@@ -327,3 +327,104 @@ fn the_binary_keeps_every_acknowledged_record_after_sigkill_mid_stream() {
     assert_eq!(more, vec![end, end + 1]);
     broker.terminate();
 }
+
+#[tokio::test]
+async fn a_clean_stop_does_not_wait_for_a_parked_fetch() {
+    use common::raw::Raw;
+    use kafka_protocol::messages::FetchRequest;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut broker = start_broker().await;
+    let topic = unique_topic("parked-at-stop");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let request = FetchRequest::default()
+        .with_max_wait_ms(120_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let (_, payload) = raw.encode(12, &request);
+    raw.send_frame(&payload).await;
+    assert!(
+        raw.is_silent_for(Duration::from_millis(300)).await,
+        "the fetch should be parked"
+    );
+    // The fetch would wait two minutes; stopping must not.
+    tokio::time::timeout(Duration::from_secs(15), broker.stop())
+        .await
+        .expect("Broker::shutdown waited for a parked fetch");
+}
+
+#[test]
+fn the_binary_refuses_bad_startup_input_with_a_non_zero_exit() {
+    let (_dir, data) = scratch_dir();
+    let run = |args: &[&str]| {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sluice");
+        let out = wait_with_timeout(child, WAIT, &format!("sluice {args:?}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status, text)
+    };
+
+    let file = data.join("not-a-directory");
+    std::fs::write(&file, "x").expect("file");
+    let (status, text) = run(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert!(!status.success(), "a file as data dir must fail:\n{text}");
+    assert!(
+        text.contains("not-a-directory"),
+        "the error must name the path:\n{text}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = data.join("d1");
+    let (status, text) = run(&[
+        "--listen",
+        &addr,
+        "--data-dir",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert!(!status.success(), "a port in use must fail:\n{text}");
+    assert!(
+        text.contains(&addr),
+        "the error must name the address:\n{text}"
+    );
+
+    let config = data.join("bad.toml");
+    std::fs::write(&config, "no_such_setting = 1\n").expect("config");
+    let (status, text) = run(&["--config", config.to_str().expect("utf-8")]);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an unknown setting is a usage error:\n{text}"
+    );
+    assert!(
+        text.contains("no_such_setting"),
+        "the error must name the key:\n{text}"
+    );
+}

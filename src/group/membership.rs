@@ -119,7 +119,11 @@ impl Group {
         self.sync_deadline = None;
         self.dirty = true;
         self.set_state(GroupState::Stable);
-        tracing::info!(group = %self.id, generation = self.generation, "group is stable");
+        let rebalance_ms = self
+            .rebalance_started
+            .take()
+            .map(|t| t.elapsed().as_secs_f64() * 1e3);
+        tracing::info!(group = %self.id, generation = self.generation, members = self.members.len(), rebalance_ms, "group is stable");
     }
 
     pub(crate) fn heartbeat(

@@ -376,3 +376,6 @@ impl Inner {
 pub(crate) fn response_error(e: &crate::Error) -> ResponseError {
     ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError)
 }
+
+#[cfg(test)]
+mod tests;

@@ -51,6 +51,7 @@ impl Group {
             self.new_member_added = false;
         }
         self.sync_deadline = None;
+        self.rebalance_started = Some(now);
         tracing::debug!(group = %self.id, generation = self.generation, reason, "preparing rebalance");
         self.set_state(GroupState::PreparingRebalance);
     }

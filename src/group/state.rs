@@ -181,6 +181,8 @@ pub(crate) struct Group {
     pub(crate) sync_deadline: Option<Instant>,
     /// The persisted group record is out of date.
     pub(crate) dirty: bool,
+    /// When the current rebalance began (for the log line that reports its length).
+    pub(crate) rebalance_started: Option<Instant>,
 }
 
 impl Group {
@@ -202,6 +204,7 @@ impl Group {
             new_member_added: false,
             sync_deadline: None,
             dirty: false,
+            rebalance_started: None,
         }
     }
 

@@ -1,0 +1,148 @@
+//! Coordinator tests without sockets: timers driven by synthetic instants, and
+//! the offsets log replayed after reopen and after snapshots.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+
+use super::state::{Group, GroupState, Pending};
+use super::*;
+
+fn request(group: &str, member: &str) -> JoinRequest {
+    JoinRequest {
+        group_id: group.into(),
+        member_id: member.into(),
+        instance_id: None,
+        client_id: "c".into(),
+        client_host: String::new(),
+        session_timeout_ms: 6000,
+        rebalance_timeout_ms: 10_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::from_static(b"m"))],
+        require_known_member_id: false,
+        supports_skip_assignment: false,
+    }
+}
+
+fn joined(pending: Pending<JoinResult>) -> JoinResult {
+    match pending {
+        Pending::Ready(r) => r,
+        Pending::Wait(mut rx) => rx.try_recv().expect("the join completed"),
+    }
+}
+
+#[test]
+fn a_silent_member_expires_and_a_missing_rejoin_is_dropped() {
+    let (cfg, t0) = (GroupConfig::default(), Instant::now());
+    let mut group = Group::new("g", 0);
+    let a = joined(group.join(request("g", ""), t0, &cfg));
+    assert_eq!((a.error, a.generation, a.members.len()), (None, 1, 1));
+    let sync = |member: &str| SyncRequest {
+        group_id: "g".into(),
+        generation: 1,
+        member_id: member.into(),
+        instance_id: None,
+        protocol_type: None,
+        protocol_name: None,
+        assignments: HashMap::from([(member.to_string(), Bytes::from_static(b"p0"))]),
+    };
+    assert!(matches!(
+        group.sync(sync(&a.member_id), t0),
+        Pending::Wait(_)
+    ));
+    assert_eq!(group.state, GroupState::Stable);
+
+    // B joins: A must rejoin within the rebalance timeout or be dropped.
+    let b = group.join(request("g", ""), t0, &cfg);
+    assert_eq!(
+        group.heartbeat(&a.member_id, None, 1, t0),
+        Err(ResponseError::RebalanceInProgress)
+    );
+    group.tick(t0 + Duration::from_secs(11), 0);
+    let b = joined(b);
+    assert_eq!(
+        (b.generation, b.leader.clone(), group.members.len()),
+        (2, b.member_id.clone(), 1)
+    );
+    assert_eq!(
+        group.heartbeat(&a.member_id, None, 2, t0),
+        Err(ResponseError::UnknownMemberId)
+    );
+
+    // B never syncs nor heartbeats: after the sync deadline it is removed and the group empties.
+    group.tick(t0 + Duration::from_secs(22), 0);
+    assert_eq!(
+        (group.state, group.generation, group.members.len()),
+        (GroupState::Empty, 3, 0)
+    );
+}
+
+fn commit(topic: &str, partition: i32, offset: i64) -> Commit {
+    Commit {
+        topic: topic.into(),
+        partition,
+        offset,
+        leader_epoch: -1,
+        metadata: Some(format!("at {offset}")),
+    }
+}
+
+#[tokio::test]
+async fn offsets_survive_reopen_and_snapshots_keep_the_log_small() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = GroupConfig {
+        offsets_segment_bytes: 16 * 1024,
+        offsets_snapshot_bytes: 64 * 1024,
+        ..GroupConfig::default()
+    };
+    let coordinator = Coordinator::open(dir.path(), cfg.clone(), false).expect("open");
+    for round in 0..2000 {
+        let results = coordinator
+            .commit("g", -1, "", None, &[commit("t", round % 4, round.into())])
+            .await;
+        assert_eq!(results, vec![Ok(())]);
+    }
+    let _ = coordinator
+        .commit("gone", -1, "", None, &[commit("t", 0, 1)])
+        .await;
+    assert_eq!(
+        coordinator.delete_groups(&["gone".into()]).await,
+        vec![Ok(())]
+    );
+    coordinator.close().expect("close");
+    let size: u64 = std::fs::read_dir(dir.path().join(OFFSETS_DIR))
+        .expect("offsets dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
+    assert!(
+        size < 3 * 64 * 1024,
+        "the offsets log holds {size} bytes after 2000 commits"
+    );
+
+    let coordinator = Coordinator::open(dir.path(), cfg, false).expect("reopen");
+    let fetched = coordinator.fetch_offsets("g", None).expect("fetch");
+    let offsets: Vec<(i32, i64, String)> = fetched[0]
+        .1
+        .iter()
+        .map(|(p, f)| {
+            let f = f.clone().expect("committed");
+            (*p, f.offset, f.metadata)
+        })
+        .collect();
+    let want: Vec<(i32, i64, String)> = (0..4)
+        .map(|p| (p, 1996 + i64::from(p), format!("at {}", 1996 + p)))
+        .collect();
+    assert_eq!(offsets, want);
+    assert_eq!(
+        coordinator.describe("gone").expect("describe").state,
+        "Dead"
+    );
+    assert_eq!(
+        coordinator.fetch_offsets("gone", None).expect("fetch"),
+        vec![]
+    );
+}

@@ -188,6 +188,16 @@ impl OffsetIndex {
         self.entry(i)
     }
 
+    /// The last entry whose position is <= `position` (positions grow with offsets).
+    pub(crate) fn lookup_position(&self, position: u64) -> Option<(i64, u32)> {
+        let i = floor(
+            self.len(),
+            |i| self.entry(i).map(|e| u64::from(e.1)),
+            &position,
+        )?;
+        self.entry(i)
+    }
+
     /// Adds an entry; false when the index is full or the entry would not be increasing.
     pub(crate) fn append(&mut self, offset: i64, position: u32) -> bool {
         let Ok(relative) = u32::try_from(offset - self.base_offset) else {

@@ -128,7 +128,7 @@ impl Store {
     }
 }
 
-const SCAN_CHUNK: usize = 16 * 1024;
+const SCAN_CHUNK: usize = 8 * 1024;
 
 /// Buffered walk over batch headers: one `pread` serves many small batches.
 #[derive(Debug)]

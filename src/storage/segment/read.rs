@@ -29,7 +29,22 @@ impl Segment {
             return Ok(None);
         };
         let mut len = header.size;
-        let mut scanner = self.store.headers_from(position + header.size as u64);
+        let limit = position.saturating_add(max_bytes.max(header.size) as u64);
+        // Every index entry marks a batch start: jump to the last one that fits
+        // in the budget, so only the batches after it are walked.
+        let jump = self
+            .indexes()?
+            .offset
+            .lookup_position(limit)
+            .map(|(_, p)| u64::from(p))
+            .filter(|&p| p > position + header.size as u64);
+        if let Some(p) = jump {
+            len = (p - position) as usize;
+        }
+        if len >= max_bytes {
+            return Ok(Some((position, len)));
+        }
+        let mut scanner = self.store.headers_from(position + len as u64);
         while let Ok(Some((_, next))) = scanner.next_header() {
             if len + next.size > max_bytes {
                 break;

@@ -64,13 +64,14 @@ impl Broker {
             None => (addr.ip().to_string(), addr.port()),
         };
         let config = Arc::new(config);
+        let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(Context {
             catalog: catalog.clone(),
             config: config.clone(),
             advertised: (advertised.0, i32::from(advertised.1)),
             groups: groups.clone(),
+            stopping: stop_rx.clone(),
         });
-        let (stop, stop_rx) = watch::channel(false);
         let mut background = background_tasks(&catalog, &config);
         background.push(groups.spawn_timer(stop_rx.clone()));
         let server = tokio::spawn(server::run(listener, ctx, stop_rx));

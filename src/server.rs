@@ -96,6 +96,6 @@ async fn serve(
 }
 
 /// Resolves once the stop signal is set (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }

@@ -25,18 +25,21 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     loop {
         appended.borrow_and_update();
         let (response, bytes, errors) = fetch_once(ctx, &body, version)?;
-        let done = bytes >= body.min_bytes.max(0) as usize || errors || Instant::now() >= deadline;
+        let stopping = *ctx.stopping.borrow();
+        let done = bytes >= body.min_bytes.max(0) as usize
+            || errors
+            || stopping
+            || Instant::now() >= deadline;
         if done {
             let frame =
                 encode_response(ApiKey::Fetch, version, req.header.correlation_id, &response)?;
             return Ok(Reply::Frame(vec![frame.freeze()]));
         }
-        // Wait for the next append anywhere (then look again), or the deadline.
-        if tokio::time::timeout_at(deadline, appended.changed())
-            .await
-            .is_err()
-        {
-            continue;
+        // Wait for the next append anywhere (then look again), the deadline, or a stop.
+        let mut stopping = ctx.stopping.clone();
+        tokio::select! {
+            _ = tokio::time::timeout_at(deadline, appended.changed()) => {}
+            _ = crate::server::stopped(&mut stopping) => {}
         }
     }
 }

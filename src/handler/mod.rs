@@ -89,6 +89,8 @@ pub struct Context {
     pub advertised: (String, i32),
     /// The group coordinator.
     pub groups: Arc<crate::group::Coordinator>,
+    /// Turns true when the broker stops: long-polls answer at once.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What the connection loop does after a request.

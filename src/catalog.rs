@@ -20,6 +20,9 @@ use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
 const TOPICS_FILE: &str = "topics.toml";
+/// Held by the group coordinator's own log (`<data_dir>/__consumer_offsets-0`);
+/// a user topic of that name would share its directory.
+const INTERNAL_OFFSETS_TOPIC: &str = "__consumer_offsets";
 const PRODUCER_IDS_FILE: &str = "producer-ids";
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
@@ -236,7 +239,7 @@ impl Catalog {
         let cfg = topic_config::apply(&self.defaults, &overrides)
             .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        if self.topic(name).is_some() {
+        if self.topic(name).is_some() || name == INTERNAL_OFFSETS_TOPIC {
             return Err(Error::api(
                 ResponseError::TopicAlreadyExists,
                 format!("topic {name:?} already exists"),

@@ -80,13 +80,18 @@ where
     T::try_from(n).map_err(|_| format!("{key} = {n}: out of range"))
 }
 
-/// The effective value of every key in [`KEYS`], for DescribeConfigs.
+/// Every key in [`KEYS`] for DescribeConfigs: the value set on the topic,
+/// else the broker default from `defaults`, as Kafka describes them.
 pub fn describe(
-    cfg: &LogConfig,
+    defaults: &LogConfig,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<(&'static str, String)> {
+    let cfg = defaults;
     KEYS.iter()
         .map(|&key| {
+            if let Some(value) = overrides.get(key) {
+                return (key, value.clone());
+            }
             let value = match key {
                 "cleanup.policy" => overrides
                     .get(key)
@@ -142,7 +147,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!((cfg.retention_ms, cfg.retention_bytes), (-1, -1));
-        let described = describe(&cfg, &map(&[("cleanup.policy", "compact")]));
+        let set = map(&[("cleanup.policy", "compact"), ("retention.ms", "1000")]);
+        let described = describe(&LogConfig::default(), &set);
         assert!(described.contains(&("cleanup.policy", "compact".to_string())));
+        assert!(described.contains(&("retention.ms", "1000".to_string())));
     }
 }

@@ -82,8 +82,7 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
         )
     })?;
     let overrides = topic.overrides();
-    let cfg = ctx.catalog.topic_log_config(&topic);
-    Ok(topic_config::describe(&cfg, &overrides)
+    Ok(topic_config::describe(ctx.catalog.defaults(), &overrides)
         .into_iter()
         .map(|(key, value)| {
             let source = if overrides.contains_key(key) {

@@ -82,8 +82,7 @@ fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<
     if !validate_only {
         tracing::info!(topic = %created.name, partitions, "created topic");
     }
-    let cfg = topic_config::apply(ctx.catalog.defaults(), &overrides).map_err(Error::Config)?;
-    let configs = topic_config::describe(&cfg, &overrides)
+    let configs = topic_config::describe(ctx.catalog.defaults(), &overrides)
         .into_iter()
         .map(|(name, value)| {
             let mut c = CreatableTopicConfigs::default();

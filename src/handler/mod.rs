@@ -37,6 +37,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod records_time;
 mod sync_group;
 
 pub(crate) use produce::sync_through;

@@ -1,0 +1,177 @@
+//! Record timestamps inside one stored batch, for ListOffsets.
+//!
+//! Storage indexes batches by their max timestamp and never decodes records;
+//! Kafka answers ListOffsets with a *record*. This module walks the records
+//! of one batch (decompressing gzip, snappy, lz4 or zstd when needed) and
+//! reads only each record's length, timestamp delta and offset delta,
+//! skipping keys, values and headers.
+//!
+//! A stored batch may be a decompression bomb: at most
+//! [`MAX_DECOMPRESSED_BYTES`] are decompressed. Any failure (cap reached,
+//! damaged data, unknown codec) gives `None`, and the caller keeps the
+//! batch-level answer. Nothing here errors or panics.
+
+use std::io::{self, Read};
+
+use crate::storage::RecordBatch;
+
+/// Most decompressed bytes walked in one batch (64 MiB, well above any batch
+/// the default `max.message.bytes` admits); past it the walk gives up.
+pub(super) const MAX_DECOMPRESSED_BYTES: u64 = 64 << 20;
+
+const HEADER_BYTES: usize = 61;
+const BASE_TIMESTAMP_AT: usize = 27;
+const GZIP: i16 = 1;
+const SNAPPY: i16 = 2;
+const LZ4: i16 = 3;
+const ZSTD: i16 = 4;
+/// Xerial (snappy-java) stream header: magic, then version and compat i32s.
+const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+const XERIAL_HEADER_BYTES: usize = 16;
+
+/// The first record of the batch at the start of `buf` whose offset is at
+/// least `min_offset` and whose timestamp satisfies `wanted`: (offset,
+/// timestamp). `None` when no record matches or the batch cannot be read.
+pub(super) fn first_record(
+    buf: &[u8],
+    min_offset: i64,
+    wanted: impl Fn(i64) -> bool,
+) -> Option<(i64, i64)> {
+    let batch = RecordBatch::parse(buf).ok()?;
+    if batch.is_log_append_time() {
+        // Every record carries the broker's append time, the batch max.
+        let offset = batch.base_offset().max(min_offset);
+        let ts = batch.max_timestamp();
+        return (offset <= batch.last_offset() && wanted(ts)).then_some((offset, ts));
+    }
+    let bytes = batch.as_bytes();
+    let base_ts = i64::from_be_bytes(
+        bytes
+            .get(BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8)?
+            .try_into()
+            .ok()?,
+    );
+    let records = bytes.get(HEADER_BYTES..)?;
+    let walk = Walk {
+        base_offset: batch.base_offset(),
+        base_ts,
+        count: batch.record_count(),
+        min_offset,
+    };
+    let found = match batch.compression() {
+        0 => walk.run(records, &wanted),
+        GZIP => walk.run(flate2::read::GzDecoder::new(records), &wanted),
+        SNAPPY => walk.run(io::Cursor::new(snappy(records)?), &wanted),
+        LZ4 => walk.run(lz4_flex::frame::FrameDecoder::new(records), &wanted),
+        ZSTD => walk.run(
+            zstd::stream::read::Decoder::with_buffer(records).ok()?,
+            &wanted,
+        ),
+        _ => return None,
+    };
+    found.ok().flatten()
+}
+
+/// Where and what to walk.
+struct Walk {
+    base_offset: i64,
+    base_ts: i64,
+    count: i32,
+    min_offset: i64,
+}
+
+impl Walk {
+    /// Reads records from `records` (decompressed) until one matches.
+    fn run(
+        &self,
+        records: impl Read,
+        wanted: &impl Fn(i64) -> bool,
+    ) -> io::Result<Option<(i64, i64)>> {
+        self.run_capped(records, wanted, MAX_DECOMPRESSED_BYTES)
+    }
+
+    /// [`Self::run`], failing once `cap` bytes have been read.
+    fn run_capped(
+        &self,
+        records: impl Read,
+        wanted: &impl Fn(i64) -> bool,
+        cap: u64,
+    ) -> io::Result<Option<(i64, i64)>> {
+        let mut r = records.take(cap);
+        for _ in 0..self.count {
+            let len = varint(&mut r, 5)?;
+            let len = u64::try_from(len).map_err(|_| invalid("negative record length"))?;
+            let mut record = (&mut r).take(len);
+            let _attributes = byte(&mut record)?;
+            let ts_delta = varint(&mut record, 10)?;
+            let offset_delta = varint(&mut record, 5)?;
+            let offset = self.base_offset.saturating_add(offset_delta);
+            let ts = self.base_ts.saturating_add(ts_delta);
+            if offset >= self.min_offset && wanted(ts) {
+                return Ok(Some((offset, ts)));
+            }
+            let rest = record.limit();
+            if io::copy(&mut record, &mut io::sink())? != rest {
+                return Err(invalid("truncated record"));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+fn byte(r: &mut impl Read) -> io::Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+/// A zigzag varint of at most `max_bytes` bytes (5 for varint, 10 for varlong).
+fn varint(r: &mut impl Read, max_bytes: u32) -> io::Result<i64> {
+    let mut raw = 0u64;
+    for i in 0..max_bytes {
+        let b = byte(r)?;
+        raw |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    Err(invalid("varint too long"))
+}
+
+/// Decompresses snappy, xerial-framed (Kafka's Java client) or raw
+/// (librdkafka), refusing to produce more than [`MAX_DECOMPRESSED_BYTES`].
+fn snappy(data: &[u8]) -> Option<Vec<u8>> {
+    let mut decoder = snap::raw::Decoder::new();
+    let cap = usize::try_from(MAX_DECOMPRESSED_BYTES).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    let mut block = |compressed: &[u8], out: &mut Vec<u8>| -> Option<()> {
+        let len = snap::raw::decompress_len(compressed).ok()?;
+        if out.len().saturating_add(len) > cap {
+            return None;
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        let written = decoder.decompress(compressed, &mut out[start..]).ok()?;
+        out.truncate(start + written);
+        Some(())
+    };
+    if !data.starts_with(&XERIAL_MAGIC) {
+        block(data, &mut out)?;
+        return Some(out);
+    }
+    let mut rest = data.get(XERIAL_HEADER_BYTES..)?;
+    while !rest.is_empty() {
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let compressed = rest.get(4..4usize.checked_add(len)?)?;
+        block(compressed, &mut out)?;
+        rest = &rest[4 + len..];
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests;

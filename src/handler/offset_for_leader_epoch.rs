@@ -1,5 +1,5 @@
 //! OffsetForLeaderEpoch: this broker has only ever had leader epoch 0, so
-//! epoch 0 ends at the log end offset.
+//! epoch 0 ends at the log end offset; any other epoch is unknown (-1, -1).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -27,7 +27,7 @@ pub(super) async fn handle(
                 Ok(_) if p.current_leader_epoch > 0 => {
                     r.error_code = ResponseError::UnknownLeaderEpoch.code()
                 }
-                Ok(partition) if p.leader_epoch >= 0 => {
+                Ok(partition) if p.leader_epoch == 0 => {
                     r.leader_epoch = 0;
                     r.end_offset = partition.log().end_offset();
                 }

@@ -283,6 +283,7 @@ impl Log {
             if let Some((position, len)) = segment.read(offset, max_bytes)? {
                 return Ok(ReadSlice {
                     file: Some(segment.log_file().clone()),
+                    mapped: segment.slice(position, len),
                     position,
                     len,
                 });

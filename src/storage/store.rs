@@ -5,13 +5,18 @@
 //! cut off on the next append or recovery. Writes go through a [`StoreIo`]
 //! seam so tests can inject failures; reads use `pread` on a shared
 //! `Arc<File>`, so readers never need the log lock once they know positions.
+//! A sealed store is also memory-mapped on first read: header walks and
+//! fetches then read the page cache without a system call or a copy.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use memmap2::Mmap;
 
 use super::record::{BatchHeader, HEADER_BYTES};
 use super::{Error, Result};
@@ -39,6 +44,18 @@ pub(crate) struct Store {
     file: Arc<File>,
     len: u64,
     io: Arc<dyn StoreIo>,
+    /// Sealed stores never change, so they may be mapped.
+    sealed: bool,
+    map: OnceLock<Option<Arc<Mmap>>>,
+}
+
+/// A mapped store, shareable as the owner of [`Bytes`].
+struct Mapped(Arc<Mmap>);
+
+impl AsRef<[u8]> for Mapped {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl Store {
@@ -57,7 +74,52 @@ impl Store {
             file: Arc::new(file),
             len,
             io,
+            sealed: false,
+            map: OnceLock::new(),
         })
+    }
+
+    /// Marks the store read-only from now on, so reads may map it.
+    pub(crate) fn seal(&mut self) {
+        self.sealed = true;
+    }
+
+    /// Makes the store writable again; the mapping is dropped first.
+    pub(crate) fn unseal(&mut self) {
+        self.sealed = false;
+        self.map = OnceLock::new();
+    }
+
+    /// The whole file mapped, if the store is sealed and mapping works.
+    fn mapped(&self) -> Option<&Arc<Mmap>> {
+        if !self.sealed || self.len == 0 {
+            return None;
+        }
+        self.map
+            .get_or_init(|| {
+                #[allow(unsafe_code)]
+                // SAFETY: a sealed `.log` is never written or truncated while
+                // mapped: `unseal` (the only way back to writing, through
+                // truncation or reactivation) drops the mapping first, and
+                // retention only unlinks files, which keeps mapped pages valid.
+                let map = unsafe { Mmap::map(&*self.file) };
+                map.ok()
+                    .filter(|m| m.len() as u64 >= self.len)
+                    .map(Arc::new)
+            })
+            .as_ref()
+    }
+
+    /// `len` bytes at `position` without copying, when the store is mapped.
+    pub(crate) fn slice(&self, position: u64, len: usize) -> Option<Bytes> {
+        let end = position
+            .checked_add(len as u64)
+            .filter(|&e| e <= self.len)?;
+        let map = self.mapped()?.clone();
+        if end > map.len() as u64 {
+            return None;
+        }
+        Some(Bytes::from_owner(Mapped(map)).slice(position as usize..end as usize))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -105,6 +167,7 @@ impl Store {
         if len > self.len {
             return Ok(());
         }
+        self.unseal();
         self.file
             .set_len(len)
             .map_err(|e| Error::io(&self.path, e))?;
@@ -163,6 +226,14 @@ impl HeaderScanner<'_> {
     }
 
     fn header_bytes(&mut self) -> Result<&[u8]> {
+        let at = self.position as usize;
+        if let Some(header) = self
+            .store
+            .mapped()
+            .and_then(|m| m.get(at..at + HEADER_BYTES))
+        {
+            return Ok(header);
+        }
         let offset_in_buf = self
             .position
             .checked_sub(self.buf_start)
@@ -205,6 +276,34 @@ mod tests {
             file.write_all_at(&buf[..buf.len() / 2], position)?;
             Err(io::Error::other("no space left on device"))
         }
+    }
+
+    #[test]
+    fn a_sealed_store_is_read_through_its_mapping_until_unsealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("0.log"), Arc::new(FileIo)).unwrap();
+        let first = batch(&[(b"k", b"one")], 1);
+        store.append(&first).unwrap();
+        assert_eq!(
+            store.slice(0, first.len()),
+            None,
+            "active stores are not mapped"
+        );
+        store.seal();
+        assert_eq!(
+            store.slice(0, first.len()).unwrap(),
+            Bytes::from(first.clone())
+        );
+        assert_eq!(store.slice(1, first.len()), None, "past the end");
+        let mut scanner = store.headers_from(0);
+        assert_eq!(scanner.next_header().unwrap().unwrap().0, 0);
+        assert!(scanner.next_header().unwrap().is_none());
+        store.unseal();
+        store.append(&first).unwrap();
+        assert_eq!(store.slice(0, first.len()), None);
+        store.seal();
+        let both = store.slice(0, 2 * first.len()).unwrap();
+        assert_eq!(both.len(), 2 * first.len());
     }
 
     #[test]

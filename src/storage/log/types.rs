@@ -28,6 +28,8 @@ pub struct AppendInfo {
 #[derive(Debug, Clone)]
 pub struct ReadSlice {
     pub(super) file: Option<Arc<File>>,
+    /// The same bytes, already in memory when the segment is mapped.
+    pub(super) mapped: Option<Bytes>,
     pub(super) position: u64,
     pub(super) len: usize,
 }
@@ -37,6 +39,7 @@ impl ReadSlice {
     pub fn empty() -> ReadSlice {
         ReadSlice {
             file: None,
+            mapped: None,
             position: 0,
             len: 0,
         }
@@ -49,8 +52,12 @@ impl ReadSlice {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Reads the bytes with one `pread` into a new buffer.
+    /// The bytes: shared with the mapping of a sealed segment, else read with
+    /// one `pread` into a new buffer.
     pub fn read(&self) -> std::io::Result<Bytes> {
+        if let Some(bytes) = &self.mapped {
+            return Ok(bytes.clone());
+        }
         let Some(file) = &self.file else {
             return Ok(Bytes::new());
         };

@@ -72,6 +72,11 @@ pub struct Config {
     pub socket_request_max_bytes: u32,
     /// `max.connections`: concurrent client connections.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: connections from one address; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// `queued.max.request.bytes`: request bytes read but not yet answered,
+    /// across all connections. Beyond it the broker stops reading sockets.
+    pub queued_max_request_bytes: u64,
     /// `connections.max.idle.ms`: a connection silent this long is closed.
     pub connections_max_idle_ms: u64,
     /// `auto.create.topics.enable`.
@@ -123,6 +128,8 @@ impl Default for Config {
             cluster_id: "sluice-cluster".into(),
             socket_request_max_bytes: 100 * 1024 * 1024,
             max_connections: 1000,
+            max_connections_per_ip: 1000,
+            queued_max_request_bytes: 128 * 1024 * 1024,
             connections_max_idle_ms: 600_000,
             auto_create_topics_enable: true,
             num_partitions: 1,
@@ -200,6 +207,12 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err("max_connections_per_ip must be at least 1".into());
+        }
+        if self.queued_max_request_bytes < 1024 {
+            return Err("queued_max_request_bytes must be at least 1024".into());
         }
         if self.connections_max_idle_ms == 0 {
             return Err("connections_max_idle_ms must be > 0".into());

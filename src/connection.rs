@@ -2,16 +2,49 @@
 //! followed by that many bytes. This module knows nothing else of Kafka.
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One client socket, read one frame at a time.
 #[derive(Debug)]
 pub struct Connection {
     stream: BufWriter<TcpStream>,
     max_frame_bytes: u32,
+    /// One permit per request byte in flight, shared by every connection.
+    in_flight: Arc<Semaphore>,
+    /// The number of permits `in_flight` started with.
+    budget_total: u32,
+}
+
+/// The budget of request bytes in flight, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    permits: Arc<Semaphore>,
+    total: u32,
+}
+
+impl InFlight {
+    /// A budget of `bytes` (capped at what a semaphore can count).
+    pub fn new(bytes: u64) -> InFlight {
+        let total = bytes
+            .min(Semaphore::MAX_PERMITS as u64)
+            .min(u64::from(u32::MAX)) as u32;
+        InFlight {
+            permits: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+}
+
+/// A request frame and its share of the in-flight byte budget, released on drop.
+#[derive(Debug)]
+pub struct Frame {
+    pub body: Bytes,
+    _budget: OwnedSemaphorePermit,
 }
 
 /// Why a connection must be closed.
@@ -25,17 +58,21 @@ pub enum FrameError {
 
 impl Connection {
     /// Wraps an accepted socket; frames larger than `max_frame_bytes` close it.
-    pub fn new(stream: TcpStream, max_frame_bytes: u32) -> Connection {
+    /// Each frame's bytes are taken from `in_flight` before it is read.
+    pub fn new(stream: TcpStream, max_frame_bytes: u32, budget: &InFlight) -> Connection {
         // Responses are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
         Connection {
             stream: BufWriter::new(stream),
             max_frame_bytes,
+            in_flight: budget.permits.clone(),
+            budget_total: budget.total,
         }
     }
 
     /// The next whole frame, or `None` when the peer closed cleanly between frames.
-    pub async fn read_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+    /// Waits (reading nothing more from the socket) while the in-flight budget is spent.
+    pub async fn read_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         let mut size = [0u8; 4];
         match self.stream.read_exact(&mut size).await {
             Ok(_) => {}
@@ -48,9 +85,20 @@ impl Connection {
             .ok()
             .filter(|&n| n <= self.max_frame_bytes)
             .ok_or(FrameError::BadSize(size, self.max_frame_bytes))?;
+        // A frame larger than the whole budget waits until it has the budget to itself.
+        let permits = len.clamp(1, self.budget_total);
+        let budget = self
+            .in_flight
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| io::Error::other("in-flight budget closed"))?;
         let mut body = BytesMut::zeroed(len as usize);
         self.stream.read_exact(&mut body).await?;
-        Ok(Some(body.freeze()))
+        Ok(Some(Frame {
+            body: body.freeze(),
+            _budget: budget,
+        }))
     }
 
     /// Writes one frame (the caller includes the size prefix) and flushes it.

@@ -4,20 +4,23 @@
 //! reads the next, so responses leave in request order. Malformed input closes
 //! only that connection.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, InFlight};
 use crate::handler::{self, Context, Reply};
 
 /// Serves `listener` until `shutdown` turns true, then waits for every
 /// connection to finish the request it is handling.
 pub async fn run(listener: TcpListener, ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections));
+    let per_ip = PerIp::default();
+    let budget = InFlight::new(ctx.config.queued_max_request_bytes);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     loop {
         let permit = tokio::select! {
@@ -39,13 +42,17 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, mut shutdown: watch::
             },
             _ = stopped(&mut shutdown) => break,
         };
+        let Some(slot) = per_ip.take(peer.ip(), ctx.config.max_connections_per_ip) else {
+            tracing::warn!(%peer, "closing connection: too many from this address");
+            continue;
+        };
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         let done = done_tx.clone();
+        let conn = Connection::new(socket, ctx.config.socket_request_max_bytes, &budget);
         tokio::spawn(async move {
-            serve(socket, peer, &ctx, shutdown).await;
-            drop(permit);
-            drop(done);
+            serve(conn, peer, &ctx, shutdown).await;
+            drop((permit, slot, done));
         });
     }
     drop(done_tx);
@@ -54,13 +61,12 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, mut shutdown: watch::
 }
 
 async fn serve(
-    socket: TcpStream,
+    mut conn: Connection,
     peer: SocketAddr,
     ctx: &Context,
     mut shutdown: watch::Receiver<bool>,
 ) {
     tracing::debug!(%peer, "connection opened");
-    let mut conn = Connection::new(socket, ctx.config.socket_request_max_bytes);
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
     loop {
         let frame = tokio::select! {
@@ -78,7 +84,8 @@ async fn serve(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        match handler::handle(ctx, frame).await {
+        // The frame's share of the in-flight budget is held until the answer is written.
+        match handler::handle(ctx, frame.body.clone()).await {
             Ok(Reply::Frame(parts)) => {
                 if let Err(e) = conn.write_parts(&parts).await {
                     tracing::debug!(%peer, error = %e, "write failed");
@@ -98,4 +105,36 @@ async fn serve(
 /// Resolves once the stop signal is set (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Open connections per client address.
+#[derive(Debug, Default, Clone)]
+struct PerIp(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection's place in [`PerIp`], given back on drop.
+#[derive(Debug)]
+struct Slot(PerIp, IpAddr);
+
+impl PerIp {
+    fn take(&self, ip: IpAddr, max: usize) -> Option<Slot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot(self.clone(), ip))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = (self.0).0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.1);
+            }
+        }
+    }
 }

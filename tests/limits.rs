@@ -1,0 +1,161 @@
+//! Resource limits, through raw sockets: connections per address, connections
+//! in all, idle connections, and the budget of request bytes in flight. Each
+//! test ends with a real client producing and consuming.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::raw::*;
+use common::*;
+use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::Offset;
+
+async fn served(raw: &mut Raw) -> bool {
+    let (id, payload) = raw.encode(3, &ApiVersionsRequest::default());
+    raw.send_frame(&payload).await;
+    let frame = raw.read_frame(READ_WAIT).await;
+    frame.len() >= 4 && i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) == id
+}
+
+/// Connects until an ApiVersions v0 is answered (not closed), within `WAIT`.
+async fn connect_until_served(bootstrap: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // size 10, api key 18, version 0, correlation id 1, null client id.
+    const API_VERSIONS_V0: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut stream = tokio::net::TcpStream::connect(bootstrap)
+            .await
+            .expect("connect");
+        stream.write_all(&API_VERSIONS_V0).await.expect("send");
+        let mut size = [0u8; 4];
+        let read = tokio::time::timeout(READ_WAIT, stream.read_exact(&mut size)).await;
+        if matches!(read, Ok(Ok(_))) {
+            return stream;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection was served within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Produces three records with rdkafka and reads them back at their offsets.
+/// Transient connection errors are tolerated: these brokers close connections on purpose.
+async fn a_real_client_still_works(bootstrap: &str) {
+    let topic = unique_topic("still-works");
+    create_topic(bootstrap, &topic, 1, &[]).await;
+    let offsets = produce_n(&producer(bootstrap, &[]), &topic, 0, 3).await;
+    assert_eq!(offsets, vec![0, 1, 2]);
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.clone());
+    let offsets = blocking(move || {
+        let consumer = consumer(&bootstrap, &[]);
+        assign(&consumer, &topic, &[0], Offset::Beginning);
+        let deadline = Instant::now() + WAIT;
+        let mut offsets = Vec::new();
+        while offsets.len() < 3 && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                offsets.push(rdkafka::Message::offset(&m));
+            }
+        }
+        offsets
+    })
+    .await;
+    assert_eq!(offsets, vec![0, 1, 2]);
+}
+
+#[tokio::test]
+async fn connections_over_the_per_address_limit_are_closed() {
+    let broker = start_broker_with(|c| c.max_connections_per_ip = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut raw = Raw::connect(&broker.bootstrap()).await;
+        assert!(served(&mut raw).await);
+        held.push(raw);
+    }
+    let mut over = Raw::connect(&broker.bootstrap()).await;
+    assert!(
+        over.is_closed().await,
+        "a fourth connection from one address is closed"
+    );
+    held.pop();
+    let again = connect_until_served(&broker.bootstrap()).await;
+    drop((held, again));
+    a_real_client_still_works(&broker.bootstrap()).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_to_be_served() {
+    let broker = start_broker_with(|c| c.max_connections = 2).await;
+    let mut a = Raw::connect(&broker.bootstrap()).await;
+    let mut b = Raw::connect(&broker.bootstrap()).await;
+    assert!(served(&mut a).await && served(&mut b).await);
+    let mut c = Raw::connect(&broker.bootstrap()).await;
+    let (id, payload) = c.encode(3, &ApiVersionsRequest::default());
+    c.send_frame(&payload).await;
+    assert!(
+        c.is_silent_for(Duration::from_millis(300)).await,
+        "the third waits"
+    );
+    drop(a);
+    let frame = c.read_frame(READ_WAIT).await;
+    assert_eq!(
+        i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]),
+        id
+    );
+    drop((b, c));
+    a_real_client_still_works(&broker.bootstrap()).await;
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let broker = start_broker_with(|c| c.connections_max_idle_ms = 200).await;
+    let mut idle = Raw::connect(&broker.bootstrap()).await;
+    assert!(idle.is_closed().await, "a silent connection is closed");
+    a_real_client_still_works(&broker.bootstrap()).await;
+}
+
+#[tokio::test]
+async fn a_spent_in_flight_budget_stops_reading_until_requests_are_answered() {
+    let broker = start_broker_with(|c| c.queued_max_request_bytes = 1024).await;
+    let topic = unique_topic("budget");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    // A parked fetch whose frame (padded by a long client rack id) takes most of the budget.
+    let mut parked = Raw::connect(&broker.bootstrap()).await;
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(1500)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_rack_id(StrBytes::from_string("r".repeat(900)))
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let (_, payload) = parked.encode(11, &fetch);
+    assert!(payload.len() > 900 && payload.len() < 1024);
+    parked.send_frame(&payload).await;
+    assert!(parked.is_silent_for(Duration::from_millis(200)).await);
+    // Not enough budget is left for another request: it is not even read...
+    let mut waiting = Raw::connect(&broker.bootstrap()).await;
+    let (id, payload) = waiting.encode(3, &ApiVersionsRequest::default());
+    waiting.send_frame(&payload).await;
+    assert!(waiting.is_silent_for(Duration::from_millis(500)).await);
+    // ...until the fetch times out and gives its share back.
+    let _ = parked.read_frame(READ_WAIT).await;
+    let frame = waiting.read_frame(READ_WAIT).await;
+    assert_eq!(
+        i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]),
+        id
+    );
+    a_real_client_still_works(&broker.bootstrap()).await;
+}

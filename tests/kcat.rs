@@ -45,9 +45,15 @@ fn codec_id(codec: &str) -> u8 {
 
 fn assert_stored_with(broker: &TestBroker, topic: &str, codec: &str) {
     let codecs = stored_codecs(broker, topic);
-    assert!(!codecs.is_empty(), "no batches found on disk for {topic}");
+    let want = codec_id(codec);
+    // librdkafka sends a batch uncompressed when compressing would not shrink it
+    // (a lone tiny record), so 0 may appear beside the codec.
     assert!(
-        codecs.iter().all(|&c| c == codec_id(codec)),
+        codecs.contains(&want),
+        "{codec}: no batch stored with it, codecs {codecs:?}"
+    );
+    assert!(
+        codecs.iter().all(|&c| c == want || c == 0),
         "{codec}: stored batch codecs {codecs:?}"
     );
 }

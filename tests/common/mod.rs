@@ -554,6 +554,11 @@ impl BrokerProcess {
         let _ = self.child.wait();
     }
 
+    /// The process id, e.g. to read `/proc/<pid>/status`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the broker printed so far.
     pub(crate) fn output(&self) -> String {
         self.lines

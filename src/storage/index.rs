@@ -6,12 +6,14 @@
 //! relative offset u32 BE, timestamps strictly increasing; an entry says "the
 //! largest timestamp up to and including this offset is this".
 //!
-//! The active segment's files are preallocated (so appends are memory writes)
-//! and trimmed to the real entry count when sealed. Files are caches: a length
+//! The active segment's files are preallocated and mapped for lookups;
+//! entries are written with `pwrite` (see [`IndexFile::push`]), and the files
+//! are trimmed to the real entry count when sealed. Files are caches: a length
 //! that is not an entry multiple, non-monotone entries or positions past the
 //! log make the caller rebuild them from the `.log`.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
@@ -92,16 +94,19 @@ impl IndexFile {
         self.mmap.as_ref()?.get(at..at + self.entry_bytes)
     }
 
+    /// Appends an entry with `pwrite`, not through the mapping: the file is
+    /// sparse, and a store into an unbacked page on a full disk would kill the
+    /// process with SIGBUS, while `pwrite` fails with ENOSPC. A failed entry is
+    /// simply left out; the index stays sparse and monotone.
     fn push(&mut self, entry: &[u8]) -> bool {
         let at = self.entries * self.entry_bytes;
-        let Some(slot) = self
-            .mmap
-            .as_mut()
-            .and_then(|m| m.get_mut(at..at + entry.len()))
-        else {
+        if at + entry.len() > self.capacity() * self.entry_bytes {
             return false;
-        };
-        slot.copy_from_slice(entry);
+        }
+        if let Err(e) = self.file.write_all_at(entry, at as u64) {
+            tracing::warn!(path = %self.path.display(), error = %e, "index entry not written");
+            return false;
+        }
         self.entries += 1;
         true
     }

@@ -1,0 +1,122 @@
+//! A full disk: the broker's data directory is a small tmpfs. Produce gets
+//! KAFKA_STORAGE_ERROR, reads keep working, no segment is left corrupt, and
+//! producing works again once space is back. Needs root (to mount tmpfs).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bytes::Bytes;
+use common::raw::*;
+use common::*;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::Offset;
+
+/// A tmpfs mounted for the test's lifetime.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mount -t tmpfs failed (this test needs root)"
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+async fn produce(raw: &mut Raw, topic: &str, records: Bytes) -> (i16, i64) {
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let response = raw.call(9, &request).await;
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn big_batch(tag: usize) -> Bytes {
+    let value = format!("{tag:08}").repeat(12_500); // 100 kB
+    batch(&[record(0, 1_700_000_000_000, None, Some(&value))])
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let mount = Tmpfs::mount(&scratch.path().join("disk"), "6m");
+    let ballast = mount.0.join("ballast");
+    std::fs::write(&ballast, vec![0u8; 1 << 20]).expect("ballast");
+    let data = mount.0.join("data");
+    let mut broker = start_broker_with(|c| {
+        c.data_dir = data.clone();
+        c.log.segment_bytes = 1 << 20;
+        c.log.segment_index_bytes = 64 << 10;
+    })
+    .await;
+    let topic = unique_topic("disk-full");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let mut acked = 0usize;
+    let refused = loop {
+        let (code, offset) = produce(&mut raw, &topic, big_batch(acked)).await;
+        if code != 0 {
+            break code;
+        }
+        assert_eq!(offset, acked as i64);
+        acked += 1;
+        assert!(acked < 200, "a 6 MB disk never filled up");
+    };
+    assert_eq!(refused, 56, "KAFKA_STORAGE_ERROR on a full disk");
+    assert!(acked > 10, "only {acked} batches fit");
+
+    // Reads keep working, and return exactly what was acknowledged.
+    let read_back = |bootstrap: String, topic: String, n: usize| {
+        blocking(move || {
+            let consumer = consumer(&bootstrap, &[("fetch.message.max.bytes", "200000")]);
+            assign(&consumer, &topic, &[0], Offset::Beginning);
+            consume_exactly(&consumer, n, WAIT)
+        })
+    };
+    let records = read_back(broker.bootstrap(), topic.clone(), acked).await;
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.offset, i as i64);
+        assert!(r.value_str().starts_with(&format!("{i:08}")));
+    }
+
+    // Space comes back: producing continues right after the last acknowledged batch.
+    std::fs::remove_file(&ballast).expect("free space");
+    let (code, offset) = produce(&mut raw, &topic, big_batch(acked)).await;
+    assert_eq!((code, offset), (0, acked as i64));
+    acked += 1;
+
+    // Nothing is corrupt: a clean restart reads every acknowledged batch back.
+    drop(raw);
+    broker.restart().await;
+    let records = read_back(broker.bootstrap(), topic.clone(), acked).await;
+    assert_eq!(records.len(), acked);
+    broker.stop().await;
+}

@@ -17,6 +17,8 @@ pub mod catalog;
 pub mod config;
 pub mod connection;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod handler;
 pub mod protocol;

@@ -1,0 +1,320 @@
+//! Fuzz entry points, shared by the cargo-fuzz harness in `fuzz/` and the
+//! corpus replay in `tests/fuzz_corpus.rs`. Not part of the broker's API.
+//!
+//! Each function takes arbitrary bytes and panics only when it finds a bug:
+//!
+//! - [`request`]: one request frame body through [`handler::handle`] on a real
+//!   [`Context`]; any `Ok` or `Err` is fine, and an `Ok` frame must carry a
+//!   correct size prefix and the request's correlation id.
+//! - [`record_batch`]: [`RecordBatch::parse`]/`validate`, then [`Log::append`]
+//!   on two scratch logs (CreateTime and LogAppendTime): an append either
+//!   succeeds and reads back as the patched bytes, or leaves the log unchanged.
+//! - [`recovery`]: the bytes become a partition directory left by a crash;
+//!   [`Log::open`] must not panic and the active segment must read back as
+//!   whole, CRC-valid batches with dense offsets.
+//!
+//! Scratch directories live under `std::env::temp_dir()` (set `TMPDIR` to a
+//! tmpfs for speed) and are removed and recreated every few hundred inputs.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::group::Coordinator;
+use crate::handler::{self, Context, Reply};
+use crate::storage::{Log, LogConfig, RecordBatch, TimestampType};
+
+/// The clock every scratch log is opened and appended with.
+const NOW_MS: i64 = 1_700_000_000_000;
+/// Inputs served by one scratch context or log before it is thrown away.
+const INPUTS_PER_SCRATCH: u32 = 256;
+/// A request still waiting after this long (a JoinGroup waiting for its
+/// rebalance, say) counts as handled.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(20);
+/// The topic every scratch broker starts with (2 partitions, 2 records each).
+pub const TOPIC: &str = "t";
+
+/// A directory under the temp dir, unique to this process, removed on drop.
+#[derive(Debug)]
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("sluice-fuzz-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Small segments and indexes, so rolls and index entries happen on tiny inputs.
+fn log_config(timestamp_type: TimestampType) -> LogConfig {
+    LogConfig {
+        segment_bytes: 16 * 1024,
+        segment_index_bytes: 1024,
+        index_interval_bytes: 128,
+        message_timestamp_type: timestamp_type,
+        ..LogConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------- request
+
+struct Broker {
+    ctx: Context,
+    /// Kept `true`, so Fetch long-polls answer at once.
+    _stop: tokio::sync::watch::Sender<bool>,
+    inputs: u32,
+    // Dropped last: the logs above still have files open in it.
+    _dir: Scratch,
+}
+
+fn new_broker() -> Broker {
+    let dir = Scratch::new("broker");
+    let config = Config {
+        data_dir: dir.0.clone(),
+        ..Config::default()
+    };
+    let catalog = Catalog::open(&dir.0, log_config(TimestampType::CreateTime)).expect("catalog");
+    let groups = Coordinator::open(&dir.0, config.group.clone(), false).expect("coordinator");
+    // A topic to produce to and fetch from, with a few records.
+    let topic = catalog
+        .create_topic(TOPIC, 2, Default::default(), false)
+        .expect("topic");
+    for partition in topic.partitions() {
+        let mut batch = crate::storage::testing::batch(&[(b"k", b"v"), (b"k2", b"v2")], NOW_MS);
+        catalog.append(&partition, &mut batch).expect("append");
+    }
+    let (stop, stopping) = tokio::sync::watch::channel(true);
+    let ctx = Context {
+        catalog: Arc::new(catalog),
+        config: Arc::new(config),
+        advertised: ("127.0.0.1".to_string(), 9092),
+        groups: Arc::new(groups),
+        stopping,
+    };
+    Broker {
+        ctx,
+        _stop: stop,
+        inputs: 0,
+        _dir: dir,
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Handles `data` as one request frame body (no size prefix). Panics if the
+/// handler panics or answers with a malformed frame.
+pub fn request(data: &[u8]) {
+    static BROKER: Mutex<Option<Broker>> = Mutex::new(None);
+    let mut slot = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.as_ref().is_none_or(|b| b.inputs >= INPUTS_PER_SCRATCH) {
+        *slot = None;
+        *slot = Some(new_broker());
+    }
+    let Some(broker) = slot.as_mut() else { return };
+    broker.inputs += 1;
+    let frame = Bytes::copy_from_slice(data);
+    let handled = runtime().block_on(async {
+        tokio::time::timeout(REQUEST_TIMEOUT, handler::handle(&broker.ctx, frame)).await
+    });
+    if let Ok(Ok(Reply::Frame(parts))) = handled {
+        let response: Vec<u8> = parts.concat();
+        assert!(response.len() >= 8, "response of {} bytes", response.len());
+        let size = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
+        assert_eq!(size as usize, response.len() - 4, "size prefix");
+        assert_eq!(response[4..8], data[4..8], "correlation id");
+    }
+}
+
+// ---------------------------------------------------------------- record_batch
+
+struct Logs {
+    logs: Vec<Log>,
+    inputs: u32,
+    _dir: Scratch,
+}
+
+fn new_logs() -> Logs {
+    let dir = Scratch::new("logs");
+    let logs = [TimestampType::CreateTime, TimestampType::LogAppendTime]
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Log::open(&dir.0.join(format!("t-{i}")), log_config(t), NOW_MS).expect("log"))
+        .collect();
+    Logs {
+        logs,
+        inputs: 0,
+        _dir: dir,
+    }
+}
+
+/// Parses `data` as a record batch, then appends it to two scratch logs.
+/// Panics if a view disagrees with its bytes or an append breaks the log.
+pub fn record_batch(data: &[u8]) {
+    if let Ok(batch) = RecordBatch::parse(data) {
+        assert_eq!(batch.as_bytes().len(), batch.size());
+        assert!(batch.size() <= data.len());
+        if batch.validate().is_ok() {
+            assert!(batch.record_count() > 0);
+            assert_eq!(
+                batch.last_offset(),
+                batch
+                    .base_offset()
+                    .saturating_add(i64::from(batch.last_offset_delta()))
+            );
+        }
+    }
+    static LOGS: Mutex<Option<Logs>> = Mutex::new(None);
+    let mut slot = LOGS.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.as_ref().is_none_or(|l| l.inputs >= INPUTS_PER_SCRATCH) {
+        *slot = None;
+        *slot = Some(new_logs());
+    }
+    let Some(logs) = slot.as_mut() else { return };
+    logs.inputs += 1;
+    for log in &mut logs.logs {
+        append_checked(log, data);
+    }
+}
+
+/// Appends a copy of `data`: either it reads back exactly as patched by the
+/// append, after everything that was there, or nothing changes.
+fn append_checked(log: &mut Log, data: &[u8]) {
+    let end = log.end_offset();
+    let before = read_all(log, log.start_offset());
+    let mut buf = data.to_vec();
+    match log.append(&mut buf, NOW_MS) {
+        Ok(info) if !info.duplicate => {
+            assert_eq!(info.base_offset, end, "first offset assigned");
+            assert_eq!(log.end_offset(), info.last_offset + 1, "end offset");
+            let after = read_all(log, log.start_offset());
+            assert_eq!(after.len(), before.len() + buf.len(), "bytes appended");
+            assert!(after[..before.len()] == before[..], "old bytes changed");
+            assert!(after[before.len()..] == buf[..], "new bytes differ");
+        }
+        _ => {
+            assert_eq!(log.end_offset(), end, "end offset moved");
+            assert!(read_all(log, log.start_offset()) == before, "log changed");
+        }
+    }
+}
+
+/// Every byte from the batch holding `from` to the end offset. Panics unless
+/// the reads return whole, CRC-valid batches with dense offsets ending there.
+fn read_all(log: &Log, from: i64) -> Vec<u8> {
+    let end = log.end_offset();
+    let mut out = Vec::new();
+    let mut offset = from;
+    while offset < end {
+        let bytes = log
+            .read(offset, 64 * 1024)
+            .and_then(|s| {
+                s.read()
+                    .map_err(|e| crate::storage::Error::io(log.dir(), e))
+            })
+            .unwrap_or_else(|e| panic!("read at {offset} (end {end}): {e}"));
+        assert!(!bytes.is_empty(), "nothing at {offset} below end {end}");
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let batch = RecordBatch::parse(rest).expect("whole batch");
+            batch.validate().expect("valid batch");
+            if out.is_empty() {
+                assert!((batch.base_offset()..=batch.last_offset()).contains(&offset));
+            } else {
+                assert_eq!(batch.base_offset(), offset, "dense offsets");
+            }
+            out.extend_from_slice(batch.as_bytes());
+            offset = batch.last_offset() + 1;
+            rest = &rest[batch.size()..];
+        }
+    }
+    assert_eq!(offset.max(from), end, "reads end at the end offset");
+    out
+}
+
+// ---------------------------------------------------------------- recovery
+
+/// Splits the input into length-prefixed (u16 BE) parts; the last part may be short.
+fn take<'a>(data: &mut &'a [u8]) -> &'a [u8] {
+    let Some((len, rest)) = data.split_first_chunk::<2>() else {
+        return std::mem::take(data);
+    };
+    let len = usize::from(u16::from_be_bytes(*len)).min(rest.len());
+    let (part, rest) = rest.split_at(len);
+    *data = rest;
+    part
+}
+
+/// Writes the partition directory described by `data` and opens it as a log
+/// after a crash. Layout: a flags byte (bit 0: two segments), then for the
+/// second segment a u32 BE base offset, then `.log`, `.index`, `.timeindex`
+/// of each segment as u16-length-prefixed parts.
+pub fn recovery(data: &[u8]) {
+    let mut data = data;
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    data = rest;
+    let mut bases = vec![0i64];
+    if flags & 1 != 0 {
+        let Some((base, rest)) = data.split_first_chunk::<4>() else {
+            return;
+        };
+        data = rest;
+        bases.push(i64::from(u32::from_be_bytes(*base)).max(1));
+    }
+    let dir = Scratch::new("recovery");
+    let partition = dir.0.join("t-0");
+    std::fs::create_dir_all(&partition).expect("partition dir");
+    for base in &bases {
+        for ext in ["log", "index", "timeindex"] {
+            let path = partition.join(format!("{base:020}.{ext}"));
+            std::fs::write(&path, take(&mut data)).expect("write segment file");
+        }
+    }
+    let Ok(mut log) = Log::open(&partition, log_config(TimestampType::CreateTime), NOW_MS) else {
+        return;
+    };
+    // Only the active segment is scanned at open (as in Kafka, sealed ones are
+    // trusted), so the strict checks start at its base.
+    let active = bases.last().copied().unwrap_or(0).max(log.start_offset());
+    read_all(&log, active);
+    for offset in log.start_offset()..active.min(log.start_offset() + 64) {
+        let _ = log.read(offset, 4096).map(|s| s.read());
+    }
+    let valid = crate::storage::testing::batch(&[(b"k", b"v")], NOW_MS);
+    append_checked_from(&mut log, &valid, active);
+}
+
+/// [`append_checked`] with the strict reads starting at `from`.
+fn append_checked_from(log: &mut Log, data: &[u8], from: i64) {
+    let end = log.end_offset();
+    let mut buf = data.to_vec();
+    let info = log.append(&mut buf, NOW_MS).expect("append after recovery");
+    assert_eq!(info.base_offset, end);
+    let after = read_all(log, from);
+    assert!(after.ends_with(&buf), "appended batch reads back");
+}

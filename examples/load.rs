@@ -99,13 +99,19 @@ fn report(what: &str, count: u64, size: usize, took: Duration) {
 }
 
 fn latency(bootstrap: &str, topic: &str, rate: u64, seconds: u64) {
-    let consumer = consumer(bootstrap, topic, Offset::Beginning);
-    // Wait until the consumer has its starting position.
-    let _ = consumer.poll(Duration::from_millis(500));
     let producer = client(bootstrap)
         .set("linger.ms", "0")
         .create::<ThreadedProducer<_>>()
         .expect("producer");
+    // Warm up: the topic exists and the consumer has fetched from it before timing starts.
+    let warm_up = 0u64.to_be_bytes();
+    let _ = producer.send(BaseRecord::<(), [u8]>::to(topic).payload(&warm_up[..]));
+    producer.flush(Duration::from_secs(10)).expect("warm-up");
+    let consumer = consumer(bootstrap, topic, Offset::Beginning);
+    match consumer.poll(Duration::from_secs(10)) {
+        Some(Ok(_)) => {}
+        other => panic!("warm-up message not consumed: {other:?}"),
+    }
     let total = rate * seconds;
     let sender = std::thread::spawn({
         let topic = topic.to_string();

@@ -72,6 +72,16 @@ fn log_config(timestamp_type: TimestampType) -> LogConfig {
     }
 }
 
+static BROKER: Mutex<Option<Broker>> = Mutex::new(None);
+static LOGS: Mutex<Option<Logs>> = Mutex::new(None);
+
+/// Drops the scratch broker and logs and removes their directories (the
+/// fuzzer never does: a process exit skips static destructors).
+pub fn cleanup() {
+    *BROKER.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    *LOGS.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
 // ---------------------------------------------------------------- request
 
 struct Broker {
@@ -128,7 +138,6 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// Handles `data` as one request frame body (no size prefix). Panics if the
 /// handler panics or answers with a malformed frame.
 pub fn request(data: &[u8]) {
-    static BROKER: Mutex<Option<Broker>> = Mutex::new(None);
     let mut slot = BROKER.lock().unwrap_or_else(|e| e.into_inner());
     if slot.as_ref().is_none_or(|b| b.inputs >= INPUTS_PER_SCRATCH) {
         *slot = None;
@@ -187,7 +196,6 @@ pub fn record_batch(data: &[u8]) {
             );
         }
     }
-    static LOGS: Mutex<Option<Logs>> = Mutex::new(None);
     let mut slot = LOGS.lock().unwrap_or_else(|e| e.into_inner());
     if slot.as_ref().is_none_or(|l| l.inputs >= INPUTS_PER_SCRATCH) {
         *slot = None;

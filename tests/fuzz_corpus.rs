@@ -36,6 +36,7 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
             count += 1;
         }
     }
+    fuzzing::cleanup();
     count
 }
 

@@ -5,6 +5,7 @@
 //! cargo run --release --example load                      # starts a broker in-process
 //! cargo run --release --example load -- 127.0.0.1:9092    # against a running broker
 //! LOAD_MESSAGES=200000 LOAD_SIZE=1024 LOAD_RATE=10000 LOAD_SECONDS=5 cargo run --release --example load
+//! LOAD_PRODUCERS=16 LOAD_FLUSH=always cargo run --release --example load   # durable mode, group commit
 //! ```
 
 use std::time::{Duration, Instant};
@@ -57,12 +58,10 @@ fn consumer(bootstrap: &str, topic: &str, offset: Offset) -> BaseConsumer {
     consumer
 }
 
-fn throughput(bootstrap: &str, topic: &str, count: u64, size: usize) {
-    let payload = vec![b'x'; size];
+fn produce_all(bootstrap: &str, topic: &str, count: u64, payload: &[u8]) {
     let producer = producer(bootstrap);
-    let start = Instant::now();
     for _ in 0..count {
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]);
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -74,7 +73,23 @@ fn throughput(bootstrap: &str, topic: &str, count: u64, size: usize) {
         }
     }
     producer.flush(Duration::from_secs(60)).expect("flush");
-    report("produce", count, size, start.elapsed());
+}
+
+fn throughput(bootstrap: &str, topic: &str, count: u64, size: usize, producers: u64) {
+    let payload = vec![b'x'; size];
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..producers {
+            scope.spawn(|| produce_all(bootstrap, topic, count / producers, &payload));
+        }
+    });
+    let count = count / producers * producers;
+    report(
+        &format!("produce ({producers} producers)"),
+        count,
+        size,
+        start.elapsed(),
+    );
 
     let consumer = consumer(bootstrap, topic, Offset::Beginning);
     let start = Instant::now();
@@ -92,7 +107,7 @@ fn throughput(bootstrap: &str, topic: &str, count: u64, size: usize) {
 fn report(what: &str, count: u64, size: usize, took: Duration) {
     let secs = took.as_secs_f64();
     println!(
-        "{what:8} {count} x {size} B in {secs:.2} s: {:.0} msg/s, {:.1} MB/s",
+        "{what:24} {count} x {size} B in {secs:.2} s: {:.0} msg/s, {:.1} MB/s",
         count as f64 / secs,
         (count as f64 * size as f64) / secs / 1e6
     );
@@ -166,13 +181,19 @@ async fn main() {
     let size = env("LOAD_SIZE", 1024) as usize;
     let rate = env("LOAD_RATE", 10_000);
     let seconds = env("LOAD_SECONDS", 5);
+    let producers = env("LOAD_PRODUCERS", 1).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let (bootstrap, broker) = match std::env::args().nth(1) {
         Some(addr) => (addr, None),
         None => {
+            let flush = match std::env::var("LOAD_FLUSH").as_deref() {
+                Ok("always") => sluice::config::FlushMode::Always,
+                _ => sluice::config::FlushMode::Os,
+            };
             let config = sluice::Config {
                 listen: "127.0.0.1:0".into(),
                 data_dir: dir.path().to_path_buf(),
+                flush,
                 ..Default::default()
             };
             let broker = sluice::Broker::start(config).await.expect("broker");
@@ -181,7 +202,7 @@ async fn main() {
     };
     let run = format!("load-{}", now_micros());
     let (b, t) = (bootstrap.clone(), format!("{run}-throughput"));
-    tokio::task::spawn_blocking(move || throughput(&b, &t, count, size))
+    tokio::task::spawn_blocking(move || throughput(&b, &t, count, size, producers))
         .await
         .expect("throughput");
     let (b, t) = (bootstrap.clone(), format!("{run}-latency"));

@@ -5,14 +5,29 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// One client socket, read one frame at a time.
+/// One client socket: frames are read by a [`FrameReader`] and answers
+/// written by a [`FrameWriter`], so the two halves can work concurrently.
 #[derive(Debug)]
 pub struct Connection {
-    stream: BufWriter<TcpStream>,
+    pub reader: FrameReader,
+    pub writer: FrameWriter,
+}
+
+/// The writing half of a connection.
+#[derive(Debug)]
+pub struct FrameWriter {
+    stream: BufWriter<OwnedWriteHalf>,
+}
+
+/// The reading half of a connection, one frame at a time.
+#[derive(Debug)]
+pub struct FrameReader {
+    stream: BufReader<OwnedReadHalf>,
     max_frame_bytes: u32,
     /// One permit per request byte in flight, shared by every connection.
     in_flight: Arc<Semaphore>,
@@ -62,14 +77,22 @@ impl Connection {
     pub fn new(stream: TcpStream, max_frame_bytes: u32, budget: &InFlight) -> Connection {
         // Responses are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
         Connection {
-            stream: BufWriter::new(stream),
-            max_frame_bytes,
-            in_flight: budget.permits.clone(),
-            budget_total: budget.total,
+            reader: FrameReader {
+                stream: BufReader::new(read),
+                max_frame_bytes,
+                in_flight: budget.permits.clone(),
+                budget_total: budget.total,
+            },
+            writer: FrameWriter {
+                stream: BufWriter::new(write),
+            },
         }
     }
+}
 
+impl FrameReader {
     /// The next whole frame, or `None` when the peer closed cleanly between frames.
     /// Waits (reading nothing more from the socket) while the in-flight budget is spent.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, FrameError> {
@@ -100,13 +123,9 @@ impl Connection {
             _budget: budget,
         }))
     }
+}
 
-    /// Writes one frame (the caller includes the size prefix) and flushes it.
-    pub async fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
-        self.stream.write_all(frame).await?;
-        self.stream.flush().await
-    }
-
+impl FrameWriter {
     /// Writes a frame made of several buffers (e.g. header, then record bytes) and flushes.
     pub async fn write_parts(&mut self, parts: &[Bytes]) -> io::Result<()> {
         for part in parts {

@@ -1,8 +1,9 @@
 //! The accept loop and the per-connection loop (one task each).
 //!
-//! A connection reads a frame, handles it and writes the response before it
-//! reads the next, so responses leave in request order. Malformed input closes
-//! only that connection.
+//! A connection handles its requests one after another, in order, and its
+//! answers leave in the same order; an answer that waits (for an fsync) does
+//! not stop the next requests from being handled. Malformed input closes only
+//! that connection.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +13,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::connection::{Connection, InFlight};
+use crate::connection::{Connection, Frame, FrameReader, FrameWriter, InFlight};
 use crate::handler::{self, Context, Reply};
 
 /// Serves `listener` until `shutdown` turns true, then waits for every
@@ -60,17 +61,33 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, mut shutdown: watch::
     let _ = done_rx.recv().await;
 }
 
-async fn serve(
-    mut conn: Connection,
+/// Answers waiting to be written per connection; beyond it, reading pauses.
+const PIPELINE_DEPTH: usize = 32;
+
+/// One connection: the reader handles requests in order and queues their
+/// replies; the writer sends them in the same order, waiting on a deferred
+/// one (a produce awaiting its group-commit fsync) while the reader goes on.
+async fn serve(conn: Connection, peer: SocketAddr, ctx: &Context, shutdown: watch::Receiver<bool>) {
+    tracing::debug!(%peer, "connection opened");
+    let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
+    tokio::join!(
+        read_requests(conn.reader, peer, ctx, shutdown, tx),
+        write_replies(conn.writer, peer, rx)
+    );
+    tracing::debug!(%peer, "connection closed");
+}
+
+async fn read_requests(
+    mut reader: FrameReader,
     peer: SocketAddr,
     ctx: &Context,
     mut shutdown: watch::Receiver<bool>,
+    replies: mpsc::Sender<(Frame, Reply)>,
 ) {
-    tracing::debug!(%peer, "connection opened");
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
     loop {
         let frame = tokio::select! {
-            read = tokio::time::timeout(idle, conn.read_frame()) => match read {
+            read = tokio::time::timeout(idle, reader.read_frame()) => match read {
                 Ok(Ok(Some(frame))) => frame,
                 Ok(Ok(None)) => break,
                 Ok(Err(e)) => {
@@ -84,22 +101,44 @@ async fn serve(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        // The frame's share of the in-flight budget is held until the answer is written.
         match handler::handle(ctx, frame.body.clone()).await {
-            Ok(Reply::Frame(parts)) => {
-                if let Err(e) = conn.write_parts(&parts).await {
-                    tracing::debug!(%peer, error = %e, "write failed");
+            // The frame (and its share of the in-flight budget) lives until its answer is written.
+            Ok(reply) => {
+                if replies.send((frame, reply)).await.is_err() {
                     break;
                 }
             }
-            Ok(Reply::Nothing) => {}
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection after a bad request");
                 break;
             }
         }
     }
-    tracing::debug!(%peer, "connection closed");
+}
+
+async fn write_replies(
+    mut writer: FrameWriter,
+    peer: SocketAddr,
+    mut replies: mpsc::Receiver<(Frame, Reply)>,
+) {
+    while let Some((frame, reply)) = replies.recv().await {
+        let parts = match reply {
+            Reply::Frame(parts) => parts,
+            Reply::Nothing => continue,
+            Reply::Deferred(answer) => match answer.await {
+                Ok(parts) => parts,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "closing connection");
+                    break;
+                }
+            },
+        };
+        if let Err(e) = writer.write_parts(&parts).await {
+            tracing::debug!(%peer, error = %e, "write failed");
+            break;
+        }
+        drop(frame);
+    }
 }
 
 /// Resolves once the stop signal is set (or its sender is gone).

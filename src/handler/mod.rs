@@ -3,6 +3,8 @@
 //! [`SUPPORTED`] is the single source of truth: ApiVersions is built from it
 //! and dispatch refuses anything outside it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -94,13 +96,29 @@ pub struct Context {
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// What the connection loop does after a request.
-#[derive(Debug)]
+/// The bytes of a response frame, once a deferred reply is ready.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<Bytes>>> + Send>>;
+
+/// What the connection does after a request.
 pub enum Reply {
     /// Send these buffers as one response frame.
     Frame(Vec<Bytes>),
     /// Send nothing (Produce with acks = 0).
     Nothing,
+    /// The request's effects are done; its answer waits for something else
+    /// (a group-commit fsync). Later requests are read and handled meanwhile,
+    /// and answers still leave in request order.
+    Deferred(ReplyFuture),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Frame(parts) => f.debug_tuple("Frame").field(parts).finish(),
+            Reply::Nothing => f.write_str("Nothing"),
+            Reply::Deferred(_) => f.write_str("Deferred"),
+        }
+    }
 }
 
 impl Reply {

@@ -3,7 +3,10 @@
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, Reply};
@@ -17,59 +20,98 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
     let acks_valid = matches!(body.acks, -1..=1);
-    let mut response = ProduceResponse::default();
-    let mut failed = false;
+    let durable = body.acks != 0 && ctx.config.flush == FlushMode::Always;
+    let mut results = Vec::new();
+    let mut to_sync: Vec<(Arc<Partition>, i64)> = Vec::new();
     for topic in body.topic_data {
-        let mut out = TopicProduceResponse::default();
-        out.name = topic.name.clone();
+        let mut partitions = Vec::new();
         for data in topic.partition_data {
             let result = if acks_valid {
-                produce_one(ctx, &topic.name, data.index, data.records, body.acks).await
+                produce_one(ctx, &topic.name, data.index, data.records)
             } else {
                 Err(Error::api(
                     ResponseError::InvalidRequiredAcks,
                     "acks must be -1, 0 or 1",
                 ))
             };
-            failed |= result.is_err();
-            out.partition_responses
-                .push(partition_response(data.index, result, version));
+            let result = result.map(|(info, partition)| {
+                if durable {
+                    to_sync.push((partition, info.last_offset));
+                }
+                info
+            });
+            partitions.push((data.index, result));
         }
-        response.responses.push(out);
+        results.push((topic.name, partitions));
     }
     if body.acks == 0 {
         // Kafka closes the connection after a failed acks=0 produce, so the producer notices.
+        let failed = results.iter().flat_map(|(_, p)| p).any(|(_, r)| r.is_err());
         return if failed {
             Err(Error::Protocol("acks=0 produce failed".into()))
         } else {
             Ok(Reply::Nothing)
         };
     }
-    let frame = encode_response(
-        ApiKey::Produce,
-        version,
-        req.header.correlation_id,
-        &response,
-    )?;
-    Ok(Reply::Frame(vec![frame.freeze()]))
+    let correlation_id = req.header.correlation_id;
+    if to_sync.is_empty() {
+        let frame = respond(results, version, correlation_id)?;
+        return Ok(Reply::Frame(vec![frame]));
+    }
+    // The appends are done; the answer waits for the fsync, which later
+    // requests (on this connection too) can share.
+    Ok(Reply::Deferred(Box::pin(async move {
+        for (partition, last_offset) in to_sync {
+            if let Err(e) = sync_through(&partition, last_offset).await {
+                fail_partition(&mut results, &partition, &e);
+            }
+        }
+        Ok(vec![respond(results, version, correlation_id)?])
+    })))
 }
 
-async fn produce_one(
+type TopicResults = Vec<(TopicName, Vec<(i32, Result<AppendInfo>)>)>;
+
+/// Replaces a partition's success with `e` (its fsync failed).
+fn fail_partition(results: &mut TopicResults, partition: &Partition, e: &Error) {
+    for (name, partitions) in results.iter_mut() {
+        if name.as_str() != partition.topic {
+            continue;
+        }
+        for (index, result) in partitions.iter_mut() {
+            if *index == partition.index && result.is_ok() {
+                *result = Err(Error::api(ResponseError::KafkaStorageError, e.message()));
+            }
+        }
+    }
+}
+
+fn respond(results: TopicResults, version: i16, correlation_id: i32) -> Result<Bytes> {
+    let mut response = ProduceResponse::default();
+    for (name, partitions) in results {
+        let mut out = TopicProduceResponse::default();
+        out.name = name;
+        out.partition_responses = partitions
+            .into_iter()
+            .map(|(index, result)| partition_response(index, result, version))
+            .collect();
+        response.responses.push(out);
+    }
+    Ok(encode_response(ApiKey::Produce, version, correlation_id, &response)?.freeze())
+}
+
+fn produce_one(
     ctx: &Context,
     topic: &str,
     index: i32,
-    records: Option<bytes::Bytes>,
-    acks: i16,
-) -> Result<AppendInfo> {
+    records: Option<Bytes>,
+) -> Result<(AppendInfo, Arc<Partition>)> {
     let partition = ctx.catalog.partition(topic, index)?;
     let records = records.ok_or_else(|| Error::api(ResponseError::InvalidRecord, "no records"))?;
     let mut batches = records.to_vec();
     stamp_leader_epoch(&mut batches);
     let info = ctx.catalog.append(&partition, &mut batches)?;
-    if acks != 0 && ctx.config.flush == FlushMode::Always {
-        sync_through(&partition, info.last_offset).await?;
-    }
-    Ok(info)
+    Ok((info, partition))
 }
 
 /// Writes this broker's leader epoch (0) into each batch, as Kafka's leader does.

@@ -15,7 +15,6 @@ use kafka_protocol::messages::metadata_request::{MetadataRequest, MetadataReques
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::Offset;
 use tokio::io::AsyncWriteExt;
 
 /// Requests that claim 2^31 array elements must not abort this process either.
@@ -24,23 +23,6 @@ static ALLOCATOR: sluice::alloc::Guarded = sluice::alloc::Guarded;
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
-}
-
-/// Produces three records with rdkafka and reads them back at offsets 0, 1, 2.
-async fn a_real_client_still_works(bootstrap: &str) {
-    let topic = unique_topic("after-bad-input");
-    create_topic(bootstrap, &topic, 1, &[]).await;
-    let offsets = produce_n(&producer(bootstrap, &[]), &topic, 0, 3).await;
-    assert_eq!(offsets, vec![0, 1, 2]);
-    let (bootstrap, topic) = (bootstrap.to_string(), topic.clone());
-    let records = blocking(move || {
-        let consumer = consumer(&bootstrap, &[]);
-        assign(&consumer, &topic, &[0], Offset::Beginning);
-        consume_exactly(&consumer, 3, WAIT)
-    })
-    .await;
-    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
-    assert_eq!(offsets, vec![0, 1, 2]);
 }
 
 /// Sends raw `bytes` on a fresh connection and expects the broker to close it.

@@ -12,7 +12,6 @@ use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::Offset;
 
 async fn served(raw: &mut Raw) -> bool {
     let (id, payload) = raw.encode(3, &ApiVersionsRequest::default());
@@ -43,30 +42,6 @@ async fn connect_until_served(bootstrap: &str) -> tokio::net::TcpStream {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Produces three records with rdkafka and reads them back at their offsets.
-/// Transient connection errors are tolerated: these brokers close connections on purpose.
-async fn a_real_client_still_works(bootstrap: &str) {
-    let topic = unique_topic("still-works");
-    create_topic(bootstrap, &topic, 1, &[]).await;
-    let offsets = produce_n(&producer(bootstrap, &[]), &topic, 0, 3).await;
-    assert_eq!(offsets, vec![0, 1, 2]);
-    let (bootstrap, topic) = (bootstrap.to_string(), topic.clone());
-    let offsets = blocking(move || {
-        let consumer = consumer(&bootstrap, &[]);
-        assign(&consumer, &topic, &[0], Offset::Beginning);
-        let deadline = Instant::now() + WAIT;
-        let mut offsets = Vec::new();
-        while offsets.len() < 3 && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                offsets.push(rdkafka::Message::offset(&m));
-            }
-        }
-        offsets
-    })
-    .await;
-    assert_eq!(offsets, vec![0, 1, 2]);
 }
 
 #[tokio::test]

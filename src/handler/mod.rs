@@ -127,10 +127,14 @@ impl Reply {
     }
 }
 
+/// Decodes the body, calls `module::handle` (or the named function), encodes the answer.
 macro_rules! route {
-    ($ctx:expr, $req:expr, $module:ident) => {{
+    ($ctx:expr, $req:expr, $module:ident) => {
+        route!($ctx, $req, $module::handle)
+    };
+    ($ctx:expr, $req:expr, $module:ident :: $function:ident) => {{
         let body = $req.decode()?;
-        let response = $module::handle($ctx, body, $req.version()).await?;
+        let response = $module::$function($ctx, body, $req.version()).await?;
         Reply::frame(encode_response(
             $req.api_key,
             $req.version(),
@@ -183,36 +187,9 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
         ApiKey::ListGroups => route!(ctx, req, list_groups),
         ApiKey::DescribeGroups => route!(ctx, req, describe_groups),
         ApiKey::DeleteGroups => route!(ctx, req, delete_groups),
-        ApiKey::DescribeConfigs => {
-            let body = req.decode()?;
-            let response = admin_configs::describe(ctx, body, version).await?;
-            Reply::frame(encode_response(
-                req.api_key,
-                version,
-                req.header.correlation_id,
-                &response,
-            )?)
-        }
-        ApiKey::AlterConfigs => {
-            let body = req.decode()?;
-            let response = admin_configs::alter(ctx, body, version).await?;
-            Reply::frame(encode_response(
-                req.api_key,
-                version,
-                req.header.correlation_id,
-                &response,
-            )?)
-        }
-        ApiKey::IncrementalAlterConfigs => {
-            let body = req.decode()?;
-            let response = admin_configs::incremental_alter(ctx, body, version).await?;
-            Reply::frame(encode_response(
-                req.api_key,
-                version,
-                req.header.correlation_id,
-                &response,
-            )?)
-        }
+        ApiKey::DescribeConfigs => route!(ctx, req, admin_configs::describe),
+        ApiKey::AlterConfigs => route!(ctx, req, admin_configs::alter),
+        ApiKey::IncrementalAlterConfigs => route!(ctx, req, admin_configs::incremental_alter),
         other => return Err(Error::Protocol(format!("{other:?} has no handler"))),
     })
 }

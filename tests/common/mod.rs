@@ -628,3 +628,27 @@ pub(crate) fn scratch_dir() -> (TempDir, PathBuf) {
     let path = dir.path().to_path_buf();
     (dir, path)
 }
+
+/// Produces three records with rdkafka and reads them back at their offsets.
+/// Transient connection errors are tolerated: these brokers close connections on purpose.
+pub(crate) async fn a_real_client_still_works(bootstrap: &str) {
+    let topic = unique_topic("still-works");
+    create_topic(bootstrap, &topic, 1, &[]).await;
+    let offsets = produce_n(&producer(bootstrap, &[]), &topic, 0, 3).await;
+    assert_eq!(offsets, vec![0, 1, 2]);
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.clone());
+    let offsets = blocking(move || {
+        let consumer = consumer(&bootstrap, &[]);
+        assign(&consumer, &topic, &[0], Offset::Beginning);
+        let deadline = Instant::now() + WAIT;
+        let mut offsets = Vec::new();
+        while offsets.len() < 3 && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                offsets.push(Message::offset(&m));
+            }
+        }
+        offsets
+    })
+    .await;
+    assert_eq!(offsets, vec![0, 1, 2]);
+}

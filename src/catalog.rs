@@ -19,6 +19,11 @@ use crate::storage::{self, AppendInfo, Log, LogConfig};
 use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
+mod names;
+
+use names::collides;
+pub use names::validate_topic_name;
+
 const TOPICS_FILE: &str = "topics.toml";
 /// Held by the group coordinator's own log (`<data_dir>/__consumer_offsets-0`);
 /// a user topic of that name would share its directory.
@@ -448,84 +453,5 @@ impl Catalog {
     }
 }
 
-/// Kafka's rules: 1 to 249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Err(Error::api(
-            ResponseError::InvalidTopicException,
-            format!("topic name {name:?} {why}"),
-        ))
-    };
-    if name.is_empty() {
-        return bad("is empty");
-    }
-    if name.len() > 249 {
-        return bad("is longer than 249 characters");
-    }
-    if name == "." || name == ".." {
-        return bad("is not allowed");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return bad("may only hold ASCII letters, digits, '.', '_' and '-'");
-    }
-    Ok(())
-}
-
-/// Kafka refuses topics whose names differ only in '.' versus '_' (metric names collide).
-fn collides(a: &str, b: &str) -> bool {
-    a != b && a.replace('.', "_") == b.replace('.', "_")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_names_follow_kafka_rules() {
-        for good in ["a", "orders.v1", "A_b-9", &"x".repeat(249)] {
-            assert!(validate_topic_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", ".", "..", "a/b", "../etc", "a b", "é", &"x".repeat(250)] {
-            assert!(validate_topic_name(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn topics_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
-        let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
-        let id = catalog
-            .create_topic("t", 3, configs.clone(), false)
-            .unwrap()
-            .id;
-        assert!(
-            catalog
-                .create_topic("t", 1, BTreeMap::new(), false)
-                .is_err()
-        );
-        catalog.close().unwrap();
-
-        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
-        let topic = catalog.topic("t").unwrap();
-        assert_eq!(
-            (topic.id, topic.partitions().len(), topic.overrides()),
-            (id, 3, configs)
-        );
-        catalog.delete_topic("t").unwrap();
-        assert!(!dir.path().join("t-0").exists());
-    }
-
-    #[test]
-    fn producer_ids_are_not_reused_after_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
-        let first = catalog.next_producer_id().unwrap();
-        drop(catalog);
-        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
-        assert!(catalog.next_producer_id().unwrap() > first);
-    }
-}
+mod tests;

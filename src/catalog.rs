@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kafka_protocol::ResponseError;
 use serde::{Deserialize, Serialize};
@@ -20,9 +20,12 @@ use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
 mod names;
+mod topic;
 
 use names::collides;
 pub use names::validate_topic_name;
+use topic::TopicState;
+pub use topic::{Partition, Topic};
 
 const TOPICS_FILE: &str = "topics.toml";
 /// Held by the group coordinator's own log (`<data_dir>/__consumer_offsets-0`);
@@ -30,65 +33,6 @@ const TOPICS_FILE: &str = "topics.toml";
 const INTERNAL_OFFSETS_TOPIC: &str = "__consumer_offsets";
 const PRODUCER_IDS_FILE: &str = "producer-ids";
 const PRODUCER_ID_BLOCK: i64 = 1000;
-
-/// One partition: its log and the lock that serialises group commits.
-#[derive(Debug)]
-pub struct Partition {
-    pub topic: String,
-    pub index: i32,
-    log: Mutex<Log>,
-    /// Held by the one task fsyncing for everyone (group commit).
-    pub(crate) sync: tokio::sync::Mutex<()>,
-}
-
-impl Partition {
-    /// Locks the log. A panic while holding the lock cannot leave a log
-    /// half-written (appends are all-or-nothing), so poisoning is ignored.
-    pub fn log(&self) -> MutexGuard<'_, Log> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A topic: immutable name and id, mutable partitions and configs.
-#[derive(Debug)]
-pub struct Topic {
-    pub name: String,
-    pub id: Uuid,
-    state: RwLock<TopicState>,
-}
-
-#[derive(Debug)]
-struct TopicState {
-    partitions: Vec<Arc<Partition>>,
-    overrides: BTreeMap<String, String>,
-}
-
-impl Topic {
-    /// The partitions, in index order.
-    pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        self.read().partitions.clone()
-    }
-
-    /// Partition `index`, if it exists.
-    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.read().partitions.get(i).cloned())
-    }
-
-    /// The config overrides set on this topic.
-    pub fn overrides(&self) -> BTreeMap<String, String> {
-        self.read().overrides.clone()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, TopicState> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, TopicState> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// What `topics.toml` holds for one topic.
 #[derive(Debug, Serialize, Deserialize)]

@@ -147,7 +147,36 @@ impl<'a> RecordBatch<'a> {
                 self.compression()
             )));
         }
-        self.header.check_counts()
+        self.header.check_counts()?;
+        if self.compression() == 0 {
+            self.check_uncompressed_records()?;
+        }
+        Ok(())
+    }
+
+    /// An uncompressed batch must hold exactly `recordCount` records, back to
+    /// back to its end. Only each record's length is read, not its fields;
+    /// compressed batches stay opaque.
+    fn check_uncompressed_records(&self) -> Result<()> {
+        let mut rest = self.bytes.get(HEADER_BYTES..).unwrap_or_default();
+        let mut count: i64 = 0;
+        while !rest.is_empty() {
+            let (len, used) = read_varint(rest)
+                .ok_or_else(|| Error::InvalidRecord("bad record length".into()))?;
+            let len = usize::try_from(len)
+                .map_err(|_| Error::InvalidRecord(format!("negative record length {len}")))?;
+            rest = rest
+                .get(used + len..)
+                .ok_or_else(|| Error::InvalidRecord("record overruns the batch".into()))?;
+            count += 1;
+        }
+        if count != i64::from(self.header.record_count) {
+            return Err(Error::InvalidRecord(format!(
+                "batch claims {} records but holds {count}",
+                self.header.record_count
+            )));
+        }
+        Ok(())
     }
 
     /// The batch's bytes.
@@ -259,6 +288,19 @@ pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<Ba
         rest = rest.get(header.size..).unwrap_or_default();
     }
     Ok(headers)
+}
+
+/// A zigzag varint (Kafka's record fields): (value, bytes used).
+fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
+    let mut raw: u64 = 0;
+    for (i, b) in bytes.iter().take(10).enumerate() {
+        raw |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let value = (raw >> 1) as i64 ^ -((raw & 1) as i64);
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::{Context, str_bytes};
+use super::{Context, on_catalog, str_bytes};
 use crate::error::Result;
 
 pub(super) async fn handle(
@@ -15,10 +15,12 @@ pub(super) async fn handle(
     for topic in req.topics {
         let mut out = CreatePartitionsTopicResult::default();
         out.name = topic.name.clone();
-        if let Err(e) = ctx
-            .catalog
-            .create_partitions(&topic.name, topic.count, req.validate_only)
-        {
+        let (name, count, validate_only) = (topic.name.to_string(), topic.count, req.validate_only);
+        let grown = on_catalog(ctx, move |catalog| {
+            catalog.create_partitions(&name, count, validate_only)
+        })
+        .await;
+        if let Err(e) = grown {
             out.error_code = e.code();
             out.error_message = Some(str_bytes(&e.message()));
         }

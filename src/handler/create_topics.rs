@@ -9,7 +9,7 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::{Context, str_bytes};
+use super::{Context, on_catalog, str_bytes};
 use crate::error::{Error, Result};
 use crate::topic_config;
 
@@ -22,7 +22,7 @@ pub(super) async fn handle(
     for topic in req.topics {
         let mut out = CreatableTopicResult::default();
         out.name = topic.name.clone();
-        match create(ctx, &topic, req.validate_only) {
+        match create(ctx, &topic, req.validate_only).await {
             Ok((id, partitions, configs)) => {
                 if version >= 7 {
                     out.topic_id = id;
@@ -49,7 +49,7 @@ pub(super) async fn handle(
 
 type Created = (uuid::Uuid, i32, Vec<CreatableTopicConfigs>);
 
-fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<Created> {
+async fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<Created> {
     if !matches!(topic.replication_factor, -1 | 1) {
         return Err(Error::api(
             ResponseError::InvalidReplicationFactor,
@@ -76,9 +76,11 @@ fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<
             overrides.insert(c.name.to_string(), value.to_string());
         }
     }
-    let created =
-        ctx.catalog
-            .create_topic(&topic.name, partitions, overrides.clone(), validate_only)?;
+    let (name, set) = (topic.name.to_string(), overrides.clone());
+    let created = on_catalog(ctx, move |catalog| {
+        catalog.create_topic(&name, partitions, set, validate_only)
+    })
+    .await?;
     if !validate_only {
         tracing::info!(topic = %created.name, partitions, "created topic");
     }

@@ -4,7 +4,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 
-use super::{Context, str_bytes};
+use super::{Context, on_catalog, str_bytes};
 use crate::error::{Error, Result};
 
 pub(super) async fn handle(
@@ -32,7 +32,10 @@ pub(super) async fn handle(
                 .map(|t| TopicName(str_bytes(&t.name)))
         });
         let result = match &name {
-            Some(name) => ctx.catalog.delete_topic(name),
+            Some(name) => {
+                let name = name.to_string();
+                on_catalog(ctx, move |catalog| catalog.delete_topic(&name)).await
+            }
             None => Err(Error::api(
                 ResponseError::UnknownTopicId,
                 "unknown topic id",

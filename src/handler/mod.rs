@@ -198,3 +198,20 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
 pub(crate) fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())
 }
+
+/// Runs catalog work that touches many files (creating or deleting
+/// partitions) on a blocking thread, off the async workers.
+pub(crate) async fn on_catalog<T: Send + 'static>(
+    ctx: &Context,
+    work: impl FnOnce(&Catalog) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let catalog = ctx.catalog.clone();
+    tokio::task::spawn_blocking(move || work(&catalog))
+        .await
+        .map_err(|e| {
+            Error::api(
+                kafka_protocol::ResponseError::UnknownServerError,
+                e.to_string(),
+            )
+        })?
+}

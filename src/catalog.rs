@@ -153,6 +153,16 @@ impl Catalog {
             .cloned()
     }
 
+    /// The topic called `name`, or UNKNOWN_TOPIC_OR_PARTITION.
+    fn existing(&self, name: &str) -> Result<Arc<Topic>> {
+        self.topic(name).ok_or_else(|| {
+            Error::api(
+                ResponseError::UnknownTopicOrPartition,
+                format!("no topic {name:?}"),
+            )
+        })
+    }
+
     /// The topic with id `id`.
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
         self.topics().into_iter().find(|t| t.id == id)
@@ -246,12 +256,7 @@ impl Catalog {
     /// Grows a topic to `count` partitions.
     pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let topic = self.topic(name).ok_or_else(|| {
-            Error::api(
-                ResponseError::UnknownTopicOrPartition,
-                format!("no topic {name:?}"),
-            )
-        })?;
+        let topic = self.existing(name)?;
         let current = topic.partitions().len() as i32;
         if count <= current || count > 100_000 {
             return Err(Error::api(
@@ -281,12 +286,7 @@ impl Catalog {
         validate_only: bool,
     ) -> Result<()> {
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let topic = self.topic(name).ok_or_else(|| {
-            Error::api(
-                ResponseError::UnknownTopicOrPartition,
-                format!("no topic {name:?}"),
-            )
-        })?;
+        let topic = self.existing(name)?;
         let mut overrides = topic.overrides();
         change(&mut overrides)?;
         let cfg = topic_config::apply(&self.defaults, &overrides)

@@ -13,14 +13,12 @@
 
 use std::io::{self, Read};
 
-use crate::storage::RecordBatch;
+use crate::storage::{RecordBatch, read_varint};
 
 /// Most decompressed bytes walked in one batch (64 MiB, well above any batch
 /// the default `max.message.bytes` admits); past it the walk gives up.
 pub(super) const MAX_DECOMPRESSED_BYTES: u64 = 64 << 20;
 
-const HEADER_BYTES: usize = 61;
-const BASE_TIMESTAMP_AT: usize = 27;
 const GZIP: i16 = 1;
 const SNAPPY: i16 = 2;
 const LZ4: i16 = 3;
@@ -44,17 +42,10 @@ pub(super) fn first_record(
         let ts = batch.max_timestamp();
         return (offset <= batch.last_offset() && wanted(ts)).then_some((offset, ts));
     }
-    let bytes = batch.as_bytes();
-    let base_ts = i64::from_be_bytes(
-        bytes
-            .get(BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8)?
-            .try_into()
-            .ok()?,
-    );
-    let records = bytes.get(HEADER_BYTES..)?;
+    let records = batch.records();
     let walk = Walk {
         base_offset: batch.base_offset(),
-        base_ts,
+        base_ts: batch.base_timestamp(),
         count: batch.record_count(),
         min_offset,
     };
@@ -99,12 +90,12 @@ impl Walk {
     ) -> io::Result<Option<(i64, i64)>> {
         let mut r = records.take(cap);
         for _ in 0..self.count {
-            let len = varint(&mut r, 5)?;
+            let len = read_varint(&mut r, 5)?;
             let len = u64::try_from(len).map_err(|_| invalid("negative record length"))?;
             let mut record = (&mut r).take(len);
             let _attributes = byte(&mut record)?;
-            let ts_delta = varint(&mut record, 10)?;
-            let offset_delta = varint(&mut record, 5)?;
+            let ts_delta = read_varint(&mut record, 10)?;
+            let offset_delta = read_varint(&mut record, 5)?;
             let offset = self.base_offset.saturating_add(offset_delta);
             let ts = self.base_ts.saturating_add(ts_delta);
             if offset >= self.min_offset && wanted(ts) {
@@ -127,19 +118,6 @@ fn byte(r: &mut impl Read) -> io::Result<u8> {
     let mut b = [0u8; 1];
     r.read_exact(&mut b)?;
     Ok(b[0])
-}
-
-/// A zigzag varint of at most `max_bytes` bytes (5 for varint, 10 for varlong).
-fn varint(r: &mut impl Read, max_bytes: u32) -> io::Result<i64> {
-    let mut raw = 0u64;
-    for i in 0..max_bytes {
-        let b = byte(r)?;
-        raw |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
-        }
-    }
-    Err(invalid("varint too long"))
 }
 
 /// Decompresses snappy, xerial-framed (Kafka's Java client) or raw

@@ -35,4 +35,4 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
-pub use record::RecordBatch;
+pub use record::{RecordBatch, read_varint};

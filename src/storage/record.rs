@@ -15,6 +15,8 @@
 //! The CRC starts at `attributes`, so patching the base offset keeps it valid;
 //! patching the max timestamp (LogAppendTime) recomputes it.
 
+use std::io::{self, Read};
+
 use super::{Error, Result};
 
 /// Bytes before `batchLength` counts: base offset + length field.
@@ -25,6 +27,7 @@ const MIN_BATCH_LENGTH: usize = HEADER_BYTES - LOG_OVERHEAD;
 const MAGIC_AT: usize = 16;
 const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
+const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
 const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
@@ -158,15 +161,15 @@ impl<'a> RecordBatch<'a> {
     /// back to its end. Only each record's length is read, not its fields;
     /// compressed batches stay opaque.
     fn check_uncompressed_records(&self) -> Result<()> {
-        let mut rest = self.bytes.get(HEADER_BYTES..).unwrap_or_default();
+        let mut rest = self.records();
         let mut count: i64 = 0;
         while !rest.is_empty() {
-            let (len, used) = read_varint(rest)
-                .ok_or_else(|| Error::InvalidRecord("bad record length".into()))?;
+            let len = read_varint(&mut rest, 5)
+                .map_err(|_| Error::InvalidRecord("bad record length".into()))?;
             let len = usize::try_from(len)
                 .map_err(|_| Error::InvalidRecord(format!("negative record length {len}")))?;
             rest = rest
-                .get(used + len..)
+                .get(len..)
                 .ok_or_else(|| Error::InvalidRecord("record overruns the batch".into()))?;
             count += 1;
         }
@@ -202,6 +205,14 @@ impl<'a> RecordBatch<'a> {
     /// `recordCount`.
     pub fn record_count(&self) -> i32 {
         self.header.record_count
+    }
+    /// `baseTimestamp`: record timestamps are deltas from it.
+    pub fn base_timestamp(&self) -> i64 {
+        i64::from_be_bytes(be(self.bytes, BASE_TIMESTAMP_AT))
+    }
+    /// The records after the fixed header (compressed as a whole if the batch is).
+    pub fn records(&self) -> &'a [u8] {
+        self.bytes.get(HEADER_BYTES..).unwrap_or_default()
     }
     /// `maxTimestamp`.
     pub fn max_timestamp(&self) -> i64 {
@@ -290,17 +301,22 @@ pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<Ba
     Ok(headers)
 }
 
-/// A zigzag varint (Kafka's record fields): (value, bytes used).
-fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
-    let mut raw: u64 = 0;
-    for (i, b) in bytes.iter().take(10).enumerate() {
-        raw |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            let value = (raw >> 1) as i64 ^ -((raw & 1) as i64);
-            return Some((value, i + 1));
+/// A zigzag varint of Kafka's record fields, of at most `max_bytes` bytes
+/// (5 for a varint, 10 for a varlong), read from `r`.
+pub fn read_varint(r: &mut impl Read, max_bytes: u32) -> io::Result<i64> {
+    let mut raw = 0u64;
+    for i in 0..max_bytes {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b)?;
+        raw |= u64::from(b[0] & 0x7f) << (7 * i);
+        if b[0] & 0x80 == 0 {
+            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
         }
     }
-    None
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "varint too long",
+    ))
 }
 
 #[cfg(test)]

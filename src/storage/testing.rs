@@ -1,7 +1,8 @@
 //! Builders of valid RecordBatch v2 bytes, for tests and benches of any layer.
 //! Not for production use: the records are encoded the simple way.
 
-fn varint(out: &mut Vec<u8>, value: i64) {
+/// Appends `value` as a zigzag varint (Kafka's record field encoding).
+pub fn put_varint(out: &mut Vec<u8>, value: i64) {
     let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
     loop {
         let byte = (zigzag & 0x7f) as u8;
@@ -17,14 +18,14 @@ fn varint(out: &mut Vec<u8>, value: i64) {
 fn record(out: &mut Vec<u8>, offset_delta: i64, key: &[u8], value: &[u8]) {
     let mut body = Vec::with_capacity(key.len() + value.len() + 8);
     body.push(0); // attributes
-    varint(&mut body, 0); // timestamp delta
-    varint(&mut body, offset_delta);
-    varint(&mut body, key.len() as i64);
+    put_varint(&mut body, 0); // timestamp delta
+    put_varint(&mut body, offset_delta);
+    put_varint(&mut body, key.len() as i64);
     body.extend_from_slice(key);
-    varint(&mut body, value.len() as i64);
+    put_varint(&mut body, value.len() as i64);
     body.extend_from_slice(value);
-    varint(&mut body, 0); // header count
-    varint(out, body.len() as i64);
+    put_varint(&mut body, 0); // header count
+    put_varint(out, body.len() as i64);
     out.extend_from_slice(&body);
 }
 

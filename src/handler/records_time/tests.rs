@@ -5,14 +5,7 @@ use super::*;
 const BASE: i64 = 100;
 const T: i64 = 1_700_000_000_000;
 
-fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
+use crate::storage::testing::put_varint;
 
 /// Uncompressed records with these timestamp deltas (offset delta = index).
 fn records(deltas: &[i64]) -> Vec<u8> {
@@ -48,7 +41,7 @@ fn batch(attributes: i16, count: i32, max_ts: i64, payload: &[u8]) -> Vec<u8> {
     b.extend_from_slice(&(-1i16).to_be_bytes());
     b.extend_from_slice(&(-1i32).to_be_bytes());
     b.extend_from_slice(&count.to_be_bytes());
-    assert_eq!(b.len(), HEADER_BYTES);
+    assert_eq!(b.len(), 61, "the fixed v2 header");
     b.extend_from_slice(payload);
     b
 }
@@ -229,7 +222,7 @@ fn varints_round_trip() {
     ] {
         let mut buf = Vec::new();
         put_varint(&mut buf, v);
-        assert_eq!(varint(&mut buf.as_slice(), 10).unwrap(), v);
+        assert_eq!(read_varint(&mut buf.as_slice(), 10).unwrap(), v);
     }
-    assert!(varint(&mut [0x80u8; 6].as_slice(), 5).is_err());
+    assert!(read_varint(&mut [0x80u8; 6].as_slice(), 5).is_err());
 }

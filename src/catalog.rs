@@ -116,7 +116,7 @@ impl Catalog {
             topic: topic.to_string(),
             index,
             log: Mutex::new(log),
-            sync: tokio::sync::Mutex::new(()),
+            sync: Default::default(),
         }))
     }
 

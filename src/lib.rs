@@ -20,6 +20,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group;
+mod group_commit;
 pub mod handler;
 pub mod protocol;
 pub mod server;

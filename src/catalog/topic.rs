@@ -14,7 +14,7 @@ pub struct Partition {
     pub index: i32,
     pub(super) log: Mutex<Log>,
     /// Held by the one task fsyncing for everyone (group commit).
-    pub(crate) sync: tokio::sync::Mutex<()>,
+    pub(crate) sync: crate::group_commit::GroupCommit,
 }
 
 impl Partition {

@@ -118,15 +118,7 @@ impl Coordinator {
             }
             inner.persist();
         }
-        if let Some(last) = last
-            && let Err(e) = self.sync_through(last).await
-        {
-            let code = response_error(&e);
-            results
-                .iter_mut()
-                .filter(|r| r.is_ok())
-                .for_each(|r| *r = Err(code));
-        }
+        self.settle(last, &mut results).await;
         results
     }
 }

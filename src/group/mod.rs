@@ -73,7 +73,7 @@ pub struct Coordinator {
     config: GroupConfig,
     flush_always: bool,
     /// Held by the one task fsyncing the offsets log for everyone.
-    sync_turn: tokio::sync::Mutex<()>,
+    sync_turn: crate::group_commit::GroupCommit,
 }
 
 #[derive(Debug)]
@@ -82,6 +82,21 @@ struct Inner {
     store: Store,
     stopping: bool,
     last_expiry: Instant,
+}
+
+impl crate::group_commit::Syncable for Inner {
+    fn synced_offset(&self) -> i64 {
+        self.store.synced_offset()
+    }
+    fn sync_target(&mut self) -> crate::Result<crate::storage::SyncTarget> {
+        self.store.sync_target()
+    }
+    fn mark_synced(&mut self, end: i64) {
+        self.store.mark_synced(end);
+    }
+    fn poison(&mut self) {
+        self.store.poison();
+    }
 }
 
 impl Coordinator {
@@ -121,7 +136,7 @@ impl Coordinator {
             inner: Mutex::new(inner),
             config,
             flush_always,
-            sync_turn: tokio::sync::Mutex::new(()),
+            sync_turn: Default::default(),
         })
     }
 
@@ -269,36 +284,29 @@ impl Coordinator {
         inner.store.close()
     }
 
+    /// Makes the writes up to `last` durable; if that fails, each success in
+    /// `results` becomes the failure, since it was never acknowledged.
+    async fn settle<T>(&self, last: Option<i64>, results: &mut [Result<T, ResponseError>]) {
+        let Some(last) = last else { return };
+        if let Err(e) = self.sync_through(last).await {
+            let code = response_error(&e);
+            results
+                .iter_mut()
+                .filter(|r| r.is_ok())
+                .for_each(|r| *r = Err(code));
+        }
+    }
+
     /// Group commit of the offsets log: returns once `offset` is fsynced (if
     /// `flush = "always"`; otherwise at once).
     async fn sync_through(&self, offset: i64) -> crate::Result<()> {
-        if !self.flush_always || self.lock().store.synced_offset() > offset {
+        if !self.flush_always {
             return Ok(());
         }
-        let _turn = self.sync_turn.lock().await;
-        if self.lock().store.synced_offset() > offset {
-            return Ok(());
-        }
-        let target = self.lock().store.sync_target()?;
-        let end = target.end_offset;
-        match tokio::task::spawn_blocking(move || target.sync()).await {
-            Ok(Ok(())) => {
-                self.lock().store.mark_synced(end);
-                Ok(())
-            }
-            failed => {
-                // IMPORTANT: after a failed fsync the page cache cannot be trusted; stop.
-                tracing::error!(
-                    ?failed,
-                    "fsync of the offsets log failed; commits are refused from now on"
-                );
-                self.lock().store.poison();
-                Err(crate::Error::api(
-                    ResponseError::KafkaStorageError,
-                    "fsync failed",
-                ))
-            }
-        }
+        let what = || OFFSETS_DIR.to_string();
+        self.sync_turn
+            .sync_through(|| self.lock(), offset, what)
+            .await
     }
 }
 

@@ -130,31 +130,13 @@ fn stamp_leader_epoch(batches: &mut [u8]) {
     }
 }
 
-/// Group commit: returns once everything up to `offset` is fsynced. Whoever
-/// holds the sync lock fsyncs for every append that landed before it started.
+/// Returns once everything up to `offset` of `partition` is fsynced (group commit).
 pub(crate) async fn sync_through(partition: &Partition, offset: i64) -> Result<()> {
-    if partition.log().synced_offset() > offset {
-        return Ok(());
-    }
-    let _turn = partition.sync.lock().await;
-    if partition.log().synced_offset() > offset {
-        return Ok(());
-    }
-    let target = partition.log().sync_target();
-    let end = target.end_offset;
-    let synced = tokio::task::spawn_blocking(move || target.sync()).await;
-    match synced {
-        Ok(Ok(())) => {
-            partition.log().mark_synced(end);
-            Ok(())
-        }
-        failed => {
-            // IMPORTANT: after a failed fsync the page cache cannot be trusted; stop.
-            tracing::error!(topic = %partition.topic, partition = partition.index, ?failed, "fsync failed; partition is now read-only");
-            partition.log().poison();
-            Err(Error::api(ResponseError::KafkaStorageError, "fsync failed"))
-        }
-    }
+    let what = || format!("{}-{}", partition.topic, partition.index);
+    partition
+        .sync
+        .sync_through(|| partition.log(), offset, what)
+        .await
 }
 
 fn partition_response(

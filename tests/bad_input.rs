@@ -6,14 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use common::raw::*;
 use common::*;
+use kafka_protocol::messages::TopicName;
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use kafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::io::AsyncWriteExt;
 
@@ -142,22 +141,6 @@ async fn lying_array_and_string_lengths_close_the_connection() {
     a_real_client_still_works(&broker.bootstrap()).await;
 }
 
-async fn produce_raw(raw: &mut Raw, topic: &str, records: Bytes) -> i16 {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(name(topic))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(records)),
-                ]),
-        ]);
-    raw.call(9, &request).await.responses[0].partition_responses[0].error_code
-}
-
 async fn end_offset(bootstrap: &str, topic: &str) -> i64 {
     let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
     blocking(move || watermarks(&consumer(&bootstrap, &[]), &topic, 0).1).await
@@ -170,13 +153,13 @@ async fn bad_batches_get_error_codes_and_leave_the_log_unchanged() {
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
     let mut raw = Raw::connect(&broker.bootstrap()).await;
     let good = batch(&[record(0, 1, None, Some("a")), record(1, 1, None, Some("b"))]);
-    assert_eq!(produce_raw(&mut raw, &topic, good.clone()).await, 0);
+    assert_eq!(produce(&mut raw, 9, &topic, 0, good.clone()).await.0, 0);
 
     let mut bad_crc = BytesMut::from(&good[..]);
     let last = bad_crc.len() - 1;
     bad_crc[last] ^= 0xff;
     assert_eq!(
-        produce_raw(&mut raw, &topic, bad_crc.freeze()).await,
+        produce(&mut raw, 9, &topic, 0, bad_crc.freeze()).await.0,
         2,
         "CORRUPT_MESSAGE"
     );
@@ -187,7 +170,7 @@ async fn bad_batches_get_error_codes_and_leave_the_log_unchanged() {
     let crc = crc32c::crc32c(&bad_count[21..]);
     bad_count[17..21].copy_from_slice(&crc.to_be_bytes());
     assert_eq!(
-        produce_raw(&mut raw, &topic, bad_count.freeze()).await,
+        produce(&mut raw, 9, &topic, 0, bad_count.freeze()).await.0,
         87,
         "INVALID_RECORD"
     );
@@ -196,7 +179,7 @@ async fn bad_batches_get_error_codes_and_leave_the_log_unchanged() {
     let mut bad_length = BytesMut::from(&good[..]);
     bad_length[8..12].copy_from_slice(&10_000i32.to_be_bytes());
     assert_eq!(
-        produce_raw(&mut raw, &topic, bad_length.freeze()).await,
+        produce(&mut raw, 9, &topic, 0, bad_length.freeze()).await.0,
         2,
         "CORRUPT_MESSAGE"
     );
@@ -205,7 +188,7 @@ async fn bad_batches_get_error_codes_and_leave_the_log_unchanged() {
     let mut torn = BytesMut::from(&good[..]);
     torn.extend_from_slice(&good[..good.len() / 2]);
     assert_eq!(
-        produce_raw(&mut raw, &topic, torn.freeze()).await,
+        produce(&mut raw, 9, &topic, 0, torn.freeze()).await.0,
         2,
         "CORRUPT_MESSAGE"
     );

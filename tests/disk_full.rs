@@ -10,9 +10,6 @@ use std::process::Command;
 use bytes::Bytes;
 use common::raw::*;
 use common::*;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::Offset;
 
 /// A tmpfs mounted for the test's lifetime.
@@ -40,24 +37,6 @@ impl Drop for Tmpfs {
     }
 }
 
-async fn produce(raw: &mut Raw, topic: &str, records: Bytes) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(records)),
-                ]),
-        ]);
-    let response = raw.call(9, &request).await;
-    let p = &response.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
-}
-
 fn big_batch(tag: usize) -> Bytes {
     let value = format!("{tag:08}").repeat(12_500); // 100 kB
     batch(&[record(0, 1_700_000_000_000, None, Some(&value))])
@@ -82,7 +61,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     let mut raw = Raw::connect(&broker.bootstrap()).await;
     let mut acked = 0usize;
     let refused = loop {
-        let (code, offset) = produce(&mut raw, &topic, big_batch(acked)).await;
+        let (code, offset) = produce(&mut raw, 9, &topic, 0, big_batch(acked)).await;
         if code != 0 {
             break code;
         }
@@ -109,7 +88,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
 
     // Space comes back: producing continues right after the last acknowledged batch.
     std::fs::remove_file(&ballast).expect("free space");
-    let (code, offset) = produce(&mut raw, &topic, big_batch(acked)).await;
+    let (code, offset) = produce(&mut raw, 9, &topic, 0, big_batch(acked)).await;
     assert_eq!((code, offset), (0, acked as i64));
     acked += 1;
 

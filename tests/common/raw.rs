@@ -182,3 +182,30 @@ pub(crate) fn decode_records(records: &Bytes) -> Vec<Record> {
         .flat_map(|set| set.records)
         .collect()
 }
+
+/// Produces `batch` to `topic`/`partition` with acks=-1: (error code, base offset).
+pub(crate) async fn produce(
+    raw: &mut Raw,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> (i16, i64) {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let response = raw.call(version, &request).await;
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}

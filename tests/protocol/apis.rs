@@ -59,31 +59,6 @@ async fn create(raw: &mut Raw, topic: &str, partitions: i32, configs: &[(&str, &
     );
 }
 
-/// Produces `batch` to `topic`/`partition` with acks=-1: (error code, base offset).
-async fn produce(
-    raw: &mut Raw,
-    version: i16,
-    topic: &str,
-    partition: i32,
-    records: Bytes,
-) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(name(topic))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(partition)
-                        .with_records(Some(records)),
-                ]),
-        ]);
-    let response = raw.call(version, &request).await;
-    let p = &response.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
-}
-
 fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
     FetchRequest::default()
         .with_max_wait_ms(max_wait_ms)

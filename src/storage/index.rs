@@ -82,6 +82,10 @@ impl IndexFile {
         Ok((index, exact))
     }
 
+    fn is_full(&self) -> bool {
+        self.entries >= self.capacity()
+    }
+
     fn capacity(&self) -> usize {
         self.mmap.as_ref().map_or(0, |m| m.len() / self.entry_bytes)
     }
@@ -178,7 +182,7 @@ impl OffsetIndex {
         self.file.entries
     }
     pub(crate) fn is_full(&self) -> bool {
-        self.file.entries >= self.file.capacity()
+        self.file.is_full()
     }
 
     /// The `i`-th entry as (offset, position).
@@ -268,7 +272,7 @@ impl TimeIndex {
         self.file.entries
     }
     pub(crate) fn is_full(&self) -> bool {
-        self.file.entries >= self.file.capacity()
+        self.file.is_full()
     }
 
     /// The `i`-th entry as (timestamp, offset).

@@ -153,8 +153,7 @@ fn background_tasks(catalog: &Arc<Catalog>, config: &Config) -> Vec<JoinHandle<(
                 tick.tick().await;
                 for topic in c.topics() {
                     for partition in topic.partitions() {
-                        let end = partition.log().end_offset();
-                        let _ = crate::handler::sync_through(&partition, end - 1).await;
+                        let _ = partition.flush().await;
                     }
                 }
             }

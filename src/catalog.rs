@@ -2,8 +2,8 @@
 //!
 //! Topic metadata (name, id, partition count, config overrides) lives in
 //! `<data_dir>/topics.toml`, rewritten atomically on every change, so it
-//! survives restarts. Each partition is a [`Partition`] wrapping one
-//! [`Log`] in a `std::sync::Mutex` that is never held across an `.await`.
+//! survives restarts. Each partition is a [`Partition`], the only way to its
+//! log.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,21 +11,23 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use kafka_protocol::ResponseError;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::{Error, Result, io_err};
-use crate::storage::{self, AppendInfo, Log, LogConfig};
+use crate::storage::LogConfig;
 use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
 mod names;
+mod partition;
 mod topic;
 
+pub use crate::storage::AppendInfo;
 use names::collides;
 pub use names::validate_topic_name;
+pub use partition::{FetchSpec, Located, Offsets, Partition};
+pub use topic::Topic;
 use topic::TopicState;
-pub use topic::{Partition, Topic};
 
 const TOPICS_FILE: &str = "topics.toml";
 /// Held by the group coordinator's own log (`<data_dir>/__consumer_offsets-0`);
@@ -58,8 +60,6 @@ pub struct Catalog {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises metadata changes so `topics.toml` is written in order.
     admin: Mutex<()>,
-    /// Bumped after every append: wakes long-polling fetches.
-    appended: watch::Sender<u64>,
     producer_ids: Mutex<(i64, i64)>,
 }
 
@@ -79,16 +79,14 @@ impl Catalog {
             defaults,
             topics: RwLock::new(BTreeMap::new()),
             admin: Mutex::new(()),
-            appended: watch::channel(0).0,
             producer_ids: Mutex::new((0, 0)),
         };
-        let now = now_ms();
         for record in file.topic {
             let cfg =
                 topic_config::apply(&catalog.defaults, &record.configs).map_err(Error::Config)?;
             let mut partitions = Vec::new();
             for index in 0..record.partitions {
-                partitions.push(catalog.open_partition(&record.name, index, cfg.clone(), now)?);
+                partitions.push(catalog.open_partition(&record.name, index, cfg.clone())?);
             }
             let topic = Topic {
                 name: record.name.clone(),
@@ -103,21 +101,9 @@ impl Catalog {
         Ok(catalog)
     }
 
-    fn open_partition(
-        &self,
-        topic: &str,
-        index: i32,
-        cfg: LogConfig,
-        now: i64,
-    ) -> Result<Arc<Partition>> {
+    fn open_partition(&self, topic: &str, index: i32, cfg: LogConfig) -> Result<Arc<Partition>> {
         let dir = self.data_dir.join(format!("{topic}-{index}"));
-        let log = Log::open(&dir, cfg, now)?;
-        Ok(Arc::new(Partition {
-            topic: topic.to_string(),
-            index,
-            log: Mutex::new(log),
-            sync: Default::default(),
-        }))
+        Ok(Arc::new(Partition::open(&dir, topic, index, cfg)?))
     }
 
     /// The data directory.
@@ -221,10 +207,9 @@ impl Catalog {
         if validate_only {
             return Ok(topic);
         }
-        let now = now_ms();
         let mut opened = Vec::new();
         for index in 0..partitions {
-            opened.push(self.open_partition(name, index, cfg.clone(), now)?);
+            opened.push(self.open_partition(name, index, cfg.clone())?);
         }
         topic.write().partitions = opened;
         self.topics_mut().insert(name.to_string(), topic.clone());
@@ -245,7 +230,8 @@ impl Catalog {
         self.persist()?;
         let partitions = std::mem::take(&mut topic.write().partitions);
         for partition in partitions {
-            let dir = partition.log().dir().to_path_buf();
+            partition.mark_deleted();
+            let dir = partition.dir();
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition");
             }
@@ -270,9 +256,8 @@ impl Catalog {
             return Ok(());
         }
         let cfg = topic_config::apply(&self.defaults, &topic.overrides()).map_err(Error::Config)?;
-        let now = now_ms();
         for index in current..count {
-            let partition = self.open_partition(name, index, cfg.clone(), now)?;
+            let partition = self.open_partition(name, index, cfg.clone())?;
             topic.write().partitions.push(partition);
         }
         self.persist()
@@ -295,7 +280,7 @@ impl Catalog {
             return Ok(());
         }
         for partition in topic.partitions() {
-            partition.log().set_config(cfg.clone());
+            partition.set_config(cfg.clone());
         }
         topic.write().overrides = overrides;
         self.persist()
@@ -324,22 +309,6 @@ impl Catalog {
         write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())
     }
 
-    /// Appends `batches` to a partition and wakes waiting fetches.
-    pub fn append(
-        &self,
-        partition: &Partition,
-        batches: &mut [u8],
-    ) -> Result<AppendInfo, storage::Error> {
-        let info = partition.log().append(batches, now_ms())?;
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(info)
-    }
-
-    /// A receiver that changes after every append.
-    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
-    }
-
     /// A producer id never handed out before, even across restarts.
     pub fn next_producer_id(&self) -> Result<i64> {
         let mut ids = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
@@ -365,7 +334,7 @@ impl Catalog {
         let now = now_ms();
         for topic in self.topics() {
             for partition in topic.partitions() {
-                if let Err(e) = partition.log().apply_retention(now) {
+                if let Err(e) = partition.apply_retention(now) {
                     tracing::warn!(topic = %topic.name, partition = partition.index, error = %e, "retention failed");
                 }
             }
@@ -383,12 +352,9 @@ impl Catalog {
                     tracing::warn!(topic = %topic.name, "partition still in use at close; left for recovery");
                     continue;
                 };
-                let log = partition
-                    .log
-                    .into_inner()
-                    .unwrap_or_else(|e| e.into_inner());
-                if let Err(e) = log.close() {
-                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "close failed");
+                let index = partition.index;
+                if let Err(e) = partition.close() {
+                    tracing::error!(topic = %topic.name, partition = index, error = %e, "close failed");
                     result = Err(e.into());
                 }
             }

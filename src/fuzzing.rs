@@ -107,7 +107,7 @@ fn new_broker() -> Broker {
         .expect("topic");
     for partition in topic.partitions() {
         let mut batch = crate::storage::testing::batch(&[(b"k", b"v"), (b"k2", b"v2")], NOW_MS);
-        catalog.append(&partition, &mut batch).expect("append");
+        partition.append(&mut batch).expect("append");
     }
     let (stop, stopping) = tokio::sync::watch::channel(true);
     let ctx = Context {

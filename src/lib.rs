@@ -17,13 +17,14 @@ pub mod catalog;
 pub mod config;
 pub mod connection;
 pub mod error;
+mod flush;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group;
-mod group_commit;
 pub mod handler;
 pub mod protocol;
 pub mod server;
+mod shutdown;
 pub mod storage;
 pub mod topic_config;
 mod util;

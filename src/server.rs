@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::connection::{Connection, Frame, FrameReader, FrameWriter, InFlight};
 use crate::handler::{self, Context, Reply};
+use crate::shutdown::stopped;
 
 /// Serves `listener` until `shutdown` turns true, then waits for every
 /// connection to finish the request it is handling.
@@ -139,11 +140,6 @@ async fn write_replies(
         }
         drop(frame);
     }
-}
-
-/// Resolves once the stop signal is set (or its sender is gone).
-pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// Open connections per client address.

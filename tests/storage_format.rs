@@ -99,8 +99,13 @@ fn segment_files_hold_kafka_format_logs_and_indexes() {
         let original = b.clone();
         let info = log.append(&mut b, 0).unwrap();
         assert_eq!(info.base_offset, next);
-        assert_eq!(&b[8..], &original[8..], "only the base offset is patched");
         assert_eq!(&b[..8], &next.to_be_bytes());
+        assert_eq!(&b[12..16], &0i32.to_be_bytes(), "leader epoch 0 is stamped");
+        assert_eq!(
+            (&b[8..12], &b[16..]),
+            (&original[8..12], &original[16..]),
+            "only the base offset and leader epoch are patched"
+        );
         let current = segments.last_mut().unwrap();
         if !current.log.is_empty() && current.log.len() as u64 + b.len() as u64 > SEGMENT_BYTES {
             current.time_entry(); // sealing adds the final time entry

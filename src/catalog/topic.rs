@@ -1,29 +1,11 @@
-//! A topic and its partitions, as the catalog holds them.
+//! A topic: its name, id, partitions and config overrides.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-use crate::storage::Log;
-
-/// One partition: its log and the lock that serialises group commits.
-#[derive(Debug)]
-pub struct Partition {
-    pub topic: String,
-    pub index: i32,
-    pub(super) log: Mutex<Log>,
-    /// Held by the one task fsyncing for everyone (group commit).
-    pub(crate) sync: crate::group_commit::GroupCommit,
-}
-
-impl Partition {
-    /// Locks the log. A panic while holding the lock cannot leave a log
-    /// half-written (appends are all-or-nothing), so poisoning is ignored.
-    pub fn log(&self) -> MutexGuard<'_, Log> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+use super::Partition;
 
 /// A topic: immutable name and id, mutable partitions and configs.
 #[derive(Debug)]

@@ -73,7 +73,7 @@ pub struct Coordinator {
     config: GroupConfig,
     flush_always: bool,
     /// Held by the one task fsyncing the offsets log for everyone.
-    sync_turn: crate::group_commit::GroupCommit,
+    sync_turn: crate::flush::FlushTurn,
 }
 
 #[derive(Debug)]
@@ -84,7 +84,7 @@ struct Inner {
     last_expiry: Instant,
 }
 
-impl crate::group_commit::Syncable for Inner {
+impl crate::flush::Syncable for Inner {
     fn synced_offset(&self) -> i64 {
         self.store.synced_offset()
     }

@@ -23,15 +23,7 @@ pub(super) async fn handle(
             let result = ctx
                 .catalog
                 .partition(&topic.name, p.partition_index)
-                .and_then(|partition| {
-                    let mut log = partition.log();
-                    let offset = if p.offset == -1 {
-                        log.end_offset()
-                    } else {
-                        p.offset
-                    };
-                    Ok(log.delete_records_before(offset)?)
-                });
+                .and_then(|partition| partition.delete_records(p.offset));
             match result {
                 Ok(low) => r.low_watermark = low,
                 Err(e) => {

@@ -34,7 +34,7 @@ pub(super) async fn handle(
             }
             let mut p = DescribeLogDirsPartition::default();
             p.partition_index = partition.index;
-            p.partition_size = partition.log().size_bytes() as i64;
+            p.partition_size = partition.size_bytes() as i64;
             out.partitions.push(p);
         }
         if !out.partitions.is_empty() {

@@ -1,163 +1,202 @@
 //! Fetch: whole batches from each requested offset, long-polling until
-//! `min_bytes` are available or `max_wait_ms` has passed. Waiting is woken by
-//! appends, never by a sleeping poll loop.
+//! `min_bytes` are available or `max_wait_ms` has passed.
+//!
+//! A waiting fetch parks on the partitions it asked for and is woken only
+//! when one of their offsets moves (or the broker stops). Each pass locates
+//! the bytes it would return without reading them; bytes are read once, when
+//! the fetch answers.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Context, Reply, str_bytes};
+use super::{Context, Reply};
+use crate::catalog::{FetchSpec, Located, Offsets, Partition};
 use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
-use crate::storage::ReadSlice;
+use crate::shutdown::{is_stopping, stopped};
+
+/// Longest a fetch parks, whatever it asks for.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// One requested partition, resolved once per request.
+#[derive(Debug)]
+struct Wanted {
+    /// The partition, or why it cannot be fetched.
+    partition: std::result::Result<Arc<Partition>, ResponseError>,
+    offset: i64,
+    max_bytes: usize,
+}
 
 pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     let body: FetchRequest = req.decode()?;
     let version = req.version();
     let max_wait = Duration::from_millis(body.max_wait_ms.max(0) as u64);
-    let deadline = Instant::now() + max_wait.min(Duration::from_secs(300));
-    let mut appended = ctx.catalog.subscribe_appends();
+    let deadline = Instant::now() + max_wait.min(MAX_WAIT);
+    let wanted = resolve(ctx, &body, version);
+    let mut watches: Vec<watch::Receiver<Offsets>> = wanted
+        .iter()
+        .flatten()
+        .filter_map(|w| w.partition.as_ref().ok().map(|p| p.watch()))
+        .collect();
+    let mut stopping = ctx.stopping.clone();
     loop {
-        appended.borrow_and_update();
-        let (response, bytes, errors) = fetch_once(ctx, &body, version)?;
-        let stopping = *ctx.stopping.borrow();
+        watches.iter_mut().for_each(|w| {
+            w.borrow_and_update();
+        });
+        let located = locate(&wanted, body.max_bytes.max(0) as usize);
+        let bytes: usize = located.iter().flatten().flatten().map(Located::len).sum();
+        let errors = located.iter().flatten().any(Result::is_err);
         let done = bytes >= body.min_bytes.max(0) as usize
             || errors
-            || stopping
+            || is_stopping(&stopping)
             || Instant::now() >= deadline;
         if done {
+            let response = respond(&body, &wanted, located, version);
             let frame =
                 encode_response(ApiKey::Fetch, version, req.header.correlation_id, &response)?;
             return Ok(Reply::Frame(vec![frame.freeze()]));
         }
-        // Wait for the next append anywhere (then look again), the deadline, or a stop.
-        let mut stopping = ctx.stopping.clone();
         tokio::select! {
-            _ = tokio::time::timeout_at(deadline, appended.changed()) => {}
-            _ = crate::server::stopped(&mut stopping) => {}
+            _ = tokio::time::timeout_at(deadline, any_changed(&mut watches)) => {}
+            _ = stopped(&mut stopping) => {}
         }
     }
 }
 
-/// One pass over the requested partitions: (response, record bytes, any error).
-fn fetch_once(
-    ctx: &Context,
-    req: &FetchRequest,
-    version: i16,
-) -> Result<(FetchResponse, usize, bool)> {
-    let mut response = FetchResponse::default();
-    let mut budget = req.max_bytes.max(0) as usize;
+/// The partitions of the request, by topic, each resolved to its partition
+/// (or the error to answer for it).
+fn resolve(ctx: &Context, req: &FetchRequest, version: i16) -> Vec<Vec<Wanted>> {
+    req.topics
+        .iter()
+        .map(|topic| {
+            let name = if version >= 13 {
+                ctx.catalog
+                    .topic_by_id(topic.topic_id)
+                    .map(|t| t.name.clone())
+            } else {
+                Some(topic.topic.to_string())
+            };
+            topic
+                .partitions
+                .iter()
+                .map(|p| Wanted {
+                    partition: match &name {
+                        Some(name) => ctx.catalog.partition(name, p.partition).map_err(|e| {
+                            ResponseError::try_from_code(e.code())
+                                .unwrap_or(ResponseError::UnknownServerError)
+                        }),
+                        None => Err(ResponseError::UnknownTopicId),
+                    },
+                    offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// One pass: where the bytes of every partition are, within the response's
+/// `max_bytes` budget. KIP-74: only the first non-empty partition may exceed it.
+fn locate(wanted: &[Vec<Wanted>], max_bytes: usize) -> Vec<Vec<Result<Located>>> {
+    let mut budget = max_bytes;
     let mut total = 0usize;
-    let mut errors = false;
-    for topic in &req.topics {
+    wanted
+        .iter()
+        .map(|topic| {
+            topic
+                .iter()
+                .map(|w| {
+                    let partition = w
+                        .partition
+                        .as_ref()
+                        .map_err(|code| Error::api(*code, "unknown topic or partition"))?;
+                    let located = partition.locate(FetchSpec {
+                        offset: w.offset,
+                        max_bytes: w.max_bytes.min(budget),
+                        may_exceed: total == 0,
+                    })?;
+                    total += located.len();
+                    budget = budget.saturating_sub(located.len());
+                    Ok(located)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Reads the located bytes and builds the response for `version`.
+fn respond(
+    req: &FetchRequest,
+    wanted: &[Vec<Wanted>],
+    located: Vec<Vec<Result<Located>>>,
+    version: i16,
+) -> FetchResponse {
+    let mut response = FetchResponse::default();
+    for ((topic, wanted), located) in req.topics.iter().zip(wanted).zip(located) {
         let mut out = FetchableTopicResponse::default();
-        let name = topic_name(ctx, topic, version);
         if version >= 13 {
             out.topic_id = topic.topic_id;
         } else {
             out.topic = topic.topic.clone();
         }
-        for p in &topic.partitions {
-            let mut data = PartitionData::default();
-            data.partition_index = p.partition;
-            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-            // KIP-74: only the first non-empty partition may exceed the budget.
-            let first = total == 0;
-            match read_partition(
-                ctx,
-                name.as_ref(),
-                p.partition,
-                p.fetch_offset,
-                limit,
-                first,
-                version,
-            ) {
-                Ok((records, hw, start)) => {
-                    data.high_watermark = hw;
-                    data.last_stable_offset = hw;
-                    if version >= 5 {
-                        data.log_start_offset = start;
-                    }
-                    total += records.len();
-                    budget = budget.saturating_sub(records.len());
-                    data.records = Some(records);
-                }
-                Err((e, hw, start)) => {
-                    errors = true;
-                    data.error_code = e.code();
-                    data.high_watermark = hw;
-                    data.last_stable_offset = hw;
-                    if version >= 5 {
-                        data.log_start_offset = start;
-                    }
-                    data.records = Some(Bytes::new());
-                }
-            }
-            out.partitions.push(data);
+        for ((p, w), located) in topic.partitions.iter().zip(wanted).zip(located) {
+            out.partitions
+                .push(partition_data(p.partition, w, located, version));
         }
         response.responses.push(out);
     }
-    Ok((response, total, errors))
+    response
 }
 
-fn topic_name(ctx: &Context, topic: &FetchTopic, version: i16) -> Option<TopicName> {
-    if version >= 13 {
-        ctx.catalog
-            .topic_by_id(topic.topic_id)
-            .map(|t| TopicName(str_bytes(&t.name)))
-    } else {
-        Some(topic.topic.clone())
-    }
-}
-
-type ReadError = (Error, i64, i64);
-
-fn read_partition(
-    ctx: &Context,
-    name: Option<&TopicName>,
+fn partition_data(
     index: i32,
-    offset: i64,
-    limit: usize,
-    first: bool,
+    wanted: &Wanted,
+    located: Result<Located>,
     version: i16,
-) -> std::result::Result<(Bytes, i64, i64), ReadError> {
-    let Some(name) = name else {
-        return Err((
-            Error::api(ResponseError::UnknownTopicId, "unknown topic id"),
-            -1,
-            -1,
-        ));
+) -> PartitionData {
+    let mut data = PartitionData::default();
+    data.partition_index = index;
+    let offsets = match (&located, &wanted.partition) {
+        (Ok(l), _) => Some(l.offsets),
+        (Err(_), Ok(partition)) => Some(partition.offsets()),
+        (Err(_), Err(_)) => None,
     };
-    let _ = version;
-    let partition = ctx
-        .catalog
-        .partition(name, index)
-        .map_err(|e| (e, -1, -1))?;
-    // Positions are worked out under the lock; the bytes are read after it is released.
-    let (slice, hw, start) = {
-        let log = partition.log();
-        let (hw, start) = (log.end_offset(), log.start_offset());
-        let slice = if limit == 0 && !first {
-            Ok(ReadSlice::empty())
-        } else {
-            log.read(offset, limit)
-        };
-        (slice.map_err(|e| (Error::from(e), hw, start))?, hw, start)
-    };
-    if !first && slice.len() > limit {
-        return Ok((Bytes::new(), hw, start));
+    let (start, high, stable) = offsets.map_or((-1, -1, -1), |o| {
+        (o.log_start, o.high_watermark, o.last_stable)
+    });
+    data.high_watermark = high;
+    data.last_stable_offset = stable;
+    if version >= 5 {
+        data.log_start_offset = start;
     }
-    let records = slice.read().map_err(|e| {
-        (
-            Error::api(ResponseError::KafkaStorageError, e.to_string()),
-            hw,
-            start,
-        )
-    })?;
-    Ok((records, hw, start))
+    match located.and_then(|l| l.read()) {
+        Ok(records) => data.records = Some(records),
+        Err(e) => {
+            data.error_code = e.code();
+            data.records = Some(bytes::Bytes::new());
+        }
+    }
+    data
+}
+
+/// Resolves when any of `watches` changes (never, when there are none).
+async fn any_changed(watches: &mut [watch::Receiver<Offsets>]) {
+    let mut changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
+    std::future::poll_fn(|cx| {
+        for change in &mut changes {
+            if change.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -39,10 +39,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
-mod records_time;
 mod sync_group;
-
-pub(crate) use produce::sync_through;
 
 /// The APIs Sluice serves and the version range of each.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[

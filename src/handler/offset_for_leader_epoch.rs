@@ -29,7 +29,7 @@ pub(super) async fn handle(
                 }
                 Ok(partition) if p.leader_epoch == 0 => {
                     r.leader_epoch = 0;
-                    r.end_offset = partition.log().end_offset();
+                    r.end_offset = partition.offsets().high_watermark;
                 }
                 Ok(_) => {
                     r.leader_epoch = -1;

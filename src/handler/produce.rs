@@ -10,11 +10,10 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, Reply};
-use crate::catalog::Partition;
+use crate::catalog::{AppendInfo, Partition};
 use crate::config::FlushMode;
 use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
-use crate::storage::AppendInfo;
 
 pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
@@ -62,7 +61,7 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     // requests (on this connection too) can share.
     Ok(Reply::Deferred(Box::pin(async move {
         for (partition, last_offset) in to_sync {
-            if let Err(e) = sync_through(&partition, last_offset).await {
+            if let Err(e) = partition.sync_through(last_offset).await {
                 fail_partition(&mut results, &partition, &e);
             }
         }
@@ -109,34 +108,8 @@ fn produce_one(
     let partition = ctx.catalog.partition(topic, index)?;
     let records = records.ok_or_else(|| Error::api(ResponseError::InvalidRecord, "no records"))?;
     let mut batches = records.to_vec();
-    stamp_leader_epoch(&mut batches);
-    let info = ctx.catalog.append(&partition, &mut batches)?;
+    let info = partition.append(&mut batches)?;
     Ok((info, partition))
-}
-
-/// Writes this broker's leader epoch (0) into each batch, as Kafka's leader does.
-/// The field lies before the CRC-covered bytes, so the checksum stays valid.
-fn stamp_leader_epoch(batches: &mut [u8]) {
-    let mut pos = 0usize;
-    while let Some(header) = batches.get(pos..pos + 16) {
-        let len = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        let Ok(len) = usize::try_from(len) else {
-            return;
-        };
-        if let Some(epoch) = batches.get_mut(pos + 12..pos + 16) {
-            epoch.copy_from_slice(&0i32.to_be_bytes());
-        }
-        pos = pos.saturating_add(12).saturating_add(len);
-    }
-}
-
-/// Returns once everything up to `offset` of `partition` is fsynced (group commit).
-pub(crate) async fn sync_through(partition: &Partition, offset: i64) -> Result<()> {
-    let what = || format!("{}-{}", partition.topic, partition.index);
-    partition
-        .sync
-        .sync_through(|| partition.log(), offset, what)
-        .await
 }
 
 fn partition_response(
@@ -164,23 +137,4 @@ fn partition_response(
         }
     }
     p
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leader_epoch_is_stamped_in_every_batch_and_garbage_is_left_alone() {
-        let mut two = vec![0xFFu8; 2 * 61];
-        for start in [0usize, 61] {
-            two[start + 8..start + 12].copy_from_slice(&49i32.to_be_bytes());
-        }
-        stamp_leader_epoch(&mut two);
-        assert_eq!(&two[12..16], &[0; 4]);
-        assert_eq!(&two[61 + 12..61 + 16], &[0; 4]);
-        let mut short = vec![0xFFu8; 10];
-        stamp_leader_epoch(&mut short);
-        assert_eq!(short, vec![0xFF; 10]);
-    }
 }

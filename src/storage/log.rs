@@ -35,6 +35,9 @@ pub use types::{AppendInfo, ReadSlice, SyncTarget};
 
 const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
 const START_OFFSET_FILE: &str = "log-start-offset";
+/// The leader epoch stamped into every appended batch: a single broker has
+/// only ever had epoch 0.
+pub(crate) const LEADER_EPOCH: i32 = 0;
 /// Producer snapshots kept after writing a new one.
 const SNAPSHOTS_KEPT: usize = 2;
 
@@ -194,6 +197,7 @@ impl Log {
         for header in &headers {
             let batch = batches.get_mut(at..at + header.size).unwrap_or_default();
             RecordBatch::set_base_offset(batch, header.base_offset);
+            RecordBatch::set_leader_epoch(batch, LEADER_EPOCH);
             if log_append {
                 RecordBatch::set_log_append_time(batch, now_ms)?;
             }

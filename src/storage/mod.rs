@@ -28,6 +28,7 @@ mod segment;
 mod store;
 #[doc(hidden)]
 pub mod testing;
+mod timestamps;
 
 pub use config::{
     DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEGMENT_BYTES,
@@ -35,4 +36,5 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
-pub use record::{RecordBatch, read_varint};
+pub use record::RecordBatch;
+pub(crate) use timestamps::first_record;

@@ -26,6 +26,7 @@ pub(crate) const HEADER_BYTES: usize = 61;
 const MIN_BATCH_LENGTH: usize = HEADER_BYTES - LOG_OVERHEAD;
 const MAGIC_AT: usize = 16;
 const CRC_AT: usize = 17;
+const LEADER_EPOCH_AT: usize = 12;
 const ATTRIBUTES_AT: usize = 21;
 const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
@@ -258,6 +259,15 @@ impl<'a> RecordBatch<'a> {
         }
     }
 
+    /// Writes the partition leader epoch into the batch at the start of
+    /// `batch`, as Kafka's leader does; the field lies before the CRC-covered
+    /// bytes, so the checksum stays valid.
+    pub fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
+        if let Some(dst) = batch.get_mut(LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4) {
+            dst.copy_from_slice(&epoch.to_be_bytes());
+        }
+    }
+
     /// Stamps a LogAppendTime batch: max timestamp = `now_ms`, timestamp-type bit set, CRC recomputed.
     pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Result<()> {
         let header = BatchHeader::parse(batch)?;
@@ -303,7 +313,7 @@ pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<Ba
 
 /// A zigzag varint of Kafka's record fields, of at most `max_bytes` bytes
 /// (5 for a varint, 10 for a varlong), read from `r`.
-pub fn read_varint(r: &mut impl Read, max_bytes: u32) -> io::Result<i64> {
+pub(crate) fn read_varint(r: &mut impl Read, max_bytes: u32) -> io::Result<i64> {
     let mut raw = 0u64;
     for i in 0..max_bytes {
         let mut b = [0u8; 1];

@@ -1,4 +1,4 @@
-//! Group commit: whoever holds the turn fsyncs everything appended so far, and
+//! Flushing a log to disk by group commit: whoever holds the turn fsyncs everything appended so far, and
 //! every waiter whose data that covered returns without an fsync of its own.
 //! Used by partition logs (`flush = "always"`) and by the offsets log.
 
@@ -39,11 +39,11 @@ impl Syncable for Log {
 
 /// The turn to fsync one log.
 #[derive(Debug, Default)]
-pub(crate) struct GroupCommit {
+pub(crate) struct FlushTurn {
     turn: Mutex<()>,
 }
 
-impl GroupCommit {
+impl FlushTurn {
     /// Returns once everything up to `offset` is fsynced. `log` locks the log
     /// briefly; it is never held across the fsync, which runs on a blocking
     /// thread. `what` names the log in the error logged if the fsync fails.

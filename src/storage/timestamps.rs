@@ -13,11 +13,11 @@
 
 use std::io::{self, Read};
 
-use crate::storage::{RecordBatch, read_varint};
+use super::record::{RecordBatch, read_varint};
 
 /// Most decompressed bytes walked in one batch (64 MiB, well above any batch
 /// the default `max.message.bytes` admits); past it the walk gives up.
-pub(super) const MAX_DECOMPRESSED_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_DECOMPRESSED_BYTES: u64 = 64 << 20;
 
 const GZIP: i16 = 1;
 const SNAPPY: i16 = 2;
@@ -30,7 +30,7 @@ const XERIAL_HEADER_BYTES: usize = 16;
 /// The first record of the batch at the start of `buf` whose offset is at
 /// least `min_offset` and whose timestamp satisfies `wanted`: (offset,
 /// timestamp). `None` when no record matches or the batch cannot be read.
-pub(super) fn first_record(
+pub(crate) fn first_record(
     buf: &[u8],
     min_offset: i64,
     wanted: impl Fn(i64) -> bool,

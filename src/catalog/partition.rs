@@ -1,0 +1,300 @@
+//! One partition: the boundary between the broker and a partition's log.
+//!
+//! A [`Partition`] owns its [`Log`] behind a `std::sync::Mutex` that is held
+//! only for the bookkeeping of one operation (never across an `.await`, never
+//! while bytes are copied), its turn to fsync (group commit), and a `watch` of
+//! its [`Offsets`] that changes whenever one of them moves. Handlers use its
+//! operations and never see the log.
+//!
+//! Reads come in two steps: [`Partition::locate`] works out, under the lock,
+//! which bytes a fetch would get ([`Located`]); [`Located::read`] copies them
+//! after the lock is released, and only when the fetch will answer.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::flush::FlushTurn;
+use crate::storage::{self, AppendInfo, Log, LogConfig, ReadSlice, first_record};
+use crate::util::now_ms;
+
+/// The offsets a partition publishes to waiting fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    /// The first offset that can be read.
+    pub log_start: i64,
+    /// The offset the next record will get; everything below it is readable
+    /// (a single broker has no replicas to wait for).
+    pub high_watermark: i64,
+    /// The offset below which no transaction is open; the high watermark
+    /// while Sluice has no transactions.
+    pub last_stable: i64,
+}
+
+impl Offsets {
+    fn of(log: &Log) -> Offsets {
+        let end = log.end_offset();
+        Offsets {
+            log_start: log.start_offset(),
+            high_watermark: end,
+            last_stable: end,
+        }
+    }
+}
+
+/// What one partition of a fetch asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchSpec {
+    /// The first offset wanted.
+    pub offset: i64,
+    /// The most bytes to return.
+    pub max_bytes: usize,
+    /// KIP-74: the first non-empty partition of a response returns a whole
+    /// batch even when it is larger than `max_bytes`.
+    pub may_exceed: bool,
+}
+
+/// The bytes a fetch would return from one partition, not yet read.
+#[derive(Debug)]
+pub struct Located {
+    slice: ReadSlice,
+    /// The partition's offsets when the bytes were located.
+    pub offsets: Offsets,
+}
+
+impl Located {
+    /// Number of bytes located.
+    pub fn len(&self) -> usize {
+        self.slice.len()
+    }
+
+    /// True when no bytes were located.
+    pub fn is_empty(&self) -> bool {
+        self.slice.is_empty()
+    }
+
+    /// The located bytes: from the page cache through a mapping, or one `pread`.
+    /// A failed read is KAFKA_STORAGE_ERROR for this partition only.
+    pub fn read(&self) -> Result<Bytes> {
+        self.slice
+            .read()
+            .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))
+    }
+}
+
+/// One partition of a topic. Safe to share between tasks (`Arc<Partition>`).
+#[derive(Debug)]
+pub struct Partition {
+    /// The topic's name.
+    pub topic: String,
+    /// The partition's index in its topic.
+    pub index: i32,
+    log: Mutex<Log>,
+    flush: FlushTurn,
+    offsets: watch::Sender<Offsets>,
+    deleted: AtomicBool,
+}
+
+impl Partition {
+    /// Opens (creating if needed) the log in `dir`.
+    pub(crate) fn open(
+        dir: &std::path::Path,
+        topic: &str,
+        index: i32,
+        config: LogConfig,
+    ) -> Result<Partition> {
+        let log = Log::open(dir, config, now_ms())?;
+        let offsets = watch::channel(Offsets::of(&log)).0;
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            log: Mutex::new(log),
+            flush: FlushTurn::default(),
+            offsets,
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    /// Locks the log. A panic while holding the lock cannot leave a log
+    /// half-written (appends are all-or-nothing), so poisoning is ignored.
+    fn log(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes the log's offsets; waiting fetches wake only if one moved.
+    fn publish(&self, log: &Log) {
+        let now = Offsets::of(log);
+        self.offsets.send_if_modified(|old| {
+            let changed = *old != now;
+            *old = now;
+            changed
+        });
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(Error::api(
+                ResponseError::UnknownTopicOrPartition,
+                "the topic was deleted",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The current offsets.
+    pub fn offsets(&self) -> Offsets {
+        *self.offsets.borrow()
+    }
+
+    /// A receiver that changes whenever the offsets move, or the partition is
+    /// deleted. A fetch parks on the receivers of the partitions it asked for.
+    pub fn watch(&self) -> watch::Receiver<Offsets> {
+        self.offsets.subscribe()
+    }
+
+    /// Validates and appends `batches` (RecordBatch v2, back to back, as a
+    /// producer sent them), all or nothing; see [`Log::append`].
+    pub fn append(&self, batches: &mut [u8]) -> Result<AppendInfo> {
+        self.check_live()?;
+        let mut log = self.log();
+        let info = log.append(batches, now_ms())?;
+        self.publish(&log);
+        Ok(info)
+    }
+
+    /// Locates the whole batches a fetch of `spec` returns. With
+    /// `may_exceed` false, a first batch larger than `max_bytes` gives none.
+    pub fn locate(&self, spec: FetchSpec) -> Result<Located> {
+        self.check_live()?;
+        let log = self.log();
+        let offsets = Offsets::of(&log);
+        if spec.max_bytes == 0 && !spec.may_exceed {
+            return Ok(Located {
+                slice: ReadSlice::empty(),
+                offsets,
+            });
+        }
+        let mut slice = log.read(spec.offset, spec.max_bytes)?;
+        if !spec.may_exceed && slice.len() > spec.max_bytes {
+            slice = ReadSlice::empty();
+        }
+        Ok(Located { slice, offsets })
+    }
+
+    /// The first record whose timestamp is at or after `timestamp`:
+    /// (offset, timestamp), or `None` when every record is older.
+    pub fn offset_for_time(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        self.check_live()?;
+        // The batch is found by its max timestamp under the lock; its records
+        // are walked after the lock is released.
+        let (found, slice) = {
+            let log = self.log();
+            match log.offset_for_timestamp(timestamp)? {
+                Some((base, ts)) => ((base, ts), log.read(base, 1).ok()),
+                None => return Ok(None),
+            }
+        };
+        let min_offset = found.0;
+        Ok(Some(
+            refine(slice, min_offset, |ts| ts >= timestamp).unwrap_or(found),
+        ))
+    }
+
+    /// The first record holding the largest timestamp: (offset, timestamp),
+    /// or `None` when the partition is empty.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        self.check_live()?;
+        let (found, slice, start) = {
+            let log = self.log();
+            match log.max_timestamp()? {
+                Some((ts, last)) => ((last, ts), log.read(last, 1).ok(), log.start_offset()),
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(
+            refine(slice, start, |ts| ts == found.1).unwrap_or(found),
+        ))
+    }
+
+    /// Moves the log start offset forward to `offset` (-1: the high
+    /// watermark); returns the new log start offset.
+    pub fn delete_records(&self, offset: i64) -> Result<i64> {
+        self.check_live()?;
+        let mut log = self.log();
+        let offset = if offset == -1 {
+            log.end_offset()
+        } else {
+            offset
+        };
+        let low = log.delete_records_before(offset)?;
+        self.publish(&log);
+        Ok(low)
+    }
+
+    /// Returns once everything below `offset + 1` is fsynced; concurrent
+    /// callers share one fsync. A failed fsync fails the partition for good
+    /// (KAFKA_STORAGE_ERROR until restart).
+    pub async fn sync_through(&self, offset: i64) -> Result<()> {
+        let what = || format!("{}-{}", self.topic, self.index);
+        self.flush.sync_through(|| self.log(), offset, what).await
+    }
+
+    /// fsyncs everything appended so far.
+    pub async fn flush(&self) -> Result<()> {
+        let end = self.offsets().high_watermark;
+        self.sync_through(end - 1).await
+    }
+
+    /// Bytes of the partition's `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        self.log().size_bytes()
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> PathBuf {
+        self.log().dir().to_path_buf()
+    }
+
+    pub(crate) fn set_config(&self, config: LogConfig) {
+        self.log().set_config(config);
+    }
+
+    /// Applies retention (and time-based rolling); returns segments deleted.
+    pub(crate) fn apply_retention(&self, now_ms: i64) -> Result<usize> {
+        let mut log = self.log();
+        let deleted = log.apply_retention(now_ms)?;
+        self.publish(&log);
+        Ok(deleted)
+    }
+
+    /// Refuses every later operation and wakes waiting fetches, which then
+    /// answer UNKNOWN_TOPIC_OR_PARTITION.
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+        self.offsets.send_modify(|_| {});
+    }
+
+    /// Closes the log cleanly (fsync, trimmed indexes, clean-shutdown marker).
+    pub(crate) fn close(self) -> std::result::Result<(), storage::Error> {
+        self.log
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .close()
+    }
+}
+
+/// The record of the located batch wanted by `wanted`, at or after
+/// `min_offset`; `None` keeps the batch-level answer.
+fn refine(
+    slice: Option<ReadSlice>,
+    min_offset: i64,
+    wanted: impl Fn(i64) -> bool,
+) -> Option<(i64, i64)> {
+    let bytes = slice?.read().ok()?;
+    first_record(&bytes, min_offset, wanted)
+}

@@ -41,7 +41,7 @@ impl Broker {
     pub async fn start(config: Config) -> Result<Broker> {
         let started = Instant::now();
         config.validate().map_err(Error::Config)?;
-        let log_config = config.log_config().map_err(Error::Config)?;
+        let log_config = config.log.clone();
         let data_dir = config.data_dir.clone();
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&data_dir, log_config))
             .await

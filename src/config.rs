@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::storage::{LogConfig, TimestampType};
+use crate::storage::LogConfig;
 
 /// Command-line flags. Every flag is optional so that an absent flag never hides the file.
 #[derive(Debug, Parser)]
@@ -89,32 +89,12 @@ pub struct Config {
     pub flush_interval_ms: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
-    /// Defaults for every topic (`log.*` broker settings); topics may override them.
-    pub log: LogDefaults,
+    /// Defaults for every topic (`log.*` broker settings); topics may
+    /// override them. The `[log]` keys are the rows of [`crate::topic_config::SETTINGS`].
+    #[serde(deserialize_with = "crate::topic_config::deserialize_defaults")]
+    pub log: LogConfig,
     /// The group coordinator (`group.*` and `offsets.*` broker settings).
     pub group: crate::group::GroupConfig,
-}
-
-/// Broker-wide defaults of the per-topic log settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogDefaults {
-    /// `log.segment.bytes`.
-    pub segment_bytes: u64,
-    /// `log.roll.ms`.
-    pub segment_ms: i64,
-    /// `log.index.size.max.bytes`.
-    pub segment_index_bytes: u32,
-    /// `log.index.interval.bytes`.
-    pub index_interval_bytes: u32,
-    /// `log.retention.ms` (-1: keep forever).
-    pub retention_ms: i64,
-    /// `log.retention.bytes` (-1: no limit).
-    pub retention_bytes: i64,
-    /// `message.max.bytes`: the largest record batch accepted.
-    pub max_message_bytes: u32,
-    /// `log.message.timestamp.type`: `CreateTime` or `LogAppendTime`.
-    pub message_timestamp_type: String,
 }
 
 impl Default for Config {
@@ -136,24 +116,8 @@ impl Default for Config {
             flush: FlushMode::Os,
             flush_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
-            log: LogDefaults::default(),
+            log: LogConfig::default(),
             group: crate::group::GroupConfig::default(),
-        }
-    }
-}
-
-impl Default for LogDefaults {
-    fn default() -> Self {
-        let log = LogConfig::default();
-        LogDefaults {
-            segment_bytes: log.segment_bytes,
-            segment_ms: log.segment_ms,
-            segment_index_bytes: log.segment_index_bytes,
-            index_interval_bytes: log.index_interval_bytes,
-            retention_ms: log.retention_ms,
-            retention_bytes: log.retention_bytes,
-            max_message_bytes: log.max_message_bytes,
-            message_timestamp_type: "CreateTime".into(),
         }
     }
 }
@@ -230,33 +194,7 @@ impl Config {
             return Err("retention_check_interval_ms must be > 0".into());
         }
         self.group.validate()?;
-        self.log_config()?.validate()
-    }
-
-    /// The per-topic defaults as the storage layer's type.
-    pub fn log_config(&self) -> Result<LogConfig, String> {
-        let l = &self.log;
-        Ok(LogConfig {
-            segment_bytes: l.segment_bytes,
-            segment_ms: l.segment_ms,
-            segment_index_bytes: l.segment_index_bytes,
-            index_interval_bytes: l.index_interval_bytes,
-            retention_ms: l.retention_ms,
-            retention_bytes: l.retention_bytes,
-            max_message_bytes: l.max_message_bytes,
-            message_timestamp_type: parse_timestamp_type(&l.message_timestamp_type)?,
-        })
-    }
-}
-
-/// Parses Kafka's `message.timestamp.type` values.
-pub fn parse_timestamp_type(value: &str) -> Result<TimestampType, String> {
-    match value {
-        "CreateTime" => Ok(TimestampType::CreateTime),
-        "LogAppendTime" => Ok(TimestampType::LogAppendTime),
-        other => Err(format!(
-            "message.timestamp.type {other:?}: expected CreateTime or LogAppendTime"
-        )),
+        self.log.validate()
     }
 }
 
@@ -298,8 +236,15 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.validate().is_err());
-        let mut bad = Config::default();
-        bad.log.message_timestamp_type = "Sometime".into();
+        assert!(toml::from_str::<Config>("[log]\nmessage_timestamp_type = \"Sometime\"").is_err());
+        assert!(toml::from_str::<Config>("[log]\nno_such_setting = 1").is_err());
+        let bad = Config {
+            log: LogConfig {
+                segment_bytes: 1,
+                ..LogConfig::default()
+            },
+            ..Config::default()
+        };
         assert!(bad.validate().is_err());
     }
 

@@ -1,23 +1,117 @@
-//! The topic settings Sluice honours, by their Kafka names: parse overrides
-//! onto the broker defaults, and list them for DescribeConfigs.
+//! The topic settings Sluice honours: one row of [`SETTINGS`] each.
+//!
+//! A row holds everything about a setting — Kafka's topic and broker names,
+//! the key of its default under `[log]` in the TOML file, its type, how its
+//! text is parsed onto a [`LogConfig`] and rendered back — so that applying
+//! overrides, DescribeConfigs, the broker defaults, `config/sluice.toml` and
+//! the README all derive from the same table. A new setting is one row.
 
 use std::collections::BTreeMap;
 
-use crate::config::parse_timestamp_type;
-use crate::storage::{LogConfig, TimestampType};
+use serde::Deserialize;
 
-/// Every topic-level key accepted by CreateTopics and the AlterConfigs APIs.
-pub const KEYS: &[&str] = &[
-    "cleanup.policy",
-    "max.message.bytes",
-    "message.timestamp.type",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.ms",
-    "index.interval.bytes",
+use crate::storage::{CleanupPolicy, LogConfig, TimestampType};
+
+/// Kafka's `ConfigType` of a setting, as DescribeConfigs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    List = 7,
+}
+
+/// One topic setting.
+#[derive(Debug)]
+pub struct TopicSetting {
+    /// Kafka's topic-level name (`retention.ms`).
+    pub name: &'static str,
+    /// Kafka's broker-level name of the default (`log.retention.ms`).
+    pub broker_name: &'static str,
+    /// The key of the default under `[log]` in the TOML file.
+    pub toml_key: &'static str,
+    /// The type DescribeConfigs reports.
+    pub kind: ConfigType,
+    /// Parses Kafka's text form onto the config, checking its range.
+    set: fn(&mut LogConfig, &str) -> Result<(), String>,
+    /// Renders the config's value in Kafka's text form.
+    get: fn(&LogConfig) -> String,
+}
+
+impl TopicSetting {
+    /// The value of this setting in `config`, as Kafka writes it.
+    pub fn value(&self, config: &LogConfig) -> String {
+        (self.get)(config)
+    }
+}
+
+/// A numeric setting stored in the `LogConfig` field of the same name as its TOML key.
+macro_rules! number {
+    ($name:literal, $broker:literal, $field:ident, $kind:ident, min $min:expr) => {
+        TopicSetting {
+            name: $name,
+            broker_name: $broker,
+            toml_key: stringify!($field),
+            kind: ConfigType::$kind,
+            set: |c, v| {
+                c.$field = parse_num($name, v, $min)?;
+                Ok(())
+            },
+            get: |c| c.$field.to_string(),
+        }
+    };
+}
+
+/// Every topic-level setting accepted by CreateTopics and the AlterConfigs APIs.
+pub const SETTINGS: &[TopicSetting] = &[
+    TopicSetting {
+        name: "cleanup.policy",
+        broker_name: "log.cleanup.policy",
+        toml_key: "cleanup_policy",
+        kind: ConfigType::List,
+        set: |c, v| {
+            c.cleanup_policy = CleanupPolicy::parse(v)?;
+            Ok(())
+        },
+        get: |c| c.cleanup_policy.as_str().to_string(),
+    },
+    number!("max.message.bytes", "message.max.bytes", max_message_bytes, Int, min 0),
+    TopicSetting {
+        name: "message.timestamp.type",
+        broker_name: "log.message.timestamp.type",
+        toml_key: "message_timestamp_type",
+        kind: ConfigType::String,
+        set: |c, v| {
+            c.message_timestamp_type = TimestampType::parse(v)?;
+            Ok(())
+        },
+        get: |c| c.message_timestamp_type.as_str().to_string(),
+    },
+    number!(
+        "retention.bytes",
+        "log.retention.bytes",
+        retention_bytes,
+        Long,
+        min - 1
+    ),
+    number!(
+        "retention.ms",
+        "log.retention.ms",
+        retention_ms,
+        Long,
+        min - 1
+    ),
+    number!("segment.bytes", "log.segment.bytes", segment_bytes, Int, min 14),
+    number!("segment.index.bytes", "log.index.size.max.bytes", segment_index_bytes, Int, min 4),
+    number!("segment.ms", "log.roll.ms", segment_ms, Long, min 1),
+    number!("index.interval.bytes", "log.index.interval.bytes", index_interval_bytes, Int, min 0),
 ];
+
+/// The row of the topic-level setting `name`.
+pub fn setting(name: &str) -> Option<&'static TopicSetting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
 
 /// Applies `overrides` onto `defaults`, refusing unknown keys and bad values.
 pub fn apply(
@@ -25,45 +119,53 @@ pub fn apply(
     overrides: &BTreeMap<String, String>,
 ) -> Result<LogConfig, String> {
     let mut cfg = defaults.clone();
-    let mut compact = false;
     for (key, value) in overrides {
-        match key.as_str() {
-            "cleanup.policy" => compact = parse_cleanup_policy(value)?,
-            "max.message.bytes" => cfg.max_message_bytes = parse_num(key, value, 0)?,
-            "message.timestamp.type" => cfg.message_timestamp_type = parse_timestamp_type(value)?,
-            "retention.bytes" => cfg.retention_bytes = parse_num(key, value, -1)?,
-            "retention.ms" => cfg.retention_ms = parse_num(key, value, -1)?,
-            "segment.bytes" => cfg.segment_bytes = parse_num(key, value, 14)?,
-            "segment.index.bytes" => cfg.segment_index_bytes = parse_num(key, value, 4)?,
-            "segment.ms" => cfg.segment_ms = parse_num(key, value, 1)?,
-            "index.interval.bytes" => cfg.index_interval_bytes = parse_num(key, value, 0)?,
-            other => return Err(format!("unknown or unsupported topic config {other:?}")),
-        }
-    }
-    if compact {
-        // Compaction is not implemented: a compacted topic keeps every record,
-        // which is what a consumer of a not-yet-compacted Kafka topic also sees.
-        cfg.retention_ms = -1;
-        cfg.retention_bytes = -1;
+        let row =
+            setting(key).ok_or_else(|| format!("unknown or unsupported topic config {key:?}"))?;
+        (row.set)(&mut cfg, value)?;
     }
     cfg.validate()?;
     Ok(cfg)
 }
 
-fn parse_cleanup_policy(value: &str) -> Result<bool, String> {
-    let mut compact = false;
-    for part in value.split(',').map(str::trim) {
-        match part {
-            "delete" => {}
-            "compact" => compact = true,
-            other => {
-                return Err(format!(
-                    "cleanup.policy {other:?}: expected delete or compact"
-                ));
-            }
-        }
+/// Every setting for DescribeConfigs: the value set on the topic, else the
+/// broker default from `defaults`.
+pub fn describe(
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<(&'static str, String)> {
+    SETTINGS
+        .iter()
+        .map(|row| match overrides.get(row.name) {
+            Some(value) => (row.name, value.clone()),
+            None => (row.name, row.value(defaults)),
+        })
+        .collect()
+}
+
+/// Reads the `[log]` table of the TOML file: each key is a row's `toml_key`,
+/// its value what Kafka's text form would be (numbers as numbers).
+pub(crate) fn deserialize_defaults<'de, D>(deserializer: D) -> Result<LogConfig, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let table = BTreeMap::<String, toml::Value>::deserialize(deserializer)?;
+    let mut cfg = LogConfig::default();
+    for (key, value) in table {
+        let row = SETTINGS
+            .iter()
+            .find(|s| s.toml_key == key)
+            .ok_or_else(|| D::Error::custom(format!("unknown [log] setting {key:?}")))?;
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err(D::Error::custom(format!("[log] {key}: unexpected {other}"))),
+        };
+        (row.set)(&mut cfg, &text).map_err(D::Error::custom)?;
     }
-    Ok(compact && !value.contains("delete"))
+    Ok(cfg)
 }
 
 fn parse_num<T>(key: &str, value: &str, min: i64) -> Result<T, String>
@@ -78,40 +180,6 @@ where
         return Err(format!("{key} = {n}: must be >= {min}"));
     }
     T::try_from(n).map_err(|_| format!("{key} = {n}: out of range"))
-}
-
-/// Every key in [`KEYS`] for DescribeConfigs: the value set on the topic,
-/// else the broker default from `defaults`, as Kafka describes them.
-pub fn describe(
-    defaults: &LogConfig,
-    overrides: &BTreeMap<String, String>,
-) -> Vec<(&'static str, String)> {
-    let cfg = defaults;
-    KEYS.iter()
-        .map(|&key| {
-            if let Some(value) = overrides.get(key) {
-                return (key, value.clone());
-            }
-            let value = match key {
-                "cleanup.policy" => overrides
-                    .get(key)
-                    .cloned()
-                    .unwrap_or_else(|| "delete".into()),
-                "max.message.bytes" => cfg.max_message_bytes.to_string(),
-                "message.timestamp.type" => match cfg.message_timestamp_type {
-                    TimestampType::CreateTime => "CreateTime".into(),
-                    TimestampType::LogAppendTime => "LogAppendTime".into(),
-                },
-                "retention.bytes" => cfg.retention_bytes.to_string(),
-                "retention.ms" => cfg.retention_ms.to_string(),
-                "segment.bytes" => cfg.segment_bytes.to_string(),
-                "segment.index.bytes" => cfg.segment_index_bytes.to_string(),
-                "segment.ms" => cfg.segment_ms.to_string(),
-                _ => cfg.index_interval_bytes.to_string(),
-            };
-            (key, value)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -140,16 +208,43 @@ mod tests {
     }
 
     #[test]
-    fn compact_keeps_everything() {
-        let cfg = apply(
-            &LogConfig::default(),
-            &map(&[("cleanup.policy", "compact")]),
-        )
-        .unwrap();
-        assert_eq!((cfg.retention_ms, cfg.retention_bytes), (-1, -1));
+    fn cleanup_policy_is_a_real_setting() {
+        let d = LogConfig::default();
+        for (text, policy) in [
+            ("delete", CleanupPolicy::Delete),
+            ("compact", CleanupPolicy::Compact),
+            ("compact,delete", CleanupPolicy::CompactDelete),
+            ("delete, compact", CleanupPolicy::CompactDelete),
+        ] {
+            let cfg = apply(&d, &map(&[("cleanup.policy", text)])).unwrap();
+            assert_eq!(cfg.cleanup_policy, policy, "{text}");
+        }
         let set = map(&[("cleanup.policy", "compact"), ("retention.ms", "1000")]);
-        let described = describe(&LogConfig::default(), &set);
+        let described = describe(&d, &set);
         assert!(described.contains(&("cleanup.policy", "compact".to_string())));
         assert!(described.contains(&("retention.ms", "1000".to_string())));
+        assert!(describe(&d, &BTreeMap::new()).contains(&("cleanup.policy", "delete".into())));
+    }
+
+    #[test]
+    fn every_row_round_trips_its_default_and_is_documented() {
+        let d = LogConfig::default();
+        let toml = include_str!("../config/sluice.toml");
+        let readme = include_str!("../README.md");
+        for row in SETTINGS {
+            let mut cfg = d.clone();
+            (row.set)(&mut cfg, &row.value(&d)).unwrap();
+            assert_eq!(cfg, d, "{} does not parse its own rendering", row.name);
+            assert!(
+                toml.contains(&format!("\n{} = ", row.toml_key)),
+                "config/sluice.toml lacks [log] {}",
+                row.toml_key
+            );
+            assert!(
+                readme.contains(&format!("`{}`", row.name)),
+                "README lacks {}",
+                row.name
+            );
+        }
     }
 }

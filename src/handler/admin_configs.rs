@@ -1,5 +1,5 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (and a
-//! read-only view of the broker). Only the keys in [`topic_config::KEYS`] are accepted.
+//! read-only view of the broker). Only the settings of [`topic_config::SETTINGS`] are accepted.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, str_bytes};
 use crate::error::{Error, Result};
-use crate::topic_config;
+use crate::topic_config::{self, ConfigType};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -97,60 +97,38 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
 
 fn broker_entries(ctx: &Context) -> Vec<Entry> {
     let c = &ctx.config;
-    vec![
+    let fixed = [
         (
             "auto.create.topics.enable",
             c.auto_create_topics_enable.to_string(),
-            STATIC_BROKER_CONFIG,
-            true,
         ),
-        (
-            "num.partitions",
-            c.num_partitions.to_string(),
-            STATIC_BROKER_CONFIG,
-            true,
-        ),
+        ("num.partitions", c.num_partitions.to_string()),
         (
             "socket.request.max.bytes",
             c.socket_request_max_bytes.to_string(),
-            STATIC_BROKER_CONFIG,
-            true,
         ),
-        (
-            "log.dirs",
-            c.data_dir.display().to_string(),
-            STATIC_BROKER_CONFIG,
-            true,
-        ),
-        (
-            "message.max.bytes",
-            c.log.max_message_bytes.to_string(),
-            STATIC_BROKER_CONFIG,
-            true,
-        ),
-        (
-            "log.retention.ms",
-            c.log.retention_ms.to_string(),
-            STATIC_BROKER_CONFIG,
-            true,
-        ),
-        (
-            "log.segment.bytes",
-            c.log.segment_bytes.to_string(),
-            STATIC_BROKER_CONFIG,
-            true,
-        ),
-    ]
+        ("log.dirs", c.data_dir.display().to_string()),
+    ];
+    let defaults = topic_config::SETTINGS
+        .iter()
+        .map(|row| (row.broker_name, row.value(&c.log)));
+    fixed
+        .into_iter()
+        .chain(defaults)
+        .map(|(name, value)| (name, value, STATIC_BROKER_CONFIG, true))
+        .collect()
 }
 
-/// Kafka's ConfigType: BOOLEAN 1, STRING 2, INT 3, LONG 5, LIST 7.
+/// Kafka's ConfigType of a topic setting or its broker default.
 fn config_type(name: &str) -> i8 {
-    match name {
-        "auto.create.topics.enable" => 1,
-        "message.timestamp.type" | "log.dirs" => 2,
-        "cleanup.policy" => 7,
-        "retention.ms" | "retention.bytes" | "segment.ms" | "log.retention.ms" => 5,
-        _ => 3,
+    let row = topic_config::SETTINGS
+        .iter()
+        .find(|r| r.name == name || r.broker_name == name);
+    match (row, name) {
+        (Some(row), _) => row.kind as i8,
+        (None, "auto.create.topics.enable") => ConfigType::Boolean as i8,
+        (None, "log.dirs") => ConfigType::String as i8,
+        (None, _) => ConfigType::Int as i8,
     }
 }
 

@@ -21,6 +21,77 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
+impl TimestampType {
+    /// Parses Kafka's `message.timestamp.type` values.
+    pub fn parse(value: &str) -> Result<TimestampType, String> {
+        match value {
+            "CreateTime" => Ok(TimestampType::CreateTime),
+            "LogAppendTime" => Ok(TimestampType::LogAppendTime),
+            other => Err(format!(
+                "message.timestamp.type {other:?}: expected CreateTime or LogAppendTime"
+            )),
+        }
+    }
+
+    /// Kafka's name of the value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        }
+    }
+}
+
+/// What happens to old data (`cleanup.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// Retention deletes old segments by age and size.
+    #[default]
+    Delete,
+    /// Keep the latest record per key; retention deletes nothing. (Sluice
+    /// does not compact yet: such a log keeps every record.)
+    Compact,
+    /// Both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Parses Kafka's list form: `delete`, `compact`, or both, comma-separated.
+    pub fn parse(value: &str) -> Result<CleanupPolicy, String> {
+        let (mut compact, mut delete) = (false, false);
+        for part in value.split(',').map(str::trim) {
+            match part {
+                "delete" => delete = true,
+                "compact" => compact = true,
+                other => {
+                    return Err(format!(
+                        "cleanup.policy {other:?}: expected delete or compact"
+                    ));
+                }
+            }
+        }
+        Ok(match (compact, delete) {
+            (true, true) => CleanupPolicy::CompactDelete,
+            (true, false) => CleanupPolicy::Compact,
+            _ => CleanupPolicy::Delete,
+        })
+    }
+
+    /// Kafka's text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactDelete => "compact,delete",
+        }
+    }
+
+    /// True when retention deletes old segments.
+    pub fn deletes(self) -> bool {
+        self != CleanupPolicy::Compact
+    }
+}
+
 /// Settings of one partition log. Small, `Clone`, validated once by the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
@@ -40,6 +111,8 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `cleanup.policy`.
+    pub cleanup_policy: CleanupPolicy,
 }
 
 impl Default for LogConfig {
@@ -53,6 +126,7 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             message_timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::Delete,
         }
     }
 }

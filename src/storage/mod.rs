@@ -31,7 +31,7 @@ pub mod testing;
 mod timestamps;
 
 pub use config::{
-    DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEGMENT_BYTES,
+    CleanupPolicy, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEGMENT_BYTES,
     DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, LogConfig, TimestampType,
 };
 pub use error::{Error, Result};

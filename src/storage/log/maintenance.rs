@@ -96,6 +96,9 @@ impl Log {
             self.roll(now_ms)?;
         }
         let mut deleted = 0;
+        if !self.config.cleanup_policy.deletes() {
+            return Ok(deleted);
+        }
         if self.config.retention_ms >= 0 {
             let cutoff = now_ms.saturating_sub(self.config.retention_ms);
             deleted += self.delete_sealed_segments_while(|segment, _| {

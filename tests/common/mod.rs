@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: an in-process broker on its own
 //! runtime, rdkafka clients with short timeouts, produce/consume helpers that
 //! fail with a clear message instead of hanging, and kcat / binary runners.
+//! External tools (kcat, kafka-python, root) are found or provisioned in [`tools`].
 //!
 //! The broker runs on a runtime of its own, so tests may call blocking client
 //! APIs (consumer polls, watermarks) directly from their async body.
@@ -8,6 +9,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod raw;
+pub(crate) mod tools;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -410,7 +412,8 @@ pub(crate) fn headers(pairs: &[(&str, Option<&[u8]>)]) -> OwnedHeaders {
 }
 
 /// Runs kcat with `args` (plus IPv4), feeding `stdin`; returns stdout, panicking
-/// with stderr on a non-zero exit or after [`WAIT`].
+/// with stderr on a non-zero exit or after [`WAIT`]. Callers first check
+/// `tools::present(&tools::KCAT)` and skip when it is missing.
 pub(crate) fn kcat(args: &[&str], stdin: &[u8]) -> String {
     let mut child = Command::new("kcat")
         .args(args)

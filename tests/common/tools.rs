@@ -1,0 +1,253 @@
+//! What the interoperability tests need from outside the crate, and what they
+//! do when it is missing.
+//!
+//! - kcat comes from the system's package manager, which needs privileges:
+//!   [`present`] tells whether it runs here, and if not says why the calling
+//!   test is skipped.
+//! - kafka-python is provisioned by the tests themselves, once, into the build
+//!   directory (`target/test-tools/`) with `python3 -m pip install --target`:
+//!   see [`kafka_python`].
+//! - [`root`] is for tests that need root (mounting a tmpfs).
+//!
+//! A test that cannot run says so in one line on stderr and returns early; it
+//! does not fail. The line is written to stderr directly, not through
+//! `eprintln!`, so that the test harness does not swallow it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A program the tests run but cannot install themselves.
+#[derive(Debug)]
+pub(crate) struct Tool {
+    /// The command's name, looked up on the PATH.
+    pub(crate) name: &'static str,
+    /// Arguments that make it print its version and exit 0.
+    pub(crate) probe: &'static [&'static str],
+    /// How a person installs it.
+    pub(crate) install: &'static str,
+}
+
+/// kcat, a command-line client on librdkafka (Debian's package).
+pub(crate) const KCAT: Tool = Tool {
+    name: "kcat",
+    probe: &["-V"],
+    install: "apt-get install kcat",
+};
+
+/// Writes `skipped <test>: <why>` as one line on stderr, past the harness's capture.
+pub(crate) fn skip(why: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().filter(|n| *n != "main").unwrap_or("test");
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+}
+
+/// Whether `tool` runs here. When it does not, says so (with the command that
+/// installs it) and the caller returns early: `if !present(&KCAT) { return; }`.
+pub(crate) fn present(tool: &Tool) -> bool {
+    let runs = Command::new(tool.name)
+        .args(tool.probe)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !runs {
+        skip(&format!(
+            "{} is not on the PATH (install it with `{}`)",
+            tool.name, tool.install
+        ));
+    }
+    runs
+}
+
+/// Whether this process runs as root. When not, says that the calling test
+/// needs root to `need_it_for`, and the caller returns early.
+pub(crate) fn root(need_it_for: &str) -> bool {
+    // SAFETY: geteuid has no preconditions, touches no memory and cannot fail.
+    #[allow(unsafe_code)]
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        skip(&format!(
+            "needs root to {need_it_for} (running as uid {euid}; run the tests as root to include it)"
+        ));
+    }
+    euid == 0
+}
+
+/// The kafka-python release the tests (and `.ci/run`) use.
+pub(crate) const KAFKA_PYTHON_VERSION: &str = "3.0.12";
+
+/// A Python 3 that can `import kafka` (kafka-python [`KAFKA_PYTHON_VERSION`]).
+#[derive(Debug, Clone)]
+pub(crate) struct KafkaPython {
+    /// Put first on the child's PYTHONPATH; `None` when the system Python
+    /// already has the right kafka-python.
+    path: Option<PathBuf>,
+}
+
+impl KafkaPython {
+    /// `python3`, set up to import this kafka-python.
+    pub(crate) fn command(&self) -> Command {
+        let mut command = Command::new("python3");
+        if let Some(dir) = &self.path {
+            let mut paths = vec![dir.clone()];
+            if let Some(old) = std::env::var_os("PYTHONPATH") {
+                paths.extend(std::env::split_paths(&old));
+            }
+            command.env(
+                "PYTHONPATH",
+                std::env::join_paths(paths).expect("PYTHONPATH entries"),
+            );
+        }
+        command
+    }
+}
+
+/// kafka-python for the calling test, installed on first use into
+/// `target/test-tools/kafka-python-<version>` and reused after that (by every
+/// test process, whichever gets there first). `None` (after a one-line skip
+/// message) when python3 is missing or pip cannot install it, e.g. offline.
+pub(crate) fn kafka_python(for_test: &str) -> Option<KafkaPython> {
+    static FOUND: OnceLock<Result<KafkaPython, String>> = OnceLock::new();
+    match FOUND.get_or_init(|| find_or_install_kafka_python(for_test)) {
+        Ok(python) => Some(python.clone()),
+        Err(why) => {
+            skip(why);
+            None
+        }
+    }
+}
+
+fn find_or_install_kafka_python(for_test: &str) -> Result<KafkaPython, String> {
+    let version = KAFKA_PYTHON_VERSION;
+    let dir = build_dir()
+        .join("test-tools")
+        .join(format!("kafka-python-{version}"));
+    let has_version = |python: &KafkaPython| {
+        let check = format!("import kafka, sys; sys.exit(kafka.__version__ != {version:?})");
+        python
+            .command()
+            .args(["-c", &check])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    let provisioned = KafkaPython {
+        path: Some(dir.clone()),
+    };
+    let no_python = |e: std::io::Error| {
+        format!(
+            "python3 is not on the PATH ({e}); install Python 3 with pip (`apt-get install python3 python3-pip`)"
+        )
+    };
+    if dir.is_dir() {
+        return match has_version(&provisioned) {
+            Ok(s) if s.success() => Ok(provisioned),
+            Err(e) => Err(no_python(e)),
+            Ok(_) => panic!(
+                "{} does not hold a working kafka-python {version}: remove it and run the test again",
+                dir.display()
+            ),
+        };
+    }
+    let system = KafkaPython { path: None };
+    match has_version(&system) {
+        Ok(s) if s.success() => return Ok(system),
+        Ok(_) => {}
+        Err(e) => return Err(no_python(e)),
+    }
+
+    let _ = writeln!(
+        std::io::stderr(),
+        "installing kafka-python {version} into {} for {for_test} (once)",
+        shown(&dir)
+    );
+    let parent = dir.parent().expect("test-tools dir");
+    std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+    // Install beside the final place, then rename: the directory appears whole
+    // or not at all, so test processes racing here never see half an install.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let staging = parent.join(format!(
+        ".kafka-python-{version}.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let pip = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--no-input", "--target"])
+        .arg(&staging)
+        .arg(format!("kafka-python=={version}"))
+        .stdin(Stdio::null())
+        .output();
+    let installed = pip.as_ref().is_ok_and(|out| out.status.success());
+    if !installed {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(format!(
+            "kafka-python {version} is missing and pip could not install it ({}); \
+             install it with `python3 -m pip install kafka-python=={version}` \
+             (needs pip, `apt-get install python3-pip`, and access to PyPI)",
+            last_line(&pip)
+        ));
+    }
+    if let Err(e) = std::fs::rename(&staging, &dir) {
+        // Another test process finished first; its copy is as good as ours.
+        let _ = std::fs::remove_dir_all(&staging);
+        if !dir.is_dir() {
+            panic!("move {} to {}: {e}", staging.display(), dir.display());
+        }
+    }
+    Ok(provisioned)
+}
+
+/// The build directory (`target/`, or wherever `CARGO_TARGET_DIR` or the
+/// cargo configuration put it): test binaries live in `<it>/<profile>/deps/`.
+fn build_dir() -> PathBuf {
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        let deps = exe.parent()?;
+        if deps.file_name()? != "deps" {
+            return None;
+        }
+        Some(deps.parent()?.parent()?.to_path_buf())
+    });
+    from_exe
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// `path` relative to the crate when it is inside it (`target/...`).
+fn shown(path: &Path) -> String {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    path.strip_prefix(crate_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// The last non-empty line pip printed, to say why it failed.
+fn last_line(pip: &std::io::Result<Output>) -> String {
+    match pip {
+        Err(e) => format!("could not run python3 -m pip: {e}"),
+        Ok(out) => {
+            let last = |bytes: &[u8]| {
+                let text = String::from_utf8_lossy(bytes);
+                text.lines()
+                    .map(str::trim)
+                    .rfind(|l| !l.is_empty())
+                    .map(str::to_string)
+            };
+            last(&out.stderr)
+                .or_else(|| last(&out.stdout))
+                .unwrap_or_else(|| format!("pip exited with {}", out.status))
+        }
+    }
+}

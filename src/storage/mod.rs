@@ -10,7 +10,7 @@
 //! | `{base:020}.log` | RecordBatch v2, back to back, exactly as produced, base offset patched into bytes 0..8 |
 //! | `{base:020}.index` | sparse offset index: 8-byte entries, relative offset u32 BE + position u32 BE; preallocated, trimmed on seal |
 //! | `{base:020}.timeindex` | time index: 12-byte entries, max timestamp so far i64 BE + relative offset u32 BE; monotone |
-//! | `{offset:020}.snapshot` | idempotent-producer state as of `offset` (Sluice format, CRC32C-checked) |
+//! | `{offset:020}.sluice-producers` | idempotent-producer state as of `offset` (Sluice's own format, CRC32C-checked; not Kafka's `.snapshot`) |
 //! | `log-start-offset` | log start offset moved by DeleteRecords (decimal, written atomically) |
 //! | `.clean-shutdown` | present only between a clean `close()` and the next `open()` |
 //!

@@ -2,18 +2,30 @@
 //! batches' sequence ranges and offsets, to reject gaps and to answer retries
 //! with the original offsets.
 //!
-//! Snapshot file `{offset:020}.snapshot` holds the state as of `offset` (all
+//! Snapshot file `{offset:020}.sluice-producers` holds the state as of `offset` (all
 //! batches below it applied), big-endian: magic `SLPS`, version u16 = 1,
 //! producer count u32, then per producer: id i64, epoch i16, batch count u8,
 //! batches (first seq i32, last seq i32, base offset i64, last offset i64);
 //! then CRC32C u32 of everything before it. A snapshot that fails its CRC is
 //! ignored (the log replays from an older one or from its start).
+//!
+//! The format is Sluice's own, so the file is not named `.snapshot`: Kafka's
+//! tools would read that as Kafka's producer snapshot. Earlier versions of
+//! Sluice did use that name; such files are still read, and removed once a
+//! snapshot under the new name is written.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use super::record::BatchHeader;
+use super::segment::file_name;
 use super::{Error, Result};
+
+/// Extension of a producer snapshot.
+pub(crate) const SNAPSHOT_EXT: &str = "sluice-producers";
+const SNAPSHOT_TMP_EXT: &str = "sluice-producers.tmp";
+/// Extension Sluice used before, read for compatibility.
+pub(crate) const LEGACY_SNAPSHOT_EXT: &str = "snapshot";
 
 /// Batches remembered per producer, as in Kafka.
 const BATCHES_KEPT: usize = 5;
@@ -164,8 +176,8 @@ impl ProducerStates {
     /// Writes the snapshot for `offset` atomically (temp file + rename). Not
     /// fsynced: a torn snapshot fails its CRC and an older one is used.
     pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<()> {
-        let path = dir.join(format!("{offset:020}.snapshot"));
-        let tmp = dir.join(format!("{offset:020}.snapshot.tmp"));
+        let path = dir.join(file_name(offset, SNAPSHOT_EXT));
+        let tmp = dir.join(file_name(offset, SNAPSHOT_TMP_EXT));
         std::fs::write(&tmp, self.encode()).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
     }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::{CLEAN_SHUTDOWN, START_OFFSET_FILE};
+use crate::storage::producer::{LEGACY_SNAPSHOT_EXT, SNAPSHOT_EXT};
 use crate::storage::segment::{file_name, parse_file_name};
 use crate::storage::{Error, Result};
 
@@ -15,8 +16,8 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<i64>> {
         let name = name.to_string_lossy();
         match parse_file_name(&name) {
             Some((base, "log")) => bases.push(base),
-            Some((_, "index" | "timeindex" | "snapshot")) => {}
-            Some((_, "snapshot.tmp")) => {
+            Some((_, "index" | "timeindex" | SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
+            Some((_, "snapshot.tmp" | "sluice-producers.tmp")) => {
                 let _ = std::fs::remove_file(entry.path());
             }
             _ if name == CLEAN_SHUTDOWN || name == START_OFFSET_FILE => {}
@@ -38,14 +39,16 @@ pub(super) fn read_start_offset(dir: &Path) -> Option<i64> {
     parsed
 }
 
-/// Offsets of the producer snapshots in `dir`, ascending.
-pub(super) fn list_snapshots(dir: &Path) -> Result<Vec<i64>> {
+/// Offsets of the producer snapshots with extension `ext` in `dir`, ascending.
+pub(super) fn list_snapshots(dir: &Path, ext: &str) -> Result<Vec<i64>> {
     let mut offsets = Vec::new();
     for entry in std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .flatten()
     {
-        if let Some((offset, "snapshot")) = parse_file_name(&entry.file_name().to_string_lossy()) {
+        if let Some((offset, found)) = parse_file_name(&entry.file_name().to_string_lossy())
+            && found == ext
+        {
             offsets.push(offset);
         }
     }
@@ -53,8 +56,8 @@ pub(super) fn list_snapshots(dir: &Path) -> Result<Vec<i64>> {
     Ok(offsets)
 }
 
-pub(super) fn remove_snapshot(dir: &Path, offset: i64) {
-    let path = dir.join(file_name(offset, "snapshot"));
+pub(super) fn remove_snapshot(dir: &Path, offset: i64, ext: &str) {
+    let path = dir.join(file_name(offset, ext));
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(path = %path.display(), error = %e, "cannot remove producer snapshot");
     }

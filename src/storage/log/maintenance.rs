@@ -5,6 +5,7 @@ use std::ops::Bound;
 
 use super::{Log, SNAPSHOTS_KEPT, START_OFFSET_FILE, list_snapshots, remove_snapshot, sync_dir};
 use crate::storage::producer::ProducerStates;
+use crate::storage::producer::{LEGACY_SNAPSHOT_EXT, SNAPSHOT_EXT};
 use crate::storage::segment::{Segment, SegmentConfig};
 use crate::storage::{Error, Result};
 
@@ -63,8 +64,13 @@ impl Log {
         sync_dir(&self.dir)?;
         let end = self.end_offset();
         self.synced_offset = self.synced_offset.min(end);
-        for snapshot in list_snapshots(&self.dir)?.into_iter().filter(|s| *s > end) {
-            remove_snapshot(&self.dir, snapshot);
+        for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
+            for snapshot in list_snapshots(&self.dir, ext)?
+                .into_iter()
+                .filter(|s| *s > end)
+            {
+                remove_snapshot(&self.dir, snapshot, ext);
+            }
         }
         self.load_producer_state()
     }
@@ -73,8 +79,10 @@ impl Log {
         for (_, segment) in std::mem::take(&mut self.segments) {
             segment.delete()?;
         }
-        for snapshot in list_snapshots(&self.dir)? {
-            remove_snapshot(&self.dir, snapshot);
+        for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
+            for snapshot in list_snapshots(&self.dir, ext)? {
+                remove_snapshot(&self.dir, snapshot, ext);
+            }
         }
         let config = SegmentConfig::from(&self.config);
         let segment = Segment::create(&self.dir, offset, config, 0, self.io.clone())?;
@@ -167,10 +175,13 @@ impl Log {
     /// Writes the producer snapshot for `offset` and keeps only the newest few.
     pub(super) fn write_snapshot(&self, offset: i64) -> Result<()> {
         self.producers.write_snapshot(&self.dir, offset)?;
-        let snapshots = list_snapshots(&self.dir)?;
+        let snapshots = list_snapshots(&self.dir, SNAPSHOT_EXT)?;
         let old = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
         for snapshot in snapshots.into_iter().take(old) {
-            remove_snapshot(&self.dir, snapshot);
+            remove_snapshot(&self.dir, snapshot, SNAPSHOT_EXT);
+        }
+        for legacy in list_snapshots(&self.dir, LEGACY_SNAPSHOT_EXT)? {
+            remove_snapshot(&self.dir, legacy, LEGACY_SNAPSHOT_EXT);
         }
         Ok(())
     }
@@ -181,14 +192,18 @@ impl Log {
         let end = self.end_offset();
         let mut states = ProducerStates::default();
         let mut from = self.segments.keys().next().copied().unwrap_or(0);
-        for snapshot in list_snapshots(&self.dir)?
+        let newest_first = |ext| -> Result<Vec<(i64, &str)>> {
+            let found = list_snapshots(&self.dir, ext)?;
+            Ok(found.into_iter().rev().map(|s| (s, ext)).collect())
+        };
+        let candidates = newest_first(SNAPSHOT_EXT)?
             .into_iter()
-            .rev()
-            .filter(|s| *s <= end)
-        {
+            .chain(newest_first(LEGACY_SNAPSHOT_EXT)?)
+            .filter(|(s, _)| *s <= end);
+        for (snapshot, ext) in candidates {
             let path = self
                 .dir
-                .join(crate::storage::segment::file_name(snapshot, "snapshot"));
+                .join(crate::storage::segment::file_name(snapshot, ext));
             if let Some(loaded) = std::fs::read(&path)
                 .ok()
                 .and_then(|b| ProducerStates::decode(&b))

@@ -376,3 +376,30 @@ fn log_and_read_slices_can_cross_threads() {
     assert_send_sync::<ReadSlice>();
     assert_send_sync::<SyncTarget>();
 }
+
+#[test]
+fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    log.append(&mut batch_with_producer(7, 0, 0, 3, 0), 0)
+        .unwrap();
+    log.close().unwrap();
+    let with_ext = |ext: &str| -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(ext))
+            .collect()
+    };
+    let written = with_ext(".sluice-producers");
+    assert_eq!(written.len(), 1);
+    assert!(with_ext(".snapshot").is_empty());
+    // A data directory of an earlier Sluice: the same file under Kafka's name.
+    let legacy = written[0].replace(".sluice-producers", ".snapshot");
+    std::fs::rename(dir.path().join(&written[0]), dir.path().join(&legacy)).unwrap();
+    let log = Log::open(dir.path(), small(), 0).unwrap();
+    assert_eq!(log.producer_state(7), Some((0, 2)));
+    log.close().unwrap();
+    assert!(with_ext(".snapshot").is_empty(), "the old name is removed");
+    assert_eq!(with_ext(".sluice-producers").len(), 1);
+}

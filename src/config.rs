@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
+pub use crate::group::GroupConfig;
 use crate::storage::LogConfig;
 
 /// Command-line flags. Every flag is optional so that an absent flag never hides the file.
@@ -94,7 +95,7 @@ pub struct Config {
     #[serde(deserialize_with = "crate::topic_config::deserialize_defaults")]
     pub log: LogConfig,
     /// The group coordinator (`group.*` and `offsets.*` broker settings).
-    pub group: crate::group::GroupConfig,
+    pub group: GroupConfig,
 }
 
 impl Default for Config {
@@ -117,7 +118,7 @@ impl Default for Config {
             flush_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
             log: LogConfig::default(),
-            group: crate::group::GroupConfig::default(),
+            group: GroupConfig::default(),
         }
     }
 }

@@ -13,20 +13,20 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// One client socket: frames are read by a [`FrameReader`] and answers
 /// written by a [`FrameWriter`], so the two halves can work concurrently.
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub reader: FrameReader,
     pub writer: FrameWriter,
 }
 
 /// The writing half of a connection.
 #[derive(Debug)]
-pub struct FrameWriter {
+pub(crate) struct FrameWriter {
     stream: BufWriter<OwnedWriteHalf>,
 }
 
 /// The reading half of a connection, one frame at a time.
 #[derive(Debug)]
-pub struct FrameReader {
+pub(crate) struct FrameReader {
     stream: BufReader<OwnedReadHalf>,
     max_frame_bytes: u32,
     /// One permit per request byte in flight, shared by every connection.
@@ -37,14 +37,14 @@ pub struct FrameReader {
 
 /// The budget of request bytes in flight, shared by every connection.
 #[derive(Debug, Clone)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     permits: Arc<Semaphore>,
     total: u32,
 }
 
 impl InFlight {
     /// A budget of `bytes` (capped at what a semaphore can count).
-    pub fn new(bytes: u64) -> InFlight {
+    pub(crate) fn new(bytes: u64) -> InFlight {
         let total = bytes
             .min(Semaphore::MAX_PERMITS as u64)
             .min(u64::from(u32::MAX)) as u32;
@@ -57,14 +57,14 @@ impl InFlight {
 
 /// A request frame and its share of the in-flight byte budget, released on drop.
 #[derive(Debug)]
-pub struct Frame {
+pub(crate) struct Frame {
     pub body: Bytes,
     _budget: OwnedSemaphorePermit,
 }
 
 /// Why a connection must be closed.
 #[derive(Debug, thiserror::Error)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     #[error("frame size {0} is outside 0..={1}")]
     BadSize(i32, u32),
     #[error(transparent)]
@@ -74,7 +74,7 @@ pub enum FrameError {
 impl Connection {
     /// Wraps an accepted socket; frames larger than `max_frame_bytes` close it.
     /// Each frame's bytes are taken from `in_flight` before it is read.
-    pub fn new(stream: TcpStream, max_frame_bytes: u32, budget: &InFlight) -> Connection {
+    pub(crate) fn new(stream: TcpStream, max_frame_bytes: u32, budget: &InFlight) -> Connection {
         // Responses are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
@@ -95,7 +95,7 @@ impl Connection {
 impl FrameReader {
     /// The next whole frame, or `None` when the peer closed cleanly between frames.
     /// Waits (reading nothing more from the socket) while the in-flight budget is spent.
-    pub async fn read_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+    pub(crate) async fn read_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         let mut size = [0u8; 4];
         match self.stream.read_exact(&mut size).await {
             Ok(_) => {}
@@ -127,7 +127,7 @@ impl FrameReader {
 
 impl FrameWriter {
     /// Writes a frame made of several buffers (e.g. header, then record bytes) and flushes.
-    pub async fn write_parts(&mut self, parts: &[Bytes]) -> io::Result<()> {
+    pub(crate) async fn write_parts(&mut self, parts: &[Bytes]) -> io::Result<()> {
         for part in parts {
             self.stream.write_all(part).await?;
         }

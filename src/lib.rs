@@ -15,18 +15,18 @@ pub mod alloc;
 pub mod broker;
 pub mod catalog;
 pub mod config;
-pub mod connection;
+mod connection;
 pub mod error;
 mod flush;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod group;
+mod group;
 pub mod handler;
-pub mod protocol;
-pub mod server;
+mod protocol;
+mod server;
 mod shutdown;
 pub mod storage;
-pub mod topic_config;
+mod topic_config;
 mod util;
 
 pub use broker::Broker;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// A decoded request header and the still-encoded body.
 #[derive(Debug)]
-pub struct Request {
+pub(crate) struct Request {
     pub api_key: ApiKey,
     pub header: RequestHeader,
     pub body: Bytes,
@@ -17,7 +17,7 @@ pub struct Request {
 
 impl Request {
     /// Decodes the header of `frame`. Unknown API keys and short frames are errors.
-    pub fn parse(mut frame: Bytes) -> Result<Request> {
+    pub(crate) fn parse(mut frame: Bytes) -> Result<Request> {
         if frame.len() < 8 {
             return Err(Error::Protocol(format!(
                 "request of {} bytes is too short",
@@ -38,12 +38,12 @@ impl Request {
     }
 
     /// The request's API version.
-    pub fn version(&self) -> i16 {
+    pub(crate) fn version(&self) -> i16 {
         self.header.request_api_version
     }
 
     /// Decodes the body as `T` at the request's version.
-    pub fn decode<T: Decodable>(&self) -> Result<T> {
+    pub(crate) fn decode<T: Decodable>(&self) -> Result<T> {
         let mut body = self.body.clone();
         T::decode(&mut body, self.version())
             .map_err(|e| Error::Protocol(format!("{:?} v{}: {e}", self.api_key, self.version())))
@@ -51,7 +51,7 @@ impl Request {
 }
 
 /// Encodes a whole response frame: size prefix, header, body.
-pub fn encode_response<T: Encodable>(
+pub(crate) fn encode_response<T: Encodable>(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,

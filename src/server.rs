@@ -19,7 +19,11 @@ use crate::shutdown::stopped;
 
 /// Serves `listener` until `shutdown` turns true, then waits for every
 /// connection to finish the request it is handling.
-pub async fn run(listener: TcpListener, ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections));
     let per_ip = PerIp::default();
     let budget = InFlight::new(ctx.config.queued_max_request_bytes);

@@ -14,7 +14,7 @@ use crate::storage::{CleanupPolicy, LogConfig, TimestampType};
 
 /// Kafka's `ConfigType` of a setting, as DescribeConfigs reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
+pub(crate) enum ConfigType {
     Boolean = 1,
     String = 2,
     Int = 3,
@@ -24,7 +24,7 @@ pub enum ConfigType {
 
 /// One topic setting.
 #[derive(Debug)]
-pub struct TopicSetting {
+pub(crate) struct TopicSetting {
     /// Kafka's topic-level name (`retention.ms`).
     pub name: &'static str,
     /// Kafka's broker-level name of the default (`log.retention.ms`).
@@ -41,7 +41,7 @@ pub struct TopicSetting {
 
 impl TopicSetting {
     /// The value of this setting in `config`, as Kafka writes it.
-    pub fn value(&self, config: &LogConfig) -> String {
+    pub(crate) fn value(&self, config: &LogConfig) -> String {
         (self.get)(config)
     }
 }
@@ -64,7 +64,7 @@ macro_rules! number {
 }
 
 /// Every topic-level setting accepted by CreateTopics and the AlterConfigs APIs.
-pub const SETTINGS: &[TopicSetting] = &[
+pub(crate) const SETTINGS: &[TopicSetting] = &[
     TopicSetting {
         name: "cleanup.policy",
         broker_name: "log.cleanup.policy",
@@ -109,12 +109,12 @@ pub const SETTINGS: &[TopicSetting] = &[
 ];
 
 /// The row of the topic-level setting `name`.
-pub fn setting(name: &str) -> Option<&'static TopicSetting> {
+pub(crate) fn setting(name: &str) -> Option<&'static TopicSetting> {
     SETTINGS.iter().find(|s| s.name == name)
 }
 
 /// Applies `overrides` onto `defaults`, refusing unknown keys and bad values.
-pub fn apply(
+pub(crate) fn apply(
     defaults: &LogConfig,
     overrides: &BTreeMap<String, String>,
 ) -> Result<LogConfig, String> {
@@ -130,7 +130,7 @@ pub fn apply(
 
 /// Every setting for DescribeConfigs: the value set on the topic, else the
 /// broker default from `defaults`.
-pub fn describe(
+pub(crate) fn describe(
     defaults: &LogConfig,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<(&'static str, String)> {

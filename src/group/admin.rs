@@ -9,7 +9,7 @@ use super::{Coordinator, response_error};
 
 /// DescribeGroups' view of one group.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GroupSummary {
+pub(crate) struct GroupSummary {
     /// Kafka's state name; "Dead" for a group that does not exist.
     pub state: &'static str,
     pub protocol_type: String,
@@ -20,7 +20,7 @@ pub struct GroupSummary {
 
 /// DescribeGroups' view of one member; metadata and assignment only while Stable.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MemberSummary {
+pub(crate) struct MemberSummary {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub client_id: String,
@@ -32,7 +32,7 @@ pub struct MemberSummary {
 impl Coordinator {
     /// Every group as (group id, protocol type, state), filtered by state names
     /// (case-insensitive; no filter when empty).
-    pub fn list_groups(&self, states: &[String]) -> Vec<(String, String, &'static str)> {
+    pub(crate) fn list_groups(&self, states: &[String]) -> Vec<(String, String, &'static str)> {
         let inner = self.lock();
         let mut groups: Vec<_> = inner
             .groups
@@ -56,7 +56,7 @@ impl Coordinator {
     }
 
     /// DescribeGroups for one group.
-    pub fn describe(&self, group_id: &str) -> Result<GroupSummary, ResponseError> {
+    pub(crate) fn describe(&self, group_id: &str) -> Result<GroupSummary, ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
@@ -104,7 +104,7 @@ impl Coordinator {
     }
 
     /// DeleteGroups: removes empty groups and their offsets; NON_EMPTY_GROUP otherwise.
-    pub async fn delete_groups(&self, ids: &[String]) -> Vec<Result<(), ResponseError>> {
+    pub(crate) async fn delete_groups(&self, ids: &[String]) -> Vec<Result<(), ResponseError>> {
         let mut last = None;
         let mut results = Vec::with_capacity(ids.len());
         {

@@ -11,7 +11,7 @@ use super::state::{Group, GroupState, JoinResult, Member, Pending};
 
 /// A JoinGroup request, whatever its version.
 #[derive(Debug, Clone)]
-pub struct JoinRequest {
+pub(crate) struct JoinRequest {
     pub group_id: String,
     /// Empty on a member's first join.
     pub member_id: String,

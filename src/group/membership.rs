@@ -11,7 +11,7 @@ use super::state::{Group, GroupState, Pending, SyncResult};
 
 /// A SyncGroup request, whatever its version.
 #[derive(Debug, Clone)]
-pub struct SyncRequest {
+pub(crate) struct SyncRequest {
     pub group_id: String,
     pub generation: i32,
     pub member_id: String,
@@ -25,7 +25,7 @@ pub struct SyncRequest {
 
 /// A member named in a LeaveGroup.
 #[derive(Debug, Clone)]
-pub struct Leaving {
+pub(crate) struct Leaving {
     pub member_id: String,
     pub instance_id: Option<String>,
 }

@@ -51,24 +51,23 @@ use kafka_protocol::ResponseError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use admin::{GroupSummary, MemberSummary};
 pub use config::GroupConfig;
-pub use join::JoinRequest;
-pub use membership::{Leaving, SyncRequest};
-pub use offsets::{Commit, FetchedOffset, TopicResults};
-pub use state::{GroupState, JoinResult, JoinedMember, SyncResult};
-pub use store::OFFSETS_DIR;
+pub(crate) use join::JoinRequest;
+pub(crate) use membership::{Leaving, SyncRequest};
+pub(crate) use offsets::{Commit, FetchedOffset, TopicResults};
+pub(crate) use state::{JoinResult, SyncResult};
+pub(crate) use store::OFFSETS_DIR;
 
 use codec::Entry;
 use state::{Group, Pending};
 use store::Store;
 
 /// How often the timer task runs the groups' deadlines.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// The group coordinator of this broker. Thread-safe; share it in an `Arc`.
 #[derive(Debug)]
-pub struct Coordinator {
+pub(crate) struct Coordinator {
     inner: Mutex<Inner>,
     config: GroupConfig,
     flush_always: bool,
@@ -101,7 +100,7 @@ impl crate::flush::Syncable for Inner {
 
 impl Coordinator {
     /// Opens the internal log under `data_dir` and restores groups and offsets from it.
-    pub fn open(
+    pub(crate) fn open(
         data_dir: &Path,
         config: GroupConfig,
         flush_always: bool,
@@ -145,13 +144,8 @@ impl Coordinator {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The settings in force.
-    pub fn config(&self) -> &GroupConfig {
-        &self.config
-    }
-
     /// JoinGroup; waits until the group's join phase completes.
-    pub async fn join(&self, req: JoinRequest) -> JoinResult {
+    pub(crate) async fn join(&self, req: JoinRequest) -> JoinResult {
         let member_id = req.member_id.clone();
         let pending = {
             let mut inner = self.lock();
@@ -168,7 +162,7 @@ impl Coordinator {
     }
 
     /// SyncGroup; a follower waits for the leader's assignment.
-    pub async fn sync(&self, req: SyncRequest) -> SyncResult {
+    pub(crate) async fn sync(&self, req: SyncRequest) -> SyncResult {
         let pending = {
             let mut inner = self.lock();
             let now = Instant::now();
@@ -192,7 +186,7 @@ impl Coordinator {
     }
 
     /// Heartbeat: keeps the member's session alive and tells it when to rejoin.
-    pub fn heartbeat(
+    pub(crate) fn heartbeat(
         &self,
         group_id: &str,
         member_id: &str,
@@ -207,7 +201,7 @@ impl Coordinator {
     }
 
     /// LeaveGroup for one or more members; the outer error is group-wide.
-    pub fn leave(
+    pub(crate) fn leave(
         &self,
         group_id: &str,
         leaving: &[Leaving],
@@ -229,7 +223,7 @@ impl Coordinator {
     }
 
     /// Runs every group's deadlines and, now and then, offset expiry.
-    pub fn tick(&self) {
+    pub(crate) fn tick(&self) {
         let mut inner = self.lock();
         let now = Instant::now();
         let delay = self.config.initial_rebalance_delay_ms;
@@ -246,7 +240,7 @@ impl Coordinator {
 
     /// Starts the timer task; when `stop` turns true it fails every parked
     /// JoinGroup and SyncGroup (so the server can drain) and ends.
-    pub fn spawn_timer(
+    pub(crate) fn spawn_timer(
         self: &std::sync::Arc<Self>,
         mut stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
@@ -266,7 +260,7 @@ impl Coordinator {
 
     /// Refuses new joins and fails every waiting JoinGroup and SyncGroup with
     /// COORDINATOR_NOT_AVAILABLE, so clients look for the coordinator again.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let mut inner = self.lock();
         inner.stopping = true;
         for group in inner.groups.values_mut() {
@@ -277,7 +271,7 @@ impl Coordinator {
     }
 
     /// Stops and closes the internal log cleanly.
-    pub fn close(&self) -> crate::Result<()> {
+    pub(crate) fn close(&self) -> crate::Result<()> {
         self.stop();
         let mut inner = self.lock();
         inner.persist();

@@ -15,7 +15,7 @@ use crate::util::now_ms;
 
 /// One partition's offset in an OffsetCommit.
 #[derive(Debug, Clone)]
-pub struct Commit {
+pub(crate) struct Commit {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
@@ -25,20 +25,20 @@ pub struct Commit {
 
 /// A committed offset as OffsetFetch reports it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FetchedOffset {
+pub(crate) struct FetchedOffset {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: String,
 }
 
 /// Per partition: the outcome for each requested partition of a topic.
-pub type TopicResults<T> = Vec<(String, Vec<(i32, T)>)>;
+pub(crate) type TopicResults<T> = Vec<(String, Vec<(i32, T)>)>;
 
 impl Coordinator {
     /// OffsetCommit: appended to the offsets log (and fsynced with `flush =
     /// "always"`) before this returns. A simple consumer commits with
     /// generation -1 and no member id. Results follow the order of `commits`.
-    pub async fn commit(
+    pub(crate) async fn commit(
         &self,
         group_id: &str,
         generation: i32,
@@ -64,7 +64,7 @@ impl Coordinator {
 
     /// OffsetFetch for `topics` (all committed partitions when `None`);
     /// partitions without a commit report `None`.
-    pub fn fetch_offsets(
+    pub(crate) fn fetch_offsets(
         &self,
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
@@ -108,7 +108,7 @@ impl Coordinator {
     }
 
     /// OffsetDelete: refused for topics the group's members are subscribed to.
-    pub async fn delete_offsets(
+    pub(crate) async fn delete_offsets(
         &self,
         group_id: &str,
         topics: &[(String, Vec<i32>)],

@@ -11,7 +11,7 @@ use super::codec::{GroupValue, MemberValue, OffsetValue};
 
 /// The classic protocol's group states (Kafka's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupState {
+pub(crate) enum GroupState {
     /// No members; may still hold committed offsets.
     Empty,
     /// Waiting for every member to (re)join.
@@ -24,7 +24,7 @@ pub enum GroupState {
 
 impl GroupState {
     /// The name Kafka reports in DescribeGroups and ListGroups.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             GroupState::Empty => "Empty",
             GroupState::PreparingRebalance => "PreparingRebalance",
@@ -36,7 +36,7 @@ impl GroupState {
 
 /// A member as the leader sees it in its JoinGroup response.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JoinedMember {
+pub(crate) struct JoinedMember {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub metadata: Bytes,
@@ -44,7 +44,7 @@ pub struct JoinedMember {
 
 /// The answer to a JoinGroup.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JoinResult {
+pub(crate) struct JoinResult {
     pub error: Option<ResponseError>,
     pub generation: i32,
     pub protocol_type: Option<String>,
@@ -74,7 +74,7 @@ impl JoinResult {
 
 /// The answer to a SyncGroup.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SyncResult {
+pub(crate) struct SyncResult {
     pub error: Option<ResponseError>,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,

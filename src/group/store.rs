@@ -9,7 +9,7 @@ use crate::storage::{Log, LogConfig, SyncTarget};
 use crate::util::now_ms;
 
 /// Directory name of the internal partition.
-pub const OFFSETS_DIR: &str = "__consumer_offsets-0";
+pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets-0";
 /// Records per batch when snapshotting.
 const SNAPSHOT_BATCH: usize = 500;
 /// Bytes asked of the log per read while replaying.

@@ -82,7 +82,7 @@ pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
 
 /// Everything a handler may use: shared by all connections.
 #[derive(Debug)]
-pub struct Context {
+pub(crate) struct Context {
     pub catalog: Arc<Catalog>,
     pub config: Arc<Config>,
     /// The host and port Metadata advertises.
@@ -94,10 +94,10 @@ pub struct Context {
 }
 
 /// The bytes of a response frame, once a deferred reply is ready.
-pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<Bytes>>> + Send>>;
+pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<Bytes>>> + Send>>;
 
 /// What the connection does after a request.
-pub enum Reply {
+pub(crate) enum Reply {
     /// Send these buffers as one response frame.
     Frame(Vec<Bytes>),
     /// Send nothing (Produce with acks = 0).
@@ -142,7 +142,7 @@ macro_rules! route {
 }
 
 /// Handles one request frame. An `Err` means the connection must be closed.
-pub async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
+pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
     let req = Request::parse(frame)?;
     let version = req.version();
     let in_range =

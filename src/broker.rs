@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, FlushMode, split_host_port};
+use crate::data_dir::DirLock;
 use crate::error::{Error, Result, io_err};
 use crate::group::Coordinator;
 use crate::handler::Context;
@@ -34,6 +35,8 @@ pub struct Broker {
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    /// Released after the logs are closed (fields drop after `shutdown`'s body).
+    _lock: Arc<DirLock>,
 }
 
 impl Broker {
@@ -41,6 +44,8 @@ impl Broker {
     pub async fn start(config: Config) -> Result<Broker> {
         let started = Instant::now();
         config.validate().map_err(Error::Config)?;
+        // IMPORTANT: nothing in the data directory is read or written before this.
+        let lock = Arc::new(DirLock::acquire(&config.data_dir)?);
         let log_config = config.log.clone();
         let data_dir = config.data_dir.clone();
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&data_dir, log_config))
@@ -74,7 +79,13 @@ impl Broker {
         });
         let mut background = background_tasks(&catalog, &config);
         background.push(groups.spawn_timer(stop_rx.clone()));
-        let server = tokio::spawn(server::run(listener, ctx, stop_rx));
+        // The server task holds the lock too: a broker dropped without
+        // shutdown keeps it until its tasks are gone.
+        let server_lock = lock.clone();
+        let server = tokio::spawn(async move {
+            server::run(listener, ctx, stop_rx).await;
+            drop(server_lock);
+        });
         tracing::info!(
             %addr,
             data_dir = %config.data_dir.display(),
@@ -89,6 +100,7 @@ impl Broker {
             stop,
             server,
             background,
+            _lock: lock,
         })
     }
 

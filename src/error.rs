@@ -29,6 +29,12 @@ pub enum Error {
     /// A setting was invalid.
     #[error("config: {0}")]
     Config(String),
+    /// Another broker holds the data directory's lock.
+    #[error(
+        "data directory {} is in use by another broker (it holds {}/.lock); stop it or choose another --data-dir",
+        .0.display(), .0.display()
+    )]
+    DataDirInUse(PathBuf),
 }
 
 /// Result with the crate's [`Error`].
@@ -51,6 +57,7 @@ impl Error {
             Error::Io { .. } => ResponseError::KafkaStorageError.code(),
             Error::Protocol(_) => ResponseError::InvalidRequest.code(),
             Error::Config(_) => ResponseError::InvalidConfig.code(),
+            Error::DataDirInUse(_) => ResponseError::KafkaStorageError.code(),
         }
     }
 

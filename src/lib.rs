@@ -16,6 +16,7 @@ pub mod broker;
 pub mod catalog;
 pub mod config;
 mod connection;
+mod data_dir;
 pub mod error;
 mod flush;
 #[doc(hidden)]

@@ -9,9 +9,10 @@
 //! - [`record_batch`]: [`RecordBatch::parse`]/`validate`, then [`Log::append`]
 //!   on two scratch logs (CreateTime and LogAppendTime): an append either
 //!   succeeds and reads back as the patched bytes, or leaves the log unchanged.
-//! - [`recovery`]: the bytes become a partition directory left by a crash;
-//!   [`Log::open`] must not panic and the active segment must read back as
-//!   whole, CRC-valid batches with dense offsets.
+//! - [`recovery`]: the bytes become a partition directory of up to four
+//!   segments, any of them damaged, left by a crash; [`Log::open`] must not
+//!   panic and the whole log must read back as whole, CRC-valid batches with
+//!   dense offsets.
 //!
 //! Scratch directories live under `std::env::temp_dir()` (set `TMPDIR` to a
 //! tmpfs for speed) and are removed and recreated every few hundred inputs.
@@ -308,9 +309,11 @@ fn take<'a>(data: &mut &'a [u8]) -> &'a [u8] {
 }
 
 /// Writes the partition directory described by `data` and opens it as a log
-/// after a crash. Layout: a flags byte (bit 0: two segments), then for the
-/// second segment a u32 BE base offset, then `.log`, `.index`, `.timeindex`
-/// of each segment as u16-length-prefixed parts.
+/// after a crash. Layout: a flags byte (bits 0-1: how many segments follow
+/// the first, up to three), then for each following segment a u32 BE gap
+/// from the previous base offset (at least 1), then `.log`, `.index`,
+/// `.timeindex` of each segment as u16-length-prefixed parts. Any of them
+/// may be damaged.
 pub fn recovery(data: &[u8]) {
     let mut data = data;
     let Some((&flags, rest)) = data.split_first() else {
@@ -318,12 +321,13 @@ pub fn recovery(data: &[u8]) {
     };
     data = rest;
     let mut bases = vec![0i64];
-    if flags & 1 != 0 {
-        let Some((base, rest)) = data.split_first_chunk::<4>() else {
+    for _ in 0..(flags & 3) {
+        let Some((gap, rest)) = data.split_first_chunk::<4>() else {
             return;
         };
         data = rest;
-        bases.push(i64::from(u32::from_be_bytes(*base)).max(1));
+        let previous = bases.last().copied().unwrap_or(0);
+        bases.push(previous + i64::from(u32::from_be_bytes(*gap)).max(1));
     }
     let dir = Scratch::new("recovery");
     let partition = dir.0.join("t-0");
@@ -337,15 +341,12 @@ pub fn recovery(data: &[u8]) {
     let Ok(mut log) = Log::open(&partition, log_config(TimestampType::CreateTime), NOW_MS) else {
         return;
     };
-    // Only the active segment is scanned at open (as in Kafka, sealed ones are
-    // trusted), so the strict checks start at its base.
-    let active = bases.last().copied().unwrap_or(0).max(log.start_offset());
-    read_all(&log, active);
-    for offset in log.start_offset()..active.min(log.start_offset() + 64) {
-        let _ = log.read(offset, 4096).map(|s| s.read());
-    }
+    // With no recovery point every segment was scanned: the whole log must
+    // read back as whole, valid batches with dense offsets.
+    let start = log.start_offset();
+    read_all(&log, start);
     let valid = crate::storage::testing::batch(&[(b"k", b"v")], NOW_MS);
-    append_checked_from(&mut log, &valid, active);
+    append_checked_from(&mut log, &valid, start);
 }
 
 /// [`append_checked`] with the strict reads starting at `from`.

@@ -283,4 +283,27 @@ fn write_seeds() {
     second[..8].copy_from_slice(&6i64.to_be_bytes());
     part(&mut two_segments, &second);
     write_seed("recovery", "seed-two-segments", &two_segments);
+    // Four segments of the log above, at 0, 6, 12 and 18; the second is torn
+    // in its second batch and the third has a flipped CRC byte.
+    let mut four = vec![3u8];
+    for _ in 0..3 {
+        four.extend_from_slice(&6u32.to_be_bytes());
+    }
+    for (i, base) in [0i64, 6, 12, 18].into_iter().enumerate() {
+        let mut segment = log.clone();
+        let mut at = 0;
+        for (batch_base, size) in [(0i64, one.len()), (1, three.len()), (4, producer.len())] {
+            segment[at..at + 8].copy_from_slice(&(base + batch_base).to_be_bytes());
+            at += size;
+        }
+        match i {
+            1 => segment.truncate(one.len() + three.len() / 2),
+            2 => *segment.last_mut().expect("bytes") ^= 0x40,
+            _ => {}
+        }
+        part(&mut four, &segment);
+        part(&mut four, &[]);
+        part(&mut four, &[]);
+    }
+    write_seed("recovery", "seed-four-segments-damaged", &four);
 }

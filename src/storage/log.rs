@@ -6,8 +6,11 @@
 //! the first segment's base (more after DeleteRecords, persisted in
 //! `log-start-offset`). Opening after a clean close (`.clean-shutdown`
 //! present) reads only directory names, file sizes and the active segment's
-//! tail; otherwise the active segment is scanned and cut at its first bad
-//! batch, and sealed segments' indexes are checked when first used.
+//! tail. After an unclean stop every segment holding offsets at or past the
+//! recovery point (below which everything was fsynced) is scanned batch by
+//! batch; the log is cut at the first incomplete or corrupt batch, later
+//! segments are removed and the scanned indexes rebuilt, as Kafka does.
+//! Sealed segments' indexes are checked when first used.
 //!
 //! Not internally synchronized: callers hold a `Mutex<Log>` and read the
 //! returned [`ReadSlice`]s outside it.
@@ -63,19 +66,77 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
+/// After an unclean stop: scans every segment holding offsets at or past
+/// `recovery_point`, in order. The first one that loses bytes, or does not
+/// end where the next begins, becomes the last: the segments after it are
+/// removed. Scanned segments other than the last are sealed again; all are fsynced.
+fn recover_unflushed(
+    dir: &Path,
+    segments: &mut BTreeMap<i64, Segment>,
+    recovery_point: i64,
+) -> Result<()> {
+    let floor = segments
+        .range(..=recovery_point)
+        .next_back()
+        .map_or(i64::MIN, |(b, _)| *b);
+    let bases: Vec<i64> = segments.range(floor..).map(|(b, _)| *b).collect();
+    for (i, base) in bases.iter().enumerate() {
+        let next_base = bases.get(i + 1).copied();
+        let Some(segment) = segments.get_mut(base) else {
+            continue;
+        };
+        let dropped = segment.recover()?;
+        let ends_early = next_base.is_some_and(|next| segment.next_offset() != next);
+        if next_base.is_some() && dropped == 0 && !ends_early {
+            segment.seal()?;
+            segment.sync()?;
+            continue;
+        }
+        segment.sync()?;
+        let later: Vec<i64> = bases[i + 1..].to_vec();
+        if !later.is_empty() {
+            tracing::warn!(dir = %dir.display(), segments = later.len(), end = segment.next_offset(), "removing segments after a damaged one");
+        }
+        for base in later {
+            if let Some(removed) = segments.remove(&base) {
+                removed.delete()?;
+            }
+        }
+        // DURABILITY: the removals must survive a crash before anything is appended.
+        sync_dir(dir)?;
+        break;
+    }
+    Ok(())
+}
+
 impl Log {
     /// Opens (creating if missing) the partition directory `dir` (named
     /// `<topic>-<partition>` by the caller). Recovers the active segment if
     /// there is no clean-shutdown marker. Never panics on damaged files: the
     /// result is a prefix of what was appended, with the same offsets.
+    /// After an unclean stop every segment is scanned (see
+    /// [`Log::open_from_recovery_point`]).
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log> {
-        Log::open_with_io(dir, config, now_ms, Arc::new(FileIo))
+        Log::open_with_io(dir, config, now_ms, 0, Arc::new(FileIo))
+    }
+
+    /// [`Log::open`] knowing that every offset below `recovery_point` was
+    /// fsynced before the stop: after an unclean stop only the segments
+    /// holding offsets at or past it are scanned.
+    pub fn open_from_recovery_point(
+        dir: &Path,
+        config: LogConfig,
+        now_ms: i64,
+        recovery_point: i64,
+    ) -> Result<Log> {
+        Log::open_with_io(dir, config, now_ms, recovery_point, Arc::new(FileIo))
     }
 
     pub(crate) fn open_with_io(
         dir: &Path,
         config: LogConfig,
         now_ms: i64,
+        recovery_point: i64,
         io: Arc<dyn StoreIo>,
     ) -> Result<Log> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -98,10 +159,7 @@ impl Log {
         }
         match segments.values_mut().next_back() {
             Some(active) if clean => active.activate()?,
-            Some(active) => {
-                active.recover()?;
-                active.sync()?;
-            }
+            Some(_) => recover_unflushed(dir, &mut segments, recovery_point)?,
             None => {
                 let base = persisted_start.unwrap_or(0);
                 segments.insert(

@@ -316,7 +316,7 @@ impl StoreIo for FlakyDisk {
 fn a_failed_write_leaves_the_log_unchanged_and_usable_after() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(FlakyDisk::default());
-    let mut log = Log::open_with_io(dir.path(), small(), 0, disk.clone()).unwrap();
+    let mut log = Log::open_with_io(dir.path(), small(), 0, 0, disk.clone()).unwrap();
     let mut batches = fill(&mut log, 5, 2, 0);
     let (end, size) = (log.end_offset(), log.size_bytes());
     disk.full.store(true, Ordering::SeqCst);

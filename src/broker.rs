@@ -156,6 +156,15 @@ fn background_tasks(catalog: &Arc<Catalog>, config: &Config) -> Vec<JoinHandle<(
             let _ = tokio::task::spawn_blocking(move || c.apply_retention()).await;
         }
     }));
+    // Sealed segments are fsynced soon after they roll, off the produce path,
+    // and the recovery points move forward with them.
+    let c = catalog.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            c.rolled().await;
+            c.flush_rolled().await;
+        }
+    }));
     if config.flush == FlushMode::Interval {
         let c = catalog.clone();
         let every = Duration::from_millis(config.flush_interval_ms);
@@ -167,6 +176,9 @@ fn background_tasks(catalog: &Arc<Catalog>, config: &Config) -> Vec<JoinHandle<(
                     for partition in topic.partitions() {
                         let _ = partition.flush().await;
                     }
+                }
+                if let Err(e) = c.write_recovery_points() {
+                    tracing::warn!(error = %e, "cannot write the recovery point checkpoint");
                 }
             }
         }));

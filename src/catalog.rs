@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use kafka_protocol::ResponseError;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::{Error, Result, io_err};
@@ -20,6 +21,7 @@ use crate::util::{now_ms, write_atomically};
 
 mod names;
 mod partition;
+mod recovery_point;
 mod topic;
 
 pub use crate::storage::AppendInfo;
@@ -61,6 +63,10 @@ pub struct Catalog {
     /// Serialises metadata changes so `topics.toml` is written in order.
     admin: Mutex<()>,
     producer_ids: Mutex<(i64, i64)>,
+    /// Recovery points read at open, for partitions opened later in the same run.
+    recovery_points: recovery_point::RecoveryPoints,
+    /// Notified when a partition rolled and its sealed segment waits for an fsync.
+    flush_wanted: Arc<Notify>,
 }
 
 impl Catalog {
@@ -80,6 +86,8 @@ impl Catalog {
             topics: RwLock::new(BTreeMap::new()),
             admin: Mutex::new(()),
             producer_ids: Mutex::new((0, 0)),
+            recovery_points: recovery_point::read(data_dir),
+            flush_wanted: Arc::new(Notify::new()),
         };
         for record in file.topic {
             let cfg =
@@ -103,7 +111,19 @@ impl Catalog {
 
     fn open_partition(&self, topic: &str, index: i32, cfg: LogConfig) -> Result<Arc<Partition>> {
         let dir = self.data_dir.join(format!("{topic}-{index}"));
-        Ok(Arc::new(Partition::open(&dir, topic, index, cfg)?))
+        let recovery_point = self
+            .recovery_points
+            .get(&(topic.to_string(), index))
+            .copied()
+            .unwrap_or(0);
+        let flush_wanted = self.flush_wanted.clone();
+        Ok(Arc::new(Partition::open(
+            &dir,
+            (topic, index),
+            cfg,
+            recovery_point,
+            flush_wanted,
+        )?))
     }
 
     /// The data directory.
@@ -306,7 +326,43 @@ impl Catalog {
                 .collect(),
         };
         let text = toml::to_string(&file).map_err(|e| Error::Config(e.to_string()))?;
-        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())
+        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())?;
+        // A topic deleted and created again must not inherit the old recovery points.
+        self.write_recovery_points()
+    }
+
+    /// Waits until some partition rolled and left a sealed segment to fsync.
+    pub(crate) async fn rolled(&self) {
+        self.flush_wanted.notified().await;
+    }
+
+    /// fsyncs the sealed segments that rolls left unsynced, then records the
+    /// new recovery points. Runs off the produce path (a background task).
+    pub(crate) async fn flush_rolled(&self) {
+        for topic in self.topics() {
+            for partition in topic.partitions() {
+                if let Err(e) = partition.flush_rolled().await {
+                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "fsync of a rolled segment failed");
+                }
+            }
+        }
+        if let Err(e) = self.write_recovery_points() {
+            tracing::warn!(error = %e, "cannot write the recovery point checkpoint");
+        }
+    }
+
+    /// Writes every partition's recovery point (everything below it is fsynced).
+    pub(crate) fn write_recovery_points(&self) -> Result<()> {
+        let topics = self.topics();
+        let points: Vec<(&str, i32, i64)> = topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions()
+                    .into_iter()
+                    .map(|p| (t.name.as_str(), p.index, p.recovery_point()))
+            })
+            .collect();
+        recovery_point::write(&self.data_dir, &points)
     }
 
     /// A producer id never handed out before, even across restarts.
@@ -345,21 +401,33 @@ impl Catalog {
     pub fn close(&self) -> Result<()> {
         let topics = std::mem::take(&mut *self.topics_mut());
         let mut result = Ok(());
+        let mut points = Vec::new();
         for topic in topics.into_values() {
             let partitions = std::mem::take(&mut topic.write().partitions);
             for partition in partitions {
+                let (index, recovery_point) = (partition.index, partition.recovery_point());
                 let Ok(partition) = Arc::try_unwrap(partition) else {
                     tracing::warn!(topic = %topic.name, "partition still in use at close; left for recovery");
+                    points.push((topic.name.clone(), index, recovery_point));
                     continue;
                 };
-                let index = partition.index;
-                if let Err(e) = partition.close() {
-                    tracing::error!(topic = %topic.name, partition = index, error = %e, "close failed");
-                    result = Err(e.into());
+                let end = partition.offsets().high_watermark;
+                match partition.close() {
+                    // Closing fsynced everything.
+                    Ok(()) => points.push((topic.name.clone(), index, end)),
+                    Err(e) => {
+                        tracing::error!(topic = %topic.name, partition = index, error = %e, "close failed");
+                        points.push((topic.name.clone(), index, recovery_point));
+                        result = Err(e.into());
+                    }
                 }
             }
         }
-        result
+        let points: Vec<(&str, i32, i64)> = points
+            .iter()
+            .map(|(t, i, o)| (t.as_str(), *i, *o))
+            .collect();
+        result.and(recovery_point::write(&self.data_dir, &points))
     }
 }
 

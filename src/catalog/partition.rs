@@ -12,11 +12,11 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
@@ -98,17 +98,24 @@ pub struct Partition {
     flush: FlushTurn,
     offsets: watch::Sender<Offsets>,
     deleted: AtomicBool,
+    /// Set when a roll left a sealed segment to fsync; the catalog's flusher,
+    /// woken through `flush_wanted`, does it off the produce path.
+    rolled: AtomicBool,
+    flush_wanted: Arc<Notify>,
 }
 
 impl Partition {
-    /// Opens (creating if needed) the log in `dir`.
+    /// Opens (creating if needed) the log in `dir`; after an unclean stop the
+    /// segments at or past `recovery_point` are scanned. `flush_wanted` is
+    /// notified when a rolled segment waits for its fsync.
     pub(crate) fn open(
         dir: &std::path::Path,
-        topic: &str,
-        index: i32,
+        (topic, index): (&str, i32),
         config: LogConfig,
+        recovery_point: i64,
+        flush_wanted: Arc<Notify>,
     ) -> Result<Partition> {
-        let log = Log::open(dir, config, now_ms())?;
+        let log = Log::open_from_recovery_point(dir, config, now_ms(), recovery_point)?;
         let offsets = watch::channel(Offsets::of(&log)).0;
         Ok(Partition {
             topic: topic.to_string(),
@@ -117,6 +124,8 @@ impl Partition {
             flush: FlushTurn::default(),
             offsets,
             deleted: AtomicBool::new(false),
+            rolled: AtomicBool::new(false),
+            flush_wanted,
         })
     }
 
@@ -164,6 +173,11 @@ impl Partition {
         let mut log = self.log();
         let info = log.append(batches, now_ms())?;
         self.publish(&log);
+        if log.synced_offset() < log.active_base_offset()
+            && !self.rolled.swap(true, Ordering::AcqRel)
+        {
+            self.flush_wanted.notify_one();
+        }
         Ok(info)
     }
 
@@ -248,6 +262,21 @@ impl Partition {
     pub async fn flush(&self) -> Result<()> {
         let end = self.offsets().high_watermark;
         self.sync_through(end - 1).await
+    }
+
+    /// fsyncs the sealed segments if a roll left any unsynced (the active
+    /// segment's bytes may be fsynced with them).
+    pub(crate) async fn flush_rolled(&self) -> Result<()> {
+        if !self.rolled.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let active_base = self.log().active_base_offset();
+        self.sync_through(active_base - 1).await
+    }
+
+    /// Every offset below this is fsynced.
+    pub(crate) fn recovery_point(&self) -> i64 {
+        self.log().synced_offset()
     }
 
     /// Bytes of the partition's `.log` files.

@@ -363,6 +363,14 @@ impl Log {
         self.active()
             .map_or(self.start_offset, Segment::next_offset)
     }
+    /// Base offset of the active segment: every offset below it is in a sealed segment.
+    pub fn active_base_offset(&self) -> i64 {
+        self.segments
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(self.start_offset)
+    }
     /// Sum of the segments' `.log` sizes.
     pub fn size_bytes(&self) -> u64 {
         self.segments.values().map(Segment::size).sum()

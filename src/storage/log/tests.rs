@@ -403,3 +403,46 @@ fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
     assert!(with_ext(".snapshot").is_empty(), "the old name is removed");
     assert_eq!(with_ext(".sluice-producers").len(), 1);
 }
+
+#[test]
+fn an_unclean_open_scans_from_the_recovery_point_and_drops_segments_after_a_torn_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 60, 2, 1_000);
+    let bases: Vec<i64> = log.segments.keys().copied().collect();
+    assert!(bases.len() >= 5, "{bases:?}");
+    // Everything below the third segment was fsynced; the rest was not.
+    let recovery_point = bases[2];
+    let end = log.end_offset();
+    drop(log);
+    // A power loss tore the fourth segment in its middle.
+    let torn = dir.path().join(file_name(bases[3], "log"));
+    let len = std::fs::metadata(&torn).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&torn)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    let log = Log::open_from_recovery_point(dir.path(), small(), 0, recovery_point).unwrap();
+    let cut = log.end_offset();
+    assert!(
+        cut > bases[3] && cut < bases[4] && cut < end,
+        "end {cut}, bases {bases:?}"
+    );
+    assert_eq!(log.segments.keys().next_back(), Some(&bases[3]));
+    for base in &bases[4..] {
+        assert!(!dir.path().join(file_name(*base, "log")).exists());
+    }
+    // Every offset up to the cut reads back as whole batches at dense offsets.
+    let mut offset = 0;
+    while offset < cut {
+        let bytes = log.read(offset, 1 << 20).unwrap().read().unwrap();
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        batch.validate().unwrap();
+        assert_eq!(batch.base_offset(), offset);
+        offset = batch.last_offset() + 1;
+    }
+    assert_eq!(offset, cut);
+}

@@ -1,0 +1,95 @@
+//! `<data_dir>/recovery-point-offset-checkpoint`, in Kafka's format: a
+//! version line (`0`), a count line, then one `topic partition offset` line
+//! per partition. Below a partition's offset everything was fsynced, so after
+//! an unclean stop only the segments past it are scanned.
+//!
+//! The file is replaced atomically and only ever holds offsets whose fsync
+//! has completed. A missing or damaged file means "scan everything": slower,
+//! never wrong.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::util::write_atomically;
+
+/// Kafka's file name.
+pub(super) const FILE: &str = "recovery-point-offset-checkpoint";
+const VERSION: &str = "0";
+
+/// Recovery points by (topic, partition).
+pub(super) type RecoveryPoints = HashMap<(String, i32), i64>;
+
+/// Reads the checkpoint in `data_dir`; empty when missing or unreadable.
+pub(super) fn read(data_dir: &Path) -> RecoveryPoints {
+    let path = data_dir.join(FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return RecoveryPoints::new();
+    };
+    parse(&text).unwrap_or_else(|| {
+        tracing::warn!(path = %path.display(), "ignoring a damaged recovery point checkpoint; unclean partitions are scanned whole");
+        RecoveryPoints::new()
+    })
+}
+
+fn parse(text: &str) -> Option<RecoveryPoints> {
+    let mut lines = text.lines();
+    if lines.next()? != VERSION {
+        return None;
+    }
+    let count: usize = lines.next()?.parse().ok()?;
+    let mut points = RecoveryPoints::with_capacity(count);
+    for line in lines.by_ref().take(count) {
+        let mut fields = line.split(' ');
+        let (topic, partition, offset) = (fields.next()?, fields.next()?, fields.next()?);
+        if fields.next().is_some() {
+            return None;
+        }
+        points.insert(
+            (topic.to_string(), partition.parse().ok()?),
+            offset.parse().ok()?,
+        );
+    }
+    (points.len() == count && lines.next().is_none()).then_some(points)
+}
+
+/// Replaces the checkpoint in `data_dir` with `points`.
+pub(super) fn write(data_dir: &Path, points: &[(&str, i32, i64)]) -> Result<()> {
+    let mut text = format!("{VERSION}\n{}\n", points.len());
+    for (topic, partition, offset) in points {
+        let _ = writeln!(text, "{topic} {partition} {offset}");
+    }
+    // DURABILITY: written (fsync, rename, directory fsync) only after the fsyncs it names.
+    write_atomically(&data_dir.join(FILE), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_in_kafkas_format_and_damage_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[("orders", 0, 42), ("orders", 1, 0), ("a.b-c", 7, 9)],
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        assert_eq!(text, "0\n3\norders 0 42\norders 1 0\na.b-c 7 9\n");
+        let points = read(dir.path());
+        assert_eq!(points.len(), 3);
+        assert_eq!(points[&("orders".to_string(), 0)], 42);
+        for damaged in [
+            "",
+            "1\n0\n",
+            "0\n2\nt 0 1\n",
+            "0\n1\nt 0\n",
+            "0\n1\nt x 1\n",
+        ] {
+            assert_eq!(parse(damaged), None, "{damaged:?}");
+        }
+        assert!(read(&dir.path().join("missing")).is_empty());
+    }
+}

@@ -182,6 +182,13 @@ impl Log {
             io,
         };
         log.synced_offset = log.end_offset();
+        if log.start_offset > log.end_offset() {
+            // A power loss took unsynced records that DeleteRecords had
+            // already moved the start offset past: as Kafka does, the log
+            // starts again, empty, at its start offset.
+            tracing::warn!(dir = %dir.display(), start = log.start_offset, end = log.end_offset(), "log ends before its start offset after recovery; restarting it empty there");
+            log.truncate_fully(log.start_offset)?;
+        }
         log.load_producer_state()?;
         if clean {
             std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;

@@ -75,7 +75,8 @@ impl Log {
         self.load_producer_state()
     }
 
-    fn truncate_fully(&mut self, offset: i64) -> Result<()> {
+    /// Deletes every segment and starts the log empty at `offset`.
+    pub(super) fn truncate_fully(&mut self, offset: i64) -> Result<()> {
         for (_, segment) in std::mem::take(&mut self.segments) {
             segment.delete()?;
         }

@@ -24,6 +24,7 @@ use crate::error::{Error, Result, io_err};
 use crate::group::Coordinator;
 use crate::handler::Context;
 use crate::server;
+use crate::storage::{Disk, RealDisk};
 
 /// A running broker. Dropping it without [`Broker::shutdown`] leaves the logs
 /// to be recovered at the next start, like a crash.
@@ -42,15 +43,24 @@ pub struct Broker {
 impl Broker {
     /// Validates `config`, opens the data directory, binds and starts serving.
     pub async fn start(config: Config) -> Result<Broker> {
+        Broker::start_on(config, Arc::new(RealDisk)).await
+    }
+
+    /// [`Broker::start`] with the partition logs' file operations on `disk`:
+    /// for tests that make the disk fail (see `storage::testing::FaultyDisk`).
+    pub async fn start_on(config: Config, disk: Arc<dyn Disk>) -> Result<Broker> {
         let started = Instant::now();
         config.validate().map_err(Error::Config)?;
         // IMPORTANT: nothing in the data directory is read or written before this.
         let lock = Arc::new(DirLock::acquire(&config.data_dir)?);
         let log_config = config.log.clone();
         let data_dir = config.data_dir.clone();
-        let catalog = tokio::task::spawn_blocking(move || Catalog::open(&data_dir, log_config))
-            .await
-            .map_err(|e| Error::Config(format!("opening the data directory panicked: {e}")))??;
+        let catalog =
+            tokio::task::spawn_blocking(move || Catalog::open_on(&data_dir, log_config, disk))
+                .await
+                .map_err(|e| {
+                    Error::Config(format!("opening the data directory panicked: {e}"))
+                })??;
         let catalog = Arc::new(catalog);
         let (data_dir, group_config) = (config.data_dir.clone(), config.group.clone());
         let flush_always = config.flush == FlushMode::Always;

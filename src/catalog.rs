@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::{Error, Result, io_err};
-use crate::storage::LogConfig;
+use crate::storage::{Disk, LogConfig, RealDisk};
 use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
@@ -67,11 +67,19 @@ pub struct Catalog {
     recovery_points: recovery_point::RecoveryPoints,
     /// Notified when a partition rolled and its sealed segment waits for an fsync.
     flush_wanted: Arc<Notify>,
+    /// Where the partition logs' files live.
+    disk: Arc<dyn Disk>,
 }
 
 impl Catalog {
     /// Opens (creating if needed) the data directory and every partition log in it.
     pub fn open(data_dir: &Path, defaults: LogConfig) -> Result<Catalog> {
+        Catalog::open_on(data_dir, defaults, Arc::new(RealDisk))
+    }
+
+    /// [`Catalog::open`] with the partition logs' file operations on `disk`
+    /// (a test's fault-injecting disk).
+    pub fn open_on(data_dir: &Path, defaults: LogConfig, disk: Arc<dyn Disk>) -> Result<Catalog> {
         std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
         let path = data_dir.join(TOPICS_FILE);
         let file: TopicsFile = match std::fs::read_to_string(&path) {
@@ -88,6 +96,7 @@ impl Catalog {
             producer_ids: Mutex::new((0, 0)),
             recovery_points: recovery_point::read(data_dir),
             flush_wanted: Arc::new(Notify::new()),
+            disk,
         };
         for record in file.topic {
             let cfg =
@@ -121,7 +130,7 @@ impl Catalog {
             &dir,
             (topic, index),
             cfg,
-            recovery_point,
+            (recovery_point, self.disk.clone()),
             flush_wanted,
         )?))
     }

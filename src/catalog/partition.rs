@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
-use crate::storage::{self, AppendInfo, Log, LogConfig, ReadSlice, first_record};
+use crate::storage::{self, AppendInfo, Disk, Log, LogConfig, ReadSlice, first_record};
 use crate::util::now_ms;
 
 /// The offsets a partition publishes to waiting fetches.
@@ -105,17 +105,17 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// Opens (creating if needed) the log in `dir`; after an unclean stop the
-    /// segments at or past `recovery_point` are scanned. `flush_wanted` is
+    /// Opens (creating if needed) the log in `dir` on `disk`; after an unclean
+    /// stop the segments at or past `recovery_point` are scanned. `flush_wanted` is
     /// notified when a rolled segment waits for its fsync.
     pub(crate) fn open(
         dir: &std::path::Path,
         (topic, index): (&str, i32),
         config: LogConfig,
-        recovery_point: i64,
+        (recovery_point, disk): (i64, Arc<dyn Disk>),
         flush_wanted: Arc<Notify>,
     ) -> Result<Partition> {
-        let log = Log::open_from_recovery_point(dir, config, now_ms(), recovery_point)?;
+        let log = Log::open_on(dir, config, now_ms(), recovery_point, disk)?;
         let offsets = watch::channel(Offsets::of(&log)).0;
         Ok(Partition {
             topic: topic.to_string(),

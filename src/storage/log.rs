@@ -20,11 +20,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::disk::{Disk, DiskFile, RealDisk};
 use super::producer::ProducerStates;
 use super::record::RecordBatch;
 use super::record::parse_batches;
 use super::segment::{Segment, SegmentConfig};
-use super::store::{FileIo, StoreIo};
 use super::{Error, LogConfig, Result, TimestampType};
 
 mod files;
@@ -53,17 +53,15 @@ pub struct Log {
     start_offset: i64,
     producers: ProducerStates,
     /// `.log` files written since the last sync, with the end offset after their last write.
-    unsynced: Vec<(Arc<File>, i64)>,
+    unsynced: Vec<(DiskFile, i64)>,
     synced_offset: i64,
     poisoned: bool,
-    io: Arc<dyn StoreIo>,
+    disk: Arc<dyn Disk>,
 }
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+pub(crate) fn sync_dir(disk: &dyn Disk, dir: &Path) -> Result<()> {
+    disk.sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
 
 /// After an unclean stop: scans every segment holding offsets at or past
@@ -71,6 +69,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// end where the next begins, becomes the last: the segments after it are
 /// removed. Scanned segments other than the last are sealed again; all are fsynced.
 fn recover_unflushed(
+    disk: &dyn Disk,
     dir: &Path,
     segments: &mut BTreeMap<i64, Segment>,
     recovery_point: i64,
@@ -103,7 +102,7 @@ fn recover_unflushed(
             }
         }
         // DURABILITY: the removals must survive a crash before anything is appended.
-        sync_dir(dir)?;
+        sync_dir(disk, dir)?;
         break;
     }
     Ok(())
@@ -117,7 +116,7 @@ impl Log {
     /// After an unclean stop every segment is scanned (see
     /// [`Log::open_from_recovery_point`]).
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log> {
-        Log::open_with_io(dir, config, now_ms, 0, Arc::new(FileIo))
+        Log::open_on(dir, config, now_ms, 0, Arc::new(RealDisk))
     }
 
     /// [`Log::open`] knowing that every offset below `recovery_point` was
@@ -129,15 +128,16 @@ impl Log {
         now_ms: i64,
         recovery_point: i64,
     ) -> Result<Log> {
-        Log::open_with_io(dir, config, now_ms, recovery_point, Arc::new(FileIo))
+        Log::open_on(dir, config, now_ms, recovery_point, Arc::new(RealDisk))
     }
 
-    pub(crate) fn open_with_io(
+    /// [`Log::open_from_recovery_point`] with every file operation on `disk`.
+    pub fn open_on(
         dir: &Path,
         config: LogConfig,
         now_ms: i64,
         recovery_point: i64,
-        io: Arc<dyn StoreIo>,
+        disk: Arc<dyn Disk>,
     ) -> Result<Log> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN);
@@ -148,7 +148,7 @@ impl Log {
         for base in list_segments(dir)? {
             segments.insert(
                 base,
-                Segment::open(dir, base, seg_config, now_ms, io.clone())?,
+                Segment::open(dir, base, seg_config, now_ms, disk.clone())?,
             );
         }
         let bases: Vec<i64> = segments.keys().copied().collect();
@@ -159,14 +159,14 @@ impl Log {
         }
         match segments.values_mut().next_back() {
             Some(active) if clean => active.activate()?,
-            Some(_) => recover_unflushed(dir, &mut segments, recovery_point)?,
+            Some(_) => recover_unflushed(&*disk, dir, &mut segments, recovery_point)?,
             None => {
                 let base = persisted_start.unwrap_or(0);
                 segments.insert(
                     base,
-                    Segment::create(dir, base, seg_config, now_ms, io.clone())?,
+                    Segment::create(dir, base, seg_config, now_ms, disk.clone())?,
                 );
-                sync_dir(dir)?;
+                sync_dir(&*disk, dir)?;
             }
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
@@ -179,7 +179,7 @@ impl Log {
             unsynced: Vec::new(),
             synced_offset: 0,
             poisoned: false,
-            io,
+            disk,
         };
         log.synced_offset = log.end_offset();
         if log.start_offset > log.end_offset() {
@@ -191,9 +191,11 @@ impl Log {
         }
         log.load_producer_state()?;
         if clean {
-            std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+            log.disk
+                .remove(&marker)
+                .map_err(|e| Error::io(&marker, e))?;
             // DURABILITY: the marker must be gone before any append, or a crash would skip recovery.
-            sync_dir(dir)?;
+            sync_dir(&*log.disk, dir)?;
         }
         Ok(log)
     }
@@ -278,7 +280,7 @@ impl Log {
         active.append(batches, &headers)?;
         let file = active.log_file().clone();
         headers.iter().for_each(|h| self.producers.update(h));
-        self.note_write(file, next);
+        self.note_write(&file, next);
         let append_time = if log_append { now_ms } else { -1 };
         Ok(self.append_info(base_offset, last_offset, append_time, false))
     }
@@ -299,14 +301,10 @@ impl Log {
         }
     }
 
-    fn note_write(&mut self, file: Arc<File>, end_offset: i64) {
-        match self
-            .unsynced
-            .iter_mut()
-            .find(|(f, _)| Arc::ptr_eq(f, &file))
-        {
+    fn note_write(&mut self, file: &DiskFile, end_offset: i64) {
+        match self.unsynced.iter_mut().find(|(f, _)| f.same(file)) {
             Some(entry) => entry.1 = end_offset,
-            None => self.unsynced.push((file, end_offset)),
+            None => self.unsynced.push((file.clone(), end_offset)),
         }
     }
 
@@ -319,10 +317,10 @@ impl Log {
             end,
             SegmentConfig::from(&self.config),
             now_ms,
-            self.io.clone(),
+            self.disk.clone(),
         )?;
         // DURABILITY: fsync the directory so the new segment's files survive a crash.
-        sync_dir(&self.dir)?;
+        sync_dir(&*self.disk, &self.dir)?;
         self.segments.insert(end, segment);
         if let Err(e) = self.write_snapshot(end) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write producer snapshot");
@@ -455,7 +453,7 @@ impl Log {
         let end = self.end_offset();
         self.active_mut()?.seal()?;
         for (file, _) in &self.unsynced {
-            file.sync_data().map_err(|e| Error::io(&self.dir, e))?;
+            file.sync().map_err(|e| Error::io(&*file.path, e))?;
         }
         self.active()?.sync()?;
         self.write_snapshot(end)?;
@@ -463,7 +461,7 @@ impl Log {
         let file = File::create(&marker).map_err(|e| Error::io(&marker, e))?;
         file.sync_all().map_err(|e| Error::io(&marker, e))?;
         // DURABILITY: the marker (and the snapshot) must be durable before we call it clean.
-        sync_dir(&self.dir)
+        sync_dir(&*self.disk, &self.dir)
     }
 
     /// Deletes the directory and everything in it.

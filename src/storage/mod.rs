@@ -19,6 +19,7 @@
 //! whenever they look inconsistent or after an unclean stop.
 
 mod config;
+mod disk;
 mod error;
 mod index;
 mod log;
@@ -34,6 +35,7 @@ pub use config::{
     CleanupPolicy, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEGMENT_BYTES,
     DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, LogConfig, TimestampType,
 };
+pub use disk::{Disk, RealDisk};
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
 pub use record::RecordBatch;

@@ -9,13 +9,13 @@
 //! both files. Sealed segments map their indexes only on first use and check
 //! them then; a file that does not add up is rebuilt from the `.log`.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use super::disk::{Disk, DiskFile};
 use super::index::{OffsetIndex, TimeIndex};
 use super::record::BatchHeader;
-use super::store::{Store, StoreIo};
+use super::store::Store;
 use super::{Error, LogConfig, Result};
 use recover::{finish_seal, index_batch};
 
@@ -83,9 +83,9 @@ impl Segment {
         base_offset: i64,
         config: SegmentConfig,
         now_ms: i64,
-        io: Arc<dyn StoreIo>,
+        disk: Arc<dyn Disk>,
     ) -> Result<Segment> {
-        let mut segment = Segment::open(dir, base_offset, config, now_ms, io)?;
+        let mut segment = Segment::open(dir, base_offset, config, now_ms, disk)?;
         segment.store.truncate_to(0)?;
         segment.load_indexes(true)?;
         segment.sealed = false;
@@ -99,9 +99,9 @@ impl Segment {
         base_offset: i64,
         config: SegmentConfig,
         now_ms: i64,
-        io: Arc<dyn StoreIo>,
+        disk: Arc<dyn Disk>,
     ) -> Result<Segment> {
-        let mut store = Store::open(&dir.join(file_name(base_offset, "log")), io)?;
+        let mut store = Store::open(&dir.join(file_name(base_offset, "log")), disk)?;
         store.seal();
         Ok(Segment {
             base_offset,
@@ -132,7 +132,7 @@ impl Segment {
     pub(crate) fn slice(&self, position: u64, len: usize) -> Option<bytes::Bytes> {
         self.store.slice(position, len)
     }
-    pub(crate) fn log_file(&self) -> &Arc<File> {
+    pub(crate) fn log_file(&self) -> &DiskFile {
         self.store.file()
     }
     pub(crate) fn log_path(&self) -> &Path {
@@ -343,9 +343,10 @@ impl Segment {
     pub(crate) fn delete(self) -> Result<()> {
         let (offset_path, time_path) = self.index_paths();
         let log_path = self.store.path().to_path_buf();
+        let disk = self.store.file().disk.clone();
         drop(self);
         for path in [log_path, offset_path, time_path] {
-            match std::fs::remove_file(&path) {
+            match disk.remove(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(Error::io(&path, e));
                 }
@@ -357,7 +358,7 @@ impl Segment {
 
     /// The file modification time in ms, for segments without timestamps.
     pub(crate) fn modified_ms(&self) -> Option<i64> {
-        let modified = self.store.file().metadata().ok()?.modified().ok()?;
+        let modified = self.store.file().file.metadata().ok()?.modified().ok()?;
         let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
         i64::try_from(since.as_millis()).ok()
     }

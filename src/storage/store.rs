@@ -2,48 +2,27 @@
 //!
 //! Invariant: `len` is the end of the last complete batch the store has
 //! accepted; bytes past it (a failed or torn write) are never read and are
-//! cut off on the next append or recovery. Writes go through a [`StoreIo`]
-//! seam so tests can inject failures; reads use `pread` on a shared
+//! cut off on the next append or recovery. Every operation goes through the
+//! [`Disk`] seam so tests can inject failures; reads use `pread` on a shared
 //! `Arc<File>`, so readers never need the log lock once they know positions.
 //! A sealed store is also memory-mapped on first read: header walks and
 //! fetches then read the page cache without a system call or a copy.
 
-use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use memmap2::Mmap;
 
+use super::disk::{Disk, DiskFile};
 use super::record::{BatchHeader, HEADER_BYTES};
 use super::{Error, Result};
-
-/// How a store writes its bytes: the I/O seam for fault injection.
-pub(crate) trait StoreIo: Send + Sync + fmt::Debug {
-    /// Writes all of `buf` at `position` of `file`.
-    fn write_all_at(&self, file: &File, buf: &[u8], position: u64) -> io::Result<()>;
-}
-
-/// The real thing: `pwrite`.
-#[derive(Debug, Default)]
-pub(crate) struct FileIo;
-
-impl StoreIo for FileIo {
-    fn write_all_at(&self, file: &File, buf: &[u8], position: u64) -> io::Result<()> {
-        file.write_all_at(buf, position)
-    }
-}
 
 /// The append-only data file of a segment.
 #[derive(Debug)]
 pub(crate) struct Store {
-    path: PathBuf,
-    file: Arc<File>,
+    file: DiskFile,
     len: u64,
-    io: Arc<dyn StoreIo>,
     /// Sealed stores never change, so they may be mapped.
     sealed: bool,
     map: OnceLock<Option<Arc<Mmap>>>,
@@ -60,20 +39,12 @@ impl AsRef<[u8]> for Mapped {
 
 impl Store {
     /// Opens or creates `path`; `len` is the file's current size (recovery may cut it).
-    pub(crate) fn open(path: &Path, io: Arc<dyn StoreIo>) -> Result<Store> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    pub(crate) fn open(path: &Path, disk: Arc<dyn Disk>) -> Result<Store> {
+        let file = DiskFile::open(path, disk).map_err(|e| Error::io(path, e))?;
+        let len = file.file.metadata().map_err(|e| Error::io(path, e))?.len();
         Ok(Store {
-            path: path.to_path_buf(),
-            file: Arc::new(file),
+            file,
             len,
-            io,
             sealed: false,
             map: OnceLock::new(),
         })
@@ -102,7 +73,7 @@ impl Store {
                 // mapped: `unseal` (the only way back to writing, through
                 // truncation or reactivation) drops the mapping first, and
                 // retention only unlinks files, which keeps mapped pages valid.
-                let map = unsafe { Mmap::map(&*self.file) };
+                let map = unsafe { Mmap::map(&*self.file.file) };
                 map.ok()
                     .filter(|m| m.len() as u64 >= self.len)
                     .map(Arc::new)
@@ -123,9 +94,10 @@ impl Store {
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
     }
-    pub(crate) fn file(&self) -> &Arc<File> {
+    /// The open file, shareable with readers and fsyncs outside the log lock.
+    pub(crate) fn file(&self) -> &DiskFile {
         &self.file
     }
     /// Bytes of complete batches.
@@ -137,11 +109,11 @@ impl Store {
     /// back to its previous length and the store is unchanged.
     pub(crate) fn append(&mut self, buf: &[u8]) -> Result<u64> {
         let position = self.len;
-        if let Err(e) = self.io.write_all_at(&self.file, buf, position) {
+        if let Err(e) = self.file.write_at(buf, position) {
             if let Err(cut) = self.file.set_len(position) {
-                tracing::warn!(path = %self.path.display(), error = %cut, "cannot cut failed write");
+                tracing::warn!(path = %self.path().display(), error = %cut, "cannot cut failed write");
             }
-            return Err(Error::io(&self.path, e));
+            return Err(Error::io(self.path(), e));
         }
         self.len = position + buf.len() as u64;
         Ok(position)
@@ -154,12 +126,12 @@ impl Store {
                 "read of {} bytes at {position} past end {} of {}",
                 buf.len(),
                 self.len,
-                self.path.display()
+                self.path().display()
             )));
         }
         self.file
-            .read_exact_at(buf, position)
-            .map_err(|e| Error::io(&self.path, e))
+            .read_at(buf, position)
+            .map_err(|e| Error::io(self.path(), e))
     }
 
     /// Cuts the file to `len` bytes (no-op growth is refused).
@@ -170,14 +142,14 @@ impl Store {
         self.unseal();
         self.file
             .set_len(len)
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::io(self.path(), e))?;
         self.len = len;
         Ok(())
     }
 
     /// fsync of the data.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+        self.file.sync().map_err(|e| Error::io(self.path(), e))
     }
 
     /// Walks batch headers from `position` (which must be a batch boundary).
@@ -258,20 +230,25 @@ impl HeaderScanner<'_> {
         Error::CorruptMessage(format!(
             "{what} at position {} of {}",
             self.position,
-            self.store.path.display()
+            self.store.path().display()
         ))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+    use std::io;
+    use std::os::unix::fs::FileExt;
+
     use super::*;
+    use crate::storage::disk::RealDisk;
     use crate::storage::testing::batch;
 
     #[derive(Debug)]
     struct Failing;
-    impl StoreIo for Failing {
-        fn write_all_at(&self, file: &File, buf: &[u8], position: u64) -> io::Result<()> {
+    impl Disk for Failing {
+        fn write_at(&self, _: &Path, file: &File, buf: &[u8], position: u64) -> io::Result<()> {
             // A torn write: half the bytes land, then the disk is full.
             file.write_all_at(&buf[..buf.len() / 2], position)?;
             Err(io::Error::other("no space left on device"))
@@ -281,7 +258,7 @@ mod tests {
     #[test]
     fn a_sealed_store_is_read_through_its_mapping_until_unsealed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("0.log"), Arc::new(FileIo)).unwrap();
+        let mut store = Store::open(&dir.path().join("0.log"), Arc::new(RealDisk)).unwrap();
         let first = batch(&[(b"k", b"one")], 1);
         store.append(&first).unwrap();
         assert_eq!(
@@ -309,7 +286,7 @@ mod tests {
     #[test]
     fn append_then_scan_headers_returns_every_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("0.log"), Arc::new(FileIo)).unwrap();
+        let mut store = Store::open(&dir.path().join("0.log"), Arc::new(RealDisk)).unwrap();
         let mut positions = Vec::new();
         for i in 0..100u8 {
             let b = batch(&[(b"k", &vec![i; i as usize * 50])], 1);
@@ -327,10 +304,10 @@ mod tests {
     fn failed_write_leaves_the_store_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.log");
-        let mut store = Store::open(&path, Arc::new(FileIo)).unwrap();
+        let mut store = Store::open(&path, Arc::new(RealDisk)).unwrap();
         store.append(&batch(&[(b"k", b"v")], 1)).unwrap();
         let before = store.len();
-        store.io = Arc::new(Failing);
+        store.file.disk = Arc::new(Failing);
         assert!(matches!(
             store.append(&batch(&[(b"k", b"v")], 1)),
             Err(Error::Io { .. })
@@ -342,7 +319,7 @@ mod tests {
     #[test]
     fn reads_past_the_end_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("0.log"), Arc::new(FileIo)).unwrap();
+        let store = Store::open(&dir.path().join("0.log"), Arc::new(RealDisk)).unwrap();
         let mut buf = [0u8; 4];
         assert!(store.read_exact_at(&mut buf, 0).is_err());
         assert!(store.read_exact_at(&mut buf, u64::MAX).is_err());

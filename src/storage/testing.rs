@@ -79,3 +79,6 @@ pub fn batch_with_producer(
     let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], v.as_slice())).collect();
     build(&records, timestamp, (producer_id, epoch, sequence))
 }
+
+mod faulty_disk;
+pub use faulty_disk::{DiskOp, FaultyDisk};

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders, Timestamp};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use sluice::storage::{Disk, RealDisk};
 use sluice::{Broker, Config};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
@@ -63,6 +65,7 @@ pub(crate) struct TestBroker {
     runtime: Option<Runtime>,
     config: Config,
     dir: TempDir,
+    disk: Arc<dyn Disk>,
 }
 
 /// A broker with the default configuration (listening on 127.0.0.1:0).
@@ -72,6 +75,14 @@ pub(crate) async fn start_broker() -> TestBroker {
 
 /// A broker whose configuration `adjust` may change (data_dir and listen are preset).
 pub(crate) async fn start_broker_with(adjust: impl FnOnce(&mut Config)) -> TestBroker {
+    start_broker_on(Arc::new(RealDisk), adjust).await
+}
+
+/// [`start_broker_with`] with the partition logs on `disk` (a `FaultyDisk`).
+pub(crate) async fn start_broker_on(
+    disk: Arc<dyn Disk>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestBroker {
     init_tracing();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config {
@@ -81,18 +92,19 @@ pub(crate) async fn start_broker_with(adjust: impl FnOnce(&mut Config)) -> TestB
     };
     adjust(&mut config);
     let runtime = new_runtime();
-    let broker = start_on(&runtime, config.clone()).await;
+    let broker = start_on(&runtime, config.clone(), disk.clone()).await;
     TestBroker {
         broker: Some(broker),
         runtime: Some(runtime),
         config,
         dir,
+        disk,
     }
 }
 
-async fn start_on(runtime: &Runtime, config: Config) -> Broker {
+async fn start_on(runtime: &Runtime, config: Config, disk: Arc<dyn Disk>) -> Broker {
     runtime
-        .spawn(Broker::start(config))
+        .spawn(Broker::start_on(config, disk))
         .await
         .expect("Broker::start panicked")
         .expect("Broker::start failed")
@@ -138,7 +150,7 @@ impl TestBroker {
     pub(crate) async fn start_again(&mut self) {
         assert!(self.broker.is_none(), "stop() or kill() the broker first");
         let runtime = self.runtime.as_ref().expect("runtime");
-        self.broker = Some(start_on(runtime, self.config.clone()).await);
+        self.broker = Some(start_on(runtime, self.config.clone(), self.disk.clone()).await);
     }
 
     /// A clean stop followed by a start on the same directory.

@@ -61,7 +61,7 @@ impl Log {
             }
         }
         self.active_mut()?.truncate_to(offset)?;
-        sync_dir(&self.dir)?;
+        sync_dir(&*self.disk, &self.dir)?;
         let end = self.end_offset();
         self.synced_offset = self.synced_offset.min(end);
         for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
@@ -86,7 +86,7 @@ impl Log {
             }
         }
         let config = SegmentConfig::from(&self.config);
-        let segment = Segment::create(&self.dir, offset, config, 0, self.io.clone())?;
+        let segment = Segment::create(&self.dir, offset, config, 0, self.disk.clone())?;
         self.segments.insert(offset, segment);
         self.persist_start_offset(offset)?;
         self.start_offset = offset;
@@ -153,7 +153,7 @@ impl Log {
                 .unwrap_or(self.start_offset);
             self.start_offset = self.start_offset.max(first_base);
             // DURABILITY: make the deletions durable before reporting them.
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.disk, &self.dir)?;
         }
         Ok(deleted)
     }
@@ -168,9 +168,11 @@ impl Log {
             file.sync_all()
         };
         write().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        self.disk
+            .rename(&tmp, &path)
+            .map_err(|e| Error::io(&path, e))?;
         // DURABILITY: the rename must survive a crash before segments are deleted.
-        sync_dir(&self.dir)
+        sync_dir(&*self.disk, &self.dir)
     }
 
     /// Writes the producer snapshot for `offset` and keeps only the newest few.

@@ -302,8 +302,8 @@ struct FlakyDisk {
     full: AtomicBool,
 }
 
-impl StoreIo for FlakyDisk {
-    fn write_all_at(&self, file: &File, buf: &[u8], position: u64) -> std::io::Result<()> {
+impl Disk for FlakyDisk {
+    fn write_at(&self, _: &Path, file: &File, buf: &[u8], position: u64) -> std::io::Result<()> {
         if self.full.load(Ordering::SeqCst) {
             file.write_all_at(&buf[..buf.len() / 3], position)?;
             return Err(std::io::Error::other("No space left on device"));
@@ -316,7 +316,7 @@ impl StoreIo for FlakyDisk {
 fn a_failed_write_leaves_the_log_unchanged_and_usable_after() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(FlakyDisk::default());
-    let mut log = Log::open_with_io(dir.path(), small(), 0, 0, disk.clone()).unwrap();
+    let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.clone()).unwrap();
     let mut batches = fill(&mut log, 5, 2, 0);
     let (end, size) = (log.end_offset(), log.size_bytes());
     disk.full.store(true, Ordering::SeqCst);

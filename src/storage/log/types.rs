@@ -1,10 +1,8 @@
 //! The values a log hands out: append outcomes, read slices, sync targets.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
+
+use crate::storage::disk::DiskFile;
 
 /// Outcome of a successful [`Log::append`](super::Log::append).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +25,7 @@ pub struct AppendInfo {
 /// deletion makes [`ReadSlice::read`] fail or return the old bytes, never panic).
 #[derive(Debug, Clone)]
 pub struct ReadSlice {
-    pub(super) file: Option<Arc<File>>,
+    pub(super) file: Option<DiskFile>,
     /// The same bytes, already in memory when the segment is mapped.
     pub(super) mapped: Option<Bytes>,
     pub(super) position: u64,
@@ -62,7 +60,7 @@ impl ReadSlice {
             return Ok(Bytes::new());
         };
         let mut buf = BytesMut::zeroed(self.len);
-        file.read_exact_at(&mut buf, self.position)?;
+        file.read_at(&mut buf, self.position)?;
         Ok(buf.freeze())
     }
 }
@@ -73,13 +71,13 @@ pub struct SyncTarget {
     /// The log end offset when the target was taken: once [`SyncTarget::sync`]
     /// succeeds, every offset below it is durable.
     pub end_offset: i64,
-    pub(super) files: Vec<Arc<File>>,
+    pub(super) files: Vec<DiskFile>,
 }
 
 impl SyncTarget {
     /// fsyncs (`sync_data`) every file. On error the caller must
     /// [`Log::poison`](super::Log::poison) the log: the page cache can no longer be trusted.
     pub fn sync(&self) -> std::io::Result<()> {
-        self.files.iter().try_for_each(|f| f.sync_data())
+        self.files.iter().try_for_each(DiskFile::sync)
     }
 }

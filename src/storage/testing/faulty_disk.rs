@@ -1,0 +1,158 @@
+//! A [`Disk`] that fails on command and models a machine crash, for tests of
+//! every layer: EIO or ENOSPC on a chosen operation of chosen files, and
+//! [`FaultyDisk::drop_unsynced`], which cuts every file back to what its last
+//! completed fsync covered.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::storage::{Disk, RealDisk};
+
+/// The operations a fault can hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskOp {
+    Open,
+    Write,
+    Read,
+    Sync,
+    SetLen,
+    Rename,
+    Remove,
+    SyncDir,
+}
+
+#[derive(Debug)]
+struct Rule {
+    op: DiskOp,
+    path_contains: String,
+    errno: i32,
+    /// How many more calls fail; `None`: until cleared.
+    times: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rules: Vec<Rule>,
+    /// Per file: the length its last completed fsync made durable.
+    synced: HashMap<PathBuf, u64>,
+}
+
+/// A real disk with faults on command. Share it as `Arc<FaultyDisk>`.
+#[derive(Debug, Default)]
+pub struct FaultyDisk {
+    state: Mutex<State>,
+}
+
+impl FaultyDisk {
+    pub fn new() -> Arc<FaultyDisk> {
+        Arc::new(FaultyDisk::default())
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on, `op` on any file whose path contains `path_contains`
+    /// fails with the OS error `errno` (e.g. `libc::EIO`, `libc::ENOSPC`).
+    pub fn fail(&self, op: DiskOp, path_contains: &str, errno: i32) {
+        self.fail_times(op, path_contains, errno, None);
+    }
+
+    /// [`FaultyDisk::fail`] for the next `times` matching calls only (`None`: until cleared).
+    pub fn fail_times(&self, op: DiskOp, path_contains: &str, errno: i32, times: Option<u32>) {
+        self.state().rules.push(Rule {
+            op,
+            path_contains: path_contains.to_string(),
+            errno,
+            times,
+        });
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.state().rules.clear();
+    }
+
+    /// A machine crash, after the broker or log using this disk is gone:
+    /// every file written through it loses the bytes its last fsync did not cover.
+    pub fn drop_unsynced(&self) -> io::Result<()> {
+        for (path, synced) in &self.state().synced {
+            match std::fs::OpenOptions::new().write(true).open(path) {
+                Ok(file) if file.metadata()?.len() > *synced => file.set_len(*synced)?,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self, op: DiskOp, path: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        let path = path.to_string_lossy();
+        let hit = state
+            .rules
+            .iter_mut()
+            .find(|r| r.op == op && path.contains(&r.path_contains) && r.times != Some(0));
+        match hit {
+            Some(rule) => {
+                if let Some(n) = &mut rule.times {
+                    *n -= 1;
+                }
+                Err(io::Error::from_raw_os_error(rule.errno))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Disk for FaultyDisk {
+    fn open(&self, path: &Path) -> io::Result<File> {
+        self.check(DiskOp::Open, path)?;
+        let file = RealDisk.open(path)?;
+        // What was there before this disk saw the file is taken as durable.
+        let len = file.metadata()?.len();
+        self.state().synced.entry(path.to_path_buf()).or_insert(len);
+        Ok(file)
+    }
+    fn write_at(&self, path: &Path, file: &File, buf: &[u8], position: u64) -> io::Result<()> {
+        self.check(DiskOp::Write, path)?;
+        RealDisk.write_at(path, file, buf, position)
+    }
+    fn read_at(&self, path: &Path, file: &File, buf: &mut [u8], position: u64) -> io::Result<()> {
+        self.check(DiskOp::Read, path)?;
+        RealDisk.read_at(path, file, buf, position)
+    }
+    fn sync(&self, path: &Path, file: &File) -> io::Result<()> {
+        self.check(DiskOp::Sync, path)?;
+        RealDisk.sync(path, file)?;
+        let len = file.metadata()?.len();
+        self.state().synced.insert(path.to_path_buf(), len);
+        Ok(())
+    }
+    fn set_len(&self, path: &Path, file: &File, len: u64) -> io::Result<()> {
+        self.check(DiskOp::SetLen, path)?;
+        RealDisk.set_len(path, file, len)?;
+        if let Some(synced) = self.state().synced.get_mut(path) {
+            *synced = (*synced).min(len);
+        }
+        Ok(())
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.check(DiskOp::Rename, to)?;
+        RealDisk.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.check(DiskOp::Remove, path)?;
+        RealDisk.remove(path)?;
+        self.state().synced.remove(path);
+        Ok(())
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.check(DiskOp::SyncDir, dir)?;
+        RealDisk.sync_dir(dir)
+    }
+}

@@ -1,0 +1,198 @@
+//! A disk that misbehaves on command (storage::testing::FaultyDisk, no root
+//! or tmpfs needed): write errors (EIO, ENOSPC) refuse that partition's
+//! produce and leave its log unchanged; a failed fsync fails the partition
+//! for good (until restart); a failed read answers KAFKA_STORAGE_ERROR for
+//! that partition only; a machine crash that drops every unsynced byte keeps
+//! all that `flush = "always"` acknowledged, and leaves a clean prefix with
+//! `flush = "os"`.
+
+mod common;
+
+use bytes::Bytes;
+use common::raw::*;
+use common::*;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::Offset;
+use sluice::config::FlushMode;
+use sluice::storage::testing::{DiskOp, FaultyDisk};
+
+const KAFKA_STORAGE_ERROR: i16 = 56;
+
+fn one(value: &str) -> Bytes {
+    batch(&[record(0, 1_700_000_000_000, Some("k"), Some(value))])
+}
+
+/// The values of partition `partition` read from the beginning by rdkafka, with offsets.
+async fn read_back(bootstrap: &str, topic: &str, partition: i32, n: usize) -> Vec<(i64, String)> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    blocking(move || {
+        let consumer = consumer(&bootstrap, &[]);
+        assign(&consumer, &topic, &[partition], Offset::Beginning);
+        consume_exactly(&consumer, n, WAIT)
+            .iter()
+            .map(|r| (r.offset, r.value_str().to_string()))
+            .collect()
+    })
+    .await
+}
+
+/// A raw Fetch of partitions 0 and 1 from offset 0: (error code, values) of each.
+async fn fetch_both(raw: &mut Raw, topic: &str) -> Vec<(i16, Vec<String>)> {
+    let partition = |p| {
+        FetchPartition::default()
+            .with_partition(p)
+            .with_fetch_offset(0)
+            .with_partition_max_bytes(1 << 20)
+    };
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![partition(0), partition(1)]),
+        ]);
+    let response = raw.call(12, &request).await;
+    response.responses[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            let records = p.records.clone().unwrap_or_default();
+            let values = decode_records(&records)
+                .iter()
+                .map(|r| {
+                    String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()
+                })
+                .collect();
+            (p.error_code, values)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn write_errors_refuse_that_partition_only_and_leave_its_log_unchanged() {
+    for (errno, name) in [(libc::EIO, "eio"), (libc::ENOSPC, "enospc")] {
+        let disk = FaultyDisk::new();
+        let broker = start_broker_on(disk.clone(), |_| {}).await;
+        let topic = unique_topic(&format!("write-{name}"));
+        create_topic(&broker.bootstrap(), &topic, 2, &[]).await;
+        let mut raw = Raw::connect(&broker.bootstrap()).await;
+        assert_eq!(produce(&mut raw, 9, &topic, 0, one("a")).await, (0, 0));
+
+        disk.fail(DiskOp::Write, &format!("{topic}-0/"), errno);
+        assert_eq!(
+            produce(&mut raw, 9, &topic, 0, one("refused")).await,
+            (KAFKA_STORAGE_ERROR, -1),
+            "{name}"
+        );
+        assert_eq!(produce(&mut raw, 9, &topic, 1, one("other")).await, (0, 0));
+
+        disk.clear();
+        assert_eq!(produce(&mut raw, 9, &topic, 0, one("b")).await, (0, 1));
+        assert_eq!(
+            read_back(&broker.bootstrap(), &topic, 0, 2).await,
+            vec![(0, "a".to_string()), (1, "b".to_string())],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_fsync_fails_the_partition_until_restart() {
+    let disk = FaultyDisk::new();
+    let mut broker = start_broker_on(disk.clone(), |c| c.flush = FlushMode::Always).await;
+    let topic = unique_topic("fsync");
+    create_topic(&broker.bootstrap(), &topic, 2, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    assert_eq!(produce(&mut raw, 9, &topic, 0, one("a")).await, (0, 0));
+
+    disk.fail_times(DiskOp::Sync, &format!("{topic}-0/"), libc::EIO, Some(1));
+    assert_eq!(
+        produce(&mut raw, 9, &topic, 0, one("lost?")).await.0,
+        KAFKA_STORAGE_ERROR
+    );
+    // The fault is gone, but after a failed fsync the page cache cannot be
+    // trusted: the partition stays failed. Its neighbour is fine.
+    assert_eq!(
+        produce(&mut raw, 9, &topic, 0, one("still refused"))
+            .await
+            .0,
+        KAFKA_STORAGE_ERROR
+    );
+    assert_eq!(produce(&mut raw, 9, &topic, 1, one("other")).await, (0, 0));
+
+    // A restart recovers the partition from what is on disk.
+    broker.kill().await;
+    broker.start_again().await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let (code, offset) = produce(&mut raw, 9, &topic, 0, one("after")).await;
+    assert_eq!(code, 0);
+    let got = read_back(&broker.bootstrap(), &topic, 0, offset as usize + 1).await;
+    assert_eq!(got.first(), Some(&(0, "a".to_string())));
+    assert_eq!(got.last(), Some(&(offset, "after".to_string())));
+}
+
+#[tokio::test]
+async fn a_read_error_answers_storage_error_for_that_partition_only() {
+    let disk = FaultyDisk::new();
+    let broker = start_broker_on(disk.clone(), |_| {}).await;
+    let topic = unique_topic("read");
+    create_topic(&broker.bootstrap(), &topic, 2, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    assert_eq!(produce(&mut raw, 9, &topic, 0, one("a")).await, (0, 0));
+    assert_eq!(produce(&mut raw, 9, &topic, 1, one("b")).await, (0, 0));
+
+    disk.fail(DiskOp::Read, &format!("{topic}-0/"), libc::EIO);
+    assert_eq!(
+        fetch_both(&mut raw, &topic).await,
+        vec![(KAFKA_STORAGE_ERROR, vec![]), (0, vec!["b".to_string()])]
+    );
+    disk.clear();
+    assert_eq!(
+        read_back(&broker.bootstrap(), &topic, 0, 1).await,
+        vec![(0, "a".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn a_crash_that_drops_unsynced_bytes_keeps_what_flush_always_acknowledged() {
+    let disk = FaultyDisk::new();
+    let mut broker = start_broker_on(disk.clone(), |c| c.flush = FlushMode::Always).await;
+    let topic = unique_topic("crash-always");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let offsets = produce_n(&producer(&broker.bootstrap(), &[]), &topic, 0, 300).await;
+    assert_eq!(offsets, (0..300).collect::<Vec<i64>>());
+
+    broker.kill().await;
+    disk.drop_unsynced().expect("model the crash");
+    broker.start_again().await;
+    let want: Vec<(i64, String)> = (0..300).map(|i| (i, format!("value-{i}"))).collect();
+    assert_eq!(read_back(&broker.bootstrap(), &topic, 0, 300).await, want);
+}
+
+#[tokio::test]
+async fn a_crash_that_drops_unsynced_bytes_leaves_a_clean_prefix_with_flush_os() {
+    let disk = FaultyDisk::new();
+    let mut broker = start_broker_on(disk.clone(), |c| c.log.segment_bytes = 4096).await;
+    let topic = unique_topic("crash-os");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let small_batches = producer(&broker.bootstrap(), &[("batch.num.messages", "50")]);
+    produce_n(&small_batches, &topic, 0, 1000).await;
+
+    broker.kill().await;
+    disk.drop_unsynced().expect("model the crash");
+    broker.start_again().await;
+    // Whatever survived is the acknowledged records from offset 0 on, and
+    // the partition takes new records right after it.
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let (code, end) = produce(&mut raw, 9, &topic, 0, one("after")).await;
+    assert_eq!(code, 0);
+    assert!(end <= 1000, "end {end}");
+    let got = read_back(&broker.bootstrap(), &topic, 0, end as usize + 1).await;
+    let mut want: Vec<(i64, String)> = (0..end).map(|i| (i, format!("value-{i}"))).collect();
+    want.push((end, "after".to_string()));
+    assert_eq!(got, want);
+}

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::{Error, Result, io_err};
-use crate::storage::{Disk, LogConfig, RealDisk};
+use crate::storage::{Disk, RealDisk};
 use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
@@ -24,7 +24,7 @@ mod partition;
 mod recovery_point;
 mod topic;
 
-pub use crate::storage::AppendInfo;
+pub use crate::storage::{AppendInfo, LogConfig};
 use names::collides;
 pub use names::validate_topic_name;
 pub use partition::{FetchSpec, Located, Offsets, Partition};

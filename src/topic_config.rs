@@ -1,8 +1,9 @@
-//! The topic settings Sluice honours: one row of [`SETTINGS`] each.
+//! Kafka's topic settings: one row of [`SETTINGS`] each, all of Kafka 4.0's.
 //!
 //! A row holds everything about a setting — Kafka's topic and broker names,
-//! the key of its default under `[log]` in the TOML file, its type, how its
-//! text is parsed onto a [`LogConfig`] and rendered back — so that applying
+//! the key of its default under `[log]` in the TOML file, its type, its
+//! documentation line, whether Sluice acts on it, how its text is checked and
+//! parsed onto a [`LogConfig`] and rendered back — so that applying
 //! overrides, DescribeConfigs, the broker defaults, `config/sluice.toml` and
 //! the README all derive from the same table. A new setting is one row.
 
@@ -19,6 +20,7 @@ pub(crate) enum ConfigType {
     String = 2,
     Int = 3,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -27,12 +29,19 @@ pub(crate) enum ConfigType {
 pub(crate) struct TopicSetting {
     /// Kafka's topic-level name (`retention.ms`).
     pub name: &'static str,
-    /// Kafka's broker-level name of the default (`log.retention.ms`).
-    pub broker_name: &'static str,
-    /// The key of the default under `[log]` in the TOML file.
-    pub toml_key: &'static str,
+    /// Kafka's broker-level name of the default (`log.retention.ms`), if any.
+    pub broker_name: Option<&'static str>,
+    /// The key of the default under `[log]` in the TOML file, for the
+    /// settings Sluice acts on; the others keep Kafka's default.
+    pub toml_key: Option<&'static str>,
     /// The type DescribeConfigs reports.
     pub kind: ConfigType,
+    /// One line for DescribeConfigs' documentation field.
+    pub doc: &'static str,
+    /// True when Sluice acts on the value; false when it only checks,
+    /// stores and reports it (a single broker without tiered storage,
+    /// replication or a cleaner has nothing to do with it).
+    pub acted_on: bool,
     /// Parses Kafka's text form onto the config, checking its range.
     set: fn(&mut LogConfig, &str) -> Result<(), String>,
     /// Renders the config's value in Kafka's text form.
@@ -46,14 +55,82 @@ impl TopicSetting {
     }
 }
 
-/// A numeric setting stored in the `LogConfig` field of the same name as its TOML key.
+/// How the value of a setting Sluice only keeps is checked, as Kafka does.
+#[derive(Debug, Clone, Copy)]
+enum Valid {
+    AtLeast(i64),
+    Range(i64, i64),
+    /// A range, or one special value.
+    RangeOr(i64, i64, i64),
+    OneOf(&'static [&'static str]),
+    Bool,
+    /// A double in [0, 1].
+    Ratio,
+    /// `*` or `partition:broker` pairs, comma-separated (throttled replicas).
+    Replicas,
+    /// Only this value: the feature does not exist in Sluice.
+    Only(&'static str),
+}
+
+impl Valid {
+    fn check(self, name: &str, value: &str) -> Result<(), String> {
+        let v = value.trim();
+        let bad = |why: String| Err(format!("{name} = {value:?}: {why}"));
+        let number = || {
+            v.parse::<i64>()
+                .map_err(|_| format!("{name} = {value:?}: not a number"))
+        };
+        match self {
+            Valid::AtLeast(min) if number()? < min => bad(format!("must be >= {min}")),
+            Valid::Range(lo, hi) if !(lo..=hi).contains(&number()?) => {
+                bad(format!("must be in [{lo}, {hi}]"))
+            }
+            Valid::RangeOr(lo, hi, or) => {
+                let n = number()?;
+                if (lo..=hi).contains(&n) || n == or {
+                    Ok(())
+                } else {
+                    bad(format!("must be in [{lo}, {hi}] or {or}"))
+                }
+            }
+            Valid::OneOf(values) if !values.contains(&v) => {
+                bad(format!("must be one of {}", values.join(", ")))
+            }
+            Valid::Bool if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") => {
+                bad("must be true or false".into())
+            }
+            Valid::Ratio => match v.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(()),
+                _ => bad("must be a number in [0, 1]".into()),
+            },
+            Valid::Replicas if v != "*" && !v.is_empty() && !v.split(',').all(replica_pair) => {
+                bad("must be '*' or partition:broker pairs separated by commas".into())
+            }
+            Valid::Only(only) if !v.eq_ignore_ascii_case(only) => {
+                bad(format!("Sluice supports only {only}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn replica_pair(pair: &str) -> bool {
+    pair.trim()
+        .split_once(':')
+        .is_some_and(|(p, b)| p.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+}
+
+/// A numeric setting Sluice acts on, stored in the `LogConfig` field of the
+/// same name as its TOML key.
 macro_rules! number {
-    ($name:literal, $broker:literal, $field:ident, $kind:ident, min $min:expr) => {
+    ($name:literal, $broker:literal, $field:ident, $kind:ident, min $min:expr, $doc:literal) => {
         TopicSetting {
             name: $name,
-            broker_name: $broker,
-            toml_key: stringify!($field),
+            broker_name: Some($broker),
+            toml_key: Some(stringify!($field)),
             kind: ConfigType::$kind,
+            doc: $doc,
+            acted_on: true,
             set: |c, v| {
                 c.$field = parse_num($name, v, $min)?;
                 Ok(())
@@ -63,49 +140,251 @@ macro_rules! number {
     };
 }
 
-/// Every topic-level setting accepted by CreateTopics and the AlterConfigs APIs.
+/// A setting Sluice checks, stores and reports with Kafka's default.
+macro_rules! kept {
+    ($name:literal, $broker:expr, $kind:ident, $default:literal, $valid:expr, $doc:literal) => {
+        TopicSetting {
+            name: $name,
+            broker_name: $broker,
+            toml_key: None,
+            kind: ConfigType::$kind,
+            doc: $doc,
+            acted_on: false,
+            set: |_, v| $valid.check($name, v),
+            get: |_| $default.to_string(),
+        }
+    };
+}
+
+/// Every topic-level setting of Kafka 4.0, accepted by CreateTopics and the
+/// AlterConfigs APIs.
 pub(crate) const SETTINGS: &[TopicSetting] = &[
     TopicSetting {
         name: "cleanup.policy",
-        broker_name: "log.cleanup.policy",
-        toml_key: "cleanup_policy",
+        broker_name: Some("log.cleanup.policy"),
+        toml_key: Some("cleanup_policy"),
         kind: ConfigType::List,
+        doc: "delete: retention removes old segments; compact: keep the latest record per key (retention then removes nothing).",
+        acted_on: true,
         set: |c, v| {
             c.cleanup_policy = CleanupPolicy::parse(v)?;
             Ok(())
         },
         get: |c| c.cleanup_policy.as_str().to_string(),
     },
-    number!("max.message.bytes", "message.max.bytes", max_message_bytes, Int, min 0),
+    kept!(
+        "compression.gzip.level",
+        Some("compression.gzip.level"),
+        Int,
+        "-1",
+        Valid::RangeOr(1, 9, -1),
+        "gzip level used when the topic recompresses to gzip."
+    ),
+    kept!(
+        "compression.lz4.level",
+        Some("compression.lz4.level"),
+        Int,
+        "9",
+        Valid::Range(1, 17),
+        "lz4 level used when the topic recompresses to lz4."
+    ),
+    kept!(
+        "compression.type",
+        Some("compression.type"),
+        String,
+        "producer",
+        Valid::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        "The codec batches are stored with; producer keeps the producer's."
+    ),
+    kept!(
+        "compression.zstd.level",
+        Some("compression.zstd.level"),
+        Int,
+        "3",
+        Valid::Range(-131_072, 22),
+        "zstd level used when the topic recompresses to zstd."
+    ),
+    kept!(
+        "delete.retention.ms",
+        Some("log.cleaner.delete.retention.ms"),
+        Long,
+        "86400000",
+        Valid::AtLeast(0),
+        "How long a compacted topic keeps tombstones."
+    ),
+    kept!(
+        "file.delete.delay.ms",
+        Some("log.segment.delete.delay.ms"),
+        Long,
+        "60000",
+        Valid::AtLeast(0),
+        "Delay before a deleted segment's files are removed."
+    ),
+    kept!(
+        "flush.messages",
+        Some("log.flush.interval.messages"),
+        Long,
+        "9223372036854775807",
+        Valid::AtLeast(1),
+        "fsync after this many messages (Sluice: see the broker's flush setting)."
+    ),
+    kept!(
+        "flush.ms",
+        Some("log.flush.interval.ms"),
+        Long,
+        "9223372036854775807",
+        Valid::AtLeast(0),
+        "fsync after this many ms (Sluice: see the broker's flush setting)."
+    ),
+    kept!(
+        "follower.replication.throttled.replicas",
+        None,
+        List,
+        "",
+        Valid::Replicas,
+        "Replicas throttled on the follower side."
+    ),
+    number!("index.interval.bytes", "log.index.interval.bytes", index_interval_bytes, Int, min 0, "Log bytes between two offset index entries."),
+    kept!(
+        "leader.replication.throttled.replicas",
+        None,
+        List,
+        "",
+        Valid::Replicas,
+        "Replicas throttled on the leader side."
+    ),
+    kept!(
+        "local.retention.bytes",
+        Some("log.local.retention.bytes"),
+        Long,
+        "-2",
+        Valid::AtLeast(-2),
+        "Local size limit under tiered storage (-2: retention.bytes)."
+    ),
+    kept!(
+        "local.retention.ms",
+        Some("log.local.retention.ms"),
+        Long,
+        "-2",
+        Valid::AtLeast(-2),
+        "Local time limit under tiered storage (-2: retention.ms)."
+    ),
+    kept!(
+        "max.compaction.lag.ms",
+        Some("log.cleaner.max.compaction.lag.ms"),
+        Long,
+        "9223372036854775807",
+        Valid::AtLeast(1),
+        "Longest a record stays uncompacted."
+    ),
+    number!("max.message.bytes", "message.max.bytes", max_message_bytes, Int, min 0, "Largest record batch accepted."),
+    kept!(
+        "message.downconversion.enable",
+        Some("log.message.downconversion.enable"),
+        Boolean,
+        "true",
+        Valid::Bool,
+        "No effect since Kafka 4.0 (no down-conversion)."
+    ),
+    number!("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", message_timestamp_after_max_ms, Long, min 0, "How far ahead of the broker's clock a CreateTime timestamp may be."),
+    number!("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", message_timestamp_before_max_ms, Long, min 0, "How far behind the broker's clock a CreateTime timestamp may be."),
     TopicSetting {
         name: "message.timestamp.type",
-        broker_name: "log.message.timestamp.type",
-        toml_key: "message_timestamp_type",
+        broker_name: Some("log.message.timestamp.type"),
+        toml_key: Some("message_timestamp_type"),
         kind: ConfigType::String,
+        doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's clock.",
+        acted_on: true,
         set: |c, v| {
             c.message_timestamp_type = TimestampType::parse(v)?;
             Ok(())
         },
         get: |c| c.message_timestamp_type.as_str().to_string(),
     },
+    kept!(
+        "min.cleanable.dirty.ratio",
+        Some("log.cleaner.min.cleanable.ratio"),
+        Double,
+        "0.5",
+        Valid::Ratio,
+        "Share of uncleaned log that triggers compaction."
+    ),
+    kept!(
+        "min.compaction.lag.ms",
+        Some("log.cleaner.min.compaction.lag.ms"),
+        Long,
+        "0",
+        Valid::AtLeast(0),
+        "Shortest time a record stays uncompacted."
+    ),
+    number!("min.insync.replicas", "min.insync.replicas", min_insync_replicas, Int, min 1, "In-sync replicas an acks=all produce needs; a single broker has one."),
+    kept!(
+        "preallocate",
+        Some("log.preallocate"),
+        Boolean,
+        "false",
+        Valid::Bool,
+        "Preallocate new segment files."
+    ),
+    kept!(
+        "remote.log.copy.disable",
+        None,
+        Boolean,
+        "false",
+        Valid::Bool,
+        "Stop copying segments to tiered storage."
+    ),
+    kept!(
+        "remote.log.delete.on.disable",
+        None,
+        Boolean,
+        "false",
+        Valid::Bool,
+        "Delete tiered data when tiered storage is turned off."
+    ),
+    kept!(
+        "remote.storage.enable",
+        None,
+        Boolean,
+        "false",
+        Valid::Only("false"),
+        "Tiered storage (Sluice has none)."
+    ),
     number!(
         "retention.bytes",
         "log.retention.bytes",
         retention_bytes,
         Long,
-        min - 1
+        min - 1,
+        "Delete the oldest sealed segments while the partition is larger (-1: no limit)."
     ),
     number!(
         "retention.ms",
         "log.retention.ms",
         retention_ms,
         Long,
-        min - 1
+        min - 1,
+        "Delete sealed segments older than this (-1: keep)."
     ),
-    number!("segment.bytes", "log.segment.bytes", segment_bytes, Int, min 14),
-    number!("segment.index.bytes", "log.index.size.max.bytes", segment_index_bytes, Int, min 4),
-    number!("segment.ms", "log.roll.ms", segment_ms, Long, min 1),
-    number!("index.interval.bytes", "log.index.interval.bytes", index_interval_bytes, Int, min 0),
+    number!("segment.bytes", "log.segment.bytes", segment_bytes, Int, min 14, "Roll to a new segment at this size."),
+    number!("segment.index.bytes", "log.index.size.max.bytes", segment_index_bytes, Int, min 4, "Preallocated size of each index file."),
+    kept!(
+        "segment.jitter.ms",
+        Some("log.roll.jitter.ms"),
+        Long,
+        "0",
+        Valid::AtLeast(0),
+        "Random jitter subtracted from segment.ms."
+    ),
+    number!("segment.ms", "log.roll.ms", segment_ms, Long, min 1, "Roll a non-empty segment this long after it was created."),
+    kept!(
+        "unclean.leader.election.enable",
+        Some("unclean.leader.election.enable"),
+        Boolean,
+        "false",
+        Valid::Bool,
+        "Elect an out-of-sync replica as a last resort (one broker: no effect)."
+    ),
 ];
 
 /// The row of the topic-level setting `name`.
@@ -155,7 +434,7 @@ where
     for (key, value) in table {
         let row = SETTINGS
             .iter()
-            .find(|s| s.toml_key == key)
+            .find(|s| s.toml_key == Some(key.as_str()))
             .ok_or_else(|| D::Error::custom(format!("unknown [log] setting {key:?}")))?;
         let text = match value {
             toml::Value::String(s) => s,
@@ -202,7 +481,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!((cfg.retention_ms, cfg.segment_bytes), (1000, 4096));
-        assert!(apply(&d, &map(&[("min.insync.replicas", "2")])).is_err());
+        assert!(apply(&d, &map(&[("no.such.config", "2")])).is_err());
+        assert_eq!(
+            apply(&d, &map(&[("min.insync.replicas", "2")]))
+                .unwrap()
+                .min_insync_replicas,
+            2
+        );
         assert!(apply(&d, &map(&[("retention.ms", "soon")])).is_err());
         assert!(apply(&d, &map(&[("cleanup.policy", "shred")])).is_err());
     }
@@ -227,6 +512,39 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_accepts_its_default_and_refuses_garbage_naming_itself() {
+        let d = LogConfig::default();
+        for row in SETTINGS {
+            let default = map(&[(row.name, &row.value(&d))]);
+            assert_eq!(apply(&d, &default).as_ref(), Ok(&d), "{}", row.name);
+            let err = apply(&d, &map(&[(row.name, "x-y-z")])).unwrap_err();
+            assert!(err.contains(row.name), "{}: {err}", row.name);
+        }
+        for (name, bad) in [
+            ("compression.type", "brotli"),
+            ("compression.gzip.level", "0"),
+            ("compression.zstd.level", "23"),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("preallocate", "yes"),
+            ("remote.storage.enable", "true"),
+            ("leader.replication.throttled.replicas", "0:1,x"),
+            ("local.retention.ms", "-3"),
+        ] {
+            assert!(apply(&d, &map(&[(name, bad)])).is_err(), "{name} = {bad}");
+        }
+        for (name, good) in [
+            ("compression.type", "zstd"),
+            ("compression.gzip.level", "-1"),
+            ("min.cleanable.dirty.ratio", "0.1"),
+            ("preallocate", "TRUE"),
+            ("leader.replication.throttled.replicas", "0:1,1:1"),
+            ("follower.replication.throttled.replicas", "*"),
+        ] {
+            assert!(apply(&d, &map(&[(name, good)])).is_ok(), "{name} = {good}");
+        }
+    }
+
+    #[test]
     fn every_row_round_trips_its_default_and_is_documented() {
         let d = LogConfig::default();
         let toml = include_str!("../config/sluice.toml");
@@ -235,11 +553,12 @@ mod tests {
             let mut cfg = d.clone();
             (row.set)(&mut cfg, &row.value(&d)).unwrap();
             assert_eq!(cfg, d, "{} does not parse its own rendering", row.name);
-            assert!(
-                toml.contains(&format!("\n{} = ", row.toml_key)),
-                "config/sluice.toml lacks [log] {}",
-                row.toml_key
-            );
+            if let Some(key) = row.toml_key {
+                assert!(
+                    toml.contains(&format!("\n{key} = ")),
+                    "config/sluice.toml lacks [log] {key}"
+                );
+            }
             assert!(
                 readme.contains(&format!("`{}`", row.name)),
                 "README lacks {}",

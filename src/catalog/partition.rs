@@ -279,6 +279,11 @@ impl Partition {
         self.log().synced_offset()
     }
 
+    /// In-sync replicas an acks=all produce needs (`min.insync.replicas`).
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.log().config().min_insync_replicas
+    }
+
     /// Bytes of the partition's `.log` files.
     pub fn size_bytes(&self) -> u64 {
         self.log().size_bytes()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, str_bytes};
+use crate::catalog::LogConfig;
 use crate::error::{Error, Result};
 use crate::topic_config::{self, ConfigType};
 
@@ -48,18 +49,8 @@ pub(super) async fn describe(
                 let keys = resource.configuration_keys.as_ref();
                 out.configs = entries
                     .into_iter()
-                    .filter(|(name, ..)| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == *name)))
-                    .map(|(name, value, source, read_only)| {
-                        let mut c = DescribeConfigsResourceResult::default();
-                        c.name = str_bytes(name);
-                        c.value = Some(str_bytes(&value));
-                        c.config_source = source;
-                        c.read_only = read_only;
-                        if version >= 3 {
-                            c.config_type = config_type(name);
-                        }
-                        c
-                    })
+                    .filter(|e| keys.is_none_or(|k| k.iter().any(|k| k.as_str() == e.name)))
+                    .map(|e| e.encode(version, req.include_synonyms, req.include_documentation))
                     .collect();
             }
             Err(e) => {
@@ -72,7 +63,56 @@ pub(super) async fn describe(
     Ok(response)
 }
 
-type Entry = (&'static str, String, i8, bool);
+/// The documentation of a setting Sluice checks and keeps but does not act on.
+const KEPT_ONLY: &str = "(Sluice checks, stores and reports it, but does not act on it.)";
+
+/// One described config: its value and where it comes from, the synonyms
+/// that could set it (most specific first) and its documentation.
+#[derive(Debug)]
+struct Entry {
+    name: &'static str,
+    value: String,
+    source: i8,
+    read_only: bool,
+    kind: ConfigType,
+    doc: Option<String>,
+    synonyms: Vec<(&'static str, String, i8)>,
+}
+
+impl Entry {
+    fn encode(
+        self,
+        version: i16,
+        synonyms: bool,
+        documentation: bool,
+    ) -> DescribeConfigsResourceResult {
+        let mut c = DescribeConfigsResourceResult::default();
+        c.name = str_bytes(self.name);
+        c.value = Some(str_bytes(&self.value));
+        c.config_source = self.source;
+        c.read_only = self.read_only;
+        if version >= 1 && synonyms {
+            c.synonyms = self
+                .synonyms
+                .into_iter()
+                .map(|(name, value, source)| {
+                    let mut s = DescribeConfigsSynonym::default();
+                    s.name = str_bytes(name);
+                    s.value = Some(str_bytes(&value));
+                    s.source = source;
+                    s
+                })
+                .collect();
+        }
+        if version >= 3 {
+            c.config_type = self.kind as i8;
+            if documentation {
+                c.documentation = self.doc.as_deref().map(str_bytes);
+            }
+        }
+        c
+    }
+}
 
 fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
     let topic = ctx.catalog.topic(name).ok_or_else(|| {
@@ -82,15 +122,35 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
         )
     })?;
     let overrides = topic.overrides();
-    Ok(topic_config::describe(ctx.catalog.defaults(), &overrides)
-        .into_iter()
-        .map(|(key, value)| {
-            let source = if overrides.contains_key(key) {
-                DYNAMIC_TOPIC_CONFIG
-            } else {
-                DEFAULT_CONFIG
+    let defaults = ctx.catalog.defaults();
+    Ok(topic_config::SETTINGS
+        .iter()
+        .map(|row| {
+            let default = row.value(defaults);
+            let mut synonyms = Vec::new();
+            let (value, source) = match overrides.get(row.name) {
+                Some(value) => {
+                    synonyms.push((row.name, value.clone(), DYNAMIC_TOPIC_CONFIG));
+                    (value.clone(), DYNAMIC_TOPIC_CONFIG)
+                }
+                None => (default.clone(), DEFAULT_CONFIG),
             };
-            (key, value, source, false)
+            if let Some(broker_name) = row.broker_name {
+                synonyms.push((broker_name, default, DEFAULT_CONFIG));
+            }
+            Entry {
+                name: row.name,
+                value,
+                source,
+                read_only: false,
+                kind: row.kind,
+                doc: Some(if row.acted_on {
+                    row.doc.to_string()
+                } else {
+                    format!("{} {KEPT_ONLY}", row.doc)
+                }),
+                synonyms,
+            }
         })
         .collect())
 }
@@ -101,35 +161,43 @@ fn broker_entries(ctx: &Context) -> Vec<Entry> {
         (
             "auto.create.topics.enable",
             c.auto_create_topics_enable.to_string(),
+            ConfigType::Boolean,
         ),
-        ("num.partitions", c.num_partitions.to_string()),
+        (
+            "num.partitions",
+            c.num_partitions.to_string(),
+            ConfigType::Int,
+        ),
         (
             "socket.request.max.bytes",
             c.socket_request_max_bytes.to_string(),
+            ConfigType::Int,
         ),
-        ("log.dirs", c.data_dir.display().to_string()),
+        (
+            "log.dirs",
+            c.data_dir.display().to_string(),
+            ConfigType::String,
+        ),
     ];
-    let defaults = topic_config::SETTINGS
-        .iter()
-        .map(|row| (row.broker_name, row.value(&c.log)));
+    let defaults = topic_config::SETTINGS.iter().filter_map(|row| {
+        let name = row.broker_name?;
+        Some((name, row.value(&c.log), row.kind))
+    });
+    let mut seen = std::collections::HashSet::new();
     fixed
         .into_iter()
         .chain(defaults)
-        .map(|(name, value)| (name, value, STATIC_BROKER_CONFIG, true))
+        .filter(|(name, ..)| seen.insert(*name))
+        .map(|(name, value, kind)| Entry {
+            name,
+            synonyms: vec![(name, value.clone(), STATIC_BROKER_CONFIG)],
+            value,
+            source: STATIC_BROKER_CONFIG,
+            read_only: true,
+            kind,
+            doc: None,
+        })
         .collect()
-}
-
-/// Kafka's ConfigType of a topic setting or its broker default.
-fn config_type(name: &str) -> i8 {
-    let row = topic_config::SETTINGS
-        .iter()
-        .find(|r| r.name == name || r.broker_name == name);
-    match (row, name) {
-        (Some(row), _) => row.kind as i8,
-        (None, "auto.create.topics.enable") => ConfigType::Boolean as i8,
-        (None, "log.dirs") => ConfigType::String as i8,
-        (None, _) => ConfigType::Int as i8,
-    }
 }
 
 pub(super) async fn alter(
@@ -195,7 +263,7 @@ pub(super) async fn incremental_alter(
             req.validate_only,
             |o| {
                 ops.into_iter()
-                    .try_for_each(|(name, op, value)| apply_op(o, name, op, value))
+                    .try_for_each(|op| apply_op(o, ctx.catalog.defaults(), op))
             },
         );
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
@@ -210,14 +278,15 @@ pub(super) async fn incremental_alter(
     Ok(response)
 }
 
-/// One IncrementalAlterConfigs operation: SET 0, DELETE 1, APPEND 2, SUBTRACT 3 (lists).
+/// One IncrementalAlterConfigs operation: SET 0, DELETE 1, APPEND 2 and
+/// SUBTRACT 3 (list settings only, starting from the value in force).
 fn apply_op(
     overrides: &mut BTreeMap<String, String>,
-    name: String,
-    op: i8,
-    value: Option<String>,
+    defaults: &LogConfig,
+    (name, op, value): (String, i8, Option<String>),
 ) -> Result<()> {
     let invalid = |m: String| Error::api(ResponseError::InvalidConfig, m);
+    let row = topic_config::setting(&name);
     match (op, value) {
         (0, Some(v)) => {
             overrides.insert(name, v);
@@ -225,13 +294,18 @@ fn apply_op(
         (1, _) => {
             overrides.remove(&name);
         }
-        (2 | 3, Some(v)) if name == "cleanup.policy" => {
-            let current = overrides
-                .get(&name)
-                .cloned()
-                .unwrap_or_else(|| "delete".into());
-            let mut items: Vec<String> = current.split(',').map(|s| s.trim().to_string()).collect();
-            for item in v.split(',').map(str::trim) {
+        (2 | 3, Some(v)) if row.is_some_and(|r| r.kind == ConfigType::List) => {
+            let current = match (overrides.get(&name), row) {
+                (Some(set), _) => set.clone(),
+                (None, Some(row)) => row.value(defaults),
+                (None, None) => String::new(),
+            };
+            let mut items: Vec<String> = current
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 items.retain(|i| i != item);
                 if op == 2 {
                     items.push(item.to_string());

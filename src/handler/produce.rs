@@ -15,6 +15,9 @@ use crate::config::FlushMode;
 use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
 
+/// Replicas in sync for every partition: this broker alone.
+const IN_SYNC_REPLICAS: i32 = 1;
+
 pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
@@ -26,7 +29,7 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
         let mut partitions = Vec::new();
         for data in topic.partition_data {
             let result = if acks_valid {
-                produce_one(ctx, &topic.name, data.index, data.records)
+                produce_one(ctx, &topic.name, data.index, data.records, body.acks)
             } else {
                 Err(Error::api(
                     ResponseError::InvalidRequiredAcks,
@@ -104,8 +107,18 @@ fn produce_one(
     topic: &str,
     index: i32,
     records: Option<Bytes>,
+    acks: i16,
 ) -> Result<(AppendInfo, Arc<Partition>)> {
     let partition = ctx.catalog.partition(topic, index)?;
+    if acks == -1 && partition.min_insync_replicas() > IN_SYNC_REPLICAS {
+        return Err(Error::api(
+            ResponseError::NotEnoughReplicas,
+            format!(
+                "min.insync.replicas is {} but a single broker has {IN_SYNC_REPLICAS} in-sync replica",
+                partition.min_insync_replicas()
+            ),
+        ));
+    }
     let records = records.ok_or_else(|| Error::api(ResponseError::InvalidRecord, "no records"))?;
     let mut batches = records.to_vec();
     let info = partition.append(&mut batches)?;

@@ -8,6 +8,8 @@ pub const DEFAULT_SEGMENT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 pub const DEFAULT_SEGMENT_INDEX_BYTES: u32 = 10 * 1024 * 1024;
 /// Default `index.interval.bytes`.
 pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+/// Default `message.timestamp.after.max.ms` (Kafka 4.0's: one hour).
+pub(super) const DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS: i64 = 60 * 60 * 1000;
 /// Default `max.message.bytes`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
 
@@ -113,6 +115,15 @@ pub struct LogConfig {
     pub message_timestamp_type: TimestampType,
     /// `cleanup.policy`.
     pub cleanup_policy: CleanupPolicy,
+    /// `message.timestamp.before.max.ms`: under CreateTime, a batch whose
+    /// first timestamp is older than the broker's clock by more is refused.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: under CreateTime, a batch whose
+    /// max timestamp is ahead of the broker's clock by more is refused.
+    pub message_timestamp_after_max_ms: i64,
+    /// `min.insync.replicas`: acks=all produce needs this many in-sync
+    /// replicas; a single broker has one.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -127,11 +138,42 @@ impl Default for LogConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             message_timestamp_type: TimestampType::CreateTime,
             cleanup_policy: CleanupPolicy::Delete,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+            min_insync_replicas: 1,
         }
     }
 }
 
 impl LogConfig {
+    /// Refuses a batch whose timestamps are too far from `now_ms` (CreateTime only).
+    pub(crate) fn check_timestamps(
+        &self,
+        first: i64,
+        max: i64,
+        now_ms: i64,
+    ) -> std::result::Result<(), super::Error> {
+        let too_old = now_ms.saturating_sub(self.message_timestamp_before_max_ms);
+        let too_new = now_ms.saturating_add(self.message_timestamp_after_max_ms);
+        let refuse = |timestamp, limit_ms, side| super::Error::InvalidTimestamp {
+            timestamp,
+            now: now_ms,
+            limit_ms,
+            side,
+        };
+        if first >= 0 && first < too_old {
+            return Err(refuse(
+                first,
+                self.message_timestamp_before_max_ms,
+                "before",
+            ));
+        }
+        if max > too_new {
+            return Err(refuse(max, self.message_timestamp_after_max_ms, "after"));
+        }
+        Ok(())
+    }
+
     /// Checks the ranges Kafka enforces; the message names the offending setting.
     pub fn validate(&self) -> std::result::Result<(), String> {
         if !(14..=i32::MAX as u64).contains(&self.segment_bytes) {

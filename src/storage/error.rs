@@ -16,6 +16,14 @@ pub enum Error {
     /// A well-formed batch the broker refuses (record count, transactional, ...).
     #[error("invalid record batch: {0}")]
     InvalidRecord(String),
+    /// A timestamp outside `message.timestamp.before.max.ms` / `after.max.ms` of the broker's clock.
+    #[error("timestamp {timestamp} is more than {limit_ms} ms {side} the broker's clock {now}")]
+    InvalidTimestamp {
+        timestamp: i64,
+        now: i64,
+        limit_ms: i64,
+        side: &'static str,
+    },
     /// A batch larger than `max.message.bytes`.
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     RecordTooLarge {
@@ -76,6 +84,7 @@ impl Error {
         let e = match self {
             Error::CorruptMessage(_) => ResponseError::CorruptMessage,
             Error::InvalidRecord(_) => ResponseError::InvalidRecord,
+            Error::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
             Error::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
             Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             Error::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,

@@ -247,6 +247,12 @@ impl Log {
             });
         }
         let log_append = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        if !log_append {
+            for h in &headers {
+                self.config
+                    .check_timestamps(h.base_timestamp, h.max_timestamp, now_ms)?;
+            }
+        }
         let base_offset = self.end_offset();
         let mut next = base_offset;
         for header in &mut headers {

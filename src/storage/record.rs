@@ -45,6 +45,8 @@ pub(crate) struct BatchHeader {
     pub(crate) crc: u32,
     pub(crate) attributes: i16,
     pub(crate) last_offset_delta: i32,
+    /// The first record's timestamp.
+    pub(crate) base_timestamp: i64,
     pub(crate) max_timestamp: i64,
     pub(crate) producer_id: i64,
     pub(crate) producer_epoch: i16,
@@ -86,6 +88,7 @@ impl BatchHeader {
             crc: u32::from_be_bytes(be(buf, CRC_AT)),
             attributes: i16::from_be_bytes(be(buf, ATTRIBUTES_AT)),
             last_offset_delta: i32::from_be_bytes(be(buf, 23)),
+            base_timestamp: i64::from_be_bytes(be(buf, BASE_TIMESTAMP_AT)),
             max_timestamp: i64::from_be_bytes(be(buf, MAX_TIMESTAMP_AT)),
             producer_id: i64::from_be_bytes(be(buf, 43)),
             producer_epoch: i16::from_be_bytes(be(buf, 51)),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::storage::{CleanupPolicy, LogConfig, TimestampType};
+use crate::storage::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 
 /// Kafka's `ConfigType` of a setting, as DescribeConfigs reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,6 @@ enum Valid {
     Range(i64, i64),
     /// A range, or one special value.
     RangeOr(i64, i64, i64),
-    OneOf(&'static [&'static str]),
     Bool,
     /// A double in [0, 1].
     Ratio,
@@ -92,9 +91,6 @@ impl Valid {
                 } else {
                     bad(format!("must be in [{lo}, {hi}] or {or}"))
                 }
-            }
-            Valid::OneOf(values) if !values.contains(&v) => {
-                bad(format!("must be one of {}", values.join(", ")))
             }
             Valid::Bool if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") => {
                 bad("must be true or false".into())
@@ -188,14 +184,19 @@ pub(crate) const SETTINGS: &[TopicSetting] = &[
         Valid::Range(1, 17),
         "lz4 level used when the topic recompresses to lz4."
     ),
-    kept!(
-        "compression.type",
-        Some("compression.type"),
-        String,
-        "producer",
-        Valid::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
-        "The codec batches are stored with; producer keeps the producer's."
-    ),
+    TopicSetting {
+        name: "compression.type",
+        broker_name: Some("compression.type"),
+        toml_key: Some("compression_type"),
+        kind: ConfigType::String,
+        doc: "The codec batches are stored with: producer keeps the producer's; any other is applied on append.",
+        acted_on: true,
+        set: |c, v| {
+            c.compression_type = CompressionType::parse(v)?;
+            Ok(())
+        },
+        get: |c| c.compression_type.as_str().to_string(),
+    },
     kept!(
         "compression.zstd.level",
         Some("compression.zstd.level"),

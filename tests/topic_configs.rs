@@ -186,3 +186,60 @@ async fn a_timestamp_too_far_ahead_is_refused_with_invalid_timestamp() {
         Ok((0, 0))
     );
 }
+
+/// The codec (attributes & 7) of every batch stored in `topic`-0.
+fn stored_codecs(data_dir: &std::path::Path, topic: &str) -> Vec<u8> {
+    let log = data_dir.join(format!("{topic}-0/00000000000000000000.log"));
+    let bytes = std::fs::read(log).expect("segment");
+    let mut codecs = Vec::new();
+    let mut at = 0;
+    while at + 61 <= bytes.len() {
+        let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        codecs.push(bytes[at + 22] & 7);
+        at += 12 + len;
+    }
+    codecs
+}
+
+#[tokio::test]
+async fn compression_type_recompresses_what_producers_send() {
+    let broker = start_broker().await;
+    for (codec, id) in [
+        ("zstd", 4u8),
+        ("uncompressed", 0),
+        ("gzip", 1),
+        ("lz4", 3),
+        ("snappy", 2),
+    ] {
+        let topic = unique_topic(&format!("compress-{codec}"));
+        create_topic(
+            &broker.bootstrap(),
+            &topic,
+            1,
+            &[("compression.type", codec)],
+        )
+        .await;
+        // The producer compresses with another codec (or none).
+        let sent_with = if codec == "gzip" { "lz4" } else { "gzip" };
+        let producer = producer(&broker.bootstrap(), &[("compression.codec", sent_with)]);
+        let offsets = produce_n(&producer, &topic, 0, 200).await;
+        assert_eq!(offsets, (0..200).collect::<Vec<i64>>());
+        let codecs = stored_codecs(broker.data_dir(), &topic);
+        assert!(
+            !codecs.is_empty() && codecs.iter().all(|c| *c == id),
+            "{codec}: stored codecs {codecs:?}"
+        );
+        let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+        let got: Vec<(i64, String)> = blocking(move || {
+            let consumer = consumer(&bootstrap, &[]);
+            assign(&consumer, &t, &[0], rdkafka::Offset::Beginning);
+            consume_exactly(&consumer, 200, WAIT)
+                .iter()
+                .map(|r| (r.offset, r.value_str().to_string()))
+                .collect()
+        })
+        .await;
+        let want: Vec<(i64, String)> = (0..200).map(|i| (i, format!("value-{i}"))).collect();
+        assert_eq!(got, want, "{codec}");
+    }
+}

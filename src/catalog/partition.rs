@@ -167,9 +167,13 @@ impl Partition {
     }
 
     /// Validates and appends `batches` (RecordBatch v2, back to back, as a
-    /// producer sent them), all or nothing; see [`Log::append`].
-    pub fn append(&self, batches: &mut [u8]) -> Result<AppendInfo> {
+    /// producer sent them), all or nothing; see [`Log::append`]. Batches
+    /// are first recompressed if the topic's `compression.type` asks for it.
+    pub fn append(&self, batches: &mut Vec<u8>) -> Result<AppendInfo> {
         self.check_live()?;
+        // Recompression (compression.type) is the slow part: outside the lock.
+        let config = self.log().config().clone();
+        storage::conform_compression(batches, &config)?;
         let mut log = self.log();
         let info = log.append(batches, now_ms())?;
         self.publish(&log);

@@ -94,6 +94,61 @@ impl CleanupPolicy {
     }
 }
 
+/// The codec batches are stored with (`compression.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompressionType {
+    /// Keep each batch as the producer compressed it.
+    #[default]
+    Producer,
+    Uncompressed,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl CompressionType {
+    const NAMES: [(CompressionType, &'static str); 6] = [
+        (CompressionType::Producer, "producer"),
+        (CompressionType::Uncompressed, "uncompressed"),
+        (CompressionType::Gzip, "gzip"),
+        (CompressionType::Snappy, "snappy"),
+        (CompressionType::Lz4, "lz4"),
+        (CompressionType::Zstd, "zstd"),
+    ];
+
+    /// Parses Kafka's names.
+    pub fn parse(value: &str) -> Result<CompressionType, String> {
+        Self::NAMES
+            .iter()
+            .find(|(_, name)| *name == value.trim())
+            .map(|(t, _)| *t)
+            .ok_or_else(|| {
+                format!("compression.type {value:?}: expected uncompressed, zstd, lz4, snappy, gzip or producer")
+            })
+    }
+
+    /// Kafka's name of the value.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map_or("producer", |(_, name)| name)
+    }
+
+    /// The batch codec every stored batch must have, or `None` to keep the producer's.
+    pub(crate) fn codec(self) -> Option<i16> {
+        match self {
+            CompressionType::Producer => None,
+            CompressionType::Uncompressed => Some(0),
+            CompressionType::Gzip => Some(1),
+            CompressionType::Snappy => Some(2),
+            CompressionType::Lz4 => Some(3),
+            CompressionType::Zstd => Some(4),
+        }
+    }
+}
+
 /// Settings of one partition log. Small, `Clone`, validated once by the caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
@@ -124,6 +179,8 @@ pub struct LogConfig {
     /// `min.insync.replicas`: acks=all produce needs this many in-sync
     /// replicas; a single broker has one.
     pub min_insync_replicas: i32,
+    /// `compression.type`: batches with another codec are recompressed on append.
+    pub compression_type: CompressionType,
 }
 
 impl Default for LogConfig {
@@ -141,6 +198,7 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
             min_insync_replicas: 1,
+            compression_type: CompressionType::Producer,
         }
     }
 }

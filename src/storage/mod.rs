@@ -18,6 +18,7 @@
 //! the first offset it holds; index files are caches, rebuilt from the `.log`
 //! whenever they look inconsistent or after an unclean stop.
 
+mod compression;
 mod config;
 mod disk;
 mod error;
@@ -32,11 +33,20 @@ pub mod testing;
 mod timestamps;
 
 pub use config::{
-    CleanupPolicy, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_SEGMENT_BYTES,
-    DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, LogConfig, TimestampType,
+    CleanupPolicy, CompressionType, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, LogConfig,
+    TimestampType,
 };
 pub use disk::{Disk, RealDisk};
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
 pub use record::RecordBatch;
 pub(crate) use timestamps::first_record;
+
+/// Recompresses the batches whose codec differs from what `compression.type` asks for.
+pub(crate) fn conform_compression(batches: &mut Vec<u8>, config: &LogConfig) -> Result<()> {
+    match config.compression_type.codec() {
+        Some(codec) => compression::conform(batches, codec),
+        None => Ok(()),
+    }
+}

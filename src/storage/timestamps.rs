@@ -13,19 +13,8 @@
 
 use std::io::{self, Read};
 
+use super::compression::{self, MAX_DECOMPRESSED_BYTES};
 use super::record::{RecordBatch, read_varint};
-
-/// Most decompressed bytes walked in one batch (64 MiB, well above any batch
-/// the default `max.message.bytes` admits); past it the walk gives up.
-pub(crate) const MAX_DECOMPRESSED_BYTES: u64 = 64 << 20;
-
-const GZIP: i16 = 1;
-const SNAPPY: i16 = 2;
-const LZ4: i16 = 3;
-const ZSTD: i16 = 4;
-/// Xerial (snappy-java) stream header: magic, then version and compat i32s.
-const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-const XERIAL_HEADER_BYTES: usize = 16;
 
 /// The first record of the batch at the start of `buf` whose offset is at
 /// least `min_offset` and whose timestamp satisfies `wanted`: (offset,
@@ -49,18 +38,8 @@ pub(crate) fn first_record(
         count: batch.record_count(),
         min_offset,
     };
-    let found = match batch.compression() {
-        0 => walk.run(records, &wanted),
-        GZIP => walk.run(flate2::read::GzDecoder::new(records), &wanted),
-        SNAPPY => walk.run(io::Cursor::new(snappy(records)?), &wanted),
-        LZ4 => walk.run(lz4_flex::frame::FrameDecoder::new(records), &wanted),
-        ZSTD => walk.run(
-            zstd::stream::read::Decoder::with_buffer(records).ok()?,
-            &wanted,
-        ),
-        _ => return None,
-    };
-    found.ok().flatten()
+    let reader = compression::reader(batch.compression(), records)?;
+    walk.run(reader, &wanted).ok().flatten()
 }
 
 /// Where and what to walk.
@@ -118,37 +97,6 @@ fn byte(r: &mut impl Read) -> io::Result<u8> {
     let mut b = [0u8; 1];
     r.read_exact(&mut b)?;
     Ok(b[0])
-}
-
-/// Decompresses snappy, xerial-framed (Kafka's Java client) or raw
-/// (librdkafka), refusing to produce more than [`MAX_DECOMPRESSED_BYTES`].
-fn snappy(data: &[u8]) -> Option<Vec<u8>> {
-    let mut decoder = snap::raw::Decoder::new();
-    let cap = usize::try_from(MAX_DECOMPRESSED_BYTES).unwrap_or(usize::MAX);
-    let mut out = Vec::new();
-    let mut block = |compressed: &[u8], out: &mut Vec<u8>| -> Option<()> {
-        let len = snap::raw::decompress_len(compressed).ok()?;
-        if out.len().saturating_add(len) > cap {
-            return None;
-        }
-        let start = out.len();
-        out.resize(start + len, 0);
-        let written = decoder.decompress(compressed, &mut out[start..]).ok()?;
-        out.truncate(start + written);
-        Some(())
-    };
-    if !data.starts_with(&XERIAL_MAGIC) {
-        block(data, &mut out)?;
-        return Some(out);
-    }
-    let mut rest = data.get(XERIAL_HEADER_BYTES..)?;
-    while !rest.is_empty() {
-        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let compressed = rest.get(4..4usize.checked_add(len)?)?;
-        block(compressed, &mut out)?;
-        rest = &rest[4 + len..];
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::*;
 const BASE: i64 = 100;
 const T: i64 = 1_700_000_000_000;
 
+use crate::storage::compression::{GZIP, LZ4, SNAPPY, XERIAL_MAGIC, ZSTD};
 use crate::storage::testing::put_varint;
 
 /// Uncompressed records with these timestamp deltas (offset delta = index).

@@ -31,18 +31,17 @@ pub struct Offsets {
     /// The offset the next record will get; everything below it is readable
     /// (a single broker has no replicas to wait for).
     pub high_watermark: i64,
-    /// The offset below which no transaction is open; the high watermark
-    /// while Sluice has no transactions.
+    /// The offset below which no transaction is open (the high watermark
+    /// when none is).
     pub last_stable: i64,
 }
 
 impl Offsets {
     fn of(log: &Log) -> Offsets {
-        let end = log.end_offset();
         Offsets {
             log_start: log.start_offset(),
-            high_watermark: end,
-            last_stable: end,
+            high_watermark: log.end_offset(),
+            last_stable: log.last_stable_offset(),
         }
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use super::disk::{Disk, DiskFile, RealDisk};
 use super::producer::ProducerStates;
 use super::record::RecordBatch;
-use super::record::parse_batches;
+use super::record::{Admit, parse_batches};
 use super::segment::{Segment, SegmentConfig};
 use super::{Error, LogConfig, Result, TimestampType};
 
@@ -31,6 +31,7 @@ mod files;
 mod maintenance;
 #[cfg(test)]
 mod tests;
+mod transactions;
 mod types;
 
 use files::{list_segments, list_snapshots, read_start_offset, remove_snapshot};
@@ -57,6 +58,8 @@ pub struct Log {
     synced_offset: i64,
     poisoned: bool,
     disk: Arc<dyn Disk>,
+    /// Aborted transactions by marker offset (see `transactions.rs`).
+    aborted: BTreeMap<i64, super::AbortedTxn>,
 }
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
@@ -180,6 +183,7 @@ impl Log {
             synced_offset: 0,
             poisoned: false,
             disk,
+            aborted: BTreeMap::new(),
         };
         log.synced_offset = log.end_offset();
         if log.start_offset > log.end_offset() {
@@ -189,7 +193,20 @@ impl Log {
             tracing::warn!(dir = %dir.display(), start = log.start_offset, end = log.end_offset(), "log ends before its start offset after recovery; restarting it empty there");
             log.truncate_fully(log.start_offset)?;
         }
-        log.load_producer_state()?;
+        log.load_aborted();
+        // After an unclean stop the producer state (and the aborted
+        // transactions) are replayed from before the first scanned segment.
+        let replay_limit = if clean {
+            i64::MAX
+        } else {
+            let end = log.end_offset();
+            log.drop_aborted_from(end)?;
+            log.segments
+                .range(..=recovery_point)
+                .next_back()
+                .map_or(i64::MIN, |(b, _)| *b)
+        };
+        log.load_producer_state(replay_limit)?;
         if clean {
             log.disk
                 .remove(&marker)
@@ -235,11 +252,22 @@ impl Log {
     /// or none: a rejected or failed append leaves the log unchanged. Patches
     /// each base offset (and, under LogAppendTime, max timestamp, timestamp
     /// type bit and CRC) in place.
+    /// Transactional and control batches are refused (INVALID_RECORD); see
+    /// [`Log::append_transactional`] and [`Log::append_marker`].
     pub fn append(&mut self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        self.append_admitting(batches, now_ms, Admit::Plain)
+    }
+
+    fn append_admitting(
+        &mut self,
+        batches: &mut [u8],
+        now_ms: i64,
+        admit: Admit,
+    ) -> Result<AppendInfo> {
         if self.poisoned {
             return Err(Error::Poisoned);
         }
-        let mut headers = parse_batches(batches, self.config.max_message_bytes)?;
+        let mut headers = parse_batches(batches, self.config.max_message_bytes, admit)?;
         if batches.len() > i32::MAX as usize {
             return Err(Error::RecordTooLarge {
                 size: batches.len(),
@@ -285,7 +313,14 @@ impl Log {
         let active = self.active_mut()?;
         active.append(batches, &headers)?;
         let file = active.log_file().clone();
-        headers.iter().for_each(|h| self.producers.update(h));
+        let mut at = 0;
+        for header in &headers {
+            if let Some(first) = self.producers.update(header) {
+                let batch = batches.get(at..at + header.size).unwrap_or_default();
+                self.note_marker(header, batch, first);
+            }
+            at += header.size;
+        }
         self.note_write(&file, next);
         let append_time = if log_append { now_ms } else { -1 };
         Ok(self.append_info(base_offset, last_offset, append_time, false))

@@ -10,6 +10,7 @@
 //! | `{base:020}.log` | RecordBatch v2, back to back, exactly as produced, base offset patched into bytes 0..8 |
 //! | `{base:020}.index` | sparse offset index: 8-byte entries, relative offset u32 BE + position u32 BE; preallocated, trimmed on seal |
 //! | `{base:020}.timeindex` | time index: 12-byte entries, max timestamp so far i64 BE + relative offset u32 BE; monotone |
+//! | `{base:020}.txnindex` | aborted transactions whose ABORT marker is in the segment: 34-byte entries (version, producer id, first offset, last offset, last stable offset), Kafka's layout; rebuilt by recovery |
 //! | `{offset:020}.sluice-producers` | idempotent-producer state as of `offset` (Sluice's own format, CRC32C-checked; not Kafka's `.snapshot`) |
 //! | `log-start-offset` | log start offset moved by DeleteRecords (decimal, written atomically) |
 //! | `.clean-shutdown` | present only between a clean `close()` and the next `open()` |
@@ -31,6 +32,7 @@ mod store;
 #[doc(hidden)]
 pub mod testing;
 mod timestamps;
+mod txn;
 
 pub use config::{
     CleanupPolicy, CompressionType, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
@@ -42,6 +44,7 @@ pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
 pub use record::RecordBatch;
 pub(crate) use timestamps::first_record;
+pub use txn::AbortedTxn;
 
 /// Recompresses the batches whose codec differs from what `compression.type` asks for.
 pub(crate) fn conform_compression(batches: &mut Vec<u8>, config: &LogConfig) -> Result<()> {

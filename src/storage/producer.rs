@@ -6,7 +6,9 @@
 //! batches below it applied), big-endian: magic `SLPS`, version u16 = 1,
 //! producer count u32, then per producer: id i64, epoch i16, batch count u8,
 //! batches (first seq i32, last seq i32, base offset i64, last offset i64);
-//! then CRC32C u32 of everything before it. A snapshot that fails its CRC is
+//! then (version 2) the first offset of its open transaction i64 (-1: none);
+//! then CRC32C u32 of everything before it. Version 1 files (no transactions)
+//! are still read. A snapshot that fails its CRC is
 //! ignored (the log replays from an older one or from its start).
 //!
 //! The format is Sluice's own, so the file is not named `.snapshot`: Kafka's
@@ -14,7 +16,7 @@
 //! Sluice did use that name; such files are still read, and removed once a
 //! snapshot under the new name is written.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
 use super::record::BatchHeader;
@@ -30,7 +32,8 @@ pub(crate) const LEGACY_SNAPSHOT_EXT: &str = "snapshot";
 /// Batches remembered per producer, as in Kafka.
 const BATCHES_KEPT: usize = 5;
 const MAGIC: &[u8; 4] = b"SLPS";
-const VERSION: u16 = 1;
+/// Version 2 adds each producer's open transaction (first offset, -1: none).
+const VERSION: u16 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct BatchEntry {
@@ -44,6 +47,8 @@ struct BatchEntry {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchEntry>,
+    /// First offset of the producer's open transaction in this partition.
+    txn_first_offset: Option<i64>,
 }
 
 /// Kafka's sequence arithmetic: sequences wrap from `i32::MAX` to 0.
@@ -68,6 +73,8 @@ fn entry_of(header: &BatchHeader) -> BatchEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset -> producer id.
+    ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerStates {
@@ -82,7 +89,11 @@ impl ProducerStates {
     pub(crate) fn check(&self, batches: &[BatchHeader]) -> Result<Option<(i64, i64)>> {
         let mut overlay: HashMap<i64, ProducerEntry> = HashMap::new();
         let mut duplicates = Vec::new();
-        for header in batches.iter().filter(|h| h.producer_id >= 0) {
+        // Markers come from the transaction coordinator and carry no sequence.
+        for header in batches
+            .iter()
+            .filter(|h| h.producer_id >= 0 && !h.is_control())
+        {
             let pid = header.producer_id;
             let current = overlay.get(&pid).or_else(|| self.producers.get(&pid));
             match check_one(current, header)? {
@@ -107,14 +118,31 @@ impl ProducerStates {
         }
     }
 
-    /// Records an appended (or replayed) batch.
-    pub(crate) fn update(&mut self, header: &BatchHeader) {
-        if header.producer_id >= 0 {
-            apply(
-                self.producers.entry(header.producer_id).or_default(),
-                header,
-            );
+    /// Records an appended (or replayed) batch. For a transaction marker,
+    /// returns the first offset of the transaction it ended, if one was open.
+    pub(crate) fn update(&mut self, header: &BatchHeader) -> Option<i64> {
+        if header.producer_id < 0 {
+            return None;
         }
+        let entry = self.producers.entry(header.producer_id).or_default();
+        if header.is_control() {
+            entry.epoch = entry.epoch.max(header.producer_epoch);
+            let first = entry.txn_first_offset.take()?;
+            self.ongoing.remove(&first);
+            return Some(first);
+        }
+        apply(entry, header);
+        if header.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(header.base_offset);
+            self.ongoing.insert(header.base_offset, header.producer_id);
+        }
+        None
+    }
+
+    /// The first offset of the earliest open transaction, if any: the last
+    /// stable offset is this, else the log end offset.
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -137,6 +165,7 @@ impl ProducerStates {
                 out.extend_from_slice(&b.base_offset.to_be_bytes());
                 out.extend_from_slice(&b.last_offset.to_be_bytes());
             }
+            out.extend_from_slice(&p.txn_first_offset.unwrap_or(-1).to_be_bytes());
         }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -150,7 +179,11 @@ impl ProducerStates {
             return None;
         }
         let mut r = Reader(body);
-        if r.take::<4>()? != *MAGIC || u16::from_be_bytes(r.take()?) != VERSION {
+        if r.take::<4>()? != *MAGIC {
+            return None;
+        }
+        let version = u16::from_be_bytes(r.take()?);
+        if !(1..=VERSION).contains(&version) {
             return None;
         }
         let count = u32::from_be_bytes(r.take()?);
@@ -168,9 +201,25 @@ impl ProducerStates {
                     last_offset: i64::from_be_bytes(r.take()?),
                 });
             }
-            producers.insert(id, ProducerEntry { epoch, batches });
+            let txn_first_offset = match version {
+                1 => None,
+                _ => Some(i64::from_be_bytes(r.take()?)).filter(|o| *o >= 0),
+            };
+            producers.insert(
+                id,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    txn_first_offset,
+                },
+            );
         }
-        r.0.is_empty().then_some(ProducerStates { producers })
+        let ongoing = producers
+            .iter()
+            .filter_map(|(id, p)| Some((p.txn_first_offset?, *id)))
+            .collect();
+        r.0.is_empty()
+            .then_some(ProducerStates { producers, ongoing })
     }
 
     /// Writes the snapshot for `offset` atomically (temp file + rename). Not

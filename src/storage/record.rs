@@ -97,6 +97,15 @@ impl BatchHeader {
         })
     }
 
+    /// Transactional bit.
+    pub(crate) fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+    /// Control-batch bit (a COMMIT or ABORT marker).
+    pub(crate) fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
     /// Offset of the last record.
     pub(crate) fn last_offset(&self) -> i64 {
         self.base_offset
@@ -286,8 +295,23 @@ impl<'a> RecordBatch<'a> {
     }
 }
 
+/// Which kinds of batch an append admits besides plain ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Plain (idempotent or not) batches only.
+    Plain,
+    /// Transactional data batches too (the coordinator added the partition).
+    Transactional,
+    /// Transaction markers (written by the coordinator).
+    Markers,
+}
+
 /// Validates the batches of one append buffer; returns their headers.
-pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeader>> {
+pub(crate) fn parse_batches(
+    buf: &[u8],
+    max_message_bytes: u32,
+    admit: Admit,
+) -> Result<Vec<BatchHeader>> {
     if buf.is_empty() {
         return Err(Error::CorruptMessage("no record batch".to_string()));
     }
@@ -303,10 +327,17 @@ pub(crate) fn parse_batches(buf: &[u8], max_message_bytes: u32) -> Result<Vec<Ba
         }
         let batch = RecordBatch::parse(rest)?;
         batch.validate()?;
-        if batch.is_transactional() || batch.is_control() {
-            return Err(Error::InvalidRecord(
-                "transactional and control batches are not supported".to_string(),
-            ));
+        let admitted = match admit {
+            Admit::Plain => !batch.is_transactional() && !batch.is_control(),
+            Admit::Transactional => !batch.is_control(),
+            Admit::Markers => batch.is_control() && batch.is_transactional(),
+        };
+        if !admitted {
+            return Err(Error::InvalidRecord(format!(
+                "batch kind (transactional {}, control {}) not admitted here",
+                batch.is_transactional(),
+                batch.is_control()
+            )));
         }
         headers.push(header);
         rest = rest.get(header.size..).unwrap_or_default();

@@ -343,9 +343,10 @@ impl Segment {
     pub(crate) fn delete(self) -> Result<()> {
         let (offset_path, time_path) = self.index_paths();
         let log_path = self.store.path().to_path_buf();
+        let txn_path = self.dir.join(file_name(self.base_offset, "txnindex"));
         let disk = self.store.file().disk.clone();
         drop(self);
-        for path in [log_path, offset_path, time_path] {
+        for path in [log_path, offset_path, time_path, txn_path] {
             match disk.remove(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(Error::io(&path, e));

@@ -31,6 +31,15 @@ fn record(out: &mut Vec<u8>, offset_delta: i64, key: &[u8], value: &[u8]) {
 
 /// Builds a complete batch (base offset 0) with the given producer fields.
 fn build(records: &[(&[u8], &[u8])], timestamp: i64, producer: (i64, i16, i32)) -> Vec<u8> {
+    build_with(records, timestamp, producer, 0)
+}
+
+fn build_with(
+    records: &[(&[u8], &[u8])],
+    timestamp: i64,
+    producer: (i64, i16, i32),
+    attributes: i16,
+) -> Vec<u8> {
     let count = records.len() as i32;
     let mut out = Vec::with_capacity(
         61 + records
@@ -43,7 +52,7 @@ fn build(records: &[(&[u8], &[u8])], timestamp: i64, producer: (i64, i16, i32)) 
     out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
     out.push(2); // magic
     out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    out.extend_from_slice(&attributes.to_be_bytes());
     out.extend_from_slice(&(count - 1).to_be_bytes());
     out.extend_from_slice(&timestamp.to_be_bytes());
     out.extend_from_slice(&timestamp.to_be_bytes());
@@ -65,6 +74,19 @@ fn build(records: &[(&[u8], &[u8])], timestamp: i64, producer: (i64, i16, i32)) 
 /// from no producer (producer id -1). `records` must not be empty.
 pub fn batch(records: &[(&[u8], &[u8])], timestamp: i64) -> Vec<u8> {
     build(records, timestamp, (-1, -1, -1))
+}
+
+/// A transactional batch of `n` small records from `producer_id`, first sequence `sequence`.
+pub fn transactional_batch(
+    producer_id: i64,
+    epoch: i16,
+    sequence: i32,
+    n: usize,
+    timestamp: i64,
+) -> Vec<u8> {
+    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("txn-{i}").into_bytes()).collect();
+    let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], v.as_slice())).collect();
+    build_with(&records, timestamp, (producer_id, epoch, sequence), 0x10)
 }
 
 /// A batch of `n` small records from idempotent producer `producer_id`, first sequence `sequence`.

@@ -16,7 +16,7 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<i64>> {
         let name = name.to_string_lossy();
         match parse_file_name(&name) {
             Some((base, "log")) => bases.push(base),
-            Some((_, "index" | "timeindex" | SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
+            Some((_, "index" | "timeindex" | "txnindex" | SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
             Some((_, "snapshot.tmp" | "sluice-producers.tmp")) => {
                 let _ = std::fs::remove_file(entry.path());
             }

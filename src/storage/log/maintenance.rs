@@ -72,7 +72,8 @@ impl Log {
                 remove_snapshot(&self.dir, snapshot, ext);
             }
         }
-        self.load_producer_state()
+        self.drop_aborted_from(end)?;
+        self.load_producer_state(end)
     }
 
     /// Deletes every segment and starts the log empty at `offset`.
@@ -80,6 +81,7 @@ impl Log {
         for (_, segment) in std::mem::take(&mut self.segments) {
             segment.delete()?;
         }
+        self.aborted.clear();
         for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
             for snapshot in list_snapshots(&self.dir, ext)? {
                 remove_snapshot(&self.dir, snapshot, ext);
@@ -141,7 +143,10 @@ impl Log {
             if !f(entry.get_mut(), size) {
                 break;
             }
-            entry.remove().delete()?;
+            let base = *entry.key();
+            let removed = entry.remove();
+            self.forget_aborted_in(base, removed.next_offset());
+            removed.delete()?;
             deleted += 1;
         }
         if deleted > 0 {
@@ -189,10 +194,12 @@ impl Log {
         Ok(())
     }
 
-    /// Loads the newest readable snapshot at or below the end offset and
-    /// replays the batch headers after it.
-    pub(super) fn load_producer_state(&mut self) -> Result<()> {
+    /// Loads the newest readable snapshot at or below both the end offset and
+    /// `at_most`, and replays the batch headers after it; the transaction
+    /// markers replayed restore any aborted-transaction entries missing.
+    pub(super) fn load_producer_state(&mut self, at_most: i64) -> Result<()> {
         let end = self.end_offset();
+        let limit = end.min(at_most);
         let mut states = ProducerStates::default();
         let mut from = self.segments.keys().next().copied().unwrap_or(0);
         let newest_first = |ext| -> Result<Vec<(i64, &str)>> {
@@ -202,7 +209,7 @@ impl Log {
         let candidates = newest_first(SNAPSHOT_EXT)?
             .into_iter()
             .chain(newest_first(LEGACY_SNAPSHOT_EXT)?)
-            .filter(|(s, _)| *s <= end);
+            .filter(|(s, _)| *s <= limit);
         for (snapshot, ext) in candidates {
             let path = self
                 .dir
@@ -222,10 +229,22 @@ impl Log {
             .range(..=from)
             .next_back()
             .map_or(i64::MIN, |(b, _)| *b);
-        for segment in self.segments.range(floor..).map(|(_, s)| s) {
-            segment.for_each_header(from, |h| states.update(h))?;
+        let mut markers = Vec::new();
+        for (base, segment) in self.segments.range(floor..) {
+            segment.for_each_header(from, |position, h| {
+                if let Some(first) = states.update(h) {
+                    markers.push((*base, position, *h, first));
+                }
+            })?;
         }
         self.producers = states;
+        for (base, position, header, first) in markers {
+            let batch = match self.segments.get(&base) {
+                Some(segment) => segment.read_batch(position, header.size)?,
+                None => continue,
+            };
+            self.note_marker(&header, &batch, first);
+        }
         Ok(())
     }
 }

@@ -88,15 +88,22 @@ impl Segment {
     pub(crate) fn for_each_header(
         &self,
         offset: i64,
-        mut f: impl FnMut(&BatchHeader),
+        mut f: impl FnMut(u64, &BatchHeader),
     ) -> Result<()> {
         let Some((position, _)) = self.find_batch(offset)? else {
             return Ok(());
         };
         let mut scanner = self.store.headers_from(position);
-        while let Some((_, header)) = scanner.next_header()? {
-            f(&header);
+        while let Some((position, header)) = scanner.next_header()? {
+            f(position, &header);
         }
         Ok(())
+    }
+
+    /// The `size` bytes of the batch at `position`.
+    pub(crate) fn read_batch(&self, position: u64, size: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; size];
+        self.store.read_exact_at(&mut buf, position)?;
+        Ok(buf)
     }
 }

@@ -1,0 +1,144 @@
+//! Transactions in a log: transactional appends, COMMIT/ABORT markers, the
+//! last stable offset and the aborted transactions a read_committed fetch
+//! must skip.
+//!
+//! The aborted transactions are kept in memory (one small entry per aborted
+//! transaction) and in each segment's `.txnindex`, Kafka's file, in the
+//! segment holding the ABORT marker. The files are derived data: on open
+//! they are read, entries past the log end are dropped, and the markers
+//! replayed from the producer snapshot are added again if missing.
+
+use std::path::PathBuf;
+
+use super::Log;
+use crate::storage::record::{Admit, BatchHeader};
+use crate::storage::segment::file_name;
+use crate::storage::txn::{self, AbortedTxn};
+use crate::storage::{AppendInfo, Error, Result};
+
+const TXN_INDEX: &str = "txnindex";
+
+impl Log {
+    /// [`Log::append`] admitting transactional batches, for a partition the
+    /// transaction coordinator has added to the producer's transaction. The
+    /// first such batch of a producer opens its transaction here, holding
+    /// back the last stable offset until its marker.
+    pub fn append_transactional(&mut self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+        self.append_admitting(batches, now_ms, Admit::Transactional)
+    }
+
+    /// Writes a COMMIT (`commit`) or ABORT marker for `producer_id` at
+    /// `epoch`, ending its transaction in this partition. An ABORT of an open
+    /// transaction is recorded in the aborted-transaction index.
+    pub fn append_marker(
+        &mut self,
+        (producer_id, epoch): (i64, i16),
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let mut batch = txn::control_batch(producer_id, epoch, commit, coordinator_epoch, now_ms);
+        self.append_admitting(&mut batch, now_ms, Admit::Markers)
+    }
+
+    /// The offset below which no transaction is open: the first offset of the
+    /// earliest open transaction, else the log end offset.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .unwrap_or_else(|| self.end_offset())
+    }
+
+    /// The aborted transactions overlapping `[from, upto)`, by marker offset.
+    pub fn aborted_transactions(&self, from: i64, upto: i64) -> Vec<AbortedTxn> {
+        self.aborted
+            .range(from..)
+            .map(|(_, t)| *t)
+            .filter(|t| t.first_offset < upto)
+            .collect()
+    }
+
+    /// After a marker in `batch` ended a transaction that began at `first`:
+    /// records it if it was aborted.
+    pub(super) fn note_marker(&mut self, header: &BatchHeader, batch: &[u8], first: i64) {
+        if txn::is_commit(header, batch) != Some(false) {
+            return;
+        }
+        let entry = AbortedTxn {
+            producer_id: header.producer_id,
+            first_offset: first,
+            last_offset: header.base_offset,
+            last_stable_offset: self
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(header.base_offset + 1),
+        };
+        self.record_abort(entry);
+    }
+
+    fn record_abort(&mut self, entry: AbortedTxn) {
+        if self.aborted.contains_key(&entry.last_offset) {
+            return;
+        }
+        self.aborted.insert(entry.last_offset, entry);
+        let path = self.txn_index_path(entry.last_offset);
+        if let Err(e) = txn::append_entry(&path, &entry) {
+            // The index is rebuilt from the log at the next unclean open.
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the aborted-transaction index");
+        }
+    }
+
+    /// The `.txnindex` of the segment holding `offset`.
+    fn txn_index_path(&self, offset: i64) -> PathBuf {
+        let base = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(0, |(b, _)| *b);
+        self.dir.join(file_name(base, TXN_INDEX))
+    }
+
+    /// Reads the `.txnindex` of every segment.
+    pub(super) fn load_aborted(&mut self) {
+        for base in self.segments.keys() {
+            let path = self.dir.join(file_name(*base, TXN_INDEX));
+            if let Ok(bytes) = std::fs::read(&path) {
+                for entry in AbortedTxn::decode_all(&bytes) {
+                    self.aborted.insert(entry.last_offset, entry);
+                }
+            }
+        }
+    }
+
+    /// Forgets the aborted transactions whose markers are at or past
+    /// `offset` and rewrites the index files that held them.
+    pub(super) fn drop_aborted_from(&mut self, offset: i64) -> Result<()> {
+        let dropped: Vec<i64> = self.aborted.range(offset..).map(|(o, _)| *o).collect();
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let paths: std::collections::BTreeSet<PathBuf> =
+            dropped.iter().map(|o| self.txn_index_path(*o)).collect();
+        for o in dropped {
+            self.aborted.remove(&o);
+        }
+        for path in paths {
+            let kept: Vec<u8> = self
+                .aborted
+                .values()
+                .filter(|t| self.txn_index_path(t.last_offset) == path)
+                .flat_map(|t| t.encode())
+                .collect();
+            std::fs::write(&path, kept).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the aborted transactions of a deleted segment `[base, next)`.
+    pub(super) fn forget_aborted_in(&mut self, base: i64, next: i64) {
+        let gone: Vec<i64> = self.aborted.range(base..next).map(|(o, _)| *o).collect();
+        for o in gone {
+            self.aborted.remove(&o);
+        }
+    }
+}

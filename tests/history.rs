@@ -24,12 +24,16 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::raw::{Raw, decode_records};
 use common::*;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -278,6 +282,9 @@ fn fixed_port(rng: &mut Rng) -> u16 {
     panic!("no free port in {lo}..{hi}");
 }
 
+/// How many starts found the port still taken and tried again.
+static PORT_RETRIES: AtomicUsize = AtomicUsize::new(0);
+
 /// Starts the broker on `listen`, retrying (bounded) while the port is still
 /// held by the previous incarnation; any other start-up failure fails the test.
 fn start_broker_on(listen: &str, data: &std::path::Path, extra: &[&str]) -> BrokerProcess {
@@ -286,6 +293,7 @@ fn start_broker_on(listen: &str, data: &std::path::Path, extra: &[&str]) -> Brok
         match BrokerProcess::try_start_on(listen, data, extra) {
             Ok(broker) => return broker,
             Err(e) if e.contains("in use") && Instant::now() < deadline => {
+                PORT_RETRIES.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(e) => panic!("restarting the broker on {listen}: {e}"),
@@ -370,10 +378,11 @@ fn run_producer(
         let producer: ThreadedProducer<ProducerCtx> = producer_config(&bootstrap)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            // Shorter than the longest outage: records sent just before a
-            // crash can time out with an unknown outcome (stored or not),
-            // which librdkafka answers by bumping the producer epoch.
-            .set("message.timeout.ms", "1500")
+            // Far longer than any outage. When a record times out, librdkafka
+            // bumps the producer epoch and renumbers what is still queued,
+            // including retries that may already be stored; those are then
+            // stored again under the new epoch, which Kafka would do too.
+            .set("message.timeout.ms", "30000")
             .create_with_context(ctx)
             .expect("idempotent producer");
         let mut seq = 0u64;
@@ -592,9 +601,12 @@ fn run_consumer(
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "500")
-            .set("max.poll.interval.ms", "6000")
+            // Shorter than the time between crashes: a restarted broker
+            // reloads the group's last stable membership, and members that
+            // have left since must expire before a rebalance can complete.
+            .set("session.timeout.ms", "2000")
+            .set("heartbeat.interval.ms", "300")
+            .set("max.poll.interval.ms", "3000")
             .set("fetch.wait.max.ms", "100")
             .set("debug", "cgrp")
             .set_log_level(RDKafkaLogLevel::Debug);
@@ -654,8 +666,29 @@ fn run_consumer(
 // ---------------------------------------------------------------------------
 // The checks
 
+/// One record of the final log, with the producer id, epoch and sequence
+/// number it was stored with (-1 when not from an idempotent producer).
+#[derive(Debug, Clone)]
+struct Stored {
+    offset: i64,
+    value: String,
+    producer_id: i64,
+    producer_epoch: i16,
+    sequence: i32,
+}
+
+impl fmt::Display for Stored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "offset {} (producer id {}, epoch {}, sequence {})",
+            self.offset, self.producer_id, self.producer_epoch, self.sequence
+        )
+    }
+}
+
 /// The final log: per partition, the records in offset order.
-type Log = BTreeMap<i32, Vec<(i64, String)>>;
+type Log = BTreeMap<i32, Vec<Stored>>;
 
 #[derive(Debug, Default)]
 struct Findings {
@@ -686,19 +719,24 @@ fn check(history: &[(Duration, Event)], log: &Log) -> Findings {
     let mut f = Findings::default();
     let stored: HashMap<(i32, i64), &str> = log
         .iter()
-        .flat_map(|(&p, records)| records.iter().map(move |(o, v)| ((p, *o), v.as_str())))
+        .flat_map(|(&p, records)| {
+            records
+                .iter()
+                .map(move |r| ((p, r.offset), r.value.as_str()))
+        })
         .collect();
 
     // Offsets dense from 0; each value once; one producer's values in send order.
-    let mut copies: HashMap<&str, Vec<(i32, i64)>> = HashMap::new();
+    let mut copies: HashMap<&str, Vec<(i32, &Stored)>> = HashMap::new();
     for (&p, records) in log {
         let mut last_seq: HashMap<&str, (u64, i64)> = HashMap::new();
-        for (i, (offset, value)) in records.iter().enumerate() {
+        for (i, record) in records.iter().enumerate() {
+            let (offset, value) = (&record.offset, &record.value);
             if *offset != i as i64 {
                 f.not_dense
                     .push(format!("partition {p}: record {i} has offset {offset}"));
             }
-            copies.entry(value).or_default().push((p, *offset));
+            copies.entry(value).or_default().push((p, record));
             match parse_value(value) {
                 Some((producer, seq)) => {
                     if let Some(&(before, at)) = last_seq.get(producer)
@@ -716,10 +754,24 @@ fn check(history: &[(Duration, Event)], log: &Log) -> Findings {
             }
         }
     }
-    for (value, places) in &copies {
-        if places.len() > 1 {
-            f.duplicated.push(format!("{value} stored at {places:?}"));
-        }
+    let mut twice: Vec<_> = copies.iter().filter(|(_, at)| at.len() > 1).collect();
+    twice.sort_by_key(|(_, at)| (at[0].0, at[0].1.offset));
+    for (value, places) in twice {
+        let same_epoch = places.iter().all(|(_, r)| {
+            (r.producer_id, r.producer_epoch)
+                == (places[0].1.producer_id, places[0].1.producer_epoch)
+        });
+        let why = if same_epoch {
+            "one producer epoch: a retry was appended again"
+        } else {
+            "different producer epochs: re-sent after an epoch bump"
+        };
+        let places: Vec<String> = places.iter().map(|(p, r)| format!("{p}/{r}")).collect();
+        f.duplicated.push(format!(
+            "{value} is stored {} times ({why}): {}",
+            places.len(),
+            places.join(", ")
+        ));
     }
 
     // Per partition: the highest successfully committed offset so far, and by whom.
@@ -739,7 +791,7 @@ fn check(history: &[(Duration, Event)], log: &Log) -> Findings {
                 if there != Some(value.as_str()) {
                     f.lost.push(format!(
                         "#{i} at {at:?}: {value} acknowledged at {partition}/{offset}, the log has {there:?} there (the value is at {:?})",
-                        copies.get(value.as_str())
+                        copies.get(value.as_str()).map(|at| at.iter().map(|(p, r)| (*p, r.offset)).collect::<Vec<_>>())
                     ));
                 }
             }
@@ -794,22 +846,66 @@ fn check(history: &[(Duration, Event)], log: &Log) -> Findings {
     f
 }
 
-/// Every record of every partition, read from the beginning after a clean restart.
-fn read_log(bootstrap: &str, topic: &str) -> Log {
+/// Every record of every partition, read from offset 0 to the high watermark
+/// with plain Fetch requests, so each record comes with the producer id, epoch
+/// and sequence number of its batch.
+async fn read_log(bootstrap: &str, topic: &str) -> Log {
+    const FETCH_VERSION: i16 = 12;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut raw = Raw::connect(bootstrap).await;
     let mut log = Log::new();
     for p in 0..PARTITIONS {
-        let c = consumer(bootstrap, &[]);
-        let (low, high) = watermarks(&c, topic, p);
-        assign(&c, topic, &[p], Offset::Beginning);
-        let n = usize::try_from(high - low).expect("watermarks in order");
-        let records = consume_exactly(&c, n, Duration::from_secs(60));
-        log.insert(
-            p,
-            records
-                .iter()
-                .map(|r| (r.offset, r.value_str().to_string()))
-                .collect(),
-        );
+        let records = log.entry(p).or_default();
+        let mut next = 0;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "reading the log took too long: partition {p} at {next}"
+            );
+            let request = FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(0)
+                .with_max_bytes(4 << 20)
+                .with_topics(vec![
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partitions(vec![
+                            FetchPartition::default()
+                                .with_partition(p)
+                                .with_fetch_offset(next)
+                                .with_partition_max_bytes(1 << 20),
+                        ]),
+                ]);
+            let response = raw.call(FETCH_VERSION, &request).await;
+            let answer = &response.responses[0].partitions[0];
+            assert_eq!(answer.error_code, 0, "Fetch {p}/{next}");
+            let before = next;
+            if let Some(bytes) = answer.records.as_ref().filter(|b| !b.is_empty()) {
+                for r in decode_records(bytes) {
+                    // A fetch answers whole batches: skip what was read already.
+                    if r.offset < next {
+                        continue;
+                    }
+                    next = r.offset + 1;
+                    records.push(Stored {
+                        offset: r.offset,
+                        value: String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())
+                            .into_owned(),
+                        producer_id: r.producer_id,
+                        producer_epoch: r.producer_epoch,
+                        sequence: r.sequence,
+                    });
+                }
+            }
+            if next >= answer.high_watermark {
+                break;
+            }
+            assert!(
+                next > before,
+                "Fetch {p}/{next} returned nothing below the high watermark {}",
+                answer.high_watermark
+            );
+        }
     }
     log
 }
@@ -832,7 +928,8 @@ fn a_history_of_idempotent_producers_and_a_committing_group_survives_repeated_si
     // offsets log, so commits roll it too.
     std::fs::write(
         &config,
-        "[log]\nsegment_bytes = 262144\n[group]\noffsets_segment_bytes = 1048576\noffsets_snapshot_bytes = 1048576\n",
+        "[log]\nsegment_bytes = 262144\n\
+         [group]\nmin_session_timeout_ms = 1000\noffsets_segment_bytes = 1048576\noffsets_snapshot_bytes = 1048576\n",
     )
     .expect("config file");
     let config = config.to_str().expect("utf-8 path").to_string();
@@ -884,14 +981,16 @@ fn a_history_of_idempotent_producers_and_a_committing_group_survives_repeated_si
     // The nemesis: SIGKILL at pseudo-random moments, restart on the same port;
     // now and then a consumer leaves and rejoins the group in between.
     for n in 0..crashes as usize {
-        let up = Duration::from_millis(rng.between(UP_MS));
+        let up = rng.between(UP_MS);
         if rng.next().is_multiple_of(2) {
-            std::thread::sleep(up / 2);
+            // At any point of the gap, so some rebalances are cut by the crash.
+            let at = rng.between((0, up));
+            std::thread::sleep(Duration::from_millis(at));
             let slot = (rng.next() % CONSUMERS as u64) as usize;
             rejoins[slot].store(true, Ordering::SeqCst);
-            std::thread::sleep(up / 2);
+            std::thread::sleep(Duration::from_millis(up - at));
         } else {
-            std::thread::sleep(up);
+            std::thread::sleep(Duration::from_millis(up));
         }
         broker.crash();
         history.push(Event::Crashed { n });
@@ -915,7 +1014,7 @@ fn a_history_of_idempotent_producers_and_a_committing_group_survives_repeated_si
     // A clean stop and start, then the whole log.
     broker.terminate();
     let broker = BrokerProcess::start(&data, &extra);
-    let log = read_log(&broker.bootstrap, &topic);
+    let log = block_on(read_log(&broker.bootstrap, &topic));
     broker.terminate();
 
     let history = history.take();
@@ -926,6 +1025,16 @@ fn a_history_of_idempotent_producers_and_a_committing_group_survives_repeated_si
     let outcomes = count(&|e| matches!(e, Event::Produced { .. }));
     let acked = count(&|e| matches!(e, Event::Produced { outcome: Ok(_), .. }));
     let polls = count(&|e| matches!(e, Event::Polled { .. }));
+    let distinct_polls = history
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Polled {
+                partition, offset, ..
+            } => Some((*partition, *offset)),
+            _ => None,
+        })
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     let commits = count(&|e| matches!(e, Event::Committed { .. }));
     let commits_ok = count(&|e| matches!(e, Event::Committed { result: Ok(()), .. }));
     let rebalances = count(&|e| matches!(e, Event::Rebalanced { .. }));
@@ -939,12 +1048,14 @@ fn a_history_of_idempotent_producers_and_a_committing_group_survives_repeated_si
         .map(|(name, v)| format!("{name}={}", v.len()))
         .collect();
     eprintln!(
-        "history seed={seed}: {attempts} produce attempts, {acked} acked, {} failed, {} without outcome; \
-         {polls} polls, {poll_errors} poll errors; {commits} commits ({commits_ok} ok); \
-         {rebalances} rebalance callbacks; {fatal} fatal producer errors; {crashed} crashes; \
+        "history seed={seed}: {attempts} produce attempts, {acked} acked, {} failed (stored or not), {} without outcome; \
+         {polls} polls ({} of them re-deliveries), {poll_errors} poll errors; {commits} commits ({commits_ok} ok); \
+         {rebalances} rebalance callbacks; {fatal} fatal producer errors; {crashed} crashes ({} port retries); \
          {stored} records stored; checks: {}",
         outcomes - acked,
         attempts as usize - outcomes,
+        polls - distinct_polls,
+        PORT_RETRIES.load(Ordering::SeqCst),
         results.join(" ")
     );
 
@@ -1019,8 +1130,14 @@ fn the_history_checker_finds_each_kind_of_violation() {
     };
     let log_of = |records: &[(i32, i64, &str)]| {
         let mut log = Log::new();
-        for &(p, o, v) in records {
-            log.entry(p).or_default().push((o, v.to_string()));
+        for &(p, offset, v) in records {
+            log.entry(p).or_default().push(Stored {
+                offset,
+                value: v.to_string(),
+                producer_id: -1,
+                producer_epoch: -1,
+                sequence: -1,
+            });
         }
         log
     };

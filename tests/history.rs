@@ -287,7 +287,7 @@ static PORT_RETRIES: AtomicUsize = AtomicUsize::new(0);
 
 /// Starts the broker on `listen`, retrying (bounded) while the port is still
 /// held by the previous incarnation; any other start-up failure fails the test.
-fn start_broker_on(listen: &str, data: &std::path::Path, extra: &[&str]) -> BrokerProcess {
+fn start_binary_on(listen: &str, data: &std::path::Path, extra: &[&str]) -> BrokerProcess {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         match BrokerProcess::try_start_on(listen, data, extra) {
@@ -935,7 +935,7 @@ fn a_history_of_idempotent_producers_and_a_committing_group_survives_repeated_si
     let config = config.to_str().expect("utf-8 path").to_string();
     let extra = ["--config", config.as_str()];
 
-    let mut broker = start_broker_on(&listen, &data, &extra);
+    let mut broker = start_binary_on(&listen, &data, &extra);
     let bootstrap = broker.bootstrap.clone();
     let topic = unique_topic("history");
     let group = format!("{topic}-group");
@@ -995,7 +995,7 @@ fn a_history_of_idempotent_producers_and_a_committing_group_survives_repeated_si
         broker.crash();
         history.push(Event::Crashed { n });
         std::thread::sleep(Duration::from_millis(rng.between(DOWN_MS)));
-        broker = start_broker_on(&listen, &data, &extra);
+        broker = start_binary_on(&listen, &data, &extra);
         history.push(Event::Restarted { n });
     }
     std::thread::sleep(SETTLE);

@@ -483,8 +483,21 @@ impl BrokerProcess {
     /// Starts `sluice --listen 127.0.0.1:0 --data-dir <dir> <extra>` and waits
     /// (bounded) for its "sluice is ready addr=..." line.
     pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> BrokerProcess {
+        BrokerProcess::try_start_on("127.0.0.1:0", data_dir, extra)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts `sluice --listen <listen> --data-dir <dir> <extra>` and waits
+    /// (bounded) for its "sluice is ready addr=..." line. An exit before that
+    /// (e.g. the address is still in use) or no ready line within [`WAIT`] is
+    /// an error carrying the broker's output; the process is gone by then.
+    pub(crate) fn try_start_on(
+        listen: &str,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Result<BrokerProcess, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("NO_COLOR", "1")
@@ -499,12 +512,13 @@ impl BrokerProcess {
         // Keep draining both pipes for the child's whole life so it never blocks on a write.
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
+        let mut drains = Vec::new();
         for (pipe, tx) in [
             (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(tx)),
             (Box::new(stderr), None),
         ] {
             let lines = lines.clone();
-            std::thread::spawn(move || {
+            drains.push(std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     let line = strip_ansi(&line);
                     if let Some(tx) = &tx {
@@ -512,7 +526,7 @@ impl BrokerProcess {
                     }
                     lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
                 }
-            });
+            }));
         }
         let deadline = Instant::now() + WAIT;
         let bootstrap = loop {
@@ -522,18 +536,32 @@ impl BrokerProcess {
                     break ready_addr(&line).unwrap_or_else(|| panic!("no addr= in {line:?}"));
                 }
                 Ok(_) => {}
-                Err(_) => {
+                Err(e) => {
                     let _ = child.kill();
+                    let status = child.wait();
+                    // The pipes are closed now: collect the rest of the output.
+                    for d in drains {
+                        let _ = d.join();
+                    }
                     let seen = lines.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
-                    panic!("sluice did not become ready within {WAIT:?}; output:\n{seen}");
+                    return Err(match e {
+                        mpsc::RecvTimeoutError::Timeout => {
+                            format!("sluice did not become ready within {WAIT:?}; output:\n{seen}")
+                        }
+                        mpsc::RecvTimeoutError::Disconnected => {
+                            format!(
+                                "sluice exited ({status:?}) before it was ready; output:\n{seen}"
+                            )
+                        }
+                    });
                 }
             }
         };
-        BrokerProcess {
+        Ok(BrokerProcess {
             child,
             bootstrap,
             lines,
-        }
+        })
     }
 
     /// SIGTERM, then waits (bounded) for a successful exit.

@@ -11,36 +11,20 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::FetchRequest;
 use sluice::{Broker, Config};
 
 #[path = "../tests/common/raw.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod raw;
 
-use raw::{Raw, batch, produce, record};
+use raw::{Raw, batch, fetch_request, produce, record};
 
 const FETCH_VERSION: i16 = 12;
 const TOPIC: &str = "wakeups";
 
 fn fetch(partition: i32, offset: i64) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(300_000)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(partition)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ])
+    fetch_request(TOPIC, &[partition], offset, 300_000)
 }
 
 /// CPU time (user + system) of this process so far.

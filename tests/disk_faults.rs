@@ -11,9 +11,6 @@ mod common;
 use bytes::Bytes;
 use common::raw::*;
 use common::*;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::Offset;
 use sluice::config::FlushMode;
 use sluice::storage::testing::{DiskOp, FaultyDisk};
@@ -40,21 +37,7 @@ async fn read_back(bootstrap: &str, topic: &str, partition: i32, n: usize) -> Ve
 
 /// A raw Fetch of partitions 0 and 1 from offset 0: (error code, values) of each.
 async fn fetch_both(raw: &mut Raw, topic: &str) -> Vec<(i16, Vec<String>)> {
-    let partition = |p| {
-        FetchPartition::default()
-            .with_partition(p)
-            .with_fetch_offset(0)
-            .with_partition_max_bytes(1 << 20)
-    };
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(vec![partition(0), partition(1)]),
-        ]);
+    let request = fetch_request(topic, &[0, 1], 0, 0);
     let response = raw.call(12, &request).await;
     response.responses[0]
         .partitions

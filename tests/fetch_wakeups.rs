@@ -9,36 +9,18 @@ use std::time::Duration;
 
 use common::raw::*;
 use common::*;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::FetchRequest;
 
 const PARTITIONS: i32 = 200;
 const FETCH_VERSION: i16 = 12;
 
-/// A fetch of `partition` from offset 0 that waits up to 60 s for one byte.
-fn parked_fetch(topic: &str, partition: i32) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(60_000)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(partition)
-                        .with_fetch_offset(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ])
-}
-
 /// Sends a parked fetch on its own connection; returns it with the correlation id.
 async fn park(bootstrap: &str, topic: &str, partition: i32) -> (Raw, i32) {
     let mut raw = Raw::connect(bootstrap).await;
-    let (correlation_id, payload) = raw.encode(FETCH_VERSION, &parked_fetch(topic, partition));
+    let (correlation_id, payload) = raw.encode(
+        FETCH_VERSION,
+        &fetch_request(topic, &[partition], 0, 60_000),
+    );
     raw.send_frame(&payload).await;
     (raw, correlation_id)
 }

@@ -330,29 +330,13 @@ fn the_binary_keeps_every_acknowledged_record_after_sigkill_mid_stream() {
 
 #[tokio::test]
 async fn a_clean_stop_does_not_wait_for_a_parked_fetch() {
-    use common::raw::Raw;
-    use kafka_protocol::messages::FetchRequest;
-    use kafka_protocol::messages::TopicName;
-    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::protocol::StrBytes;
+    use common::raw::{Raw, fetch_request};
 
     let mut broker = start_broker().await;
     let topic = unique_topic("parked-at-stop");
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
     let mut raw = Raw::connect(&broker.bootstrap()).await;
-    let request = FetchRequest::default()
-        .with_max_wait_ms(120_000)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.clone())))
-                .with_partitions(vec![
-                    FetchPartition::default()
-                        .with_partition(0)
-                        .with_partition_max_bytes(1 << 20),
-                ]),
-        ]);
+    let request = fetch_request(&topic, &[0], 0, 120_000);
     let (_, payload) = raw.encode(12, &request);
     raw.send_frame(&payload).await;
     assert!(

@@ -29,11 +29,7 @@ fn record(out: &mut Vec<u8>, offset_delta: i64, key: &[u8], value: &[u8]) {
     out.extend_from_slice(&body);
 }
 
-/// Builds a complete batch (base offset 0) with the given producer fields.
-fn build(records: &[(&[u8], &[u8])], timestamp: i64, producer: (i64, i16, i32)) -> Vec<u8> {
-    build_with(records, timestamp, producer, 0)
-}
-
+/// Builds a complete batch (base offset 0) with the given producer fields and attributes.
 fn build_with(
     records: &[(&[u8], &[u8])],
     timestamp: i64,
@@ -73,7 +69,7 @@ fn build_with(
 /// A valid uncompressed v2 batch of `records` (key, value), all stamped `timestamp`,
 /// from no producer (producer id -1). `records` must not be empty.
 pub fn batch(records: &[(&[u8], &[u8])], timestamp: i64) -> Vec<u8> {
-    build(records, timestamp, (-1, -1, -1))
+    build_with(records, timestamp, (-1, -1, -1), 0)
 }
 
 /// A transactional batch of `n` small records from `producer_id`, first sequence `sequence`.
@@ -84,9 +80,7 @@ pub fn transactional_batch(
     n: usize,
     timestamp: i64,
 ) -> Vec<u8> {
-    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("txn-{i}").into_bytes()).collect();
-    let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], v.as_slice())).collect();
-    build_with(&records, timestamp, (producer_id, epoch, sequence), 0x10)
+    from_producer((producer_id, epoch, sequence), n, timestamp, 0x10)
 }
 
 /// A batch of `n` small records from idempotent producer `producer_id`, first sequence `sequence`.
@@ -97,9 +91,14 @@ pub fn batch_with_producer(
     n: usize,
     timestamp: i64,
 ) -> Vec<u8> {
+    from_producer((producer_id, epoch, sequence), n, timestamp, 0)
+}
+
+/// `n` records `key` -> `value-{i}` from `producer` (id, epoch, first sequence).
+fn from_producer(producer: (i64, i16, i32), n: usize, timestamp: i64, attributes: i16) -> Vec<u8> {
     let values: Vec<Vec<u8>> = (0..n).map(|i| format!("value-{i}").into_bytes()).collect();
     let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], v.as_slice())).collect();
-    build(&records, timestamp, (producer_id, epoch, sequence))
+    build_with(&records, timestamp, producer, attributes)
 }
 
 mod faulty_disk;

@@ -209,3 +209,34 @@ pub(crate) async fn produce(
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
 }
+
+/// A Fetch (v12 and earlier: topics by name) of `partitions` of `topic` from
+/// `offset`, waiting up to `max_wait_ms` for one byte; 1 MiB limits.
+pub(crate) fn fetch_request(
+    topic: &str,
+    partitions: &[i32],
+    offset: i64,
+    max_wait_ms: i32,
+) -> kafka_protocol::messages::FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+    let partitions = partitions
+        .iter()
+        .map(|&p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)
+        })
+        .collect();
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(partitions),
+        ])
+}

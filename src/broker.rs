@@ -25,6 +25,7 @@ use crate::group::Coordinator;
 use crate::handler::Context;
 use crate::server;
 use crate::storage::{Disk, RealDisk};
+use crate::txn::TxnCoordinator;
 
 /// A running broker. Dropping it without [`Broker::shutdown`] leaves the logs
 /// to be recovered at the next start, like a crash.
@@ -70,6 +71,11 @@ impl Broker {
         .await
         .map_err(|e| Error::Config(format!("opening the offsets log panicked: {e}")))??;
         let groups = Arc::new(groups);
+        let c = catalog.clone();
+        let txns = tokio::task::spawn_blocking(move || TxnCoordinator::recover(&c, flush_always))
+            .await
+            .map_err(|e| Error::Config(format!("recovering transactions panicked: {e}")))??;
+        let txns = Arc::new(txns);
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(io_err(&config.listen))?;
@@ -85,9 +91,11 @@ impl Broker {
             config: config.clone(),
             advertised: (advertised.0, i32::from(advertised.1)),
             groups: groups.clone(),
+            txns: txns.clone(),
             stopping: stop_rx.clone(),
         });
         let mut background = background_tasks(&catalog, &config);
+        background.push(transaction_timeouts(catalog.clone(), txns));
         background.push(groups.spawn_timer(stop_rx.clone()));
         // The server task holds the lock too: a broker dropped without
         // shutdown keeps it until its tasks are gone.
@@ -151,6 +159,17 @@ impl Broker {
         tracing::info!("sluice stopped");
         groups_closed.and(closed)
     }
+}
+
+/// Aborts transactions past their timeout, checked every second.
+fn transaction_timeouts(catalog: Arc<Catalog>, txns: Arc<TxnCoordinator>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            txns.abort_expired(&catalog).await;
+        }
+    })
 }
 
 fn background_tasks(catalog: &Arc<Catalog>, config: &Config) -> Vec<JoinHandle<()>> {

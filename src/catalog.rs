@@ -24,7 +24,7 @@ mod partition;
 mod recovery_point;
 mod topic;
 
-pub use crate::storage::{AppendInfo, LogConfig};
+pub use crate::storage::{AbortedTxn, AppendInfo, LogConfig};
 use names::collides;
 pub use names::validate_topic_name;
 pub use partition::{FetchSpec, Located, Offsets, Partition};

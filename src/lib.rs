@@ -28,6 +28,7 @@ mod server;
 mod shutdown;
 pub mod storage;
 mod topic_config;
+mod txn;
 mod util;
 
 pub use broker::Broker;

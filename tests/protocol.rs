@@ -19,6 +19,8 @@ mod apis;
 mod sweep;
 #[path = "protocol/sweep_groups.rs"]
 mod sweep_groups;
+#[path = "protocol/sweep_txn.rs"]
+mod sweep_txn;
 
 fn advertised(response: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
     let mut keys: Vec<_> = response

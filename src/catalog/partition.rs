@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
-use crate::storage::{self, AppendInfo, Disk, Log, LogConfig, ReadSlice, first_record};
+use crate::storage::{self, AbortedTxn, AppendInfo, Disk, Log, LogConfig, ReadSlice, first_record};
 use crate::util::now_ms;
 
 /// The offsets a partition publishes to waiting fetches.
@@ -56,6 +56,9 @@ pub struct FetchSpec {
     /// KIP-74: the first non-empty partition of a response returns a whole
     /// batch even when it is larger than `max_bytes`.
     pub may_exceed: bool,
+    /// read_committed: only below the last stable offset, with the aborted
+    /// transactions the client must skip.
+    pub read_committed: bool,
 }
 
 /// The bytes a fetch would return from one partition, not yet read.
@@ -64,6 +67,8 @@ pub struct Located {
     slice: ReadSlice,
     /// The partition's offsets when the bytes were located.
     pub offsets: Offsets,
+    /// For read_committed: the aborted transactions overlapping the bytes.
+    pub aborted: Option<Vec<AbortedTxn>>,
 }
 
 impl Located {
@@ -184,23 +189,64 @@ impl Partition {
         Ok(info)
     }
 
+    /// The producer (id, epoch) of `batches` when they are transactional.
+    pub fn transactional_producer(batches: &[u8]) -> Option<(i64, i16)> {
+        storage::transactional_producer(batches)
+    }
+
+    /// [`Partition::append`] for a transactional producer whose transaction
+    /// the coordinator has checked includes this partition.
+    pub fn append_transactional(&self, batches: &mut Vec<u8>) -> Result<AppendInfo> {
+        self.check_live()?;
+        let config = self.log().config().clone();
+        storage::conform_compression(batches, &config)?;
+        let mut log = self.log();
+        let info = log.append_transactional(batches, now_ms())?;
+        self.publish(&log);
+        Ok(info)
+    }
+
+    /// Writes a COMMIT or ABORT marker ending `producer`'s transaction here.
+    pub fn append_marker(&self, producer: (i64, i16), commit: bool) -> Result<AppendInfo> {
+        self.check_live()?;
+        let mut log = self.log();
+        let info = log.append_marker(producer, commit, 0, now_ms())?;
+        self.publish(&log);
+        Ok(info)
+    }
+
+    /// Open transactions here: (producer id, epoch, first offset).
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.log().open_transactions()
+    }
+
     /// Locates the whole batches a fetch of `spec` returns. With
     /// `may_exceed` false, a first batch larger than `max_bytes` gives none.
     pub fn locate(&self, spec: FetchSpec) -> Result<Located> {
         self.check_live()?;
         let log = self.log();
         let offsets = Offsets::of(&log);
-        if spec.max_bytes == 0 && !spec.may_exceed {
-            return Ok(Located {
-                slice: ReadSlice::empty(),
-                offsets,
-            });
-        }
-        let mut slice = log.read(spec.offset, spec.max_bytes)?;
+        let upto = if spec.read_committed {
+            offsets.last_stable
+        } else {
+            offsets.high_watermark
+        };
+        let mut slice = if spec.max_bytes == 0 && !spec.may_exceed {
+            ReadSlice::empty()
+        } else {
+            log.read_below(spec.offset, spec.max_bytes, upto)?
+        };
         if !spec.may_exceed && slice.len() > spec.max_bytes {
             slice = ReadSlice::empty();
         }
-        Ok(Located { slice, offsets })
+        let aborted = spec
+            .read_committed
+            .then(|| log.aborted_transactions(spec.offset, upto));
+        Ok(Located {
+            slice,
+            offsets,
+            aborted,
+        })
     }
 
     /// The first record whose timestamp is at or after `timestamp`:

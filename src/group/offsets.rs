@@ -62,6 +62,30 @@ impl Coordinator {
         results
     }
 
+    /// The offsets of a committed transaction (TxnOffsetCommit, then EndTxn):
+    /// written like OffsetCommit, without member checks (made when the
+    /// transaction added them).
+    pub(crate) async fn commit_transactional(
+        &self,
+        group_id: &str,
+        commits: &[Commit],
+    ) -> Vec<Result<(), ResponseError>> {
+        let (mut results, last) = {
+            let mut inner = self.lock();
+            if !inner.groups.contains_key(group_id) {
+                inner
+                    .groups
+                    .insert(group_id.to_string(), Group::new(group_id, now_ms()));
+            }
+            let results =
+                inner.write_commits(group_id, commits, self.config.offset_metadata_max_bytes);
+            inner.persist();
+            results
+        };
+        self.settle(last, &mut results).await;
+        results
+    }
+
     /// OffsetFetch for `topics` (all committed partitions when `None`);
     /// partitions without a commit report `None`.
     pub(crate) fn fetch_offsets(

@@ -12,8 +12,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -51,7 +53,8 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
         watches.iter_mut().for_each(|w| {
             w.borrow_and_update();
         });
-        let located = locate(&wanted, body.max_bytes.max(0) as usize);
+        let read_committed = body.isolation_level == 1;
+        let located = locate(&wanted, body.max_bytes.max(0) as usize, read_committed);
         let bytes: usize = located.iter().flatten().flatten().map(Located::len).sum();
         let errors = located.iter().flatten().any(Result::is_err);
         let done = bytes >= body.min_bytes.max(0) as usize
@@ -105,7 +108,11 @@ fn resolve(ctx: &Context, req: &FetchRequest, version: i16) -> Vec<Vec<Wanted>> 
 
 /// One pass: where the bytes of every partition are, within the response's
 /// `max_bytes` budget. KIP-74: only the first non-empty partition may exceed it.
-fn locate(wanted: &[Vec<Wanted>], max_bytes: usize) -> Vec<Vec<Result<Located>>> {
+fn locate(
+    wanted: &[Vec<Wanted>],
+    max_bytes: usize,
+    read_committed: bool,
+) -> Vec<Vec<Result<Located>>> {
     let mut budget = max_bytes;
     let mut total = 0usize;
     wanted
@@ -122,6 +129,7 @@ fn locate(wanted: &[Vec<Wanted>], max_bytes: usize) -> Vec<Vec<Result<Located>>>
                         offset: w.offset,
                         max_bytes: w.max_bytes.min(budget),
                         may_exceed: total == 0,
+                        read_committed,
                     })?;
                     total += located.len();
                     budget = budget.saturating_sub(located.len());
@@ -176,6 +184,22 @@ fn partition_data(
     data.last_stable_offset = stable;
     if version >= 5 {
         data.log_start_offset = start;
+    }
+    if let Ok(Located {
+        aborted: Some(aborted),
+        ..
+    }) = &located
+    {
+        data.aborted_transactions = Some(
+            aborted
+                .iter()
+                .map(|t| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(t.producer_id))
+                        .with_first_offset(t.first_offset)
+                })
+                .collect(),
+        );
     }
     match located.and_then(|l| l.read()) {
         Ok(records) => data.records = Some(records),

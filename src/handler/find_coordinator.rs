@@ -1,4 +1,4 @@
-//! FindCoordinator: this one broker coordinates every group. Before v4 one key
+//! FindCoordinator: this one broker coordinates every group and transaction. Before v4 one key
 //! is answered in the top-level fields; from v4 a batch of keys in `coordinators`.
 
 use kafka_protocol::ResponseError;
@@ -10,6 +10,7 @@ use super::{Context, str_bytes};
 use crate::error::Result;
 
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 
 pub(super) async fn handle(
     ctx: &Context,
@@ -41,10 +42,13 @@ fn coordinator(ctx: &Context, key: StrBytes, key_type: i8) -> Coordinator {
     c.key = key;
     let refused = match key_type {
         GROUP_KEY if c.key.is_empty() => Some((ResponseError::InvalidRequest, "empty group id")),
-        GROUP_KEY => None,
+        TRANSACTION_KEY if c.key.is_empty() => {
+            Some((ResponseError::InvalidRequest, "empty transactional id"))
+        }
+        GROUP_KEY | TRANSACTION_KEY => None,
         _ => Some((
-            ResponseError::CoordinatorNotAvailable,
-            "only group coordinators exist (no transactions)",
+            ResponseError::InvalidRequest,
+            "unknown coordinator key type",
         )),
     };
     match refused {

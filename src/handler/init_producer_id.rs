@@ -1,4 +1,5 @@
-//! InitProducerId: ids for idempotent producers. Transactions are not supported.
+//! InitProducerId: ids for idempotent producers, and for transactional ones
+//! through the transaction coordinator (epoch bumps fence older producers).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -12,10 +13,22 @@ pub(super) async fn handle(
     _version: i16,
 ) -> Result<InitProducerIdResponse> {
     let mut response = InitProducerIdResponse::default();
-    if req.transactional_id.is_some() {
-        response.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-        response.producer_id = ProducerId(-1);
-        response.producer_epoch = -1;
+    if let Some(txn_id) = &req.transactional_id {
+        match ctx
+            .txns
+            .init(&ctx.catalog, txn_id, req.transaction_timeout_ms)
+            .await
+        {
+            Ok((id, epoch)) => {
+                response.producer_id = ProducerId(id);
+                response.producer_epoch = epoch;
+            }
+            Err(e) => {
+                response.error_code = e.code();
+                response.producer_id = ProducerId(-1);
+                response.producer_epoch = -1;
+            }
+        }
         return Ok(response);
     }
     // KIP-360: a producer that knows its id asks for the next epoch.

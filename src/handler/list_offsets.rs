@@ -29,7 +29,13 @@ pub(super) async fn handle(
         for p in topic.partitions {
             let mut r = ListOffsetsPartitionResponse::default();
             r.partition_index = p.partition_index;
-            match lookup(ctx, &topic.name, p.partition_index, p.timestamp) {
+            let committed = req.isolation_level == 1;
+            match lookup(
+                ctx,
+                (&topic.name, p.partition_index),
+                p.timestamp,
+                committed,
+            ) {
                 Ok((offset, timestamp)) => {
                     r.offset = offset;
                     r.timestamp = timestamp;
@@ -47,14 +53,26 @@ pub(super) async fn handle(
 }
 
 /// (offset, timestamp) for one partition; (-1, -1) when no record matches a time.
-fn lookup(ctx: &Context, topic: &str, index: i32, timestamp: i64) -> Result<(i64, i64)> {
+/// Under read_committed (`committed`) the latest offset is the last stable one.
+fn lookup(
+    ctx: &Context,
+    (topic, index): (&str, i32),
+    timestamp: i64,
+    committed: bool,
+) -> Result<(i64, i64)> {
     let partition = ctx.catalog.partition(topic, index)?;
+    let offsets = partition.offsets();
+    let latest = if committed {
+        offsets.last_stable
+    } else {
+        offsets.high_watermark
+    };
     let found = match timestamp {
-        LATEST => Some((partition.offsets().high_watermark, -1)),
-        EARLIEST | EARLIEST_LOCAL => Some((partition.offsets().log_start, -1)),
+        LATEST => Some((latest, -1)),
+        EARLIEST | EARLIEST_LOCAL => Some((offsets.log_start, -1)),
         MAX_TIMESTAMP => partition.max_timestamp()?,
         t if t >= 0 => partition.offset_for_time(t)?,
-        _ => Some((partition.offsets().high_watermark, -1)),
+        _ => Some((latest, -1)),
     };
     Ok(found.unwrap_or((-1, -1)))
 }

@@ -15,6 +15,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod admin_configs;
 mod api_versions;
 mod create_partitions;
@@ -25,6 +27,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
 mod describe_log_dirs;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -40,6 +43,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 /// The APIs Sluice serves and the version range of each.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -70,6 +74,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -89,6 +97,8 @@ pub(crate) struct Context {
     pub advertised: (String, i32),
     /// The group coordinator.
     pub groups: Arc<crate::group::Coordinator>,
+    /// The transaction coordinator.
+    pub txns: Arc<crate::txn::TxnCoordinator>,
     /// Turns true when the broker stops: long-polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -184,6 +194,10 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
         ApiKey::ListGroups => route!(ctx, req, list_groups),
         ApiKey::DescribeGroups => route!(ctx, req, describe_groups),
         ApiKey::DeleteGroups => route!(ctx, req, delete_groups),
+        ApiKey::AddPartitionsToTxn => route!(ctx, req, add_partitions_to_txn),
+        ApiKey::AddOffsetsToTxn => route!(ctx, req, add_offsets_to_txn),
+        ApiKey::EndTxn => route!(ctx, req, end_txn),
+        ApiKey::TxnOffsetCommit => route!(ctx, req, txn_offset_commit),
         ApiKey::DescribeConfigs => route!(ctx, req, admin_configs::describe),
         ApiKey::AlterConfigs => route!(ctx, req, admin_configs::alter),
         ApiKey::IncrementalAlterConfigs => route!(ctx, req, admin_configs::incremental_alter),

@@ -121,7 +121,13 @@ fn produce_one(
     }
     let records = records.ok_or_else(|| Error::api(ResponseError::InvalidRecord, "no records"))?;
     let mut batches = records.to_vec();
-    let info = partition.append(&mut batches)?;
+    let info = match Partition::transactional_producer(&batches) {
+        Some(producer) => {
+            ctx.txns.check_produce(producer, topic, index)?;
+            partition.append_transactional(&mut batches)?
+        }
+        None => partition.append(&mut batches)?,
+    };
     Ok((info, partition))
 }
 

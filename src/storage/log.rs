@@ -374,6 +374,12 @@ impl Log {
     /// one segment. `offset == end_offset` gives an empty slice; outside
     /// `[start_offset, end_offset]` is `OffsetOutOfRange`.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadSlice> {
+        self.read_below(offset, max_bytes, i64::MAX)
+    }
+
+    /// [`Log::read`] of the batches below `upto` only (a read_committed
+    /// fetch passes the last stable offset, a batch boundary).
+    pub fn read_below(&self, offset: i64, max_bytes: usize, upto: i64) -> Result<ReadSlice> {
         let end = self.end_offset();
         if offset < self.start_offset || offset > end {
             return Err(Error::OffsetOutOfRange {
@@ -382,20 +388,32 @@ impl Log {
                 end,
             });
         }
+        if offset >= upto {
+            return Ok(ReadSlice::empty());
+        }
         let floor = self
             .segments
             .range(..=offset)
             .next_back()
             .map_or(i64::MIN, |(b, _)| *b);
         for segment in self.segments.range(floor..).map(|(_, s)| s) {
-            if let Some((position, len)) = segment.read(offset, max_bytes)? {
-                return Ok(ReadSlice {
-                    file: Some(segment.log_file().clone()),
-                    mapped: segment.slice(position, len),
-                    position,
-                    len,
-                });
+            let Some((position, mut len)) = segment.read(offset, max_bytes)? else {
+                continue;
+            };
+            if upto < segment.next_offset()
+                && let Some((cut, _)) = segment.find_batch(upto)?
+            {
+                len = len.min(cut.saturating_sub(position) as usize);
             }
+            if len == 0 {
+                return Ok(ReadSlice::empty());
+            }
+            return Ok(ReadSlice {
+                file: Some(segment.log_file().clone()),
+                mapped: segment.slice(position, len),
+                position,
+                len,
+            });
         }
         Ok(ReadSlice::empty())
     }

@@ -139,6 +139,17 @@ impl ProducerStates {
         None
     }
 
+    /// Every open transaction: (producer id, epoch, first offset).
+    pub(crate) fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.ongoing
+            .iter()
+            .map(|(first, pid)| {
+                let epoch = self.producers.get(pid).map_or(0, |p| p.epoch);
+                (*pid, epoch, *first)
+            })
+            .collect()
+    }
+
     /// The first offset of the earliest open transaction, if any: the last
     /// stable offset is this, else the log end offset.
     pub(crate) fn first_unstable_offset(&self) -> Option<i64> {

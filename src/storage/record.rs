@@ -295,6 +295,14 @@ impl<'a> RecordBatch<'a> {
     }
 }
 
+/// The producer (id, epoch) of the first batch in `buf` if it is transactional.
+pub(crate) fn transactional_producer(buf: &[u8]) -> Option<(i64, i16)> {
+    let header = BatchHeader::parse(buf).ok()?;
+    header
+        .is_transactional()
+        .then_some((header.producer_id, header.producer_epoch))
+}
+
 /// Which kinds of batch an append admits besides plain ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admit {

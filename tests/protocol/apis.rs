@@ -304,12 +304,21 @@ async fn init_producer_id_hands_out_fresh_ids_and_bumps_epochs() {
         (0, ids[0], 1)
     );
 
+    // A transactional id: a fresh id, then the same id at the next epoch.
     let transactional = fresh
         .clone()
-        .with_transactional_id(Some(TransactionalId(s("tx-1"))));
-    let response = raw.call(4, &transactional).await;
-    assert_ne!(response.error_code, 0, "transactions are not supported");
-    assert_eq!(response.producer_id.0, -1);
+        .with_transactional_id(Some(TransactionalId(s("tx-1"))))
+        .with_transaction_timeout_ms(60_000);
+    let first = raw.call(4, &transactional).await;
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0));
+    let again = raw.call(4, &transactional).await;
+    assert_eq!(
+        (again.error_code, again.producer_id, again.producer_epoch),
+        (0, first.producer_id, 1)
+    );
+    // Longer than transaction.max.timeout.ms (15 min): INVALID_TRANSACTION_TIMEOUT.
+    let too_long = transactional.clone().with_transaction_timeout_ms(900_001);
+    assert_eq!(raw.call(4, &too_long).await.error_code, 50);
 
     broker.restart().await;
     let mut raw = Raw::connect(&broker.bootstrap()).await;

@@ -374,7 +374,8 @@ async fn exercise(raw: &mut Raw, ctx: &mut Ctx, key: ApiKey, v: i16) {
             assert_eq!(response.brokers.len(), 1, "{what}");
         }
         other => {
-            let handled = crate::sweep_groups::exercise(raw, other, v, TOPIC).await;
+            let handled = crate::sweep_groups::exercise(raw, other, v, TOPIC).await
+                || crate::sweep_txn::exercise(raw, other, v, TOPIC).await;
             assert!(
                 handled,
                 "{other:?} is advertised but this sweep has no request for it: add one"

@@ -49,6 +49,11 @@ impl Log {
             .unwrap_or_else(|| self.end_offset())
     }
 
+    /// Every open transaction: (producer id, epoch, first offset).
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.producers.open_transactions()
+    }
+
     /// The aborted transactions overlapping `[from, upto)`, by marker offset.
     pub fn aborted_transactions(&self, from: i64, upto: i64) -> Vec<AbortedTxn> {
         self.aborted

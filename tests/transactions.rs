@@ -1,0 +1,198 @@
+//! Transactions through rdkafka: a transactional producer commits and
+//! aborts; read_committed consumers see exactly the committed records,
+//! read_uncommitted ones everything; offsets sent to a transaction are
+//! committed with it (and not when it aborts); a second producer with the
+//! same transactional.id fences the first; a transaction left open by a
+//! crash is aborted at start-up, so read_committed consumers move on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+type TxnProducer = ThreadedProducer<DefaultProducerContext>;
+
+fn txn_producer(bootstrap: &str, id: &str) -> TxnProducer {
+    let producer: TxnProducer = producer_config(bootstrap)
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", "60000")
+        .create()
+        .expect("transactional producer");
+    producer.init_transactions(WAIT).expect("init_transactions");
+    producer
+}
+
+/// One transaction of `values` to partition 0, committed or aborted.
+fn transaction(producer: &TxnProducer, topic: &str, values: &[&str], commit: bool) {
+    producer.begin_transaction().expect("begin");
+    for v in values {
+        producer
+            .send(BaseRecord::<str, str>::to(topic).partition(0).payload(v))
+            .expect("enqueue");
+    }
+    // Aborting drops what the client has not sent yet: send it all first.
+    producer.flush(WAIT).expect("flush");
+    if commit {
+        producer.commit_transaction(WAIT).expect("commit");
+    } else {
+        producer.abort_transaction(WAIT).expect("abort");
+    }
+}
+
+/// (offset, value) of every record of partition 0, read with `isolation`.
+fn read_all(bootstrap: &str, topic: &str, isolation: &str, n: usize) -> Vec<(i64, String)> {
+    let consumer = consumer(bootstrap, &[("isolation.level", isolation)]);
+    assign(&consumer, topic, &[0], Offset::Beginning);
+    consume_exactly(&consumer, n, WAIT)
+        .iter()
+        .map(|r| (r.offset, r.value_str().to_string()))
+        .collect()
+}
+
+fn pairs(list: &[(i64, &str)]) -> Vec<(i64, String)> {
+    list.iter().map(|(o, v)| (*o, v.to_string())).collect()
+}
+
+#[tokio::test]
+async fn read_committed_sees_committed_transactions_and_read_uncommitted_everything() {
+    let broker = start_broker().await;
+    let topic = unique_topic("txn");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let (committed, everything) = blocking(move || {
+        let producer = txn_producer(&bootstrap, "txn-basic");
+        transaction(&producer, &t, &["a", "b", "c"], true);
+        transaction(&producer, &t, &["x", "y"], false);
+        transaction(&producer, &t, &["d"], true);
+        (
+            read_all(&bootstrap, &t, "read_committed", 4),
+            read_all(&bootstrap, &t, "read_uncommitted", 6),
+        )
+    })
+    .await;
+    // Each transaction ends with a marker, which takes an offset.
+    assert_eq!(committed, pairs(&[(0, "a"), (1, "b"), (2, "c"), (7, "d")]));
+    assert_eq!(
+        everything,
+        pairs(&[(0, "a"), (1, "b"), (2, "c"), (4, "x"), (5, "y"), (7, "d")])
+    );
+}
+
+#[tokio::test]
+async fn offsets_sent_to_a_transaction_are_committed_with_it_only() {
+    let broker = start_broker().await;
+    let topic = unique_topic("txn-offsets");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let committed = blocking(move || {
+        let group = unique_topic("txn-group");
+        let consumer: BaseConsumer = consumer_config(&bootstrap)
+            .set("group.id", &group)
+            .create()
+            .expect("group consumer");
+        let producer = txn_producer(&bootstrap, "txn-offsets");
+        let offsets = |o: i64| {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&t, 0, Offset::Offset(o)).unwrap();
+            tpl
+        };
+        let metadata = consumer.group_metadata().expect("group metadata");
+        for (offset, commit) in [(5, true), (9, false)] {
+            producer.begin_transaction().expect("begin");
+            producer
+                .send(BaseRecord::<str, str>::to(&t).partition(0).payload("out"))
+                .expect("enqueue");
+            producer
+                .send_offsets_to_transaction(&offsets(offset), &metadata, WAIT)
+                .expect("send offsets");
+            if commit {
+                producer.commit_transaction(WAIT).expect("commit");
+            } else {
+                producer.abort_transaction(WAIT).expect("abort");
+            }
+        }
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition(&t, 0);
+        consumer.committed_offsets(wanted, WAIT).expect("committed")
+    })
+    .await;
+    let offset = committed
+        .find_partition(&topic, 0)
+        .expect("partition")
+        .offset();
+    assert_eq!(
+        offset,
+        Offset::Offset(5),
+        "the aborted transaction's 9 must not land"
+    );
+}
+
+#[tokio::test]
+async fn a_second_producer_with_the_same_id_fences_the_first() {
+    let broker = start_broker().await;
+    let topic = unique_topic("txn-fence");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let (first_commit, committed) = blocking(move || {
+        let first = txn_producer(&bootstrap, "txn-fenced");
+        first.begin_transaction().expect("begin");
+        first
+            .send(
+                BaseRecord::<str, str>::to(&t)
+                    .partition(0)
+                    .payload("zombie"),
+            )
+            .expect("enqueue");
+        first.flush(WAIT).expect("flush");
+        let second = txn_producer(&bootstrap, "txn-fenced");
+        let first_commit = first.commit_transaction(WAIT);
+        transaction(&second, &t, &["alive"], true);
+        (first_commit, read_all(&bootstrap, &t, "read_committed", 1))
+    })
+    .await;
+    assert!(
+        matches!(first_commit, Err(KafkaError::Transaction(_))),
+        "{first_commit:?}"
+    );
+    assert_eq!(committed.len(), 1);
+    assert_eq!(committed[0].1, "alive");
+}
+
+#[tokio::test]
+async fn a_transaction_left_open_by_a_crash_is_aborted_at_start_up() {
+    let mut broker = start_broker().await;
+    let topic = unique_topic("txn-crash");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    blocking(move || {
+        let producer = txn_producer(&bootstrap, "txn-crash");
+        transaction(&producer, &t, &["kept"], true);
+        producer.begin_transaction().expect("begin");
+        producer
+            .send(BaseRecord::<str, str>::to(&t).partition(0).payload("open"))
+            .expect("enqueue");
+        producer.flush(WAIT).expect("flush");
+    })
+    .await;
+    broker.kill().await;
+    broker.start_again().await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let (committed, end) = blocking(move || {
+        let committed = read_all(&bootstrap, &t, "read_committed", 1);
+        // The abort marker at 3 makes offset 4 the end; read_committed
+        // consumers are not held back.
+        let consumer = consumer(&bootstrap, &[("isolation.level", "read_committed")]);
+        let (_, high) = consumer
+            .fetch_watermarks(&t, 0, Duration::from_secs(10))
+            .expect("watermarks");
+        (committed, high)
+    })
+    .await;
+    assert_eq!(committed, pairs(&[(0, "kept")]));
+    assert_eq!(end, 4);
+}

@@ -196,3 +196,42 @@ async fn a_transaction_left_open_by_a_crash_is_aborted_at_start_up() {
     assert_eq!(committed, pairs(&[(0, "kept")]));
     assert_eq!(end, 4);
 }
+
+#[tokio::test]
+async fn kcat_reading_read_committed_skips_aborted_transactions() {
+    if !common::tools::present(&common::tools::KCAT) {
+        return;
+    }
+    let broker = start_broker().await;
+    let topic = unique_topic("txn-kcat");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    blocking(move || {
+        let producer = txn_producer(&bootstrap, "txn-kcat");
+        transaction(&producer, &t, &["one", "two"], true);
+        transaction(&producer, &t, &["gone"], false);
+        transaction(&producer, &t, &["three"], true);
+    })
+    .await;
+    let read = |isolation: &str| {
+        kcat(
+            &[
+                "-b",
+                &broker.bootstrap(),
+                "-t",
+                &topic,
+                "-C",
+                "-o",
+                "beginning",
+                "-e",
+                "-X",
+                &format!("isolation.level={isolation}"),
+                "-f",
+                "%o %s\n",
+            ],
+            b"",
+        )
+    };
+    assert_eq!(read("read_committed"), "0 one\n1 two\n5 three\n");
+    assert_eq!(read("read_uncommitted"), "0 one\n1 two\n3 gone\n5 three\n");
+}

@@ -174,12 +174,20 @@ impl Partition {
     /// producer sent them), all or nothing; see [`Log::append`]. Batches
     /// are first recompressed if the topic's `compression.type` asks for it.
     pub fn append(&self, batches: &mut Vec<u8>) -> Result<AppendInfo> {
+        self.append_with(batches, Log::append)
+    }
+
+    fn append_with(
+        &self,
+        batches: &mut Vec<u8>,
+        append: impl FnOnce(&mut Log, &mut [u8], i64) -> storage::Result<AppendInfo>,
+    ) -> Result<AppendInfo> {
         self.check_live()?;
         // Recompression (compression.type) is the slow part: outside the lock.
         let config = self.log().config().clone();
         storage::conform_compression(batches, &config)?;
         let mut log = self.log();
-        let info = log.append(batches, now_ms())?;
+        let info = append(&mut log, batches, now_ms())?;
         self.publish(&log);
         if log.synced_offset() < log.active_base_offset()
             && !self.rolled.swap(true, Ordering::AcqRel)
@@ -197,13 +205,7 @@ impl Partition {
     /// [`Partition::append`] for a transactional producer whose transaction
     /// the coordinator has checked includes this partition.
     pub fn append_transactional(&self, batches: &mut Vec<u8>) -> Result<AppendInfo> {
-        self.check_live()?;
-        let config = self.log().config().clone();
-        storage::conform_compression(batches, &config)?;
-        let mut log = self.log();
-        let info = log.append_transactional(batches, now_ms())?;
-        self.publish(&log);
-        Ok(info)
+        self.append_with(batches, Log::append_transactional)
     }
 
     /// Writes a COMMIT or ABORT marker ending `producer`'s transaction here.

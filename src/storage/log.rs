@@ -20,7 +20,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::disk::{Disk, DiskFile, RealDisk};
+use super::disk::{Disk, DiskFile};
 use super::producer::ProducerStates;
 use super::record::RecordBatch;
 use super::record::{Admit, parse_batches};
@@ -29,12 +29,13 @@ use super::{Error, LogConfig, Result, TimestampType};
 
 mod files;
 mod maintenance;
+mod open;
 #[cfg(test)]
 mod tests;
 mod transactions;
 mod types;
 
-use files::{list_segments, list_snapshots, read_start_offset, remove_snapshot};
+use files::{list_snapshots, remove_snapshot};
 pub use types::{AppendInfo, ReadSlice, SyncTarget};
 
 const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
@@ -67,156 +68,7 @@ pub(crate) fn sync_dir(disk: &dyn Disk, dir: &Path) -> Result<()> {
     disk.sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
 
-/// After an unclean stop: scans every segment holding offsets at or past
-/// `recovery_point`, in order. The first one that loses bytes, or does not
-/// end where the next begins, becomes the last: the segments after it are
-/// removed. Scanned segments other than the last are sealed again; all are fsynced.
-fn recover_unflushed(
-    disk: &dyn Disk,
-    dir: &Path,
-    segments: &mut BTreeMap<i64, Segment>,
-    recovery_point: i64,
-) -> Result<()> {
-    let floor = segments
-        .range(..=recovery_point)
-        .next_back()
-        .map_or(i64::MIN, |(b, _)| *b);
-    let bases: Vec<i64> = segments.range(floor..).map(|(b, _)| *b).collect();
-    for (i, base) in bases.iter().enumerate() {
-        let next_base = bases.get(i + 1).copied();
-        let Some(segment) = segments.get_mut(base) else {
-            continue;
-        };
-        let dropped = segment.recover()?;
-        let ends_early = next_base.is_some_and(|next| segment.next_offset() != next);
-        if next_base.is_some() && dropped == 0 && !ends_early {
-            segment.seal()?;
-            segment.sync()?;
-            continue;
-        }
-        segment.sync()?;
-        let later: Vec<i64> = bases[i + 1..].to_vec();
-        if !later.is_empty() {
-            tracing::warn!(dir = %dir.display(), segments = later.len(), end = segment.next_offset(), "removing segments after a damaged one");
-        }
-        for base in later {
-            if let Some(removed) = segments.remove(&base) {
-                removed.delete()?;
-            }
-        }
-        // DURABILITY: the removals must survive a crash before anything is appended.
-        sync_dir(disk, dir)?;
-        break;
-    }
-    Ok(())
-}
-
 impl Log {
-    /// Opens (creating if missing) the partition directory `dir` (named
-    /// `<topic>-<partition>` by the caller). Recovers the active segment if
-    /// there is no clean-shutdown marker. Never panics on damaged files: the
-    /// result is a prefix of what was appended, with the same offsets.
-    /// After an unclean stop every segment is scanned (see
-    /// [`Log::open_from_recovery_point`]).
-    pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log> {
-        Log::open_on(dir, config, now_ms, 0, Arc::new(RealDisk))
-    }
-
-    /// [`Log::open`] knowing that every offset below `recovery_point` was
-    /// fsynced before the stop: after an unclean stop only the segments
-    /// holding offsets at or past it are scanned.
-    pub fn open_from_recovery_point(
-        dir: &Path,
-        config: LogConfig,
-        now_ms: i64,
-        recovery_point: i64,
-    ) -> Result<Log> {
-        Log::open_on(dir, config, now_ms, recovery_point, Arc::new(RealDisk))
-    }
-
-    /// [`Log::open_from_recovery_point`] with every file operation on `disk`.
-    pub fn open_on(
-        dir: &Path,
-        config: LogConfig,
-        now_ms: i64,
-        recovery_point: i64,
-        disk: Arc<dyn Disk>,
-    ) -> Result<Log> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let marker = dir.join(CLEAN_SHUTDOWN);
-        let clean = marker.exists();
-        let persisted_start = read_start_offset(dir);
-        let seg_config = SegmentConfig::from(&config);
-        let mut segments = BTreeMap::new();
-        for base in list_segments(dir)? {
-            segments.insert(
-                base,
-                Segment::open(dir, base, seg_config, now_ms, disk.clone())?,
-            );
-        }
-        let bases: Vec<i64> = segments.keys().copied().collect();
-        for (base, next) in bases.iter().zip(bases.iter().skip(1)) {
-            if let Some(segment) = segments.get_mut(base) {
-                segment.set_next_offset(*next);
-            }
-        }
-        match segments.values_mut().next_back() {
-            Some(active) if clean => active.activate()?,
-            Some(_) => recover_unflushed(&*disk, dir, &mut segments, recovery_point)?,
-            None => {
-                let base = persisted_start.unwrap_or(0);
-                segments.insert(
-                    base,
-                    Segment::create(dir, base, seg_config, now_ms, disk.clone())?,
-                );
-                sync_dir(&*disk, dir)?;
-            }
-        }
-        let first_base = segments.keys().next().copied().unwrap_or(0);
-        let mut log = Log {
-            dir: dir.to_path_buf(),
-            config,
-            segments,
-            start_offset: persisted_start.unwrap_or(first_base).max(first_base),
-            producers: ProducerStates::default(),
-            unsynced: Vec::new(),
-            synced_offset: 0,
-            poisoned: false,
-            disk,
-            aborted: BTreeMap::new(),
-        };
-        log.synced_offset = log.end_offset();
-        if log.start_offset > log.end_offset() {
-            // A power loss took unsynced records that DeleteRecords had
-            // already moved the start offset past: as Kafka does, the log
-            // starts again, empty, at its start offset.
-            tracing::warn!(dir = %dir.display(), start = log.start_offset, end = log.end_offset(), "log ends before its start offset after recovery; restarting it empty there");
-            log.truncate_fully(log.start_offset)?;
-        }
-        log.load_aborted();
-        // After an unclean stop the producer state (and the aborted
-        // transactions) are replayed from before the first scanned segment.
-        let replay_limit = if clean {
-            i64::MAX
-        } else {
-            let end = log.end_offset();
-            log.drop_aborted_from(end)?;
-            log.segments
-                .range(..=recovery_point)
-                .next_back()
-                .map_or(i64::MIN, |(b, _)| *b)
-        };
-        log.load_producer_state(replay_limit)?;
-        if clean {
-            log.disk
-                .remove(&marker)
-                .map_err(|e| Error::io(&marker, e))?;
-            // DURABILITY: the marker must be gone before any append, or a crash would skip recovery.
-            sync_dir(&*log.disk, dir)?;
-        }
-        Ok(log)
-    }
-
     /// The partition directory.
     pub fn dir(&self) -> &Path {
         &self.dir

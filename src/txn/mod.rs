@@ -293,7 +293,11 @@ impl TxnCoordinator {
             for (group, commits) in offsets {
                 let results = groups.commit_transactional(&group, &commits).await;
                 if results.iter().any(Result::is_err) {
-                    tracing::warn!(group, ?results, "offsets of a committed transaction were not all written");
+                    tracing::warn!(
+                        group,
+                        ?results,
+                        "offsets of a committed transaction were not all written"
+                    );
                 }
             }
         }

@@ -127,7 +127,7 @@ fn concurrent_transactions_stay_atomic_across_repeated_sigkill() {
     eprintln!(
         "txn-crash seed={seed}: {} transactions: {} committed, {} aborted ({} on purpose), {} unknown \
          ({} visible whole, {} absent; {} after a failed commit, {} of those visible although the abort that followed succeeded); \
-         {} records read_committed {:?}, {} read_uncommitted, ends {:?}; {} crashes (transactions open at each kill: {:?}); \
+         {} records read_committed {:?}, {} read_uncommitted, ends {:?}; {} crashes (transactions open at each kill: {:?}; finished at start-up in partitions: {} committed, {} aborted); \
          {} producer lives, {} failed inits; {:.1}s; checks: {}",
         txns.len(),
         count(&|o| *o == Outcome::Committed),
@@ -152,6 +152,8 @@ fn concurrent_transactions_stay_atomic_across_repeated_sigkill() {
         uncommitted.end,
         crashes.open_at_kill.len(),
         crashes.open_at_kill,
+        crashes.finished_at_start.0,
+        crashes.finished_at_start.1,
         lives.lives,
         lives.init_failures,
         started.elapsed().as_secs_f64(),
@@ -179,16 +181,13 @@ fn concurrent_transactions_stay_atomic_across_repeated_sigkill() {
     );
 }
 
-/// How many transactions failed at each step, by kind of error.
+/// How many transactions failed with each error.
 fn error_tally(txns: &[Txn]) -> String {
     let mut tally = std::collections::BTreeMap::<&str, usize>::new();
-    for t in txns {
-        if let Some(e) = &t.error {
-            let step = e.split_once("):").map_or(e.as_str(), |(s, _)| s);
-            *tally.entry(step).or_default() += 1;
-        }
+    for e in txns.iter().filter_map(|t| t.error.as_deref()) {
+        *tally.entry(e).or_default() += 1;
     }
-    let parts: Vec<String> = tally.iter().map(|(s, n)| format!("{s}) {n}")).collect();
+    let parts: Vec<String> = tally.iter().map(|(e, n)| format!("{n} x {e:?}")).collect();
     parts.join(", ")
 }
 

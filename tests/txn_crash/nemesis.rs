@@ -127,6 +127,24 @@ impl Workload {
 pub(crate) struct Crashes {
     /// Transactions not finished by their clients at each SIGKILL.
     pub(crate) open_at_kill: Vec<usize>,
+    /// Partitions' transactions the restarts finished: (committed, aborted).
+    pub(crate) finished_at_start: (usize, usize),
+}
+
+impl Crashes {
+    /// Counts the transactions a fresh incarnation finished at start-up,
+    /// from its log lines.
+    fn note_start(&mut self, broker: &BrokerProcess) {
+        for line in broker.output().lines() {
+            if line.contains("finishing a transaction left open") {
+                if line.contains("commit=true") {
+                    self.finished_at_start.0 += 1;
+                } else {
+                    self.finished_at_start.1 += 1;
+                }
+            }
+        }
+    }
 }
 
 /// `crashes` times: waits for a commit (the producers are running again),
@@ -154,6 +172,7 @@ pub(crate) fn crash_repeatedly(
             .push(workload.ledger.count(|o| *o == Outcome::Open));
         std::thread::sleep(Duration::from_millis(rng.between(DOWN_MS)));
         broker = site.start();
+        report.note_start(&broker);
     }
     workload.wait_for_commit_after(workload.committed(), "of the last restart");
     (broker, report)

@@ -1,17 +1,19 @@
 //! Transactions across crashes of the broker binary: four rdkafka
 //! transactional producers (distinct transactional.ids) run transactions
 //! in a loop — begin, send 2–8 self-describing records to random partitions
-//! of a 4-partition topic, flush, commit (every fourth: abort on purpose) —
-//! while the broker is SIGKILLed at random moments and restarted on the same
-//! port and data directory. Each transaction's outcome as its client saw it
-//! is recorded: committed, aborted, or unknown (an error on the way; the
-//! producer then aborts, or is dropped and a new one initialised).
+//! of a 4-partition topic, flush, commit (every fourth: abort on purpose;
+//! every tenth: drop the producer without ending the transaction, which the
+//! next producer with the same transactional.id must abort) — while the
+//! broker is SIGKILLed at random moments and restarted on the same port and
+//! data directory. Each transaction's outcome as its client saw it is
+//! recorded: committed, aborted, abandoned, or unknown (an error on the
+//! way; the producer then aborts, or is dropped and a new one initialised).
 //!
 //! After a clean restart every partition is read from the beginning with a
 //! read_committed and a read_uncommitted consumer, and:
 //!
 //! 1. every transaction the client saw committed is visible whole;
-//! 2. nothing of a transaction the client saw aborted is visible;
+//! 2. nothing of a transaction the client saw aborted, or abandoned, is visible;
 //! 3. a transaction of unknown outcome is visible whole or not at all;
 //! 4. no record is visible twice, and one producer's records in a
 //!    partition appear in send order;
@@ -41,15 +43,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use check::{View, check, per_partition, read_view};
 use common::*;
 use nemesis::{Site, Workload, crash_repeatedly};
-use producers::{Outcome, Txn};
+use producers::{Outcome, Plan, Txn};
 
 const PARTITIONS: i32 = 4;
 const PRODUCERS: usize = 4;
 const CRASHES: usize = 5;
 /// Records per transaction.
 const RECORDS: (u64, u64) = (2, 8);
-/// Every ABORT_EVERY-th transaction of a producer is aborted on purpose.
+/// Every ABORT_EVERY-th transaction of a producer is aborted on purpose,
 const ABORT_EVERY: u64 = 4;
+/// and every ABANDON_EVERY-th abandoned: the producer is dropped.
+const ABANDON_EVERY: u64 = 10;
 const TXN_TIMEOUT_MS: u64 = 10_000;
 /// Bound on each transactional call (init, flush, commit, abort).
 const OP_WAIT: Duration = Duration::from_secs(5);
@@ -125,7 +129,7 @@ fn concurrent_transactions_stay_atomic_across_repeated_sigkill() {
     let verdict = check(&txns, &committed, &uncommitted);
     let count = |pred: &dyn Fn(&Outcome) -> bool| txns.iter().filter(|t| pred(&t.outcome)).count();
     eprintln!(
-        "txn-crash seed={seed}: {} transactions: {} committed, {} aborted ({} on purpose), {} unknown \
+        "txn-crash seed={seed}: {} transactions: {} committed, {} aborted ({} on purpose), {} abandoned, {} unknown \
          ({} visible whole, {} absent; {} after a failed commit, {} of those visible although the abort that followed succeeded); \
          {} records read_committed {:?}, {} read_uncommitted, ends {:?}; {} crashes (transactions open at each kill: {:?}; finished at start-up in partitions: {} committed, {} aborted); \
          {} producer lives, {} failed inits; {:.1}s; checks: {}",
@@ -133,8 +137,9 @@ fn concurrent_transactions_stay_atomic_across_repeated_sigkill() {
         count(&|o| *o == Outcome::Committed),
         count(&|o| *o == Outcome::Aborted),
         txns.iter()
-            .filter(|t| t.on_purpose_abort && t.outcome == Outcome::Aborted)
+            .filter(|t| t.plan == Plan::Abort && t.outcome == Outcome::Aborted)
             .count(),
+        count(&|o| *o == Outcome::Abandoned),
         count(&|o| matches!(o, Outcome::Unknown { .. } | Outcome::Open)),
         verdict.unknown_whole,
         verdict.unknown_absent,
@@ -198,7 +203,11 @@ fn the_checker_finds_each_kind_of_violation() {
         producer,
         number,
         partitions: partitions.to_vec(),
-        on_purpose_abort: outcome == Outcome::Aborted,
+        plan: match outcome {
+            Outcome::Aborted => Plan::Abort,
+            Outcome::Abandoned => Plan::Abandon,
+            _ => Plan::Commit,
+        },
         outcome,
         error: None,
     };
@@ -219,6 +228,7 @@ fn the_checker_finds_each_kind_of_violation() {
         txn(1, 0, &[0, 2], unknown),
         txn(1, 1, &[3, 3], unknown),
         txn(1, 2, &[2, 2, 2], unknown),
+        txn(3, 0, &[1], Outcome::Abandoned),
     ];
     let clean = [
         (0, 0, v(0, 0, 0, 2)),
@@ -238,6 +248,7 @@ fn the_checker_finds_each_kind_of_violation() {
         (0, 3, "junk".to_string()),
         (1, 0, v(0, 1, 0, 1)),
         (1, 1, v(1, 0, 0, 2)),
+        (1, 2, v(3, 0, 0, 1)),
         (2, 0, v(1, 0, 1, 2)),
         (2, 1, v(1, 2, 0, 3)),
         (3, 0, v(1, 1, 1, 2)),
@@ -246,7 +257,7 @@ fn the_checker_finds_each_kind_of_violation() {
     ];
     let mut committed = view(&bad, [0, 3, 3, 3]);
     committed.reached_end.remove(&1);
-    let verdict = check(&txns, &committed, &view(&bad[..10], [5, 3, 3, 3]));
+    let verdict = check(&txns, &committed, &view(&bad[..11], [5, 3, 3, 3]));
     let counts: Vec<(&str, usize)> = verdict
         .findings
         .0
@@ -257,7 +268,7 @@ fn the_checker_finds_each_kind_of_violation() {
         counts,
         [
             ("committed-not-whole", 1),
-            ("aborted-visible", 1),
+            ("aborted-visible", 2),
             ("unknown-partial", 1),
             ("duplicated", 2),
             // p0-t0-r0 again at 0/1; p1-t1-r0 after r1 at 3/1.

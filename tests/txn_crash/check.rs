@@ -205,11 +205,11 @@ pub(crate) fn check(txns: &[Txn], committed: &View, uncommitted: &View) -> Verdi
                 "committed-not-whole",
                 format!("{about}: records {missing:?} missing"),
             ),
-            Outcome::Aborted if shown > 0 => f.add(
+            Outcome::Aborted | Outcome::Abandoned if shown > 0 => f.add(
                 "aborted-visible",
                 format!("{about}: {shown} of {count} records visible"),
             ),
-            Outcome::Committed | Outcome::Aborted => {}
+            Outcome::Committed | Outcome::Aborted | Outcome::Abandoned => {}
             Outcome::Open | Outcome::Unknown { .. } if shown == 0 => verdict.unknown_absent += 1,
             Outcome::Open | Outcome::Unknown { .. } if shown < count => f.add(
                 "unknown-partial",

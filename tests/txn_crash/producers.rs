@@ -1,5 +1,7 @@
 //! The workload: transactional producers, each running transactions in a
 //! loop, and the ledger of every transaction with the outcome its client saw.
+//! Most transactions are committed, every [`ABORT_EVERY`]-th is aborted and
+//! every [`ABANDON_EVERY`]-th abandoned on purpose.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,9 +11,33 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 use crate::common::*;
-use crate::{ABORT_EVERY, OP_WAIT, PARTITIONS, RECORDS, Rng, TXN_TIMEOUT_MS};
+use crate::{ABANDON_EVERY, ABORT_EVERY, OP_WAIT, PARTITIONS, RECORDS, Rng, TXN_TIMEOUT_MS};
 
 type TxnProducer = ThreadedProducer<DefaultProducerContext>;
+
+/// How a transaction is meant to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    Commit,
+    Abort,
+    /// Drop the producer once everything is sent, without ending the
+    /// transaction: the next producer with the same transactional.id (or
+    /// the broker's start-up) must abort it.
+    Abandon,
+}
+
+impl Plan {
+    /// The plan of a producer's `number`-th transaction.
+    pub(crate) fn of(number: u64) -> Plan {
+        if number % ABANDON_EVERY == ABANDON_EVERY / 2 {
+            Plan::Abandon
+        } else if number % ABORT_EVERY == ABORT_EVERY - 1 {
+            Plan::Abort
+        } else {
+            Plan::Commit
+        }
+    }
+}
 
 /// What the client was told about a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +48,8 @@ pub(crate) enum Outcome {
     Committed,
     /// abort_transaction succeeded and commit was never attempted.
     Aborted,
+    /// Sent whole, then the producer was dropped ([`Plan::Abandon`]).
+    Abandoned,
     /// An error left the outcome open. `after_commit`: commit_transaction
     /// was attempted and failed; `abort_ok`: a later abort_transaction
     /// succeeded (librdkafka then considers the transaction not committed).
@@ -35,7 +63,7 @@ pub(crate) struct Txn {
     pub(crate) number: u64,
     /// The partition of each planned record, by index.
     pub(crate) partitions: Vec<i32>,
-    pub(crate) on_purpose_abort: bool,
+    pub(crate) plan: Plan,
     pub(crate) outcome: Outcome,
     /// The first error the client reported, if any.
     pub(crate) error: Option<String>,
@@ -138,7 +166,7 @@ pub(crate) fn run_producer(
             producer: slot,
             number,
             partitions,
-            on_purpose_abort: number % ABORT_EVERY == ABORT_EVERY - 1,
+            plan: Plan::of(number),
             outcome: Outcome::Open,
             error: None,
         };
@@ -187,15 +215,16 @@ fn run_one(p: &TxnProducer, topic: &str, txn: &Txn) -> (Outcome, Option<String>,
     if let Err(e) = p.flush(OP_WAIT) {
         return failed(p, e, "flush", false);
     }
-    if txn.on_purpose_abort {
-        return match p.abort_transaction(OP_WAIT) {
+    match txn.plan {
+        Plan::Abandon => (Outcome::Abandoned, None, false),
+        Plan::Abort => match p.abort_transaction(OP_WAIT) {
             Ok(()) => (Outcome::Aborted, None, true),
             Err(e) => failed(p, e, "abort", false),
-        };
-    }
-    match p.commit_transaction(OP_WAIT) {
-        Ok(()) => (Outcome::Committed, None, true),
-        Err(e) => failed(p, e, "commit", true),
+        },
+        Plan::Commit => match p.commit_transaction(OP_WAIT) {
+            Ok(()) => (Outcome::Committed, None, true),
+            Err(e) => failed(p, e, "commit", true),
+        },
     }
 }
 

@@ -6,13 +6,15 @@
 //! cargo run --release --example load -- 127.0.0.1:9092    # against a running broker
 //! LOAD_MESSAGES=200000 LOAD_SIZE=1024 LOAD_RATE=10000 LOAD_SECONDS=5 cargo run --release --example load
 //! LOAD_PRODUCERS=16 LOAD_FLUSH=always cargo run --release --example load   # durable mode, group commit
+//! LOAD_MODE=idempotent cargo run --release --example load                 # enable.idempotence=true
+//! LOAD_MODE=transactional LOAD_TXN_EVERY=100 cargo run --release --example load   # commit every 100
 //! ```
 
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 fn env(name: &str, default: u64) -> u64 {
@@ -36,13 +38,47 @@ fn now_micros() -> u64 {
         .unwrap_or(0)
 }
 
-fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
-    client(bootstrap)
+/// How the throughput producers write (`LOAD_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Idempotent,
+    /// Transactions of this many messages (`LOAD_TXN_EVERY`).
+    Transactional(u64),
+}
+
+fn mode() -> Mode {
+    match std::env::var("LOAD_MODE").as_deref() {
+        Ok("idempotent") => Mode::Idempotent,
+        Ok("transactional") => Mode::Transactional(env("LOAD_TXN_EVERY", 100).max(1)),
+        _ => Mode::Plain,
+    }
+}
+
+/// A BaseProducer: delivery reports are served by the sending thread, so
+/// commit_transaction does not wait for another thread's poll interval.
+fn producer_with(bootstrap: &str, mode: Mode, id: usize) -> BaseProducer {
+    let mut config = client(bootstrap);
+    config
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
-        .set("batch.size", "1000000")
-        .create()
-        .expect("producer")
+        .set("batch.size", "1000000");
+    match mode {
+        Mode::Plain => {}
+        Mode::Idempotent => {
+            config.set("enable.idempotence", "true");
+        }
+        Mode::Transactional(_) => {
+            config.set("transactional.id", format!("load-{}-{id}", now_micros()));
+        }
+    }
+    let producer: BaseProducer = config.create().expect("producer");
+    if let Mode::Transactional(_) = mode {
+        producer
+            .init_transactions(Duration::from_secs(30))
+            .expect("init_transactions");
+    }
+    producer
 }
 
 fn consumer(bootstrap: &str, topic: &str, offset: Offset) -> BaseConsumer {
@@ -58,9 +94,21 @@ fn consumer(bootstrap: &str, topic: &str, offset: Offset) -> BaseConsumer {
     consumer
 }
 
-fn produce_all(bootstrap: &str, topic: &str, count: u64, payload: &[u8]) {
-    let producer = producer(bootstrap);
-    for _ in 0..count {
+fn produce_all(bootstrap: &str, topic: &str, count: u64, payload: &[u8], id: usize) {
+    let mode = mode();
+    let producer = producer_with(bootstrap, mode, id);
+    let every = match mode {
+        Mode::Transactional(n) => n,
+        _ => u64::MAX,
+    };
+    let timeout = Duration::from_secs(60);
+    for i in 0..count {
+        if every != u64::MAX && i % every == 0 {
+            if i > 0 {
+                producer.commit_transaction(timeout).expect("commit");
+            }
+            producer.begin_transaction().expect("begin");
+        }
         let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
         loop {
             match producer.send(record) {
@@ -71,21 +119,26 @@ fn produce_all(bootstrap: &str, topic: &str, count: u64, payload: &[u8]) {
                 }
             }
         }
+        producer.poll(Duration::ZERO);
     }
-    producer.flush(Duration::from_secs(60)).expect("flush");
+    if every != u64::MAX {
+        producer.commit_transaction(timeout).expect("commit");
+    }
+    producer.flush(timeout).expect("flush");
 }
 
 fn throughput(bootstrap: &str, topic: &str, count: u64, size: usize, producers: u64) {
     let payload = vec![b'x'; size];
     let start = Instant::now();
     std::thread::scope(|scope| {
-        for _ in 0..producers {
-            scope.spawn(|| produce_all(bootstrap, topic, count / producers, &payload));
+        for id in 0..producers as usize {
+            let payload = &payload;
+            scope.spawn(move || produce_all(bootstrap, topic, count / producers, payload, id));
         }
     });
     let count = count / producers * producers;
     report(
-        &format!("produce ({producers} producers)"),
+        &format!("produce ({producers} producers, {:?})", mode()),
         count,
         size,
         start.elapsed(),

@@ -2,12 +2,13 @@
 //! epochs, the partitions and consumer-group offsets of each open
 //! transaction, and COMMIT/ABORT markers written through the partitions.
 //!
-//! State is kept in memory. What must survive a crash does: a decision is
-//! recorded in [`decisions`] before its markers are written, and at start-up
-//! every transaction still open in a partition is finished as decided or
-//! aborted ([`TxnCoordinator::recover`]), so read_committed consumers never
-//! wait on a transaction nobody will end. A producer re-initialises after a
-//! restart and gets a new producer id.
+//! State is kept in memory, and what must survive a crash is in
+//! [`decisions`] before it is acted on: each transactional id's producer id
+//! and epoch, each decision (before its markers) and how each transaction
+//! ended. At start-up every transaction still open in a partition is
+//! finished as decided or aborted ([`TxnCoordinator::recover`]), so
+//! read_committed consumers never wait on a transaction nobody will end, and
+//! a client retrying EndTxn after a restart gets the answer it missed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -21,7 +22,7 @@ use crate::util::now_ms;
 
 mod decisions;
 
-use decisions::{Decisions, Key};
+use decisions::{Decisions, IdState, Key};
 
 /// Kafka's default `transaction.max.timeout.ms`: 15 minutes.
 pub(crate) const MAX_TIMEOUT_MS: i32 = 15 * 60 * 1000;
@@ -38,9 +39,31 @@ struct TxnMeta {
     offsets: BTreeMap<String, Vec<Commit>>,
     /// When the open transaction started (ms), for its timeout.
     started_ms: i64,
+    /// How the last transaction ended (`Some(true)`: committed).
+    ended: Option<bool>,
 }
 
 impl TxnMeta {
+    fn new(state: IdState) -> TxnMeta {
+        TxnMeta {
+            producer_id: state.producer_id,
+            epoch: state.epoch,
+            timeout_ms: MAX_TIMEOUT_MS,
+            partitions: BTreeSet::new(),
+            offsets: BTreeMap::new(),
+            started_ms: 0,
+            ended: state.ended,
+        }
+    }
+
+    fn state(&self) -> IdState {
+        IdState {
+            producer_id: self.producer_id,
+            epoch: self.epoch,
+            ended: self.ended,
+        }
+    }
+
     fn is_open(&self) -> bool {
         !self.partitions.is_empty() || !self.offsets.is_empty()
     }
@@ -66,7 +89,7 @@ impl TxnCoordinator {
     /// partitions: as decided where a decision was recorded, else aborted.
     pub(crate) fn recover(catalog: &Catalog, durable: bool) -> Result<TxnCoordinator> {
         let decisions = Decisions::new(catalog.data_dir());
-        let decided = decisions.read();
+        let read = decisions.read();
         for topic in catalog.topics() {
             for partition in topic.partitions() {
                 for (producer_id, epoch, first_offset) in partition.open_transactions() {
@@ -76,19 +99,37 @@ impl TxnCoordinator {
                         producer_id,
                         first_offset,
                     };
-                    let commit = decided.get(&key).copied().unwrap_or(false);
+                    let commit = read.decided.get(&key).copied().unwrap_or(false);
                     tracing::info!(topic = %topic.name, partition = partition.index, producer_id, commit, "finishing a transaction left open");
                     partition.append_marker((producer_id, epoch), commit)?;
                 }
             }
         }
-        decisions.clear()?;
+        decisions.rewrite(&read.ids)?;
+        let txns = read
+            .ids
+            .into_iter()
+            .map(|(id, state)| (id, TxnMeta::new(state)))
+            .collect();
         Ok(TxnCoordinator {
-            txns: Mutex::new(HashMap::new()),
+            txns: Mutex::new(txns),
             ending: tokio::sync::Mutex::new(()),
             decisions,
             durable,
         })
+    }
+
+    /// Records the state of every id afresh when the file has grown large.
+    fn compact_if_large(&self) -> Result<()> {
+        if !self.decisions.is_large() {
+            return Ok(());
+        }
+        let ids = self
+            .lock()
+            .iter()
+            .map(|(id, m)| (id.clone(), m.state()))
+            .collect();
+        self.decisions.rewrite(&ids)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, TxnMeta>> {
@@ -126,17 +167,16 @@ impl TxnCoordinator {
             }
             None => (catalog.next_producer_id()?, 0),
         };
-        self.lock().insert(
-            txn_id.to_string(),
-            TxnMeta {
-                producer_id,
-                epoch,
-                timeout_ms,
-                partitions: BTreeSet::new(),
-                offsets: BTreeMap::new(),
-                started_ms: 0,
-            },
-        );
+        self.compact_if_large()?;
+        // DURABILITY: the id's producer is on disk before the client learns it.
+        self.decisions.record_init(txn_id, producer_id, epoch)?;
+        let mut meta = TxnMeta::new(IdState {
+            producer_id,
+            epoch,
+            ended: None,
+        });
+        meta.timeout_ms = timeout_ms;
+        self.lock().insert(txn_id.to_string(), meta);
         Ok((producer_id, epoch))
     }
 
@@ -169,6 +209,22 @@ impl TxnCoordinator {
         Ok(f(meta))
     }
 
+    /// The first addition to a new transaction: recorded (fsynced) as begun,
+    /// so that after a crash a retried EndTxn learns it was aborted instead
+    /// of being taken for a retry of the previous transaction's EndTxn.
+    fn begin_if_new(&self, txn_id: &str, producer: (i64, i16)) -> Result<()> {
+        let new = self.with_current(txn_id, producer, |meta| !meta.is_open())?;
+        if new {
+            self.decisions
+                .record_begin(txn_id, producer.0, producer.1)?;
+            self.with_current(txn_id, producer, |meta| {
+                meta.started_ms = now_ms();
+                meta.ended = None;
+            })?;
+        }
+        Ok(())
+    }
+
     /// AddPartitionsToTxn: the partitions must exist.
     pub(crate) fn add_partitions(
         &self,
@@ -193,10 +249,8 @@ impl TxnCoordinator {
                 .map(|r| r.and(Err(ResponseError::OperationNotAttempted)))
                 .collect());
         }
+        self.begin_if_new(txn_id, producer)?;
         self.with_current(txn_id, producer, |meta| {
-            if !meta.is_open() {
-                meta.started_ms = now_ms();
-            }
             meta.partitions.extend(partitions.iter().cloned());
         })?;
         Ok(results)
@@ -209,10 +263,8 @@ impl TxnCoordinator {
         producer: (i64, i16),
         group: &str,
     ) -> Result<()> {
+        self.begin_if_new(txn_id, producer)?;
         self.with_current(txn_id, producer, |meta| {
-            if !meta.is_open() {
-                meta.started_ms = now_ms();
-            }
             meta.offsets.entry(group.to_string()).or_default();
         })
     }
@@ -273,21 +325,24 @@ impl TxnCoordinator {
         commit: bool,
     ) -> Result<()> {
         let _ending = self.ending.lock().await;
-        let mut meta = self.with_current(txn_id, producer, |meta| TxnMeta {
-            producer_id: meta.producer_id,
-            epoch: meta.epoch,
-            timeout_ms: meta.timeout_ms,
-            partitions: std::mem::take(&mut meta.partitions),
-            offsets: std::mem::take(&mut meta.offsets),
-            started_ms: meta.started_ms,
+        let (mut meta, ended) = self.with_current(txn_id, producer, |meta| {
+            let mut taken = TxnMeta::new(meta.state());
+            taken.partitions = std::mem::take(&mut meta.partitions);
+            taken.offsets = std::mem::take(&mut meta.offsets);
+            (taken, meta.ended)
         })?;
         if !meta.is_open() {
-            return Err(refuse(
-                ResponseError::InvalidTxnState,
-                "no transaction is open",
-            ));
+            // A retry of an EndTxn whose answer was lost (a restart) gets it again.
+            return match ended {
+                Some(e) if e == commit => Ok(()),
+                _ => Err(refuse(
+                    ResponseError::InvalidTxnState,
+                    "no transaction is open",
+                )),
+            };
         }
         let offsets = std::mem::take(&mut meta.offsets);
+        self.compact_if_large()?;
         self.finish(catalog, &mut meta, commit).await?;
         if commit {
             for (group, commits) in offsets {
@@ -301,7 +356,18 @@ impl TxnCoordinator {
                 }
             }
         }
-        Ok(())
+        self.ended(txn_id, &mut meta, commit)
+    }
+
+    /// Records how `txn_id`'s transaction ended, in memory and on disk.
+    fn ended(&self, txn_id: &str, meta: &mut TxnMeta, commit: bool) -> Result<()> {
+        meta.ended = Some(commit);
+        if let Some(live) = self.lock().get_mut(txn_id)
+            && (live.producer_id, live.epoch) == (meta.producer_id, meta.epoch)
+        {
+            live.ended = Some(commit);
+        }
+        self.decisions.record_end(txn_id, meta.state())
     }
 
     /// Records the decision, then writes a marker in every partition of `meta`.
@@ -362,7 +428,11 @@ impl TxnCoordinator {
             if let Err(e) = self.finish(catalog, &mut meta, false).await {
                 tracing::warn!(txn_id, error = %e, "could not abort a timed-out transaction");
             }
-            self.lock().insert(txn_id, meta);
+            self.lock()
+                .insert(txn_id.clone(), TxnMeta::new(meta.state()));
+            if let Err(e) = self.ended(&txn_id, &mut meta, false) {
+                tracing::warn!(txn_id, error = %e, "could not record a timed-out transaction");
+            }
         }
     }
 }

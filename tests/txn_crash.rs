@@ -37,7 +37,7 @@ mod nemesis;
 #[path = "txn_crash/producers.rs"]
 mod producers;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use check::{View, check, per_partition, read_view};
 use common::*;
@@ -65,35 +65,10 @@ const DOWN_MS: (u64, u64) = (0, 500);
 const STOP_WAIT: Duration = Duration::from_secs(40);
 const READ_WAIT: Duration = Duration::from_secs(20);
 
-/// SplitMix64.
-#[derive(Debug)]
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..=hi`.
-    pub(crate) fn between(&mut self, (lo, hi): (u64, u64)) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
+pub(crate) use common::rng::Rng;
 
 fn seed() -> u64 {
-    match std::env::var("TXN_CRASH_SEED") {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("TXN_CRASH_SEED={s:?} is not a number")),
-        Err(_) => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    }
+    common::rng::seed("TXN_CRASH_SEED")
 }
 
 #[test]

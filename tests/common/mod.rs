@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod raw;
+pub(crate) mod rng;
 pub(crate) mod tools;
 
 use std::collections::BTreeMap;

@@ -38,6 +38,8 @@ struct State {
     rules: Vec<Rule>,
     /// Per file: the length its last completed fsync made durable.
     synced: HashMap<PathBuf, u64>,
+    /// Faults injected so far.
+    injected: u64,
 }
 
 /// A real disk with faults on command. Share it as `Arc<FaultyDisk>`.
@@ -71,6 +73,11 @@ impl FaultyDisk {
         });
     }
 
+    /// How many operations have failed on command so far.
+    pub fn injected(&self) -> u64 {
+        self.state().injected
+    }
+
     /// Removes every fault.
     pub fn clear(&self) {
         self.state().rules.clear();
@@ -102,7 +109,9 @@ impl FaultyDisk {
                 if let Some(n) = &mut rule.times {
                     *n -= 1;
                 }
-                Err(io::Error::from_raw_os_error(rule.errno))
+                let errno = rule.errno;
+                state.injected += 1;
+                Err(io::Error::from_raw_os_error(errno))
             }
             None => Ok(()),
         }

@@ -340,40 +340,6 @@ impl Catalog {
         self.write_recovery_points()
     }
 
-    /// Waits until some partition rolled and left a sealed segment to fsync.
-    pub(crate) async fn rolled(&self) {
-        self.flush_wanted.notified().await;
-    }
-
-    /// fsyncs the sealed segments that rolls left unsynced, then records the
-    /// new recovery points. Runs off the produce path (a background task).
-    pub(crate) async fn flush_rolled(&self) {
-        for topic in self.topics() {
-            for partition in topic.partitions() {
-                if let Err(e) = partition.flush_rolled().await {
-                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "fsync of a rolled segment failed");
-                }
-            }
-        }
-        if let Err(e) = self.write_recovery_points() {
-            tracing::warn!(error = %e, "cannot write the recovery point checkpoint");
-        }
-    }
-
-    /// Writes every partition's recovery point (everything below it is fsynced).
-    pub(crate) fn write_recovery_points(&self) -> Result<()> {
-        let topics = self.topics();
-        let points: Vec<(&str, i32, i64)> = topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions()
-                    .into_iter()
-                    .map(|p| (t.name.as_str(), p.index, p.recovery_point()))
-            })
-            .collect();
-        recovery_point::write(&self.data_dir, &points)
-    }
-
     /// A producer id never handed out before, even across restarts.
     pub fn next_producer_id(&self) -> Result<i64> {
         let mut ids = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());

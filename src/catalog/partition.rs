@@ -184,8 +184,8 @@ impl Partition {
     ) -> Result<AppendInfo> {
         self.check_live()?;
         // Recompression (compression.type) is the slow part: outside the lock.
-        let config = self.log().config().clone();
-        storage::conform_compression(batches, &config)?;
+        let compression = self.log().config().compression_type;
+        storage::conform_compression(batches, compression)?;
         let mut log = self.log();
         let info = append(&mut log, batches, now_ms())?;
         self.publish(&log);

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::Catalog;
 use crate::error::Result;
 use crate::util::write_atomically;
 
@@ -62,6 +63,42 @@ pub(super) fn write(data_dir: &Path, points: &[(&str, i32, i64)]) -> Result<()> 
     }
     // DURABILITY: written (fsync, rename, directory fsync) only after the fsyncs it names.
     write_atomically(&data_dir.join(FILE), text.as_bytes())
+}
+
+impl Catalog {
+    /// Waits until some partition rolled and left a sealed segment to fsync.
+    pub(crate) async fn rolled(&self) {
+        self.flush_wanted.notified().await;
+    }
+
+    /// fsyncs the sealed segments that rolls left unsynced, then records the
+    /// new recovery points. Runs off the produce path (a background task).
+    pub(crate) async fn flush_rolled(&self) {
+        for topic in self.topics() {
+            for partition in topic.partitions() {
+                if let Err(e) = partition.flush_rolled().await {
+                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "fsync of a rolled segment failed");
+                }
+            }
+        }
+        if let Err(e) = self.write_recovery_points() {
+            tracing::warn!(error = %e, "cannot write the recovery point checkpoint");
+        }
+    }
+
+    /// Writes every partition's recovery point (everything below it is fsynced).
+    pub(crate) fn write_recovery_points(&self) -> Result<()> {
+        let topics = self.topics();
+        let points: Vec<(&str, i32, i64)> = topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions()
+                    .into_iter()
+                    .map(|p| (t.name.as_str(), p.index, p.recovery_point()))
+            })
+            .collect();
+        write(&self.data_dir, &points)
+    }
 }
 
 #[cfg(test)]

@@ -48,8 +48,11 @@ pub(crate) use timestamps::first_record;
 pub use txn::AbortedTxn;
 
 /// Recompresses the batches whose codec differs from what `compression.type` asks for.
-pub(crate) fn conform_compression(batches: &mut Vec<u8>, config: &LogConfig) -> Result<()> {
-    match config.compression_type.codec() {
+pub(crate) fn conform_compression(
+    batches: &mut Vec<u8>,
+    compression: CompressionType,
+) -> Result<()> {
+    match compression.codec() {
         Some(codec) => compression::conform(batches, codec),
         None => Ok(()),
     }

@@ -7,16 +7,26 @@ use crate::storage::producer::{LEGACY_SNAPSHOT_EXT, SNAPSHOT_EXT};
 use crate::storage::segment::{file_name, parse_file_name};
 use crate::storage::{Error, Result};
 
-/// Base offsets of the `.log` files in `dir`; warns about files it does not know.
-pub(super) fn list_segments(dir: &Path) -> Result<Vec<i64>> {
-    let mut bases = Vec::new();
+/// What one listing of a partition directory found.
+#[derive(Debug, Default)]
+pub(super) struct Listing {
+    /// Base offsets of the `.log` files, ascending.
+    pub(super) segments: Vec<i64>,
+    /// Base offsets of the `.txnindex` files (most segments have none).
+    pub(super) txn_indexes: Vec<i64>,
+}
+
+/// Lists the segment files in `dir`; warns about files it does not know.
+pub(super) fn list_segments(dir: &Path) -> Result<Listing> {
+    let mut listing = Listing::default();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         match parse_file_name(&name) {
-            Some((base, "log")) => bases.push(base),
-            Some((_, "index" | "timeindex" | "txnindex" | SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
+            Some((base, "log")) => listing.segments.push(base),
+            Some((base, "txnindex")) => listing.txn_indexes.push(base),
+            Some((_, "index" | "timeindex" | SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
             Some((_, "snapshot.tmp" | "sluice-producers.tmp")) => {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -26,8 +36,8 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<i64>> {
             }
         }
     }
-    bases.sort_unstable();
-    Ok(bases)
+    listing.segments.sort_unstable();
+    Ok(listing)
 }
 
 pub(super) fn read_start_offset(dir: &Path) -> Option<i64> {

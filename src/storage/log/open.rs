@@ -93,7 +93,8 @@ impl Log {
         let persisted_start = read_start_offset(dir);
         let seg_config = SegmentConfig::from(&config);
         let mut segments = BTreeMap::new();
-        for base in list_segments(dir)? {
+        let listing = list_segments(dir)?;
+        for &base in &listing.segments {
             segments.insert(
                 base,
                 Segment::open(dir, base, seg_config, now_ms, disk.clone())?,
@@ -138,7 +139,7 @@ impl Log {
             tracing::warn!(dir = %dir.display(), start = log.start_offset, end = log.end_offset(), "log ends before its start offset after recovery; restarting it empty there");
             log.truncate_fully(log.start_offset)?;
         }
-        log.load_aborted();
+        log.load_aborted(&listing.txn_indexes);
         // After an unclean stop the producer state (and the aborted
         // transactions) are replayed from before the first scanned segment.
         let replay_limit = if clean {

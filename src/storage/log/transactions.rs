@@ -103,9 +103,9 @@ impl Log {
         self.dir.join(file_name(base, TXN_INDEX))
     }
 
-    /// Reads the `.txnindex` of every segment.
-    pub(super) fn load_aborted(&mut self) {
-        for base in self.segments.keys() {
+    /// Reads the `.txnindex` files found at open (`bases`), of segments that exist.
+    pub(super) fn load_aborted(&mut self, bases: &[i64]) {
+        for base in bases.iter().filter(|b| self.segments.contains_key(b)) {
             let path = self.dir.join(file_name(*base, TXN_INDEX));
             if let Ok(bytes) = std::fs::read(&path) {
                 for entry in AbortedTxn::decode_all(&bytes) {

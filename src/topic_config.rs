@@ -205,14 +205,7 @@ pub(crate) const SETTINGS: &[TopicSetting] = &[
         Valid::Range(-131_072, 22),
         "zstd level used when the topic recompresses to zstd."
     ),
-    kept!(
-        "delete.retention.ms",
-        Some("log.cleaner.delete.retention.ms"),
-        Long,
-        "86400000",
-        Valid::AtLeast(0),
-        "How long a compacted topic keeps tombstones."
-    ),
+    number!("delete.retention.ms", "log.cleaner.delete.retention.ms", delete_retention_ms, Long, min 0, "How long a compacted topic keeps tombstones and transaction markers after the cleaning that first kept them."),
     kept!(
         "file.delete.delay.ms",
         Some("log.segment.delete.delay.ms"),
@@ -270,14 +263,7 @@ pub(crate) const SETTINGS: &[TopicSetting] = &[
         Valid::AtLeast(-2),
         "Local time limit under tiered storage (-2: retention.ms)."
     ),
-    kept!(
-        "max.compaction.lag.ms",
-        Some("log.cleaner.max.compaction.lag.ms"),
-        Long,
-        "9223372036854775807",
-        Valid::AtLeast(1),
-        "Longest a record stays uncompacted."
-    ),
+    number!("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", max_compaction_lag_ms, Long, min 1, "Longest a record stays uncompacted."),
     number!("max.message.bytes", "message.max.bytes", max_message_bytes, Int, min 0, "Largest record batch accepted."),
     kept!(
         "message.downconversion.enable",
@@ -302,22 +288,24 @@ pub(crate) const SETTINGS: &[TopicSetting] = &[
         },
         get: |c| c.message_timestamp_type.as_str().to_string(),
     },
-    kept!(
-        "min.cleanable.dirty.ratio",
-        Some("log.cleaner.min.cleanable.ratio"),
-        Double,
-        "0.5",
-        Valid::Ratio,
-        "Share of uncleaned log that triggers compaction."
-    ),
-    kept!(
-        "min.compaction.lag.ms",
-        Some("log.cleaner.min.compaction.lag.ms"),
-        Long,
-        "0",
-        Valid::AtLeast(0),
-        "Shortest time a record stays uncompacted."
-    ),
+    TopicSetting {
+        name: "min.cleanable.dirty.ratio",
+        broker_name: Some("log.cleaner.min.cleanable.ratio"),
+        toml_key: Some("min_cleanable_dirty_ratio"),
+        kind: ConfigType::Double,
+        doc: "Share of uncleaned log that triggers compaction.",
+        acted_on: true,
+        set: |c, v| {
+            Valid::Ratio.check("min.cleanable.dirty.ratio", v)?;
+            c.min_cleanable_dirty_ratio = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("min.cleanable.dirty.ratio = {v:?}: not a number"))?;
+            Ok(())
+        },
+        get: |c| c.min_cleanable_dirty_ratio.to_string(),
+    },
+    number!("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", min_compaction_lag_ms, Long, min 0, "Shortest time a record stays uncompacted."),
     number!("min.insync.replicas", "min.insync.replicas", min_insync_replicas, Int, min 1, "In-sync replicas an acks=all produce needs; a single broker has one."),
     kept!(
         "preallocate",
@@ -441,6 +429,7 @@ where
             toml::Value::String(s) => s,
             toml::Value::Integer(n) => n.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
             other => return Err(D::Error::custom(format!("[log] {key}: unexpected {other}"))),
         };
         (row.set)(&mut cfg, &text).map_err(D::Error::custom)?;

@@ -41,7 +41,7 @@ pub(crate) fn reader<'a>(codec: i16, records: &'a [u8]) -> Option<Box<dyn Read +
 }
 
 /// All uncompressed bytes of `records`, at most [`MAX_DECOMPRESSED_BYTES`].
-fn decompress(codec: i16, records: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn decompress(codec: i16, records: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     reader(codec, records)?
         .take(MAX_DECOMPRESSED_BYTES + 1)
@@ -51,7 +51,7 @@ fn decompress(codec: i16, records: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `raw` compressed with `codec`.
-fn compress(codec: i16, raw: &[u8]) -> io::Result<Vec<u8>> {
+pub(crate) fn compress(codec: i16, raw: &[u8]) -> io::Result<Vec<u8>> {
     match codec {
         GZIP => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

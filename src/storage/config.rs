@@ -92,6 +92,11 @@ impl CleanupPolicy {
     pub fn deletes(self) -> bool {
         self != CleanupPolicy::Compact
     }
+
+    /// True when the cleaner keeps only the latest record per key.
+    pub fn compacts(self) -> bool {
+        self != CleanupPolicy::Delete
+    }
 }
 
 /// The codec batches are stored with (`compression.type`).
@@ -181,6 +186,17 @@ pub struct LogConfig {
     pub min_insync_replicas: i32,
     /// `compression.type`: batches with another codec are recompressed on append.
     pub compression_type: CompressionType,
+    /// `min.cleanable.dirty.ratio`: clean when at least this share of the
+    /// cleanable log has not been cleaned yet.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a segment with records newer than this is not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: clean, whatever the dirty ratio, once the
+    /// oldest uncleaned record is older than this.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones and transaction markers
+    /// stay after the cleaning that first kept them.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -199,6 +215,10 @@ impl Default for LogConfig {
             message_timestamp_after_max_ms: DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
             min_insync_replicas: 1,
             compression_type: CompressionType::Producer,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

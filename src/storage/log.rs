@@ -375,6 +375,60 @@ impl Log {
         sync_dir(&*self.disk, &self.dir)
     }
 
+    pub(crate) fn disk(&self) -> &Arc<dyn Disk> {
+        &self.disk
+    }
+
+    /// Every sealed segment, oldest first: (base, next offset, size, file, largest timestamp).
+    pub(crate) fn sealed_segments(&self) -> Vec<(i64, i64, u64, DiskFile, Option<i64>)> {
+        let sealed = self.segments.len().saturating_sub(1);
+        self.segments
+            .iter()
+            .take(sealed)
+            .map(|(base, s)| {
+                let largest = s.largest_timestamp().ok().flatten().map(|(t, _)| t);
+                (
+                    *base,
+                    s.next_offset(),
+                    s.size(),
+                    s.log_file().clone(),
+                    largest,
+                )
+            })
+            .collect()
+    }
+
+    /// The first timestamp of the batch holding `offset` (or the next one).
+    pub(crate) fn first_timestamp_at(&self, offset: i64) -> Option<i64> {
+        let (_, segment) = self.segments.range(..=offset).next_back()?;
+        let (_, header) = segment.find_batch(offset).ok()??;
+        Some(header.base_timestamp)
+    }
+
+    /// Every aborted transaction the log knows.
+    pub(crate) fn all_aborted(&self) -> impl Iterator<Item = &super::AbortedTxn> {
+        self.aborted.values()
+    }
+
+    pub(crate) fn segment_at(&self, base: i64) -> Option<&Segment> {
+        self.segments.get(&base)
+    }
+
+    /// Removes the sealed segment at `base` from the log (not its files).
+    pub(crate) fn take_segment(&mut self, base: i64) -> Option<Segment> {
+        if self.segments.keys().next_back() == Some(&base) {
+            return None;
+        }
+        self.segments.remove(&base)
+    }
+
+    /// Puts a cleaned segment covering `[base, next)` in place; the aborted
+    /// transactions marked inside it are gone with their records.
+    pub(crate) fn put_segment(&mut self, segment: Segment, base: i64, next: i64) {
+        self.forget_aborted_in(base, next);
+        self.segments.insert(base, segment);
+    }
+
     /// Deletes the directory and everything in it.
     pub fn delete(self) -> Result<()> {
         let dir = self.dir.clone();

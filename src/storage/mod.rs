@@ -19,6 +19,7 @@
 //! the first offset it holds; index files are caches, rebuilt from the `.log`
 //! whenever they look inconsistent or after an unclean stop.
 
+mod clean;
 mod compression;
 mod config;
 mod disk;
@@ -34,6 +35,7 @@ pub mod testing;
 mod timestamps;
 mod txn;
 
+pub use clean::{CleanJob, Cleaned, OffsetMap};
 pub use config::{
     CleanupPolicy, CompressionType, DEFAULT_INDEX_INTERVAL_BYTES, DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, LogConfig,

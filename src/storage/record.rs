@@ -124,6 +124,21 @@ impl BatchHeader {
         }
         Ok(())
     }
+
+    /// Record count and offset delta of a *stored* batch: compaction may have
+    /// removed records (even all of them) but never moves the last offset.
+    pub(crate) fn check_stored_counts(&self) -> Result<()> {
+        if self.last_offset_delta < 0
+            || self.record_count < 0
+            || i64::from(self.record_count) > i64::from(self.last_offset_delta) + 1
+        {
+            return Err(Error::CorruptMessage(format!(
+                "stored batch with {} records and last offset delta {}",
+                self.record_count, self.last_offset_delta
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A view over the bytes of one RecordBatch v2. Never decodes the records.
@@ -351,6 +366,20 @@ pub(crate) fn parse_batches(
         rest = rest.get(header.size..).unwrap_or_default();
     }
     Ok(headers)
+}
+
+/// Appends `value` as a zigzag varint (Kafka's record field encoding).
+pub(crate) fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        let byte = (zigzag & 0x7f) as u8;
+        zigzag >>= 7;
+        if zigzag == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// A zigzag varint of Kafka's record fields, of at most `max_bytes` bytes

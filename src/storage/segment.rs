@@ -341,12 +341,28 @@ impl Segment {
 
     /// Removes the segment's files.
     pub(crate) fn delete(self) -> Result<()> {
+        self.remove_files(true)
+    }
+
+    /// Removes the segment's indexes but not its `.log` (which a cleaned
+    /// segment is about to replace).
+    pub(crate) fn delete_except_log(self) -> Result<()> {
+        self.remove_files(false)
+    }
+
+    fn remove_files(self, with_log: bool) -> Result<()> {
         let (offset_path, time_path) = self.index_paths();
         let log_path = self.store.path().to_path_buf();
         let txn_path = self.dir.join(file_name(self.base_offset, "txnindex"));
         let disk = self.store.file().disk.clone();
         drop(self);
-        for path in [log_path, offset_path, time_path, txn_path] {
+        let paths = [
+            Some(log_path).filter(|_| with_log),
+            Some(offset_path),
+            Some(time_path),
+            Some(txn_path),
+        ];
+        for path in paths.into_iter().flatten() {
             match disk.remove(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(Error::io(&path, e));

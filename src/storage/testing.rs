@@ -3,27 +3,26 @@
 
 /// Appends `value` as a zigzag varint (Kafka's record field encoding).
 pub fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    loop {
-        let byte = (zigzag & 0x7f) as u8;
-        zigzag >>= 7;
-        if zigzag == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+    super::record::put_varint(out, value);
 }
 
-fn record(out: &mut Vec<u8>, offset_delta: i64, key: &[u8], value: &[u8]) {
-    let mut body = Vec::with_capacity(key.len() + value.len() + 8);
+/// A record's key and value; `None` is null (a null value is a tombstone).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn record(out: &mut Vec<u8>, offset_delta: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+    let mut body = Vec::with_capacity(8);
     body.push(0); // attributes
     put_varint(&mut body, 0); // timestamp delta
     put_varint(&mut body, offset_delta);
-    put_varint(&mut body, key.len() as i64);
-    body.extend_from_slice(key);
-    put_varint(&mut body, value.len() as i64);
-    body.extend_from_slice(value);
+    for field in [key, value] {
+        match field {
+            Some(bytes) => {
+                put_varint(&mut body, bytes.len() as i64);
+                body.extend_from_slice(bytes);
+            }
+            None => put_varint(&mut body, -1),
+        }
+    }
     put_varint(&mut body, 0); // header count
     put_varint(out, body.len() as i64);
     out.extend_from_slice(&body);
@@ -31,7 +30,7 @@ fn record(out: &mut Vec<u8>, offset_delta: i64, key: &[u8], value: &[u8]) {
 
 /// Builds a complete batch (base offset 0) with the given producer fields and attributes.
 fn build_with(
-    records: &[(&[u8], &[u8])],
+    records: &[KeyValue<'_>],
     timestamp: i64,
     producer: (i64, i16, i32),
     attributes: i16,
@@ -40,7 +39,7 @@ fn build_with(
     let mut out = Vec::with_capacity(
         61 + records
             .iter()
-            .map(|(k, v)| k.len() + v.len() + 10)
+            .map(|(k, v)| k.map_or(0, <[u8]>::len) + v.map_or(0, <[u8]>::len) + 10)
             .sum::<usize>(),
     );
     out.extend_from_slice(&0i64.to_be_bytes()); // base offset
@@ -57,7 +56,7 @@ fn build_with(
     out.extend_from_slice(&producer.2.to_be_bytes());
     out.extend_from_slice(&count.to_be_bytes());
     for (i, (key, value)) in records.iter().enumerate() {
-        record(&mut out, i as i64, key, value);
+        record(&mut out, i as i64, *key, *value);
     }
     let length = (out.len() - 12) as i32;
     out[8..12].copy_from_slice(&length.to_be_bytes());
@@ -69,6 +68,13 @@ fn build_with(
 /// A valid uncompressed v2 batch of `records` (key, value), all stamped `timestamp`,
 /// from no producer (producer id -1). `records` must not be empty.
 pub fn batch(records: &[(&[u8], &[u8])], timestamp: i64) -> Vec<u8> {
+    let records: Vec<_> = records.iter().map(|(k, v)| (Some(*k), Some(*v))).collect();
+    build_with(&records, timestamp, (-1, -1, -1), 0)
+}
+
+/// A valid uncompressed v2 batch whose records may lack a key or a value
+/// (a tombstone), all stamped `timestamp`, from no producer.
+pub fn keyed_batch(records: &[KeyValue<'_>], timestamp: i64) -> Vec<u8> {
     build_with(records, timestamp, (-1, -1, -1), 0)
 }
 
@@ -97,7 +103,10 @@ pub fn batch_with_producer(
 /// `n` records `key` -> `value-{i}` from `producer` (id, epoch, first sequence).
 fn from_producer(producer: (i64, i16, i32), n: usize, timestamp: i64, attributes: i16) -> Vec<u8> {
     let values: Vec<Vec<u8>> = (0..n).map(|i| format!("value-{i}").into_bytes()).collect();
-    let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], v.as_slice())).collect();
+    let records: Vec<_> = values
+        .iter()
+        .map(|v| (Some(&b"key"[..]), Some(v.as_slice())))
+        .collect();
     build_with(&records, timestamp, producer, attributes)
 }
 

@@ -93,6 +93,7 @@ impl Log {
         let persisted_start = read_start_offset(dir);
         let seg_config = SegmentConfig::from(&config);
         let mut segments = BTreeMap::new();
+        crate::storage::clean::finish_interrupted(&*disk, dir)?;
         let listing = list_segments(dir)?;
         for &base in &listing.segments {
             segments.insert(

@@ -17,7 +17,8 @@ impl Segment {
     }
 
     /// Scans the whole `.log` checking every batch (bounds, magic, CRC,
-    /// contiguous offsets from the base), cuts it at the first bad byte and
+    /// increasing offsets from the base; compacted
+    /// segments have gaps), cuts it at the first bad byte and
     /// rebuilds both indexes. Returns the number of bytes dropped.
     pub(crate) fn recover(&mut self) -> Result<u64> {
         self.load_indexes(true)?;
@@ -44,7 +45,7 @@ impl Segment {
         Ok(dropped)
     }
 
-    /// The batch at `position` if it is whole and valid and starts at `expected_offset`.
+    /// The batch at `position` if it is whole and valid and starts at or after `expected_offset`.
     fn checked_batch_at(
         &self,
         position: u64,
@@ -53,11 +54,12 @@ impl Segment {
     ) -> Option<BatchHeader> {
         self.store.read_exact_at(buf, position).ok()?;
         let header = BatchHeader::parse(buf).ok()?;
-        if header.base_offset != expected_offset || position + header.size as u64 > self.store.len()
+        // Compaction leaves gaps between batches, never overlaps.
+        if header.base_offset < expected_offset || position + header.size as u64 > self.store.len()
         {
             return None;
         }
-        header.check_counts().ok()?;
+        header.check_stored_counts().ok()?;
         let mut crc = 0u32;
         let mut chunk = vec![0u8; header.size.min(64 * 1024)];
         let mut at = position + 21;

@@ -1,0 +1,578 @@
+//! Log compaction (Kafka's log cleaner) for one partition.
+//!
+//! A pass has three steps, so that the log lock is held only to plan and
+//! to swap files, never while bytes are read or written:
+//!
+//! 1. [`Log::clean_job`] (under the lock) picks the cleanable range: sealed
+//!    segments only, below the last stable offset and the
+//!    `min.compaction.lag.ms` boundary, when the dirty share of the log is at
+//!    least `min.cleanable.dirty.ratio` or the oldest dirty record is older
+//!    than `max.compaction.lag.ms`.
+//! 2. [`CleanJob::run`] (no lock; sealed segments never change) maps each
+//!    key of the dirty range to its latest offset, in an [`OffsetMap`] of
+//!    fixed size (a pass maps as much as fits), then rewrites every segment
+//!    from the log start to the end of what was mapped, in groups that fit
+//!    one segment, into `{base}.log.cleaned` files, fsynced. A record is kept
+//!    when its key has no later offset in the map. A tombstone (null value)
+//!    or a transaction marker is kept until the delete horizon stamped into
+//!    its batch by the first pass that kept it (KIP-534: `now +
+//!    delete.retention.ms`, attribute bit 6, base timestamp). Records of
+//!    aborted transactions and records without a key are dropped. A marker
+//!    goes only once no record of its transaction is left. Kept batches keep
+//!    their base offset, last offset and producer fields, so offsets never
+//!    change; a group always keeps its last batch (empty if need be), so its
+//!    file ends where the group ended.
+//! 3. [`Log::install_cleaned`] (under the lock) checks that the group's
+//!    segments are still there, unchanged, and swaps each group in:
+//!    `.cleaned` → `.swap` (the commit point; directory fsynced), the old
+//!    segments' files removed, `.swap` → `.log`. At open,
+//!    [`finish_interrupted`] removes `.cleaned` files and completes any
+//!    `.swap`: a crash at any point leaves the old segments or the new one,
+//!    never a mix.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::disk::{Disk, DiskFile};
+use super::log::{Log, sync_dir};
+use super::record::{BatchHeader, HEADER_BYTES, RecordBatch};
+use super::segment::{Segment, SegmentConfig, file_name, parse_file_name};
+use super::{Error, Result};
+
+mod offset_map;
+mod records;
+#[cfg(test)]
+mod tests;
+
+pub use offset_map::OffsetMap;
+
+const CLEANED: &str = "log.cleaned";
+const SWAP: &str = "log.swap";
+/// Bytes read from a segment file at a time while cleaning.
+const READ_CHUNK: usize = 1 << 20;
+/// Bytes of cleaned batches buffered before a write.
+const WRITE_CHUNK: usize = 4 << 20;
+
+/// A sealed segment as the cleaner sees it.
+#[derive(Debug, Clone)]
+struct SealedRef {
+    base: i64,
+    next: i64,
+    size: u64,
+    file: DiskFile,
+}
+
+/// One planned cleaning of a partition: read-only work that needs no lock.
+#[derive(Debug)]
+pub struct CleanJob {
+    dir: PathBuf,
+    disk: Arc<dyn Disk>,
+    segments: Vec<SealedRef>,
+    first_dirty: i64,
+    first_uncleanable: i64,
+    /// Aborted transactions by producer: (first offset, marker offset).
+    aborted: HashMap<i64, Vec<(i64, i64)>>,
+    delete_retention_ms: i64,
+    segment_bytes: u64,
+}
+
+/// Segments rewritten by [`CleanJob::run`], waiting to be installed.
+#[derive(Debug)]
+pub struct Cleaned {
+    groups: Vec<CleanedGroup>,
+    /// The next pass's first dirty offset.
+    pub next_dirty: i64,
+    /// Bytes of log read (mapping and rewriting).
+    pub bytes_read: u64,
+    /// Bytes of cleaned segments written.
+    pub bytes_written: u64,
+    /// Bytes of the segments rewritten, before cleaning.
+    pub bytes_before: u64,
+}
+
+#[derive(Debug)]
+struct CleanedGroup {
+    /// (base offset, size) of each replaced segment.
+    replaced: Vec<(i64, u64)>,
+    next: i64,
+    path: PathBuf,
+}
+
+impl CleanedGroup {
+    fn base(&self) -> i64 {
+        self.replaced.first().map_or(0, |(b, _)| *b)
+    }
+}
+
+impl Log {
+    /// The cleaning this log needs now (see the module docs), given the
+    /// first offset not yet cleaned; `None` when it is not compacted or not
+    /// dirty enough.
+    pub fn clean_job(&self, first_dirty: i64, now_ms: i64) -> Option<CleanJob> {
+        let config = self.config();
+        if !config.cleanup_policy.compacts() {
+            return None;
+        }
+        let active_base = self.active_base_offset();
+        let mut first_uncleanable = active_base.min(self.last_stable_offset());
+        let lag_cutoff = now_ms.saturating_sub(config.min_compaction_lag_ms);
+        let mut segments = Vec::new();
+        for (base, next, size, file, largest) in self.sealed_segments() {
+            if next > first_uncleanable {
+                break;
+            }
+            if config.min_compaction_lag_ms > 0 && largest.is_none_or(|t| t > lag_cutoff) {
+                first_uncleanable = base;
+                break;
+            }
+            segments.push(SealedRef {
+                base,
+                next,
+                size,
+                file,
+            });
+        }
+        let first_dirty = first_dirty.max(segments.first()?.base);
+        if first_dirty >= first_uncleanable {
+            return None;
+        }
+        let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
+        for s in &segments {
+            if s.next <= first_dirty {
+                clean_bytes += s.size;
+            } else {
+                dirty_bytes += s.size;
+            }
+        }
+        let total = (clean_bytes + dirty_bytes).max(1) as f64;
+        let ratio_reached = dirty_bytes as f64 / total >= config.min_cleanable_dirty_ratio;
+        let overdue = config.max_compaction_lag_ms < i64::MAX
+            && self
+                .first_timestamp_at(first_dirty)
+                .is_some_and(|t| t < now_ms.saturating_sub(config.max_compaction_lag_ms));
+        if dirty_bytes == 0 || !(ratio_reached || overdue) {
+            return None;
+        }
+        let mut aborted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for t in self.all_aborted() {
+            aborted
+                .entry(t.producer_id)
+                .or_default()
+                .push((t.first_offset, t.last_offset));
+        }
+        Some(CleanJob {
+            dir: self.dir().to_path_buf(),
+            disk: self.disk().clone(),
+            segments,
+            first_dirty,
+            first_uncleanable,
+            aborted,
+            delete_retention_ms: config.delete_retention_ms,
+            segment_bytes: config.segment_bytes,
+        })
+    }
+
+    /// Swaps in what [`CleanJob::run`] wrote, group by group, skipping (and
+    /// removing) any group whose segments changed meanwhile (retention or
+    /// DeleteRecords removed them). Returns the groups installed.
+    pub fn install_cleaned(&mut self, cleaned: &Cleaned, now_ms: i64) -> Result<usize> {
+        let mut installed = 0;
+        for group in &cleaned.groups {
+            if !self.still_has(group) {
+                let _ = self.disk().remove(&group.path);
+                continue;
+            }
+            self.swap_in(group, now_ms)?;
+            installed += 1;
+        }
+        Ok(installed)
+    }
+
+    fn still_has(&self, group: &CleanedGroup) -> bool {
+        let active = self.active_base_offset();
+        group.next <= active
+            && group
+                .replaced
+                .iter()
+                .all(|(base, size)| self.segment_at(*base).is_some_and(|s| s.size() == *size))
+            && (group.next == active || self.segment_at(group.next).is_some())
+    }
+
+    /// `.cleaned` → `.swap` (commit point), old files removed, `.swap` → `.log`.
+    fn swap_in(&mut self, group: &CleanedGroup, now_ms: i64) -> Result<()> {
+        let dir = self.dir().to_path_buf();
+        let disk = self.disk().clone();
+        let base = group.base();
+        let swap = dir.join(file_name(base, SWAP));
+        disk.rename(&group.path, &swap)
+            .map_err(|e| Error::io(&swap, e))?;
+        // DURABILITY: from here on, a crash completes this swap at open.
+        sync_dir(&*disk, &dir)?;
+        for (old, _) in &group.replaced {
+            if let Some(segment) = self.take_segment(*old) {
+                if *old == base {
+                    segment.delete_except_log()?;
+                } else {
+                    segment.delete()?;
+                }
+            }
+        }
+        sync_dir(&*disk, &dir)?;
+        let log = dir.join(file_name(base, "log"));
+        disk.rename(&swap, &log).map_err(|e| Error::io(&log, e))?;
+        sync_dir(&*disk, &dir)?;
+        let mut segment =
+            Segment::open(&dir, base, SegmentConfig::from(self.config()), now_ms, disk)?;
+        segment.set_next_offset(group.next);
+        self.put_segment(segment, base, group.next);
+        Ok(())
+    }
+}
+
+/// At open, before the segments are listed: removes `.cleaned` files (a
+/// pass that had not committed) and completes every `.swap` (a pass that
+/// had): the segments it replaced, those whose base falls inside it, are
+/// removed, with its own base's indexes, and it becomes the `.log`.
+pub(crate) fn finish_interrupted(disk: &dyn Disk, dir: &Path) -> Result<()> {
+    let mut swaps = Vec::new();
+    let mut changed = false;
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+    {
+        let name = entry.file_name();
+        match parse_file_name(&name.to_string_lossy()) {
+            Some((_, CLEANED)) => {
+                disk.remove(&entry.path())
+                    .map_err(|e| Error::io(entry.path(), e))?;
+                changed = true;
+            }
+            Some((base, SWAP)) => swaps.push(base),
+            _ => {}
+        }
+    }
+    swaps.sort_unstable();
+    for base in swaps {
+        let swap = dir.join(file_name(base, SWAP));
+        let end = last_offset_in(&swap)?.map_or(base, |last| last + 1);
+        tracing::warn!(path = %swap.display(), end, "completing an interrupted cleaning");
+        for entry in std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .flatten()
+        {
+            let name = entry.file_name();
+            let Some((found, ext)) =
+                parse_file_name(&name.to_string_lossy()).map(|(b, e)| (b, e.to_string()))
+            else {
+                continue;
+            };
+            let replaced = (found == base && ext != SWAP && ext != "log")
+                || (found > base
+                    && found < end
+                    && matches!(ext.as_str(), "log" | "index" | "timeindex" | "txnindex"));
+            if replaced {
+                disk.remove(&entry.path())
+                    .map_err(|e| Error::io(entry.path(), e))?;
+            }
+        }
+        sync_dir(disk, dir)?;
+        let log = dir.join(file_name(base, "log"));
+        disk.rename(&swap, &log).map_err(|e| Error::io(&log, e))?;
+        changed = true;
+    }
+    if changed {
+        // DURABILITY: the completed swaps must hold before the segments are opened.
+        sync_dir(disk, dir)?;
+    }
+    Ok(())
+}
+
+/// The last offset of the last whole batch in the file at `path`.
+fn last_offset_in(path: &Path) -> Result<Option<i64>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut rest = &bytes[..];
+    let mut last = None;
+    while let Ok(header) = BatchHeader::parse(rest) {
+        let Some(after) = rest.get(header.size..) else {
+            break;
+        };
+        last = Some(header.last_offset());
+        rest = after;
+    }
+    Ok(last)
+}
+
+/// Reads the batches of a segment file in order, a chunk at a time.
+struct BatchCursor<'a> {
+    file: &'a DiskFile,
+    size: u64,
+    position: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+impl<'a> BatchCursor<'a> {
+    fn new(segment: &'a SealedRef) -> BatchCursor<'a> {
+        BatchCursor {
+            file: &segment.file,
+            size: segment.size,
+            position: 0,
+            buf: Vec::new(),
+            buf_start: 0,
+        }
+    }
+
+    /// The next batch's bytes, or `None` at the end of the file.
+    fn next_batch(&mut self, bytes_read: &mut u64) -> Result<Option<&[u8]>> {
+        if self.position + HEADER_BYTES as u64 > self.size {
+            return Ok(None);
+        }
+        let header = self.window(HEADER_BYTES, bytes_read)?;
+        let size = BatchHeader::parse(header)?.size;
+        if self.position + size as u64 > self.size {
+            return Err(Error::CorruptMessage(format!(
+                "{}: batch at {} overruns the segment",
+                self.file.path.display(),
+                self.position
+            )));
+        }
+        self.window(size, bytes_read)?;
+        let at = (self.position - self.buf_start) as usize;
+        self.position += size as u64;
+        Ok(self.buf.get(at..at + size))
+    }
+
+    /// Makes `len` bytes from `position` resident in the buffer.
+    fn window(&mut self, len: usize, bytes_read: &mut u64) -> Result<&[u8]> {
+        let end = self.buf_start + self.buf.len() as u64;
+        if self.position < self.buf_start || self.position + len as u64 > end {
+            let want = (self.size - self.position).min(len.max(READ_CHUNK) as u64) as usize;
+            self.buf.resize(want, 0);
+            self.file
+                .read_at(&mut self.buf, self.position)
+                .map_err(|e| Error::io(&*self.file.path, e))?;
+            self.buf_start = self.position;
+            *bytes_read += want as u64;
+        }
+        let at = (self.position - self.buf_start) as usize;
+        Ok(&self.buf[at..at + len])
+    }
+}
+
+impl CleanJob {
+    /// True when the batch of `producer_id` at `offset` belongs to an aborted transaction.
+    fn is_aborted(&self, producer_id: i64, offset: i64) -> bool {
+        self.aborted.get(&producer_id).is_some_and(|ranges| {
+            ranges
+                .iter()
+                .any(|(first, marker)| (*first..*marker).contains(&offset))
+        })
+    }
+
+    /// Maps the dirty range, then writes the cleaned groups (see the module docs).
+    pub fn run(&self, map: &mut OffsetMap, now_ms: i64) -> Result<Cleaned> {
+        map.clear();
+        let mut bytes_read = 0;
+        let map_end = self.build_map(map, &mut bytes_read)?;
+        let mut cleaned = Cleaned {
+            groups: Vec::new(),
+            next_dirty: map_end,
+            bytes_read: 0,
+            bytes_written: 0,
+            bytes_before: 0,
+        };
+        if map_end <= self.first_dirty {
+            tracing::warn!(dir = %self.dir.display(), "log_cleaner_dedupe_buffer_size holds not even one batch of keys; not cleaning");
+            return Ok(cleaned);
+        }
+        let mut txn_has_data: HashMap<i64, bool> = HashMap::new();
+        for group in self.groups(map_end) {
+            let written =
+                self.write_group(group, map, now_ms, &mut txn_has_data, &mut bytes_read)?;
+            if let Some(written) = written {
+                cleaned.bytes_written += written.1;
+                cleaned.bytes_before += group.iter().map(|s| s.size).sum::<u64>();
+                cleaned.groups.push(written.0);
+            }
+        }
+        cleaned.bytes_read = bytes_read;
+        Ok(cleaned)
+    }
+
+    /// Maps every keyed record of the dirty range, batch by batch, while the
+    /// map has room for a whole batch. Returns the first offset not mapped.
+    fn build_map(&self, map: &mut OffsetMap, bytes_read: &mut u64) -> Result<i64> {
+        for segment in self.segments.iter().filter(|s| s.next > self.first_dirty) {
+            let mut cursor = BatchCursor::new(segment);
+            while let Some(bytes) = cursor.next_batch(bytes_read)? {
+                let batch = RecordBatch::parse(bytes)?;
+                if batch.last_offset() < self.first_dirty
+                    || batch.is_control()
+                    || (batch.is_transactional()
+                        && self.is_aborted(batch.producer_id(), batch.base_offset()))
+                {
+                    continue;
+                }
+                let room = map.room();
+                if usize::try_from(batch.record_count()).unwrap_or(usize::MAX) > room {
+                    return Ok(batch.base_offset());
+                }
+                let raw = records::raw_records(&batch)?;
+                for record in records::parse(&batch, &raw)? {
+                    if let (Some(key), true) = (record.key, record.offset >= self.first_dirty) {
+                        map.put(key, record.offset);
+                    }
+                }
+            }
+        }
+        Ok(self.first_uncleanable)
+    }
+
+    /// The segments below `end`, from the first, in groups that fit one segment.
+    fn groups(&self, end: i64) -> Vec<&[SealedRef]> {
+        let mut groups = Vec::new();
+        let candidates: Vec<&SealedRef> = self.segments.iter().filter(|s| s.base < end).collect();
+        let mut start = 0;
+        while start < candidates.len() {
+            let base = candidates[start].base;
+            let mut size = candidates[start].size;
+            let mut stop = start + 1;
+            while let Some(next) = candidates.get(stop) {
+                if size + next.size > self.segment_bytes || next.next - base > i64::from(i32::MAX) {
+                    break;
+                }
+                size += next.size;
+                stop += 1;
+            }
+            let first = self
+                .segments
+                .iter()
+                .position(|s| s.base == base)
+                .unwrap_or(0);
+            groups.push(&self.segments[first..first + (stop - start)]);
+            start = stop;
+        }
+        groups
+    }
+
+    /// Writes one group's kept batches to `{base}.log.cleaned` and fsyncs it.
+    /// `None` (nothing written) when the group's last batch does not end
+    /// where the group does, which only a damaged log would show.
+    fn write_group(
+        &self,
+        group: &[SealedRef],
+        map: &OffsetMap,
+        now_ms: i64,
+        txn_has_data: &mut HashMap<i64, bool>,
+        bytes_read: &mut u64,
+    ) -> Result<Option<(CleanedGroup, u64)>> {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            return Ok(None);
+        };
+        let path = self.dir.join(file_name(first.base, CLEANED));
+        let _ = self.disk.remove(&path);
+        let file = DiskFile::open(&path, self.disk.clone()).map_err(|e| Error::io(&path, e))?;
+        let mut out = Vec::with_capacity(WRITE_CHUNK);
+        let mut written = 0u64;
+        let mut written_last = first.base - 1;
+        let mut last_batch: Vec<u8> = Vec::new();
+        for segment in group {
+            let mut cursor = BatchCursor::new(segment);
+            while let Some(bytes) = cursor.next_batch(bytes_read)? {
+                let batch = RecordBatch::parse(bytes)?;
+                let before = out.len();
+                self.clean_batch(&batch, map, now_ms, txn_has_data, &mut out)?;
+                if out.len() > before {
+                    written_last = batch.last_offset();
+                }
+                last_batch.clear();
+                last_batch.extend_from_slice(bytes);
+                if out.len() >= WRITE_CHUNK {
+                    file.write_at(&out, written)
+                        .map_err(|e| Error::io(&path, e))?;
+                    written += out.len() as u64;
+                    out.clear();
+                }
+            }
+        }
+        if written_last < last.next - 1 {
+            let batch = RecordBatch::parse(&last_batch)?;
+            if batch.last_offset() != last.next - 1 {
+                let _ = self.disk.remove(&path);
+                tracing::warn!(dir = %self.dir.display(), base = first.base, "segments end before the next begins; not cleaning them");
+                return Ok(None);
+            }
+            // Keep the group's end offset: the last batch stays, emptied.
+            if batch.is_transactional() && !batch.is_control() {
+                txn_has_data.insert(batch.producer_id(), true);
+            }
+            records::rebuild(&batch, &[], records::delete_horizon(&batch), &mut out)?;
+        }
+        file.write_at(&out, written)
+            .map_err(|e| Error::io(&path, e))?;
+        written += out.len() as u64;
+        file.sync().map_err(|e| Error::io(&path, e))?;
+        let group = CleanedGroup {
+            replaced: group.iter().map(|s| (s.base, s.size)).collect(),
+            next: last.next,
+            path,
+        };
+        Ok(Some((group, written)))
+    }
+
+    /// Appends to `out` what is kept of `batch` (nothing when no record stays).
+    fn clean_batch(
+        &self,
+        batch: &RecordBatch<'_>,
+        map: &OffsetMap,
+        now_ms: i64,
+        txn_has_data: &mut HashMap<i64, bool>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let horizon = records::delete_horizon(batch);
+        let expired = horizon.is_some_and(|h| now_ms >= h);
+        let new_horizon = now_ms.saturating_add(self.delete_retention_ms);
+        if batch.is_control() {
+            let has_data = txn_has_data.remove(&batch.producer_id()).unwrap_or(false);
+            if has_data || horizon.is_some() && !expired {
+                out.extend_from_slice(batch.as_bytes());
+            } else if horizon.is_none() {
+                let raw = records::raw_records(batch)?;
+                let all = records::parse(batch, &raw)?;
+                records::rebuild(batch, &all, Some(new_horizon), out)?;
+            }
+            return Ok(());
+        }
+        if batch.is_transactional() && self.is_aborted(batch.producer_id(), batch.base_offset()) {
+            return Ok(());
+        }
+        let raw = records::raw_records(batch)?;
+        let all = records::parse(batch, &raw)?;
+        let kept: Vec<_> = all
+            .iter()
+            .filter(|r| {
+                let Some(key) = r.key else {
+                    return false;
+                };
+                let latest = map.get(key).is_none_or(|o| r.offset >= o);
+                latest && !(r.is_tombstone() && expired)
+            })
+            .copied()
+            .collect();
+        if kept.is_empty() {
+            return Ok(());
+        }
+        if batch.is_transactional() {
+            txn_has_data.insert(batch.producer_id(), true);
+        }
+        let stamp = horizon.is_none() && kept.iter().any(|r| r.is_tombstone());
+        if kept.len() == all.len() && !stamp {
+            out.extend_from_slice(batch.as_bytes());
+        } else {
+            let horizon = if stamp { Some(new_horizon) } else { horizon };
+            records::rebuild(batch, &kept, horizon, out)?;
+        }
+        Ok(())
+    }
+}

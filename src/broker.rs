@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::catalog::Catalog;
+use crate::cleaner::Cleaner;
 use crate::config::{Config, FlushMode, split_host_port};
 use crate::data_dir::DirLock;
 use crate::error::{Error, Result, io_err};
@@ -33,6 +34,7 @@ use crate::txn::TxnCoordinator;
 pub struct Broker {
     addr: SocketAddr,
     catalog: Arc<Catalog>,
+    cleaner: Cleaner,
     groups: Arc<Coordinator>,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -94,6 +96,8 @@ impl Broker {
             txns: txns.clone(),
             stopping: stop_rx.clone(),
         });
+        let cleaner =
+            Cleaner::start(&catalog, &config, &lock).map_err(io_err("log cleaner thread"))?;
         let mut background = background_tasks(&catalog, &config);
         background.push(transaction_timeouts(catalog.clone(), txns));
         background.push(groups.spawn_timer(stop_rx.clone()));
@@ -114,6 +118,7 @@ impl Broker {
         Ok(Broker {
             addr,
             catalog,
+            cleaner,
             groups,
             stop,
             server,
@@ -148,6 +153,8 @@ impl Broker {
         for task in self.background {
             let _ = task.await;
         }
+        let cleaner = self.cleaner;
+        let _ = tokio::task::spawn_blocking(move || cleaner.stop()).await;
         let groups = self.groups;
         let groups_closed = tokio::task::spawn_blocking(move || groups.close())
             .await

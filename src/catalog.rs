@@ -19,12 +19,14 @@ use crate::storage::{Disk, RealDisk};
 use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
+mod cleaner;
 mod names;
 mod partition;
 mod recovery_point;
 mod topic;
 
 pub use crate::storage::{AbortedTxn, AppendInfo, LogConfig};
+pub use cleaner::CleanStats;
 use names::collides;
 pub use names::validate_topic_name;
 pub use partition::{FetchSpec, Located, Offsets, Partition};
@@ -69,6 +71,8 @@ pub struct Catalog {
     flush_wanted: Arc<Notify>,
     /// Where the partition logs' files live.
     disk: Arc<dyn Disk>,
+    /// The cleaner's first dirty offset of each partition.
+    cleaner: cleaner::CleanerOffsets,
 }
 
 impl Catalog {
@@ -97,6 +101,7 @@ impl Catalog {
             recovery_points: recovery_point::read(data_dir),
             flush_wanted: Arc::new(Notify::new()),
             disk,
+            cleaner: cleaner::CleanerOffsets::open(data_dir),
         };
         for record in file.topic {
             let cfg =
@@ -257,6 +262,7 @@ impl Catalog {
         })?;
         // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
         self.persist()?;
+        self.cleaner.forget_topic(name);
         let partitions = std::mem::take(&mut topic.write().partitions);
         for partition in partitions {
             partition.mark_deleted();

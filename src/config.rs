@@ -90,6 +90,15 @@ pub struct Config {
     pub flush_interval_ms: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// `log.cleaner.enable`: compact the topics whose `cleanup.policy` says so.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.threads`: threads cleaning partitions, each with its own dedupe buffer.
+    pub log_cleaner_threads: usize,
+    /// `log.cleaner.backoff.ms`: pause between two cleaner passes over the partitions.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: bytes of key → offset map, shared by
+    /// the cleaner threads; a pass maps as many keys as fit.
+    pub log_cleaner_dedupe_buffer_size: u64,
     /// Defaults for every topic (`log.*` broker settings); topics may
     /// override them. The `[log]` keys are the rows of [`crate::topic_config::SETTINGS`].
     #[serde(deserialize_with = "crate::topic_config::deserialize_defaults")]
@@ -117,6 +126,10 @@ impl Default for Config {
             flush: FlushMode::Os,
             flush_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
+            log_cleaner_enable: true,
+            log_cleaner_threads: 1,
+            log_cleaner_backoff_ms: 1000,
+            log_cleaner_dedupe_buffer_size: 32 * 1024 * 1024,
             log: LogConfig::default(),
             group: GroupConfig::default(),
         }
@@ -193,6 +206,22 @@ impl Config {
         }
         if self.retention_check_interval_ms == 0 {
             return Err("retention_check_interval_ms must be > 0".into());
+        }
+        if !(1..=64).contains(&self.log_cleaner_threads) {
+            return Err(format!(
+                "log_cleaner_threads = {}: must be 1..=64",
+                self.log_cleaner_threads
+            ));
+        }
+        if self.log_cleaner_backoff_ms == 0 {
+            return Err("log_cleaner_backoff_ms must be > 0".into());
+        }
+        let per_thread = self.log_cleaner_dedupe_buffer_size / self.log_cleaner_threads as u64;
+        if per_thread < 1024 * 1024 {
+            return Err(format!(
+                "log_cleaner_dedupe_buffer_size = {}: must give each cleaner thread at least 1 MiB",
+                self.log_cleaner_dedupe_buffer_size
+            ));
         }
         self.group.validate()?;
         self.log.validate()

@@ -14,6 +14,7 @@
 pub mod alloc;
 pub mod broker;
 pub mod catalog;
+mod cleaner;
 pub mod config;
 mod connection;
 mod data_dir;

@@ -20,7 +20,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
-use crate::storage::{self, AbortedTxn, AppendInfo, Disk, Log, LogConfig, ReadSlice, first_record};
+use crate::storage::{
+    self, AbortedTxn, AppendInfo, Disk, Log, LogConfig, OffsetMap, ReadSlice, first_record,
+};
 use crate::util::now_ms;
 
 /// The offsets a partition publishes to waiting fetches.
@@ -89,6 +91,16 @@ impl Located {
             .read()
             .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))
     }
+}
+
+/// What one cleaner pass did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CleanReport {
+    /// The next pass's first dirty offset.
+    pub(crate) next_dirty: i64,
+    /// Bytes of the segments rewritten, before and after.
+    pub(crate) bytes_before: u64,
+    pub(crate) bytes_after: u64,
 }
 
 /// One partition of a topic. Safe to share between tasks (`Arc<Partition>`).
@@ -355,6 +367,41 @@ impl Partition {
         let deleted = log.apply_retention(now_ms)?;
         self.publish(&log);
         Ok(deleted)
+    }
+
+    /// One cleaner pass over this partition if it is compacted and dirty
+    /// enough: planned and installed under the log lock, the reading and
+    /// writing done without it. `first_dirty` is the first offset not yet
+    /// cleaned; returns the next one, or `None` when there was nothing to do.
+    pub(crate) fn clean(
+        &self,
+        first_dirty: i64,
+        map: &mut OffsetMap,
+        now_ms: i64,
+    ) -> Result<Option<CleanReport>> {
+        self.check_live()?;
+        let Some(job) = self.log().clean_job(first_dirty, now_ms) else {
+            return Ok(None);
+        };
+        let cleaned = job.run(map, now_ms)?;
+        let mut log = self.log();
+        log.install_cleaned(&cleaned, now_ms)?;
+        self.publish(&log);
+        Ok(Some(CleanReport {
+            next_dirty: cleaned.next_dirty,
+            bytes_before: cleaned.bytes_before,
+            bytes_after: cleaned.bytes_written,
+        }))
+    }
+
+    /// True when the topic's `cleanup.policy` includes `compact`.
+    pub(crate) fn is_compacted(&self) -> bool {
+        self.log().config().cleanup_policy.compacts()
+    }
+
+    /// True when the topic's `cleanup.policy` includes `delete`.
+    pub(crate) fn deletes(&self) -> bool {
+        self.log().config().cleanup_policy.deletes()
     }
 
     /// Refuses every later operation and wakes waiting fetches, which then

@@ -24,12 +24,17 @@ pub(super) type RecoveryPoints = HashMap<(String, i32), i64>;
 
 /// Reads the checkpoint in `data_dir`; empty when missing or unreadable.
 pub(super) fn read(data_dir: &Path) -> RecoveryPoints {
-    let path = data_dir.join(FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    read_checkpoint(&data_dir.join(FILE))
+}
+
+/// Reads an offset checkpoint file in Kafka's format (this one or the
+/// cleaner's); empty when missing or unreadable.
+pub(super) fn read_checkpoint(path: &Path) -> RecoveryPoints {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return RecoveryPoints::new();
     };
     parse(&text).unwrap_or_else(|| {
-        tracing::warn!(path = %path.display(), "ignoring a damaged recovery point checkpoint; unclean partitions are scanned whole");
+        tracing::warn!(path = %path.display(), "ignoring a damaged offset checkpoint");
         RecoveryPoints::new()
     })
 }
@@ -57,12 +62,17 @@ fn parse(text: &str) -> Option<RecoveryPoints> {
 
 /// Replaces the checkpoint in `data_dir` with `points`.
 pub(super) fn write(data_dir: &Path, points: &[(&str, i32, i64)]) -> Result<()> {
+    // DURABILITY: written (fsync, rename, directory fsync) only after the fsyncs it names.
+    write_checkpoint(&data_dir.join(FILE), points)
+}
+
+/// Replaces the offset checkpoint file at `path` with `points`.
+pub(super) fn write_checkpoint(path: &Path, points: &[(&str, i32, i64)]) -> Result<()> {
     let mut text = format!("{VERSION}\n{}\n", points.len());
     for (topic, partition, offset) in points {
         let _ = writeln!(text, "{topic} {partition} {offset}");
     }
-    // DURABILITY: written (fsync, rename, directory fsync) only after the fsyncs it names.
-    write_atomically(&data_dir.join(FILE), text.as_bytes())
+    write_atomically(path, text.as_bytes())
 }
 
 impl Catalog {

@@ -20,12 +20,14 @@
 //!    aborted transactions and records without a key are dropped. A marker
 //!    goes only once no record of its transaction is left. Kept batches keep
 //!    their base offset, last offset and producer fields, so offsets never
-//!    change; a group always keeps its last batch (empty if need be), so its
-//!    file ends where the group ended.
+//!    change; a batch left with no record goes. A cleaned segment may end
+//!    before the next one begins, or hold nothing at all: reads move on to
+//!    the next segment, as Kafka's do.
 //! 3. [`Log::install_cleaned`] (under the lock) checks that the group's
 //!    segments are still there, unchanged, and swaps each group in:
-//!    `.cleaned` → `.swap` (the commit point; directory fsynced), the old
-//!    segments' files removed, `.swap` → `.log`. At open,
+//!    `{base}.log.cleaned` → `{base}.{next}.swap` (the commit point,
+//!    directory fsynced; the name records where the group ends), the old
+//!    segments' files removed, `.swap` → `{base}.log`. At open,
 //!    [`finish_interrupted`] removes `.cleaned` files and completes any
 //!    `.swap`: a crash at any point leaves the old segments or the new one,
 //!    never a mix.
@@ -48,7 +50,17 @@ mod tests;
 pub use offset_map::OffsetMap;
 
 const CLEANED: &str = "log.cleaned";
-const SWAP: &str = "log.swap";
+const SWAP: &str = ".swap";
+
+/// `{base:020}.{next:020}.swap`: a cleaned segment replacing `[base, next)`.
+fn swap_name(base: i64, next: i64) -> String {
+    format!("{base:020}.{next:020}{SWAP}")
+}
+
+/// The `next` of a swap file's extension (`{next:020}.swap`).
+fn swap_end(ext: &str) -> Option<i64> {
+    ext.strip_suffix(SWAP)?.parse().ok()
+}
 /// Bytes read from a segment file at a time while cleaning.
 const READ_CHUNK: usize = 1 << 20;
 /// Bytes of cleaned batches buffered before a write.
@@ -204,7 +216,7 @@ impl Log {
         let dir = self.dir().to_path_buf();
         let disk = self.disk().clone();
         let base = group.base();
-        let swap = dir.join(file_name(base, SWAP));
+        let swap = dir.join(swap_name(base, group.next));
         disk.rename(&group.path, &swap)
             .map_err(|e| Error::io(&swap, e))?;
         // DURABILITY: from here on, a crash completes this swap at open.
@@ -230,10 +242,31 @@ impl Log {
     }
 }
 
+/// Refuses (INVALID_RECORD) batches holding a record without a key: a
+/// compacted topic keeps records by key.
+pub(crate) fn check_keys(batches: &[u8]) -> Result<()> {
+    let mut rest = batches;
+    while !rest.is_empty() {
+        let batch = RecordBatch::parse(rest)?;
+        let raw = records::raw_records(&batch)?;
+        if records::parse(&batch, &raw)?
+            .iter()
+            .any(|r| r.key.is_none())
+        {
+            return Err(Error::InvalidRecord(
+                "a compacted topic cannot accept a record without a key".to_string(),
+            ));
+        }
+        rest = &rest[batch.size()..];
+    }
+    Ok(())
+}
+
 /// At open, before the segments are listed: removes `.cleaned` files (a
 /// pass that had not committed) and completes every `.swap` (a pass that
-/// had): the segments it replaced, those whose base falls inside it, are
-/// removed, with its own base's indexes, and it becomes the `.log`.
+/// had): the segments it replaced, those whose base falls inside
+/// `(base, next)`, are removed, with its own base's indexes, and it
+/// becomes the `.log`.
 pub(crate) fn finish_interrupted(disk: &dyn Disk, dir: &Path) -> Result<()> {
     let mut swaps = Vec::new();
     let mut changed = false;
@@ -248,14 +281,17 @@ pub(crate) fn finish_interrupted(disk: &dyn Disk, dir: &Path) -> Result<()> {
                     .map_err(|e| Error::io(entry.path(), e))?;
                 changed = true;
             }
-            Some((base, SWAP)) => swaps.push(base),
-            _ => {}
+            Some((base, ext)) => {
+                if let Some(end) = swap_end(ext) {
+                    swaps.push((base, end));
+                }
+            }
+            None => {}
         }
     }
     swaps.sort_unstable();
-    for base in swaps {
-        let swap = dir.join(file_name(base, SWAP));
-        let end = last_offset_in(&swap)?.map_or(base, |last| last + 1);
+    for (base, end) in swaps {
+        let swap = dir.join(swap_name(base, end));
         tracing::warn!(path = %swap.display(), end, "completing an interrupted cleaning");
         for entry in std::fs::read_dir(dir)
             .map_err(|e| Error::io(dir, e))?
@@ -267,10 +303,9 @@ pub(crate) fn finish_interrupted(disk: &dyn Disk, dir: &Path) -> Result<()> {
             else {
                 continue;
             };
-            let replaced = (found == base && ext != SWAP && ext != "log")
-                || (found > base
-                    && found < end
-                    && matches!(ext.as_str(), "log" | "index" | "timeindex" | "txnindex"));
+            let segment_file = matches!(ext.as_str(), "log" | "index" | "timeindex" | "txnindex");
+            let replaced =
+                segment_file && ((found == base && ext != "log") || (found > base && found < end));
             if replaced {
                 disk.remove(&entry.path())
                     .map_err(|e| Error::io(entry.path(), e))?;
@@ -286,21 +321,6 @@ pub(crate) fn finish_interrupted(disk: &dyn Disk, dir: &Path) -> Result<()> {
         sync_dir(disk, dir)?;
     }
     Ok(())
-}
-
-/// The last offset of the last whole batch in the file at `path`.
-fn last_offset_in(path: &Path) -> Result<Option<i64>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut rest = &bytes[..];
-    let mut last = None;
-    while let Ok(header) = BatchHeader::parse(rest) {
-        let Some(after) = rest.get(header.size..) else {
-            break;
-        };
-        last = Some(header.last_offset());
-        rest = after;
-    }
-    Ok(last)
 }
 
 /// Reads the batches of a segment file in order, a chunk at a time.
@@ -457,8 +477,6 @@ impl CleanJob {
     }
 
     /// Writes one group's kept batches to `{base}.log.cleaned` and fsyncs it.
-    /// `None` (nothing written) when the group's last batch does not end
-    /// where the group does, which only a damaged log would show.
     fn write_group(
         &self,
         group: &[SealedRef],
@@ -475,19 +493,11 @@ impl CleanJob {
         let file = DiskFile::open(&path, self.disk.clone()).map_err(|e| Error::io(&path, e))?;
         let mut out = Vec::with_capacity(WRITE_CHUNK);
         let mut written = 0u64;
-        let mut written_last = first.base - 1;
-        let mut last_batch: Vec<u8> = Vec::new();
         for segment in group {
             let mut cursor = BatchCursor::new(segment);
             while let Some(bytes) = cursor.next_batch(bytes_read)? {
                 let batch = RecordBatch::parse(bytes)?;
-                let before = out.len();
                 self.clean_batch(&batch, map, now_ms, txn_has_data, &mut out)?;
-                if out.len() > before {
-                    written_last = batch.last_offset();
-                }
-                last_batch.clear();
-                last_batch.extend_from_slice(bytes);
                 if out.len() >= WRITE_CHUNK {
                     file.write_at(&out, written)
                         .map_err(|e| Error::io(&path, e))?;
@@ -495,19 +505,6 @@ impl CleanJob {
                     out.clear();
                 }
             }
-        }
-        if written_last < last.next - 1 {
-            let batch = RecordBatch::parse(&last_batch)?;
-            if batch.last_offset() != last.next - 1 {
-                let _ = self.disk.remove(&path);
-                tracing::warn!(dir = %self.dir.display(), base = first.base, "segments end before the next begins; not cleaning them");
-                return Ok(None);
-            }
-            // Keep the group's end offset: the last batch stays, emptied.
-            if batch.is_transactional() && !batch.is_control() {
-                txn_has_data.insert(batch.producer_id(), true);
-            }
-            records::rebuild(&batch, &[], records::delete_horizon(&batch), &mut out)?;
         }
         file.write_at(&out, written)
             .map_err(|e| Error::io(&path, e))?;

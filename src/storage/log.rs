@@ -120,6 +120,9 @@ impl Log {
             return Err(Error::Poisoned);
         }
         let mut headers = parse_batches(batches, self.config.max_message_bytes, admit)?;
+        if self.config.cleanup_policy.compacts() && admit != Admit::Markers {
+            super::clean::check_keys(batches)?;
+        }
         if batches.len() > i32::MAX as usize {
             return Err(Error::RecordTooLarge {
                 size: batches.len(),

@@ -250,7 +250,7 @@ fn an_interrupted_cleaning_opens_to_the_old_or_the_new_segments() {
     let group = &cleaned.groups[0];
     let replaced = group.replaced.clone();
     assert!(group.replaced.len() > 1, "the first group merges segments");
-    let swap = dir.path().join(file_name(group.base(), SWAP));
+    let swap = dir.path().join(swap_name(group.base(), group.next));
     std::fs::rename(&group.path, &swap).unwrap();
     let second = group.replaced[1].0;
     std::fs::remove_file(dir.path().join(file_name(second, "log"))).unwrap();

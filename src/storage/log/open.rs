@@ -15,12 +15,14 @@ use crate::storage::{Error, LogConfig, Result};
 /// After an unclean stop: scans every segment holding offsets at or past
 /// `recovery_point`, in order. The first one that loses bytes, or does not
 /// end where the next begins, becomes the last: the segments after it are
-/// removed. Scanned segments other than the last are sealed again; all are fsynced.
+/// removed. In a `compacted` log a segment may end early (the cleaner
+/// removed its last records), so only lost bytes count there. Scanned
+/// segments other than the last are sealed again; all are fsynced.
 fn recover_unflushed(
     disk: &dyn Disk,
     dir: &Path,
     segments: &mut BTreeMap<i64, Segment>,
-    recovery_point: i64,
+    (recovery_point, compacted): (i64, bool),
 ) -> Result<()> {
     let floor = segments
         .range(..=recovery_point)
@@ -33,8 +35,10 @@ fn recover_unflushed(
             continue;
         };
         let dropped = segment.recover()?;
-        let ends_early = next_base.is_some_and(|next| segment.next_offset() != next);
-        if next_base.is_some() && dropped == 0 && !ends_early {
+        let ends_early = !compacted && next_base.is_some_and(|next| segment.next_offset() != next);
+        if let (Some(next), 0, false) = (next_base, dropped, ends_early) {
+            // A compacted segment that ends early still ends where the next begins.
+            segment.set_next_offset(next);
             segment.seal()?;
             segment.sync()?;
             continue;
@@ -109,7 +113,10 @@ impl Log {
         }
         match segments.values_mut().next_back() {
             Some(active) if clean => active.activate()?,
-            Some(_) => recover_unflushed(&*disk, dir, &mut segments, recovery_point)?,
+            Some(_) => {
+                let compacted = config.cleanup_policy.compacts();
+                recover_unflushed(&*disk, dir, &mut segments, (recovery_point, compacted))?
+            }
             None => {
                 let base = persisted_start.unwrap_or(0);
                 segments.insert(

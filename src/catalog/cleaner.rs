@@ -1,0 +1,111 @@
+//! The catalog's side of the log cleaner: a pass over the compacted
+//! partitions, and `<data_dir>/cleaner-offset-checkpoint` (Kafka's name and
+//! format), which holds each partition's first dirty offset so that a
+//! restart does not clean everything again.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::Catalog;
+use super::recovery_point::{read_checkpoint, write_checkpoint};
+use crate::storage::OffsetMap;
+use crate::util::now_ms;
+
+/// Kafka's file name.
+const FILE: &str = "cleaner-offset-checkpoint";
+
+/// First dirty offset of each cleaned partition.
+#[derive(Debug)]
+pub(crate) struct CleanerOffsets {
+    path: PathBuf,
+    offsets: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl CleanerOffsets {
+    pub(super) fn open(data_dir: &std::path::Path) -> CleanerOffsets {
+        let path = data_dir.join(FILE);
+        CleanerOffsets {
+            offsets: Mutex::new(read_checkpoint(&path)),
+            path,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), i64>> {
+        self.offsets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets a deleted topic, so a topic created again under its name starts clean.
+    pub(super) fn forget_topic(&self, topic: &str) {
+        self.lock().retain(|(t, _), _| t != topic);
+    }
+}
+
+/// What a cleaner pass did, summed over partitions.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CleanStats {
+    /// Partitions cleaned.
+    pub partitions: usize,
+    /// Bytes of the rewritten segments before and after cleaning.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+impl Catalog {
+    /// One cleaner pass over the compacted partitions that fall to cleaner
+    /// `thread` of `threads`, with a key map of `map_bytes` (allocated only
+    /// if some partition needs cleaning, and freed after). Partitions whose
+    /// policy also deletes get their retention applied here too, so
+    /// `compact,delete` acts within the cleaner's backoff.
+    pub fn clean_pass(&self, thread: usize, threads: usize, map_bytes: usize) -> CleanStats {
+        let mut stats = CleanStats::default();
+        let mut map: Option<OffsetMap> = None;
+        let mut moved = false;
+        for (n, partition) in self
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions())
+            .enumerate()
+        {
+            if n % threads.max(1) != thread || !partition.is_compacted() {
+                continue;
+            }
+            let now = now_ms();
+            if partition.deletes()
+                && let Err(e) = partition.apply_retention(now)
+            {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed");
+            }
+            let key = (partition.topic.clone(), partition.index);
+            let first_dirty = self.cleaner.lock().get(&key).copied().unwrap_or(0);
+            let map = map.get_or_insert_with(|| OffsetMap::new(map_bytes));
+            match partition.clean(first_dirty, map, now) {
+                Ok(Some(report)) => {
+                    tracing::debug!(topic = %partition.topic, partition = partition.index, before = report.bytes_before, after = report.bytes_after, "cleaned");
+                    stats.partitions += 1;
+                    stats.bytes_before += report.bytes_before;
+                    stats.bytes_after += report.bytes_after;
+                    self.cleaner.lock().insert(key, report.next_dirty);
+                    moved = true;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(topic = %partition.topic, partition = partition.index, error = %e, "cleaning failed")
+                }
+            }
+        }
+        if moved && let Err(e) = self.write_cleaner_offsets() {
+            tracing::warn!(error = %e, "cannot write the cleaner offset checkpoint");
+        }
+        stats
+    }
+
+    fn write_cleaner_offsets(&self) -> crate::error::Result<()> {
+        let offsets = self.cleaner.lock().clone();
+        let points: Vec<(&str, i32, i64)> = offsets
+            .iter()
+            .map(|((t, p), o)| (t.as_str(), *p, *o))
+            .collect();
+        write_checkpoint(&self.cleaner.path, &points)
+    }
+}

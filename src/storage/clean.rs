@@ -39,7 +39,7 @@ use std::sync::Arc;
 use super::disk::{Disk, DiskFile};
 use super::log::{Log, sync_dir};
 use super::record::{BatchHeader, HEADER_BYTES, RecordBatch};
-use super::segment::{Segment, SegmentConfig, file_name, parse_file_name};
+use super::segment::{IndexWriter, Segment, SegmentConfig, file_name, parse_file_name};
 use super::{Error, Result};
 
 mod offset_map;
@@ -49,7 +49,8 @@ mod tests;
 
 pub use offset_map::OffsetMap;
 
-const CLEANED: &str = "log.cleaned";
+/// Suffix of the files a pass writes before its commit point.
+const CLEANED: &str = "cleaned";
 const SWAP: &str = ".swap";
 
 /// `{base:020}.{next:020}.swap`: a cleaned segment replacing `[base, next)`.
@@ -87,6 +88,7 @@ pub struct CleanJob {
     aborted: HashMap<i64, Vec<(i64, i64)>>,
     delete_retention_ms: i64,
     segment_bytes: u64,
+    segment_config: SegmentConfig,
 }
 
 /// Segments rewritten by [`CleanJob::run`], waiting to be installed.
@@ -182,6 +184,7 @@ impl Log {
             aborted,
             delete_retention_ms: config.delete_retention_ms,
             segment_bytes: config.segment_bytes,
+            segment_config: SegmentConfig::from(config),
         })
     }
 
@@ -192,7 +195,12 @@ impl Log {
         let mut installed = 0;
         for group in &cleaned.groups {
             if !self.still_has(group) {
-                let _ = self.disk().remove(&group.path);
+                for ext in ["log", "index", "timeindex"] {
+                    let path = self
+                        .dir()
+                        .join(file_name(group.base(), &format!("{ext}.{CLEANED}")));
+                    let _ = self.disk().remove(&path);
+                }
                 continue;
             }
             self.swap_in(group, now_ms)?;
@@ -234,6 +242,15 @@ impl Log {
         let log = dir.join(file_name(base, "log"));
         disk.rename(&swap, &log).map_err(|e| Error::io(&log, e))?;
         sync_dir(&*disk, &dir)?;
+        // The indexes written while cleaning; a crash before this leaves
+        // none, and they are rebuilt from the `.log` on first use.
+        for ext in ["index", "timeindex"] {
+            let from = dir.join(file_name(base, &format!("{ext}.{CLEANED}")));
+            let to = dir.join(file_name(base, ext));
+            if let Err(e) = disk.rename(&from, &to) {
+                tracing::warn!(path = %from.display(), error = %e, "cannot install a cleaned index; it will be rebuilt");
+            }
+        }
         let mut segment =
             Segment::open(&dir, base, SegmentConfig::from(self.config()), now_ms, disk)?;
         segment.set_next_offset(group.next);
@@ -276,7 +293,7 @@ pub(crate) fn finish_interrupted(disk: &dyn Disk, dir: &Path) -> Result<()> {
     {
         let name = entry.file_name();
         match parse_file_name(&name.to_string_lossy()) {
-            Some((_, CLEANED)) => {
+            Some((_, ext)) if ext.ends_with(CLEANED) => {
                 disk.remove(&entry.path())
                     .map_err(|e| Error::io(entry.path(), e))?;
                 changed = true;
@@ -488,16 +505,23 @@ impl CleanJob {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             return Ok(None);
         };
-        let path = self.dir.join(file_name(first.base, CLEANED));
+        let path = self
+            .dir
+            .join(file_name(first.base, &format!("log.{CLEANED}")));
         let _ = self.disk.remove(&path);
         let file = DiskFile::open(&path, self.disk.clone()).map_err(|e| Error::io(&path, e))?;
+        let mut index = IndexWriter::create(&self.dir, first.base, self.segment_config, CLEANED)?;
         let mut out = Vec::with_capacity(WRITE_CHUNK);
         let mut written = 0u64;
         for segment in group {
             let mut cursor = BatchCursor::new(segment);
             while let Some(bytes) = cursor.next_batch(bytes_read)? {
                 let batch = RecordBatch::parse(bytes)?;
+                let at = out.len();
                 self.clean_batch(&batch, map, now_ms, txn_has_data, &mut out)?;
+                if out.len() > at {
+                    index.add(written + at as u64, &BatchHeader::parse(&out[at..])?);
+                }
                 if out.len() >= WRITE_CHUNK {
                     file.write_at(&out, written)
                         .map_err(|e| Error::io(&path, e))?;
@@ -510,6 +534,7 @@ impl CleanJob {
             .map_err(|e| Error::io(&path, e))?;
         written += out.len() as u64;
         file.sync().map_err(|e| Error::io(&path, e))?;
+        index.finish()?;
         let group = CleanedGroup {
             replaced: group.iter().map(|s| (s.base, s.size)).collect(),
             next: last.next,

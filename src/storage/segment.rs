@@ -17,6 +17,7 @@ use super::index::{OffsetIndex, TimeIndex};
 use super::record::BatchHeader;
 use super::store::Store;
 use super::{Error, LogConfig, Result};
+pub(crate) use recover::IndexWriter;
 use recover::{finish_seal, index_batch};
 
 /// `{base:020}.{ext}`.

@@ -109,3 +109,51 @@ pub(super) fn index_batch(
     }
     tail.bytes_since_index += header.size as u64;
 }
+
+/// Index files written beside a segment file being built elsewhere (the
+/// cleaner's `.cleaned` output): `{base}.index.{suffix}` and
+/// `{base}.timeindex.{suffix}`, entries added as appends would add them.
+#[derive(Debug)]
+pub(crate) struct IndexWriter {
+    indexes: Indexes,
+    tail: Tail,
+    config: SegmentConfig,
+}
+
+impl IndexWriter {
+    pub(crate) fn create(
+        dir: &std::path::Path,
+        base: i64,
+        config: SegmentConfig,
+        suffix: &str,
+    ) -> Result<IndexWriter> {
+        use super::file_name;
+        use crate::storage::index::{OffsetIndex, TimeIndex};
+        let capacity = config.index_capacity_bytes;
+        let offset_path = dir.join(file_name(base, &format!("index.{suffix}")));
+        let time_path = dir.join(file_name(base, &format!("timeindex.{suffix}")));
+        let (offset, _) = OffsetIndex::open(&offset_path, base, capacity, true)?;
+        let (time, _) = TimeIndex::open(&time_path, base, capacity, true)?;
+        Ok(IndexWriter {
+            indexes: Indexes { offset, time },
+            tail: Tail::default(),
+            config,
+        })
+    }
+
+    /// Indexes the batch written at `position`.
+    pub(crate) fn add(&mut self, position: u64, header: &BatchHeader) {
+        index_batch(
+            &mut self.indexes,
+            &mut self.tail,
+            self.config,
+            position,
+            header,
+        );
+    }
+
+    /// Adds the final time entry and trims both files.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        finish_seal(&mut self.indexes, self.tail)
+    }
+}

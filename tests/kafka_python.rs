@@ -84,3 +84,65 @@ async fn kafka_python_reads_rdkafka_records_administers_and_writes_for_rdkafka()
         assert_eq!(r, &want);
     }
 }
+
+#[tokio::test]
+async fn kafka_python_writes_updates_and_tombstones_and_reads_the_compacted_state() {
+    let Some(python) = tools::kafka_python(file!()) else {
+        return;
+    };
+    let broker = start_broker_with(|c| c.log_cleaner_backoff_ms = 50).await;
+    let topic = unique_topic("kafka-python-compacted");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compaction.py");
+    let child = python
+        .command()
+        .args([script, &broker.bootstrap(), &topic])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    let output =
+        blocking(move || wait_with_timeout(child, WAIT * 2, "tests/python/compaction.py")).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("compaction: all checks passed"),
+        "kafka-python compaction scenario failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains("keyless refused: InvalidRecordError"),
+        "{stdout}"
+    );
+    // The latest record of each key, at the offsets kafka-python wrote them:
+    // rounds of 5 keys from offset 0, the tombstone of py-0 at 100.
+    let python_view: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(
+        python_view,
+        [
+            "96 py-1 r19",
+            "97 py-2 r19",
+            "98 py-3 r19",
+            "99 py-4 r19",
+            "100 py-0 null"
+        ]
+    );
+    // rdkafka reads the same.
+    let consumer = consumer(&broker.bootstrap(), &[]);
+    assign(&consumer, &topic, &[0], Offset::Beginning);
+    let got = consume_at_least(&consumer, 5, WAIT);
+    let rd_view: Vec<String> = got[..5]
+        .iter()
+        .map(|r| {
+            let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).to_string();
+            let value = r.value.as_deref().map_or("null".to_string(), |v| {
+                String::from_utf8_lossy(v).to_string()
+            });
+            format!("{} {key} {value}", r.offset)
+        })
+        .collect();
+    assert_eq!(rd_view, python_view);
+}

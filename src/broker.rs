@@ -96,8 +96,8 @@ impl Broker {
             txns: txns.clone(),
             stopping: stop_rx.clone(),
         });
-        let cleaner =
-            Cleaner::start(&catalog, &config, &lock).map_err(io_err("log cleaner thread"))?;
+        let cleaner = Cleaner::start((&catalog, &groups), &config, &lock)
+            .map_err(io_err("log cleaner thread"))?;
         let mut background = background_tasks(&catalog, &config);
         background.push(transaction_timeouts(catalog.clone(), txns));
         background.push(groups.spawn_timer(stop_rx.clone()));

@@ -1,5 +1,6 @@
 //! The log cleaner's threads: each runs a pass over its share of the
-//! compacted partitions ([`Catalog::clean_pass`]), then waits
+//! compacted partitions ([`Catalog::clean_pass`]); the first also cleans
+//! the internal `__consumer_offsets` log; then each waits
 //! `log_cleaner_backoff_ms` or until the broker stops. Cleaning reads and
 //! writes whole segments, so it runs on its own threads, never on the
 //! runtime's.
@@ -11,6 +12,10 @@ use std::time::Duration;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::data_dir::DirLock;
+use crate::group::Coordinator;
+
+/// The internal offsets log's name in the cleaner checkpoint.
+const OFFSETS_LOG: &str = "__consumer_offsets";
 
 /// The running cleaner threads.
 #[derive(Debug)]
@@ -23,7 +28,7 @@ impl Cleaner {
     /// Starts `log_cleaner_threads` threads, or none when `log_cleaner_enable`
     /// is off. Each holds the data directory's `lock` until it ends.
     pub(crate) fn start(
-        catalog: &Arc<Catalog>,
+        (catalog, groups): (&Arc<Catalog>, &Arc<Coordinator>),
         config: &Config,
         lock: &Arc<DirLock>,
     ) -> std::io::Result<Cleaner> {
@@ -36,11 +41,12 @@ impl Cleaner {
             let backoff = Duration::from_millis(config.log_cleaner_backoff_ms);
             for i in 0..n {
                 let (catalog, stop, lock) = (catalog.clone(), stop.clone(), lock.clone());
+                let groups = groups.clone();
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("log-cleaner-{i}"))
                         .spawn(move || {
-                            run(&catalog, &stop, (i, n), map_bytes, backoff);
+                            run((&catalog, &groups), &stop, (i, n), map_bytes, backoff);
                             drop(lock);
                         })?,
                 );
@@ -73,7 +79,7 @@ impl Drop for Cleaner {
 }
 
 fn run(
-    catalog: &Catalog,
+    (catalog, groups): (&Catalog, &Coordinator),
     stop: &(Mutex<bool>, Condvar),
     (thread, threads): (usize, usize),
     map_bytes: usize,
@@ -85,6 +91,11 @@ fn run(
             return;
         }
         catalog.clean_pass(thread, threads, map_bytes);
+        if thread == 0 {
+            catalog.clean_internal(OFFSETS_LOG, |first_dirty| {
+                groups.clean(map_bytes, first_dirty)
+            });
+        }
         let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
         let (guard, _) = wake
             .wait_timeout_while(guard, backoff, |stopped| !*stopped)

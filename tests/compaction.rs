@@ -256,3 +256,58 @@ async fn a_consumer_group_resumes_past_offsets_that_were_cleaned_away() {
         (next_kept.offset, &next_kept.key, &next_kept.value)
     );
 }
+
+#[tokio::test]
+async fn the_offsets_log_is_compacted_and_a_group_resumes_after_a_restart() {
+    let mut broker = start_broker_with(|c| {
+        fast_cleaner(c);
+        c.group.offsets_segment_bytes = 4096;
+    })
+    .await;
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("offsets-compaction");
+    create_topic(&bootstrap, &topic, 1, &[]).await;
+    let group = unique_topic("group");
+    let committer = consumer(&bootstrap, &[("group.id", &group)]);
+    for offset in 1..=400 {
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&topic, 0, Offset::Offset(offset))
+            .unwrap();
+        committer
+            .commit(&offsets, CommitMode::Sync)
+            .expect("commit");
+    }
+    drop(committer);
+    let offsets_dir = broker.data_dir().join("__consumer_offsets-0");
+    let log_bytes = || -> u64 {
+        std::fs::read_dir(&offsets_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum()
+    };
+    // 400 commits of about 100 bytes each; cleaned, the sealed segments hold one.
+    let deadline = Instant::now() + WAIT;
+    while log_bytes() > 3 * 4096 {
+        assert!(
+            Instant::now() < deadline,
+            "the offsets log holds {} bytes",
+            log_bytes()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    broker.restart().await;
+    let bootstrap = broker.bootstrap();
+    let reader = consumer(&bootstrap, &[("group.id", &group)]);
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(&topic, 0);
+    let committed = reader
+        .committed_offsets(wanted, Duration::from_secs(10))
+        .expect("OffsetFetch");
+    assert_eq!(
+        committed.find_partition(&topic, 0).map(|p| p.offset()),
+        Some(Offset::Offset(400))
+    );
+}

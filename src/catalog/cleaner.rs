@@ -100,6 +100,28 @@ impl Catalog {
         stats
     }
 
+    /// One cleaner pass over an internal log (`name`, partition 0) that
+    /// lives outside the catalog: `clean` gets the first dirty offset and
+    /// returns the next one when it cleaned.
+    pub(crate) fn clean_internal(
+        &self,
+        name: &str,
+        clean: impl FnOnce(i64) -> crate::error::Result<Option<i64>>,
+    ) {
+        let key = (name.to_string(), 0);
+        let first_dirty = self.cleaner.lock().get(&key).copied().unwrap_or(0);
+        match clean(first_dirty) {
+            Ok(Some(next)) => {
+                self.cleaner.lock().insert(key, next);
+                if let Err(e) = self.write_cleaner_offsets() {
+                    tracing::warn!(error = %e, "cannot write the cleaner offset checkpoint");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(log = name, error = %e, "cleaning failed"),
+        }
+    }
+
     fn write_cleaner_offsets(&self) -> crate::error::Result<()> {
         let offsets = self.cleaner.lock().clone();
         let points: Vec<(&str, i32, i64)> = offsets

@@ -22,12 +22,9 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: u64,
     /// `offset.metadata.max.bytes`: the longest metadata string of a commit.
     pub offset_metadata_max_bytes: usize,
-    /// `offsets.topic.segment.bytes`: segment size of the internal offsets log.
+    /// `offsets.topic.segment.bytes`: segment size of the internal offsets
+    /// log (a compacted log: the log cleaner keeps it small).
     pub offsets_segment_bytes: u64,
-    /// No Kafka equivalent (Kafka compacts): once the internal log is larger than
-    /// this and than twice its live data, the live entries are rewritten at its
-    /// end and the older segments are deleted.
-    pub offsets_snapshot_bytes: u64,
 }
 
 impl Default for GroupConfig {
@@ -40,7 +37,6 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
             offsets_segment_bytes: 16 * 1024 * 1024,
-            offsets_snapshot_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -64,11 +60,8 @@ impl GroupConfig {
                     .into(),
             );
         }
-        if !(1024 * 1024..=i32::MAX as u64).contains(&self.offsets_segment_bytes) {
-            return Err("group.offsets_segment_bytes must be in [1 MiB, 2 GiB)".into());
-        }
-        if self.offsets_snapshot_bytes < self.offsets_segment_bytes {
-            return Err("group.offsets_snapshot_bytes must be >= offsets_segment_bytes".into());
+        if !(4096..=i32::MAX as u64).contains(&self.offsets_segment_bytes) {
+            return Err("group.offsets_segment_bytes must be in [4 KiB, 2 GiB)".into());
         }
         Ok(())
     }

@@ -27,10 +27,9 @@
 //! `flush = "always"` fsynced too (commits share fsyncs). Group records ride
 //! along with the next fsync.
 //!
-//! Snapshots: when the log grows past `offsets_snapshot_bytes` and past twice
-//! its size after the previous snapshot, every live entry is appended again
-//! and the log start moves to the first of them (`delete_records_before`),
-//! which deletes the older whole segments.
+//! The log is compacted: the log cleaner's threads call
+//! [`Coordinator::clean`], which keeps the latest entry of each key (a
+//! deleted group's or offset's tombstone goes after `delete.retention.ms`).
 
 mod admin;
 mod codec;
@@ -105,11 +104,7 @@ impl Coordinator {
         config: GroupConfig,
         flush_always: bool,
     ) -> crate::Result<Coordinator> {
-        let (store, restored) = Store::open(
-            data_dir,
-            config.offsets_segment_bytes,
-            config.offsets_snapshot_bytes,
-        )?;
+        let (store, restored) = Store::open(data_dir, config.offsets_segment_bytes)?;
         let now = Instant::now();
         let mut groups = HashMap::new();
         for (id, value) in restored.groups {
@@ -270,6 +265,19 @@ impl Coordinator {
         }
     }
 
+    /// One cleaner pass over the internal log, if it is dirty enough: planned
+    /// and installed under the coordinator's lock, the reading and writing
+    /// done without it. Returns the next first dirty offset.
+    pub(crate) fn clean(&self, map_bytes: usize, first_dirty: i64) -> crate::Result<Option<i64>> {
+        let Some(job) = self.lock().store.clean_job(first_dirty) else {
+            return Ok(None);
+        };
+        let mut map = crate::storage::OffsetMap::new(map_bytes);
+        let cleaned = job.run(&mut map, crate::util::now_ms())?;
+        self.lock().store.install_cleaned(&cleaned)?;
+        Ok(Some(cleaned.next_dirty))
+    }
+
     /// Stops and closes the internal log cleanly.
     pub(crate) fn close(&self) -> crate::Result<()> {
         self.stop();
@@ -331,7 +339,7 @@ impl Inner {
         }
     }
 
-    /// Writes the records of groups whose metadata changed; snapshots if due.
+    /// Writes the records of groups whose metadata changed.
     fn persist(&mut self) {
         let mut entries = Vec::new();
         for group in self.groups.values_mut().filter(|g| g.dirty) {
@@ -343,33 +351,6 @@ impl Inner {
         }
         if let Err(e) = self.store.append(&entries) {
             tracing::warn!(error = %e, "could not write group metadata");
-        }
-        self.maybe_snapshot();
-    }
-
-    fn maybe_snapshot(&mut self) {
-        if !self.store.wants_snapshot() {
-            return;
-        }
-        let mut live = Vec::new();
-        for group in self.groups.values() {
-            if group.protocol_type.is_some() || group.generation > 0 {
-                live.push(Entry::Group {
-                    group: group.id.clone(),
-                    value: Some(group.to_value()),
-                });
-            }
-            for ((topic, partition), value) in &group.offsets {
-                live.push(Entry::Offset {
-                    group: group.id.clone(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    value: Some(value.clone()),
-                });
-            }
-        }
-        if let Err(e) = self.store.snapshot(live) {
-            tracing::warn!(error = %e, "offsets log snapshot failed");
         }
     }
 }

@@ -1,17 +1,17 @@
-//! The internal offsets log `<data_dir>/__consumer_offsets-0`: append entries,
-//! replay them at start-up, and snapshot the live entries so the log stays bounded.
+//! The internal offsets log `<data_dir>/__consumer_offsets-0`: append entries
+//! and replay them at start-up. It is a compacted log (Kafka's key and value
+//! schemas, tombstones for deletions): the log cleaner keeps the latest
+//! entry of each key, as for any compacted topic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::codec::{self, Entry, GroupValue, OffsetValue};
-use crate::storage::{Log, LogConfig, SyncTarget};
+use crate::storage::{CleanJob, Cleaned, CleanupPolicy, Log, LogConfig, SyncTarget};
 use crate::util::now_ms;
 
 /// Directory name of the internal partition.
 pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets-0";
-/// Records per batch when snapshotting.
-const SNAPSHOT_BATCH: usize = 500;
 /// Bytes asked of the log per read while replaying.
 const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
 
@@ -50,30 +50,24 @@ impl Restored {
     }
 }
 
-/// The internal log and its snapshot bookkeeping. Not thread-safe: the
-/// coordinator keeps it under the same lock as the group state, so the log
-/// order always matches the order of in-memory changes.
+/// The internal log. Not thread-safe: the coordinator keeps it under the
+/// same lock as the group state, so the log order always matches the order
+/// of in-memory changes.
 #[derive(Debug)]
 pub(crate) struct Store {
     log: Option<Log>,
-    snapshot_bytes: u64,
-    /// Size of the log right after the last snapshot (or open).
-    base_bytes: u64,
 }
 
 impl Store {
     /// Opens (creating if needed) the internal log under `data_dir` and replays it.
-    pub(crate) fn open(
-        data_dir: &Path,
-        segment_bytes: u64,
-        snapshot_bytes: u64,
-    ) -> crate::Result<(Store, Restored)> {
+    pub(crate) fn open(data_dir: &Path, segment_bytes: u64) -> crate::Result<(Store, Restored)> {
         let config = LogConfig {
             segment_bytes,
             segment_index_bytes: 1024 * 1024,
             retention_ms: -1,
             retention_bytes: -1,
             max_message_bytes: 16 * 1024 * 1024,
+            cleanup_policy: CleanupPolicy::Compact,
             ..LogConfig::default()
         };
         let log = Log::open(&data_dir.join(OFFSETS_DIR), config, now_ms())?;
@@ -95,15 +89,7 @@ impl Store {
                 }
             }
         }
-        let base_bytes = log.size_bytes();
-        Ok((
-            Store {
-                log: Some(log),
-                snapshot_bytes,
-                base_bytes,
-            },
-            restored,
-        ))
+        Ok((Store { log: Some(log) }, restored))
     }
 
     fn log(&mut self) -> crate::Result<&mut Log> {
@@ -125,30 +111,14 @@ impl Store {
         Ok(info.last_offset)
     }
 
-    /// True when the log has grown enough that a snapshot should be taken.
-    pub(crate) fn wants_snapshot(&self) -> bool {
-        let size = self.log.as_ref().map_or(0, Log::size_bytes);
-        size > self.snapshot_bytes.max(self.base_bytes.saturating_mul(2))
+    /// The cleaning the log needs now, if any (see `storage::CleanJob`).
+    pub(crate) fn clean_job(&self, first_dirty: i64) -> Option<CleanJob> {
+        self.log.as_ref()?.clean_job(first_dirty, now_ms())
     }
 
-    /// Rewrites `live` at the end of the log, then drops everything before it.
-    /// A crash in between leaves both copies; replaying them gives the same state.
-    pub(crate) fn snapshot(&mut self, live: Vec<Entry>) -> crate::Result<()> {
-        let log = self.log()?;
-        let start = log.end_offset();
-        let before = log.size_bytes();
-        for chunk in live.chunks(SNAPSHOT_BATCH) {
-            let mut batch = codec::batch(chunk, now_ms());
-            log.append(&mut batch, now_ms())?;
-        }
-        log.delete_records_before(start)?;
-        self.base_bytes = self.log()?.size_bytes();
-        tracing::info!(
-            entries = live.len(),
-            before,
-            after = self.base_bytes,
-            "offsets log snapshot"
-        );
+    /// Swaps in what a [`CleanJob`] wrote.
+    pub(crate) fn install_cleaned(&mut self, cleaned: &Cleaned) -> crate::Result<()> {
+        self.log()?.install_cleaned(cleaned, now_ms())?;
         Ok(())
     }
 

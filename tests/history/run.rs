@@ -40,13 +40,14 @@ pub(crate) fn fixed_port(rng: &mut Rng) -> u16 {
 /// Writes the broker's config file into `data` and returns its path.
 ///
 /// Small segments, so crashes also land around rolls, and a small internal
-/// offsets log, so commits roll it too.
+/// offsets log, so commits roll it too and the cleaner (every 100 ms) cleans it.
 pub(crate) fn write_config(data: &Path) -> String {
     let config = data.join("sluice.toml");
     std::fs::write(
         &config,
-        "[log]\nsegment_bytes = 262144\n\
-         [group]\nmin_session_timeout_ms = 1000\noffsets_segment_bytes = 1048576\noffsets_snapshot_bytes = 1048576\n",
+        "log_cleaner_backoff_ms = 100\n\
+         [log]\nsegment_bytes = 262144\n\
+         [group]\nmin_session_timeout_ms = 1000\noffsets_segment_bytes = 1048576\n",
     )
     .expect("config file");
     config.to_str().expect("utf-8 path").to_string()

@@ -23,6 +23,7 @@ mod flush;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group;
+mod internal_log;
 pub mod handler;
 mod protocol;
 mod server;

@@ -146,10 +146,8 @@ impl super::Inner {
             group: id.to_string(),
             value: None,
         });
-        let last = self
-            .store
-            .append(&entries)
-            .map_err(|e| response_error(&e))?;
+        let last =
+            super::store::append(&mut self.store, &entries).map_err(|e| response_error(&e))?;
         self.groups.remove(id);
         tracing::info!(group = id, "group deleted");
         Ok(last)

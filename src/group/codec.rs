@@ -4,6 +4,8 @@
 
 use bytes::{Buf, Bytes};
 
+use crate::internal_log::{self, KeyValue};
+
 /// One entry of the internal log: a key and its value, or a tombstone.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Entry {
@@ -256,116 +258,23 @@ fn get_bytes(b: &mut &[u8]) -> Option<Bytes> {
 }
 
 /// Encodes `entries` as one uncompressed RecordBatch v2 (base offset 0, no producer).
+#[cfg(test)]
 pub(crate) fn batch(entries: &[Entry], timestamp: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(61 + 64 * entries.len());
-    out.extend_from_slice(&0i64.to_be_bytes()); // base offset, assigned by the log
-    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
-    out.push(2); // magic
-    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, CreateTime
-    out.extend_from_slice(&(entries.len() as i32 - 1).to_be_bytes());
-    out.extend_from_slice(&timestamp.to_be_bytes());
-    out.extend_from_slice(&timestamp.to_be_bytes());
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-    out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
-    for (delta, entry) in entries.iter().enumerate() {
-        let (key, value) = entry.encode();
-        let mut body = vec![0u8]; // record attributes
-        put_varint(&mut body, 0); // timestamp delta
-        put_varint(&mut body, delta as i64);
-        put_varint(&mut body, key.len() as i64);
-        body.extend_from_slice(&key);
-        match value {
-            Some(v) => {
-                put_varint(&mut body, v.len() as i64);
-                body.extend_from_slice(&v);
-            }
-            None => put_varint(&mut body, -1),
-        }
-        put_varint(&mut body, 0); // headers
-        put_varint(&mut out, body.len() as i64);
-        out.extend_from_slice(&body);
-    }
-    let length = (out.len() - 12) as i32;
-    out[8..12].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    out
+    let records: Vec<KeyValue> = entries.iter().map(Entry::encode).collect();
+    internal_log::batch(&records, timestamp)
 }
 
-/// Walks whole batches in `bytes`, calling `f(offset, entry)` for every record
-/// at or above `from`. Stops at the first malformed batch and returns the next
-/// offset after the last batch walked.
-pub(crate) fn replay(mut bytes: &[u8], from: i64, mut f: impl FnMut(i64, Entry)) -> Option<i64> {
-    let mut next = None;
-    while bytes.len() >= 61 {
-        let base = i64::from_be_bytes(bytes[0..8].try_into().ok()?);
-        let len = usize::try_from(i32::from_be_bytes(bytes[8..12].try_into().ok()?)).ok()?;
-        if len < 49 {
-            return None;
+/// Walks whole batches in `bytes`, calling `f(offset, entry)` for every
+/// entry at or above `from` (records of unknown key versions are skipped).
+/// Stops at the first malformed batch and returns the next offset after the
+/// last batch walked.
+#[cfg(test)]
+pub(crate) fn replay(bytes: &[u8], from: i64, mut f: impl FnMut(i64, Entry)) -> Option<i64> {
+    internal_log::replay(bytes, from, |offset, key, value| {
+        if let Some(entry) = Entry::decode(key, value) {
+            f(offset, entry);
         }
-        let batch = bytes.get(..12 + len)?;
-        let attributes = i16::from_be_bytes(batch[21..23].try_into().ok()?);
-        let last_delta = i32::from_be_bytes(batch[23..27].try_into().ok()?);
-        if attributes & 0x07 != 0 || attributes & 0x20 != 0 {
-            tracing::warn!(
-                base,
-                "skipping a compressed or control batch in the offsets log"
-            );
-        } else {
-            let mut records = batch.get(61..)?;
-            while !records.is_empty() {
-                let (offset, entry) = record(&mut records, base)?;
-                if let (true, Some(entry)) = (offset >= from, entry) {
-                    f(offset, entry);
-                }
-            }
-        }
-        next = Some(base + i64::from(last_delta) + 1);
-        bytes = bytes.get(12 + len..)?;
-    }
-    next
-}
-
-fn record(b: &mut &[u8], base: i64) -> Option<(i64, Option<Entry>)> {
-    let len = usize::try_from(get_varint(b)?).ok()?;
-    let mut r = take(b, len)?;
-    take(&mut r, 1)?; // attributes
-    get_varint(&mut r)?; // timestamp delta
-    let offset = base + get_varint(&mut r)?;
-    let key_len = usize::try_from(get_varint(&mut r)?).ok()?;
-    let key = take(&mut r, key_len)?;
-    let value_len = get_varint(&mut r)?;
-    let value = if value_len < 0 {
-        None
-    } else {
-        Some(take(&mut r, value_len as usize)?)
-    };
-    Some((offset, Entry::decode(key, value)))
-}
-
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(b: &mut &[u8]) -> Option<i64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *take(b, 1)?.first()?;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
-        }
-    }
-    None
+    })
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub(crate) use store::OFFSETS_DIR;
 
 use codec::Entry;
 use state::{Group, Pending};
-use store::Store;
+use crate::internal_log::InternalLog;
 
 /// How often the timer task runs the groups' deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
@@ -77,7 +77,7 @@ pub(crate) struct Coordinator {
 #[derive(Debug)]
 struct Inner {
     groups: HashMap<String, Group>,
-    store: Store,
+    store: InternalLog,
     stopping: bool,
     last_expiry: Instant,
 }
@@ -104,7 +104,7 @@ impl Coordinator {
         config: GroupConfig,
         flush_always: bool,
     ) -> crate::Result<Coordinator> {
-        let (store, restored) = Store::open(data_dir, config.offsets_segment_bytes)?;
+        let (store, restored) = store::open(data_dir, config.offsets_segment_bytes)?;
         let now = Instant::now();
         let mut groups = HashMap::new();
         for (id, value) in restored.groups {
@@ -349,7 +349,7 @@ impl Inner {
                 value: Some(group.to_value()),
             });
         }
-        if let Err(e) = self.store.append(&entries) {
+        if let Err(e) = store::append(&mut self.store, &entries) {
             tracing::warn!(error = %e, "could not write group metadata");
         }
     }

@@ -45,7 +45,7 @@ pub use disk::{Disk, RealDisk};
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
 pub use record::RecordBatch;
-pub(crate) use record::transactional_producer;
+pub(crate) use record::{put_varint, transactional_producer};
 pub(crate) use timestamps::first_record;
 pub use txn::AbortedTxn;
 

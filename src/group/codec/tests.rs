@@ -69,15 +69,6 @@ fn entries_round_trip_through_a_batch() {
 }
 
 #[test]
-fn varints_round_trip() {
-    for v in [0i64, 1, -1, 63, -64, 64, 300, i64::MAX, i64::MIN] {
-        let mut out = Vec::new();
-        put_varint(&mut out, v);
-        assert_eq!(get_varint(&mut out.as_slice()), Some(v));
-    }
-}
-
-#[test]
 fn a_torn_batch_is_not_replayed() {
     let bytes = batch(&sample(), 1);
     let mut seen = 0;

@@ -1,0 +1,284 @@
+//! Internal logs: `__consumer_offsets-0` and `__transaction_state-0` under
+//! the data directory. Each is a compacted log of keyed records (Kafka's
+//! key and value schemas, a null value deleting its key), replayed from its
+//! start when the broker opens and kept small by the log cleaner, like any
+//! compacted topic. Their owners (the coordinators) keep the state in memory
+//! and serialise appends under their own lock.
+
+use std::path::Path;
+
+use crate::error::{Result, io_err};
+use crate::storage::{CleanJob, Cleaned, CleanupPolicy, Log, LogConfig, SyncTarget};
+use crate::util::now_ms;
+
+/// Bytes asked of the log per read while replaying.
+const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
+
+/// One record: its key, and its value or `None` (a tombstone).
+pub(crate) type KeyValue = (Vec<u8>, Option<Vec<u8>>);
+
+/// An internal log; `None` once closed.
+#[derive(Debug)]
+pub(crate) struct InternalLog {
+    log: Option<Log>,
+}
+
+impl InternalLog {
+    /// Opens (creating if needed) `<data_dir>/<dir>` and replays every record
+    /// into `apply(key, value)`, in offset order.
+    pub(crate) fn open(
+        data_dir: &Path,
+        dir: &str,
+        segment_bytes: u64,
+        mut apply: impl FnMut(&[u8], Option<&[u8]>),
+    ) -> Result<InternalLog> {
+        let config = LogConfig {
+            segment_bytes,
+            segment_index_bytes: 1024 * 1024,
+            retention_ms: -1,
+            retention_bytes: -1,
+            max_message_bytes: 16 * 1024 * 1024,
+            cleanup_policy: CleanupPolicy::Compact,
+            ..LogConfig::default()
+        };
+        let log = Log::open(&data_dir.join(dir), config, now_ms())?;
+        let mut position = log.start_offset();
+        while position < log.end_offset() {
+            let bytes = log
+                .read(position, REPLAY_READ_BYTES)?
+                .read()
+                .map_err(io_err(log.dir()))?;
+            match replay(&bytes, position, |_, key, value| apply(key, value)) {
+                Some(next) if next > position => position = next,
+                _ => {
+                    tracing::warn!(dir, position, "unreadable batch in an internal log; stopped replaying there");
+                    break;
+                }
+            }
+        }
+        Ok(InternalLog { log: Some(log) })
+    }
+
+    fn log(&mut self) -> Result<&mut Log> {
+        self.log.as_mut().ok_or_else(|| {
+            crate::Error::api(
+                kafka_protocol::ResponseError::CoordinatorNotAvailable,
+                "the internal log is closed",
+            )
+        })
+    }
+
+    /// Appends `records` as one batch; returns the offset of the last one.
+    pub(crate) fn append(&mut self, records: &[KeyValue]) -> Result<i64> {
+        if records.is_empty() {
+            return Ok(self.log()?.end_offset() - 1);
+        }
+        let mut batch = batch(records, now_ms());
+        let info = self.log()?.append(&mut batch, now_ms())?;
+        Ok(info.last_offset)
+    }
+
+    /// Appends `records` and fsyncs before returning.
+    pub(crate) fn append_durably(&mut self, records: &[KeyValue]) -> Result<()> {
+        self.append(records)?;
+        let log = self.log()?;
+        let target = log.sync_target();
+        if let Err(e) = target.sync() {
+            log.poison();
+            return Err(io_err(log.dir())(e));
+        }
+        log.mark_synced(target.end_offset);
+        Ok(())
+    }
+
+    /// The cleaning the log needs now, if any.
+    pub(crate) fn clean_job(&self, first_dirty: i64) -> Option<CleanJob> {
+        self.log.as_ref()?.clean_job(first_dirty, now_ms())
+    }
+
+    /// Swaps in what a [`CleanJob`] wrote.
+    pub(crate) fn install_cleaned(&mut self, cleaned: &Cleaned) -> Result<()> {
+        self.log()?.install_cleaned(cleaned, now_ms())?;
+        Ok(())
+    }
+
+    /// Files to fsync for everything appended so far, and the offsets they cover.
+    pub(crate) fn sync_target(&mut self) -> Result<SyncTarget> {
+        Ok(self.log()?.sync_target())
+    }
+
+    pub(crate) fn synced_offset(&self) -> i64 {
+        self.log.as_ref().map_or(i64::MAX, Log::synced_offset)
+    }
+
+    pub(crate) fn mark_synced(&mut self, end: i64) {
+        if let Some(log) = self.log.as_mut() {
+            log.mark_synced(end);
+        }
+    }
+
+    pub(crate) fn poison(&mut self) {
+        if let Some(log) = self.log.as_mut() {
+            log.poison();
+        }
+    }
+
+    /// Closes the log cleanly; later appends fail with COORDINATOR_NOT_AVAILABLE.
+    pub(crate) fn close(&mut self) -> Result<()> {
+        match self.log.take() {
+            Some(log) => Ok(log.close()?),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Encodes `records` as one uncompressed RecordBatch v2 (base offset 0, no producer).
+pub(crate) fn batch(records: &[KeyValue], timestamp: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(61 + 64 * records.len());
+    out.extend_from_slice(&0i64.to_be_bytes()); // base offset, assigned by the log
+    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    out.push(2); // magic
+    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
+    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, CreateTime
+    out.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&(records.len() as i32).to_be_bytes());
+    for (delta, (key, value)) in records.iter().enumerate() {
+        let mut body = vec![0u8]; // record attributes
+        put_varint(&mut body, 0); // timestamp delta
+        put_varint(&mut body, delta as i64);
+        put_varint(&mut body, key.len() as i64);
+        body.extend_from_slice(key);
+        match value {
+            Some(v) => {
+                put_varint(&mut body, v.len() as i64);
+                body.extend_from_slice(v);
+            }
+            None => put_varint(&mut body, -1),
+        }
+        put_varint(&mut body, 0); // headers
+        put_varint(&mut out, body.len() as i64);
+        out.extend_from_slice(&body);
+    }
+    let length = (out.len() - 12) as i32;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Walks whole batches in `bytes`, calling `f(offset, key, value)` for every
+/// record at or above `from`. Stops at the first malformed batch and returns
+/// the next offset after the last batch walked.
+pub(crate) fn replay(
+    mut bytes: &[u8],
+    from: i64,
+    mut f: impl FnMut(i64, &[u8], Option<&[u8]>),
+) -> Option<i64> {
+    let mut next = None;
+    while bytes.len() >= 61 {
+        let base = i64::from_be_bytes(bytes[0..8].try_into().ok()?);
+        let len = usize::try_from(i32::from_be_bytes(bytes[8..12].try_into().ok()?)).ok()?;
+        if len < 49 {
+            return None;
+        }
+        let batch = bytes.get(..12 + len)?;
+        let attributes = i16::from_be_bytes(batch[21..23].try_into().ok()?);
+        let last_delta = i32::from_be_bytes(batch[23..27].try_into().ok()?);
+        if attributes & 0x07 != 0 || attributes & 0x20 != 0 {
+            tracing::warn!(
+                base,
+                "skipping a compressed or control batch in an internal log"
+            );
+        } else {
+            let mut records = batch.get(61..)?;
+            while !records.is_empty() {
+                let (offset, key, value) = record(&mut records, base)?;
+                if offset >= from {
+                    f(offset, key, value);
+                }
+            }
+        }
+        next = Some(base + i64::from(last_delta) + 1);
+        bytes = bytes.get(12 + len..)?;
+    }
+    next
+}
+
+type Record<'a> = (i64, &'a [u8], Option<&'a [u8]>);
+
+fn record<'a>(b: &mut &'a [u8], base: i64) -> Option<Record<'a>> {
+    let len = usize::try_from(get_varint(b)?).ok()?;
+    let mut r = take(b, len)?;
+    take(&mut r, 1)?; // attributes
+    get_varint(&mut r)?; // timestamp delta
+    let offset = base + get_varint(&mut r)?;
+    let key_len = usize::try_from(get_varint(&mut r)?).ok()?;
+    let key = take(&mut r, key_len)?;
+    let value_len = get_varint(&mut r)?;
+    let value = if value_len < 0 {
+        None
+    } else {
+        Some(take(&mut r, value_len as usize)?)
+    };
+    Some((offset, key, value))
+}
+
+fn take<'a>(b: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    let (head, tail) = (b.get(..len)?, b.get(len..)?);
+    *b = tail;
+    Some(head)
+}
+
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    crate::storage::put_varint(out, value);
+}
+
+fn get_varint(b: &mut &[u8]) -> Option<i64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *take(b, 1)?.first()?;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0i64, 1, -1, 63, -64, 64, 300, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(get_varint(&mut out.as_slice()), Some(v));
+        }
+    }
+
+    #[test]
+    fn records_round_trip_through_a_batch_and_a_replay() {
+        let records: Vec<KeyValue> = vec![
+            (b"a".to_vec(), Some(b"1".to_vec())),
+            (b"b".to_vec(), None),
+            (b"c".to_vec(), Some(Vec::new())),
+        ];
+        let mut bytes = batch(&records, 7);
+        bytes[0..8].copy_from_slice(&10i64.to_be_bytes());
+        let mut seen = Vec::new();
+        let next = replay(&bytes, 11, |o, k, v| seen.push((o, k.to_vec(), v.map(<[u8]>::to_vec))));
+        assert_eq!(next, Some(13));
+        assert_eq!(
+            seen,
+            vec![(11, b"b".to_vec(), None), (12, b"c".to_vec(), Some(Vec::new()))]
+        );
+    }
+}

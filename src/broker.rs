@@ -36,6 +36,7 @@ pub struct Broker {
     catalog: Arc<Catalog>,
     cleaner: Cleaner,
     groups: Arc<Coordinator>,
+    txns: Arc<TxnCoordinator>,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
@@ -96,10 +97,10 @@ impl Broker {
             txns: txns.clone(),
             stopping: stop_rx.clone(),
         });
-        let cleaner = Cleaner::start((&catalog, &groups), &config, &lock)
+        let cleaner = Cleaner::start((&catalog, &groups, &txns), &config, &lock)
             .map_err(io_err("log cleaner thread"))?;
         let mut background = background_tasks(&catalog, &config);
-        background.push(transaction_timeouts(catalog.clone(), txns));
+        background.push(transaction_timeouts(catalog.clone(), txns.clone()));
         background.push(groups.spawn_timer(stop_rx.clone()));
         // The server task holds the lock too: a broker dropped without
         // shutdown keeps it until its tasks are gone.
@@ -120,6 +121,7 @@ impl Broker {
             catalog,
             cleaner,
             groups,
+            txns,
             stop,
             server,
             background,
@@ -155,10 +157,10 @@ impl Broker {
         }
         let cleaner = self.cleaner;
         let _ = tokio::task::spawn_blocking(move || cleaner.stop()).await;
-        let groups = self.groups;
-        let groups_closed = tokio::task::spawn_blocking(move || groups.close())
+        let (groups, txns) = (self.groups, self.txns);
+        let groups_closed = tokio::task::spawn_blocking(move || groups.close().and(txns.close()))
             .await
-            .map_err(|e| Error::Config(format!("closing the offsets log panicked: {e}")))?;
+            .map_err(|e| Error::Config(format!("closing the internal logs panicked: {e}")))?;
         let catalog = self.catalog;
         let closed = tokio::task::spawn_blocking(move || catalog.close())
             .await

@@ -1,6 +1,7 @@
 //! The log cleaner's threads: each runs a pass over its share of the
 //! compacted partitions ([`Catalog::clean_pass`]); the first also cleans
-//! the internal `__consumer_offsets` log; then each waits
+//! the internal logs `__consumer_offsets` and `__transaction_state`; then
+//! each waits
 //! `log_cleaner_backoff_ms` or until the broker stops. Cleaning reads and
 //! writes whole segments, so it runs on its own threads, never on the
 //! runtime's.
@@ -13,9 +14,11 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::data_dir::DirLock;
 use crate::group::Coordinator;
+use crate::txn::TxnCoordinator;
 
-/// The internal offsets log's name in the cleaner checkpoint.
+/// The internal logs' names in the cleaner checkpoint.
 const OFFSETS_LOG: &str = "__consumer_offsets";
+const TXN_LOG: &str = "__transaction_state";
 
 /// The running cleaner threads.
 #[derive(Debug)]
@@ -28,7 +31,7 @@ impl Cleaner {
     /// Starts `log_cleaner_threads` threads, or none when `log_cleaner_enable`
     /// is off. Each holds the data directory's `lock` until it ends.
     pub(crate) fn start(
-        (catalog, groups): (&Arc<Catalog>, &Arc<Coordinator>),
+        (catalog, groups, txns): (&Arc<Catalog>, &Arc<Coordinator>, &Arc<TxnCoordinator>),
         config: &Config,
         lock: &Arc<DirLock>,
     ) -> std::io::Result<Cleaner> {
@@ -41,12 +44,18 @@ impl Cleaner {
             let backoff = Duration::from_millis(config.log_cleaner_backoff_ms);
             for i in 0..n {
                 let (catalog, stop, lock) = (catalog.clone(), stop.clone(), lock.clone());
-                let groups = groups.clone();
+                let (groups, txns) = (groups.clone(), txns.clone());
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("log-cleaner-{i}"))
                         .spawn(move || {
-                            run((&catalog, &groups), &stop, (i, n), map_bytes, backoff);
+                            run(
+                                (&catalog, &groups, &txns),
+                                &stop,
+                                (i, n),
+                                map_bytes,
+                                backoff,
+                            );
                             drop(lock);
                         })?,
                 );
@@ -79,7 +88,7 @@ impl Drop for Cleaner {
 }
 
 fn run(
-    (catalog, groups): (&Catalog, &Coordinator),
+    (catalog, groups, txns): (&Catalog, &Coordinator, &TxnCoordinator),
     stop: &(Mutex<bool>, Condvar),
     (thread, threads): (usize, usize),
     map_bytes: usize,
@@ -95,6 +104,7 @@ fn run(
             catalog.clean_internal(OFFSETS_LOG, |first_dirty| {
                 groups.clean(map_bytes, first_dirty)
             });
+            catalog.clean_internal(TXN_LOG, |first_dirty| txns.clean(map_bytes, first_dirty));
         }
         let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
         let (guard, _) = wake

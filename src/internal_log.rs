@@ -51,7 +51,11 @@ impl InternalLog {
             match replay(&bytes, position, |_, key, value| apply(key, value)) {
                 Some(next) if next > position => position = next,
                 _ => {
-                    tracing::warn!(dir, position, "unreadable batch in an internal log; stopped replaying there");
+                    tracing::warn!(
+                        dir,
+                        position,
+                        "unreadable batch in an internal log; stopped replaying there"
+                    );
                     break;
                 }
             }
@@ -274,11 +278,16 @@ mod tests {
         let mut bytes = batch(&records, 7);
         bytes[0..8].copy_from_slice(&10i64.to_be_bytes());
         let mut seen = Vec::new();
-        let next = replay(&bytes, 11, |o, k, v| seen.push((o, k.to_vec(), v.map(<[u8]>::to_vec))));
+        let next = replay(&bytes, 11, |o, k, v| {
+            seen.push((o, k.to_vec(), v.map(<[u8]>::to_vec)))
+        });
         assert_eq!(next, Some(13));
         assert_eq!(
             seen,
-            vec![(11, b"b".to_vec(), None), (12, b"c".to_vec(), Some(Vec::new()))]
+            vec![
+                (11, b"b".to_vec(), None),
+                (12, b"c".to_vec(), Some(Vec::new()))
+            ]
         );
     }
 }

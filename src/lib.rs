@@ -23,8 +23,8 @@ mod flush;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group;
-mod internal_log;
 pub mod handler;
+mod internal_log;
 mod protocol;
 mod server;
 mod shutdown;

@@ -321,6 +321,19 @@ impl Partition {
         self.flush.sync_through(|| self.log(), offset, what).await
     }
 
+    /// fsyncs everything appended so far, holding the log lock throughout:
+    /// for start-up, before anything else uses the partition.
+    pub(crate) fn flush_blocking(&self) -> Result<()> {
+        let mut log = self.log();
+        let target = log.sync_target();
+        if let Err(e) = target.sync() {
+            log.poison();
+            return Err(Error::api(ResponseError::KafkaStorageError, e.to_string()));
+        }
+        log.mark_synced(target.end_offset);
+        Ok(())
+    }
+
     /// fsyncs everything appended so far.
     pub async fn flush(&self) -> Result<()> {
         let end = self.offsets().high_watermark;

@@ -4,8 +4,6 @@
 
 use bytes::{Buf, Bytes};
 
-use crate::internal_log::{self, KeyValue};
-
 /// One entry of the internal log: a key and its value, or a tombstone.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Entry {
@@ -260,8 +258,8 @@ fn get_bytes(b: &mut &[u8]) -> Option<Bytes> {
 /// Encodes `entries` as one uncompressed RecordBatch v2 (base offset 0, no producer).
 #[cfg(test)]
 pub(crate) fn batch(entries: &[Entry], timestamp: i64) -> Vec<u8> {
-    let records: Vec<KeyValue> = entries.iter().map(Entry::encode).collect();
-    internal_log::batch(&records, timestamp)
+    let records: Vec<crate::internal_log::KeyValue> = entries.iter().map(Entry::encode).collect();
+    crate::internal_log::batch(&records, timestamp)
 }
 
 /// Walks whole batches in `bytes`, calling `f(offset, entry)` for every
@@ -270,7 +268,7 @@ pub(crate) fn batch(entries: &[Entry], timestamp: i64) -> Vec<u8> {
 /// last batch walked.
 #[cfg(test)]
 pub(crate) fn replay(bytes: &[u8], from: i64, mut f: impl FnMut(i64, Entry)) -> Option<i64> {
-    internal_log::replay(bytes, from, |offset, key, value| {
+    crate::internal_log::replay(bytes, from, |offset, key, value| {
         if let Some(entry) = Entry::decode(key, value) {
             f(offset, entry);
         }

@@ -57,9 +57,9 @@ pub(crate) use offsets::{Commit, FetchedOffset, TopicResults};
 pub(crate) use state::{JoinResult, SyncResult};
 pub(crate) use store::OFFSETS_DIR;
 
+use crate::internal_log::InternalLog;
 use codec::Entry;
 use state::{Group, Pending};
-use crate::internal_log::InternalLog;
 
 /// How often the timer task runs the groups' deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(100);

@@ -16,7 +16,12 @@ pub(super) async fn handle(
     if let Some(txn_id) = &req.transactional_id {
         match ctx
             .txns
-            .init(&ctx.catalog, txn_id, req.transaction_timeout_ms)
+            .init(
+                &ctx.catalog,
+                txn_id,
+                req.transaction_timeout_ms,
+                (req.producer_id.0, req.producer_epoch),
+            )
             .await
         {
             Ok((id, epoch)) => {

@@ -2,13 +2,15 @@
 //! epochs, the partitions and consumer-group offsets of each open
 //! transaction, and COMMIT/ABORT markers written through the partitions.
 //!
-//! State is kept in memory, and what must survive a crash is in
-//! [`decisions`] before it is acted on: each transactional id's producer id
-//! and epoch, each decision (before its markers) and how each transaction
-//! ended. At start-up every transaction still open in a partition is
-//! finished as decided or aborted ([`TxnCoordinator::recover`]), so
-//! read_committed consumers never wait on a transaction nobody will end, and
-//! a client retrying EndTxn after a restart gets the answer it missed.
+//! State is kept in memory and in the internal log `__transaction_state-0`
+//! ([`state_log`], Kafka's schemas), appended before it is acted on: the
+//! id's producer (Empty), each partition added (Ongoing, fsynced before the
+//! client may produce to it), the decision (PrepareCommit / PrepareAbort,
+//! fsynced before any marker) and the end (CompleteCommit / CompleteAbort).
+//! At start-up ([`TxnCoordinator::recover`]) a prepared transaction is
+//! completed, and an ongoing one is aborted: its TxnOffsetCommit offsets
+//! were held in memory only, so it could not commit whole. A client
+//! retrying EndTxn after a restart gets the outcome reached.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -18,54 +20,62 @@ use kafka_protocol::ResponseError;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::group::{Commit, Coordinator};
+use crate::internal_log::InternalLog;
 use crate::util::now_ms;
 
-mod decisions;
+mod recover;
+mod state_log;
 
-use decisions::{Decisions, IdState, Key};
+pub(crate) use state_log::Status;
+use state_log::TxnRecord;
 
 /// Kafka's default `transaction.max.timeout.ms`: 15 minutes.
 pub(crate) const MAX_TIMEOUT_MS: i32 = 15 * 60 * 1000;
 
 /// One transactional id.
-#[derive(Debug)]
-struct TxnMeta {
-    producer_id: i64,
-    epoch: i16,
-    timeout_ms: i32,
-    /// Partitions in the open transaction (empty: none open).
-    partitions: BTreeSet<(String, i32)>,
-    /// Offsets committed in the transaction, by group.
+#[derive(Debug, Clone)]
+pub(crate) struct TxnMeta {
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+    pub(crate) timeout_ms: i32,
+    pub(crate) status: Status,
+    /// Partitions in the open transaction.
+    pub(crate) partitions: BTreeSet<(String, i32)>,
+    /// Offsets committed in the open transaction, by group (memory only).
     offsets: BTreeMap<String, Vec<Commit>>,
-    /// When the open transaction started (ms), for its timeout.
-    started_ms: i64,
-    /// How the last transaction ended (`Some(true)`: committed).
-    ended: Option<bool>,
+    /// When the open transaction started (ms), -1 when none is open.
+    pub(crate) started_ms: i64,
+    pub(crate) last_update_ms: i64,
 }
 
 impl TxnMeta {
-    fn new(state: IdState) -> TxnMeta {
+    fn from_record(r: TxnRecord) -> TxnMeta {
         TxnMeta {
-            producer_id: state.producer_id,
-            epoch: state.epoch,
-            timeout_ms: MAX_TIMEOUT_MS,
-            partitions: BTreeSet::new(),
+            producer_id: r.producer_id,
+            epoch: r.epoch,
+            timeout_ms: r.timeout_ms,
+            status: r.status,
+            partitions: r.partitions,
             offsets: BTreeMap::new(),
-            started_ms: 0,
-            ended: state.ended,
+            started_ms: r.start_ms,
+            last_update_ms: r.last_update_ms,
         }
     }
 
-    fn state(&self) -> IdState {
-        IdState {
+    fn record(&self, status: Status) -> TxnRecord {
+        TxnRecord {
             producer_id: self.producer_id,
             epoch: self.epoch,
-            ended: self.ended,
+            timeout_ms: self.timeout_ms,
+            status,
+            partitions: self.partitions.clone(),
+            last_update_ms: now_ms(),
+            start_ms: self.started_ms,
         }
     }
 
     fn is_open(&self) -> bool {
-        !self.partitions.is_empty() || !self.offsets.is_empty()
+        self.status == Status::Ongoing
     }
 }
 
@@ -75,7 +85,7 @@ pub(crate) struct TxnCoordinator {
     txns: Mutex<HashMap<String, TxnMeta>>,
     /// Serialises decisions and their markers.
     ending: tokio::sync::Mutex<()>,
-    decisions: Decisions,
+    log: Mutex<InternalLog>,
     /// fsync markers before answering (`flush = "always"`).
     durable: bool,
 }
@@ -85,65 +95,59 @@ fn refuse(code: ResponseError, message: &str) -> Error {
 }
 
 impl TxnCoordinator {
-    /// Finishes the transactions a previous run left open in `catalog`'s
-    /// partitions: as decided where a decision was recorded, else aborted.
-    pub(crate) fn recover(catalog: &Catalog, durable: bool) -> Result<TxnCoordinator> {
-        let decisions = Decisions::new(catalog.data_dir());
-        let read = decisions.read();
-        for topic in catalog.topics() {
-            for partition in topic.partitions() {
-                for (producer_id, epoch, first_offset) in partition.open_transactions() {
-                    let key = Key {
-                        topic: topic.name.clone(),
-                        partition: partition.index,
-                        producer_id,
-                        first_offset,
-                    };
-                    let commit = read.decided.get(&key).copied().unwrap_or(false);
-                    tracing::info!(topic = %topic.name, partition = partition.index, producer_id, commit, "finishing a transaction left open");
-                    partition.append_marker((producer_id, epoch), commit)?;
-                }
-            }
-        }
-        decisions.rewrite(&read.ids)?;
-        let txns = read
-            .ids
-            .into_iter()
-            .map(|(id, state)| (id, TxnMeta::new(state)))
-            .collect();
-        Ok(TxnCoordinator {
-            txns: Mutex::new(txns),
-            ending: tokio::sync::Mutex::new(()),
-            decisions,
-            durable,
-        })
-    }
-
-    /// Records the state of every id afresh when the file has grown large.
-    fn compact_if_large(&self) -> Result<()> {
-        if !self.decisions.is_large() {
-            return Ok(());
-        }
-        let ids = self
-            .lock()
-            .iter()
-            .map(|(id, m)| (id.clone(), m.state()))
-            .collect();
-        self.decisions.rewrite(&ids)
-    }
-
     fn lock(&self) -> MutexGuard<'_, HashMap<String, TxnMeta>> {
         self.txns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Appends `id`'s new state to the internal log, fsynced if `durable`.
+    fn persist(&self, id: &str, record: &TxnRecord, durable: bool) -> Result<()> {
+        let entry = [(
+            state_log::encode_key(id),
+            Some(state_log::encode_value(record)),
+        )];
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if durable {
+            // DURABILITY: on disk before the client learns of it, or a marker is written.
+            log.append_durably(&entry)
+        } else {
+            log.append(&entry).map(|_| ())
+        }
+    }
+
+    /// One cleaner pass over the internal log; the next first dirty offset.
+    pub(crate) fn clean(&self, map_bytes: usize, first_dirty: i64) -> Result<Option<i64>> {
+        let job = self
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clean_job(first_dirty);
+        let Some(job) = job else {
+            return Ok(None);
+        };
+        let mut map = crate::storage::OffsetMap::new(map_bytes);
+        let cleaned = job.run(&mut map, now_ms())?;
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .install_cleaned(&cleaned)?;
+        Ok(Some(cleaned.next_dirty))
+    }
+
+    /// Closes the internal log cleanly.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).close()
+    }
+
     /// InitProducerId with a transactional id: a new producer id, or the
     /// same one at the next epoch, fencing the previous producer; an open
-    /// transaction of the id is aborted first.
+    /// transaction of the id is aborted first. `producer` (KIP-360): the
+    /// caller's current id and epoch, or (-1, -1).
     pub(crate) async fn init(
         &self,
         catalog: &Catalog,
         txn_id: &str,
         timeout_ms: i32,
+        producer: (i64, i16),
     ) -> Result<(i64, i16)> {
         if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
             return Err(refuse(
@@ -152,13 +156,23 @@ impl TxnCoordinator {
             ));
         }
         let _ending = self.ending.lock().await;
-        let previous = self.lock().remove(txn_id);
+        let previous = self.lock().get(txn_id).cloned();
+        if let (Some(old), true) = (&previous, producer.0 >= 0) {
+            // KIP-360: only the current producer (or its previous epoch,
+            // when the bump's answer was lost) may ask for a bump.
+            if producer.0 != old.producer_id || producer.1 < old.epoch.saturating_sub(1) {
+                return Err(refuse(
+                    ResponseError::ProducerFenced,
+                    "a newer producer has this id",
+                ));
+            }
+        }
         let (producer_id, epoch) = match previous {
             Some(mut old) => {
                 if old.is_open() {
                     // The new epoch fences the old producer in every partition.
                     old.epoch = old.epoch.saturating_add(1);
-                    self.finish(catalog, &mut old, false).await?;
+                    self.finish(catalog, txn_id, &mut old, false).await?;
                 }
                 match old.epoch.checked_add(1) {
                     Some(e) if e < i16::MAX => (old.producer_id, e),
@@ -167,15 +181,18 @@ impl TxnCoordinator {
             }
             None => (catalog.next_producer_id()?, 0),
         };
-        self.compact_if_large()?;
-        // DURABILITY: the id's producer is on disk before the client learns it.
-        self.decisions.record_init(txn_id, producer_id, epoch)?;
-        let mut meta = TxnMeta::new(IdState {
+        let meta = TxnMeta {
             producer_id,
             epoch,
-            ended: None,
-        });
-        meta.timeout_ms = timeout_ms;
+            timeout_ms,
+            status: Status::Empty,
+            partitions: BTreeSet::new(),
+            offsets: BTreeMap::new(),
+            started_ms: -1,
+            last_update_ms: now_ms(),
+        };
+        // DURABILITY: the id's producer is on disk before the client learns it.
+        self.persist(txn_id, &meta.record(Status::Empty), true)?;
         self.lock().insert(txn_id.to_string(), meta);
         Ok((producer_id, epoch))
     }
@@ -209,20 +226,38 @@ impl TxnCoordinator {
         Ok(f(meta))
     }
 
-    /// The first addition to a new transaction: recorded (fsynced) as begun,
-    /// so that after a crash a retried EndTxn learns it was aborted instead
-    /// of being taken for a retry of the previous transaction's EndTxn.
-    fn begin_if_new(&self, txn_id: &str, producer: (i64, i16)) -> Result<()> {
-        let new = self.with_current(txn_id, producer, |meta| !meta.is_open())?;
-        if new {
-            self.decisions
-                .record_begin(txn_id, producer.0, producer.1)?;
-            self.with_current(txn_id, producer, |meta| {
-                meta.started_ms = now_ms();
-                meta.ended = None;
-            })?;
-        }
-        Ok(())
+    /// Adds `partitions` (and, for offsets, nothing) to the open transaction,
+    /// starting one if none is open: the Ongoing state is on disk before
+    /// this returns, so a crash never forgets a partition a client may
+    /// have written to.
+    fn join(&self, txn_id: &str, producer: (i64, i16), partitions: &[(String, i32)]) -> Result<()> {
+        let wanted = self.with_current(txn_id, producer, |meta| {
+            let new = partitions.iter().any(|p| !meta.partitions.contains(p));
+            (!meta.is_open() || new).then(|| {
+                let mut next = meta.clone();
+                next.status = Status::Ongoing;
+                if !meta.is_open() {
+                    next.started_ms = now_ms();
+                    next.partitions.clear();
+                    next.offsets.clear();
+                }
+                next.partitions.extend(partitions.iter().cloned());
+                next
+            })
+        })?;
+        let Some(next) = wanted else {
+            return Ok(());
+        };
+        self.persist(txn_id, &next.record(Status::Ongoing), true)?;
+        self.with_current(txn_id, producer, |meta| {
+            let offsets = if meta.is_open() {
+                std::mem::take(&mut meta.offsets)
+            } else {
+                BTreeMap::new()
+            };
+            *meta = next;
+            meta.offsets = offsets;
+        })
     }
 
     /// AddPartitionsToTxn: the partitions must exist.
@@ -249,10 +284,7 @@ impl TxnCoordinator {
                 .map(|r| r.and(Err(ResponseError::OperationNotAttempted)))
                 .collect());
         }
-        self.begin_if_new(txn_id, producer)?;
-        self.with_current(txn_id, producer, |meta| {
-            meta.partitions.extend(partitions.iter().cloned());
-        })?;
+        self.join(txn_id, producer, partitions)?;
         Ok(results)
     }
 
@@ -263,7 +295,7 @@ impl TxnCoordinator {
         producer: (i64, i16),
         group: &str,
     ) -> Result<()> {
-        self.begin_if_new(txn_id, producer)?;
+        self.join(txn_id, producer, &[])?;
         self.with_current(txn_id, producer, |meta| {
             meta.offsets.entry(group.to_string()).or_default();
         })
@@ -278,11 +310,26 @@ impl TxnCoordinator {
         commits: Vec<Commit>,
     ) -> Result<()> {
         self.with_current(txn_id, producer, |meta| {
+            if !meta.is_open() {
+                return Err(refuse(
+                    ResponseError::InvalidTxnState,
+                    "AddOffsetsToTxn first",
+                ));
+            }
             meta.offsets
                 .entry(group.to_string())
                 .or_default()
                 .extend(commits);
-        })
+            Ok(())
+        })?
+    }
+
+    /// True when `group` has offsets waiting in an open transaction
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT).
+    pub(crate) fn has_pending_offsets(&self, group: &str) -> bool {
+        self.lock()
+            .values()
+            .any(|m| m.is_open() && m.offsets.get(group).is_some_and(|c| !c.is_empty()))
     }
 
     /// Produce of a transactional batch: the producer must be current and its
@@ -306,7 +353,7 @@ impl TxnCoordinator {
                 "a newer producer has this id",
             ));
         }
-        if !meta.partitions.contains(&(topic.to_string(), partition)) {
+        if !meta.is_open() || !meta.partitions.contains(&(topic.to_string(), partition)) {
             return Err(refuse(
                 ResponseError::InvalidTxnState,
                 "the partition was not added to the transaction",
@@ -325,25 +372,25 @@ impl TxnCoordinator {
         commit: bool,
     ) -> Result<()> {
         let _ending = self.ending.lock().await;
-        let (mut meta, ended) = self.with_current(txn_id, producer, |meta| {
-            let mut taken = TxnMeta::new(meta.state());
-            taken.partitions = std::mem::take(&mut meta.partitions);
-            taken.offsets = std::mem::take(&mut meta.offsets);
-            (taken, meta.ended)
-        })?;
+        let mut meta = self.with_current(txn_id, producer, |meta| meta.clone())?;
         if !meta.is_open() {
             // A retry of an EndTxn whose answer was lost (a restart) gets it again.
-            return match ended {
-                Some(e) if e == commit => Ok(()),
-                _ => Err(refuse(
+            let done = if commit {
+                Status::CompleteCommit
+            } else {
+                Status::CompleteAbort
+            };
+            return if meta.status == done {
+                Ok(())
+            } else {
+                Err(refuse(
                     ResponseError::InvalidTxnState,
                     "no transaction is open",
-                )),
+                ))
             };
         }
         let offsets = std::mem::take(&mut meta.offsets);
-        self.compact_if_large()?;
-        self.finish(catalog, &mut meta, commit).await?;
+        self.finish(catalog, txn_id, &mut meta, commit).await?;
         if commit {
             for (group, commits) in offsets {
                 let results = groups.commit_transactional(&group, &commits).await;
@@ -356,51 +403,33 @@ impl TxnCoordinator {
                 }
             }
         }
-        self.ended(txn_id, &mut meta, commit)
+        Ok(())
     }
 
-    /// Records how `txn_id`'s transaction ended, in memory and on disk.
-    fn ended(&self, txn_id: &str, meta: &mut TxnMeta, commit: bool) -> Result<()> {
-        meta.ended = Some(commit);
-        if let Some(live) = self.lock().get_mut(txn_id)
-            && (live.producer_id, live.epoch) == (meta.producer_id, meta.epoch)
-        {
-            live.ended = Some(commit);
-        }
-        self.decisions.record_end(txn_id, meta.state())
-    }
-
-    /// Records the decision, then writes a marker in every partition of `meta`.
-    async fn finish(&self, catalog: &Catalog, meta: &mut TxnMeta, commit: bool) -> Result<()> {
-        let producer = (meta.producer_id, meta.epoch);
-        let mut keys = Vec::new();
-        let mut targets = Vec::new();
-        for (topic, index) in std::mem::take(&mut meta.partitions) {
-            let Ok(partition) = catalog.partition(&topic, index) else {
-                continue;
-            };
-            let open = partition
-                .open_transactions()
-                .into_iter()
-                .find(|(pid, ..)| *pid == meta.producer_id);
-            if let Some((_, _, first_offset)) = open {
-                keys.push(Key {
-                    topic,
-                    partition: index,
-                    producer_id: meta.producer_id,
-                    first_offset,
-                });
-            }
-            targets.push(partition);
-        }
+    /// Records the decision (fsynced), writes a marker in every partition of
+    /// `meta`, then records the end; `meta` and the live state become the
+    /// ended transaction.
+    async fn finish(
+        &self,
+        catalog: &Catalog,
+        txn_id: &str,
+        meta: &mut TxnMeta,
+        commit: bool,
+    ) -> Result<()> {
+        let (prepare, complete) = if commit {
+            (Status::PrepareCommit, Status::CompleteCommit)
+        } else {
+            (Status::PrepareAbort, Status::CompleteAbort)
+        };
+        self.persist(txn_id, &meta.record(prepare), true)?;
+        recover::write_markers(catalog, meta, commit, self.durable).await?;
+        meta.status = complete;
+        meta.partitions.clear();
         meta.offsets.clear();
-        self.decisions.record(&keys, commit)?;
-        for partition in targets {
-            let info = partition.append_marker(producer, commit)?;
-            if self.durable {
-                partition.sync_through(info.last_offset).await?;
-            }
-        }
+        meta.started_ms = -1;
+        meta.last_update_ms = now_ms();
+        self.persist(txn_id, &meta.record(complete), false)?;
+        self.lock().insert(txn_id.to_string(), meta.clone());
         Ok(())
     }
 
@@ -416,23 +445,33 @@ impl TxnCoordinator {
             .collect();
         for txn_id in expired {
             let _ending = self.ending.lock().await;
-            let Some(mut meta) = self.lock().remove(&txn_id) else {
+            let Some(mut meta) = self.lock().get(&txn_id).cloned() else {
                 continue;
             };
+            if !meta.is_open() {
+                continue;
+            }
             meta.epoch = meta.epoch.saturating_add(1);
             tracing::info!(
                 txn_id,
                 producer_id = meta.producer_id,
                 "transaction timed out; aborting"
             );
-            if let Err(e) = self.finish(catalog, &mut meta, false).await {
+            if let Err(e) = self.finish(catalog, &txn_id, &mut meta, false).await {
                 tracing::warn!(txn_id, error = %e, "could not abort a timed-out transaction");
             }
-            self.lock()
-                .insert(txn_id.clone(), TxnMeta::new(meta.state()));
-            if let Err(e) = self.ended(&txn_id, &mut meta, false) {
-                tracing::warn!(txn_id, error = %e, "could not record a timed-out transaction");
-            }
         }
+    }
+
+    /// Every transactional id and its state, for ListTransactions and
+    /// DescribeTransactions.
+    pub(crate) fn snapshot(&self) -> Vec<(String, TxnMeta)> {
+        let mut all: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|(id, m)| (id.clone(), m.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 }

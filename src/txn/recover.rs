@@ -1,0 +1,131 @@
+//! Start-up of the transaction coordinator, and the markers that end a
+//! transaction in its partitions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::state_log::{self, STATE_DIR, Status, TxnRecord};
+use super::{TxnCoordinator, TxnMeta};
+use crate::catalog::{Catalog, Partition};
+use crate::error::Result;
+use crate::internal_log::InternalLog;
+
+/// Segment size of `__transaction_state-0` (Kafka's
+/// `transaction.state.log.segment.bytes` is 100 MiB; the log is compacted,
+/// so a smaller segment keeps it smaller).
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// The coordinator's state file before `__transaction_state` (read no more).
+const LEGACY_FILE: &str = "transaction-decisions";
+
+/// Writes a COMMIT or ABORT marker of `meta`'s producer in each of its
+/// partitions where that producer has a transaction open; returns those
+/// partitions and their markers' offsets.
+fn append_markers(
+    catalog: &Catalog,
+    meta: &TxnMeta,
+    commit: bool,
+) -> Result<Vec<(Arc<Partition>, i64)>> {
+    let mut written = Vec::new();
+    for (topic, index) in &meta.partitions {
+        let Ok(partition) = catalog.partition(topic, *index) else {
+            continue;
+        };
+        let open = partition
+            .open_transactions()
+            .into_iter()
+            .any(|(pid, ..)| pid == meta.producer_id);
+        if !open {
+            continue;
+        }
+        let info = partition.append_marker((meta.producer_id, meta.epoch), commit)?;
+        written.push((partition, info.last_offset));
+    }
+    Ok(written)
+}
+
+/// [`append_markers`], then, with `durable`, fsyncs each before returning.
+pub(super) async fn write_markers(
+    catalog: &Catalog,
+    meta: &TxnMeta,
+    commit: bool,
+    durable: bool,
+) -> Result<()> {
+    for (partition, offset) in append_markers(catalog, meta, commit)? {
+        if durable {
+            partition.sync_through(offset).await?;
+        }
+    }
+    Ok(())
+}
+
+impl TxnCoordinator {
+    /// Opens `__transaction_state-0` and finishes what a previous run left:
+    /// a prepared transaction is completed as decided, an ongoing one is
+    /// aborted (its offsets were in memory only), and any transaction still
+    /// open in a partition that no state accounts for is aborted. Runs
+    /// before the broker serves (inside a blocking task).
+    pub(crate) fn recover(catalog: &Catalog, durable: bool) -> Result<TxnCoordinator> {
+        let mut records: HashMap<String, TxnRecord> = HashMap::new();
+        let log = InternalLog::open(
+            catalog.data_dir(),
+            STATE_DIR,
+            SEGMENT_BYTES,
+            |key, value| {
+                let Some(id) = state_log::decode_key(key) else {
+                    return;
+                };
+                match value.and_then(state_log::decode_value) {
+                    Some(record) => records.insert(id, record),
+                    None => records.remove(&id),
+                };
+            },
+        )?;
+        let legacy = catalog.data_dir().join(LEGACY_FILE);
+        if legacy.exists() {
+            tracing::warn!(path = %legacy.display(), "removing the old transaction state file; transactions it had open are aborted");
+            let _ = std::fs::remove_file(&legacy);
+        }
+        let coordinator = TxnCoordinator {
+            txns: Mutex::new(HashMap::new()),
+            ending: tokio::sync::Mutex::new(()),
+            log: Mutex::new(log),
+            durable,
+        };
+        let mut txns = HashMap::new();
+        for (id, record) in records {
+            let mut meta = TxnMeta::from_record(record);
+            let commit = match meta.status {
+                Status::PrepareCommit => Some(true),
+                Status::PrepareAbort | Status::PrepareEpochFence | Status::Ongoing => Some(false),
+                _ => None,
+            };
+            if let Some(commit) = commit {
+                tracing::info!(txn_id = %id, producer_id = meta.producer_id, status = meta.status.name(), commit, "finishing a transaction left open");
+                // DURABILITY: the markers are on disk before the end is recorded.
+                for (partition, _) in append_markers(catalog, &meta, commit)? {
+                    partition.flush_blocking()?;
+                }
+                let status = if commit {
+                    Status::CompleteCommit
+                } else {
+                    Status::CompleteAbort
+                };
+                meta.status = status;
+                meta.partitions.clear();
+                meta.started_ms = -1;
+                coordinator.persist(&id, &meta.record(status), false)?;
+            }
+            txns.insert(id, meta);
+        }
+        for topic in catalog.topics() {
+            for partition in topic.partitions() {
+                for (producer_id, epoch, _) in partition.open_transactions() {
+                    tracing::warn!(topic = %topic.name, partition = partition.index, producer_id, "aborting a transaction no state accounts for");
+                    partition.append_marker((producer_id, epoch), false)?;
+                }
+            }
+        }
+        *coordinator.lock() = txns;
+        Ok(coordinator)
+    }
+}

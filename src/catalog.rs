@@ -34,9 +34,10 @@ pub use topic::Topic;
 use topic::TopicState;
 
 const TOPICS_FILE: &str = "topics.toml";
-/// Held by the group coordinator's own log (`<data_dir>/__consumer_offsets-0`);
-/// a user topic of that name would share its directory.
-const INTERNAL_OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Held by the coordinators' own logs (`<data_dir>/__consumer_offsets-0`,
+/// `<data_dir>/__transaction_state-0`); a user topic of either name would
+/// share its directory.
+const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
 const PRODUCER_IDS_FILE: &str = "producer-ids";
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
@@ -218,7 +219,7 @@ impl Catalog {
         let cfg = topic_config::apply(&self.defaults, &overrides)
             .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        if self.topic(name).is_some() || name == INTERNAL_OFFSETS_TOPIC {
+        if self.topic(name).is_some() || INTERNAL_TOPICS.contains(&name) {
             return Err(Error::api(
                 ResponseError::TopicAlreadyExists,
                 format!("topic {name:?} already exists"),

@@ -261,7 +261,9 @@ async fn forbidden_topic_names_are_refused_and_touch_nothing_outside_the_data_di
         .expect("list")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.ends_with("-0") && n != "__consumer_offsets-0")
+        .filter(|n| {
+            n.ends_with("-0") && n != "__consumer_offsets-0" && n != "__transaction_state-0"
+        })
         .collect();
     assert!(
         inside.is_empty(),

@@ -205,6 +205,12 @@ fn default_body(key: ApiKey, version: i16) -> Option<Vec<u8>> {
         ApiKey::ListGroups => enc(version, &ListGroupsRequest::default()),
         ApiKey::DescribeGroups => enc(version, &DescribeGroupsRequest::default()),
         ApiKey::DeleteGroups => enc(version, &DeleteGroupsRequest::default()),
+        ApiKey::AddPartitionsToTxn => enc(version, &AddPartitionsToTxnRequest::default()),
+        ApiKey::AddOffsetsToTxn => enc(version, &AddOffsetsToTxnRequest::default()),
+        ApiKey::EndTxn => enc(version, &EndTxnRequest::default()),
+        ApiKey::TxnOffsetCommit => enc(version, &TxnOffsetCommitRequest::default()),
+        ApiKey::DescribeTransactions => enc(version, &DescribeTransactionsRequest::default()),
+        ApiKey::ListTransactions => enc(version, &ListTransactionsRequest::default()),
         other => panic!("{other:?} is not served"),
     }
 }
@@ -264,6 +270,23 @@ fn write_seeds() {
         &[one.clone(), three.clone()].concat(),
     );
     write_seed("record_batch", "seed-producer", &producer);
+    // What transactions and compaction add: a transactional batch, a
+    // COMMIT marker, and records with a null value (a tombstone) or no key.
+    write_seed(
+        "record_batch",
+        "seed-transactional",
+        &testing::transactional_batch(2000, 1, 0, 3, 9),
+    );
+    write_seed(
+        "record_batch",
+        "seed-commit-marker",
+        &testing::control_batch(2000, 1, true, 9),
+    );
+    write_seed(
+        "record_batch",
+        "seed-tombstone-and-keyless",
+        &testing::keyed_batch(&[(Some(&b"k"[..]), None), (None, Some(&b"v"[..]))], 9),
+    );
     // A segment of three batches at offsets 0, 1 and 4, with no index files.
     let mut log = Vec::new();
     for (batch, base) in [(&one, 0i64), (&three, 1), (&producer, 4)] {
@@ -306,4 +329,25 @@ fn write_seeds() {
         part(&mut four, &[]);
     }
     write_seed("recovery", "seed-four-segments-damaged", &four);
+    // A compacted log: gaps between batches inside a segment (0, 5, 9) and
+    // between segments (the second starts at 20), ending in a transaction
+    // and its marker.
+    let mut compacted = vec![1u8 | 4];
+    compacted.extend_from_slice(&20u32.to_be_bytes());
+    let mut first = Vec::new();
+    for (batch, base) in [(&one, 0i64), (&three, 5), (&one, 9)] {
+        let mut b = batch.clone();
+        b[..8].copy_from_slice(&base.to_be_bytes());
+        first.extend_from_slice(&b);
+    }
+    part(&mut compacted, &first);
+    part(&mut compacted, &[]);
+    part(&mut compacted, &[]);
+    let mut second = testing::transactional_batch(2000, 1, 0, 3, 9);
+    second[..8].copy_from_slice(&20i64.to_be_bytes());
+    let mut marker = testing::control_batch(2000, 1, false, 9);
+    marker[..8].copy_from_slice(&23i64.to_be_bytes());
+    second.extend_from_slice(&marker);
+    part(&mut compacted, &second);
+    write_seed("recovery", "seed-compacted-with-gaps", &compacted);
 }

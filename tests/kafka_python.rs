@@ -146,3 +146,69 @@ async fn kafka_python_writes_updates_and_tombstones_and_reads_the_compacted_stat
         .collect();
     assert_eq!(rd_view, python_view);
 }
+
+#[tokio::test]
+async fn kafka_python_runs_transactions_and_lists_and_describes_them() {
+    let Some(python) = tools::kafka_python(file!()) else {
+        return;
+    };
+    let broker = start_broker().await;
+    let topic = unique_topic("kafka-python-txn");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/transactions.py");
+    let child = python
+        .command()
+        .args([script, &broker.bootstrap(), &topic])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    let output =
+        blocking(move || wait_with_timeout(child, WAIT * 2, "tests/python/transactions.py")).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("transactions: all checks passed"),
+        "kafka-python transactions scenario failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    // rdkafka: read_committed sees the committed three at offsets 0..3; read
+    // uncommitted also the aborted two after the first marker.
+    let committed = consumer(
+        &broker.bootstrap(),
+        &[("isolation.level", "read_committed")],
+    );
+    assign(&committed, &topic, &[0], Offset::Beginning);
+    let got: Vec<(i64, String)> = consume_exactly(&committed, 3, WAIT)
+        .iter()
+        .map(|r| (r.offset, r.value_str().to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "py-c0".to_string()),
+            (1, "py-c1".to_string()),
+            (2, "py-c2".to_string())
+        ]
+    );
+    let all = consumer(
+        &broker.bootstrap(),
+        &[("isolation.level", "read_uncommitted")],
+    );
+    assign(&all, &topic, &[0], Offset::Beginning);
+    let got: Vec<(i64, String)> = consume_exactly(&all, 5, WAIT)
+        .iter()
+        .map(|r| (r.offset, r.value_str().to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "py-c0".to_string()),
+            (1, "py-c1".to_string()),
+            (2, "py-c2".to_string()),
+            (4, "py-a0".to_string()),
+            (5, "py-a1".to_string())
+        ]
+    );
+}

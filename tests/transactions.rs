@@ -235,3 +235,60 @@ async fn kcat_reading_read_committed_skips_aborted_transactions() {
     assert_eq!(read("read_committed"), "0 one\n1 two\n5 three\n");
     assert_eq!(read("read_uncommitted"), "0 one\n1 two\n3 gone\n5 three\n");
 }
+
+#[tokio::test]
+async fn a_read_committed_consumer_waits_for_offsets_pending_in_a_transaction() {
+    let broker = start_broker().await;
+    let topic = unique_topic("txn-stable");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let (pending, uncommitted, stable) = blocking(move || {
+        let group = unique_topic("txn-stable-group");
+        let member = |isolation: &str| -> BaseConsumer {
+            consumer_config(&bootstrap)
+                .set("group.id", &group)
+                .set("isolation.level", isolation)
+                .create()
+                .expect("group consumer")
+        };
+        let (committed, uncommitted) = (member("read_committed"), member("read_uncommitted"));
+        let producer = txn_producer(&bootstrap, "txn-stable");
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&t, 0, Offset::Offset(7))
+            .unwrap();
+        let metadata = committed.group_metadata().expect("group metadata");
+        producer.begin_transaction().expect("begin");
+        producer
+            .send_offsets_to_transaction(&offsets, &metadata, WAIT)
+            .expect("send offsets");
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition(&t, 0);
+        // KIP-447: librdkafka asks read_committed OffsetFetches to be stable
+        // and retries UNSTABLE_OFFSET_COMMIT until its timeout.
+        let pending = committed.committed_offsets(wanted.clone(), Duration::from_secs(2));
+        let uncommitted = uncommitted
+            .committed_offsets(wanted.clone(), WAIT)
+            .expect("read_uncommitted OffsetFetch");
+        producer.commit_transaction(WAIT).expect("commit");
+        let stable = committed
+            .committed_offsets(wanted, WAIT)
+            .expect("read_committed OffsetFetch after the commit");
+        (pending, uncommitted, stable)
+    })
+    .await;
+    let offset_of = |tpl: &TopicPartitionList| tpl.find_partition(&topic, 0).map(|p| p.offset());
+    match pending {
+        Err(_) => {}
+        Ok(tpl) => panic!(
+            "an offset pending in a transaction was answered: {:?}",
+            offset_of(&tpl)
+        ),
+    }
+    assert_eq!(
+        offset_of(&uncommitted),
+        Some(Offset::Invalid),
+        "nothing committed yet"
+    );
+    assert_eq!(offset_of(&stable), Some(Offset::Offset(7)));
+}

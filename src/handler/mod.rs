@@ -43,6 +43,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod transactions;
 mod txn_offset_commit;
 
 /// The APIs Sluice serves and the version range of each.
@@ -78,6 +79,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -198,6 +201,8 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
         ApiKey::AddOffsetsToTxn => route!(ctx, req, add_offsets_to_txn),
         ApiKey::EndTxn => route!(ctx, req, end_txn),
         ApiKey::TxnOffsetCommit => route!(ctx, req, txn_offset_commit),
+        ApiKey::DescribeTransactions => route!(ctx, req, transactions::describe),
+        ApiKey::ListTransactions => route!(ctx, req, transactions::list),
         ApiKey::DescribeConfigs => route!(ctx, req, admin_configs::describe),
         ApiKey::AlterConfigs => route!(ctx, req, admin_configs::alter),
         ApiKey::IncrementalAlterConfigs => route!(ctx, req, admin_configs::incremental_alter),

@@ -1,5 +1,9 @@
 //! OffsetFetch: one group before v8, several from v8. Partitions without a
 //! commit report offset -1; a null topic list means every committed partition.
+//! With `require_stable` (v7+, KIP-447), a partition whose offset waits in
+//! an open transaction answers UNSTABLE_OFFSET_COMMIT, and the client retries.
+
+use std::collections::BTreeSet;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -28,13 +32,14 @@ pub(super) async fn handle(
                     .collect::<Vec<_>>()
             });
             let fetched = ctx.groups.fetch_offsets(&group.group_id, topics.as_deref());
+            let unstable = stable_filter(ctx, &group.group_id, req.require_stable);
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = group.group_id;
             out.error_code = fetched.as_ref().err().map_or(0, |e| e.code());
             out.topics = fetched
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| group_topic(t, ps))
+                .map(|(t, ps)| group_topic(t, ps, &unstable))
                 .collect();
             response.groups.push(out);
         }
@@ -46,11 +51,12 @@ pub(super) async fn handle(
             .collect::<Vec<_>>()
     });
     let fetched: Fetched = ctx.groups.fetch_offsets(&req.group_id, topics.as_deref());
+    let unstable = stable_filter(ctx, &req.group_id, version >= 7 && req.require_stable);
     match fetched {
         Ok(found) => {
             response.topics = found
                 .into_iter()
-                .map(|(t, ps)| single_topic(t, ps, version))
+                .map(|(t, ps)| single_topic(t, ps, version, &unstable))
                 .collect()
         }
         Err(e) if version >= 2 => response.error_code = e.code(),
@@ -70,16 +76,32 @@ pub(super) async fn handle(
     Ok(response)
 }
 
+/// The partitions to answer UNSTABLE_OFFSET_COMMIT for, when `require_stable`.
+fn stable_filter(ctx: &Context, group: &str, require_stable: bool) -> BTreeSet<(String, i32)> {
+    if require_stable {
+        ctx.txns.pending_offsets(group)
+    } else {
+        BTreeSet::new()
+    }
+}
+
 fn single_topic(
     name: String,
     partitions: Vec<(i32, Option<FetchedOffset>)>,
     version: i16,
+    unstable: &BTreeSet<(String, i32)>,
 ) -> OffsetFetchResponseTopic {
     let mut out = OffsetFetchResponseTopic::default();
     out.name = TopicName(str_bytes(&name));
     out.partitions = partitions
         .into_iter()
-        .map(|(p, o)| single_partition(p, o, None, version))
+        .map(|(p, o)| {
+            if unstable.contains(&(name.clone(), p)) {
+                single_partition(p, None, Some(ResponseError::UnstableOffsetCommit), version)
+            } else {
+                single_partition(p, o, None, version)
+            }
+        })
         .collect();
     out
 }
@@ -106,6 +128,7 @@ fn single_partition(
 fn group_topic(
     name: String,
     partitions: Vec<(i32, Option<FetchedOffset>)>,
+    unstable: &BTreeSet<(String, i32)>,
 ) -> OffsetFetchResponseTopics {
     let mut out = OffsetFetchResponseTopics::default();
     out.name = TopicName(str_bytes(&name));
@@ -114,6 +137,13 @@ fn group_topic(
         .map(|(index, found)| {
             let mut p = OffsetFetchResponsePartitions::default();
             p.partition_index = index;
+            let unstable = unstable.contains(&(name.clone(), index));
+            let found = if unstable {
+                p.error_code = ResponseError::UnstableOffsetCommit.code();
+                None
+            } else {
+                found
+            };
             p.committed_offset = found.as_ref().map_or(-1, |f| f.offset);
             p.committed_leader_epoch = found.as_ref().map_or(-1, |f| f.leader_epoch);
             p.metadata = Some(str_bytes(

@@ -78,6 +78,11 @@ pub fn keyed_batch(records: &[KeyValue<'_>], timestamp: i64) -> Vec<u8> {
     build_with(records, timestamp, (-1, -1, -1), 0)
 }
 
+/// A COMMIT (`commit`) or ABORT marker of `producer_id` at `epoch` (base offset 0).
+pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, timestamp: i64) -> Vec<u8> {
+    super::txn::control_batch(producer_id, epoch, commit, 0, timestamp)
+}
+
 /// A transactional batch of `n` small records from `producer_id`, first sequence `sequence`.
 pub fn transactional_batch(
     producer_id: i64,

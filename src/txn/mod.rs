@@ -324,12 +324,16 @@ impl TxnCoordinator {
         })?
     }
 
-    /// True when `group` has offsets waiting in an open transaction
+    /// The partitions whose offsets for `group` wait in an open transaction
     /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT).
-    pub(crate) fn has_pending_offsets(&self, group: &str) -> bool {
+    pub(crate) fn pending_offsets(&self, group: &str) -> BTreeSet<(String, i32)> {
         self.lock()
             .values()
-            .any(|m| m.is_open() && m.offsets.get(group).is_some_and(|c| !c.is_empty()))
+            .filter(|m| m.is_open())
+            .filter_map(|m| m.offsets.get(group))
+            .flatten()
+            .map(|c| (c.topic.clone(), c.partition))
+            .collect()
     }
 
     /// Produce of a transactional batch: the producer must be current and its

@@ -117,6 +117,50 @@ pub(super) async fn exercise(raw: &mut Raw, key: ApiKey, v: i16, topic: &str) ->
             assert_eq!(response.topics[0].partitions[0].error_code, 0, "{what}");
             assert_eq!(end(raw, 0, &txn, true).await, 0, "{what}: commit");
         }
+        ApiKey::DescribeTransactions => {
+            assert_eq!(add_partition(raw, 0, &txn, topic).await, 0, "{what}");
+            let request = DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![txn.0.clone(), TransactionalId(s("sweep-unknown"))]);
+            let response = raw.call(v, &request).await;
+            let (known, unknown) = (
+                &response.transaction_states[0],
+                &response.transaction_states[1],
+            );
+            assert_eq!(known.error_code, 0, "{what}");
+            assert_eq!(known.transaction_state.as_str(), "Ongoing", "{what}");
+            assert_eq!(
+                (known.producer_id, known.producer_epoch),
+                (txn.1, txn.2),
+                "{what}"
+            );
+            assert_eq!(known.topics.len(), 1, "{what}");
+            assert_eq!(
+                unknown.error_code, 105,
+                "{what}: TRANSACTIONAL_ID_NOT_FOUND"
+            );
+            assert_eq!(end(raw, 0, &txn, false).await, 0, "{what}: abort");
+        }
+        ApiKey::ListTransactions => {
+            let mut request = ListTransactionsRequest::default()
+                .with_state_filters(vec![s("Empty"), s("NoSuchState")])
+                .with_producer_id_filters(vec![txn.1]);
+            if v >= 1 {
+                request = request.with_duration_filter(-1);
+            }
+            let response = raw.call(v, &request).await;
+            assert_eq!(response.error_code, 0, "{what}");
+            assert_eq!(
+                response.unknown_state_filters,
+                vec![s("NoSuchState")],
+                "{what}"
+            );
+            let ids: Vec<_> = response
+                .transaction_states
+                .iter()
+                .map(|t| t.transactional_id.clone())
+                .collect();
+            assert_eq!(ids, vec![txn.0.clone()], "{what}");
+        }
         _ => return false,
     }
     true

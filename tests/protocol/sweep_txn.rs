@@ -165,3 +165,48 @@ pub(super) async fn exercise(raw: &mut Raw, key: ApiKey, v: i16, topic: &str) ->
     }
     true
 }
+
+/// InitProducerId v3+ for `id` from a producer that knows (`producer`) its id and epoch.
+async fn reinit(raw: &mut Raw, id: &str, producer: (ProducerId, i16)) -> (i16, ProducerId, i16) {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(s(id))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(producer.0)
+        .with_producer_epoch(producer.1);
+    let response = raw.call(4, &request).await;
+    (
+        response.error_code,
+        response.producer_id,
+        response.producer_epoch,
+    )
+}
+
+#[tokio::test]
+async fn kip_360_bumps_the_epoch_of_the_current_producer_only() {
+    let broker = crate::common::start_broker().await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let (_, pid, e0) = init(&mut raw, "kip-360").await;
+    // The current producer bumps its epoch (an open transaction is aborted).
+    assert_eq!(
+        reinit(&mut raw, "kip-360", (pid, e0)).await,
+        (0, pid, e0 + 1)
+    );
+    // A retry with the epoch before the bump (its answer was lost) bumps again.
+    assert_eq!(
+        reinit(&mut raw, "kip-360", (pid, e0)).await,
+        (0, pid, e0 + 2)
+    );
+    // Older epochs and other producer ids are fenced: PRODUCER_FENCED (90).
+    assert_eq!(reinit(&mut raw, "kip-360", (pid, e0)).await.0, 90);
+    assert_eq!(
+        reinit(&mut raw, "kip-360", (ProducerId(pid.0 + 1), e0 + 2))
+            .await
+            .0,
+        90
+    );
+    // A producer without an id (-1, -1) starts over at the next epoch.
+    assert_eq!(
+        reinit(&mut raw, "kip-360", (ProducerId(-1), -1)).await,
+        (0, pid, e0 + 3)
+    );
+}

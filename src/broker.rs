@@ -75,9 +75,12 @@ impl Broker {
         .map_err(|e| Error::Config(format!("opening the offsets log panicked: {e}")))??;
         let groups = Arc::new(groups);
         let c = catalog.clone();
-        let txns = tokio::task::spawn_blocking(move || TxnCoordinator::recover(&c, flush_always))
-            .await
-            .map_err(|e| Error::Config(format!("recovering transactions panicked: {e}")))??;
+        let max_timeout = config.transaction_max_timeout_ms;
+        let txns = tokio::task::spawn_blocking(move || {
+            TxnCoordinator::recover(&c, flush_always, max_timeout)
+        })
+        .await
+        .map_err(|e| Error::Config(format!("recovering transactions panicked: {e}")))??;
         let txns = Arc::new(txns);
         let listener = TcpListener::bind(&config.listen)
             .await

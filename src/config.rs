@@ -90,6 +90,9 @@ pub struct Config {
     pub flush_interval_ms: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a
+    /// transactional producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond).
+    pub transaction_max_timeout_ms: i32,
     /// `log.cleaner.enable`: compact the topics whose `cleanup.policy` says so.
     pub log_cleaner_enable: bool,
     /// `log.cleaner.threads`: threads cleaning partitions, each with its own dedupe buffer.
@@ -126,6 +129,7 @@ impl Default for Config {
             flush: FlushMode::Os,
             flush_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
+            transaction_max_timeout_ms: 15 * 60 * 1000,
             log_cleaner_enable: true,
             log_cleaner_threads: 1,
             log_cleaner_backoff_ms: 1000,
@@ -206,6 +210,9 @@ impl Config {
         }
         if self.retention_check_interval_ms == 0 {
             return Err("retention_check_interval_ms must be > 0".into());
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            return Err("transaction_max_timeout_ms must be > 0".into());
         }
         if !(1..=64).contains(&self.log_cleaner_threads) {
             return Err(format!(

@@ -111,7 +111,9 @@ fn new_broker() -> Broker {
         partition.append(&mut batch).expect("append");
     }
     let (stop, stopping) = tokio::sync::watch::channel(true);
-    let txns = crate::txn::TxnCoordinator::recover(&catalog, false).expect("transactions");
+    let txns =
+        crate::txn::TxnCoordinator::recover(&catalog, false, config.transaction_max_timeout_ms)
+            .expect("transactions");
     let ctx = Context {
         txns: Arc::new(txns),
         catalog: Arc::new(catalog),

@@ -12,7 +12,9 @@ use std::time::Duration;
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, FutureRecord, Producer, ThreadedProducer,
+};
 use rdkafka::{Offset, TopicPartitionList};
 
 type TxnProducer = ThreadedProducer<DefaultProducerContext>;
@@ -291,4 +293,70 @@ async fn a_read_committed_consumer_waits_for_offsets_pending_in_a_transaction() 
         "nothing committed yet"
     );
     assert_eq!(offset_of(&stable), Some(Offset::Offset(7)));
+}
+
+#[tokio::test]
+async fn a_consume_transform_produce_loop_processes_every_record_once_across_producer_restarts() {
+    let broker = start_broker().await;
+    let (input, output) = (unique_topic("ctp-in"), unique_topic("ctp-out"));
+    create_topic(&broker.bootstrap(), &input, 1, &[]).await;
+    create_topic(&broker.bootstrap(), &output, 1, &[]).await;
+    let values: Vec<String> = (0..60).map(|i| format!("in-{i}")).collect();
+    let plain = producer(&broker.bootstrap(), &[]);
+    for v in &values {
+        let record = FutureRecord::<str, str>::to(&input).partition(0).payload(v);
+        await_delivery(send_or_wait(&plain, record))
+            .await
+            .expect("input");
+    }
+    let (bootstrap, inp, out) = (broker.bootstrap(), input.clone(), output.clone());
+    blocking(move || {
+        let group = unique_topic("ctp-group");
+        // Three lives of the application (same transactional.id, same
+        // group): the first two each commit two transactions of ten records,
+        // then die in the middle of a third, sent but not committed.
+        for life in 0..3 {
+            let consumer: BaseConsumer = consumer_config(&bootstrap)
+                .set("group.id", &group)
+                .set("isolation.level", "read_committed")
+                .create()
+                .expect("group consumer");
+            consumer.subscribe(&[&inp]).expect("subscribe");
+            let producer = txn_producer(&bootstrap, "ctp-app");
+            let transactions = if life < 2 { 3 } else { 2 };
+            for n in 0..transactions {
+                let records = consume_at_least(&consumer, 10, WAIT);
+                producer.begin_transaction().expect("begin");
+                for r in &records {
+                    let transformed = format!("out-{}", r.value_str());
+                    producer
+                        .send(
+                            BaseRecord::<str, str>::to(&out)
+                                .partition(0)
+                                .payload(&transformed),
+                        )
+                        .expect("enqueue");
+                }
+                let next = records.last().expect("ten records").offset + 1;
+                let mut offsets = TopicPartitionList::new();
+                offsets
+                    .add_partition_offset(&inp, 0, Offset::Offset(next))
+                    .unwrap();
+                let metadata = consumer.group_metadata().expect("group metadata");
+                producer
+                    .send_offsets_to_transaction(&offsets, &metadata, WAIT)
+                    .expect("send offsets");
+                producer.flush(WAIT).expect("flush");
+                if n < 2 {
+                    producer.commit_transaction(WAIT).expect("commit");
+                }
+                // else: the application dies here, its transaction open.
+            }
+        }
+    })
+    .await;
+    let got = read_all(&broker.bootstrap(), &output, "read_committed", 60);
+    let got: Vec<String> = got.into_iter().map(|(_, v)| v).collect();
+    let want: Vec<String> = values.iter().map(|v| format!("out-{v}")).collect();
+    assert_eq!(got, want, "every input record once, in order");
 }

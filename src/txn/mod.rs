@@ -29,9 +29,6 @@ mod state_log;
 pub(crate) use state_log::Status;
 use state_log::TxnRecord;
 
-/// Kafka's default `transaction.max.timeout.ms`: 15 minutes.
-pub(crate) const MAX_TIMEOUT_MS: i32 = 15 * 60 * 1000;
-
 /// One transactional id.
 #[derive(Debug, Clone)]
 pub(crate) struct TxnMeta {
@@ -88,6 +85,8 @@ pub(crate) struct TxnCoordinator {
     log: Mutex<InternalLog>,
     /// fsync markers before answering (`flush = "always"`).
     durable: bool,
+    /// `transaction_max_timeout_ms`: the longest timeout a producer may ask for.
+    max_timeout_ms: i32,
 }
 
 fn refuse(code: ResponseError, message: &str) -> Error {
@@ -149,7 +148,7 @@ impl TxnCoordinator {
         timeout_ms: i32,
         producer: (i64, i16),
     ) -> Result<(i64, i16)> {
-        if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        if !(1..=self.max_timeout_ms).contains(&timeout_ms) {
             return Err(refuse(
                 ResponseError::InvalidTransactionTimeout,
                 "transaction timeout out of range",

@@ -64,7 +64,11 @@ impl TxnCoordinator {
     /// aborted (its offsets were in memory only), and any transaction still
     /// open in a partition that no state accounts for is aborted. Runs
     /// before the broker serves (inside a blocking task).
-    pub(crate) fn recover(catalog: &Catalog, durable: bool) -> Result<TxnCoordinator> {
+    pub(crate) fn recover(
+        catalog: &Catalog,
+        durable: bool,
+        max_timeout_ms: i32,
+    ) -> Result<TxnCoordinator> {
         let mut records: HashMap<String, TxnRecord> = HashMap::new();
         let log = InternalLog::open(
             catalog.data_dir(),
@@ -90,6 +94,7 @@ impl TxnCoordinator {
             ending: tokio::sync::Mutex::new(()),
             log: Mutex::new(log),
             durable,
+            max_timeout_ms,
         };
         let mut txns = HashMap::new();
         for (id, record) in records {

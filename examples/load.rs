@@ -8,6 +8,7 @@
 //! LOAD_PRODUCERS=16 LOAD_FLUSH=always cargo run --release --example load   # durable mode, group commit
 //! LOAD_MODE=idempotent cargo run --release --example load                 # enable.idempotence=true
 //! LOAD_MODE=transactional LOAD_TXN_EVERY=100 cargo run --release --example load   # commit every 100
+//! LOAD_DEBUG=eos,protocol cargo run --release --example load   # librdkafka's debug log
 //! ```
 
 use std::time::{Duration, Instant};
@@ -28,6 +29,10 @@ fn client(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
         .set("broker.address.family", "v4");
+    // librdkafka's own debug contexts, e.g. LOAD_DEBUG=eos,protocol.
+    if let Ok(contexts) = std::env::var("LOAD_DEBUG") {
+        c.set("debug", contexts);
+    }
     c
 }
 
@@ -94,6 +99,16 @@ fn consumer(bootstrap: &str, topic: &str, offset: Offset) -> BaseConsumer {
     consumer
 }
 
+/// Waits for every delivery report before a commit: the rdkafka crate's
+/// `BaseProducer::flush` (which `commit_transaction` calls) polls in steps
+/// of up to 100 ms, so a commit right after the last send would wait most
+/// of that step although the broker answered long before.
+fn settle(producer: &BaseProducer) {
+    while producer.in_flight_count() > 0 {
+        producer.poll(Duration::from_millis(1));
+    }
+}
+
 fn produce_all(bootstrap: &str, topic: &str, count: u64, payload: &[u8], id: usize) {
     let mode = mode();
     let producer = producer_with(bootstrap, mode, id);
@@ -105,6 +120,7 @@ fn produce_all(bootstrap: &str, topic: &str, count: u64, payload: &[u8], id: usi
     for i in 0..count {
         if every != u64::MAX && i % every == 0 {
             if i > 0 {
+                settle(&producer);
                 producer.commit_transaction(timeout).expect("commit");
             }
             producer.begin_transaction().expect("begin");
@@ -122,6 +138,7 @@ fn produce_all(bootstrap: &str, topic: &str, count: u64, payload: &[u8], id: usi
         producer.poll(Duration::ZERO);
     }
     if every != u64::MAX {
+        settle(&producer);
         producer.commit_transaction(timeout).expect("commit");
     }
     producer.flush(timeout).expect("flush");

@@ -4,9 +4,10 @@
 //!
 //! State is kept in memory and in the internal log `__transaction_state-0`
 //! ([`state_log`], Kafka's schemas), appended before it is acted on: the
-//! id's producer (Empty), each partition added (Ongoing, fsynced before the
-//! client may produce to it), the decision (PrepareCommit / PrepareAbort,
-//! fsynced before any marker) and the end (CompleteCommit / CompleteAbort).
+//! id's producer (Empty), each partition added (Ongoing, before the client
+//! may produce to it), the decision (PrepareCommit / PrepareAbort, before
+//! any marker) and the end (CompleteCommit / CompleteAbort). With
+//! `flush = "always"` the first three are fsynced before they are relied on.
 //! At start-up ([`TxnCoordinator::recover`]) a prepared transaction is
 //! completed, and an ongoing one is aborted: its TxnOffsetCommit offsets
 //! were held in memory only, so it could not commit whole. A client
@@ -98,8 +99,13 @@ impl TxnCoordinator {
         self.txns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends `id`'s new state to the internal log, fsynced if `durable`.
-    fn persist(&self, id: &str, record: &TxnRecord, durable: bool) -> Result<()> {
+    /// Appends `id`'s new state to the internal log; a state others depend
+    /// on (`must_hold`) is fsynced first when the broker runs with
+    /// `flush = "always"`. Under `flush = "os"` it is in the page cache, as
+    /// the records it speaks of are: a killed broker keeps both, and a power
+    /// loss may take both, which is what that setting accepts.
+    fn persist(&self, id: &str, record: &TxnRecord, must_hold: bool) -> Result<()> {
+        let durable = must_hold && self.durable;
         let entry = [(
             state_log::encode_key(id),
             Some(state_log::encode_value(record)),

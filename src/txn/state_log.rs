@@ -8,8 +8,8 @@
 //! transaction_start_timestamp_ms i64`
 //!
 //! with Kafka's status codes. The coordinator appends a record before it
-//! acts on it, and fsyncs it before answering whenever a crash would
-//! otherwise lose something a client was told.
+//! acts on it (and, with `flush = "always"`, fsyncs it before answering
+//! whenever a crash would otherwise lose something a client was told).
 
 use std::collections::BTreeSet;
 

@@ -24,7 +24,9 @@ use crate::data_dir::DirLock;
 use crate::error::{Error, Result, io_err};
 use crate::group::Coordinator;
 use crate::handler::Context;
+use crate::observe::{Metrics, http};
 use crate::server;
+use crate::session::Clients;
 use crate::storage::{Disk, RealDisk};
 use crate::txn::TxnCoordinator;
 
@@ -33,6 +35,7 @@ use crate::txn::TxnCoordinator;
 #[derive(Debug)]
 pub struct Broker {
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     catalog: Arc<Catalog>,
     cleaner: Cleaner,
     groups: Arc<Coordinator>,
@@ -90,14 +93,23 @@ impl Broker {
             Some(adv) => split_host_port(adv).map_err(Error::Config)?,
             None => (addr.ip().to_string(), addr.port()),
         };
+        let http = bind_http(&config).await?;
         let config = Arc::new(config);
         let (stop, stop_rx) = watch::channel(false);
+        let clients = Arc::new(Clients::default());
+        let metrics = Arc::new(Metrics::new(
+            catalog.clone(),
+            groups.clone(),
+            clients.clone(),
+        ));
         let ctx = Arc::new(Context {
             catalog: catalog.clone(),
             config: config.clone(),
             advertised: (advertised.0, i32::from(advertised.1)),
             groups: groups.clone(),
             txns: txns.clone(),
+            metrics: metrics.clone(),
+            clients: clients.clone(),
             stopping: stop_rx.clone(),
         });
         let cleaner = Cleaner::start((&catalog, &groups, &txns), &config, &lock)
@@ -108,12 +120,28 @@ impl Broker {
         // The server task holds the lock too: a broker dropped without
         // shutdown keeps it until its tasks are gone.
         let server_lock = lock.clone();
+        let http_stop = stop_rx.clone();
         let server = tokio::spawn(async move {
             server::run(listener, ctx, stop_rx).await;
             drop(server_lock);
         });
+        let http_addr = match http {
+            Some(listener) => {
+                let addr = listener.local_addr().ok();
+                let shared = http::Shared {
+                    catalog: catalog.clone(),
+                    groups: groups.clone(),
+                    clients,
+                    metrics,
+                };
+                background.push(tokio::spawn(http::serve(listener, shared, http_stop)));
+                addr
+            }
+            None => None,
+        };
         tracing::info!(
             %addr,
+            http = %http_addr.map_or("off".to_string(), |a| a.to_string()),
             data_dir = %config.data_dir.display(),
             topics = catalog.topics().len(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -121,6 +149,7 @@ impl Broker {
         );
         Ok(Broker {
             addr,
+            http_addr,
             catalog,
             cleaner,
             groups,
@@ -135,6 +164,11 @@ impl Broker {
     /// The address the broker listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the HTTP server (status page, `/metrics`), when it runs.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// `host:port` for a client's `bootstrap.servers`.
@@ -225,4 +259,21 @@ fn background_tasks(catalog: &Arc<Catalog>, config: &Config) -> Vec<JoinHandle<(
         }));
     }
     tasks
+}
+
+/// Binds the HTTP server's address (`http_listen`), if it is on. An address
+/// given explicitly that cannot be bound stops start-up; the default one
+/// (taken by another broker on this machine) only warns.
+async fn bind_http(config: &Config) -> Result<Option<TcpListener>> {
+    let Some(addr) = config.http_address() else {
+        return Ok(None);
+    };
+    match TcpListener::bind(&addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if config.http_default => {
+            tracing::warn!(%addr, error = %e, "the default HTTP port is taken; running without the status page and metrics");
+            Ok(None)
+        }
+        Err(e) => Err(Error::Config(format!("http_listen = {addr:?}: {e}"))),
+    }
 }

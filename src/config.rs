@@ -38,7 +38,13 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `sluice=debug` [default: info].
     #[arg(long, env = "SLUICE_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// The HTTP server (status page, /metrics, /healthz), or `none` [default: 127.0.0.1:9644].
+    #[arg(long, env = "SLUICE_HTTP", value_name = "HOST:PORT|none")]
+    pub http: Option<String>,
 }
+
+/// Where the binary serves its status page and metrics unless told otherwise.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:9644";
 
 /// When appended data is fsynced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -90,6 +96,14 @@ pub struct Config {
     pub flush_interval_ms: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
+    /// The HTTP server's address (status page, `/metrics`, `/healthz`), or
+    /// `"none"`. Unset, an in-process broker has none; the binary listens on
+    /// [`DEFAULT_HTTP`].
+    pub http_listen: Option<String>,
+    /// True when `http_listen` is the binary's default, not a choice: a
+    /// taken port then only warns.
+    #[serde(skip)]
+    pub http_default: bool,
     /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a
     /// transactional producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond).
     pub transaction_max_timeout_ms: i32,
@@ -129,6 +143,8 @@ impl Default for Config {
             flush: FlushMode::Os,
             flush_interval_ms: 1000,
             retention_check_interval_ms: 300_000,
+            http_listen: None,
+            http_default: false,
             transaction_max_timeout_ms: 15 * 60 * 1000,
             log_cleaner_enable: true,
             log_cleaner_threads: 1,
@@ -162,6 +178,13 @@ impl Config {
         if let Some(v) = &cli.log_level {
             config.log_level = v.clone();
         }
+        if let Some(v) = &cli.http {
+            config.http_listen = Some(v.clone());
+        }
+        if config.http_listen.is_none() {
+            config.http_listen = Some(DEFAULT_HTTP.to_string());
+            config.http_default = true;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -173,8 +196,22 @@ impl Config {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// The address the HTTP server should listen on, if any (`":PORT"`
+    /// means `127.0.0.1:PORT`).
+    pub fn http_address(&self) -> Option<String> {
+        match self.http_listen.as_deref().map(str::trim) {
+            None | Some("none") | Some("") => None,
+            Some(a) if a.starts_with(':') => Some(format!("127.0.0.1{a}")),
+            Some(a) => Some(a.to_string()),
+        }
+    }
+
     /// Checks every value, so that a bad setting stops start-up before anything is touched.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(addr) = self.http_address() {
+            addr.parse::<SocketAddr>()
+                .map_err(|e| format!("http_listen = {addr:?}: {e} (HOST:PORT or \"none\")"))?;
+        }
         self.listen
             .parse::<SocketAddr>()
             .map_err(|e| format!("listen = {:?}: {e}", self.listen))?;

@@ -66,7 +66,10 @@ impl FlushTurn {
         }
         let target = log().sync_target()?;
         let end = target.end_offset;
-        match tokio::task::spawn_blocking(move || target.sync()).await {
+        let started = std::time::Instant::now();
+        let synced = tokio::task::spawn_blocking(move || target.sync()).await;
+        crate::observe::observe_fsync(started.elapsed());
+        match synced {
             Ok(Ok(())) => {
                 log().mark_synced(end);
                 Ok(())

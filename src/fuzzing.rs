@@ -114,12 +114,17 @@ fn new_broker() -> Broker {
     let txns =
         crate::txn::TxnCoordinator::recover(&catalog, false, config.transaction_max_timeout_ms)
             .expect("transactions");
+    let (catalog, groups) = (Arc::new(catalog), Arc::new(groups));
+    let clients = Arc::new(crate::session::Clients::default());
+    let metrics = crate::observe::Metrics::new(catalog.clone(), groups.clone(), clients.clone());
     let ctx = Context {
         txns: Arc::new(txns),
-        catalog: Arc::new(catalog),
+        catalog,
         config: Arc::new(config),
         advertised: ("127.0.0.1".to_string(), 9092),
-        groups: Arc::new(groups),
+        groups,
+        metrics: Arc::new(metrics),
+        clients,
         stopping,
     };
     Broker {
@@ -155,7 +160,12 @@ pub fn request(data: &[u8]) {
         return;
     }
     let handled = runtime().block_on(async {
-        tokio::time::timeout(REQUEST_TIMEOUT, handler::handle(&broker.ctx, frame)).await
+        let mut session = broker.ctx.clients.open(([127, 0, 0, 1], 9).into());
+        tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            handler::handle(&broker.ctx, frame, &mut session),
+        )
+        .await
     });
     if let Ok(Ok(Reply::Frame(parts))) = handled {
         let response: Vec<u8> = parts.concat();

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sluice::config::{Cli, Config};
+use sluice::config::Cli;
+use sluice::config::Config;
 use tracing_subscriber::EnvFilter;
 
 /// Survives requests that claim absurd array lengths (see `sluice::alloc`).
@@ -38,7 +39,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    // A broker that cannot start (a port taken, the data directory in use)
+    // exits with 2, like a bad setting.
+    let broker = match runtime.block_on(sluice::Broker::start(config)) {
+        Ok(broker) => broker,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(broker)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sluice: {e}");
@@ -47,8 +57,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> sluice::Result<()> {
-    let broker = sluice::Broker::start(config).await?;
+async fn run(broker: sluice::Broker) -> sluice::Result<()> {
     wait_for_signal().await;
     tracing::info!("stopping");
     broker.shutdown().await

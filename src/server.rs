@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::connection::{Connection, Frame, FrameReader, FrameWriter, InFlight};
 use crate::handler::{self, Context, Reply};
+use crate::session::Session;
 use crate::shutdown::stopped;
 
 /// Serves `listener` until `shutdown` turns true, then waits for every
@@ -74,9 +75,10 @@ const PIPELINE_DEPTH: usize = 32;
 /// one (a produce awaiting its group-commit fsync) while the reader goes on.
 async fn serve(conn: Connection, peer: SocketAddr, ctx: &Context, shutdown: watch::Receiver<bool>) {
     tracing::debug!(%peer, "connection opened");
+    let session = ctx.clients.open(peer);
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
     tokio::join!(
-        read_requests(conn.reader, peer, ctx, shutdown, tx),
+        read_requests(conn.reader, (peer, session), ctx, shutdown, tx),
         write_replies(conn.writer, peer, rx)
     );
     tracing::debug!(%peer, "connection closed");
@@ -84,7 +86,7 @@ async fn serve(conn: Connection, peer: SocketAddr, ctx: &Context, shutdown: watc
 
 async fn read_requests(
     mut reader: FrameReader,
-    peer: SocketAddr,
+    (peer, mut session): (SocketAddr, Session),
     ctx: &Context,
     mut shutdown: watch::Receiver<bool>,
     replies: mpsc::Sender<(Frame, Reply)>,
@@ -106,7 +108,7 @@ async fn read_requests(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        match handler::handle(ctx, frame.body.clone()).await {
+        match handler::handle(ctx, frame.body.clone(), &mut session).await {
             // The frame (and its share of the in-flight budget) lives until its answer is written.
             Ok(reply) => {
                 if replies.send((frame, reply)).await.is_err() {

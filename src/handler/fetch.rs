@@ -63,6 +63,7 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
             || Instant::now() >= deadline;
         if done {
             let response = respond(&body, &wanted, located, version);
+            count_bytes_out(ctx, &wanted, &response);
             let frame =
                 encode_response(ApiKey::Fetch, version, req.header.correlation_id, &response)?;
             return Ok(Reply::Frame(vec![frame.freeze()]));
@@ -138,6 +139,21 @@ fn locate(
                 .collect()
         })
         .collect()
+}
+
+/// Counts the record bytes answered, per topic.
+fn count_bytes_out(ctx: &Context, wanted: &[Vec<Wanted>], response: &FetchResponse) {
+    for (wanted, topic) in wanted.iter().zip(&response.responses) {
+        let Some(partition) = wanted.iter().find_map(|w| w.partition.as_ref().ok()) else {
+            continue;
+        };
+        let bytes = topic
+            .partitions
+            .iter()
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+            .sum();
+        ctx.metrics.fetched(&partition.topic, bytes);
+    }
 }
 
 /// Reads the located bytes and builds the response for `version`.

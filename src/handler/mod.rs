@@ -14,6 +14,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
+use crate::session::Session;
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -102,6 +103,10 @@ pub(crate) struct Context {
     pub groups: Arc<crate::group::Coordinator>,
     /// The transaction coordinator.
     pub txns: Arc<crate::txn::TxnCoordinator>,
+    /// Request counts and durations, bytes in and out.
+    pub metrics: Arc<crate::observe::Metrics>,
+    /// The open connections and what their clients said about themselves.
+    pub clients: Arc<crate::session::Clients>,
     /// Turns true when the broker stops: long-polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -154,9 +159,19 @@ macro_rules! route {
     }};
 }
 
-/// Handles one request frame. An `Err` means the connection must be closed.
-pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
+/// Handles one request frame of `session`'s connection, and counts it. An
+/// `Err` means the connection must be closed.
+pub(crate) async fn handle(ctx: &Context, frame: Bytes, session: &mut Session) -> Result<Reply> {
+    let started = std::time::Instant::now();
     let req = Request::parse(frame)?;
+    session.request(req.header.client_id.as_deref());
+    let api = req.api_key;
+    let reply = dispatch(ctx, req, session).await;
+    ctx.metrics.request(api, started.elapsed());
+    reply
+}
+
+async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Reply> {
     let version = req.version();
     let in_range =
         supported_range(req.api_key).is_some_and(|(min, max)| (min..=max).contains(&version));
@@ -175,7 +190,14 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Result<Reply> {
     Ok(match req.api_key {
         ApiKey::Produce => return produce::handle(ctx, &req).await,
         ApiKey::Fetch => return fetch::handle(ctx, &req).await,
-        ApiKey::ApiVersions => route!(ctx, req, api_versions),
+        ApiKey::ApiVersions => {
+            if version >= 3
+                && let Ok(body) = req.decode::<kafka_protocol::messages::ApiVersionsRequest>()
+            {
+                session.software(&body.client_software_name, &body.client_software_version);
+            }
+            route!(ctx, req, api_versions)
+        }
         ApiKey::Metadata => route!(ctx, req, metadata),
         ApiKey::ListOffsets => route!(ctx, req, list_offsets),
         ApiKey::CreateTopics => route!(ctx, req, create_topics),

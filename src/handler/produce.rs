@@ -120,6 +120,7 @@ fn produce_one(
         ));
     }
     let records = records.ok_or_else(|| Error::api(ResponseError::InvalidRecord, "no records"))?;
+    let size = records.len();
     let mut batches = records.to_vec();
     let info = match Partition::transactional_producer(&batches) {
         Some(producer) => {
@@ -128,6 +129,10 @@ fn produce_one(
         }
         None => partition.append(&mut batches)?,
     };
+    if !info.duplicate {
+        let messages = (info.last_offset - info.base_offset + 1).max(0) as u64;
+        ctx.metrics.produced(topic, size, messages);
+    }
     Ok((info, partition))
 }
 

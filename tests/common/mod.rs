@@ -121,6 +121,11 @@ impl TestBroker {
         self.broker().bootstrap()
     }
 
+    /// The HTTP server's address, when the config asked for one.
+    pub(crate) fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.broker().http_addr()
+    }
+
     /// The broker's data directory.
     pub(crate) fn data_dir(&self) -> &Path {
         self.dir.path()

@@ -1,0 +1,119 @@
+//! Who is connected: one [`Session`] per Kafka connection, registered in
+//! [`Clients`] for as long as the connection lives, with what the client
+//! said about itself (the client id of its requests, and the software name
+//! and version that ApiVersions v3+ carries). The status page and the
+//! metrics read the registry; the request path only touches its own
+//! session, and takes the shared lock only when something changes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use crate::util::now_ms;
+
+/// What is known of one connected client.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct ClientInfo {
+    pub(crate) address: String,
+    pub(crate) client_id: String,
+    pub(crate) software_name: String,
+    pub(crate) software_version: String,
+    pub(crate) connected_ms: i64,
+    pub(crate) requests: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    info: Mutex<ClientInfo>,
+    requests: AtomicU64,
+}
+
+/// Every open connection.
+#[derive(Debug, Default)]
+pub(crate) struct Clients {
+    next_id: AtomicU64,
+    live: Mutex<BTreeMap<u64, Arc<Shared>>>,
+}
+
+impl Clients {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<Shared>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection from `peer`; it leaves when the session drops.
+    pub(crate) fn open(self: &Arc<Self>, peer: SocketAddr) -> Session {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared::default());
+        {
+            let mut info = shared.info.lock().unwrap_or_else(|e| e.into_inner());
+            info.address = peer.to_string();
+            info.connected_ms = now_ms();
+        }
+        self.lock().insert(id, shared.clone());
+        Session {
+            id,
+            clients: self.clone(),
+            shared,
+            client_id: String::new(),
+        }
+    }
+
+    /// Open connections.
+    pub(crate) fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Every open connection, oldest first.
+    pub(crate) fn list(&self) -> Vec<ClientInfo> {
+        self.lock()
+            .values()
+            .map(|s| {
+                let mut info = s.info.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                info.requests = s.requests.load(Ordering::Relaxed);
+                info
+            })
+            .collect()
+    }
+}
+
+/// One connection's entry in [`Clients`].
+#[derive(Debug)]
+pub(crate) struct Session {
+    id: u64,
+    clients: Arc<Clients>,
+    shared: Arc<Shared>,
+    /// The last client id seen, to touch the shared entry only on a change.
+    client_id: String,
+}
+
+impl Session {
+    /// Counts a request carrying `client_id`.
+    pub(crate) fn request(&mut self, client_id: Option<&str>) {
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        let client_id = client_id.unwrap_or_default();
+        if client_id != self.client_id {
+            self.client_id = client_id.to_string();
+            self.info().client_id = client_id.to_string();
+        }
+    }
+
+    /// What ApiVersions v3+ says the client is.
+    pub(crate) fn software(&self, name: &str, version: &str) {
+        let mut info = self.info();
+        info.software_name = name.to_string();
+        info.software_version = version.to_string();
+    }
+
+    fn info(&self) -> MutexGuard<'_, ClientInfo> {
+        self.shared.info.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.clients.lock().remove(&self.id);
+    }
+}

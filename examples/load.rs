@@ -9,6 +9,7 @@
 //! LOAD_MODE=idempotent cargo run --release --example load                 # enable.idempotence=true
 //! LOAD_MODE=transactional LOAD_TXN_EVERY=100 cargo run --release --example load   # commit every 100
 //! LOAD_DEBUG=eos,protocol cargo run --release --example load   # librdkafka's debug log
+//! LOAD_HTTP=1 cargo run --release --example load   # with the HTTP server, scraped every second
 //! ```
 
 use std::time::{Duration, Instant};
@@ -23,6 +24,22 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// What Prometheus would do: GET /metrics once a second.
+async fn scrape_every_second(http: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Ok(mut s) = tokio::net::TcpStream::connect(http).await {
+            let _ = s
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        }
+    }
 }
 
 fn client(bootstrap: &str) -> ClientConfig {
@@ -264,9 +281,17 @@ async fn main() {
                 listen: "127.0.0.1:0".into(),
                 data_dir: dir.path().to_path_buf(),
                 flush,
+                // LOAD_HTTP=1: with the HTTP server (and a scraper) running.
+                http_listen: std::env::var("LOAD_HTTP")
+                    .ok()
+                    .filter(|v| !v.is_empty() && v != "0")
+                    .map(|_| "127.0.0.1:0".into()),
                 ..Default::default()
             };
             let broker = sluice::Broker::start(config).await.expect("broker");
+            if let Some(http) = broker.http_addr() {
+                tokio::spawn(scrape_every_second(http));
+            }
             (broker.bootstrap(), Some(broker))
         }
     };

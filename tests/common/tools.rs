@@ -77,6 +77,91 @@ pub(crate) fn root(need_it_for: &str) -> bool {
     euid == 0
 }
 
+/// Debian's Chromium, for the status page test (`tests/status_page.rs`).
+pub(crate) const CHROMIUM: Tool = Tool {
+    name: "chromium",
+    probe: &["--version"],
+    install: "apt-get install chromium",
+};
+
+/// The playwright-core release that drives Chromium in the browser test.
+pub(crate) const PLAYWRIGHT_VERSION: &str = "1.65.1";
+
+/// A `node_modules` directory holding playwright-core [`PLAYWRIGHT_VERSION`],
+/// installed on first use into `target/test-tools/playwright-core-<version>`
+/// (with npm; it downloads no browser). `None`, after a one-line skip
+/// message, when node or npm is missing or npm cannot install it.
+pub(crate) fn playwright(for_test: &str) -> Option<PathBuf> {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match FOUND.get_or_init(|| install_playwright(for_test)) {
+        Ok(dir) => Some(dir.clone()),
+        Err(why) => {
+            skip(why);
+            None
+        }
+    }
+}
+
+fn install_playwright(for_test: &str) -> Result<PathBuf, String> {
+    let version = PLAYWRIGHT_VERSION;
+    let dir = build_dir()
+        .join("test-tools")
+        .join(format!("playwright-core-{version}"));
+    let modules = dir.join("node_modules");
+    if modules.join("playwright-core").is_dir() {
+        return Ok(modules);
+    }
+    let node = Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
+    if !node.as_ref().is_ok_and(|o| o.status.success()) {
+        return Err(
+            "node is not on the PATH (install Node.js and npm: `apt-get install nodejs npm`)"
+                .to_string(),
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "installing playwright-core {version} into {} for {for_test} (once)",
+        shown(&dir)
+    );
+    let parent = dir.parent().expect("test-tools dir");
+    std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let staging = parent.join(format!(
+        ".playwright-core-{version}.{}.{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&staging)
+        .unwrap_or_else(|e| panic!("create {}: {e}", staging.display()));
+    let npm = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(&staging)
+        .arg(format!("playwright-core@{version}"))
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdin(Stdio::null())
+        .output();
+    if !npm.as_ref().is_ok_and(|out| out.status.success()) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(format!(
+            "playwright-core {version} is missing and npm could not install it ({}); \
+             it needs npm and access to the npm registry",
+            last_line(&npm)
+        ));
+    }
+    match std::fs::rename(&staging, &dir) {
+        Ok(()) => {}
+        // Another test process got there first.
+        Err(_) if modules.join("playwright-core").is_dir() => {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        Err(e) => panic!("rename {} to {}: {e}", staging.display(), dir.display()),
+    }
+    Ok(modules)
+}
+
 /// The kafka-python release the tests (and `.ci/run`) use.
 pub(crate) const KAFKA_PYTHON_VERSION: &str = "3.0.12";
 

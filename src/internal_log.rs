@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use bytes::Buf;
+
 use crate::error::{Result, io_err};
 use crate::storage::{CleanJob, Cleaned, CleanupPolicy, Log, LogConfig, SyncTarget};
 use crate::util::now_ms;
@@ -231,6 +233,20 @@ fn record<'a>(b: &mut &'a [u8], base: i64) -> Option<Record<'a>> {
         Some(take(&mut r, value_len as usize)?)
     };
     Some((offset, key, value))
+}
+
+/// Big-endian integers of Kafka's key and value schemas, advancing `b`;
+/// `None` when too few bytes are left.
+pub(crate) fn get_i16(b: &mut &[u8]) -> Option<i16> {
+    (b.len() >= 2).then(|| b.get_i16())
+}
+
+pub(crate) fn get_i32(b: &mut &[u8]) -> Option<i32> {
+    (b.len() >= 4).then(|| b.get_i32())
+}
+
+pub(crate) fn get_i64(b: &mut &[u8]) -> Option<i64> {
+    (b.len() >= 8).then(|| b.get_i64())
 }
 
 fn take<'a>(b: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {

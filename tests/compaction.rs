@@ -17,24 +17,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
-/// Every record of partition 0 of `topic`, read from the beginning to the end.
 fn read_topic(bootstrap: &str, topic: &str) -> Vec<Rec> {
-    let consumer = consumer(bootstrap, &[("enable.partition.eof", "true")]);
-    assign(&consumer, topic, &[0], Offset::Beginning);
-    let deadline = Instant::now() + WAIT;
-    let mut records = Vec::new();
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "reading {topic} did not reach its end"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => records.push(Rec::from_message(&m)),
-            Some(Err(KafkaError::PartitionEOF(_))) => return records,
-            Some(Err(e)) => panic!("consuming {topic}: {e}"),
-            None => {}
-        }
-    }
+    read_partition_to_end(bootstrap, topic)
 }
 
 /// Reads `topic` until `done` holds for what it reads; fails after [`WAIT`].

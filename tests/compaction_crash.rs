@@ -23,9 +23,6 @@ use std::time::{Duration, Instant};
 
 use common::rng::Rng;
 use common::*;
-use rdkafka::Offset;
-use rdkafka::consumer::BaseConsumer;
-use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const CRASHES: usize = 6;
@@ -102,24 +99,8 @@ async fn produce(
     sent
 }
 
-/// Every record of the topic, from the beginning to its end.
 fn read_all(bootstrap: &str) -> Vec<Rec> {
-    let consumer: BaseConsumer = consumer(bootstrap, &[("enable.partition.eof", "true")]);
-    assign(&consumer, TOPIC, &[0], Offset::Beginning);
-    let deadline = Instant::now() + WAIT;
-    let mut records = Vec::new();
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "reading the topic did not reach its end"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => records.push(Rec::from_message(&m)),
-            Some(Err(KafkaError::PartitionEOF(_))) => return records,
-            Some(Err(e)) => panic!("consuming: {e}"),
-            None => {}
-        }
-    }
+    read_partition_to_end(bootstrap, TOPIC)
 }
 
 fn check(records: &[Rec], sent: &[Sent]) {

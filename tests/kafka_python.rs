@@ -12,6 +12,36 @@ use rdkafka::Offset;
 use rdkafka::message::Timestamp;
 use rdkafka::producer::FutureRecord;
 
+/// Runs `tests/python/<name>.py BOOTSTRAP TOPIC` with kafka-python, and
+/// fails unless it exits 0 and prints `passed`; returns its stdout.
+async fn run_script(
+    python: &tools::KafkaPython,
+    name: &str,
+    bootstrap: &str,
+    topic: &str,
+    passed: &str,
+) -> String {
+    let script = format!("{}/tests/python/{name}.py", env!("CARGO_MANIFEST_DIR"));
+    let child = python
+        .command()
+        .args([script.as_str(), bootstrap, topic])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    let what = format!("tests/python/{name}.py");
+    let output = blocking(move || wait_with_timeout(child, WAIT * 2, &what)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains(passed),
+        "kafka-python scenario {name} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
 #[tokio::test]
 async fn kafka_python_reads_rdkafka_records_administers_and_writes_for_rdkafka() {
     let Some(python) = tools::kafka_python(file!()) else {
@@ -44,28 +74,14 @@ async fn kafka_python_reads_rdkafka_records_administers_and_writes_for_rdkafka()
         assert_eq!(await_delivery(p).await, Ok((1, i as i64)));
     }
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client.py");
-    let child = python
-        .command()
-        .args([script, &broker.bootstrap(), &topic])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed");
-    let output =
-        blocking(move || wait_with_timeout(child, WAIT * 2, "tests/python/client.py")).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "kafka-python scenario failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    assert!(
-        stdout.contains("kafka-python: all checks passed"),
-        "{stdout}"
-    );
+    run_script(
+        &python,
+        "client",
+        &broker.bootstrap(),
+        &topic,
+        "kafka-python: all checks passed",
+    )
+    .await;
 
     // What kafka-python wrote (gzip batches, headers, timestamps) after its DeleteRecords.
     let consumer = consumer(&broker.bootstrap(), &[]);
@@ -92,24 +108,14 @@ async fn kafka_python_writes_updates_and_tombstones_and_reads_the_compacted_stat
     };
     let broker = start_broker_with(|c| c.log_cleaner_backoff_ms = 50).await;
     let topic = unique_topic("kafka-python-compacted");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compaction.py");
-    let child = python
-        .command()
-        .args([script, &broker.bootstrap(), &topic])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed");
-    let output =
-        blocking(move || wait_with_timeout(child, WAIT * 2, "tests/python/compaction.py")).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("compaction: all checks passed"),
-        "kafka-python compaction scenario failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
+    let stdout = run_script(
+        &python,
+        "compaction",
+        &broker.bootstrap(),
+        &topic,
+        "compaction: all checks passed",
+    )
+    .await;
     assert!(
         stdout.contains("keyless refused: InvalidRecordError"),
         "{stdout}"
@@ -155,24 +161,14 @@ async fn kafka_python_runs_transactions_and_lists_and_describes_them() {
     let broker = start_broker().await;
     let topic = unique_topic("kafka-python-txn");
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/transactions.py");
-    let child = python
-        .command()
-        .args([script, &broker.bootstrap(), &topic])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed");
-    let output =
-        blocking(move || wait_with_timeout(child, WAIT * 2, "tests/python/transactions.py")).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("transactions: all checks passed"),
-        "kafka-python transactions scenario failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
+    run_script(
+        &python,
+        "transactions",
+        &broker.bootstrap(),
+        &topic,
+        "transactions: all checks passed",
+    )
+    .await;
     // rdkafka: read_committed sees the committed three at offsets 0..3; read
     // uncommitted also the aborted two after the first marker.
     let committed = consumer(

@@ -9,9 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::FutureRecord;
-use rdkafka::{Offset, TopicPartitionList};
 
 /// `GET path` over HTTP/1.1: (status, body).
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -49,34 +47,8 @@ async fn metrics_and_the_json_api_show_what_clients_did() {
     let bootstrap = broker.bootstrap();
     let topic = unique_topic("observed");
     create_topic(&bootstrap, &topic, 1, &[("retention.ms", "86400000")]).await;
-    let producer = producer(&bootstrap, &[]);
-    for i in 0..30 {
-        let value = format!("v{i}");
-        let record = FutureRecord::<str, str>::to(&topic)
-            .partition(0)
-            .payload(&value);
-        await_delivery(send_or_wait(&producer, record))
-            .await
-            .expect("produce");
-    }
     let group = unique_topic("observers");
-    let (b, t, g) = (bootstrap.clone(), topic.clone(), group.clone());
-    let member = blocking(move || {
-        let consumer: BaseConsumer = consumer_config(&b)
-            .set("group.id", &g)
-            .create()
-            .expect("consumer");
-        consumer.subscribe(&[&t]).expect("subscribe");
-        let got = consume_at_least(&consumer, 30, WAIT);
-        assert_eq!(got.len(), 30);
-        let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(&t, 0, Offset::Offset(20))
-            .unwrap();
-        consumer.commit(&offsets, CommitMode::Sync).expect("commit");
-        consumer
-    })
-    .await;
+    let member = produce_and_commit(&bootstrap, (&topic, &group), 30, 20).await;
 
     let (status, metrics) = blocking(move || get(http, "/metrics")).await;
     assert_eq!(status, 200);

@@ -11,9 +11,6 @@ mod common;
 use std::process::Stdio;
 
 use common::*;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::FutureRecord;
-use rdkafka::{Offset, TopicPartitionList};
 
 #[tokio::test]
 async fn chromium_shows_the_topic_the_group_and_its_lag() {
@@ -28,33 +25,8 @@ async fn chromium_shows_the_topic_the_group_and_its_lag() {
     let bootstrap = broker.bootstrap();
     let topic = unique_topic("page");
     create_topic(&bootstrap, &topic, 1, &[]).await;
-    let producer = producer(&bootstrap, &[]);
-    for i in 0..30 {
-        let value = format!("v{i}");
-        let record = FutureRecord::<str, str>::to(&topic)
-            .partition(0)
-            .payload(&value);
-        await_delivery(send_or_wait(&producer, record))
-            .await
-            .expect("produce");
-    }
     let group = unique_topic("page-group");
-    let (b, t, g) = (bootstrap.clone(), topic.clone(), group.clone());
-    let member = blocking(move || {
-        let consumer: BaseConsumer = consumer_config(&b)
-            .set("group.id", &g)
-            .create()
-            .expect("consumer");
-        consumer.subscribe(&[&t]).expect("subscribe");
-        consume_at_least(&consumer, 30, WAIT);
-        let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(&t, 0, Offset::Offset(20))
-            .unwrap();
-        consumer.commit(&offsets, CommitMode::Sync).expect("commit");
-        consumer
-    })
-    .await;
+    let member = produce_and_commit(&bootstrap, (&topic, &group), 30, 20).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/status_page.js");
     let screenshot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/status-page.png");
     let child = std::process::Command::new("node")

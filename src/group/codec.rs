@@ -2,7 +2,9 @@
 //! schemas, non-flexible versions) and the uncompressed RecordBatch v2 that
 //! carries them. See the module docs of [`crate::group`] for the table.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
+
+use crate::internal_log::{get_i16, get_i32, get_i64};
 
 /// One entry of the internal log: a key and its value, or a tombstone.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,18 +218,6 @@ fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as i32).to_be_bytes());
     out.extend_from_slice(b);
-}
-
-fn get_i16(b: &mut &[u8]) -> Option<i16> {
-    (b.len() >= 2).then(|| b.get_i16())
-}
-
-fn get_i32(b: &mut &[u8]) -> Option<i32> {
-    (b.len() >= 4).then(|| b.get_i32())
-}
-
-fn get_i64(b: &mut &[u8]) -> Option<i64> {
-    (b.len() >= 8).then(|| b.get_i64())
 }
 
 fn take<'a>(b: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {

@@ -15,6 +15,8 @@ use std::collections::BTreeSet;
 
 use bytes::Buf;
 
+use crate::internal_log::{get_i16, get_i32, get_i64};
+
 /// Directory of the internal log under the data directory.
 pub(crate) const STATE_DIR: &str = "__transaction_state-0";
 const KEY_VERSION: i16 = 0;
@@ -160,18 +162,6 @@ fn get_str(b: &mut &[u8]) -> Option<String> {
     let s = String::from_utf8(raw.to_vec()).ok()?;
     b.advance(len);
     Some(s)
-}
-
-fn get_i16(b: &mut &[u8]) -> Option<i16> {
-    (b.len() >= 2).then(|| b.get_i16())
-}
-
-fn get_i32(b: &mut &[u8]) -> Option<i32> {
-    (b.len() >= 4).then(|| b.get_i32())
-}
-
-fn get_i64(b: &mut &[u8]) -> Option<i64> {
-    (b.len() >= 8).then(|| b.get_i64())
 }
 
 #[cfg(test)]

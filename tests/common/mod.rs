@@ -527,10 +527,15 @@ impl BrokerProcess {
             drains.push(std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     let line = strip_ansi(&line);
+                    // Recorded before it is announced: whoever waits for a
+                    // line finds it in `output()` too.
+                    lines
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(line.clone());
                     if let Some(tx) = &tx {
-                        let _ = tx.send(line.clone());
+                        let _ = tx.send(line);
                     }
-                    lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
                 }
             }));
         }
@@ -700,4 +705,64 @@ pub(crate) async fn a_real_client_still_works(bootstrap: &str) {
     })
     .await;
     assert_eq!(offsets, vec![0, 1, 2]);
+}
+
+/// Every record of partition 0 of `topic`, read from the beginning until the
+/// consumer reports the partition's end (at most [`WAIT`]).
+pub(crate) fn read_partition_to_end(bootstrap: &str, topic: &str) -> Vec<Rec> {
+    let consumer = consumer(bootstrap, &[("enable.partition.eof", "true")]);
+    assign(&consumer, topic, &[0], Offset::Beginning);
+    let deadline = Instant::now() + WAIT;
+    let mut records = Vec::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic} did not reach its end"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => records.push(Rec::from_message(&m)),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return records,
+            Some(Err(e)) => panic!("consuming {topic}: {e}"),
+            None => {}
+        }
+    }
+}
+
+/// Produces `values` to partition 0 of `topic`, then has a member of
+/// `group` consume them all and commit offset `commit_at`; returns the
+/// member, still in the group.
+pub(crate) async fn produce_and_commit(
+    bootstrap: &str,
+    (topic, group): (&str, &str),
+    values: usize,
+    commit_at: i64,
+) -> BaseConsumer {
+    let producer = producer(bootstrap, &[]);
+    for i in 0..values {
+        let value = format!("v{i}");
+        let record = FutureRecord::<str, str>::to(topic)
+            .partition(0)
+            .payload(&value);
+        await_delivery(send_or_wait(&producer, record))
+            .await
+            .expect("produce");
+    }
+    let (b, t, g) = (bootstrap.to_string(), topic.to_string(), group.to_string());
+    blocking(move || {
+        let consumer: BaseConsumer = consumer_config(&b)
+            .set("group.id", &g)
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[&t]).expect("subscribe");
+        assert_eq!(consume_at_least(&consumer, values, WAIT).len(), values);
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&t, 0, Offset::Offset(commit_at))
+            .expect("offset");
+        consumer
+            .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+            .expect("commit");
+        consumer
+    })
+    .await
 }

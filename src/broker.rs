@@ -79,8 +79,9 @@ impl Broker {
         let groups = Arc::new(groups);
         let c = catalog.clone();
         let max_timeout = config.transaction_max_timeout_ms;
+        let g = groups.clone();
         let txns = tokio::task::spawn_blocking(move || {
-            TxnCoordinator::recover(&c, flush_always, max_timeout)
+            TxnCoordinator::recover(&c, g, (flush_always, max_timeout))
         })
         .await
         .map_err(|e| Error::Config(format!("recovering transactions panicked: {e}")))??;

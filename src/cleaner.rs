@@ -64,12 +64,9 @@ impl Cleaner {
         Ok(Cleaner { stop, threads })
     }
 
-    /// Stops the threads after their current pass and waits for them.
-    pub(crate) fn stop(mut self) {
-        self.signal();
-        for thread in std::mem::take(&mut self.threads) {
-            let _ = thread.join();
-        }
+    /// Stops the threads after their current partition and waits for them.
+    pub(crate) fn stop(self) {
+        drop(self);
     }
 
     fn signal(&self) {
@@ -80,10 +77,14 @@ impl Cleaner {
 }
 
 impl Drop for Cleaner {
-    /// A broker dropped without shutdown: the threads end after their pass
-    /// (releasing the data directory) without being waited for.
+    /// A broker dropped without shutdown: the threads stop after the
+    /// partition they are cleaning, and are waited for, so that the data
+    /// directory is free (and untouched) once the broker is gone.
     fn drop(&mut self) {
         self.signal();
+        for thread in std::mem::take(&mut self.threads) {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -99,8 +100,9 @@ fn run(
         if *stopped.lock().unwrap_or_else(|e| e.into_inner()) {
             return;
         }
-        catalog.clean_pass(thread, threads, map_bytes);
-        if thread == 0 {
+        let stopping = || *stopped.lock().unwrap_or_else(|e| e.into_inner());
+        catalog.clean_pass((thread, threads), map_bytes, &stopping);
+        if thread == 0 && !stopping() {
             catalog.clean_internal(OFFSETS_LOG, |first_dirty| {
                 groups.clean(map_bytes, first_dirty)
             });

@@ -111,10 +111,14 @@ fn new_broker() -> Broker {
         partition.append(&mut batch).expect("append");
     }
     let (stop, stopping) = tokio::sync::watch::channel(true);
-    let txns =
-        crate::txn::TxnCoordinator::recover(&catalog, false, config.transaction_max_timeout_ms)
-            .expect("transactions");
-    let (catalog, groups) = (Arc::new(catalog), Arc::new(groups));
+    let groups = Arc::new(groups);
+    let txns = crate::txn::TxnCoordinator::recover(
+        &catalog,
+        groups.clone(),
+        (false, config.transaction_max_timeout_ms),
+    )
+    .expect("transactions");
+    let catalog = Arc::new(catalog);
     let clients = Arc::new(crate::session::Clients::default());
     let metrics = crate::observe::Metrics::new(catalog.clone(), groups.clone(), clients.clone());
     let ctx = Context {

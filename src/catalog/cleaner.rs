@@ -4,6 +4,7 @@
 //! restart does not clean everything again.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -57,17 +58,27 @@ impl Catalog {
     /// if some partition needs cleaning, and freed after). Partitions whose
     /// policy also deletes get their retention applied here too, so
     /// `compact,delete` acts within the cleaner's backoff.
-    pub fn clean_pass(&self, thread: usize, threads: usize, map_bytes: usize) -> CleanStats {
+    /// `stopping` is asked before each partition: a stopping broker waits
+    /// for one partition's cleaning at most.
+    pub fn clean_pass(
+        &self,
+        (thread, threads): (usize, usize),
+        map_bytes: usize,
+        stopping: &dyn Fn() -> bool,
+    ) -> CleanStats {
         let mut stats = CleanStats::default();
         let mut map: Option<OffsetMap> = None;
         let mut moved = false;
-        for (n, partition) in self
-            .topics()
-            .iter()
-            .flat_map(|t| t.partitions())
-            .enumerate()
-        {
-            if n % threads.max(1) != thread || !partition.is_compacted() {
+        for partition in self.topics().iter().flat_map(|t| t.partitions()) {
+            if stopping() {
+                break;
+            }
+            // By a hash of the partition's name, not its place in the list:
+            // a topic created or deleted must not hand a partition being
+            // cleaned to another thread.
+            let mut hash = DefaultHasher::new();
+            (&partition.topic, partition.index).hash(&mut hash);
+            if hash.finish() % threads.max(1) as u64 != thread as u64 || !partition.is_compacted() {
                 continue;
             }
             let now = now_ms();

@@ -15,13 +15,7 @@ pub(super) async fn handle(
     let producer = (req.producer_id.0, req.producer_epoch);
     let ended = ctx
         .txns
-        .end(
-            &ctx.catalog,
-            &ctx.groups,
-            &req.transactional_id,
-            producer,
-            req.committed,
-        )
+        .end(&ctx.catalog, &req.transactional_id, producer, req.committed)
         .await;
     if let Err(e) = ended {
         tracing::debug!(error = %e, "EndTxn refused");

@@ -33,37 +33,29 @@
 //!    never a mix.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::disk::{Disk, DiskFile};
-use super::log::{Log, sync_dir};
-use super::record::{BatchHeader, HEADER_BYTES, RecordBatch};
-use super::segment::{IndexWriter, Segment, SegmentConfig, file_name, parse_file_name};
+use super::log::Log;
+use super::record::{BatchHeader, RecordBatch};
+use super::segment::{IndexWriter, SegmentConfig, file_name};
 use super::{Error, Result};
 
+mod cursor;
 mod offset_map;
 mod records;
+mod swap;
 #[cfg(test)]
 mod tests;
 
+use cursor::BatchCursor;
 pub use offset_map::OffsetMap;
+pub(crate) use swap::finish_interrupted;
 
 /// Suffix of the files a pass writes before its commit point.
 const CLEANED: &str = "cleaned";
-const SWAP: &str = ".swap";
 
-/// `{base:020}.{next:020}.swap`: a cleaned segment replacing `[base, next)`.
-fn swap_name(base: i64, next: i64) -> String {
-    format!("{base:020}.{next:020}{SWAP}")
-}
-
-/// The `next` of a swap file's extension (`{next:020}.swap`).
-fn swap_end(ext: &str) -> Option<i64> {
-    ext.strip_suffix(SWAP)?.parse().ok()
-}
-/// Bytes read from a segment file at a time while cleaning.
-const READ_CHUNK: usize = 1 << 20;
 /// Bytes of cleaned batches buffered before a write.
 const WRITE_CHUNK: usize = 4 << 20;
 
@@ -136,7 +128,8 @@ impl Log {
             if next > first_uncleanable {
                 break;
             }
-            if config.min_compaction_lag_ms > 0 && largest.is_none_or(|t| t > lag_cutoff) {
+            // A segment with no record (all cleaned away) holds nothing too young.
+            if config.min_compaction_lag_ms > 0 && largest.is_some_and(|t| t > lag_cutoff) {
                 first_uncleanable = base;
                 break;
             }
@@ -187,76 +180,6 @@ impl Log {
             segment_config: SegmentConfig::from(config),
         })
     }
-
-    /// Swaps in what [`CleanJob::run`] wrote, group by group, skipping (and
-    /// removing) any group whose segments changed meanwhile (retention or
-    /// DeleteRecords removed them). Returns the groups installed.
-    pub fn install_cleaned(&mut self, cleaned: &Cleaned, now_ms: i64) -> Result<usize> {
-        let mut installed = 0;
-        for group in &cleaned.groups {
-            if !self.still_has(group) {
-                for ext in ["log", "index", "timeindex"] {
-                    let path = self
-                        .dir()
-                        .join(file_name(group.base(), &format!("{ext}.{CLEANED}")));
-                    let _ = self.disk().remove(&path);
-                }
-                continue;
-            }
-            self.swap_in(group, now_ms)?;
-            installed += 1;
-        }
-        Ok(installed)
-    }
-
-    fn still_has(&self, group: &CleanedGroup) -> bool {
-        let active = self.active_base_offset();
-        group.next <= active
-            && group
-                .replaced
-                .iter()
-                .all(|(base, size)| self.segment_at(*base).is_some_and(|s| s.size() == *size))
-            && (group.next == active || self.segment_at(group.next).is_some())
-    }
-
-    /// `.cleaned` → `.swap` (commit point), old files removed, `.swap` → `.log`.
-    fn swap_in(&mut self, group: &CleanedGroup, now_ms: i64) -> Result<()> {
-        let dir = self.dir().to_path_buf();
-        let disk = self.disk().clone();
-        let base = group.base();
-        let swap = dir.join(swap_name(base, group.next));
-        disk.rename(&group.path, &swap)
-            .map_err(|e| Error::io(&swap, e))?;
-        // DURABILITY: from here on, a crash completes this swap at open.
-        sync_dir(&*disk, &dir)?;
-        for (old, _) in &group.replaced {
-            if let Some(segment) = self.take_segment(*old) {
-                if *old == base {
-                    segment.delete_except_log()?;
-                } else {
-                    segment.delete()?;
-                }
-            }
-        }
-        sync_dir(&*disk, &dir)?;
-        let log = dir.join(file_name(base, "log"));
-        disk.rename(&swap, &log).map_err(|e| Error::io(&log, e))?;
-        sync_dir(&*disk, &dir)?;
-        // The indexes written while cleaning; a crash before this leaves
-        // none, and they are rebuilt from the `.log` on first use.
-        for ext in ["index", "timeindex"] {
-            let from = dir.join(file_name(base, &format!("{ext}.{CLEANED}")));
-            let to = dir.join(file_name(base, ext));
-            if let Err(e) = disk.rename(&from, &to) {
-                tracing::warn!(path = %from.display(), error = %e, "cannot install a cleaned index; it will be rebuilt");
-            }
-        }
-        let mut segment =
-            Segment::open(&dir, base, SegmentConfig::from(self.config()), now_ms, disk)?;
-        segment.set_next_offset(group.next);
-        self.put_segment(segment, base, group.next);
-        Ok(())
-    }
 }
 
 /// Refuses (INVALID_RECORD) batches holding a record without a key: a
@@ -277,124 +200,6 @@ pub(crate) fn check_keys(batches: &[u8]) -> Result<()> {
         rest = &rest[batch.size()..];
     }
     Ok(())
-}
-
-/// At open, before the segments are listed: removes `.cleaned` files (a
-/// pass that had not committed) and completes every `.swap` (a pass that
-/// had): the segments it replaced, those whose base falls inside
-/// `(base, next)`, are removed, with its own base's indexes, and it
-/// becomes the `.log`.
-pub(crate) fn finish_interrupted(disk: &dyn Disk, dir: &Path) -> Result<()> {
-    let mut swaps = Vec::new();
-    let mut changed = false;
-    for entry in std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .flatten()
-    {
-        let name = entry.file_name();
-        match parse_file_name(&name.to_string_lossy()) {
-            Some((_, ext)) if ext.ends_with(CLEANED) => {
-                disk.remove(&entry.path())
-                    .map_err(|e| Error::io(entry.path(), e))?;
-                changed = true;
-            }
-            Some((base, ext)) => {
-                if let Some(end) = swap_end(ext) {
-                    swaps.push((base, end));
-                }
-            }
-            None => {}
-        }
-    }
-    swaps.sort_unstable();
-    for (base, end) in swaps {
-        let swap = dir.join(swap_name(base, end));
-        tracing::warn!(path = %swap.display(), end, "completing an interrupted cleaning");
-        for entry in std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .flatten()
-        {
-            let name = entry.file_name();
-            let Some((found, ext)) =
-                parse_file_name(&name.to_string_lossy()).map(|(b, e)| (b, e.to_string()))
-            else {
-                continue;
-            };
-            let segment_file = matches!(ext.as_str(), "log" | "index" | "timeindex" | "txnindex");
-            let replaced =
-                segment_file && ((found == base && ext != "log") || (found > base && found < end));
-            if replaced {
-                disk.remove(&entry.path())
-                    .map_err(|e| Error::io(entry.path(), e))?;
-            }
-        }
-        sync_dir(disk, dir)?;
-        let log = dir.join(file_name(base, "log"));
-        disk.rename(&swap, &log).map_err(|e| Error::io(&log, e))?;
-        changed = true;
-    }
-    if changed {
-        // DURABILITY: the completed swaps must hold before the segments are opened.
-        sync_dir(disk, dir)?;
-    }
-    Ok(())
-}
-
-/// Reads the batches of a segment file in order, a chunk at a time.
-struct BatchCursor<'a> {
-    file: &'a DiskFile,
-    size: u64,
-    position: u64,
-    buf: Vec<u8>,
-    buf_start: u64,
-}
-
-impl<'a> BatchCursor<'a> {
-    fn new(segment: &'a SealedRef) -> BatchCursor<'a> {
-        BatchCursor {
-            file: &segment.file,
-            size: segment.size,
-            position: 0,
-            buf: Vec::new(),
-            buf_start: 0,
-        }
-    }
-
-    /// The next batch's bytes, or `None` at the end of the file.
-    fn next_batch(&mut self, bytes_read: &mut u64) -> Result<Option<&[u8]>> {
-        if self.position + HEADER_BYTES as u64 > self.size {
-            return Ok(None);
-        }
-        let header = self.window(HEADER_BYTES, bytes_read)?;
-        let size = BatchHeader::parse(header)?.size;
-        if self.position + size as u64 > self.size {
-            return Err(Error::CorruptMessage(format!(
-                "{}: batch at {} overruns the segment",
-                self.file.path.display(),
-                self.position
-            )));
-        }
-        self.window(size, bytes_read)?;
-        let at = (self.position - self.buf_start) as usize;
-        self.position += size as u64;
-        Ok(self.buf.get(at..at + size))
-    }
-
-    /// Makes `len` bytes from `position` resident in the buffer.
-    fn window(&mut self, len: usize, bytes_read: &mut u64) -> Result<&[u8]> {
-        let end = self.buf_start + self.buf.len() as u64;
-        if self.position < self.buf_start || self.position + len as u64 > end {
-            let want = (self.size - self.position).min(len.max(READ_CHUNK) as u64) as usize;
-            self.buf.resize(want, 0);
-            self.file
-                .read_at(&mut self.buf, self.position)
-                .map_err(|e| Error::io(&*self.file.path, e))?;
-            self.buf_start = self.position;
-            *bytes_read += want as u64;
-        }
-        let at = (self.position - self.buf_start) as usize;
-        Ok(&self.buf[at..at + len])
-    }
 }
 
 impl CleanJob {

@@ -75,6 +75,16 @@ impl TxnMeta {
     fn is_open(&self) -> bool {
         self.status == Status::Ongoing
     }
+
+    /// The decision recorded and not yet carried out (a marker or the
+    /// offsets failed): `Some(true)` to commit.
+    fn pending_decision(&self) -> Option<bool> {
+        match self.status {
+            Status::PrepareCommit => Some(true),
+            Status::PrepareAbort | Status::PrepareEpochFence => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// The coordinator of every transactional id.
@@ -88,6 +98,8 @@ pub(crate) struct TxnCoordinator {
     durable: bool,
     /// `transaction_max_timeout_ms`: the longest timeout a producer may ask for.
     max_timeout_ms: i32,
+    /// Where committed transactions' consumer-group offsets go.
+    groups: std::sync::Arc<Coordinator>,
 }
 
 fn refuse(code: ResponseError, message: &str) -> Error {
@@ -161,6 +173,13 @@ impl TxnCoordinator {
             ));
         }
         let _ending = self.ending.lock().await;
+        let previous = self.lock().get(txn_id).cloned();
+        if let Some(mut old) = previous.clone()
+            && let Some(commit) = old.pending_decision()
+        {
+            // A decision taken but not carried out is carried out first.
+            self.finish(catalog, txn_id, &mut old, commit).await?;
+        }
         let previous = self.lock().get(txn_id).cloned();
         if let (Some(old), true) = (&previous, producer.0 >= 0) {
             // KIP-360: only the current producer (or its previous epoch,
@@ -375,13 +394,22 @@ impl TxnCoordinator {
     pub(crate) async fn end(
         &self,
         catalog: &Catalog,
-        groups: &Coordinator,
         txn_id: &str,
         producer: (i64, i16),
         commit: bool,
     ) -> Result<()> {
         let _ending = self.ending.lock().await;
         let mut meta = self.with_current(txn_id, producer, |meta| meta.clone())?;
+        if let Some(decided) = meta.pending_decision() {
+            // A retry after a failure half way: carry the decision out.
+            if decided != commit {
+                return Err(refuse(
+                    ResponseError::InvalidTxnState,
+                    "the transaction is already being ended the other way",
+                ));
+            }
+            return self.finish(catalog, txn_id, &mut meta, commit).await;
+        }
         if !meta.is_open() {
             // A retry of an EndTxn whose answer was lost (a restart) gets it again.
             let done = if commit {
@@ -398,26 +426,16 @@ impl TxnCoordinator {
                 ))
             };
         }
-        let offsets = std::mem::take(&mut meta.offsets);
-        self.finish(catalog, txn_id, &mut meta, commit).await?;
-        if commit {
-            for (group, commits) in offsets {
-                let results = groups.commit_transactional(&group, &commits).await;
-                if results.iter().any(Result::is_err) {
-                    tracing::warn!(
-                        group,
-                        ?results,
-                        "offsets of a committed transaction were not all written"
-                    );
-                }
-            }
-        }
-        Ok(())
+        self.finish(catalog, txn_id, &mut meta, commit).await
     }
 
-    /// Records the decision (fsynced), writes a marker in every partition of
-    /// `meta`, then records the end; `meta` and the live state become the
-    /// ended transaction.
+    /// Records the decision (Prepare*, fsynced under `flush = "always"`)
+    /// unless it already is; on commit writes the group offsets; writes a
+    /// marker in every partition of `meta`; then records the end. `meta`
+    /// and the live state become the ended transaction. A failure part way
+    /// leaves the decision recorded, in memory too: a retried EndTxn, a new
+    /// InitProducerId, the timeout check or the next start-up carries it
+    /// out; nothing ever ends it the other way.
     async fn finish(
         &self,
         catalog: &Catalog,
@@ -430,7 +448,22 @@ impl TxnCoordinator {
         } else {
             (Status::PrepareAbort, Status::CompleteAbort)
         };
-        self.persist(txn_id, &meta.record(prepare), true)?;
+        if meta.pending_decision().is_none() {
+            self.persist(txn_id, &meta.record(prepare), true)?;
+            meta.status = prepare;
+            meta.last_update_ms = now_ms();
+            self.lock().insert(txn_id.to_string(), meta.clone());
+        }
+        if commit {
+            // Before the markers: a client told the transaction committed
+            // finds its offsets committed too.
+            for (group, commits) in &meta.offsets {
+                let results = self.groups.commit_transactional(group, commits).await;
+                if let Some(Err(code)) = results.into_iter().find(Result::is_err) {
+                    return Err(refuse(code, "the transaction's offsets were not written"));
+                }
+            }
+        }
         recover::write_markers(catalog, meta, commit, self.durable).await?;
         meta.status = complete;
         meta.partitions.clear();
@@ -449,7 +482,13 @@ impl TxnCoordinator {
         let expired: Vec<String> = self
             .lock()
             .iter()
-            .filter(|(_, m)| m.is_open() && now - m.started_ms > i64::from(m.timeout_ms))
+            .filter(|(_, m)| {
+                let open_too_long = m.is_open() && now - m.started_ms > i64::from(m.timeout_ms);
+                // A decision stuck half way (a failed marker) is retried.
+                let stuck = m.pending_decision().is_some()
+                    && now - m.last_update_ms > i64::from(m.timeout_ms).min(10_000);
+                open_too_long || stuck
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for txn_id in expired {
@@ -457,6 +496,12 @@ impl TxnCoordinator {
             let Some(mut meta) = self.lock().get(&txn_id).cloned() else {
                 continue;
             };
+            if let Some(commit) = meta.pending_decision() {
+                if let Err(e) = self.finish(catalog, &txn_id, &mut meta, commit).await {
+                    tracing::warn!(txn_id, error = %e, "could not finish a decided transaction");
+                }
+                continue;
+            }
             if !meta.is_open() {
                 continue;
             }

@@ -8,6 +8,7 @@ use super::state_log::{self, STATE_DIR, Status, TxnRecord};
 use super::{TxnCoordinator, TxnMeta};
 use crate::catalog::{Catalog, Partition};
 use crate::error::Result;
+use crate::group::Coordinator;
 use crate::internal_log::InternalLog;
 
 /// Segment size of `__transaction_state-0` (Kafka's
@@ -66,8 +67,8 @@ impl TxnCoordinator {
     /// before the broker serves (inside a blocking task).
     pub(crate) fn recover(
         catalog: &Catalog,
-        durable: bool,
-        max_timeout_ms: i32,
+        groups: Arc<Coordinator>,
+        (durable, max_timeout_ms): (bool, i32),
     ) -> Result<TxnCoordinator> {
         let mut records: HashMap<String, TxnRecord> = HashMap::new();
         let log = InternalLog::open(
@@ -95,6 +96,7 @@ impl TxnCoordinator {
             log: Mutex::new(log),
             durable,
             max_timeout_ms,
+            groups,
         };
         let mut txns = HashMap::new();
         for (id, record) in records {

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::records;
+use super::swap::swap_name;
 use super::*;
 use crate::storage::testing::{keyed_batch, transactional_batch};
 use crate::storage::{CleanupPolicy, LogConfig};

@@ -35,7 +35,11 @@ fn recover_unflushed(
             continue;
         };
         let dropped = segment.recover()?;
-        let ends_early = !compacted && next_base.is_some_and(|next| segment.next_offset() != next);
+        // A segment never runs into the next one; in a compacted log it may
+        // end before the next begins (the cleaner removed its last records).
+        let ends_early = next_base.is_some_and(|next| {
+            segment.next_offset() > next || (!compacted && segment.next_offset() != next)
+        });
         if let (Some(next), 0, false) = (next_base, dropped, ends_early) {
             // A compacted segment that ends early still ends where the next begins.
             segment.set_next_offset(next);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -65,33 +65,34 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
-    let text = blocking(move || s.metrics.render()).await;
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
+async fn metrics(State(s): State<Shared>) -> Result<impl IntoResponse, StatusCode> {
+    let text = blocking(move || s.metrics.render()).await?;
+    let kind = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, kind)], text))
 }
 
-async fn topics(State(s): State<Shared>) -> Json<Vec<view::TopicView>> {
-    Json(blocking(move || view::topics(&s.catalog)).await)
+async fn topics(State(s): State<Shared>) -> Result<Json<Vec<view::TopicView>>, StatusCode> {
+    Ok(Json(blocking(move || view::topics(&s.catalog)).await?))
 }
 
-async fn groups(State(s): State<Shared>) -> Json<Vec<view::GroupView>> {
-    Json(blocking(move || view::groups(&s.catalog, &s.groups)).await)
+async fn groups(State(s): State<Shared>) -> Result<Json<Vec<view::GroupView>>, StatusCode> {
+    Ok(Json(
+        blocking(move || view::groups(&s.catalog, &s.groups)).await?,
+    ))
 }
 
 async fn clients(State(s): State<Shared>) -> Json<Vec<crate::session::ClientInfo>> {
     Json(s.clients.list())
 }
 
-/// Runs `f` (which takes the partitions' locks) off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+/// Runs `f` (which takes the partitions' locks) off the async workers;
+/// 503 when the broker is stopping and the task was cancelled.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StatusCode> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE),
     }
 }

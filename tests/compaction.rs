@@ -50,6 +50,16 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str, value: Option<&
         .offset
 }
 
+/// Sends `rounds` rounds of values `v<round>` for keys `k0..k<keys>`.
+async fn updates(producer: &FutureProducer, topic: &str, rounds: usize, keys: usize) {
+    for round in 0..rounds {
+        for key in 0..keys {
+            let value = format!("v{round}");
+            send(producer, topic, &format!("k{key}"), Some(&value)).await;
+        }
+    }
+}
+
 /// Sends `n` records with keys of their own, so that everything before them
 /// is in sealed segments (the active segment is never cleaned).
 async fn tail(producer: &FutureProducer, topic: &str, n: usize) -> i64 {
@@ -109,17 +119,7 @@ async fn a_topic_switched_to_compact_keeps_the_latest_value_of_each_key_and_drop
     delete.push(("cleanup.policy", "delete"));
     create_topic(&bootstrap, &topic, 1, &delete).await;
     let producer = producer(&bootstrap, &[]);
-    for round in 0..20 {
-        for key in 0..8 {
-            send(
-                &producer,
-                &topic,
-                &format!("k{key}"),
-                Some(&format!("v{round}")),
-            )
-            .await;
-        }
-    }
+    updates(&producer, &topic, 20, 8).await;
     for key in 0..3 {
         send(&producer, &topic, &format!("k{key}"), None).await;
     }
@@ -201,17 +201,7 @@ async fn a_consumer_group_resumes_past_offsets_that_were_cleaned_away() {
     configs.push(("cleanup.policy", "compact"));
     create_topic(&bootstrap, &topic, 1, &configs).await;
     let producer = producer(&bootstrap, &[]);
-    for round in 0..10 {
-        for key in 0..5 {
-            send(
-                &producer,
-                &topic,
-                &format!("k{key}"),
-                Some(&format!("v{round}")),
-            )
-            .await;
-        }
-    }
+    updates(&producer, &topic, 10, 5).await;
     let tail_start = tail(&producer, &topic, 30).await;
     let cleaned = read_until(&bootstrap, &topic, "one record per key", |records| {
         rows(records, tail_start).len() == 5

@@ -42,6 +42,16 @@ async fn run_script(
     stdout
 }
 
+/// (offset, value) of exactly `n` records of partition 0, read with `isolation`.
+fn read_values(bootstrap: &str, topic: &str, isolation: &str, n: usize) -> Vec<(i64, String)> {
+    let consumer = consumer(bootstrap, &[("isolation.level", isolation)]);
+    assign(&consumer, topic, &[0], Offset::Beginning);
+    consume_exactly(&consumer, n, WAIT)
+        .iter()
+        .map(|r| (r.offset, r.value_str().to_string()))
+        .collect()
+}
+
 #[tokio::test]
 async fn kafka_python_reads_rdkafka_records_administers_and_writes_for_rdkafka() {
     let Some(python) = tools::kafka_python(file!()) else {
@@ -171,15 +181,7 @@ async fn kafka_python_runs_transactions_and_lists_and_describes_them() {
     .await;
     // rdkafka: read_committed sees the committed three at offsets 0..3; read
     // uncommitted also the aborted two after the first marker.
-    let committed = consumer(
-        &broker.bootstrap(),
-        &[("isolation.level", "read_committed")],
-    );
-    assign(&committed, &topic, &[0], Offset::Beginning);
-    let got: Vec<(i64, String)> = consume_exactly(&committed, 3, WAIT)
-        .iter()
-        .map(|r| (r.offset, r.value_str().to_string()))
-        .collect();
+    let got = read_values(&broker.bootstrap(), &topic, "read_committed", 3);
     assert_eq!(
         got,
         [
@@ -188,15 +190,7 @@ async fn kafka_python_runs_transactions_and_lists_and_describes_them() {
             (2, "py-c2".to_string())
         ]
     );
-    let all = consumer(
-        &broker.bootstrap(),
-        &[("isolation.level", "read_uncommitted")],
-    );
-    assign(&all, &topic, &[0], Offset::Beginning);
-    let got: Vec<(i64, String)> = consume_exactly(&all, 5, WAIT)
-        .iter()
-        .map(|r| (r.offset, r.value_str().to_string()))
-        .collect();
+    let got = read_values(&broker.bootstrap(), &topic, "read_uncommitted", 5);
     assert_eq!(
         got,
         [

@@ -42,16 +42,6 @@ async fn run_script(
     stdout
 }
 
-/// (offset, value) of exactly `n` records of partition 0, read with `isolation`.
-fn read_values(bootstrap: &str, topic: &str, isolation: &str, n: usize) -> Vec<(i64, String)> {
-    let consumer = consumer(bootstrap, &[("isolation.level", isolation)]);
-    assign(&consumer, topic, &[0], Offset::Beginning);
-    consume_exactly(&consumer, n, WAIT)
-        .iter()
-        .map(|r| (r.offset, r.value_str().to_string()))
-        .collect()
-}
-
 #[tokio::test]
 async fn kafka_python_reads_rdkafka_records_administers_and_writes_for_rdkafka() {
     let Some(python) = tools::kafka_python(file!()) else {

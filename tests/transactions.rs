@@ -46,16 +46,6 @@ fn transaction(producer: &TxnProducer, topic: &str, values: &[&str], commit: boo
     }
 }
 
-/// (offset, value) of every record of partition 0, read with `isolation`.
-fn read_all(bootstrap: &str, topic: &str, isolation: &str, n: usize) -> Vec<(i64, String)> {
-    let consumer = consumer(bootstrap, &[("isolation.level", isolation)]);
-    assign(&consumer, topic, &[0], Offset::Beginning);
-    consume_exactly(&consumer, n, WAIT)
-        .iter()
-        .map(|r| (r.offset, r.value_str().to_string()))
-        .collect()
-}
-
 fn pairs(list: &[(i64, &str)]) -> Vec<(i64, String)> {
     list.iter().map(|(o, v)| (*o, v.to_string())).collect()
 }
@@ -72,8 +62,8 @@ async fn read_committed_sees_committed_transactions_and_read_uncommitted_everyth
         transaction(&producer, &t, &["x", "y"], false);
         transaction(&producer, &t, &["d"], true);
         (
-            read_all(&bootstrap, &t, "read_committed", 4),
-            read_all(&bootstrap, &t, "read_uncommitted", 6),
+            read_values(&bootstrap, &t, "read_committed", 4),
+            read_values(&bootstrap, &t, "read_uncommitted", 6),
         )
     })
     .await;
@@ -154,7 +144,10 @@ async fn a_second_producer_with_the_same_id_fences_the_first() {
         let second = txn_producer(&bootstrap, "txn-fenced");
         let first_commit = first.commit_transaction(WAIT);
         transaction(&second, &t, &["alive"], true);
-        (first_commit, read_all(&bootstrap, &t, "read_committed", 1))
+        (
+            first_commit,
+            read_values(&bootstrap, &t, "read_committed", 1),
+        )
     })
     .await;
     assert!(
@@ -185,7 +178,7 @@ async fn a_transaction_left_open_by_a_crash_is_aborted_at_start_up() {
     broker.start_again().await;
     let (bootstrap, t) = (broker.bootstrap(), topic.clone());
     let (committed, end) = blocking(move || {
-        let committed = read_all(&bootstrap, &t, "read_committed", 1);
+        let committed = read_values(&bootstrap, &t, "read_committed", 1);
         // The abort marker at 3 makes offset 4 the end; read_committed
         // consumers are not held back.
         let consumer = consumer(&bootstrap, &[("isolation.level", "read_committed")]);
@@ -355,7 +348,7 @@ async fn a_consume_transform_produce_loop_processes_every_record_once_across_pro
         }
     })
     .await;
-    let got = read_all(&broker.bootstrap(), &output, "read_committed", 60);
+    let got = read_values(&broker.bootstrap(), &output, "read_committed", 60);
     let got: Vec<String> = got.into_iter().map(|(_, v)| v).collect();
     let want: Vec<String> = values.iter().map(|v| format!("out-{v}")).collect();
     assert_eq!(got, want, "every input record once, in order");

@@ -766,3 +766,19 @@ pub(crate) async fn produce_and_commit(
     })
     .await
 }
+
+/// (offset, value) of exactly `n` records of partition 0 of `topic`, read
+/// from the beginning with `isolation` (`read_committed` or `read_uncommitted`).
+pub(crate) fn read_values(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    n: usize,
+) -> Vec<(i64, String)> {
+    let consumer = consumer(bootstrap, &[("isolation.level", isolation)]);
+    assign(&consumer, topic, &[0], Offset::Beginning);
+    consume_exactly(&consumer, n, WAIT)
+        .iter()
+        .map(|r| (r.offset, r.value_str().to_string()))
+        .collect()
+}

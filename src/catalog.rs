@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use kafka_protocol::ResponseError;
@@ -74,6 +75,18 @@ pub struct Catalog {
     disk: Arc<dyn Disk>,
     /// The cleaner's first dirty offset of each partition.
     cleaner: cleaner::CleanerOffsets,
+    /// Goes up whenever a topic is created or deleted or grows partitions.
+    generation: AtomicU64,
+    /// The topic image of the current generation, built on first use.
+    image: Mutex<Option<Arc<TopicImage>>>,
+}
+
+/// The topics as the group coordinator sees them: name → (id, partition
+/// count), at one catalog generation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TopicImage {
+    pub generation: u64,
+    pub topics: BTreeMap<String, (Uuid, i32)>,
 }
 
 impl Catalog {
@@ -102,6 +115,8 @@ impl Catalog {
             recovery_points: recovery_point::read(data_dir),
             flush_wanted: Arc::new(Notify::new()),
             disk,
+            generation: AtomicU64::new(0),
+            image: Mutex::new(None),
             cleaner: cleaner::CleanerOffsets::open(data_dir),
         };
         for record in file.topic {
@@ -184,6 +199,28 @@ impl Catalog {
         })
     }
 
+    /// Every topic's id and partition count, rebuilt only after a change.
+    pub fn image(&self) -> Arc<TopicImage> {
+        let mut cached = self.image.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(image) = cached.as_ref().filter(|i| i.generation == generation) {
+            return image.clone();
+        }
+        let topics = self
+            .topics()
+            .iter()
+            .map(|t| (t.name.clone(), (t.id, t.partitions().len() as i32)))
+            .collect();
+        let image = Arc::new(TopicImage { generation, topics });
+        *cached = Some(image.clone());
+        image
+    }
+
+    /// A topic was created or deleted or grew: group subscriptions are resolved again.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The topic with id `id`.
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
         self.topics().into_iter().find(|t| t.id == id)
@@ -248,6 +285,7 @@ impl Catalog {
         }
         topic.write().partitions = opened;
         self.topics_mut().insert(name.to_string(), topic.clone());
+        self.changed();
         self.persist()?;
         Ok(topic)
     }
@@ -261,6 +299,7 @@ impl Catalog {
                 format!("no topic {name:?}"),
             )
         })?;
+        self.changed();
         // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
         self.persist()?;
         self.cleaner.forget_topic(name);
@@ -296,6 +335,7 @@ impl Catalog {
             let partition = self.open_partition(name, index, cfg.clone())?;
             topic.write().partitions.push(partition);
         }
+        self.changed();
         self.persist()
     }
 

@@ -7,6 +7,16 @@ use super::codec::Entry;
 use super::state::GroupState;
 use super::{Coordinator, response_error};
 
+/// ListGroups' view of one group.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ListedGroup {
+    pub id: String,
+    pub protocol_type: String,
+    pub state: &'static str,
+    /// "classic" or "consumer".
+    pub group_type: &'static str,
+}
+
 /// DescribeGroups' view of one group.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct GroupSummary {
@@ -30,28 +40,28 @@ pub(crate) struct MemberSummary {
 }
 
 impl Coordinator {
-    /// Every group as (group id, protocol type, state), filtered by state names
-    /// (case-insensitive; no filter when empty).
-    pub(crate) fn list_groups(&self, states: &[String]) -> Vec<(String, String, &'static str)> {
+    /// Every group, filtered by state names and group types (case-insensitive;
+    /// no filter when empty).
+    pub(crate) fn list_groups(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {
+        let wanted = |filter: &[String], value: &str| {
+            filter.is_empty() || filter.iter().any(|s| s.eq_ignore_ascii_case(value))
+        };
         let inner = self.lock();
         let mut groups: Vec<_> = inner
             .groups
             .values()
-            .filter(|g| {
-                states.is_empty()
-                    || states
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(g.state.name()))
-            })
-            .map(|g| {
-                (
-                    g.id.clone(),
-                    g.protocol_type.clone().unwrap_or_default(),
-                    g.state.name(),
-                )
+            .filter(|g| wanted(states, g.state_name()) && wanted(types, g.group_type()))
+            .map(|g| ListedGroup {
+                id: g.id.clone(),
+                protocol_type: match g.consumer {
+                    Some(_) => "consumer".to_string(),
+                    None => g.protocol_type.clone().unwrap_or_default(),
+                },
+                state: g.state_name(),
+                group_type: g.group_type(),
             })
             .collect();
-        groups.sort();
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
         groups
     }
 
@@ -69,6 +79,9 @@ impl Coordinator {
                 members: Vec::new(),
             });
         };
+        if let Some(c) = &group.consumer {
+            return Ok(super::modern::summary(c));
+        }
         let stable = group.state == GroupState::Stable;
         let protocol = if stable {
             group.protocol.clone().unwrap_or_default()
@@ -129,7 +142,7 @@ impl super::Inner {
             return Err(ResponseError::InvalidGroupId);
         }
         let group = self.groups.get(id).ok_or(ResponseError::GroupIdNotFound)?;
-        if group.state != GroupState::Empty || !group.pending.is_empty() {
+        if !group.is_empty() {
             return Err(ResponseError::NonEmptyGroup);
         }
         let mut entries: Vec<Entry> = group
@@ -146,6 +159,12 @@ impl super::Inner {
             group: id.to_string(),
             value: None,
         });
+        if let Some(c) = &group.consumer {
+            entries.extend(c.tombstones().into_iter().map(|record| Entry::Consumer {
+                group: id.to_string(),
+                record,
+            }));
+        }
         let last =
             super::store::append(&mut self.store, &entries).map_err(|e| response_error(&e))?;
         self.groups.remove(id);

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::consumer::records::Record;
 use crate::internal_log::{get_i16, get_i32, get_i64};
 
 /// One entry of the internal log: a key and its value, or a tombstone.
@@ -19,6 +20,8 @@ pub(crate) enum Entry {
         group: String,
         value: Option<GroupValue>,
     },
+    /// A record of a consumer group of the KIP-848 protocol.
+    Consumer { group: String, record: Record },
 }
 
 /// OffsetCommitValue v3.
@@ -81,6 +84,7 @@ impl Entry {
                 put_str(&mut key, group);
                 (key, value.as_ref().map(GroupValue::encode))
             }
+            Entry::Consumer { group, record } => record.encode(group),
         }
     }
 
@@ -110,7 +114,11 @@ impl Entry {
                 };
                 Some(Entry::Group { group, value })
             }
-            _ => None,
+            version => {
+                let group = get_str(&mut k)?;
+                let record = Record::decode(version, &mut k, value)?;
+                Some(Entry::Consumer { group, record })
+            }
         }
     }
 }

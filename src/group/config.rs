@@ -25,6 +25,15 @@ pub struct GroupConfig {
     /// `offsets.topic.segment.bytes`: segment size of the internal offsets
     /// log (a compacted log: the log cleaner keeps it small).
     pub offsets_segment_bytes: u64,
+    /// `group.consumer.session.timeout.ms`: a member of a consumer-protocol
+    /// (KIP-848) group that sends no heartbeat for this long is removed.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.min.session.timeout.ms`.
+    pub consumer_min_session_timeout_ms: i32,
+    /// `group.consumer.max.session.timeout.ms`.
+    pub consumer_max_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: how often members are told to heartbeat.
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -37,6 +46,10 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
             offsets_segment_bytes: 16 * 1024 * 1024,
+            consumer_session_timeout_ms: 45_000,
+            consumer_min_session_timeout_ms: 45_000,
+            consumer_max_session_timeout_ms: 60_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }
@@ -62,6 +75,20 @@ impl GroupConfig {
         }
         if !(4096..=i32::MAX as u64).contains(&self.offsets_segment_bytes) {
             return Err("group.offsets_segment_bytes must be in [4 KiB, 2 GiB)".into());
+        }
+        if !(self.consumer_min_session_timeout_ms..=self.consumer_max_session_timeout_ms)
+            .contains(&self.consumer_session_timeout_ms)
+            || self.consumer_min_session_timeout_ms < 1
+        {
+            return Err("group.consumer_session_timeout_ms must be >= 1 and within \
+                 [consumer_min_session_timeout_ms, consumer_max_session_timeout_ms]"
+                .into());
+        }
+        if !(1..self.consumer_session_timeout_ms).contains(&self.consumer_heartbeat_interval_ms) {
+            return Err(
+                "group.consumer_heartbeat_interval_ms must be >= 1 and below the session timeout"
+                    .into(),
+            );
         }
         Ok(())
     }

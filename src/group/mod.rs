@@ -31,11 +31,13 @@
 //! [`Coordinator::clean`], which keeps the latest entry of each key (a
 //! deleted group's or offset's tombstone goes after `delete.retention.ms`).
 
-mod admin;
+pub(crate) mod admin;
 mod codec;
 mod config;
+pub(crate) mod consumer;
 mod join;
 mod membership;
+mod modern;
 mod offsets;
 mod rebalance;
 mod state;
@@ -118,6 +120,18 @@ impl Coordinator {
                 .entry(id.clone())
                 .or_insert_with(|| Group::new(&id, crate::util::now_ms()));
             group.offsets = offsets;
+        }
+        let session = Duration::from_millis(config.consumer_session_timeout_ms.max(0) as u64);
+        for (id, records) in restored.consumer {
+            let mut c = consumer::ConsumerGroup::default();
+            for record in records {
+                c.restore(record, now);
+            }
+            c.finish_restore(now, session);
+            let group = groups
+                .entry(id.clone())
+                .or_insert_with(|| Group::new(&id, crate::util::now_ms()));
+            group.consumer = Some(c);
         }
         tracing::debug!(groups = groups.len(), "group coordinator restored");
         let inner = Inner {
@@ -224,6 +238,9 @@ impl Coordinator {
         let delay = self.config.initial_rebalance_delay_ms;
         for group in inner.groups.values_mut() {
             group.tick(now, delay);
+            if let Some(c) = &mut group.consumer {
+                c.tick(now);
+            }
         }
         let every = Duration::from_millis(self.config.offsets_retention_check_interval_ms);
         if now.duration_since(inner.last_expiry) >= every {
@@ -326,6 +343,9 @@ impl Inner {
         {
             return fail(ResponseError::InvalidSessionTimeout);
         }
+        if let Err(e) = self.classic_join_allowed(&req.group_id) {
+            return fail(e);
+        }
         if !self.groups.contains_key(&req.group_id) {
             if !req.member_id.is_empty() {
                 return fail(ResponseError::UnknownMemberId);
@@ -342,12 +362,20 @@ impl Inner {
     /// Writes the records of groups whose metadata changed.
     fn persist(&mut self) {
         let mut entries = Vec::new();
-        for group in self.groups.values_mut().filter(|g| g.dirty) {
-            group.dirty = false;
-            entries.push(Entry::Group {
-                group: group.id.clone(),
-                value: Some(group.to_value()),
-            });
+        for group in self.groups.values_mut() {
+            if let Some(c) = &mut group.consumer {
+                let records = c.take_records();
+                entries.extend(records.into_iter().map(|record| Entry::Consumer {
+                    group: group.id.clone(),
+                    record,
+                }));
+            } else if group.dirty {
+                group.dirty = false;
+                entries.push(Entry::Group {
+                    group: group.id.clone(),
+                    value: Some(group.to_value()),
+                });
+            }
         }
         if let Err(e) = store::append(&mut self.store, &entries) {
             tracing::warn!(error = %e, "could not write group metadata");

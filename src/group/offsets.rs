@@ -88,16 +88,23 @@ impl Coordinator {
 
     /// OffsetFetch for `topics` (all committed partitions when `None`);
     /// partitions without a commit report `None`.
+    /// `member` (OffsetFetch v9: member id and epoch) is checked against a
+    /// consumer group's members.
     pub(crate) fn fetch_offsets(
         &self,
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
+        member: (Option<&str>, i32),
     ) -> Result<TopicResults<Option<FetchedOffset>>, ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
         let inner = self.lock();
-        let offsets = inner.groups.get(group_id).map(|g| &g.offsets);
+        let group = inner.groups.get(group_id);
+        if let Some(c) = group.and_then(|g| g.consumer.as_ref()) {
+            super::modern::check_fetch(c, member.0, member.1)?;
+        }
+        let offsets = group.map(|g| &g.offsets);
         let fetched = |v: &OffsetValue| FetchedOffset {
             offset: v.offset,
             leader_epoch: v.leader_epoch,
@@ -182,6 +189,9 @@ impl Inner {
                 .insert(group_id.to_string(), Group::new(group_id, now_ms()));
             return Ok(());
         };
+        if let Some(c) = &group.consumer {
+            return super::modern::check_commit(c, member_id, generation);
+        }
         if group.is_fenced(instance, member_id) {
             return Err(ResponseError::FencedInstanceId);
         }
@@ -272,6 +282,7 @@ impl Inner {
             .get(group_id)
             .ok_or(ResponseError::GroupIdNotFound)?;
         let subscribed = match group.state {
+            _ if group.consumer.is_some() => group.consumer.as_ref().map(|c| c.subscribed_topics()),
             GroupState::Empty => Some(BTreeSet::new()),
             _ if group.protocol_type.as_deref() == Some("consumer") => subscribed_topics(group),
             _ => return Err(ResponseError::NonEmptyGroup),
@@ -319,11 +330,7 @@ impl Inner {
         let now = now_ms();
         let mut entries = Vec::new();
         let mut gone = Vec::new();
-        for group in self
-            .groups
-            .values_mut()
-            .filter(|g| g.state == GroupState::Empty)
-        {
+        for group in self.groups.values_mut().filter(|g| g.is_empty()) {
             let since = group.state_since_ms;
             let expired: Vec<(String, i32)> = group
                 .offsets
@@ -340,7 +347,7 @@ impl Inner {
                     value: None,
                 });
             }
-            if group.offsets.is_empty() && group.pending.is_empty() {
+            if group.offsets.is_empty() && group.pending.is_empty() && group.consumer.is_none() {
                 gone.push(group.id.clone());
             }
         }

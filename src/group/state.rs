@@ -183,6 +183,9 @@ pub(crate) struct Group {
     pub(crate) dirty: bool,
     /// When the current rebalance began (for the log line that reports its length).
     pub(crate) rebalance_started: Option<Instant>,
+    /// Set when the group uses the consumer protocol (KIP-848); the classic
+    /// fields above then stay empty.
+    pub(crate) consumer: Option<super::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -205,6 +208,31 @@ impl Group {
             sync_deadline: None,
             dirty: false,
             rebalance_started: None,
+            consumer: None,
+        }
+    }
+
+    /// No member of either protocol: offsets may expire, the group may be deleted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.state == GroupState::Empty
+            && self.pending.is_empty()
+            && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
+    }
+
+    /// "classic" or "consumer", as ListGroups v5 reports it.
+    pub(crate) fn group_type(&self) -> &'static str {
+        if self.consumer.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        }
+    }
+
+    /// The state name Kafka reports for the group, whatever its protocol.
+    pub(crate) fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(c) => c.state().name(),
+            None => self.state.name(),
         }
     }
 

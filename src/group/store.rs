@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::codec::{Entry, GroupValue, OffsetValue};
+use super::consumer::records::Record;
 use crate::internal_log::{InternalLog, KeyValue};
 
 /// Directory name of the internal partition.
@@ -17,6 +18,8 @@ pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets-0";
 pub(crate) struct Restored {
     pub(crate) groups: HashMap<String, GroupValue>,
     pub(crate) offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>>,
+    /// The records of consumer groups (KIP-848), in log order.
+    pub(crate) consumer: HashMap<String, Vec<Record>>,
 }
 
 impl Restored {
@@ -42,6 +45,15 @@ impl Restored {
             }
             Entry::Group { group, value: None } => {
                 self.groups.remove(&group);
+            }
+            Entry::Consumer {
+                group,
+                record: Record::GroupEpoch(None),
+            } => {
+                self.consumer.remove(&group);
+            }
+            Entry::Consumer { group, record } => {
+                self.consumer.entry(group).or_default().push(record);
             }
         }
     }

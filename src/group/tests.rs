@@ -130,7 +130,9 @@ async fn offsets_survive_reopen_and_the_cleaner_keeps_the_log_small() {
     );
 
     let coordinator = Coordinator::open(dir.path(), cfg, false).expect("reopen");
-    let fetched = coordinator.fetch_offsets("g", None).expect("fetch");
+    let fetched = coordinator
+        .fetch_offsets("g", None, (None, -1))
+        .expect("fetch");
     let offsets: Vec<(i32, i64, String)> = fetched[0]
         .1
         .iter()
@@ -148,7 +150,9 @@ async fn offsets_survive_reopen_and_the_cleaner_keeps_the_log_small() {
         "Dead"
     );
     assert_eq!(
-        coordinator.fetch_offsets("gone", None).expect("fetch"),
+        coordinator
+            .fetch_offsets("gone", None, (None, -1))
+            .expect("fetch"),
         vec![]
     );
 }

@@ -1,18 +1,27 @@
-//! ApiVersions: the table in [`super::SUPPORTED`], as the client's version needs it.
+//! ApiVersions: the table in [`super::SUPPORTED`], as the client's version
+//! needs it, and (v3+) the features: `group.version` 1 says the consumer
+//! group protocol of KIP-848 is on.
 
 use bytes::BytesMut;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
-use super::{Context, SUPPORTED};
+use super::{Context, SUPPORTED, str_bytes};
 use crate::error::Result;
 use crate::protocol::encode_response;
+
+/// Feature levels this broker supports and has finalized: (name, level).
+const FEATURES: &[(&str, i16)] = &[("group.version", 1)];
+/// The epoch of the finalized features; they never change at run time.
+const FEATURES_EPOCH: i64 = 1;
 
 pub(super) async fn handle(
     _ctx: &Context,
     _req: ApiVersionsRequest,
-    _version: i16,
+    version: i16,
 ) -> Result<ApiVersionsResponse> {
     let mut response = ApiVersionsResponse::default();
     response.api_keys = SUPPORTED
@@ -25,6 +34,21 @@ pub(super) async fn handle(
             v
         })
         .collect();
+    if version >= 3 {
+        for &(name, level) in FEATURES {
+            let mut supported = SupportedFeatureKey::default();
+            supported.name = str_bytes(name);
+            supported.min_version = 0;
+            supported.max_version = level;
+            response.supported_features.push(supported);
+            let mut finalized = FinalizedFeatureKey::default();
+            finalized.name = str_bytes(name);
+            finalized.min_version_level = level;
+            finalized.max_version_level = level;
+            response.finalized_features.push(finalized);
+        }
+        response.finalized_features_epoch = FEATURES_EPOCH;
+    }
     Ok(response)
 }
 

@@ -1,5 +1,5 @@
-//! ListGroups: every group, optionally filtered by state (v4+) and type (v5+;
-//! all Sluice groups are "classic").
+//! ListGroups: every group, optionally filtered by state (v4+) and type (v5+:
+//! "classic" or "consumer").
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -13,28 +13,21 @@ pub(super) async fn handle(
     version: i16,
 ) -> Result<ListGroupsResponse> {
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_string()).collect();
-    let classic = req.types_filter.is_empty()
-        || req
-            .types_filter
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("classic"));
+    let types: Vec<String> = req.types_filter.iter().map(|s| s.to_string()).collect();
     let mut response = ListGroupsResponse::default();
-    if !classic {
-        return Ok(response);
-    }
     response.groups = ctx
         .groups
-        .list_groups(&states)
+        .list_groups(&states, &types)
         .into_iter()
-        .map(|(id, protocol_type, state)| {
+        .map(|listed| {
             let mut g = ListedGroup::default();
-            g.group_id = GroupId(str_bytes(&id));
-            g.protocol_type = str_bytes(&protocol_type);
+            g.group_id = GroupId(str_bytes(&listed.id));
+            g.protocol_type = str_bytes(&listed.protocol_type);
             if version >= 4 {
-                g.group_state = str_bytes(state);
+                g.group_state = str_bytes(listed.state);
             }
             if version >= 5 {
-                g.group_type = str_bytes("classic");
+                g.group_type = str_bytes(listed.group_type);
             }
             g
         })

@@ -20,6 +20,7 @@ mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod admin_configs;
 mod api_versions;
+mod consumer_group;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -70,8 +71,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
@@ -82,6 +83,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -218,6 +221,16 @@ async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Repl
         ApiKey::OffsetDelete => route!(ctx, req, offset_delete),
         ApiKey::ListGroups => route!(ctx, req, list_groups),
         ApiKey::DescribeGroups => route!(ctx, req, describe_groups),
+        ApiKey::ConsumerGroupHeartbeat => {
+            let response = consumer_group::heartbeat(ctx, &req).await?;
+            Reply::frame(encode_response(
+                req.api_key,
+                version,
+                req.header.correlation_id,
+                &response,
+            )?)
+        }
+        ApiKey::ConsumerGroupDescribe => route!(ctx, req, consumer_group::describe),
         ApiKey::DeleteGroups => route!(ctx, req, delete_groups),
         ApiKey::AddPartitionsToTxn => route!(ctx, req, add_partitions_to_txn),
         ApiKey::AddOffsetsToTxn => route!(ctx, req, add_offsets_to_txn),

@@ -31,7 +31,10 @@ pub(super) async fn handle(
                     .map(|t| (t.name.to_string(), t.partition_indexes))
                     .collect::<Vec<_>>()
             });
-            let fetched = ctx.groups.fetch_offsets(&group.group_id, topics.as_deref());
+            let member = (group.member_id.as_deref(), group.member_epoch);
+            let fetched = ctx
+                .groups
+                .fetch_offsets(&group.group_id, topics.as_deref(), member);
             let unstable = stable_filter(ctx, &group.group_id, req.require_stable);
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = group.group_id;
@@ -50,7 +53,9 @@ pub(super) async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect::<Vec<_>>()
     });
-    let fetched: Fetched = ctx.groups.fetch_offsets(&req.group_id, topics.as_deref());
+    let fetched: Fetched = ctx
+        .groups
+        .fetch_offsets(&req.group_id, topics.as_deref(), (None, -1));
     let unstable = stable_filter(ctx, &req.group_id, version >= 7 && req.require_stable);
     match fetched {
         Ok(found) => {

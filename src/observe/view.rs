@@ -91,9 +91,10 @@ pub(crate) fn topics(catalog: &Catalog) -> Vec<TopicView> {
 /// Every consumer group, by id, with its members and committed offsets.
 pub(crate) fn groups(catalog: &Catalog, coordinator: &Coordinator) -> Vec<GroupView> {
     coordinator
-        .list_groups(&[])
+        .list_groups(&[], &[])
         .into_iter()
-        .filter_map(|(id, protocol_type, state)| {
+        .filter_map(|listed| {
+            let (id, protocol_type, state) = (listed.id, listed.protocol_type, listed.state);
             let summary = coordinator.describe(&id).ok()?;
             let members = summary
                 .members
@@ -109,7 +110,9 @@ pub(crate) fn groups(catalog: &Catalog, coordinator: &Coordinator) -> Vec<GroupV
                     },
                 })
                 .collect();
-            let committed = coordinator.fetch_offsets(&id, None).unwrap_or_default();
+            let committed = coordinator
+                .fetch_offsets(&id, None, (None, -1))
+                .unwrap_or_default();
             let offsets = committed
                 .into_iter()
                 .flat_map(|(topic, partitions)| {

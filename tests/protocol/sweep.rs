@@ -195,6 +195,15 @@ async fn exercise(raw: &mut Raw, ctx: &mut Ctx, key: ApiKey, v: i16) {
                 (0, SUPPORTED.len()),
                 "{what}"
             );
+            if v >= 3 {
+                // KIP-848: the feature that tells clients the consumer group protocol is on.
+                let finalized: Vec<_> = response
+                    .finalized_features
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.max_version_level))
+                    .collect();
+                assert_eq!(finalized, vec![("group.version", 1)], "{what}");
+            }
         }
         ApiKey::CreateTopics => {
             let topic = format!("created-v{v}");

@@ -283,7 +283,94 @@ pub(super) async fn exercise(raw: &mut Raw, key: ApiKey, v: i16, topic: &str) ->
                 .await;
             assert_eq!(response.results[0].error_code, 0, "{what}");
         }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let g = format!("kip848-v{v}");
+            let (member, epoch) = consumer_join(raw, v, &g, topic).await;
+            let beat = ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(group(&g))
+                .with_member_id(member.clone())
+                .with_member_epoch(epoch);
+            let response = raw.call(v, &beat).await;
+            assert_eq!(
+                (response.error_code, response.member_epoch),
+                (0, epoch),
+                "{what}: {:?}",
+                response.error_message
+            );
+            assert!(response.assignment.is_none(), "{what}: nothing changed");
+            let leave = beat.with_member_epoch(-1);
+            let response = raw.call(v, &leave).await;
+            assert_eq!(
+                (response.error_code, response.member_epoch),
+                (0, -1),
+                "{what}"
+            );
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let g = format!("kip848-describe-v{v}");
+            let (member, epoch) = consumer_join(raw, 1, &g, topic).await;
+            let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group(&g)]);
+            let response = raw.call(v, &request).await;
+            let d = &response.groups[0];
+            let summary = (
+                d.error_code,
+                d.group_state.as_str(),
+                d.group_epoch,
+                d.assignor_name.as_str(),
+            );
+            assert_eq!(summary, (0, "Stable", epoch, "uniform"), "{what}");
+            let m = &d.members[0];
+            assert_eq!((&m.member_id, m.member_epoch), (&member, epoch), "{what}");
+            assert_eq!(
+                m.assignment.topic_partitions[0].topic_name.as_str(),
+                topic,
+                "{what}"
+            );
+        }
         _ => return false,
     }
     true
+}
+
+/// Joins `group_id` by the consumer group protocol as its only member; it is
+/// given every partition of `topic` at once. Returns (member id, epoch).
+async fn consumer_join(
+    raw: &mut Raw,
+    version: i16,
+    group_id: &str,
+    topic: &str,
+) -> (StrBytes, i32) {
+    let member_id = if version >= 1 {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        String::new()
+    };
+    let request = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group(group_id))
+        .with_member_id(s(&member_id))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![TopicName(s(topic))]))
+        .with_topic_partitions(Some(Vec::new()));
+    let response = raw.call(version, &request).await;
+    let what = format!("ConsumerGroupHeartbeat v{version} join");
+    assert_eq!(
+        response.error_code, 0,
+        "{what}: {:?}",
+        response.error_message
+    );
+    assert!(response.member_epoch >= 1, "{what}");
+    let member = response.member_id.expect("a member id");
+    if version >= 1 {
+        assert_eq!(
+            member.as_str(),
+            member_id,
+            "{what}: KIP-1082 keeps the client's id"
+        );
+    }
+    let assigned: usize = response.assignment.map_or(0, |a| {
+        a.topic_partitions.iter().map(|t| t.partitions.len()).sum()
+    });
+    assert!(assigned >= 1, "{what}: the lone member gets the topic");
+    (member, response.member_epoch)
 }

@@ -1,0 +1,337 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::assignor::{Subscriber, assign};
+use super::records::{CurrentValue, MemberValue, Record};
+use super::*;
+use crate::catalog::TopicImage;
+
+fn topic(n: u8) -> Uuid {
+    Uuid::from_bytes([n; 16])
+}
+
+fn subscriber(id: &str, topics: &[u8]) -> Subscriber {
+    Subscriber {
+        member_id: id.to_string(),
+        topics: topics.iter().map(|t| topic(*t)).collect(),
+    }
+}
+
+fn counts(a: &BTreeMap<String, Assignment>) -> Vec<usize> {
+    a.values()
+        .map(|x| x.values().map(BTreeSet::len).sum())
+        .collect()
+}
+
+/// Every partition of `partitions` is assigned exactly once.
+fn covers_once(a: &BTreeMap<String, Assignment>, partitions: &BTreeMap<Uuid, i32>) {
+    let mut seen = BTreeSet::new();
+    for x in a.values() {
+        for (t, ps) in x {
+            for p in ps {
+                assert!(seen.insert((*t, *p)), "{t}/{p} assigned twice");
+            }
+        }
+    }
+    let all: BTreeSet<(Uuid, i32)> = partitions
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (*t, p)))
+        .collect();
+    assert_eq!(seen, all);
+}
+
+#[test]
+fn uniform_balances_and_keeps_what_it_can_when_members_come_and_go() {
+    let partitions = BTreeMap::from([(topic(1), 7), (topic(2), 5)]);
+    let two = [subscriber("a", &[1, 2]), subscriber("b", &[1, 2])];
+    let first = assign("uniform", &two, &partitions, &BTreeMap::new());
+    covers_once(&first, &partitions);
+    assert_eq!(counts(&first), vec![6, 6]);
+
+    let three = [
+        subscriber("a", &[1, 2]),
+        subscriber("b", &[1, 2]),
+        subscriber("c", &[1, 2]),
+    ];
+    let second = assign("uniform", &three, &partitions, &first);
+    covers_once(&second, &partitions);
+    assert_eq!(counts(&second), vec![4, 4, 4]);
+    // Stickiness: a and b only gave partitions up; nothing moved between them.
+    for id in ["a", "b"] {
+        for (t, ps) in &second[id] {
+            assert!(
+                ps.is_subset(&first[id][t]),
+                "{id} got a partition it did not have"
+            );
+        }
+    }
+
+    let back = assign("uniform", &three[..2], &partitions, &second);
+    covers_once(&back, &partitions);
+    assert_eq!(counts(&back), vec![6, 6]);
+    for id in ["a", "b"] {
+        for (t, ps) in &second[id] {
+            assert!(ps.is_subset(&back[id][t]), "{id} lost a partition it had");
+        }
+    }
+}
+
+#[test]
+fn uniform_gives_each_topic_only_to_its_subscribers() {
+    let partitions = BTreeMap::from([(topic(1), 4), (topic(2), 2)]);
+    let members = [subscriber("a", &[1]), subscriber("b", &[1, 2])];
+    let out = assign("uniform", &members, &partitions, &BTreeMap::new());
+    covers_once(&out, &partitions);
+    assert!(!out["a"].contains_key(&topic(2)));
+    assert_eq!(counts(&out), vec![3, 3]);
+}
+
+#[test]
+fn range_gives_contiguous_ranges_in_member_order() {
+    let partitions = BTreeMap::from([(topic(1), 5), (topic(2), 5)]);
+    let members = [subscriber("b", &[1, 2]), subscriber("a", &[1, 2])];
+    let out = assign("range", &members, &partitions, &BTreeMap::new());
+    covers_once(&out, &partitions);
+    for t in [topic(1), topic(2)] {
+        assert_eq!(out["a"][&t], BTreeSet::from([0, 1, 2]));
+        assert_eq!(out["b"][&t], BTreeSet::from([3, 4]));
+    }
+}
+
+proptest! {
+    #[test]
+    fn uniform_is_balanced_for_equal_subscriptions(
+        members in 1usize..8,
+        sizes in proptest::collection::vec(1i32..12, 1..4),
+        previous_members in 0usize..8,
+    ) {
+        let partitions: BTreeMap<Uuid, i32> =
+            sizes.iter().enumerate().map(|(i, n)| (topic(i as u8 + 1), *n)).collect();
+        let all: Vec<u8> = (1..=sizes.len() as u8).collect();
+        let subs = |n: usize| -> Vec<Subscriber> {
+            (0..n).map(|i| subscriber(&format!("m{i}"), &all)).collect()
+        };
+        let previous = assign("uniform", &subs(previous_members.max(1)), &partitions, &BTreeMap::new());
+        let out = assign("uniform", &subs(members), &partitions, &previous);
+        covers_once(&out, &partitions);
+        let c = counts(&out);
+        let (min, max) = (c.iter().min().copied().unwrap_or(0), c.iter().max().copied().unwrap_or(0));
+        prop_assert!(max - min <= 1, "{c:?}");
+    }
+}
+
+/// A group driven by random heartbeats, joins, leaves and topic changes.
+struct Model {
+    group: ConsumerGroup,
+    image: TopicImage,
+    now: Instant,
+    /// What each live client believes it owns (it revokes at once when told to).
+    clients: BTreeMap<String, (i32, Assignment)>,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Join(u8),
+    Heartbeat(u8),
+    Leave(u8),
+    GrowTopic(u8),
+    Expire,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        2 => (0u8..5).prop_map(Step::Join),
+        8 => (0u8..5).prop_map(Step::Heartbeat),
+        1 => (0u8..5).prop_map(Step::Leave),
+        1 => (1u8..3).prop_map(Step::GrowTopic),
+        1 => Just(Step::Expire),
+    ]
+}
+
+impl Model {
+    fn new() -> Model {
+        let topics = BTreeMap::from([
+            ("t1".to_string(), (topic(1), 3)),
+            ("t2".to_string(), (topic(2), 2)),
+        ]);
+        Model {
+            group: ConsumerGroup::default(),
+            image: TopicImage {
+                generation: 0,
+                topics,
+            },
+            now: Instant::now(),
+            clients: BTreeMap::new(),
+        }
+    }
+
+    fn request(&self, id: &str, epoch: i32) -> HeartbeatRequest {
+        HeartbeatRequest {
+            group_id: "g".into(),
+            member_id: id.into(),
+            member_epoch: epoch,
+            rebalance_timeout_ms: 1000,
+            topic_names: Some(vec!["t1".into(), "t2".into()]),
+            owned: Some(
+                self.clients
+                    .get(id)
+                    .map(|c| c.1.clone())
+                    .unwrap_or_default(),
+            ),
+            ..HeartbeatRequest::default()
+        }
+    }
+
+    fn apply(&mut self, step: Step) {
+        let session = Duration::from_secs(10);
+        match step {
+            Step::Join(n) | Step::Heartbeat(n) => {
+                let id = format!("m{n}");
+                let epoch = match (&step, self.clients.get(&id)) {
+                    (Step::Heartbeat(_), Some(c)) => c.0,
+                    (Step::Heartbeat(_), None) => return,
+                    _ => 0,
+                };
+                let req = self.request(&id, epoch);
+                if epoch == 0 {
+                    self.clients.insert(id.clone(), (0, Assignment::new()));
+                }
+                match self.group.heartbeat(req, &self.image, session, self.now) {
+                    Ok(r) => {
+                        let client = self.clients.entry(id).or_default();
+                        client.0 = r.member_epoch;
+                        if let Some(a) = r.assignment {
+                            client.1 = a;
+                        }
+                    }
+                    Err(_) => {
+                        self.clients.remove(&id);
+                    }
+                }
+            }
+            Step::Leave(n) => {
+                let id = format!("m{n}");
+                if self.clients.remove(&id).is_some() {
+                    let req = HeartbeatRequest {
+                        member_epoch: LEAVE_EPOCH,
+                        ..self.request(&id, LEAVE_EPOCH)
+                    };
+                    let _ = self.group.heartbeat(req, &self.image, session, self.now);
+                }
+            }
+            Step::GrowTopic(t) => {
+                if let Some(entry) = self.image.topics.get_mut(&format!("t{t}")) {
+                    entry.1 += 1;
+                }
+                self.image.generation += 1;
+            }
+            Step::Expire => {
+                self.now += session * 2;
+                self.group.tick(self.now);
+                self.clients.clear();
+            }
+        }
+    }
+
+    /// No partition is owned by two members, as the broker sees it and as the clients do.
+    fn check(&self) {
+        let mut broker = BTreeMap::new();
+        for m in self.group.members.values() {
+            for (t, ps) in m.current.assigned.iter().chain(&m.current.revoking) {
+                for p in ps {
+                    let other = broker.insert((*t, *p), m.id.clone());
+                    assert!(other.is_none(), "{t}/{p}: {other:?} and {}", m.id);
+                }
+            }
+        }
+        let mut clients = BTreeMap::new();
+        for (id, (_, owned)) in &self.clients {
+            for (t, ps) in owned {
+                for p in ps {
+                    let other = clients.insert((*t, *p), id.clone());
+                    assert!(
+                        other.is_none(),
+                        "clients {other:?} and {id} both own {t}/{p}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn no_partition_is_ever_owned_twice(steps in proptest::collection::vec(step(), 1..80)) {
+        let mut model = Model::new();
+        for s in steps {
+            model.apply(s);
+            model.check();
+        }
+        // Heartbeating everyone a few rounds settles the group on its target.
+        for _ in 0..4 {
+            for n in 0..5 {
+                model.apply(Step::Heartbeat(n));
+                model.check();
+            }
+        }
+        if !model.group.members.is_empty() {
+            prop_assert_eq!(model.group.state(), ConsumerState::Stable);
+            let owned: usize = model.clients.values().map(|c| c.1.values().map(BTreeSet::len).sum::<usize>()).sum();
+            let total: i32 = model.image.topics.values().map(|t| t.1).sum();
+            prop_assert_eq!(owned, total as usize);
+        }
+    }
+}
+
+#[test]
+fn records_round_trip_in_kafkas_schemas() {
+    let assignment = Assignment::from([
+        (topic(1), BTreeSet::from([0, 2])),
+        (topic(2), BTreeSet::from([1])),
+    ]);
+    let member = MemberValue {
+        instance_id: Some("i-1".into()),
+        rack_id: None,
+        client_id: "rdkafka".into(),
+        client_host: "/127.0.0.1".into(),
+        topic_names: vec!["a".into(), "b".into()],
+        topic_regex: Some("^c.*".into()),
+        rebalance_timeout_ms: 30_000,
+        assignor: Some("range".into()),
+    };
+    let current = CurrentValue {
+        epoch: 7,
+        previous_epoch: 6,
+        state: 1,
+        assigned: assignment.clone(),
+        revoking: Assignment::from([(topic(3), BTreeSet::from([4]))]),
+    };
+    let records = [
+        Record::GroupEpoch(Some(7)),
+        Record::TargetEpoch(Some(7)),
+        Record::Member("m".into(), Some(member)),
+        Record::Target("m".into(), Some(assignment)),
+        Record::Current("m".into(), Some(current)),
+        Record::Member("m".into(), None),
+        Record::GroupEpoch(None),
+    ];
+    for record in records {
+        let (key, value) = record.encode("group");
+        let mut k = key.as_slice();
+        let version = crate::internal_log::get_i16(&mut k).expect("version");
+        let group = k.get(2..7).map(|g| g.to_vec());
+        assert_eq!(group.as_deref(), Some(&b"group"[..]));
+        let mut rest = &k[7..];
+        assert_eq!(
+            Record::decode(version, &mut rest, value.as_deref()),
+            Some(record)
+        );
+    }
+    // ConsumerGroupMetadataValue v0, epoch 7: version, i32, no tagged fields.
+    let (_, value) = Record::GroupEpoch(Some(7)).encode("g");
+    assert_eq!(value, Some(vec![0, 0, 0, 0, 0, 7, 0]));
+}

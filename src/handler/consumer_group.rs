@@ -1,0 +1,171 @@
+//! ConsumerGroupHeartbeat (v0–v1) and ConsumerGroupDescribe (v0–v1): the
+//! consumer group protocol of KIP-848, served by [`crate::group::consumer`].
+
+use std::collections::BTreeSet;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::consumer_group_describe_response::{
+    Assignment as DescribedAssignment, DescribedGroup, Member, TopicPartitions as DescribedTopic,
+};
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, TopicName,
+};
+
+use super::{Context, str_bytes};
+use crate::error::Result;
+use crate::group::consumer::{self, HeartbeatRequest};
+use crate::protocol::Request;
+
+/// No ACLs: the caller may do anything (Kafka's "all operations" bit set is not sent).
+const AUTHORIZED_OPERATIONS_UNKNOWN: i32 = i32::MIN;
+/// ConsumerGroupDescribe v1 `MemberType`: the member speaks the consumer protocol.
+const MEMBER_TYPE_CONSUMER: i8 = 1;
+
+pub(super) async fn heartbeat(
+    ctx: &Context,
+    req: &Request,
+) -> Result<ConsumerGroupHeartbeatResponse> {
+    let body: ConsumerGroupHeartbeatRequest = req.decode()?;
+    let version = req.version();
+    let mut response = ConsumerGroupHeartbeatResponse::default();
+    if version >= 1 && body.member_id.is_empty() {
+        // KIP-1082: from v1 the client chooses its member id.
+        response.error_code = ResponseError::InvalidRequest.code();
+        response.error_message = Some(str_bytes("MemberId can't be empty."));
+        return Ok(response);
+    }
+    let owned = body.topic_partitions.map(|tps| {
+        let mut a = consumer::Assignment::new();
+        for tp in tps {
+            a.entry(tp.topic_id)
+                .or_default()
+                .extend(tp.partitions.iter().copied());
+        }
+        a
+    });
+    let request = HeartbeatRequest {
+        group_id: body.group_id.to_string(),
+        member_id: body.member_id.to_string(),
+        member_epoch: body.member_epoch,
+        instance_id: body.instance_id.map(|s| s.to_string()),
+        rack_id: body.rack_id.map(|s| s.to_string()),
+        rebalance_timeout_ms: body.rebalance_timeout_ms,
+        topic_names: body
+            .subscribed_topic_names
+            .map(|ts| ts.iter().map(|t| t.to_string()).collect()),
+        topic_regex: body.subscribed_topic_regex.map(|s| s.to_string()),
+        assignor: body.server_assignor.map(|s| s.to_string()),
+        owned,
+        client_id: req
+            .header
+            .client_id
+            .as_deref()
+            .unwrap_or_default()
+            .to_string(),
+        client_host: String::new(),
+    };
+    let image = ctx.catalog.image();
+    match ctx.groups.consumer_heartbeat(request, &image) {
+        Ok(out) => {
+            response.member_id = Some(str_bytes(&out.member_id));
+            response.member_epoch = out.member_epoch;
+            response.heartbeat_interval_ms = ctx.groups.heartbeat_interval_ms();
+            response.assignment = out.assignment.map(|a| {
+                let mut assignment = Assignment::default();
+                assignment.topic_partitions = a
+                    .into_iter()
+                    .map(|(id, ps)| {
+                        let mut tp = TopicPartitions::default();
+                        tp.topic_id = id;
+                        tp.partitions = ps.into_iter().collect();
+                        tp
+                    })
+                    .collect();
+                assignment
+            });
+        }
+        Err((code, message)) => {
+            response.error_code = code.code();
+            response.error_message = Some(str_bytes(&message));
+        }
+    }
+    Ok(response)
+}
+
+pub(super) async fn describe(
+    ctx: &Context,
+    req: ConsumerGroupDescribeRequest,
+    version: i16,
+) -> Result<ConsumerGroupDescribeResponse> {
+    let image = ctx.catalog.image();
+    let name_of = |id: &uuid::Uuid| {
+        image
+            .topics
+            .iter()
+            .find(|(_, (tid, _))| tid == id)
+            .map(|(name, _)| name.clone())
+            .unwrap_or_default()
+    };
+    let assignment = |a: &consumer::Assignment| {
+        let mut out = DescribedAssignment::default();
+        out.topic_partitions = a
+            .iter()
+            .map(|(id, ps)| {
+                let mut tp = DescribedTopic::default();
+                tp.topic_id = *id;
+                tp.topic_name = TopicName(str_bytes(&name_of(id)));
+                tp.partitions = ps.iter().copied().collect();
+                tp
+            })
+            .collect();
+        out
+    };
+    let mut response = ConsumerGroupDescribeResponse::default();
+    for id in req.group_ids {
+        let mut out = DescribedGroup::default();
+        match ctx.groups.consumer_describe(&id) {
+            Err((code, message)) => {
+                out.error_code = code.code();
+                out.error_message = Some(str_bytes(&message));
+            }
+            Ok(group) => {
+                out.group_state = str_bytes(group.state);
+                out.group_epoch = group.epoch;
+                out.assignment_epoch = group.assignment_epoch;
+                out.assignor_name = str_bytes(&group.assignor);
+                out.members = group
+                    .members
+                    .iter()
+                    .map(|m| {
+                        let s = &m.subscription;
+                        let names: BTreeSet<&String> = s.topic_names.iter().collect();
+                        let mut d = Member::default();
+                        d.member_id = str_bytes(&m.member_id);
+                        d.instance_id = s.instance_id.as_deref().map(str_bytes);
+                        d.rack_id = s.rack_id.as_deref().map(str_bytes);
+                        d.member_epoch = m.epoch;
+                        d.client_id = str_bytes(&s.client_id);
+                        d.client_host = str_bytes(&s.client_host);
+                        d.subscribed_topic_names =
+                            names.into_iter().map(|n| TopicName(str_bytes(n))).collect();
+                        d.subscribed_topic_regex = s.topic_regex.as_deref().map(str_bytes);
+                        d.assignment = assignment(&m.assigned);
+                        d.target_assignment = assignment(&m.target);
+                        if version >= 1 {
+                            d.member_type = MEMBER_TYPE_CONSUMER;
+                        }
+                        d
+                    })
+                    .collect();
+            }
+        }
+        if req.include_authorized_operations {
+            out.authorized_operations = AUTHORIZED_OPERATIONS_UNKNOWN;
+        }
+        out.group_id = id;
+        response.groups.push(out);
+    }
+    Ok(response)
+}

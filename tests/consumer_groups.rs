@@ -546,3 +546,41 @@ async fn a_consumer_group_survives_a_broker_restart() {
     );
     member.close();
 }
+
+/// The second client: @platformatic/kafka (Node.js) with `groupProtocol:
+/// 'consumer'` reads, commits and resumes (tests/node/kip848.mjs). Skipped
+/// (one line) without Node.js or npm.
+#[tokio::test(flavor = "multi_thread")]
+async fn platformatic_kafka_consumes_and_resumes_with_the_consumer_protocol() {
+    let Some(modules) = tools::platformatic_kafka(file!()) else {
+        return;
+    };
+    let broker = broker().await;
+    let b = broker.bootstrap();
+    let (topic, group) = (unique_topic("kip848-node"), unique_topic("g848-node"));
+    create_topic(&b, &topic, 3, &[]).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/kip848.mjs");
+    let child = std::process::Command::new("node")
+        .args([script, &b, &topic, &group])
+        .env("NODE_PATH", &modules)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    let output =
+        blocking(move || wait_with_timeout(child, WAIT * 3, "tests/node/kip848.mjs")).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("kip848: all checks passed"),
+        "the Node.js client failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let committed = describe(&b, &group).await;
+    assert_eq!(
+        committed.group_state.as_str(),
+        "Empty",
+        "both consumers left"
+    );
+}

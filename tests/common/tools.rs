@@ -13,11 +13,12 @@
 //! does not fail. The line is written to stderr directly, not through
 //! `eprintln!`, so that the test harness does not swallow it.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// A program the tests run but cannot install themselves.
 #[derive(Debug)]
@@ -87,13 +88,33 @@ pub(crate) const CHROMIUM: Tool = Tool {
 /// The playwright-core release that drives Chromium in the browser test.
 pub(crate) const PLAYWRIGHT_VERSION: &str = "1.65.1";
 
-/// A `node_modules` directory holding playwright-core [`PLAYWRIGHT_VERSION`],
-/// installed on first use into `target/test-tools/playwright-core-<version>`
-/// (with npm; it downloads no browser). `None`, after a one-line skip
-/// message, when node or npm is missing or npm cannot install it.
+/// The @platformatic/kafka release that is the second client of the
+/// consumer group protocol (the 1.x line still runs on Node.js 20).
+pub(crate) const PLATFORMATIC_KAFKA_VERSION: &str = "1.35.0";
+
+/// A `node_modules` directory holding playwright-core [`PLAYWRIGHT_VERSION`]
+/// (it downloads no browser). See [`npm_package`].
 pub(crate) fn playwright(for_test: &str) -> Option<PathBuf> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(|| install_playwright(for_test)) {
+    npm_package(for_test, "playwright-core", PLAYWRIGHT_VERSION)
+}
+
+/// A `node_modules` directory holding @platformatic/kafka
+/// [`PLATFORMATIC_KAFKA_VERSION`]. See [`npm_package`].
+pub(crate) fn platformatic_kafka(for_test: &str) -> Option<PathBuf> {
+    npm_package(for_test, "@platformatic/kafka", PLATFORMATIC_KAFKA_VERSION)
+}
+
+/// A `node_modules` directory holding `package@version`, installed on first
+/// use into `target/test-tools/<package>-<version>` with npm and reused after
+/// that. `None`, after a one-line skip message, when node or npm is missing
+/// or npm cannot install it.
+fn npm_package(for_test: &str, package: &str, version: &str) -> Option<PathBuf> {
+    static FOUND: Mutex<BTreeMap<String, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    let result = found
+        .entry(format!("{package}@{version}"))
+        .or_insert_with(|| install_npm(for_test, package, version));
+    match result {
         Ok(dir) => Some(dir.clone()),
         Err(why) => {
             skip(why);
@@ -102,13 +123,14 @@ pub(crate) fn playwright(for_test: &str) -> Option<PathBuf> {
     }
 }
 
-fn install_playwright(for_test: &str) -> Result<PathBuf, String> {
-    let version = PLAYWRIGHT_VERSION;
+fn install_npm(for_test: &str, package: &str, version: &str) -> Result<PathBuf, String> {
+    let name = package.trim_start_matches('@').replace('/', "-");
     let dir = build_dir()
         .join("test-tools")
-        .join(format!("playwright-core-{version}"));
+        .join(format!("{name}-{version}"));
     let modules = dir.join("node_modules");
-    if modules.join("playwright-core").is_dir() {
+    let installed = modules.join(package);
+    if installed.is_dir() {
         return Ok(modules);
     }
     let node = Command::new("node")
@@ -123,14 +145,14 @@ fn install_playwright(for_test: &str) -> Result<PathBuf, String> {
     }
     let _ = writeln!(
         std::io::stderr(),
-        "installing playwright-core {version} into {} for {for_test} (once)",
+        "installing {package} {version} into {} for {for_test} (once)",
         shown(&dir)
     );
     let parent = dir.parent().expect("test-tools dir");
     std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let staging = parent.join(format!(
-        ".playwright-core-{version}.{}.{}",
+        ".{name}-{version}.{}.{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
@@ -139,14 +161,14 @@ fn install_playwright(for_test: &str) -> Result<PathBuf, String> {
     let npm = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
         .arg(&staging)
-        .arg(format!("playwright-core@{version}"))
+        .arg(format!("{package}@{version}"))
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .stdin(Stdio::null())
         .output();
     if !npm.as_ref().is_ok_and(|out| out.status.success()) {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(format!(
-            "playwright-core {version} is missing and npm could not install it ({}); \
+            "{package} {version} is missing and npm could not install it ({}); \
              it needs npm and access to the npm registry",
             last_line(&npm)
         ));
@@ -154,7 +176,7 @@ fn install_playwright(for_test: &str) -> Result<PathBuf, String> {
     match std::fs::rename(&staging, &dir) {
         Ok(()) => {}
         // Another test process got there first.
-        Err(_) if modules.join("playwright-core").is_dir() => {
+        Err(_) if installed.is_dir() => {
             let _ = std::fs::remove_dir_all(&staging);
         }
         Err(e) => panic!("rename {} to {}: {e}", staging.display(), dir.display()),

@@ -808,7 +808,7 @@ async fn a_static_member_comes_back_to_its_partitions_and_a_classic_group_stays_
         joined, 79,
         "MEMBER_ID_REQUIRED: the classic group now exists with a pending member"
     );
-    let mut member: BaseConsumer =
+    let member: BaseConsumer =
         consumer_config(&b, &classic_group, &[("group.protocol", "classic")])
             .create()
             .expect("classic consumer");

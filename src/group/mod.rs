@@ -1,5 +1,6 @@
-//! The group coordinator: Kafka's classic consumer-group protocol, with
-//! committed offsets and group metadata kept in an internal partition log.
+//! The group coordinator: Kafka's classic consumer-group protocol and the
+//! consumer group protocol of KIP-848 ([`consumer`]), with committed offsets
+//! and group metadata kept in an internal partition log.
 //!
 //! Every group lives in memory under one `std::sync::Mutex` (never held across
 //! an `.await`). A JoinGroup or SyncGroup that must wait for the rest of the
@@ -19,6 +20,11 @@
 //! |---|---|
 //! | 1: OffsetCommitKey `group, topic, partition i32` | 3: `offset i64, leader_epoch i32, metadata, commit_timestamp i64` |
 //! | 2: GroupMetadataKey `group` | 3: `protocol_type, generation i32, protocol?, leader?, state_timestamp i64, [member_id, instance_id?, client_id, client_host, rebalance_timeout i32, session_timeout i32, subscription bytes, assignment bytes]` |
+//!
+//! Groups of the consumer group protocol (KIP-848, [`consumer`]) add Kafka's
+//! flexible records of key versions 3 and 5–8 (group epoch, member
+//! subscription, target assignment, current assignment); see
+//! [`consumer::records`].
 //!
 //! A null value is a tombstone (offset deleted, group deleted). Start-up
 //! replays the log from its start; the last value of each key wins.

@@ -335,3 +335,29 @@ fn records_round_trip_in_kafkas_schemas() {
     let (_, value) = Record::GroupEpoch(Some(7)).encode("g");
     assert_eq!(value, Some(vec![0, 0, 0, 0, 0, 7, 0]));
 }
+
+#[test]
+fn a_member_that_does_not_revoke_in_time_is_removed() {
+    let mut model = Model::new();
+    model.apply(Step::Join(0));
+    model.apply(Step::Join(1));
+    let holder = model.group.members.get("m0").map(|m| m.current.state);
+    assert_eq!(holder, Some(reconcile::MemberState::Stable));
+    // m0 heartbeats without saying it let anything go: it is told to revoke.
+    let mut req = model.request("m0", model.clients["m0"].0);
+    req.owned = None;
+    let session = Duration::from_secs(10);
+    model
+        .group
+        .heartbeat(req, &model.image, session, model.now)
+        .expect("heartbeat");
+    let m0 = &model.group.members["m0"];
+    assert_eq!(
+        m0.current.state,
+        reconcile::MemberState::UnrevokedPartitions
+    );
+    // The rebalance timeout is 1 s; the session is still alive after 2 s.
+    model.group.tick(model.now + Duration::from_secs(2));
+    assert!(!model.group.members.contains_key("m0"), "m0 was removed");
+    assert!(model.group.members.contains_key("m1"));
+}

@@ -347,16 +347,26 @@ impl Inner {
                     value: None,
                 });
             }
-            if group.offsets.is_empty() && group.pending.is_empty() && group.consumer.is_none() {
+            if group.offsets.is_empty() && group.pending.is_empty() {
                 gone.push(group.id.clone());
             }
         }
         for id in gone {
-            self.groups.remove(&id);
-            entries.push(Entry::Group {
-                group: id,
-                value: None,
-            });
+            let Some(group) = self.groups.remove(&id) else {
+                continue;
+            };
+            match &group.consumer {
+                Some(c) => {
+                    entries.extend(c.tombstones().into_iter().map(|record| Entry::Consumer {
+                        group: id.clone(),
+                        record,
+                    }))
+                }
+                None => entries.push(Entry::Group {
+                    group: id,
+                    value: None,
+                }),
+            }
         }
         if !entries.is_empty() {
             tracing::info!(records = entries.len(), "expired offsets and empty groups");

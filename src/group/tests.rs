@@ -156,3 +156,66 @@ async fn offsets_survive_reopen_and_the_cleaner_keeps_the_log_small() {
         vec![]
     );
 }
+
+#[test]
+fn a_consumer_group_comes_back_from_its_records_without_a_rebalance() {
+    use crate::catalog::TopicImage;
+    use consumer::HeartbeatRequest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = GroupConfig::default();
+    let topic = uuid::Uuid::new_v4();
+    let image = TopicImage {
+        generation: 1,
+        topics: [("t".to_string(), (topic, 4))].into(),
+    };
+    let join = |member: &str| HeartbeatRequest {
+        group_id: "g".into(),
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 10_000,
+        topic_names: Some(vec!["t".into()]),
+        owned: Some(Default::default()),
+        ..HeartbeatRequest::default()
+    };
+    let beat = |member: &str, epoch: i32| HeartbeatRequest {
+        group_id: "g".into(),
+        member_id: member.into(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: -1,
+        ..HeartbeatRequest::default()
+    };
+    let coordinator = Coordinator::open(dir.path(), cfg.clone(), false).expect("open");
+    let a = coordinator
+        .consumer_heartbeat(join("a"), &image)
+        .expect("a joins");
+    let owned = a.assignment.clone().expect("a's assignment");
+    let group = coordinator.consumer_describe("g").expect("describe");
+    coordinator.close().expect("close");
+
+    let coordinator = Coordinator::open(dir.path(), cfg, false).expect("reopen");
+    let again = coordinator
+        .consumer_heartbeat(beat("a", a.member_epoch), &image)
+        .expect("the member's epoch is still good");
+    assert_eq!(again.member_epoch, a.member_epoch);
+    assert_eq!(again.assignment, None, "nothing changed");
+    let after = coordinator.consumer_describe("g").expect("describe");
+    assert_eq!(
+        (after.epoch, after.assignment_epoch, after.state),
+        (group.epoch, group.assignment_epoch, "Stable")
+    );
+    assert_eq!(after.members[0].assigned, owned);
+
+    // The group still moves on: a second member splits the topic.
+    let b = coordinator
+        .consumer_heartbeat(join("b"), &image)
+        .expect("b joins");
+    assert!(b.member_epoch > a.member_epoch);
+    assert_eq!(
+        coordinator
+            .consumer_describe("g")
+            .expect("describe")
+            .members
+            .len(),
+        2
+    );
+}

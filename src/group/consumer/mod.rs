@@ -95,6 +95,7 @@ pub(crate) struct ConsumerGroup {
     /// group.instance.id → member id.
     pub(crate) static_members: HashMap<String, String>,
     /// What the subscriptions resolve to: topic name → (id, partitions).
+    /// Persisted, so a restart alone does not bump the group epoch.
     pub(crate) resolved: BTreeMap<String, (Uuid, i32)>,
     /// The catalog generation `resolved` was computed at.
     resolved_at: Option<u64>,
@@ -232,6 +233,7 @@ impl ConsumerGroup {
     pub(crate) fn take_records(&mut self) -> Vec<Record> {
         let mut out = Vec::new();
         if std::mem::take(&mut self.dirty_epochs) {
+            out.push(Record::Topics(Some(self.resolved.clone())));
             out.push(Record::GroupEpoch(Some(self.epoch)));
             out.push(Record::TargetEpoch(Some(self.assignment_epoch)));
         }
@@ -273,6 +275,7 @@ impl ConsumerGroup {
         }
         // The group's own record goes last: replay forgets the group there.
         out.push(Record::TargetEpoch(None));
+        out.push(Record::Topics(None));
         out.push(Record::GroupEpoch(None));
         out
     }
@@ -296,6 +299,7 @@ impl ConsumerGroup {
         match record {
             Record::GroupEpoch(v) => self.epoch = v.unwrap_or(0),
             Record::TargetEpoch(v) => self.assignment_epoch = v.unwrap_or(0),
+            Record::Topics(v) => self.resolved = v.unwrap_or_default(),
             Record::Member(id, Some(v)) => {
                 let member = self.members.entry(id.clone()).or_insert_with(|| blank(&id));
                 member.regex = v.topic_regex.as_deref().and_then(|r| compile(r).ok());

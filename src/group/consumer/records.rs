@@ -6,6 +6,7 @@
 //! | key version | key | value |
 //! |---|---|---|
 //! | 3 | group | ConsumerGroupMetadataValue `epoch i32` |
+//! | 4 | group | ConsumerGroupPartitionMetadataValue `[topic_id, topic_name, partitions, []]` |
 //! | 5 | group, member | ConsumerGroupMemberMetadataValue |
 //! | 6 | group | ConsumerGroupTargetAssignmentMetadataValue `assignment_epoch i32` |
 //! | 7 | group, member | ConsumerGroupTargetAssignmentMemberValue `[topic_id, [partition]]` |
@@ -17,6 +18,7 @@ use super::Assignment;
 use crate::internal_log::{get_i16, get_i32};
 
 pub(crate) const GROUP_EPOCH_KEY: i16 = 3;
+pub(crate) const TOPICS_KEY: i16 = 4;
 pub(crate) const MEMBER_KEY: i16 = 5;
 pub(crate) const TARGET_EPOCH_KEY: i16 = 6;
 pub(crate) const TARGET_MEMBER_KEY: i16 = 7;
@@ -26,11 +28,16 @@ pub(crate) const CURRENT_KEY: i16 = 8;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Record {
     GroupEpoch(Option<i32>),
+    /// What the subscriptions resolved to: topic name → (id, partitions).
+    Topics(Option<Topics>),
     Member(String, Option<MemberValue>),
     TargetEpoch(Option<i32>),
     Target(String, Option<Assignment>),
     Current(String, Option<CurrentValue>),
 }
+
+/// Topic name → (topic id, partition count).
+pub(crate) type Topics = std::collections::BTreeMap<String, (Uuid, i32)>;
 
 /// ConsumerGroupMemberMetadataValue v0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -61,6 +68,7 @@ impl Record {
         let mut key = Vec::new();
         let (version, member) = match self {
             Record::GroupEpoch(_) => (GROUP_EPOCH_KEY, None),
+            Record::Topics(_) => (TOPICS_KEY, None),
             Record::Member(m, _) => (MEMBER_KEY, Some(m)),
             Record::TargetEpoch(_) => (TARGET_EPOCH_KEY, None),
             Record::Target(m, _) => (TARGET_MEMBER_KEY, Some(m)),
@@ -78,6 +86,7 @@ impl Record {
                 out.push(0);
                 out
             }),
+            Record::Topics(v) => v.as_ref().map(encode_topics),
             Record::Member(_, v) => v.as_ref().map(MemberValue::encode),
             Record::Target(_, v) => v.as_ref().map(|a| {
                 let mut out = value_header();
@@ -97,6 +106,7 @@ impl Record {
         Some(match version {
             GROUP_EPOCH_KEY => Record::GroupEpoch(tombstone_or(value, decode_epoch)?),
             TARGET_EPOCH_KEY => Record::TargetEpoch(tombstone_or(value, decode_epoch)?),
+            TOPICS_KEY => Record::Topics(tombstone_or(value, decode_topics)?),
             MEMBER_KEY => Record::Member(member()?, tombstone_or(value, MemberValue::decode)?),
             TARGET_MEMBER_KEY => {
                 let id = member()?;
@@ -200,6 +210,43 @@ fn tombstone_or<T>(value: Option<&[u8]>, parse: impl Fn(&[u8]) -> Option<T>) -> 
         None => Some(None),
         Some(v) => parse(v).map(Some),
     }
+}
+
+/// ConsumerGroupPartitionMetadataValue v0 (no rack metadata: empty lists).
+fn encode_topics(topics: &Topics) -> Vec<u8> {
+    let mut out = value_header();
+    put_uvarint(&mut out, topics.len() as u64 + 1);
+    for (name, (id, partitions)) in topics {
+        out.extend_from_slice(id.as_bytes());
+        put_compact_str(&mut out, Some(name));
+        out.extend_from_slice(&partitions.to_be_bytes());
+        put_uvarint(&mut out, 1);
+        out.push(0);
+    }
+    out.push(0);
+    out
+}
+
+fn decode_topics(mut v: &[u8]) -> Option<Topics> {
+    value_version(&mut v)?;
+    let n = get_uvarint(&mut v)?.checked_sub(1)?;
+    let mut topics = Topics::new();
+    for _ in 0..n {
+        let id = Uuid::from_slice(take(&mut v, 16)?).ok()?;
+        let name = get_compact_str(&mut v)?.unwrap_or_default();
+        let partitions = get_i32(&mut v)?;
+        for _ in 0..get_uvarint(&mut v)?.checked_sub(1)? {
+            get_i32(&mut v)?;
+            for _ in 0..get_uvarint(&mut v)?.checked_sub(1)? {
+                get_compact_str(&mut v)?;
+            }
+            skip_tags(&mut v)?;
+        }
+        skip_tags(&mut v)?;
+        topics.insert(name, (id, partitions));
+    }
+    skip_tags(&mut v)?;
+    Some(topics)
 }
 
 fn value_header() -> Vec<u8> {

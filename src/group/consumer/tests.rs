@@ -312,6 +312,10 @@ fn records_round_trip_in_kafkas_schemas() {
     };
     let records = [
         Record::GroupEpoch(Some(7)),
+        Record::Topics(Some(BTreeMap::from([
+            ("t".into(), (topic(1), 3)),
+            ("u".into(), (topic(2), 1)),
+        ]))),
         Record::TargetEpoch(Some(7)),
         Record::Member("m".into(), Some(member)),
         Record::Target("m".into(), Some(assignment)),

@@ -606,6 +606,7 @@ mod code {
     pub(super) const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
     pub(super) const INVALID_REQUEST: i16 = 42;
     pub(super) const NON_EMPTY_GROUP: i16 = 68;
+    pub(super) const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
     pub(super) const GROUP_ID_NOT_FOUND: i16 = 69;
     pub(super) const UNRELEASED_INSTANCE_ID: i16 = 111;
     pub(super) const UNSUPPORTED_ASSIGNOR: i16 = 112;
@@ -714,8 +715,41 @@ async fn bad_heartbeats_get_kafkas_error_codes() {
         raw.call(2, &delete).await.results[0].error_code,
         code::NON_EMPTY_GROUP
     );
+    let offset_delete = {
+        use kafka_protocol::messages::offset_delete_request::*;
+        kafka_protocol::messages::OffsetDeleteRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                    .with_partitions(vec![OffsetDeleteRequestPartition::default()]),
+            ])
+    };
+    let refused = raw.call(0, &offset_delete).await;
+    let refused = refused.topics[0].partitions[0].error_code;
+    assert_eq!(
+        refused,
+        code::GROUP_SUBSCRIBED_TO_TOPIC,
+        "m1 reads the topic"
+    );
     let left = raw.call(1, &beat(&group, "m1", -1, &topic)).await;
     assert_eq!((error(&left), left.member_epoch), (0, -1));
+    let deleted = raw.call(0, &offset_delete).await;
+    assert_eq!(
+        deleted.topics[0].partitions[0].error_code, 0,
+        "nobody reads it now"
+    );
+    let fetched = raw
+        .call(
+            9,
+            &fetch(-1).with_groups(vec![
+                kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+                    .with_topics(None),
+            ]),
+        )
+        .await;
+    assert!(fetched.groups[0].topics.is_empty(), "the offset is gone");
     assert_eq!(raw.call(2, &delete).await.results[0].error_code, 0);
     let gone = ConsumerGroupDescribeRequest::default()
         .with_group_ids(vec![GroupId(StrBytes::from_string(group.clone()))]);

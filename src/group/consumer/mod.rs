@@ -137,9 +137,10 @@ impl ConsumerGroup {
 
     /// Every topic name some member subscribes to (by name or by pattern).
     pub(crate) fn subscribed_topics(&self) -> BTreeSet<String> {
-        let mut topics: BTreeSet<String> = self.resolved.keys().cloned().collect();
+        let mut topics = BTreeSet::new();
         for m in self.members.values() {
             topics.extend(m.subscription.topic_names.iter().cloned());
+            topics.extend(self.resolved.keys().filter(|t| m.subscribes(t)).cloned());
         }
         topics
     }

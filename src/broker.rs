@@ -111,6 +111,7 @@ impl Broker {
             txns: txns.clone(),
             metrics: metrics.clone(),
             clients: clients.clone(),
+            quotas: Arc::new(crate::quotas::ClientQuotas::open(&config.data_dir)?),
             stopping: stop_rx.clone(),
         });
         let cleaner = Cleaner::start((&catalog, &groups, &txns), &config, &lock)

@@ -129,6 +129,7 @@ fn new_broker() -> Broker {
         groups,
         metrics: Arc::new(metrics),
         clients,
+        quotas: Arc::new(crate::quotas::ClientQuotas::open(&dir.0).expect("quotas")),
         stopping,
     };
     Broker {

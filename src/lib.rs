@@ -27,6 +27,7 @@ pub mod handler;
 mod internal_log;
 mod observe;
 mod protocol;
+mod quotas;
 mod server;
 mod session;
 mod shutdown;

@@ -192,3 +192,21 @@ async fn kafka_python_runs_transactions_and_lists_and_describes_them() {
         ]
     );
 }
+
+#[tokio::test]
+async fn kafka_python_describes_partitions_and_producers_and_elects_leaders() {
+    let Some(python) = tools::kafka_python(file!()) else {
+        return;
+    };
+    let broker = start_broker().await;
+    let topic = unique_topic("kafka-python-admin");
+    create_topic(&broker.bootstrap(), &topic, 3, &[]).await;
+    run_script(
+        &python,
+        "admin",
+        &broker.bootstrap(),
+        &topic,
+        "admin: all checks passed",
+    )
+    .await;
+}

@@ -17,6 +17,8 @@ use sluice::handler::SUPPORTED;
 mod apis;
 #[path = "protocol/sweep.rs"]
 mod sweep;
+#[path = "protocol/sweep_admin.rs"]
+mod sweep_admin;
 #[path = "protocol/sweep_groups.rs"]
 mod sweep_groups;
 #[path = "protocol/sweep_txn.rs"]

@@ -229,6 +229,12 @@ impl Partition {
         Ok(info)
     }
 
+    /// Every producer that wrote here (DescribeProducers): (producer id,
+    /// epoch, last sequence, first offset of its open transaction).
+    pub fn active_producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
+        self.log().active_producers()
+    }
+
     /// Open transactions here: (producer id, epoch, first offset).
     pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
         self.log().open_transactions()

@@ -1,4 +1,5 @@
-//! DescribeCluster: one broker, which is also the controller.
+//! DescribeCluster: one broker, which is also the controller, and (KIP-430)
+//! the operations the client may perform on the cluster.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -6,12 +7,22 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::{Context, str_bytes};
 use crate::error::Result;
 
+/// Every operation the cluster resource allows (Kafka's AclOperation codes
+/// as bits): CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS, IDEMPOTENT_WRITE. Without an authorizer everything is allowed.
+const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
 pub(super) async fn handle(
     ctx: &Context,
-    _req: DescribeClusterRequest,
+    req: DescribeClusterRequest,
     _version: i16,
 ) -> Result<DescribeClusterResponse> {
     let mut response = DescribeClusterResponse::default();
+    if req.include_cluster_authorized_operations {
+        // KIP-430: asked for, the operations this client may perform.
+        response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+    }
     response.cluster_id = str_bytes(&ctx.config.cluster_id);
     response.controller_id = BrokerId(ctx.config.node_id);
     let mut broker = DescribeClusterBroker::default();

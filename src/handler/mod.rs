@@ -43,7 +43,9 @@ mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
+mod partitions_admin;
 mod produce;
+mod quotas;
 mod sync_group;
 mod transactions;
 mod txn_offset_commit;
@@ -85,6 +87,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -110,6 +118,8 @@ pub(crate) struct Context {
     pub metrics: Arc<crate::observe::Metrics>,
     /// The open connections and what their clients said about themselves.
     pub clients: Arc<crate::session::Clients>,
+    /// Client quotas (stored and reported).
+    pub quotas: Arc<crate::quotas::ClientQuotas>,
     /// Turns true when the broker stops: long-polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -231,6 +241,16 @@ async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Repl
             )?)
         }
         ApiKey::ConsumerGroupDescribe => route!(ctx, req, consumer_group::describe),
+        ApiKey::DescribeTopicPartitions => {
+            route!(ctx, req, partitions_admin::describe_topic_partitions)
+        }
+        ApiKey::DescribeProducers => route!(ctx, req, partitions_admin::describe_producers),
+        ApiKey::ElectLeaders => route!(ctx, req, partitions_admin::elect_leaders),
+        ApiKey::ListPartitionReassignments => {
+            route!(ctx, req, partitions_admin::list_partition_reassignments)
+        }
+        ApiKey::DescribeClientQuotas => route!(ctx, req, quotas::describe),
+        ApiKey::AlterClientQuotas => route!(ctx, req, quotas::alter),
         ApiKey::DeleteGroups => route!(ctx, req, delete_groups),
         ApiKey::AddPartitionsToTxn => route!(ctx, req, add_partitions_to_txn),
         ApiKey::AddOffsetsToTxn => route!(ctx, req, add_offsets_to_txn),

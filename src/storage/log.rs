@@ -352,6 +352,12 @@ impl Log {
         self.poisoned = true;
     }
 
+    /// Every producer that wrote here: (producer id, epoch, last sequence,
+    /// first offset of its open transaction).
+    pub fn active_producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
+        self.producers.active()
+    }
+
     /// Idempotent-producer state: (epoch, last sequence) of `producer_id`.
     pub fn producer_state(&self, producer_id: i64) -> Option<(i16, i32)> {
         self.producers.get(producer_id)

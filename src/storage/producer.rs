@@ -150,6 +150,21 @@ impl ProducerStates {
             .collect()
     }
 
+    /// Every producer known here: (producer id, epoch, last sequence, first
+    /// offset of its open transaction), by producer id.
+    pub(crate) fn active(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
+        let mut out: Vec<_> = self
+            .producers
+            .iter()
+            .map(|(pid, p)| {
+                let last = p.batches.back().map_or(-1, |b| b.last_seq);
+                (*pid, p.epoch, last, p.txn_first_offset)
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// The first offset of the earliest open transaction, if any: the last
     /// stable offset is this, else the log end offset.
     pub(crate) fn first_unstable_offset(&self) -> Option<i64> {

@@ -384,7 +384,8 @@ async fn exercise(raw: &mut Raw, ctx: &mut Ctx, key: ApiKey, v: i16) {
         }
         other => {
             let handled = crate::sweep_groups::exercise(raw, other, v, TOPIC).await
-                || crate::sweep_txn::exercise(raw, other, v, TOPIC).await;
+                || crate::sweep_txn::exercise(raw, other, v, TOPIC).await
+                || crate::sweep_admin::exercise(raw, other, v, TOPIC).await;
             assert!(
                 handled,
                 "{other:?} is advertised but this sweep has no request for it: add one"

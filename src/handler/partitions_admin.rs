@@ -1,0 +1,191 @@
+//! DescribeTopicPartitions (KIP-966), DescribeProducers (KIP-664),
+//! ElectLeaders and ListPartitionReassignments: the partition views and
+//! controls of a cluster, answered for one node that leads every partition.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
+use kafka_protocol::messages::{
+    BrokerId, DescribeProducersRequest, DescribeProducersResponse, DescribeTopicPartitionsRequest,
+    DescribeTopicPartitionsResponse, ElectLeadersRequest, ElectLeadersResponse,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, ProducerId, TopicName,
+};
+
+use super::{Context, str_bytes};
+use crate::error::Result;
+
+/// Every operation a topic allows (Kafka's AclOperation codes as bits):
+/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS. Without an authorizer, everything is allowed.
+pub(super) const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+/// DescribeTopicPartitions: the named topics (every topic when none is
+/// named), by name, from the cursor on, at most `response_partition_limit`
+/// partitions; `next_cursor` says where to go on.
+pub(super) async fn describe_topic_partitions(
+    ctx: &Context,
+    req: DescribeTopicPartitionsRequest,
+    _version: i16,
+) -> Result<DescribeTopicPartitionsResponse> {
+    let node = BrokerId(ctx.config.node_id);
+    let mut names: Vec<String> = if req.topics.is_empty() {
+        ctx.catalog
+            .topics()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    } else {
+        req.topics.iter().map(|t| t.name.to_string()).collect()
+    };
+    names.sort();
+    names.dedup();
+    let (from_topic, from_partition) = match &req.cursor {
+        Some(c) => (c.topic_name.to_string(), c.partition_index.max(0)),
+        None => (String::new(), 0),
+    };
+    let mut budget = usize::try_from(req.response_partition_limit.max(1)).unwrap_or(1);
+    let mut response = DescribeTopicPartitionsResponse::default();
+    for name in names.into_iter().filter(|n| *n >= from_topic) {
+        let mut out = DescribeTopicPartitionsResponseTopic::default();
+        out.name = Some(TopicName(str_bytes(&name)));
+        out.topic_authorized_operations = TOPIC_OPERATIONS;
+        let Some(topic) = ctx.catalog.topic(&name) else {
+            out.error_code = ResponseError::UnknownTopicOrPartition.code();
+            response.topics.push(out);
+            continue;
+        };
+        out.topic_id = topic.id;
+        let first = if name == from_topic {
+            from_partition
+        } else {
+            0
+        };
+        for p in topic.partitions().iter().filter(|p| p.index >= first) {
+            if budget == 0 {
+                let mut next = Cursor::default();
+                next.topic_name = TopicName(str_bytes(&name));
+                next.partition_index = p.index;
+                response.next_cursor = Some(next);
+                break;
+            }
+            budget -= 1;
+            let mut d = DescribeTopicPartitionsResponsePartition::default();
+            d.partition_index = p.index;
+            d.leader_id = node;
+            d.leader_epoch = 0;
+            d.replica_nodes = vec![node];
+            d.isr_nodes = vec![node];
+            d.eligible_leader_replicas = Some(Vec::new());
+            d.last_known_elr = Some(Vec::new());
+            out.partitions.push(d);
+        }
+        response.topics.push(out);
+        if response.next_cursor.is_some() {
+            break;
+        }
+    }
+    Ok(response)
+}
+
+/// ElectLeaders: the one node already leads every partition, so each named
+/// partition answers ELECTION_NOT_NEEDED (and a request for all partitions
+/// answers none, as Kafka leaves those out).
+pub(super) async fn elect_leaders(
+    ctx: &Context,
+    req: ElectLeadersRequest,
+    version: i16,
+) -> Result<ElectLeadersResponse> {
+    let mut response = ElectLeadersResponse::default();
+    if version >= 1 && !(0..=1).contains(&req.election_type) {
+        response.error_code = ResponseError::InvalidRequest.code();
+        return Ok(response);
+    }
+    let Some(topics) = req.topic_partitions else {
+        return Ok(response);
+    };
+    for topic in topics {
+        let mut out = ReplicaElectionResult::default();
+        let known = ctx.catalog.topic(&topic.topic);
+        out.partition_result = topic
+            .partitions
+            .iter()
+            .map(|&p| {
+                let mut r = PartitionResult::default();
+                r.partition_id = p;
+                let exists = known.as_ref().is_some_and(|t| t.partition(p).is_some());
+                let (code, message) = if exists {
+                    (
+                        ResponseError::ElectionNotNeeded,
+                        "Leader election not needed for topic partition.",
+                    )
+                } else {
+                    (
+                        ResponseError::UnknownTopicOrPartition,
+                        "The partition does not exist.",
+                    )
+                };
+                r.error_code = code.code();
+                r.error_message = Some(str_bytes(message));
+                r
+            })
+            .collect();
+        out.topic = topic.topic;
+        response.replica_election_results.push(out);
+    }
+    Ok(response)
+}
+
+/// ListPartitionReassignments: nothing is ever being reassigned on one node.
+pub(super) async fn list_partition_reassignments(
+    _ctx: &Context,
+    _req: ListPartitionReassignmentsRequest,
+    _version: i16,
+) -> Result<ListPartitionReassignmentsResponse> {
+    Ok(ListPartitionReassignmentsResponse::default())
+}
+
+/// DescribeProducers (KIP-664): the idempotent and transactional producers
+/// each partition knows, with their open transaction's first offset.
+pub(super) async fn describe_producers(
+    ctx: &Context,
+    req: DescribeProducersRequest,
+    _version: i16,
+) -> Result<DescribeProducersResponse> {
+    let mut response = DescribeProducersResponse::default();
+    for topic in req.topics {
+        let mut out = TopicResponse::default();
+        for &index in &topic.partition_indexes {
+            let mut p = PartitionResponse::default();
+            p.partition_index = index;
+            match ctx.catalog.partition(&topic.name, index) {
+                Err(_) => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Ok(partition) => {
+                    p.active_producers = partition
+                        .active_producers()
+                        .into_iter()
+                        .map(|(id, epoch, last_sequence, txn_start)| {
+                            let mut s = ProducerState::default();
+                            s.producer_id = ProducerId(id);
+                            s.producer_epoch = i32::from(epoch);
+                            s.last_sequence = last_sequence;
+                            s.last_timestamp = -1;
+                            s.coordinator_epoch = -1;
+                            s.current_txn_start_offset = txn_start.unwrap_or(-1);
+                            s
+                        })
+                        .collect();
+                }
+            }
+            out.partitions.push(p);
+        }
+        out.name = topic.name;
+        response.topics.push(out);
+    }
+    Ok(response)
+}

@@ -112,6 +112,7 @@ impl Broker {
             metrics: metrics.clone(),
             clients: clients.clone(),
             quotas: Arc::new(crate::quotas::ClientQuotas::open(&config.data_dir)?),
+            acls: Arc::new(crate::acl::Acls::open(&config.data_dir)?),
             stopping: stop_rx.clone(),
         });
         let cleaner = Cleaner::start((&catalog, &groups, &txns), &config, &lock)

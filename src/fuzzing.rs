@@ -130,6 +130,7 @@ fn new_broker() -> Broker {
         metrics: Arc::new(metrics),
         clients,
         quotas: Arc::new(crate::quotas::ClientQuotas::open(&dir.0).expect("quotas")),
+        acls: Arc::new(crate::acl::Acls::open(&dir.0).expect("acls")),
         stopping,
     };
     Broker {

@@ -11,6 +11,7 @@
 //!
 //! Start one in-process with [`Broker::start`]; stop it with [`Broker::shutdown`].
 
+mod acl;
 pub mod alloc;
 pub mod broker;
 pub mod catalog;

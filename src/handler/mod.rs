@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
 use crate::session::Session;
 
+mod acls;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod admin_configs;
@@ -93,6 +94,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -120,6 +124,8 @@ pub(crate) struct Context {
     pub clients: Arc<crate::session::Clients>,
     /// Client quotas (stored and reported).
     pub quotas: Arc<crate::quotas::ClientQuotas>,
+    /// ACL bindings.
+    pub acls: Arc<crate::acl::Acls>,
     /// Turns true when the broker stops: long-polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -251,6 +257,9 @@ async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Repl
         }
         ApiKey::DescribeClientQuotas => route!(ctx, req, quotas::describe),
         ApiKey::AlterClientQuotas => route!(ctx, req, quotas::alter),
+        ApiKey::CreateAcls => route!(ctx, req, acls::create),
+        ApiKey::DescribeAcls => route!(ctx, req, acls::describe),
+        ApiKey::DeleteAcls => route!(ctx, req, acls::delete),
         ApiKey::DeleteGroups => route!(ctx, req, delete_groups),
         ApiKey::AddPartitionsToTxn => route!(ctx, req, add_partitions_to_txn),
         ApiKey::AddOffsetsToTxn => route!(ctx, req, add_offsets_to_txn),

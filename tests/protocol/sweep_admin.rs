@@ -108,6 +108,76 @@ pub(super) async fn exercise(raw: &mut Raw, key: ApiKey, v: i16, topic: &str) ->
             assert_eq!(response.error_code, 0, "{what}");
             assert!(response.entries.is_some_and(|e| !e.is_empty()), "{what}");
         }
+        ApiKey::CreateAcls => {
+            let request = CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s(&format!("acl-v{v}")))
+                    .with_resource_pattern_type(3)
+                    .with_principal(s("User:alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+                // No "Type:name" principal: refused alone.
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("x"))
+                    .with_resource_pattern_type(3)
+                    .with_principal(s("alice"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]);
+            let response = raw.call(v, &request).await;
+            let codes: Vec<i16> = response.results.iter().map(|r| r.error_code).collect();
+            assert_eq!(codes, vec![0, 42], "{what}: INVALID_REQUEST for the second");
+        }
+        ApiKey::DescribeAcls => {
+            let create = CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(3)
+                    .with_resource_name(s("described-group"))
+                    .with_resource_pattern_type(4)
+                    .with_principal(s("User:carol"))
+                    .with_host(s("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]);
+            assert_eq!(
+                raw.call(1, &create).await.results[0].error_code,
+                0,
+                "{what}"
+            );
+            let request = DescribeAclsRequest::default()
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1);
+            let response = raw.call(v, &request).await;
+            assert_eq!(response.error_code, 0, "{what}");
+            assert!(
+                !response.resources.is_empty(),
+                "{what}: CreateAcls made some"
+            );
+        }
+        ApiKey::DeleteAcls => {
+            let request = DeleteAclsRequest::default().with_filters(vec![
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_principal_filter(None)
+                    .with_host_filter(None)
+                    .with_resource_type_filter(2)
+                    .with_resource_name_filter(Some(s(&format!("acl-v{v}"))))
+                    .with_pattern_type_filter(3)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ]);
+            let response = raw.call(v, &request).await;
+            let r = &response.filter_results[0];
+            assert_eq!((r.error_code, r.matching_acls.len()), (0, 1), "{what}");
+        }
         _ => return false,
     }
     true

@@ -11,6 +11,8 @@ DescribeCluster must answer as Kafka does for a one-node cluster.
 import sys
 
 from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                         ResourcePattern, ResourcePatternFilter, ResourceType)
 from kafka.structs import TopicPartition
 
 
@@ -49,6 +51,28 @@ def main():
     check(admin.list_partition_reassignments() == {}, "ListPartitionReassignments")
     cluster = admin.describe_cluster()
     check(cluster["controller_id"] == 1 and len(cluster["brokers"]) == 1, f"{cluster}")
+
+    # ACLs: created, found by a MATCH filter, deleted.
+    read = ACL("User:alice", "*", ACLOperation.READ, ACLPermissionType.ALLOW,
+               ResourcePattern(ResourceType.TOPIC, topic, ACLResourcePatternType.LITERAL))
+    write = ACL("User:bob", "*", ACLOperation.WRITE, ACLPermissionType.ALLOW,
+                ResourcePattern(ResourceType.TOPIC, "py-", ACLResourcePatternType.PREFIXED))
+    created = admin.create_acls([read, write])
+    check(len(created["succeeded"]) == 2 and not created["failed"], f"CreateAcls: {created}")
+    match = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                      ResourcePatternFilter(ResourceType.TOPIC, "py-orders",
+                                            ACLResourcePatternType.MATCH))
+    found, error = admin.describe_acls(match)
+    check(error.errno == 0 and [a.principal for a in found] == ["User:bob"],
+          f"DescribeAcls MATCH: {found} {error}")
+    every = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                      ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
+    deleted = admin.delete_acls([every])
+    gone = [acl for _, acls, _ in deleted for acl in acls]
+    check(sorted(a.principal for a in gone) == ["User:alice", "User:bob"], f"DeleteAcls: {deleted}")
+    found, _ = admin.describe_acls(every)
+    check(found == [], f"after DeleteAcls: {found}")
+
     admin.close()
     print("admin: all checks passed")
 

@@ -58,6 +58,7 @@ impl Clients {
             clients: self.clone(),
             shared,
             client_id: String::new(),
+            host: format!("/{}", peer.ip()),
         }
     }
 
@@ -87,6 +88,8 @@ pub(crate) struct Session {
     shared: Arc<Shared>,
     /// The last client id seen, to touch the shared entry only on a change.
     client_id: String,
+    /// The peer's address as Kafka's group descriptions show it: "/127.0.0.1".
+    host: String,
 }
 
 impl Session {
@@ -98,6 +101,11 @@ impl Session {
             self.client_id = client_id.to_string();
             self.info().client_id = client_id.to_string();
         }
+    }
+
+    /// The client's host, as group descriptions report it ("/127.0.0.1").
+    pub(crate) fn host(&self) -> &str {
+        &self.host
     }
 
     /// What ApiVersions v3+ says the client is.

@@ -26,6 +26,7 @@ const MEMBER_TYPE_CONSUMER: i8 = 1;
 pub(super) async fn heartbeat(
     ctx: &Context,
     req: &Request,
+    host: &str,
 ) -> Result<ConsumerGroupHeartbeatResponse> {
     let body: ConsumerGroupHeartbeatRequest = req.decode()?;
     let version = req.version();
@@ -64,7 +65,7 @@ pub(super) async fn heartbeat(
             .as_deref()
             .unwrap_or_default()
             .to_string(),
-        client_host: String::new(),
+        client_host: host.to_string(),
     };
     let image = ctx.catalog.image();
     match ctx.groups.consumer_heartbeat(request, &image) {

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::group::JoinRequest;
 use crate::protocol::{Request, encode_response};
 
-pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
+pub(super) async fn handle(ctx: &Context, req: &Request, host: &str) -> Result<Reply> {
     let version = req.version();
     let body: JoinGroupRequest = req.decode()?;
     let join = JoinRequest {
@@ -22,7 +22,7 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
             .as_ref()
             .map(|c| c.to_string())
             .unwrap_or_default(),
-        client_host: String::new(),
+        client_host: host.to_string(),
         session_timeout_ms: body.session_timeout_ms,
         rebalance_timeout_ms: if version >= 1 {
             body.rebalance_timeout_ms

@@ -228,7 +228,7 @@ async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Repl
         ApiKey::DescribeCluster => route!(ctx, req, describe_cluster),
         ApiKey::DescribeLogDirs => route!(ctx, req, describe_log_dirs),
         ApiKey::FindCoordinator => route!(ctx, req, find_coordinator),
-        ApiKey::JoinGroup => return join_group::handle(ctx, &req).await,
+        ApiKey::JoinGroup => return join_group::handle(ctx, &req, session.host()).await,
         ApiKey::SyncGroup => route!(ctx, req, sync_group),
         ApiKey::Heartbeat => route!(ctx, req, heartbeat),
         ApiKey::LeaveGroup => route!(ctx, req, leave_group),
@@ -238,7 +238,7 @@ async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Repl
         ApiKey::ListGroups => route!(ctx, req, list_groups),
         ApiKey::DescribeGroups => route!(ctx, req, describe_groups),
         ApiKey::ConsumerGroupHeartbeat => {
-            let response = consumer_group::heartbeat(ctx, &req).await?;
+            let response = consumer_group::heartbeat(ctx, &req, session.host()).await?;
             Reply::frame(encode_response(
                 req.api_key,
                 version,

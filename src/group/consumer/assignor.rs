@@ -86,11 +86,12 @@ fn uniform(
         .iter()
         .map(|m| (m.member_id.as_str(), BTreeSet::new()))
         .collect();
-    let subscribes = |member: &str, topic: &Uuid| {
-        members
-            .iter()
-            .any(|m| m.member_id == member && m.topics.contains(topic))
-    };
+    let topics_of: BTreeMap<&str, &BTreeSet<Uuid>> = members
+        .iter()
+        .map(|m| (m.member_id.as_str(), &m.topics))
+        .collect();
+    let subscribes =
+        |member: &str, topic: &Uuid| topics_of.get(member).is_some_and(|t| t.contains(topic));
     let mut taken = BTreeSet::new();
     for m in members {
         let Some(prev) = previous.get(&m.member_id) else {

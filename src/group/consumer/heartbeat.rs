@@ -201,8 +201,14 @@ impl ConsumerGroup {
                             format!("Instance id {instance} is owned by member {owner}."),
                         ));
                     }
+                    // An id that is already a member takes over the instance: it
+                    // leaves first, so nothing of it is left behind.
+                    let bump = self.members.contains_key(&id);
+                    if bump {
+                        self.remove_member(&id, now, "rejoined as another static member");
+                    }
                     self.replace_static(&owner, &id, now);
-                    return Ok((id, false));
+                    return Ok((id, bump));
                 }
                 Some(owner) if owner != id => {
                     return Err(refuse(
@@ -218,6 +224,7 @@ impl ConsumerGroup {
             if self.members.contains_key(&id) {
                 // A rejoin: whatever the member held, it has let go of.
                 self.set_current(&id, fresh(0));
+                self.set_instance(&id, req.instance_id.as_deref());
                 return Ok((id, false));
             }
             self.members.insert(id.clone(), new_member(&id, now));
@@ -230,6 +237,25 @@ impl ConsumerGroup {
         let member = self.members.get(&id).ok_or_else(unknown)?;
         check_epoch(member, req.member_epoch, req.owned.as_ref())?;
         Ok((id, false))
+    }
+
+    /// Keeps the instance index in step when a member's instance id changes.
+    fn set_instance(&mut self, id: &str, instance: Option<&str>) {
+        let Some(member) = self.members.get_mut(id) else {
+            return;
+        };
+        if member.subscription.instance_id.as_deref() == instance || instance.is_none() {
+            return;
+        }
+        if let Some(old) = member.subscription.instance_id.take()
+            && self.static_members.get(&old).is_some_and(|m| m == id)
+        {
+            self.static_members.remove(&old);
+        }
+        if let Some(new) = instance {
+            member.subscription.instance_id = Some(new.to_string());
+            self.static_members.insert(new.to_string(), id.to_string());
+        }
     }
 
     /// A static member comes back under a new member id: it takes over the
@@ -294,10 +320,20 @@ impl ConsumerGroup {
             ));
         }
         if req.member_epoch == STATIC_LEAVE_EPOCH {
-            // The static member keeps its partitions until it returns or its session ends.
+            // The static member keeps its partitions until it returns or its
+            // session ends; what it was revoking is released now.
+            if let Some(m) = self.members.get(&id) {
+                let away = Current {
+                    state: MemberState::Stable,
+                    epoch: STATIC_LEAVE_EPOCH,
+                    previous_epoch: m.current.epoch,
+                    assigned: m.current.assigned.clone(),
+                    revoking: Assignment::new(),
+                };
+                self.set_current(&id, away);
+            }
             if let Some(m) = self.members.get_mut(&id) {
-                m.current.previous_epoch = m.current.epoch;
-                m.current.epoch = STATIC_LEAVE_EPOCH;
+                m.revoke_deadline = None;
             }
             self.dirty_members.insert(id.clone());
             tracing::info!(member = %id, "static member left temporarily");
@@ -372,12 +408,14 @@ impl ConsumerGroup {
         );
         let timeout = Duration::from_millis(member.subscription.rebalance_timeout_ms.max(0) as u64);
         let revoking = next.state == MemberState::UnrevokedPartitions;
+        // A new revocation (not the one already asked for) restarts the clock.
+        let asked_again = revoking && next != member.current;
         self.set_current(id, next);
         if let Some(m) = self.members.get_mut(id) {
             m.revoke_deadline = match (revoking, m.revoke_deadline) {
                 (false, _) => None,
-                (true, Some(d)) => Some(d),
-                (true, None) => Some(now + timeout),
+                (true, Some(d)) if !asked_again => Some(d),
+                (true, _) => Some(now + timeout),
             };
         }
     }

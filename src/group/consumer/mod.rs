@@ -185,6 +185,7 @@ impl ConsumerGroup {
                 revoking: Assignment::new(),
             },
         );
+        self.owners.retain(|_, owner| owner != id);
         let Some(member) = self.members.remove(id) else {
             return;
         };
@@ -257,9 +258,10 @@ impl ConsumerGroup {
                     ));
                 }
                 None => {
-                    out.push(Record::Member(id.clone(), None));
+                    // Kafka's replay wants the member's record gone last.
+                    out.push(Record::Current(id.clone(), None));
                     out.push(Record::Target(id.clone(), None));
-                    out.push(Record::Current(id, None));
+                    out.push(Record::Member(id, None));
                 }
             }
         }
@@ -350,8 +352,11 @@ impl ConsumerGroup {
     }
 }
 
-/// Compiles a subscription pattern (RE2 syntax, matched against the whole name).
+/// Compiles a subscription pattern (RE2 syntax, matched against the whole
+/// name). The pattern must be valid alone: `a)|(b` is refused, not anchored
+/// into something else.
 pub(crate) fn compile(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(pattern)?;
     regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 

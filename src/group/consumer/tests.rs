@@ -365,3 +365,113 @@ fn a_member_that_does_not_revoke_in_time_is_removed() {
     assert!(!model.group.members.contains_key("m0"), "m0 was removed");
     assert!(model.group.members.contains_key("m1"));
 }
+
+#[test]
+fn a_pattern_must_be_valid_before_it_is_anchored() {
+    assert!(compile("a)|(b").is_err());
+    let re = compile("orders-.*").expect("valid");
+    assert!(re.is_match("orders-eu") && !re.is_match("old-orders-eu"));
+}
+
+/// One heartbeat of `id` at `epoch` with what it owns; the group's answer.
+fn beat(model: &mut Model, id: &str, epoch: i32, instance: Option<&str>) -> HeartbeatResponse {
+    let req = HeartbeatRequest {
+        instance_id: instance.map(str::to_string),
+        member_epoch: epoch,
+        ..model.request(id, epoch)
+    };
+    let out = model
+        .group
+        .heartbeat(req, &model.image, Duration::from_secs(10), model.now)
+        .expect("heartbeat");
+    let client = model.clients.entry(id.to_string()).or_default();
+    client.0 = out.member_epoch;
+    if let Some(a) = &out.assignment {
+        client.1 = a.clone();
+    }
+    out
+}
+
+#[test]
+fn a_static_leave_releases_what_was_being_revoked() {
+    let mut model = Model::new();
+    let a = beat(&mut model, "a", 0, Some("A"));
+    model.clients.get_mut("a").expect("a").1 = a.assignment.clone().expect("everything");
+    beat(&mut model, "b", 0, None);
+    // a is told to revoke half, and leaves (-2) without answering.
+    let mut req = model.request("a", a.member_epoch);
+    req.owned = None;
+    model
+        .group
+        .heartbeat(req, &model.image, Duration::from_secs(10), model.now)
+        .expect("heartbeat");
+    assert_eq!(
+        model.group.members["a"].current.state,
+        reconcile::MemberState::UnrevokedPartitions
+    );
+    let leave = HeartbeatRequest {
+        instance_id: Some("A".into()),
+        ..model.request("a", STATIC_LEAVE_EPOCH)
+    };
+    model
+        .group
+        .heartbeat(leave, &model.image, Duration::from_secs(10), model.now)
+        .expect("leave");
+    // The client closed: it owns nothing any more.
+    model.clients.remove("a");
+    // b gets its share at its next heartbeat, without waiting for a's session.
+    let epoch = model.clients["b"].0;
+    let b = beat(&mut model, "b", epoch, None);
+    let owned: usize = b
+        .assignment
+        .map_or(0, |a| a.values().map(BTreeSet::len).sum());
+    assert!(owned > 0, "b was given a's revoked partitions");
+    model.check();
+}
+
+#[test]
+fn a_member_taking_over_a_static_instance_leaves_nothing_behind() {
+    let mut model = Model::new();
+    beat(&mut model, "x", 0, None);
+    let a = beat(&mut model, "a", 0, Some("A"));
+    let leave = HeartbeatRequest {
+        instance_id: Some("A".into()),
+        ..model.request("a", STATIC_LEAVE_EPOCH)
+    };
+    let _ = a;
+    model
+        .group
+        .heartbeat(leave, &model.image, Duration::from_secs(10), model.now)
+        .expect("leave");
+    // The dynamic member x rejoins as instance A.
+    model.clients.remove("x");
+    beat(&mut model, "x", 0, Some("A"));
+    let x = &model.group.members["x"];
+    let owned_by_x: usize = model.group.owners.values().filter(|o| *o == "x").count();
+    let held: usize = x
+        .current
+        .assigned
+        .values()
+        .chain(x.current.revoking.values())
+        .map(BTreeSet::len)
+        .sum();
+    assert_eq!(owned_by_x, held, "the owners index matches x's assignment");
+    assert_eq!(
+        model.group.static_members.get("A").map(String::as_str),
+        Some("x")
+    );
+    model.check();
+}
+
+#[test]
+fn an_existing_member_rejoining_with_an_instance_id_is_indexed() {
+    let mut model = Model::new();
+    let first = beat(&mut model, "m", 0, None);
+    let again = beat(&mut model, "m", 0, Some("I"));
+    assert_eq!(
+        model.group.static_members.get("I").map(String::as_str),
+        Some("m")
+    );
+    let next = beat(&mut model, "m", again.member_epoch, Some("I"));
+    assert!(next.member_epoch >= first.member_epoch);
+}

@@ -21,6 +21,7 @@ use crate::catalog::Catalog;
 use crate::cleaner::Cleaner;
 use crate::config::{Config, FlushMode, split_host_port};
 use crate::data_dir::DirLock;
+use crate::dynamic_config::DynamicConfigs;
 use crate::error::{Error, Result, io_err};
 use crate::group::Coordinator;
 use crate::handler::Context;
@@ -60,7 +61,8 @@ impl Broker {
         config.validate().map_err(Error::Config)?;
         // IMPORTANT: nothing in the data directory is read or written before this.
         let lock = Arc::new(DirLock::acquire(&config.data_dir)?);
-        let log_config = config.log.clone();
+        let dynamic = Arc::new(DynamicConfigs::open(&config.data_dir, config.log.clone())?);
+        let log_config = dynamic.log_defaults();
         let data_dir = config.data_dir.clone();
         let catalog =
             tokio::task::spawn_blocking(move || Catalog::open_on(&data_dir, log_config, disk))
@@ -113,6 +115,7 @@ impl Broker {
             clients: clients.clone(),
             quotas: Arc::new(crate::quotas::ClientQuotas::open(&config.data_dir)?),
             acls: Arc::new(crate::acl::Acls::open(&config.data_dir)?),
+            dynamic,
             stopping: stop_rx.clone(),
         });
         let cleaner = Cleaner::start((&catalog, &groups, &txns), &config, &lock)

@@ -62,7 +62,8 @@ struct TopicsFile {
 #[derive(Debug)]
 pub struct Catalog {
     data_dir: PathBuf,
-    defaults: LogConfig,
+    /// The topic defaults in force (the `[log]` table under dynamic broker configs).
+    defaults: RwLock<LogConfig>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises metadata changes so `topics.toml` is written in order.
     admin: Mutex<()>,
@@ -108,7 +109,7 @@ impl Catalog {
         };
         let catalog = Catalog {
             data_dir: data_dir.to_path_buf(),
-            defaults,
+            defaults: RwLock::new(defaults),
             topics: RwLock::new(BTreeMap::new()),
             admin: Mutex::new(()),
             producer_ids: Mutex::new((0, 0)),
@@ -121,7 +122,7 @@ impl Catalog {
         };
         for record in file.topic {
             let cfg =
-                topic_config::apply(&catalog.defaults, &record.configs).map_err(Error::Config)?;
+                topic_config::apply(&catalog.defaults(), &record.configs).map_err(Error::Config)?;
             let mut partitions = Vec::new();
             for index in 0..record.partitions {
                 partitions.push(catalog.open_partition(&record.name, index, cfg.clone())?);
@@ -162,8 +163,25 @@ impl Catalog {
     }
 
     /// The broker-wide default log settings.
-    pub fn defaults(&self) -> &LogConfig {
-        &self.defaults
+    pub fn defaults(&self) -> LogConfig {
+        self.defaults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// New broker-wide defaults (a dynamic broker config changed): every
+    /// topic that does not override a setting takes the new value at once.
+    pub fn set_defaults(&self, defaults: LogConfig) {
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        for topic in self.topics() {
+            let cfg = topic_config::apply(&defaults, &topic.overrides())
+                .unwrap_or_else(|_| defaults.clone());
+            for partition in topic.partitions() {
+                partition.set_config(cfg.clone());
+            }
+        }
+        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = defaults;
     }
 
     fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Topic>>> {
@@ -253,7 +271,7 @@ impl Catalog {
                 "partition count must be 1..=100000",
             ));
         }
-        let cfg = topic_config::apply(&self.defaults, &overrides)
+        let cfg = topic_config::apply(&self.defaults(), &overrides)
             .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if self.topic(name).is_some() || INTERNAL_TOPICS.contains(&name) {
@@ -330,7 +348,8 @@ impl Catalog {
         if validate_only {
             return Ok(());
         }
-        let cfg = topic_config::apply(&self.defaults, &topic.overrides()).map_err(Error::Config)?;
+        let cfg =
+            topic_config::apply(&self.defaults(), &topic.overrides()).map_err(Error::Config)?;
         for index in current..count {
             let partition = self.open_partition(name, index, cfg.clone())?;
             topic.write().partitions.push(partition);
@@ -350,7 +369,7 @@ impl Catalog {
         let topic = self.existing(name)?;
         let mut overrides = topic.overrides();
         change(&mut overrides)?;
-        let cfg = topic_config::apply(&self.defaults, &overrides)
+        let cfg = topic_config::apply(&self.defaults(), &overrides)
             .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
         if validate_only {
             return Ok(());
@@ -364,8 +383,8 @@ impl Catalog {
 
     /// The effective log settings of a topic.
     pub fn topic_log_config(&self, topic: &Topic) -> LogConfig {
-        topic_config::apply(&self.defaults, &topic.overrides())
-            .unwrap_or_else(|_| self.defaults.clone())
+        let defaults = self.defaults();
+        topic_config::apply(&defaults, &topic.overrides()).unwrap_or(defaults)
     }
 
     fn persist(&self) -> Result<()> {

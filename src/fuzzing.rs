@@ -131,6 +131,13 @@ fn new_broker() -> Broker {
         clients,
         quotas: Arc::new(crate::quotas::ClientQuotas::open(&dir.0).expect("quotas")),
         acls: Arc::new(crate::acl::Acls::open(&dir.0).expect("acls")),
+        dynamic: Arc::new(
+            crate::dynamic_config::DynamicConfigs::open(
+                &dir.0,
+                log_config(TimestampType::CreateTime),
+            )
+            .expect("dynamic configs"),
+        ),
         stopping,
     };
     Broker {

@@ -19,6 +19,7 @@ mod cleaner;
 pub mod config;
 mod connection;
 mod data_dir;
+mod dynamic_config;
 pub mod error;
 mod flush;
 #[doc(hidden)]

@@ -243,3 +243,78 @@ async fn compression_type_recompresses_what_producers_send() {
         assert_eq!(got, want, "{codec}");
     }
 }
+
+/// `(value, source)` of broker setting `name` as DescribeConfigs of broker 1 gives it.
+async fn broker_setting(bootstrap: &str, name: &str) -> (String, ConfigSource) {
+    let results = admin(bootstrap)
+        .describe_configs([&ResourceSpecifier::Broker(1)], &admin_opts())
+        .await
+        .expect("DescribeConfigs request");
+    let resource = results.into_iter().next().expect("one").expect("described");
+    resource
+        .entries
+        .into_iter()
+        .find(|e| e.name == name)
+        .map(|e| (e.value.unwrap_or_default(), e.source))
+        .unwrap_or_else(|| panic!("{name} is not described"))
+}
+
+#[tokio::test]
+async fn a_dynamic_broker_default_reaches_every_topic_without_an_override_and_stays() {
+    let mut broker = start_broker().await;
+    let b = broker.bootstrap();
+    let (plain, overridden) = (unique_topic("dyn-plain"), unique_topic("dyn-over"));
+    create_topic(&b, &plain, 1, &[]).await;
+    create_topic(&b, &overridden, 1, &[("retention.ms", "1000")]).await;
+    let before = broker_setting(&b, "log.retention.ms").await;
+    assert_eq!(before.1, ConfigSource::StaticBroker);
+
+    let change = rdkafka::admin::AlterConfig::new(ResourceSpecifier::Broker(1))
+        .set("log.retention.ms", "7200000");
+    let results = admin(&b)
+        .alter_configs([&change], &admin_opts())
+        .await
+        .expect("AlterConfigs request");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // rdkafka's AlterConfigs result drops per-resource errors: ask directly.
+    let unknown = {
+        use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+        use kafka_protocol::messages::incremental_alter_configs_request::*;
+        use kafka_protocol::protocol::StrBytes;
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str("1"))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("no.such.setting"))
+                        .with_config_operation(0)
+                        .with_value(Some(StrBytes::from_static_str("1"))),
+                ]),
+        ])
+    };
+    let refused = Raw::connect(&b).await.call(1, &unknown).await;
+    assert_eq!(refused.responses[0].error_code, 40, "INVALID_CONFIG");
+
+    let check = |entries: Vec<(String, String, ConfigSource)>, want: &str| {
+        let (_, value, _) = entries
+            .into_iter()
+            .find(|(n, ..)| n == "retention.ms")
+            .expect("retention.ms");
+        assert_eq!(value, want);
+    };
+    check(described(&b, &plain).await, "7200000");
+    check(described(&b, &overridden).await, "1000");
+    assert_eq!(
+        broker_setting(&b, "log.retention.ms").await,
+        ("7200000".to_string(), ConfigSource::DynamicBroker)
+    );
+
+    broker.restart().await;
+    let b = broker.bootstrap();
+    check(described(&b, &plain).await, "7200000");
+    assert_eq!(
+        broker_setting(&b, "log.retention.ms").await,
+        ("7200000".to_string(), ConfigSource::DynamicBroker)
+    );
+}

@@ -39,13 +39,16 @@ pub(crate) struct DescribedMember {
 
 impl Coordinator {
     /// ConsumerGroupHeartbeat: joins, heartbeats, reconciles or leaves.
+    /// `session_ms` is the group's session timeout (`None`: the broker's).
     pub(crate) fn consumer_heartbeat(
         &self,
         req: HeartbeatRequest,
         image: &TopicImage,
+        session_ms: Option<i32>,
     ) -> Result<HeartbeatResponse, Refusal> {
         req.validate()?;
-        let session = Duration::from_millis(self.config.consumer_session_timeout_ms.max(0) as u64);
+        let session_ms = session_ms.unwrap_or(self.config.consumer_session_timeout_ms);
+        let session = Duration::from_millis(session_ms.max(0) as u64);
         let mut inner = self.lock();
         if inner.stopping {
             return Err((
@@ -57,11 +60,6 @@ impl Coordinator {
         let result = group.heartbeat(req, image, session, Instant::now());
         inner.persist();
         result
-    }
-
-    /// The interval members are told to heartbeat at.
-    pub(crate) fn heartbeat_interval_ms(&self) -> i32 {
-        self.config.consumer_heartbeat_interval_ms
     }
 
     /// ConsumerGroupDescribe for one group: GROUP_ID_NOT_FOUND unless it is a

@@ -186,7 +186,7 @@ fn a_consumer_group_comes_back_from_its_records_without_a_rebalance() {
     };
     let coordinator = Coordinator::open(dir.path(), cfg.clone(), false).expect("open");
     let a = coordinator
-        .consumer_heartbeat(join("a"), &image)
+        .consumer_heartbeat(join("a"), &image, None)
         .expect("a joins");
     let owned = a.assignment.clone().expect("a's assignment");
     let group = coordinator.consumer_describe("g").expect("describe");
@@ -194,7 +194,7 @@ fn a_consumer_group_comes_back_from_its_records_without_a_rebalance() {
 
     let coordinator = Coordinator::open(dir.path(), cfg, false).expect("reopen");
     let again = coordinator
-        .consumer_heartbeat(beat("a", a.member_epoch), &image)
+        .consumer_heartbeat(beat("a", a.member_epoch), &image, None)
         .expect("the member's epoch is still good");
     assert_eq!(again.member_epoch, a.member_epoch);
     assert_eq!(again.assignment, None, "nothing changed");
@@ -207,7 +207,7 @@ fn a_consumer_group_comes_back_from_its_records_without_a_rebalance() {
 
     // The group still moves on: a second member splits the topic.
     let b = coordinator
-        .consumer_heartbeat(join("b"), &image)
+        .consumer_heartbeat(join("b"), &image, None)
         .expect("b joins");
     assert!(b.member_epoch > a.member_epoch);
     assert_eq!(

@@ -1,5 +1,8 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (and a
-//! read-only view of the broker). Only the settings of [`topic_config::SETTINGS`] are accepted.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: topics (the
+//! settings of [`topic_config::SETTINGS`]), the broker's dynamic configs
+//! and the consumer group protocol's group configs ([`dynamic`]).
+
+mod dynamic;
 
 use std::collections::BTreeMap;
 
@@ -15,12 +18,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Context, str_bytes};
-use crate::catalog::LogConfig;
 use crate::error::{Error, Result};
 use crate::topic_config::{self, ConfigType};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 /// Kafka's ConfigSource values.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const STATIC_BROKER_CONFIG: i8 = 4;
@@ -38,7 +41,8 @@ pub(super) async fn describe(
         out.resource_name = resource.resource_name.clone();
         let entries = match resource.resource_type {
             TOPIC => topic_entries(ctx, &resource.resource_name),
-            BROKER => Ok(broker_entries(ctx)),
+            BROKER => dynamic::broker_entries(ctx, &resource.resource_name),
+            GROUP => Ok(dynamic::group_entries(ctx, &resource.resource_name)),
             other => Err(Error::api(
                 ResponseError::InvalidRequest,
                 format!("resource type {other} is not supported"),
@@ -123,6 +127,7 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
     })?;
     let overrides = topic.overrides();
     let defaults = ctx.catalog.defaults();
+    let defaults = &defaults;
     Ok(topic_config::SETTINGS
         .iter()
         .map(|row| {
@@ -136,7 +141,12 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
                 None => (default.clone(), DEFAULT_CONFIG),
             };
             if let Some(broker_name) = row.broker_name {
-                synonyms.push((broker_name, default, DEFAULT_CONFIG));
+                let source = match ctx.dynamic.broker_value(broker_name) {
+                    Some((_, crate::dynamic_config::Scope::Broker)) => 2,
+                    Some((_, crate::dynamic_config::Scope::Cluster)) => 3,
+                    None => DEFAULT_CONFIG,
+                };
+                synonyms.push((broker_name, default, source));
             }
             Entry {
                 name: row.name,
@@ -155,51 +165,6 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
         .collect())
 }
 
-fn broker_entries(ctx: &Context) -> Vec<Entry> {
-    let c = &ctx.config;
-    let fixed = [
-        (
-            "auto.create.topics.enable",
-            c.auto_create_topics_enable.to_string(),
-            ConfigType::Boolean,
-        ),
-        (
-            "num.partitions",
-            c.num_partitions.to_string(),
-            ConfigType::Int,
-        ),
-        (
-            "socket.request.max.bytes",
-            c.socket_request_max_bytes.to_string(),
-            ConfigType::Int,
-        ),
-        (
-            "log.dirs",
-            c.data_dir.display().to_string(),
-            ConfigType::String,
-        ),
-    ];
-    let defaults = topic_config::SETTINGS.iter().filter_map(|row| {
-        let name = row.broker_name?;
-        Some((name, row.value(&c.log), row.kind))
-    });
-    let mut seen = std::collections::HashSet::new();
-    fixed
-        .into_iter()
-        .chain(defaults)
-        .filter(|(name, ..)| seen.insert(*name))
-        .map(|(name, value, kind)| Entry {
-            name,
-            synonyms: vec![(name, value.clone(), STATIC_BROKER_CONFIG)],
-            value,
-            source: STATIC_BROKER_CONFIG,
-            read_only: true,
-            kind,
-            doc: None,
-        })
-        .collect()
-}
-
 pub(super) async fn alter(
     ctx: &Context,
     req: AlterConfigsRequest,
@@ -216,12 +181,12 @@ pub(super) async fn alter(
                     .map(|v| (c.name.to_string(), v.to_string()))
             })
             .collect();
-        let result = alter_topic(
+        let result = alter_resource(
             ctx,
             resource.resource_type,
             &resource.resource_name,
             req.validate_only,
-            |o| {
+            |o, _| {
                 *o = configs;
                 Ok(())
             },
@@ -256,14 +221,14 @@ pub(super) async fn incremental_alter(
                 )
             })
             .collect();
-        let result = alter_topic(
+        let result = alter_resource(
             ctx,
             resource.resource_type,
             &resource.resource_name,
             req.validate_only,
-            |o| {
+            |o, list_value| {
                 ops.into_iter()
-                    .try_for_each(|op| apply_op(o, ctx.catalog.defaults(), op))
+                    .try_for_each(|op| apply_op(o, list_value, op))
             },
         );
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
@@ -279,14 +244,14 @@ pub(super) async fn incremental_alter(
 }
 
 /// One IncrementalAlterConfigs operation: SET 0, DELETE 1, APPEND 2 and
-/// SUBTRACT 3 (list settings only, starting from the value in force).
+/// SUBTRACT 3 (list settings only, starting from the value in force, which
+/// `list_value` gives for a list setting and `None` otherwise).
 fn apply_op(
     overrides: &mut BTreeMap<String, String>,
-    defaults: &LogConfig,
+    list_value: &dyn Fn(&str) -> Option<String>,
     (name, op, value): (String, i8, Option<String>),
 ) -> Result<()> {
     let invalid = |m: String| Error::api(ResponseError::InvalidConfig, m);
-    let row = topic_config::setting(&name);
     match (op, value) {
         (0, Some(v)) => {
             overrides.insert(name, v);
@@ -294,11 +259,10 @@ fn apply_op(
         (1, _) => {
             overrides.remove(&name);
         }
-        (2 | 3, Some(v)) if row.is_some_and(|r| r.kind == ConfigType::List) => {
-            let current = match (overrides.get(&name), row) {
-                (Some(set), _) => set.clone(),
-                (None, Some(row)) => row.value(defaults),
-                (None, None) => String::new(),
+        (2 | 3, Some(v)) if list_value(&name).is_some() => {
+            let current = match overrides.get(&name) {
+                Some(set) => set.clone(),
+                None => list_value(&name).unwrap_or_default(),
             };
             let mut items: Vec<String> = current
                 .split(',')
@@ -318,18 +282,38 @@ fn apply_op(
     Ok(())
 }
 
-fn alter_topic(
+/// A change of one resource's settings: the settings map to change, and the
+/// value in force of each list setting.
+type Change<'a> =
+    dyn FnOnce(&mut BTreeMap<String, String>, &dyn Fn(&str) -> Option<String>) -> Result<()> + 'a;
+
+fn alter_resource(
     ctx: &Context,
     resource_type: i8,
     name: &str,
     validate_only: bool,
-    change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<()>,
+    change: impl FnOnce(&mut BTreeMap<String, String>, &dyn Fn(&str) -> Option<String>) -> Result<()>,
 ) -> Result<()> {
-    if resource_type != TOPIC {
-        return Err(Error::api(
+    let change: Box<Change<'_>> = Box::new(change);
+    match resource_type {
+        TOPIC => {
+            let defaults = ctx.catalog.defaults();
+            let list_value = |n: &str| {
+                topic_config::setting(n)
+                    .filter(|r| r.kind == ConfigType::List)
+                    .map(|r| r.value(&defaults))
+            };
+            ctx.catalog
+                .alter_configs(name, |o| change(o, &list_value), validate_only)
+        }
+        BROKER => {
+            let list_value = |n: &str| dynamic::broker_list_value(ctx, n);
+            dynamic::alter_broker(ctx, name, validate_only, |o| change(o, &list_value))
+        }
+        GROUP => dynamic::alter_group(ctx, name, validate_only, |o| change(o, &|_| None)),
+        other => Err(Error::api(
             ResponseError::InvalidRequest,
-            "only topic configs can be altered; broker settings come from the config file",
-        ));
+            format!("resource type {other} has no configs to alter"),
+        )),
     }
-    ctx.catalog.alter_configs(name, change, validate_only)
 }

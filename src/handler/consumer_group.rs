@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{Context, str_bytes};
+use crate::dynamic_config::{GROUP_HEARTBEAT_INTERVAL, GROUP_SESSION_TIMEOUT};
 use crate::error::Result;
 use crate::group::consumer::{self, HeartbeatRequest};
 use crate::protocol::Request;
@@ -68,11 +69,17 @@ pub(super) async fn heartbeat(
         client_host: host.to_string(),
     };
     let image = ctx.catalog.image();
-    match ctx.groups.consumer_heartbeat(request, &image) {
+    // Group configs (IncrementalAlterConfigs on the GROUP resource) win over the broker's.
+    let set = ctx.dynamic.group(&request.group_id);
+    let setting = |name| set.get(name).and_then(|v: &String| v.parse::<i32>().ok());
+    let session_ms = setting(GROUP_SESSION_TIMEOUT);
+    let interval_ms = setting(GROUP_HEARTBEAT_INTERVAL)
+        .unwrap_or(ctx.config.group.consumer_heartbeat_interval_ms);
+    match ctx.groups.consumer_heartbeat(request, &image, session_ms) {
         Ok(out) => {
             response.member_id = Some(str_bytes(&out.member_id));
             response.member_epoch = out.member_epoch;
-            response.heartbeat_interval_ms = ctx.groups.heartbeat_interval_ms();
+            response.heartbeat_interval_ms = interval_ms;
             response.assignment = out.assignment.map(|a| {
                 let mut assignment = Assignment::default();
                 assignment.topic_partitions = a

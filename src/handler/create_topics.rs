@@ -84,7 +84,7 @@ async fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> R
     if !validate_only {
         tracing::info!(topic = %created.name, partitions, "created topic");
     }
-    let configs = topic_config::describe(ctx.catalog.defaults(), &overrides)
+    let configs = topic_config::describe(&ctx.catalog.defaults(), &overrides)
         .into_iter()
         .map(|(name, value)| {
             let mut c = CreatableTopicConfigs::default();

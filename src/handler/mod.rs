@@ -126,6 +126,8 @@ pub(crate) struct Context {
     pub quotas: Arc<crate::quotas::ClientQuotas>,
     /// ACL bindings.
     pub acls: Arc<crate::acl::Acls>,
+    /// Broker and group settings changed at run time.
+    pub dynamic: Arc<crate::dynamic_config::DynamicConfigs>,
     /// Turns true when the broker stops: long-polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }

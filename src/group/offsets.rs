@@ -1,7 +1,6 @@
 //! OffsetCommit, OffsetFetch, OffsetDelete and offset expiry.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 use bytes::Buf;
 use kafka_protocol::ResponseError;
@@ -201,14 +200,14 @@ impl Inner {
         if group.state == GroupState::CompletingRebalance {
             return Err(ResponseError::RebalanceInProgress);
         }
-        let member = group
-            .members
-            .get_mut(member_id)
-            .ok_or(ResponseError::UnknownMemberId)?;
+        // A commit is no heartbeat (as in Kafka 4's coordinator): a closed
+        // static member's last commit does not stretch its session.
+        if !group.members.contains_key(member_id) {
+            return Err(ResponseError::UnknownMemberId);
+        }
         if generation != group.generation {
             return Err(ResponseError::IllegalGeneration);
         }
-        member.heartbeat(Instant::now());
         Ok(())
     }
 

@@ -169,9 +169,11 @@ pub(super) async fn describe(
                     .collect();
             }
         }
-        if req.include_authorized_operations {
-            out.authorized_operations = AUTHORIZED_OPERATIONS_UNKNOWN;
-        }
+        out.authorized_operations = if req.include_authorized_operations {
+            crate::acl::GROUP_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_UNKNOWN
+        };
         out.group_id = id;
         response.groups.push(out);
     }

@@ -7,12 +7,6 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::{Context, str_bytes};
 use crate::error::Result;
 
-/// Every operation the cluster resource allows (Kafka's AclOperation codes
-/// as bits): CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS, IDEMPOTENT_WRITE. Without an authorizer everything is allowed.
-const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
 pub(super) async fn handle(
     ctx: &Context,
     req: DescribeClusterRequest,
@@ -21,7 +15,7 @@ pub(super) async fn handle(
     let mut response = DescribeClusterResponse::default();
     if req.include_cluster_authorized_operations {
         // KIP-430: asked for, the operations this client may perform.
-        response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+        response.cluster_authorized_operations = crate::acl::CLUSTER_OPERATIONS;
     }
     response.cluster_id = str_bytes(&ctx.config.cluster_id);
     response.controller_id = BrokerId(ctx.config.node_id);

@@ -12,11 +12,11 @@ const AUTHORIZED_OPERATIONS_UNKNOWN: i32 = i32::MIN;
 
 pub(super) async fn handle(
     ctx: &Context,
-    req: DescribeGroupsRequest,
+    mut req: DescribeGroupsRequest,
     version: i16,
 ) -> Result<DescribeGroupsResponse> {
     let mut response = DescribeGroupsResponse::default();
-    for id in req.groups {
+    for id in std::mem::take(&mut req.groups) {
         let mut out = DescribedGroup::default();
         match ctx.groups.describe(&id) {
             Err(e) => out.error_code = e.code(),
@@ -43,7 +43,11 @@ pub(super) async fn handle(
             }
         }
         if version >= 3 {
-            out.authorized_operations = AUTHORIZED_OPERATIONS_UNKNOWN;
+            out.authorized_operations = if req.include_authorized_operations {
+                crate::acl::GROUP_OPERATIONS
+            } else {
+                AUTHORIZED_OPERATIONS_UNKNOWN
+            };
         }
         out.group_id = id;
         response.groups.push(out);

@@ -32,9 +32,13 @@ pub(super) async fn handle(
     if version >= 1 {
         response.controller_id = node;
     }
+    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        response.cluster_authorized_operations = crate::acl::CLUSTER_OPERATIONS;
+    }
+    let topic_operations = version >= 8 && req.include_topic_authorized_operations;
     let auto_create =
         ctx.config.auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
-    response.topics = match req.topics {
+    let mut topics = match req.topics {
         // v0 uses an empty list for "all topics"; later versions use null.
         None => all_topics(ctx, version),
         Some(list) if list.is_empty() && version == 0 => all_topics(ctx, version),
@@ -49,6 +53,13 @@ pub(super) async fn handle(
             })
             .collect(),
     };
+    if topic_operations {
+        // KIP-430: asked for, the operations this client may perform on each topic.
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            t.topic_authorized_operations = crate::acl::TOPIC_OPERATIONS;
+        }
+    }
+    response.topics = topics;
     Ok(response)
 }
 

@@ -19,12 +19,6 @@ use kafka_protocol::messages::{
 use super::{Context, str_bytes};
 use crate::error::Result;
 
-/// Every operation a topic allows (Kafka's AclOperation codes as bits):
-/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS. Without an authorizer, everything is allowed.
-pub(super) const TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-
 /// DescribeTopicPartitions: the named topics (every topic when none is
 /// named), by name, from the cursor on, at most `response_partition_limit`
 /// partitions; `next_cursor` says where to go on.
@@ -54,7 +48,7 @@ pub(super) async fn describe_topic_partitions(
     for name in names.into_iter().filter(|n| *n >= from_topic) {
         let mut out = DescribeTopicPartitionsResponseTopic::default();
         out.name = Some(TopicName(str_bytes(&name)));
-        out.topic_authorized_operations = TOPIC_OPERATIONS;
+        out.topic_authorized_operations = crate::acl::TOPIC_OPERATIONS;
         let Some(topic) = ctx.catalog.topic(&name) else {
             out.error_code = ResponseError::UnknownTopicOrPartition.code();
             response.topics.push(out);

@@ -26,6 +26,8 @@ use crate::error::{Error, Result, io_err};
 use crate::group::Coordinator;
 use crate::handler::Context;
 use crate::observe::{Metrics, http};
+use crate::security::SecurityProtocol;
+use crate::security::credentials::Credentials;
 use crate::server;
 use crate::session::Clients;
 use crate::storage::{Disk, RealDisk};
@@ -36,6 +38,7 @@ use crate::txn::TxnCoordinator;
 #[derive(Debug)]
 pub struct Broker {
     addr: SocketAddr,
+    listeners: Vec<(SecurityProtocol, SocketAddr)>,
     http_addr: Option<SocketAddr>,
     catalog: Arc<Catalog>,
     cleaner: Cleaner,
@@ -88,14 +91,29 @@ impl Broker {
         .await
         .map_err(|e| Error::Config(format!("recovering transactions panicked: {e}")))??;
         let txns = Arc::new(txns);
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(io_err(&config.listen))?;
-        let addr = listener.local_addr().map_err(io_err(&config.listen))?;
-        let advertised = match &config.advertised_listener {
-            Some(adv) => split_host_port(adv).map_err(Error::Config)?,
-            None => (addr.ip().to_string(), addr.port()),
-        };
+        let mut bound = Vec::new();
+        for (protocol, bind, advertised) in config.listener_specs().map_err(Error::Config)? {
+            let listener = TcpListener::bind(&bind).await.map_err(io_err(&bind))?;
+            let addr = listener.local_addr().map_err(io_err(&bind))?;
+            let advertised = match advertised {
+                Some(adv) => split_host_port(&adv).map_err(Error::Config)?,
+                None => (addr.ip().to_string(), addr.port()),
+            };
+            bound.push((protocol, listener, addr, advertised));
+        }
+        let addr = bound
+            .first()
+            .map(|b| b.2)
+            .ok_or_else(|| Error::Config("no listener".into()))?;
+        let listeners: Vec<(SecurityProtocol, SocketAddr)> =
+            bound.iter().map(|b| (b.0, b.2)).collect();
+        let users: Vec<(String, String)> = config
+            .sasl
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u.password.clone()))
+            .collect();
+        let credentials = Arc::new(Credentials::open(&config.data_dir, &users)?);
         let http = bind_http(&config).await?;
         let config = Arc::new(config);
         let (stop, stop_rx) = watch::channel(false);
@@ -105,10 +123,11 @@ impl Broker {
             groups.clone(),
             clients.clone(),
         ));
-        let ctx = Arc::new(Context {
+        let ctx = Context {
             catalog: catalog.clone(),
             config: config.clone(),
-            advertised: (advertised.0, i32::from(advertised.1)),
+            advertised: (String::new(), 0),
+            listener: SecurityProtocol::Plaintext,
             groups: groups.clone(),
             txns: txns.clone(),
             metrics: metrics.clone(),
@@ -116,8 +135,9 @@ impl Broker {
             quotas: Arc::new(crate::quotas::ClientQuotas::open(&config.data_dir)?),
             acls: Arc::new(crate::acl::Acls::open(&config.data_dir)?),
             dynamic,
+            credentials,
             stopping: stop_rx.clone(),
-        });
+        };
         let cleaner = Cleaner::start((&catalog, &groups, &txns), &config, &lock)
             .map_err(io_err("log cleaner thread"))?;
         let mut background = background_tasks(&catalog, &config);
@@ -127,8 +147,21 @@ impl Broker {
         // shutdown keeps it until its tasks are gone.
         let server_lock = lock.clone();
         let http_stop = stop_rx.clone();
+        // One accept loop per listener, each with its own view of the context
+        // (its security protocol and advertised address).
+        let mut servers = Vec::new();
+        for (protocol, listener, _, advertised) in bound {
+            let ctx = Arc::new(Context {
+                advertised: (advertised.0, i32::from(advertised.1)),
+                listener: protocol,
+                ..ctx.clone()
+            });
+            servers.push(tokio::spawn(server::run(listener, ctx, stop_rx.clone())));
+        }
         let server = tokio::spawn(async move {
-            server::run(listener, ctx, stop_rx).await;
+            for s in servers {
+                let _ = s.await;
+            }
             drop(server_lock);
         });
         let http_addr = match http {
@@ -155,6 +188,7 @@ impl Broker {
         );
         Ok(Broker {
             addr,
+            listeners,
             http_addr,
             catalog,
             cleaner,
@@ -177,7 +211,13 @@ impl Broker {
         self.http_addr
     }
 
-    /// `host:port` for a client's `bootstrap.servers`.
+    /// Every listener: its security protocol and bound address, in the
+    /// order of `listeners`.
+    pub fn listeners(&self) -> &[(SecurityProtocol, SocketAddr)] {
+        &self.listeners
+    }
+
+    /// `host:port` for a client's `bootstrap.servers` (the first listener).
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
     }

@@ -122,6 +122,14 @@ pub struct Config {
     pub log: LogConfig,
     /// The group coordinator (`group.*` and `offsets.*` broker settings).
     pub group: GroupConfig,
+    /// `listeners`: `PROTOCOL://host:port` each (PLAINTEXT, SASL_PLAINTEXT).
+    /// When set, it replaces `listen`.
+    pub listeners: Vec<String>,
+    /// `advertised.listeners`: what Metadata gives clients of each listener,
+    /// in the same order; each listener's bound address when unset.
+    pub advertised_listeners: Vec<String>,
+    /// SASL mechanisms, re-authentication and users (the `[sasl]` table).
+    pub sasl: crate::security::SaslConfig,
 }
 
 impl Default for Config {
@@ -152,6 +160,9 @@ impl Default for Config {
             log_cleaner_dedupe_buffer_size: 32 * 1024 * 1024,
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            listeners: Vec::new(),
+            advertised_listeners: Vec::new(),
+            sasl: crate::security::SaslConfig::default(),
         }
     }
 }
@@ -189,6 +200,53 @@ impl Config {
         Ok(config)
     }
 
+    /// Every listener: (security protocol, bind address, advertised address
+    /// or `None` for the bound one). Without `listeners`, one PLAINTEXT
+    /// listener on `listen`, advertised as `advertised_listener`.
+    pub fn listener_specs(
+        &self,
+    ) -> Result<Vec<(crate::security::SecurityProtocol, String, Option<String>)>, String> {
+        use crate::security::{SecurityProtocol, parse_listener};
+        if self.listeners.is_empty() {
+            return Ok(vec![(
+                SecurityProtocol::Plaintext,
+                self.listen.clone(),
+                self.advertised_listener.clone(),
+            )]);
+        }
+        if !self.advertised_listeners.is_empty()
+            && self.advertised_listeners.len() != self.listeners.len()
+        {
+            return Err("advertised_listeners must name one address per listener, in order".into());
+        }
+        let mut out = Vec::new();
+        for (i, spec) in self.listeners.iter().enumerate() {
+            let (protocol, bind) = parse_listener(spec)?;
+            if protocol.tls() {
+                return Err(format!(
+                    "listener {spec:?}: {} needs TLS, which Sluice does not serve yet",
+                    protocol.name()
+                ));
+            }
+            bind.parse::<SocketAddr>()
+                .map_err(|e| format!("listener {spec:?}: {e}"))?;
+            let advertised = match self.advertised_listeners.get(i) {
+                Some(adv) => {
+                    let (adv_protocol, address) = parse_listener(adv)?;
+                    if adv_protocol != protocol {
+                        return Err(format!(
+                            "advertised listener {adv:?} does not match listener {spec:?}"
+                        ));
+                    }
+                    Some(address)
+                }
+                None => None,
+            };
+            out.push((protocol, bind, advertised));
+        }
+        Ok(out)
+    }
+
     /// Parses a TOML file; unknown keys are an error.
     pub fn from_file(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path)
@@ -218,6 +276,8 @@ impl Config {
         if let Some(adv) = &self.advertised_listener {
             split_host_port(adv)?;
         }
+        self.listener_specs()?;
+        self.sasl.validate()?;
         if self.node_id < 0 {
             return Err(format!("node_id = {}: must be >= 0", self.node_id));
         }
@@ -295,6 +355,26 @@ mod tests {
     fn example_file_documents_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sluice.toml");
         assert_eq!(Config::from_file(&path).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn listeners_are_checked() {
+        let with = |listeners: &[&str], advertised: &[&str]| Config {
+            listeners: listeners.iter().map(|s| s.to_string()).collect(),
+            advertised_listeners: advertised.iter().map(|s| s.to_string()).collect(),
+            ..Config::default()
+        };
+        let ok = with(&["PLAINTEXT://127.0.0.1:0", "SASL_PLAINTEXT://127.0.0.1:0"], &[]);
+        assert_eq!(ok.listener_specs().map(|l| l.len()), Ok(2));
+        for bad in [
+            with(&["SSL://127.0.0.1:0"], &[]),
+            with(&["KERBEROS://127.0.0.1:0"], &[]),
+            with(&["127.0.0.1:0"], &[]),
+            with(&["PLAINTEXT://127.0.0.1:0"], &["SASL_PLAINTEXT://h:1"]),
+            with(&["PLAINTEXT://127.0.0.1:0"], &["PLAINTEXT://h:1", "PLAINTEXT://h:2"]),
+        ] {
+            assert!(bad.validate().is_err(), "{:?}", bad.listeners);
+        }
     }
 
     #[test]

@@ -126,6 +126,7 @@ fn new_broker() -> Broker {
         catalog,
         config: Arc::new(config),
         advertised: ("127.0.0.1".to_string(), 9092),
+        listener: crate::security::SecurityProtocol::Plaintext,
         groups,
         metrics: Arc::new(metrics),
         clients,
@@ -137,6 +138,13 @@ fn new_broker() -> Broker {
                 log_config(TimestampType::CreateTime),
             )
             .expect("dynamic configs"),
+        ),
+        credentials: Arc::new(
+            crate::security::credentials::Credentials::open(
+                &dir.0,
+                &[("fuzz".into(), "fuzz-secret".into())],
+            )
+            .expect("credentials"),
         ),
         stopping,
     };
@@ -173,7 +181,10 @@ pub fn request(data: &[u8]) {
         return;
     }
     let handled = runtime().block_on(async {
-        let mut session = broker.ctx.clients.open(([127, 0, 0, 1], 9).into());
+        // An odd correlation id makes this a connection of a SASL listener,
+        // so the SASL exchanges (and their refusals) are fuzzed too.
+        let sasl = data.get(7).is_some_and(|b| b & 1 == 1);
+        let mut session = broker.ctx.clients.open(([127, 0, 0, 1], 9).into(), sasl);
         tokio::time::timeout(
             REQUEST_TIMEOUT,
             handler::handle(&broker.ctx, frame, &mut session),

@@ -30,6 +30,7 @@ mod internal_log;
 mod observe;
 mod protocol;
 mod quotas;
+pub mod security;
 mod server;
 mod session;
 mod shutdown;

@@ -75,7 +75,7 @@ const PIPELINE_DEPTH: usize = 32;
 /// one (a produce awaiting its group-commit fsync) while the reader goes on.
 async fn serve(conn: Connection, peer: SocketAddr, ctx: &Context, shutdown: watch::Receiver<bool>) {
     tracing::debug!(%peer, "connection opened");
-    let session = ctx.clients.open(peer);
+    let session = ctx.clients.open(peer, ctx.listener.sasl());
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
     tokio::join!(
         read_requests(conn.reader, (peer, session), ctx, shutdown, tx),
@@ -112,6 +112,11 @@ async fn read_requests(
             // The frame (and its share of the in-flight budget) lives until its answer is written.
             Ok(reply) => {
                 if replies.send((frame, reply)).await.is_err() {
+                    break;
+                }
+                if session.auth.closing() {
+                    // A failed SASL authentication: its answer goes out, then the connection closes.
+                    tracing::info!(%peer, "closing connection after a failed authentication");
                     break;
                 }
             }

@@ -12,12 +12,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
+use crate::security::sasl::Auth;
 use crate::util::now_ms;
 
 /// What is known of one connected client.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct ClientInfo {
     pub(crate) address: String,
+    /// "User:<name>" after SASL authentication, "User:ANONYMOUS" before.
+    pub(crate) principal: String,
     pub(crate) client_id: String,
     pub(crate) software_name: String,
     pub(crate) software_version: String,
@@ -44,12 +47,14 @@ impl Clients {
     }
 
     /// Registers a connection from `peer`; it leaves when the session drops.
-    pub(crate) fn open(self: &Arc<Self>, peer: SocketAddr) -> Session {
+    /// On a SASL listener (`sasl`) it must authenticate first.
+    pub(crate) fn open(self: &Arc<Self>, peer: SocketAddr, sasl: bool) -> Session {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared::default());
         {
             let mut info = shared.info.lock().unwrap_or_else(|e| e.into_inner());
             info.address = peer.to_string();
+            info.principal = crate::security::sasl::ANONYMOUS.to_string();
             info.connected_ms = now_ms();
         }
         self.lock().insert(id, shared.clone());
@@ -59,6 +64,7 @@ impl Clients {
             shared,
             client_id: String::new(),
             host: format!("/{}", peer.ip()),
+            auth: Auth::new(sasl),
         }
     }
 
@@ -90,6 +96,8 @@ pub(crate) struct Session {
     client_id: String,
     /// The peer's address as Kafka's group descriptions show it: "/127.0.0.1".
     host: String,
+    /// SASL authentication and the principal.
+    pub(crate) auth: Auth,
 }
 
 impl Session {
@@ -106,6 +114,11 @@ impl Session {
     /// The client's host, as group descriptions report it ("/127.0.0.1").
     pub(crate) fn host(&self) -> &str {
         &self.host
+    }
+
+    /// Records who the client authenticated as, for the status page.
+    pub(crate) fn authenticated(&self) {
+        self.info().principal = self.auth.principal().to_string();
     }
 
     /// What ApiVersions v3+ says the client is.

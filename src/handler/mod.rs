@@ -47,6 +47,7 @@ mod offset_for_leader_epoch;
 mod partitions_admin;
 mod produce;
 mod quotas;
+mod sasl;
 mod sync_group;
 mod transactions;
 mod txn_offset_commit;
@@ -97,6 +98,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The supported version range of `key`, if it is served at all.
@@ -107,13 +112,15 @@ pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
         .map(|&(_, min, max)| (min, max))
 }
 
-/// Everything a handler may use: shared by all connections.
-#[derive(Debug)]
+/// Everything a handler may use: shared by the connections of one listener.
+#[derive(Debug, Clone)]
 pub(crate) struct Context {
     pub catalog: Arc<Catalog>,
     pub config: Arc<Config>,
-    /// The host and port Metadata advertises.
+    /// The host and port Metadata advertises (the listener's).
     pub advertised: (String, i32),
+    /// The security protocol of the listener.
+    pub listener: crate::security::SecurityProtocol,
     /// The group coordinator.
     pub groups: Arc<crate::group::Coordinator>,
     /// The transaction coordinator.
@@ -128,6 +135,8 @@ pub(crate) struct Context {
     pub acls: Arc<crate::acl::Acls>,
     /// Broker and group settings changed at run time.
     pub dynamic: Arc<crate::dynamic_config::DynamicConfigs>,
+    /// SCRAM credentials of the SASL users.
+    pub credentials: Arc<crate::security::credentials::Credentials>,
     /// Turns true when the broker stops: long-polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -184,6 +193,9 @@ macro_rules! route {
 /// `Err` means the connection must be closed.
 pub(crate) async fn handle(ctx: &Context, frame: Bytes, session: &mut Session) -> Result<Reply> {
     let started = std::time::Instant::now();
+    if session.auth.expects_raw_token() {
+        return sasl::raw_token(ctx, &frame, session);
+    }
     let req = Request::parse(frame)?;
     session.request(req.header.client_id.as_deref());
     let api = req.api_key;
@@ -192,7 +204,7 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes, session: &mut Session) -
     reply
 }
 
-async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Reply> {
+async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<Reply> {
     let version = req.version();
     let in_range =
         supported_range(req.api_key).is_some_and(|(min, max)| (min..=max).contains(&version));
@@ -204,6 +216,14 @@ async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Repl
         }
         return Err(Error::Protocol(format!(
             "{:?} v{version} is not supported",
+            req.api_key
+        )));
+    }
+    if !session.auth.allows(req.api_key) {
+        // Kafka closes a SASL connection that sends anything else before
+        // authenticating (or after its session lifetime, KIP-368).
+        return Err(Error::Protocol(format!(
+            "{:?} before SASL authentication",
             req.api_key
         )));
     }
@@ -259,6 +279,26 @@ async fn dispatch(ctx: &Context, req: Request, session: &Session) -> Result<Repl
         }
         ApiKey::DescribeClientQuotas => route!(ctx, req, quotas::describe),
         ApiKey::AlterClientQuotas => route!(ctx, req, quotas::alter),
+        ApiKey::SaslHandshake => {
+            let response = sasl::handshake(ctx, req.decode()?, version, session);
+            Reply::frame(encode_response(
+                req.api_key,
+                version,
+                req.header.correlation_id,
+                &response,
+            )?)
+        }
+        ApiKey::SaslAuthenticate => {
+            let response = sasl::authenticate(ctx, req.decode()?, version, session);
+            Reply::frame(encode_response(
+                req.api_key,
+                version,
+                req.header.correlation_id,
+                &response,
+            )?)
+        }
+        ApiKey::AlterUserScramCredentials => route!(ctx, req, sasl::alter_users),
+        ApiKey::DescribeUserScramCredentials => route!(ctx, req, sasl::describe_users),
         ApiKey::CreateAcls => route!(ctx, req, acls::create),
         ApiKey::DescribeAcls => route!(ctx, req, acls::describe),
         ApiKey::DeleteAcls => route!(ctx, req, acls::delete),

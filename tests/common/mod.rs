@@ -116,6 +116,16 @@ impl TestBroker {
         self.broker.as_ref().expect("broker is running")
     }
 
+    /// `host:port` of the first listener of `protocol`.
+    pub(crate) fn listener(&self, protocol: sluice::security::SecurityProtocol) -> String {
+        self.broker()
+            .listeners()
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, addr)| addr.to_string())
+            .expect("a listener of that protocol")
+    }
+
     /// `host:port` for `bootstrap.servers`.
     pub(crate) fn bootstrap(&self) -> String {
         self.broker().bootstrap()

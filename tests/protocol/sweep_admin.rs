@@ -178,6 +178,47 @@ pub(super) async fn exercise(raw: &mut Raw, key: ApiKey, v: i16, topic: &str) ->
             let r = &response.filter_results[0];
             assert_eq!((r.error_code, r.matching_acls.len()), (0, 1), "{what}");
         }
+        ApiKey::SaslHandshake => {
+            // The sweep's listener is PLAINTEXT: there is nothing to authenticate.
+            let request = SaslHandshakeRequest::default().with_mechanism(s("PLAIN"));
+            let response = raw.call(v, &request).await;
+            assert_eq!(response.error_code, 34, "{what}: ILLEGAL_SASL_STATE");
+            assert_eq!(
+                response.mechanisms.len(),
+                3,
+                "{what}: the enabled mechanisms"
+            );
+        }
+        ApiKey::SaslAuthenticate => {
+            let request = SaslAuthenticateRequest::default().with_auth_bytes(b"x".to_vec().into());
+            let response = raw.call(v, &request).await;
+            assert_eq!(
+                response.error_code, 34,
+                "{what}: no SaslHandshake came first"
+            );
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            let request = DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                describe_user_scram_credentials_request::UserName::default().with_name(s("nobody")),
+            ]));
+            let response = raw.call(v, &request).await;
+            assert_eq!(
+                response.results[0].error_code, 91,
+                "{what}: RESOURCE_NOT_FOUND"
+            );
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let request = AlterUserScramCredentialsRequest::default().with_deletions(vec![
+                alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                    .with_name(s("nobody"))
+                    .with_mechanism(1),
+            ]);
+            let response = raw.call(v, &request).await;
+            assert_eq!(
+                response.results[0].error_code, 91,
+                "{what}: RESOURCE_NOT_FOUND"
+            );
+        }
         _ => return false,
     }
     true

@@ -114,6 +114,12 @@ impl Broker {
             .map(|u| (u.name.clone(), u.password.clone()))
             .collect();
         let credentials = Arc::new(Credentials::open(&config.data_dir, &users)?);
+        let tls = match &config.tls {
+            Some(tls) if listeners.iter().any(|(p, _)| p.tls()) => {
+                Some(tls.acceptor().map_err(Error::Config)?)
+            }
+            _ => None,
+        };
         let http = bind_http(&config).await?;
         let config = Arc::new(config);
         let (stop, stop_rx) = watch::channel(false);
@@ -156,7 +162,13 @@ impl Broker {
                 listener: protocol,
                 ..ctx.clone()
             });
-            servers.push(tokio::spawn(server::run(listener, ctx, stop_rx.clone())));
+            let tls = tls.clone().filter(|_| protocol.tls());
+            servers.push(tokio::spawn(server::run(
+                listener,
+                ctx,
+                tls,
+                stop_rx.clone(),
+            )));
         }
         let server = tokio::spawn(async move {
             for s in servers {

@@ -122,7 +122,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The group coordinator (`group.*` and `offsets.*` broker settings).
     pub group: GroupConfig,
-    /// `listeners`: `PROTOCOL://host:port` each (PLAINTEXT, SASL_PLAINTEXT).
+    /// `listeners`: `PROTOCOL://host:port` each (PLAINTEXT, SSL,
+    /// SASL_PLAINTEXT, SASL_SSL).
     /// When set, it replaces `listen`.
     pub listeners: Vec<String>,
     /// `advertised.listeners`: what Metadata gives clients of each listener,
@@ -130,6 +131,9 @@ pub struct Config {
     pub advertised_listeners: Vec<String>,
     /// SASL mechanisms, re-authentication and users (the `[sasl]` table).
     pub sasl: crate::security::SaslConfig,
+    /// Certificate, key and client authentication of SSL and SASL_SSL
+    /// listeners (the `[tls]` table).
+    pub tls: Option<crate::security::TlsConfig>,
 }
 
 impl Default for Config {
@@ -163,6 +167,7 @@ impl Default for Config {
             listeners: Vec::new(),
             advertised_listeners: Vec::new(),
             sasl: crate::security::SaslConfig::default(),
+            tls: None,
         }
     }
 }
@@ -222,9 +227,9 @@ impl Config {
         let mut out = Vec::new();
         for (i, spec) in self.listeners.iter().enumerate() {
             let (protocol, bind) = parse_listener(spec)?;
-            if protocol.tls() {
+            if protocol.tls() && self.tls.is_none() {
                 return Err(format!(
-                    "listener {spec:?}: {} needs TLS, which Sluice does not serve yet",
+                    "listener {spec:?}: {} needs a [tls] table (cert_file, key_file)",
                     protocol.name()
                 ));
             }
@@ -278,6 +283,9 @@ impl Config {
         }
         self.listener_specs()?;
         self.sasl.validate()?;
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
         if self.node_id < 0 {
             return Err(format!("node_id = {}: must be >= 0", self.node_id));
         }
@@ -364,14 +372,20 @@ mod tests {
             advertised_listeners: advertised.iter().map(|s| s.to_string()).collect(),
             ..Config::default()
         };
-        let ok = with(&["PLAINTEXT://127.0.0.1:0", "SASL_PLAINTEXT://127.0.0.1:0"], &[]);
+        let ok = with(
+            &["PLAINTEXT://127.0.0.1:0", "SASL_PLAINTEXT://127.0.0.1:0"],
+            &[],
+        );
         assert_eq!(ok.listener_specs().map(|l| l.len()), Ok(2));
         for bad in [
-            with(&["SSL://127.0.0.1:0"], &[]),
+            with(&["SSL://127.0.0.1:0"], &[]), // no [tls] table
             with(&["KERBEROS://127.0.0.1:0"], &[]),
             with(&["127.0.0.1:0"], &[]),
             with(&["PLAINTEXT://127.0.0.1:0"], &["SASL_PLAINTEXT://h:1"]),
-            with(&["PLAINTEXT://127.0.0.1:0"], &["PLAINTEXT://h:1", "PLAINTEXT://h:2"]),
+            with(
+                &["PLAINTEXT://127.0.0.1:0"],
+                &["PLAINTEXT://h:1", "PLAINTEXT://h:2"],
+            ),
         ] {
             assert!(bad.validate().is_err(), "{:?}", bad.listeners);
         }

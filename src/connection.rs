@@ -5,10 +5,13 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Either half of a plain TCP socket or of a TLS stream.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// One client socket: frames are read by a [`FrameReader`] and answers
 /// written by a [`FrameWriter`], so the two halves can work concurrently.
@@ -19,20 +22,32 @@ pub(crate) struct Connection {
 }
 
 /// The writing half of a connection.
-#[derive(Debug)]
 pub(crate) struct FrameWriter {
-    stream: BufWriter<OwnedWriteHalf>,
+    stream: BufWriter<WriteHalf>,
+}
+
+impl std::fmt::Debug for FrameWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameWriter").finish_non_exhaustive()
+    }
 }
 
 /// The reading half of a connection, one frame at a time.
-#[derive(Debug)]
 pub(crate) struct FrameReader {
-    stream: BufReader<OwnedReadHalf>,
+    stream: BufReader<ReadHalf>,
     max_frame_bytes: u32,
     /// One permit per request byte in flight, shared by every connection.
     in_flight: Arc<Semaphore>,
     /// The number of permits `in_flight` started with.
     budget_total: u32,
+}
+
+impl std::fmt::Debug for FrameReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The budget of request bytes in flight, shared by every connection.
@@ -78,6 +93,24 @@ impl Connection {
         // Responses are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
+        Connection::from_halves(Box::new(read), Box::new(write), max_frame_bytes, budget)
+    }
+
+    /// [`Connection::new`] over a TLS stream (its handshake done).
+    pub(crate) fn tls<S>(stream: S, max_frame_bytes: u32, budget: &InFlight) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        Connection::from_halves(Box::new(read), Box::new(write), max_frame_bytes, budget)
+    }
+
+    fn from_halves(
+        read: ReadHalf,
+        write: WriteHalf,
+        max_frame_bytes: u32,
+        budget: &InFlight,
+    ) -> Connection {
         Connection {
             reader: FrameReader {
                 stream: BufReader::new(read),

@@ -1,11 +1,14 @@
 //! Listeners and who is on the other end: Kafka's security protocols
-//! (PLAINTEXT and SASL_PLAINTEXT; the TLS ones are refused at start-up until
-//! TLS is built), SASL authentication ([`sasl`]) with PLAIN and SCRAM
-//! ([`scram`]) against the broker's users ([`credentials`]).
+//! (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), TLS with optional client
+//! certificates ([`tls`]), SASL authentication ([`sasl`]) with PLAIN and
+//! SCRAM ([`scram`]) against the broker's users ([`credentials`]).
 
 pub(crate) mod credentials;
 pub(crate) mod sasl;
 pub(crate) mod scram;
+pub(crate) mod tls;
+
+pub use tls::TlsConfig;
 
 use serde::Deserialize;
 

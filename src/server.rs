@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::connection::{Connection, Frame, FrameReader, FrameWriter, InFlight};
 use crate::handler::{self, Context, Reply};
 use crate::session::Session;
@@ -23,6 +25,7 @@ use crate::shutdown::stopped;
 pub(crate) async fn run(
     listener: TcpListener,
     ctx: Arc<Context>,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections));
@@ -56,9 +59,16 @@ pub(crate) async fn run(
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         let done = done_tx.clone();
-        let conn = Connection::new(socket, ctx.config.socket_request_max_bytes, &budget);
+        let max_frame = ctx.config.socket_request_max_bytes;
+        let (budget, tls) = (budget.clone(), tls.clone());
         tokio::spawn(async move {
-            serve(conn, peer, &ctx, shutdown).await;
+            let opened = match tls {
+                None => Some((Connection::new(socket, max_frame, &budget), None)),
+                Some(acceptor) => handshake(acceptor, socket, peer, max_frame, &budget).await,
+            };
+            if let Some((conn, principal)) = opened {
+                serve(conn, (peer, principal), &ctx, shutdown).await;
+            }
             drop((permit, slot, done));
         });
     }
@@ -67,15 +77,59 @@ pub(crate) async fn run(
     let _ = done_rx.recv().await;
 }
 
+/// How long a TLS handshake may take; a client that stops half way is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The TLS handshake of an accepted socket: the connection, and the
+/// principal of a verified client certificate. `None`: the handshake failed
+/// (garbage, an untrusted or missing certificate, a stalled client).
+async fn handshake(
+    acceptor: TlsAcceptor,
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    max_frame: u32,
+    budget: &InFlight,
+) -> Option<(Connection, Option<String>)> {
+    let _ = socket.set_nodelay(true);
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+        Ok(Ok(stream)) => {
+            let principal = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| crate::security::tls::principal(cert));
+            Some((Connection::tls(stream, max_frame, budget), principal))
+        }
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// Answers waiting to be written per connection; beyond it, reading pauses.
 const PIPELINE_DEPTH: usize = 32;
 
 /// One connection: the reader handles requests in order and queues their
 /// replies; the writer sends them in the same order, waiting on a deferred
 /// one (a produce awaiting its group-commit fsync) while the reader goes on.
-async fn serve(conn: Connection, peer: SocketAddr, ctx: &Context, shutdown: watch::Receiver<bool>) {
+async fn serve(
+    conn: Connection,
+    (peer, principal): (SocketAddr, Option<String>),
+    ctx: &Context,
+    shutdown: watch::Receiver<bool>,
+) {
     tracing::debug!(%peer, "connection opened");
-    let session = ctx.clients.open(peer, ctx.listener.sasl());
+    let mut session = ctx.clients.open(peer, ctx.listener.sasl());
+    if let Some(principal) = principal {
+        session.auth.set_certificate_principal(principal);
+        session.authenticated();
+    }
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
     tokio::join!(
         read_requests(conn.reader, (peer, session), ctx, shutdown, tx),

@@ -136,10 +136,7 @@ impl Credentials {
     /// DescribeUserScramCredentials: `users` (every user when `None`) with
     /// (mechanism code, iterations) of each credential; RESOURCE_NOT_FOUND
     /// for a user without any.
-    pub(crate) fn describe(
-        &self,
-        users: Option<&[String]>,
-    ) -> Vec<(String, Described)> {
+    pub(crate) fn describe(&self, users: Option<&[String]>) -> Vec<(String, Described)> {
         let runtime = self.lock();
         let infos = |user: &str| {
             let mut by_mechanism: BTreeMap<Mechanism, i32> = BTreeMap::new();

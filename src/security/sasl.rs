@@ -59,6 +59,12 @@ impl Auth {
         }
     }
 
+    /// An SSL connection with a verified client certificate is that
+    /// certificate's subject (a SASL login on SASL_SSL replaces it).
+    pub(crate) fn set_certificate_principal(&mut self, principal: String) {
+        self.principal = principal;
+    }
+
     /// The authenticated principal ([`ANONYMOUS`] on a plain listener).
     pub(crate) fn principal(&self) -> &str {
         &self.principal

@@ -1,0 +1,162 @@
+//! TLS for SSL and SASL_SSL listeners (rustls, TLS 1.2 and 1.3), with
+//! optional client certificates (mTLS): a verified client certificate's
+//! subject becomes the connection's principal, as Kafka's default
+//! principal builder makes it (`User:CN=app,O=org`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
+
+/// The `[tls]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the broker [ssl.keystore.location].
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, RSA or EC) [ssl.keystore.location].
+    pub key_file: PathBuf,
+    /// PEM CA certificates that sign client certificates [ssl.truststore.location].
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// "none", "requested" or "required" [ssl.client.auth].
+    #[serde(default = "no_client_auth")]
+    pub client_auth: String,
+}
+
+fn no_client_auth() -> String {
+    "none".into()
+}
+
+impl TlsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        match self.client_auth.as_str() {
+            "none" => Ok(()),
+            "requested" | "required" if self.client_ca_file.is_some() => Ok(()),
+            "requested" | "required" => {
+                Err("tls.client_auth needs tls.client_ca_file to check client certificates".into())
+            }
+            other => Err(format!(
+                "tls.client_auth = {other:?}: must be \"none\", \"requested\" or \"required\""
+            )),
+        }
+    }
+
+    /// Loads the certificates and key and builds the acceptor every TLS
+    /// listener shares.
+    pub(crate) fn acceptor(&self) -> Result<TlsAcceptor, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs = read_certs(&self.cert_file)?;
+        let key = PrivateKeyDer::from_pem_file(&self.key_file)
+            .map_err(|e| format!("tls.key_file {}: {e}", self.key_file.display()))?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| e.to_string())?;
+        let builder = match (&self.client_ca_file, self.client_auth.as_str()) {
+            (Some(ca), "requested" | "required") => {
+                let mut roots = RootCertStore::empty();
+                for cert in read_certs(ca)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("tls.client_ca_file {}: {e}", ca.display()))?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                let verifier = if self.client_auth == "requested" {
+                    verifier.allow_unauthenticated()
+                } else {
+                    verifier
+                };
+                let verifier = verifier.build().map_err(|e| e.to_string())?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        let config = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("tls.cert_file and tls.key_file: {e}"))?;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// `User:<subject>` of a client certificate (RFC 2253 order: the last RDN
+/// first), or `None` if its subject cannot be read.
+pub(crate) fn principal(cert: &[u8]) -> Option<String> {
+    let (_, cert_body) = der(cert, 0x30)?;
+    let (_, mut tbs) = der(cert_body, 0x30)?;
+    // [0] version, serial, signature algorithm, issuer, validity, subject.
+    if tbs.first() == Some(&0xa0) {
+        tbs = der(tbs, 0xa0)?.0;
+    }
+    for tag in [0x02, 0x30, 0x30, 0x30] {
+        tbs = der(tbs, tag)?.0;
+    }
+    let (_, mut rdns) = der(tbs, 0x30)?;
+    let mut parts = Vec::new();
+    while !rdns.is_empty() {
+        let (rest, set) = der(rdns, 0x31)?;
+        rdns = rest;
+        let (_, attribute) = der(set, 0x30)?;
+        let (value, oid) = der(attribute, 0x06)?;
+        let (_, text) = any_string(value)?;
+        let name = match oid {
+            [0x55, 0x04, 0x03] => "CN",
+            [0x55, 0x04, 0x06] => "C",
+            [0x55, 0x04, 0x07] => "L",
+            [0x55, 0x04, 0x08] => "ST",
+            [0x55, 0x04, 0x0a] => "O",
+            [0x55, 0x04, 0x0b] => "OU",
+            _ => continue,
+        };
+        parts.push(format!("{name}={}", String::from_utf8_lossy(text)));
+    }
+    parts.reverse();
+    Some(format!("User:{}", parts.join(",")))
+}
+
+/// One DER element of `tag` at the start of `input`: (what follows, its content).
+fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&t, rest) = input.split_first()?;
+    if t != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = rest.get(..n)?;
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, rest.get(n..)?)
+    };
+    Some((rest.get(len..)?, rest.get(..len)?))
+}
+
+/// A DER string of any of the kinds names use (UTF8, printable, IA5, T61, BMP as bytes).
+fn any_string(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let tag = *input.first()?;
+    [0x0c, 0x13, 0x16, 0x14, 0x1e]
+        .contains(&tag)
+        .then(|| der(input, tag))
+        .flatten()
+}

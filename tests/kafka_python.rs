@@ -210,3 +210,27 @@ async fn kafka_python_describes_partitions_and_producers_and_elects_leaders() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn kafka_python_logs_in_with_scram_and_plain_and_a_wrong_password_fails() {
+    let Some(python) = tools::kafka_python(file!()) else {
+        return;
+    };
+    let broker = start_broker_with(|c| {
+        c.listeners = vec![
+            "PLAINTEXT://127.0.0.1:0".into(),
+            "SASL_PLAINTEXT://127.0.0.1:0".into(),
+        ];
+        c.sasl.users = vec![sluice::security::SaslUser {
+            name: "alice".into(),
+            password: "alice-secret".into(),
+        }];
+    })
+    .await;
+    let topic = unique_topic("kafka-python-sasl");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let sasl = broker.listener(sluice::security::SecurityProtocol::SaslPlaintext);
+    run_script(&python, "sasl", &sasl, &topic, "sasl: all checks passed").await;
+    let got = read_values(&broker.bootstrap(), &topic, "read_uncommitted", 2);
+    assert_eq!(got, [(0, "py-0".to_string()), (1, "py-1".to_string())]);
+}

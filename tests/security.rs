@@ -127,6 +127,11 @@ async fn a_wrong_password_or_a_request_before_login_writes_nothing_and_closes() 
     let (low, high) = watermarks(&plain, &topic, 0);
     assert_eq!((low, high), (0, 0), "nothing was written");
 
+    // A SASL token that claims 2 GiB closes the connection before anything is read.
+    let mut raw = Raw::connect(&sasl).await;
+    raw.send_bytes(&0x7fff_fff0u32.to_be_bytes()).await;
+    assert!(raw.is_closed().await, "a 2 GiB frame closes the connection");
+
     // A request other than ApiVersions or the SASL ones closes the connection.
     let mut raw = Raw::connect(&sasl).await;
     let (_, payload) = raw.encode(12, &MetadataRequest::default());

@@ -10,6 +10,7 @@
 //! LOAD_MODE=transactional LOAD_TXN_EVERY=100 cargo run --release --example load   # commit every 100
 //! LOAD_DEBUG=eos,protocol cargo run --release --example load   # librdkafka's debug log
 //! LOAD_HTTP=1 cargo run --release --example load   # with the HTTP server, scraped every second
+//! LOAD_SECURITY=SASL_SSL cargo run --release --example load   # TLS + SCRAM-SHA-256 (or SSL, SASL_PLAINTEXT)
 //! ```
 
 use std::time::{Duration, Instant};
@@ -42,10 +43,16 @@ async fn scrape_every_second(http: std::net::SocketAddr) {
     }
 }
 
+/// Extra client settings for LOAD_SECURITY (security protocol, CA, SASL login).
+static SECURITY: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
+
 fn client(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
         .set("broker.address.family", "v4");
+    for (key, value) in SECURITY.get().into_iter().flatten() {
+        c.set(*key, value);
+    }
     // librdkafka's own debug contexts, e.g. LOAD_DEBUG=eos,protocol.
     if let Ok(contexts) = std::env::var("LOAD_DEBUG") {
         c.set("debug", contexts);
@@ -277,7 +284,7 @@ async fn main() {
                 Ok("always") => sluice::config::FlushMode::Always,
                 _ => sluice::config::FlushMode::Os,
             };
-            let config = sluice::Config {
+            let mut config = sluice::Config {
                 listen: "127.0.0.1:0".into(),
                 data_dir: dir.path().to_path_buf(),
                 flush,
@@ -288,11 +295,19 @@ async fn main() {
                     .map(|_| "127.0.0.1:0".into()),
                 ..Default::default()
             };
+            let security = std::env::var("LOAD_SECURITY").unwrap_or_default();
+            if !security.is_empty() && security != "PLAINTEXT" {
+                secure(&mut config, &security, dir.path());
+            }
             let broker = sluice::Broker::start(config).await.expect("broker");
+            let bootstrap = broker
+                .listeners()
+                .last()
+                .map_or_else(|| broker.bootstrap(), |(_, addr)| addr.to_string());
             if let Some(http) = broker.http_addr() {
                 tokio::spawn(scrape_every_second(http));
             }
-            (broker.bootstrap(), Some(broker))
+            (bootstrap, Some(broker))
         }
     };
     let run = format!("load-{}", now_micros());
@@ -307,4 +322,50 @@ async fn main() {
     if let Some(broker) = broker {
         broker.shutdown().await.expect("shutdown");
     }
+}
+
+/// LOAD_SECURITY: a listener of that protocol (after a PLAINTEXT one), a
+/// throwaway CA and broker certificate, and a SCRAM-SHA-256 user; the clients
+/// connect to it.
+fn secure(config: &mut sluice::Config, protocol: &str, dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &Issuer::new(ca, ca_key))
+        .expect("cert");
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("write pem");
+        path
+    };
+    let ca_file = write("ca.pem", ca_cert.pem());
+    config.tls = Some(sluice::security::TlsConfig {
+        cert_file: write("server.pem", cert.pem()),
+        key_file: write("server.key", key.serialize_pem()),
+        client_ca_file: None,
+        client_auth: "none".into(),
+    });
+    config.listeners = vec![
+        "PLAINTEXT://127.0.0.1:0".into(),
+        format!("{protocol}://127.0.0.1:0"),
+    ];
+    config.sasl.users = vec![sluice::security::SaslUser {
+        name: "load".into(),
+        password: "load-secret".into(),
+    }];
+    let mut settings = vec![("security.protocol", protocol.to_string())];
+    if protocol.contains("SSL") {
+        settings.push(("ssl.ca.location", ca_file.to_string_lossy().to_string()));
+    }
+    if protocol.starts_with("SASL") {
+        settings.push(("sasl.mechanism", "SCRAM-SHA-256".into()));
+        settings.push(("sasl.username", "load".into()));
+        settings.push(("sasl.password", "load-secret".into()));
+    }
+    let _ = SECURITY.set(settings);
 }

@@ -53,18 +53,6 @@ fn consumer_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> Clie
     c
 }
 
-/// Fails the test with `what` unless `check` turns true within `within`.
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Who owned which partition when: (topic, partition) → [(member, from, until)].
 type Ownership = Arc<Mutex<BTreeMap<(String, i32), Vec<(String, Instant, Option<Instant>)>>>>;
 
@@ -202,12 +190,6 @@ fn consumed_once(members: &[&Member]) -> BTreeSet<(i32, i64)> {
     all
 }
 
-fn expected(partitions: i32, per_partition: i64) -> BTreeSet<(i32, i64)> {
-    (0..partitions)
-        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
-        .collect()
-}
-
 /// Fails if two members ever owned the same partition at the same time.
 fn assert_never_owned_twice(ownership: &Ownership) {
     let owned = ownership.lock().expect("ownership");
@@ -290,7 +272,7 @@ async fn members_split_partitions_and_move_them_without_owning_one_twice() {
     wait_until("60 records consumed", WAIT, || {
         consumed_once(&[&one, &two]).len() == 60
     });
-    assert_eq!(consumed_once(&[&one, &two]), expected(6, 10));
+    assert_eq!(consumed_once(&[&one, &two]), all_offsets(6, 10));
 
     let three = Member::start(config(), "three", &[&topic], &ownership);
     wait_until("three members split 6 partitions", WAIT, || {
@@ -309,7 +291,7 @@ async fn members_split_partitions_and_move_them_without_owning_one_twice() {
     wait_until("120 records consumed", WAIT, || {
         consumed_once(&[&one, &two, &three]).len() == 120
     });
-    assert_eq!(consumed_once(&[&one, &two, &three]), expected(6, 20));
+    assert_eq!(consumed_once(&[&one, &two, &three]), all_offsets(6, 20));
 
     three.close();
     wait_until("two members own all 6 partitions again", WAIT, || {
@@ -394,7 +376,7 @@ async fn a_member_that_stops_heartbeating_is_fenced_and_its_partitions_move() {
     wait_until("20 records consumed", WAIT, || {
         consumed_once(&[&live]).len() == 20
     });
-    assert_eq!(consumed_once(&[&live]), expected(4, 5));
+    assert_eq!(consumed_once(&[&live]), all_offsets(4, 5));
 }
 
 /// ConsumerGroupDescribe of one group over a raw connection.
@@ -474,8 +456,8 @@ async fn classic_and_consumer_groups_read_the_same_topic_side_by_side() {
     wait_until("both groups read all 12 records", WAIT, || {
         consumed_once(&[&modern]).len() == 12 && consumed_once(&[&classic]).len() == 12
     });
-    assert_eq!(consumed_once(&[&modern]), expected(3, 4));
-    assert_eq!(consumed_once(&[&classic]), expected(3, 4));
+    assert_eq!(consumed_once(&[&modern]), all_offsets(3, 4));
+    assert_eq!(consumed_once(&[&classic]), all_offsets(3, 4));
 
     let listed: BTreeMap<String, String> = {
         let probe: BaseConsumer = client_config(&b).create().expect("probe");
@@ -538,7 +520,7 @@ async fn a_consumer_group_survives_a_broker_restart() {
     wait_until("records produced after the restart arrive", WAIT, || {
         consumed_once(&[&member]).len() == 6
     });
-    assert_eq!(consumed_once(&[&member]), expected(2, 3));
+    assert_eq!(consumed_once(&[&member]), all_offsets(2, 3));
     let last = describe(&broker.bootstrap(), &group).await;
     assert_eq!(
         last.members[0].member_id, before.members[0].member_id,

@@ -47,18 +47,6 @@ fn group_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ClientC
     c
 }
 
-/// Fails the test with `what` unless `check` turns true within `within`.
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// What a [`Member`] has seen so far.
 #[derive(Debug, Default, Clone)]
 struct Seen {
@@ -157,12 +145,6 @@ fn consumed_once(members: &[&Member]) -> BTreeSet<(i32, i64)> {
     all
 }
 
-fn expected(partitions: i32, per_partition: i64) -> BTreeSet<(i32, i64)> {
-    (0..partitions)
-        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_consumer_resumes_after_the_committed_offset() {
     let broker = start_broker().await;
@@ -242,7 +224,7 @@ async fn split_rebalance_and_silent_member(strategy: &str) {
     wait_until("60 records consumed", WAIT, || {
         consumed_once(&[&a, &c]).len() == 60
     });
-    assert_eq!(consumed_once(&[&a, &c]), expected(6, 10));
+    assert_eq!(consumed_once(&[&a, &c]), all_offsets(6, 10));
     for m in [&a, &c] {
         let seen = m.seen();
         assert!(
@@ -283,7 +265,7 @@ async fn split_rebalance_and_silent_member(strategy: &str) {
     wait_until("120 records consumed", WAIT, || {
         consumed_once(&[&a, &c, &d]).len() == 120
     });
-    assert_eq!(consumed_once(&[&a, &c, &d]), expected(6, 20));
+    assert_eq!(consumed_once(&[&a, &c, &d]), all_offsets(6, 20));
 }
 
 /// Members of `group` as DescribeGroups reports them.

@@ -191,14 +191,7 @@ pub(crate) fn check_commit(
     if epoch < 0 && c.members.is_empty() {
         return Ok(());
     }
-    let member = c
-        .members
-        .get(member_id)
-        .ok_or(ResponseError::UnknownMemberId)?;
-    if epoch != member.current.epoch {
-        return Err(ResponseError::StaleMemberEpoch);
-    }
-    Ok(())
+    check_member_epoch(c, member_id, epoch)
 }
 
 /// OffsetFetch v9 with a member id and epoch: both must match a member.
@@ -207,12 +200,16 @@ pub(crate) fn check_fetch(
     member_id: Option<&str>,
     epoch: i32,
 ) -> Result<(), ResponseError> {
-    let Some(member_id) = member_id else {
-        return Ok(());
-    };
-    if epoch < 0 && member_id.is_empty() {
-        return Ok(());
+    match member_id {
+        None => Ok(()),
+        Some(id) if epoch < 0 && id.is_empty() => Ok(()),
+        Some(id) => check_member_epoch(c, id, epoch),
     }
+}
+
+/// UNKNOWN_MEMBER_ID unless `member_id` is a member; STALE_MEMBER_EPOCH
+/// unless `epoch` is its current epoch.
+fn check_member_epoch(c: &ConsumerGroup, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
     let member = c
         .members
         .get(member_id)

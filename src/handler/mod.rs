@@ -261,12 +261,7 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         ApiKey::DescribeGroups => route!(ctx, req, describe_groups),
         ApiKey::ConsumerGroupHeartbeat => {
             let response = consumer_group::heartbeat(ctx, &req, session.host()).await?;
-            Reply::frame(encode_response(
-                req.api_key,
-                version,
-                req.header.correlation_id,
-                &response,
-            )?)
+            answer(&req, &response)?
         }
         ApiKey::ConsumerGroupDescribe => route!(ctx, req, consumer_group::describe),
         ApiKey::DescribeTopicPartitions => {
@@ -281,21 +276,11 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         ApiKey::AlterClientQuotas => route!(ctx, req, quotas::alter),
         ApiKey::SaslHandshake => {
             let response = sasl::handshake(ctx, req.decode()?, version, session);
-            Reply::frame(encode_response(
-                req.api_key,
-                version,
-                req.header.correlation_id,
-                &response,
-            )?)
+            answer(&req, &response)?
         }
         ApiKey::SaslAuthenticate => {
             let response = sasl::authenticate(ctx, req.decode()?, version, session);
-            Reply::frame(encode_response(
-                req.api_key,
-                version,
-                req.header.correlation_id,
-                &response,
-            )?)
+            answer(&req, &response)?
         }
         ApiKey::AlterUserScramCredentials => route!(ctx, req, sasl::alter_users),
         ApiKey::DescribeUserScramCredentials => route!(ctx, req, sasl::describe_users),
@@ -314,6 +299,19 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         ApiKey::IncrementalAlterConfigs => route!(ctx, req, admin_configs::incremental_alter),
         other => return Err(Error::Protocol(format!("{other:?} has no handler"))),
     })
+}
+
+/// The frame of `response` to `req` (for handlers that need more than `route!` gives).
+fn answer<R>(req: &Request, response: &R) -> Result<Reply>
+where
+    R: kafka_protocol::protocol::Encodable,
+{
+    Ok(Reply::frame(encode_response(
+        req.api_key,
+        req.version(),
+        req.header.correlation_id,
+        response,
+    )?))
 }
 
 /// A topic name as the protocol's string type.

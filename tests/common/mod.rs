@@ -792,3 +792,25 @@ pub(crate) fn read_values(
         .map(|r| (r.offset, r.value_str().to_string()))
         .collect()
 }
+
+/// Fails the test with `what` unless `check` turns true within `within`.
+pub(crate) fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every (partition, offset) of `partitions` partitions holding `per_partition` records each.
+pub(crate) fn all_offsets(
+    partitions: i32,
+    per_partition: i64,
+) -> std::collections::BTreeSet<(i32, i64)> {
+    (0..partitions)
+        .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
+        .collect()
+}

@@ -349,6 +349,7 @@ fn secure(config: &mut sluice::Config, protocol: &str, dir: &std::path::Path) {
         key_file: write("server.key", key.serialize_pem()),
         client_ca_file: None,
         client_auth: "none".into(),
+        handshake_timeout_ms: sluice::security::tls::DEFAULT_HANDSHAKE_TIMEOUT_MS,
     });
     config.listeners = vec![
         "PLAINTEXT://127.0.0.1:0".into(),

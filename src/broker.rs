@@ -115,9 +115,10 @@ impl Broker {
             .collect();
         let credentials = Arc::new(Credentials::open(&config.data_dir, &users)?);
         let tls = match &config.tls {
-            Some(tls) if listeners.iter().any(|(p, _)| p.tls()) => {
-                Some(tls.acceptor().map_err(Error::Config)?)
-            }
+            Some(tls) if listeners.iter().any(|(p, _)| p.tls()) => Some((
+                tls.acceptor().map_err(Error::Config)?,
+                std::time::Duration::from_millis(tls.handshake_timeout_ms),
+            )),
             _ => None,
         };
         let http = bind_http(&config).await?;

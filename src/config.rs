@@ -29,6 +29,23 @@ pub struct Cli {
     /// Address that Metadata tells clients to connect to [default: the listen address].
     #[arg(long, env = "SLUICE_ADVERTISED_LISTENER", value_name = "HOST:PORT")]
     pub advertised_listener: Option<String>,
+    /// Listeners, comma-separated PROTOCOL://HOST:PORT (PLAINTEXT, SSL,
+    /// SASL_PLAINTEXT, SASL_SSL); replaces --listen.
+    #[arg(
+        long,
+        env = "SLUICE_LISTENERS",
+        value_name = "PROTOCOL://HOST:PORT,...",
+        value_delimiter = ','
+    )]
+    pub listeners: Option<Vec<String>>,
+    /// What Metadata tells the clients of each listener, in the same order.
+    #[arg(
+        long,
+        env = "SLUICE_ADVERTISED_LISTENERS",
+        value_name = "PROTOCOL://HOST:PORT,...",
+        value_delimiter = ','
+    )]
+    pub advertised_listeners: Option<Vec<String>>,
     /// Directory holding the partition logs and topic metadata [default: ./data].
     #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -184,6 +201,12 @@ impl Config {
         }
         if let Some(v) = &cli.advertised_listener {
             config.advertised_listener = Some(v.clone());
+        }
+        if let Some(v) = &cli.listeners {
+            config.listeners = v.clone();
+        }
+        if let Some(v) = &cli.advertised_listeners {
+            config.advertised_listeners = v.clone();
         }
         if let Some(v) = &cli.data_dir {
             config.data_dir = v.clone();

@@ -6,7 +6,7 @@
 pub(crate) mod credentials;
 pub(crate) mod sasl;
 pub(crate) mod scram;
-pub(crate) mod tls;
+pub mod tls;
 
 pub use tls::TlsConfig;
 

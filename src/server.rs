@@ -25,7 +25,7 @@ use crate::shutdown::stopped;
 pub(crate) async fn run(
     listener: TcpListener,
     ctx: Arc<Context>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<(TlsAcceptor, Duration)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections));
@@ -64,7 +64,7 @@ pub(crate) async fn run(
         tokio::spawn(async move {
             let opened = match tls {
                 None => Some((Connection::new(socket, max_frame, &budget), None)),
-                Some(acceptor) => handshake(acceptor, socket, peer, max_frame, &budget).await,
+                Some(tls) => handshake(tls, socket, peer, max_frame, &budget).await,
             };
             if let Some((conn, principal)) = opened {
                 serve(conn, (peer, principal), &ctx, shutdown).await;
@@ -77,21 +77,18 @@ pub(crate) async fn run(
     let _ = done_rx.recv().await;
 }
 
-/// How long a TLS handshake may take; a client that stops half way is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The TLS handshake of an accepted socket: the connection, and the
+/// The TLS handshake of an accepted socket (within `limit`): the connection, and the
 /// principal of a verified client certificate. `None`: the handshake failed
 /// (garbage, an untrusted or missing certificate, a stalled client).
 async fn handshake(
-    acceptor: TlsAcceptor,
+    (acceptor, limit): (TlsAcceptor, Duration),
     socket: tokio::net::TcpStream,
     peer: SocketAddr,
     max_frame: u32,
     budget: &InFlight,
 ) -> Option<(Connection, Option<String>)> {
     let _ = socket.set_nodelay(true);
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+    match tokio::time::timeout(limit, acceptor.accept(socket)).await {
         Ok(Ok(stream)) => {
             let principal = stream
                 .get_ref()

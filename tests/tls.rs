@@ -73,6 +73,7 @@ async fn tls_broker(pki: &Pki, client_auth: &str) -> TestBroker {
         key_file: pki.server_key.clone(),
         client_ca_file: Some(pki.ca.clone()),
         client_auth: client_auth.into(),
+        handshake_timeout_ms: 1000,
     };
     start_broker_with(|c| {
         c.listeners = vec![
@@ -231,4 +232,21 @@ async fn garbage_instead_of_a_handshake_closes_only_that_connection() {
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
     let over_ssl = tls_client(&ssl, "SSL", &pki.ca);
     assert_eq!(produce_one(&over_ssl, &topic, "still-serving").await, Ok(0));
+
+    // A client that connects and then says nothing is dropped after the
+    // handshake limit (1 s here).
+    let mut silent = tokio::net::TcpStream::connect(&ssl).await.expect("connect");
+    let started = std::time::Instant::now();
+    let read = tokio::time::timeout(WAIT, silent.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, not answered: {read:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -27,14 +27,28 @@ pub struct TlsConfig {
     /// "none", "requested" or "required" [ssl.client.auth].
     #[serde(default = "no_client_auth")]
     pub client_auth: String,
+    /// A client that has not finished its TLS handshake after this long is
+    /// disconnected.
+    #[serde(default = "handshake_timeout")]
+    pub handshake_timeout_ms: u64,
 }
 
 fn no_client_auth() -> String {
     "none".into()
 }
 
+/// The default of [`TlsConfig::handshake_timeout_ms`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+fn handshake_timeout() -> u64 {
+    DEFAULT_HANDSHAKE_TIMEOUT_MS
+}
+
 impl TlsConfig {
     pub fn validate(&self) -> Result<(), String> {
+        if self.handshake_timeout_ms == 0 {
+            return Err("tls.handshake_timeout_ms must be > 0".into());
+        }
         match self.client_auth.as_str() {
             "none" => Ok(()),
             "requested" | "required" if self.client_ca_file.is_some() => Ok(()),

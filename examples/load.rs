@@ -328,14 +328,20 @@ async fn main() {
 /// throwaway CA and broker certificate, and a SCRAM-SHA-256 user; the clients
 /// connect to it.
 fn secure(config: &mut sluice::Config, protocol: &str, dir: &std::path::Path) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // The CA and the broker need distinct names, or the broker's certificate
+    // looks self-signed to OpenSSL.
+    ca.distinguished_name.push(DnType::CommonName, "load CA");
     let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
     let key = KeyPair::generate().expect("key");
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("params")
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    let cert = params
         .signed_by(&key, &Issuer::new(ca, ca_key))
         .expect("cert");
     let write = |name: &str, pem: String| {

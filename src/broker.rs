@@ -157,6 +157,7 @@ impl Broker {
         // One accept loop per listener, each with its own view of the context
         // (its security protocol and advertised address).
         let mut servers = Vec::new();
+        let limits = server::Limits::new(&config);
         for (protocol, listener, _, advertised) in bound {
             let ctx = Arc::new(Context {
                 advertised: (advertised.0, i32::from(advertised.1)),
@@ -167,7 +168,7 @@ impl Broker {
             servers.push(tokio::spawn(server::run(
                 listener,
                 ctx,
-                tls,
+                (tls, limits.clone()),
                 stop_rx.clone(),
             )));
         }

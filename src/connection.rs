@@ -128,7 +128,8 @@ impl Connection {
 impl FrameReader {
     /// The next whole frame, or `None` when the peer closed cleanly between frames.
     /// Waits (reading nothing more from the socket) while the in-flight budget is spent.
-    pub(crate) async fn read_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+    /// A frame over `limit` (at most the connection's maximum) closes the connection.
+    pub(crate) async fn read_frame(&mut self, limit: u32) -> Result<Option<Frame>, FrameError> {
         let mut size = [0u8; 4];
         match self.stream.read_exact(&mut size).await {
             Ok(_) => {}
@@ -137,10 +138,11 @@ impl FrameReader {
         }
         let size = i32::from_be_bytes(size);
         // The size is checked before anything is allocated for it.
+        let max = limit.min(self.max_frame_bytes);
         let len = u32::try_from(size)
             .ok()
-            .filter(|&n| n <= self.max_frame_bytes)
-            .ok_or(FrameError::BadSize(size, self.max_frame_bytes))?;
+            .filter(|&n| n <= max)
+            .ok_or(FrameError::BadSize(size, max))?;
         // A frame larger than the whole budget waits until it has the budget to itself.
         let permits = len.clamp(1, self.budget_total);
         let budget = self

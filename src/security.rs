@@ -76,6 +76,9 @@ pub struct SaslConfig {
     pub connections_max_reauth_ms: i64,
     /// Users who log in with every enabled mechanism.
     pub users: Vec<SaslUser>,
+    /// `sasl.server.max.receive.size`: the largest frame a client may send
+    /// before it has logged in; a larger one closes the connection.
+    pub max_receive_size: u32,
 }
 
 /// One configured user.
@@ -101,6 +104,7 @@ impl Default for SaslConfig {
             mechanisms: sasl::MECHANISMS.iter().map(|m| m.to_string()).collect(),
             connections_max_reauth_ms: 0,
             users: Vec::new(),
+            max_receive_size: 524_288,
         }
     }
 }

@@ -20,17 +20,38 @@ use crate::handler::{self, Context, Reply};
 use crate::session::Session;
 use crate::shutdown::stopped;
 
+/// The broker-wide connection limits, shared by every listener:
+/// `max_connections`, `max_connections_per_ip` and `queued_max_request_bytes`.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    connections: Arc<Semaphore>,
+    per_ip: PerIp,
+    budget: InFlight,
+}
+
+impl Limits {
+    pub(crate) fn new(config: &crate::config::Config) -> Limits {
+        Limits {
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            per_ip: PerIp::default(),
+            budget: InFlight::new(config.queued_max_request_bytes),
+        }
+    }
+}
+
 /// Serves `listener` until `shutdown` turns true, then waits for every
 /// connection to finish the request it is handling.
 pub(crate) async fn run(
     listener: TcpListener,
     ctx: Arc<Context>,
-    tls: Option<(TlsAcceptor, Duration)>,
+    (tls, limits): (Option<(TlsAcceptor, Duration)>, Limits),
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(Semaphore::new(ctx.config.max_connections));
-    let per_ip = PerIp::default();
-    let budget = InFlight::new(ctx.config.queued_max_request_bytes);
+    let Limits {
+        connections: limit,
+        per_ip,
+        budget,
+    } = limits;
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     loop {
         let permit = tokio::select! {
@@ -145,7 +166,7 @@ async fn read_requests(
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
     loop {
         let frame = tokio::select! {
-            read = tokio::time::timeout(idle, reader.read_frame()) => match read {
+            read = tokio::time::timeout(idle, reader.read_frame(frame_limit(ctx, &session))) => match read {
                 Ok(Ok(Some(frame))) => frame,
                 Ok(Ok(None)) => break,
                 Ok(Err(e)) => {
@@ -176,6 +197,19 @@ async fn read_requests(
                 break;
             }
         }
+    }
+}
+
+/// The largest frame this connection may send now: before a SASL login,
+/// only `sasl.max_receive_size` (Kafka's `sasl.server.max.receive.size`).
+fn frame_limit(ctx: &Context, session: &Session) -> u32 {
+    if session.auth.logged_out() {
+        ctx.config
+            .sasl
+            .max_receive_size
+            .min(ctx.config.socket_request_max_bytes)
+    } else {
+        ctx.config.socket_request_max_bytes
     }
 }
 

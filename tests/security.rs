@@ -132,6 +132,14 @@ async fn a_wrong_password_or_a_request_before_login_writes_nothing_and_closes() 
     raw.send_bytes(&0x7fff_fff0u32.to_be_bytes()).await;
     assert!(raw.is_closed().await, "a 2 GiB frame closes the connection");
 
+    // Before login a frame may be at most sasl.max_receive_size (512 KiB).
+    let mut raw = Raw::connect(&sasl).await;
+    raw.send_bytes(&(600 * 1024u32).to_be_bytes()).await;
+    assert!(
+        raw.is_closed().await,
+        "600 KiB before login closes the connection"
+    );
+
     // A request other than ApiVersions or the SASL ones closes the connection.
     let mut raw = Raw::connect(&sasl).await;
     let (_, payload) = raw.encode(12, &MetadataRequest::default());

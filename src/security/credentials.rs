@@ -94,6 +94,9 @@ impl Credentials {
                         || Error::Config(format!("{}: a malformed credential", path.display()));
                     let m = Mechanism::from_name(&c.mechanism).ok_or_else(bad)?;
                     let decode = |s: &str| B64.decode(s).map_err(|_| bad());
+                    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&c.iterations) {
+                        return Err(bad());
+                    }
                     let credential = Credential {
                         salt: decode(&c.salt)?,
                         iterations: c.iterations,
@@ -127,10 +130,11 @@ impl Credentials {
 
     /// SASL/PLAIN: whether `password` is `user`'s (checked against any of its credentials).
     pub(crate) fn check_password(&self, user: &str, password: &str) -> bool {
+        // One credential is checked (one PBKDF2 run): the SCRAM-SHA-256 one if any.
         [Mechanism::Sha256, Mechanism::Sha512]
             .into_iter()
-            .filter_map(|m| Some((m, self.lookup(user, m)?)))
-            .any(|(m, c)| c.matches(m, password))
+            .find_map(|m| Some((m, self.lookup(user, m)?)))
+            .is_some_and(|(m, c)| c.matches(m, password))
     }
 
     /// DescribeUserScramCredentials: `users` (every user when `None`) with
@@ -276,6 +280,9 @@ fn apply(
                 let Some(m) = Mechanism::from_code(*mechanism) else {
                     continue;
                 };
+                if configured.contains_key(user) {
+                    return unacceptable("A user of the configuration file is changed in the file");
+                }
                 if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(iterations) {
                     return unacceptable("Iterations must be in [4096, 16384]");
                 }

@@ -85,6 +85,12 @@ impl Auth {
         self.authenticated && self.expires.is_none_or(|e| Instant::now() < e)
     }
 
+    /// A SASL listener's connection that has not logged in: its frames are
+    /// held to `sasl.max_receive_size`.
+    pub(crate) fn logged_out(&self) -> bool {
+        self.required && !self.authenticated
+    }
+
     /// True when the next frame is a bare SASL token (after SaslHandshake v0).
     pub(crate) fn expects_raw_token(&self) -> bool {
         self.raw_tokens && !matches!(self.state, State::Start)
@@ -197,5 +203,13 @@ fn plain(token: &[u8], credentials: &Credentials) -> Step {
         Step::Done(user.to_string(), Vec::new())
     } else {
         Step::Failed(format!("wrong password or unknown user {user:?}"))
+    }
+}
+
+/// A client-supplied name cut for a log line.
+pub(crate) fn shorten(name: &str) -> &str {
+    match name.char_indices().nth(64) {
+        Some((i, _)) => &name[..i],
+        None => name,
     }
 }

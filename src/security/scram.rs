@@ -7,6 +7,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256, Sha512};
 
+/// The longest client-first message accepted (user name and nonce).
+const MAX_FIRST_MESSAGE: usize = 1024;
+/// The longest client-final message accepted, beyond the nonce.
+const MAX_FINAL_MESSAGE: usize = 1024;
+
 /// Kafka's lowest and highest iteration counts for a SCRAM credential.
 pub(crate) const MIN_ITERATIONS: i32 = 4096;
 pub(crate) const MAX_ITERATIONS: i32 = 16384;
@@ -89,12 +94,21 @@ impl Mechanism {
 }
 
 /// What the broker keeps of a SCRAM password: never the password itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Credential {
     pub(crate) salt: Vec<u8>,
     pub(crate) iterations: i32,
     pub(crate) stored_key: Vec<u8>,
     pub(crate) server_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys would let anyone pose as the server: never printed.
+        f.debug_struct("Credential")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Credential {
@@ -190,12 +204,13 @@ impl Exchange {
             Exchange::Start(mechanism) => {
                 let mechanism = *mechanism;
                 // gs2-header "n,," (no channel binding, no authzid or one we ignore).
-                let Some(bare) = text
-                    .strip_prefix("n,")
-                    .and_then(|rest| rest.split_once(',').map(|(_, bare)| bare))
-                else {
+                // gs2-header "n,,": no channel binding and no authorization id.
+                let Some(bare) = text.strip_prefix("n,,") else {
                     return Step::Failed("unsupported GS2 header".into());
                 };
+                if bare.len() > MAX_FIRST_MESSAGE {
+                    return Step::Failed("client-first message too long".into());
+                }
                 let attrs = attributes(bare);
                 let (Some(user), Some(client_nonce)) = (attrs.get("n"), attrs.get("r")) else {
                     return Step::Failed("client-first message without n= or r=".into());
@@ -235,9 +250,16 @@ impl Exchange {
                 let Some((without_proof, proof)) = text.rsplit_once(",p=") else {
                     return Step::Failed("client-final message without a proof".into());
                 };
+                if text.len() > MAX_FINAL_MESSAGE + nonce.len() {
+                    return Step::Failed("client-final message too long".into());
+                }
                 let attrs = attributes(without_proof);
                 if attrs.get("r").map(String::as_str) != Some(nonce.as_str()) {
                     return Step::Failed("the nonce does not match".into());
+                }
+                // "biws" is base64 of "n,,": no channel binding, as the GS2 header said.
+                if attrs.get("c").map(String::as_str) != Some("biws") {
+                    return Step::Failed("unexpected channel binding".into());
                 }
                 let Ok(proof) = B64.decode(proof) else {
                     return Step::Failed("the proof is not base64".into());
@@ -250,7 +272,10 @@ impl Exchange {
                 let client_key: Vec<u8> =
                     proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
                 if !constant_time_eq(&mechanism.hash(&client_key), &credential.stored_key) {
-                    return Step::Failed(format!("wrong password for user {user:?}"));
+                    return Step::Failed(format!(
+                        "wrong password for user {:?}",
+                        super::sasl::shorten(user)
+                    ));
                 }
                 let server_signature =
                     mechanism.hmac(&credential.server_key, auth_message.as_bytes());

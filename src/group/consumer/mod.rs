@@ -17,6 +17,7 @@
 
 mod assignor;
 mod heartbeat;
+mod membership;
 pub(crate) mod reconcile;
 pub(crate) mod records;
 

@@ -74,6 +74,13 @@ pub(crate) const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 
 pub(crate) const CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
+/// KIP-430's authorized operations of a group: every one when asked for
+/// (no authorizer restricts them), else Kafka's "not asked" value.
+pub(crate) fn group_operations(asked: bool) -> i32 {
+    // i32::MIN: the client did not ask.
+    if asked { GROUP_OPERATIONS } else { i32::MIN }
+}
+
 /// The name of the one cluster resource.
 pub(crate) const CLUSTER_NAME: &str = "kafka-cluster";
 /// The literal resource name and host that match every name and host.

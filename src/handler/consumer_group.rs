@@ -19,8 +19,6 @@ use crate::error::Result;
 use crate::group::consumer::{self, HeartbeatRequest};
 use crate::protocol::Request;
 
-/// No ACLs: the caller may do anything (Kafka's "all operations" bit set is not sent).
-const AUTHORIZED_OPERATIONS_UNKNOWN: i32 = i32::MIN;
 /// ConsumerGroupDescribe v1 `MemberType`: the member speaks the consumer protocol.
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
@@ -169,11 +167,7 @@ pub(super) async fn describe(
                     .collect();
             }
         }
-        out.authorized_operations = if req.include_authorized_operations {
-            crate::acl::GROUP_OPERATIONS
-        } else {
-            AUTHORIZED_OPERATIONS_UNKNOWN
-        };
+        out.authorized_operations = crate::acl::group_operations(req.include_authorized_operations);
         out.group_id = id;
         response.groups.push(out);
     }

@@ -7,9 +7,6 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use super::{Context, str_bytes};
 use crate::error::Result;
 
-/// No ACLs: the caller may do anything (Kafka's "all operations" bit set is not sent).
-const AUTHORIZED_OPERATIONS_UNKNOWN: i32 = i32::MIN;
-
 pub(super) async fn handle(
     ctx: &Context,
     mut req: DescribeGroupsRequest,
@@ -43,11 +40,8 @@ pub(super) async fn handle(
             }
         }
         if version >= 3 {
-            out.authorized_operations = if req.include_authorized_operations {
-                crate::acl::GROUP_OPERATIONS
-            } else {
-                AUTHORIZED_OPERATIONS_UNKNOWN
-            };
+            out.authorized_operations =
+                crate::acl::group_operations(req.include_authorized_operations);
         }
         out.group_id = id;
         response.groups.push(out);

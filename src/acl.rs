@@ -23,12 +23,9 @@ const FILE: &str = "acls.toml";
 pub(crate) mod resource {
     pub(crate) const ANY: i8 = 1;
     pub(crate) const TOPIC: i8 = 2;
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "checked once requests are authorized")
-    )]
     pub(crate) const GROUP: i8 = 3;
     pub(crate) const CLUSTER: i8 = 4;
+    pub(crate) const TRANSACTIONAL_ID: i8 = 5;
     pub(crate) const USER: i8 = 7;
 }
 
@@ -46,11 +43,13 @@ pub(crate) mod op {
     pub(crate) const ALL: i8 = 2;
     pub(crate) const READ: i8 = 3;
     pub(crate) const WRITE: i8 = 4;
+    pub(crate) const CREATE: i8 = 5;
     pub(crate) const DELETE: i8 = 6;
     pub(crate) const ALTER: i8 = 7;
     pub(crate) const DESCRIBE: i8 = 8;
     pub(crate) const DESCRIBE_CONFIGS: i8 = 10;
     pub(crate) const ALTER_CONFIGS: i8 = 11;
+    pub(crate) const IDEMPOTENT_WRITE: i8 = 12;
     /// The highest operation code (TWO_PHASE_COMMIT).
     pub(crate) const LAST: i8 = 15;
 }
@@ -73,13 +72,6 @@ pub(crate) const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 
 /// CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
 pub(crate) const CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
-/// KIP-430's authorized operations of a group: every one when asked for
-/// (no authorizer restricts them), else Kafka's "not asked" value.
-pub(crate) fn group_operations(asked: bool) -> i32 {
-    // i32::MIN: the client did not ask.
-    if asked { GROUP_OPERATIONS } else { i32::MIN }
-}
 
 /// The name of the one cluster resource.
 pub(crate) const CLUSTER_NAME: &str = "kafka-cluster";
@@ -217,6 +209,9 @@ struct AclsFile {
 pub(crate) struct Acls {
     path: PathBuf,
     bindings: Mutex<BTreeSet<Binding>>,
+    /// With the authorizer on: the super users (who may do everything).
+    /// `None`: every request is allowed, as on a Kafka without an authorizer.
+    enforced: Option<BTreeSet<String>>,
 }
 
 impl Acls {
@@ -235,7 +230,15 @@ impl Acls {
         Ok(Acls {
             path,
             bindings: Mutex::new(bindings),
+            enforced: None,
         })
+    }
+
+    /// Turns the authorizer on: requests need a binding that allows them,
+    /// except from `super_users` ("User:name" each).
+    pub(crate) fn enforce(mut self, super_users: &[String]) -> Acls {
+        self.enforced = Some(super_users.iter().cloned().collect());
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeSet<Binding>> {
@@ -299,41 +302,6 @@ impl Acls {
         Ok(removed)
     }
 
-    /// Kafka's rule for `principal` from `host` doing `operation` on the
-    /// resource (`resource_type`, `name`): a matching DENY refuses, else a
-    /// matching ALLOW is needed.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the requests' checks come with authenticated principals (SASL, mTLS)"
-        )
-    )]
-    pub(crate) fn authorize(
-        &self,
-        principal: &str,
-        host: &str,
-        operation: i8,
-        resource_type: i8,
-        name: &str,
-    ) -> bool {
-        let bindings = self.lock();
-        let applies = |b: &&Binding| {
-            b.names(resource_type, name)
-                && (b.principal == principal || b.principal == "User:*")
-                && (b.host == host || b.host == WILDCARD)
-                && b.covers(operation)
-        };
-        let mut allowed = false;
-        for b in bindings.iter().filter(applies) {
-            if b.permission == permission::DENY {
-                return false;
-            }
-            allowed = true;
-        }
-        allowed
-    }
-
     fn write(&self, bindings: &BTreeSet<Binding>) -> Result<()> {
         let file = AclsFile {
             acl: bindings.iter().cloned().collect(),
@@ -343,5 +311,6 @@ impl Acls {
     }
 }
 
+pub(crate) mod authorizer;
 #[cfg(test)]
 mod tests;

@@ -130,6 +130,10 @@ impl Broker {
             groups.clone(),
             clients.clone(),
         ));
+        let mut acls = crate::acl::Acls::open(&config.data_dir)?;
+        if config.authorizer {
+            acls = acls.enforce(&config.super_users);
+        }
         let ctx = Context {
             catalog: catalog.clone(),
             config: config.clone(),
@@ -140,7 +144,7 @@ impl Broker {
             metrics: metrics.clone(),
             clients: clients.clone(),
             quotas: Arc::new(crate::quotas::ClientQuotas::open(&config.data_dir)?),
-            acls: Arc::new(crate::acl::Acls::open(&config.data_dir)?),
+            acls: Arc::new(acls),
             dynamic,
             credentials,
             stopping: stop_rx.clone(),

@@ -151,6 +151,10 @@ pub struct Config {
     /// Certificate, key and client authentication of SSL and SASL_SSL
     /// listeners (the `[tls]` table).
     pub tls: Option<crate::security::TlsConfig>,
+    /// `authorizer.class.name`: check every request against the ACLs.
+    pub authorizer: bool,
+    /// `super.users`: principals ("User:name") the authorizer allows everything.
+    pub super_users: Vec<String>,
 }
 
 impl Default for Config {
@@ -185,6 +189,8 @@ impl Default for Config {
             advertised_listeners: Vec::new(),
             sasl: crate::security::SaslConfig::default(),
             tls: None,
+            authorizer: false,
+            super_users: Vec::new(),
         }
     }
 }
@@ -306,6 +312,12 @@ impl Config {
         }
         self.listener_specs()?;
         self.sasl.validate()?;
+        if let Some(bad) = self.super_users.iter().find(|p| {
+            p.split_once(':')
+                .is_none_or(|(kind, name)| kind.is_empty() || name.is_empty())
+        }) {
+            return Err(format!("super_users: {bad:?} is not of the form Type:name"));
+        }
         if let Some(tls) = &self.tls {
             tls.validate()?;
         }
@@ -379,71 +391,4 @@ pub fn split_host_port(value: &str) -> Result<(String, u16), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn example_file_documents_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sluice.toml");
-        assert_eq!(Config::from_file(&path).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn listeners_are_checked() {
-        let with = |listeners: &[&str], advertised: &[&str]| Config {
-            listeners: listeners.iter().map(|s| s.to_string()).collect(),
-            advertised_listeners: advertised.iter().map(|s| s.to_string()).collect(),
-            ..Config::default()
-        };
-        let ok = with(
-            &["PLAINTEXT://127.0.0.1:0", "SASL_PLAINTEXT://127.0.0.1:0"],
-            &[],
-        );
-        assert_eq!(ok.listener_specs().map(|l| l.len()), Ok(2));
-        for bad in [
-            with(&["SSL://127.0.0.1:0"], &[]), // no [tls] table
-            with(&["KERBEROS://127.0.0.1:0"], &[]),
-            with(&["127.0.0.1:0"], &[]),
-            with(&["PLAINTEXT://127.0.0.1:0"], &["SASL_PLAINTEXT://h:1"]),
-            with(
-                &["PLAINTEXT://127.0.0.1:0"],
-                &["PLAINTEXT://h:1", "PLAINTEXT://h:2"],
-            ),
-        ] {
-            assert!(bad.validate().is_err(), "{:?}", bad.listeners);
-        }
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        Config::default().validate().unwrap();
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_rejected() {
-        assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
-        let bad = Config {
-            listen: "nowhere".into(),
-            ..Config::default()
-        };
-        assert!(bad.validate().is_err());
-        assert!(toml::from_str::<Config>("[log]\nmessage_timestamp_type = \"Sometime\"").is_err());
-        assert!(toml::from_str::<Config>("[log]\nno_such_setting = 1").is_err());
-        let bad = Config {
-            log: LogConfig {
-                segment_bytes: 1,
-                ..LogConfig::default()
-            },
-            ..Config::default()
-        };
-        assert!(bad.validate().is_err());
-    }
-
-    #[test]
-    fn flags_override_the_file() {
-        let cli = Cli::parse_from(["sluice", "--listen", "127.0.0.1:19092", "--node-id", "7"]);
-        let config = Config::load(&cli).unwrap();
-        assert_eq!(config.listen, "127.0.0.1:19092");
-        assert_eq!(config.node_id, 7);
-    }
-}
+mod tests;

@@ -116,6 +116,11 @@ impl Session {
         &self.host
     }
 
+    /// The client's IP address, as ACL bindings name hosts ("127.0.0.1").
+    pub(crate) fn address(&self) -> &str {
+        self.host.trim_start_matches('/')
+    }
+
     /// Records who the client authenticated as, for the status page.
     pub(crate) fn authenticated(&self) {
         self.info().principal = self.auth.principal().to_string();

@@ -234,3 +234,36 @@ async fn kafka_python_logs_in_with_scram_and_plain_and_a_wrong_password_fails() 
     let got = read_values(&broker.bootstrap(), &topic, "read_uncommitted", 2);
     assert_eq!(got, [(0, "py-0".to_string()), (1, "py-1".to_string())]);
 }
+
+#[tokio::test]
+async fn kafka_python_manages_acls_that_the_authorizer_enforces() {
+    let Some(python) = tools::kafka_python(file!()) else {
+        return;
+    };
+    let broker = start_broker_with(|c| {
+        c.listeners = vec![
+            "PLAINTEXT://127.0.0.1:0".into(),
+            "SASL_PLAINTEXT://127.0.0.1:0".into(),
+        ];
+        c.sasl.users = ["admin", "carol"]
+            .iter()
+            .map(|name| sluice::security::SaslUser {
+                name: name.to_string(),
+                password: format!("{name}-secret"),
+            })
+            .collect();
+        c.authorizer = true;
+        c.super_users = vec!["User:admin".into(), "User:ANONYMOUS".into()];
+    })
+    .await;
+    let topic = unique_topic("kafka-python-acl");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let sasl = broker.listener(sluice::security::SecurityProtocol::SaslPlaintext);
+    run_script(&python, "acl", &sasl, &topic, "acl: all checks passed").await;
+    let got = read_values(&broker.bootstrap(), &topic, "read_uncommitted", 1);
+    assert_eq!(
+        got,
+        [(0, "by-carol".to_string())],
+        "only the granted write landed"
+    );
+}

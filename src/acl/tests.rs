@@ -127,3 +127,64 @@ fn deny_wins_and_operations_imply_describe() {
     );
     assert!(!acls.authorize("User:alice", "h", op::READ, resource::GROUP, "g"));
 }
+
+#[test]
+fn the_authorizer_lets_super_users_and_bindings_through_and_reports_operations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let off = Acls::open(dir.path()).expect("open");
+    assert!(
+        off.allows("User:anyone", "h", op::DELETE, resource::TOPIC, "t"),
+        "without the authorizer everything is allowed"
+    );
+    let acls = Acls::open(dir.path())
+        .expect("open")
+        .enforce(&["User:admin".to_string()]);
+    assert!(acls.allows("User:admin", "h", op::DELETE, resource::TOPIC, "t"));
+    assert!(!acls.allows("User:alice", "h", op::DESCRIBE, resource::TOPIC, "t"));
+    assert!(!acls.allows_some("User:alice", "h", op::WRITE, resource::TOPIC));
+
+    let from_one_host = Binding {
+        host: "10.0.0.1".into(),
+        ..allow(resource::TOPIC, "t", pattern::LITERAL, "User:*", op::READ)
+    };
+    let writes = allow(
+        resource::TOPIC,
+        "logs-",
+        pattern::PREFIXED,
+        "User:alice",
+        op::WRITE,
+    );
+    assert!(
+        acls.create(vec![from_one_host, writes])
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert!(acls.allows("User:bob", "10.0.0.1", op::READ, resource::TOPIC, "t"));
+    assert!(!acls.allows("User:bob", "10.0.0.2", op::READ, resource::TOPIC, "t"));
+    assert!(acls.allows_some("User:alice", "h", op::WRITE, resource::TOPIC));
+    // READ (1 << 3) and the DESCRIBE it implies (1 << 8), nothing else.
+    let bits = acls.operations(
+        "User:bob",
+        "10.0.0.1",
+        resource::TOPIC,
+        "t",
+        TOPIC_OPERATIONS,
+    );
+    assert_eq!(bits, (1 << 3) | (1 << 8));
+
+    // A DENY of every topic name leaves no topic alice may write.
+    let deny_all = Binding {
+        resource_name: WILDCARD.into(),
+        pattern_type: pattern::LITERAL,
+        permission: permission::DENY,
+        ..allow(
+            resource::TOPIC,
+            "",
+            pattern::LITERAL,
+            "User:alice",
+            op::WRITE,
+        )
+    };
+    assert!(acls.create(vec![deny_all]).iter().all(Result::is_ok));
+    assert!(!acls.allows_some("User:alice", "h", op::WRITE, resource::TOPIC));
+}

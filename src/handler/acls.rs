@@ -15,12 +15,14 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
 use crate::acl::{Binding, Filter};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::Result;
 
+/// CreateAcls; the authorizer needs ALTER on the cluster.
 pub(super) async fn create(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: CreateAclsRequest,
     _version: i16,
 ) -> Result<CreateAclsResponse> {
@@ -38,9 +40,14 @@ pub(super) async fn create(
         })
         .collect();
     let mut response = CreateAclsResponse::default();
-    response.results = ctx
-        .acls
-        .create(bindings)
+    let results = match ctx.check(op::ALTER, resource::CLUSTER, CLUSTER_NAME) {
+        Ok(()) => ctx.acls.create(bindings),
+        Err(refused) => {
+            let refused = Err((refused, "not authorized to create ACLs".to_string()));
+            bindings.iter().map(|_| refused.clone()).collect()
+        }
+    };
+    response.results = results
         .into_iter()
         .map(|r| {
             let mut out = AclCreationResult::default();
@@ -75,8 +82,9 @@ fn filter(
     }
 }
 
+/// DescribeAcls; the authorizer needs DESCRIBE on the cluster.
 pub(super) async fn describe(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeAclsRequest,
     _version: i16,
 ) -> Result<DescribeAclsResponse> {
@@ -90,7 +98,10 @@ pub(super) async fn describe(
         req.permission_type,
     );
     let mut response = DescribeAclsResponse::default();
-    if let Err((code, message)) = f.validate() {
+    let allowed = ctx
+        .check(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME)
+        .map_err(|refused| (refused, "not authorized to describe ACLs".to_string()));
+    if let Err((code, message)) = allowed.and_then(|()| f.validate()) {
         response.error_code = code.code();
         response.error_message = Some(str_bytes(&message));
         return Ok(response);
@@ -121,8 +132,9 @@ pub(super) async fn describe(
     Ok(response)
 }
 
+/// DeleteAcls; the authorizer needs ALTER on the cluster.
 pub(super) async fn delete(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DeleteAclsRequest,
     _version: i16,
 ) -> Result<DeleteAclsResponse> {
@@ -142,16 +154,20 @@ pub(super) async fn delete(
         })
         .collect();
     let mut response = DeleteAclsResponse::default();
-    // Invalid filters answer their error and delete nothing.
+    let allowed = ctx
+        .check(op::ALTER, resource::CLUSTER, CLUSTER_NAME)
+        .map_err(|refused| (refused, "not authorized to delete ACLs".to_string()));
+    let check = |f: &Filter| allowed.clone().and_then(|()| f.validate());
+    // Invalid (or refused) filters answer their error and delete nothing.
     let valid: Vec<Filter> = filters
         .iter()
-        .filter(|f| f.validate().is_ok())
+        .filter(|f| check(f).is_ok())
         .cloned()
         .collect();
     let mut removed = ctx.acls.delete(&valid)?.into_iter();
     for f in &filters {
         let mut out = DeleteAclsFilterResult::default();
-        match f.validate() {
+        match check(f) {
             Err((code, message)) => {
                 out.error_code = code.code();
                 out.error_message = Some(str_bytes(&message));

@@ -1,17 +1,20 @@
 //! AddPartitionsToTxn (v0–3, from producers): the partitions a transaction
 //! will write to. Kafka adds all or none: with an unknown partition, the
-//! others answer OPERATION_NOT_ATTEMPTED.
+//! others answer OPERATION_NOT_ATTEMPTED. The authorizer needs WRITE on the
+//! transactional id and on each topic (or nothing is added either).
 
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
-use super::Context;
+use super::Call;
+use crate::acl::{op, resource};
 use crate::error::Result;
+use kafka_protocol::ResponseError;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: AddPartitionsToTxnRequest,
     _version: i16,
 ) -> Result<AddPartitionsToTxnResponse> {
@@ -24,12 +27,23 @@ pub(super) async fn handle(
         req.v3_and_below_producer_id.0,
         req.v3_and_below_producer_epoch,
     );
-    let results = ctx.txns.add_partitions(
-        &ctx.catalog,
-        &req.v3_and_below_transactional_id,
-        producer,
-        &wanted,
-    );
+    let transaction = &req.v3_and_below_transactional_id;
+    let refusals: Vec<Result<(), ResponseError>> =
+        match ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, transaction) {
+            Err(refused) => wanted.iter().map(|_| Err(refused)).collect(),
+            Ok(()) => wanted
+                .iter()
+                .map(|(topic, _)| ctx.check(op::WRITE, resource::TOPIC, topic))
+                .collect(),
+        };
+    let results = if refusals.iter().all(Result::is_ok) {
+        ctx.txns
+            .add_partitions(&ctx.catalog, transaction, producer, &wanted)
+    } else {
+        let not_attempted =
+            |r: Result<(), ResponseError>| r.and(Err(ResponseError::OperationNotAttempted));
+        Ok(refusals.into_iter().map(not_attempted).collect())
+    };
     let code_of = |i: usize| match &results {
         Ok(r) => r.get(i).and_then(|r| r.err()).map_or(0, |e| e.code()),
         Err(e) => e.code(),

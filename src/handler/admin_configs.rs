@@ -1,6 +1,8 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: topics (the
 //! settings of [`topic_config::SETTINGS`]), the broker's dynamic configs
-//! and the consumer group protocol's group configs ([`dynamic`]).
+//! and the consumer group protocol's group configs ([`dynamic`]). The
+//! authorizer needs DESCRIBE_CONFIGS or ALTER_CONFIGS on the topic, the
+//! group, or the cluster for the broker's configs.
 
 mod dynamic;
 
@@ -17,7 +19,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, str_bytes};
+use super::{Call, Context, str_bytes};
+use crate::acl::{self, op};
 use crate::error::{Error, Result};
 use crate::topic_config::{self, ConfigType};
 
@@ -30,7 +33,7 @@ const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
 pub(super) async fn describe(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeConfigsRequest,
     version: i16,
 ) -> Result<DescribeConfigsResponse> {
@@ -39,7 +42,14 @@ pub(super) async fn describe(
         let mut out = DescribeConfigsResult::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();
+        let allowed = authorize(
+            ctx,
+            op::DESCRIBE_CONFIGS,
+            out.resource_type,
+            &out.resource_name,
+        );
         let entries = match resource.resource_type {
+            _ if allowed.is_err() => allowed.map(|()| Vec::new()),
             TOPIC => topic_entries(ctx, &resource.resource_name),
             BROKER => dynamic::broker_entries(ctx, &resource.resource_name),
             GROUP => Ok(dynamic::group_entries(ctx, &resource.resource_name)),
@@ -166,7 +176,7 @@ fn topic_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
 }
 
 pub(super) async fn alter(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: AlterConfigsRequest,
     _version: i16,
 ) -> Result<AlterConfigsResponse> {
@@ -181,19 +191,27 @@ pub(super) async fn alter(
                     .map(|v| (c.name.to_string(), v.to_string()))
             })
             .collect();
-        let result = alter_resource(
-            ctx,
-            resource.resource_type,
-            &resource.resource_name,
-            req.validate_only,
-            |o, _| {
-                *o = configs;
-                Ok(())
-            },
-        );
         let mut out = alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name;
+        let result = authorize(
+            ctx,
+            op::ALTER_CONFIGS,
+            out.resource_type,
+            &out.resource_name,
+        )
+        .and_then(|()| {
+            alter_resource(
+                ctx,
+                out.resource_type,
+                &out.resource_name,
+                req.validate_only,
+                |o, _| {
+                    *o = configs;
+                    Ok(())
+                },
+            )
+        });
         if let Err(e) = result {
             out.error_code = e.code();
             out.error_message = Some(str_bytes(&e.message()));
@@ -204,7 +222,7 @@ pub(super) async fn alter(
 }
 
 pub(super) async fn incremental_alter(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> Result<IncrementalAlterConfigsResponse> {
@@ -221,19 +239,27 @@ pub(super) async fn incremental_alter(
                 )
             })
             .collect();
-        let result = alter_resource(
-            ctx,
-            resource.resource_type,
-            &resource.resource_name,
-            req.validate_only,
-            |o, list_value| {
-                ops.into_iter()
-                    .try_for_each(|op| apply_op(o, list_value, op))
-            },
-        );
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name;
+        let result = authorize(
+            ctx,
+            op::ALTER_CONFIGS,
+            out.resource_type,
+            &out.resource_name,
+        )
+        .and_then(|()| {
+            alter_resource(
+                ctx,
+                out.resource_type,
+                &out.resource_name,
+                req.validate_only,
+                |o, list_value| {
+                    ops.into_iter()
+                        .try_for_each(|op| apply_op(o, list_value, op))
+                },
+            )
+        });
         if let Err(e) = result {
             out.error_code = e.code();
             out.error_message = Some(str_bytes(&e.message()));
@@ -241,6 +267,18 @@ pub(super) async fn incremental_alter(
         response.responses.push(out);
     }
     Ok(response)
+}
+
+/// Whether the caller may do `operation` on the configs of the resource
+/// (`resource_type`, `name`): the topic, the group, or the cluster for the broker's.
+fn authorize(ctx: &Call<'_>, operation: i8, resource_type: i8, name: &str) -> Result<()> {
+    match resource_type {
+        TOPIC => ctx.require(operation, acl::resource::TOPIC, name),
+        GROUP => ctx.require(operation, acl::resource::GROUP, name),
+        BROKER => ctx.require(operation, acl::resource::CLUSTER, acl::CLUSTER_NAME),
+        // Refused later as a type without configs.
+        _ => Ok(()),
+    }
 }
 
 /// One IncrementalAlterConfigs operation: SET 0, DELETE 1, APPEND 2 and

@@ -13,7 +13,8 @@ use kafka_protocol::messages::{
     ConsumerGroupHeartbeatResponse, TopicName,
 };
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{op, resource};
 use crate::dynamic_config::{GROUP_HEARTBEAT_INTERVAL, GROUP_SESSION_TIMEOUT};
 use crate::error::Result;
 use crate::group::consumer::{self, HeartbeatRequest};
@@ -23,7 +24,7 @@ use crate::protocol::Request;
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
 pub(super) async fn heartbeat(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: &Request,
     host: &str,
 ) -> Result<ConsumerGroupHeartbeatResponse> {
@@ -34,6 +35,10 @@ pub(super) async fn heartbeat(
         // KIP-1082: from v1 the client chooses its member id.
         response.error_code = ResponseError::InvalidRequest.code();
         response.error_message = Some(str_bytes("MemberId can't be empty."));
+        return Ok(response);
+    }
+    if let Err(e) = ctx.check(op::READ, resource::GROUP, &body.group_id) {
+        response.error_code = e.code();
         return Ok(response);
     }
     let owned = body.topic_partitions.map(|tps| {
@@ -101,7 +106,7 @@ pub(super) async fn heartbeat(
 }
 
 pub(super) async fn describe(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: ConsumerGroupDescribeRequest,
     version: i16,
 ) -> Result<ConsumerGroupDescribeResponse> {
@@ -131,10 +136,14 @@ pub(super) async fn describe(
     let mut response = ConsumerGroupDescribeResponse::default();
     for id in req.group_ids {
         let mut out = DescribedGroup::default();
-        match ctx.groups.consumer_describe(&id) {
+        let described = match ctx.check(op::DESCRIBE, resource::GROUP, &id) {
+            Ok(()) => ctx.groups.consumer_describe(&id),
+            Err(e) => Err((e, String::new())),
+        };
+        match described {
             Err((code, message)) => {
                 out.error_code = code.code();
-                out.error_message = Some(str_bytes(&message));
+                out.error_message = (!message.is_empty()).then(|| str_bytes(&message));
             }
             Ok(group) => {
                 out.group_state = str_bytes(group.state);
@@ -167,7 +176,8 @@ pub(super) async fn describe(
                     .collect();
             }
         }
-        out.authorized_operations = crate::acl::group_operations(req.include_authorized_operations);
+        out.authorized_operations =
+            ctx.operations(req.include_authorized_operations, resource::GROUP, &id);
         out.group_id = id;
         response.groups.push(out);
     }

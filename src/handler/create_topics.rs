@@ -1,4 +1,6 @@
-//! CreateTopics: partitions, config overrides, validate-only.
+//! CreateTopics: partitions, config overrides, validate-only. The authorizer
+//! needs CREATE on the cluster or the topic, and DESCRIBE_CONFIGS on the
+//! topic for the answer to carry its configs.
 
 use std::collections::BTreeMap;
 
@@ -9,12 +11,13 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::{Context, on_catalog, str_bytes};
+use super::{Call, on_catalog, str_bytes};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::{Error, Result};
 use crate::topic_config;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: CreateTopicsRequest,
     version: i16,
 ) -> Result<CreateTopicsResponse> {
@@ -30,7 +33,10 @@ pub(super) async fn handle(
                 if version >= 5 {
                     out.num_partitions = partitions;
                     out.replication_factor = 1;
-                    out.configs = Some(configs);
+                    match ctx.check(op::DESCRIBE_CONFIGS, resource::TOPIC, &topic.name) {
+                        Ok(()) => out.configs = Some(configs),
+                        Err(refused) => out.topic_config_error_code = refused.code(),
+                    }
                 }
             }
             Err(e) => {
@@ -49,7 +55,10 @@ pub(super) async fn handle(
 
 type Created = (uuid::Uuid, i32, Vec<CreatableTopicConfigs>);
 
-async fn create(ctx: &Context, topic: &CreatableTopic, validate_only: bool) -> Result<Created> {
+async fn create(ctx: &Call<'_>, topic: &CreatableTopic, validate_only: bool) -> Result<Created> {
+    if !ctx.may(op::CREATE, resource::CLUSTER, CLUSTER_NAME) {
+        ctx.require(op::CREATE, resource::TOPIC, &topic.name)?;
+    }
     if !matches!(topic.replication_factor, -1 | 1) {
         return Err(Error::api(
             ResponseError::InvalidReplicationFactor,

@@ -1,15 +1,17 @@
-//! DeleteRecords: move a partition's log start offset forward (-1: to the end).
+//! DeleteRecords: move a partition's log start offset forward (-1: to the
+//! end). The authorizer needs DELETE on each topic.
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::Context;
+use super::Call;
+use crate::acl::{op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DeleteRecordsRequest,
     _version: i16,
 ) -> Result<DeleteRecordsResponse> {
@@ -21,8 +23,8 @@ pub(super) async fn handle(
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             let result = ctx
-                .catalog
-                .partition(&topic.name, p.partition_index)
+                .require(op::DELETE, resource::TOPIC, &topic.name)
+                .and_then(|()| ctx.catalog.partition(&topic.name, p.partition_index))
                 .and_then(|partition| partition.delete_records(p.offset));
             match result {
                 Ok(low) => r.low_watermark = low,

@@ -1,14 +1,16 @@
-//! DeleteTopics: by name (all versions) or by id (v6+).
+//! DeleteTopics: by name (all versions) or by id (v6+). The authorizer needs
+//! DELETE on each topic.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 
-use super::{Context, on_catalog, str_bytes};
+use super::{Call, on_catalog, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::{Error, Result};
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DeleteTopicsRequest,
     version: i16,
 ) -> Result<DeleteTopicsResponse> {
@@ -32,10 +34,13 @@ pub(super) async fn handle(
                 .map(|t| TopicName(str_bytes(&t.name)))
         });
         let result = match &name {
-            Some(name) => {
-                let name = name.to_string();
-                on_catalog(ctx, move |catalog| catalog.delete_topic(&name)).await
-            }
+            Some(name) => match ctx.require(op::DELETE, resource::TOPIC, name) {
+                Ok(()) => {
+                    let name = name.to_string();
+                    on_catalog(ctx, move |catalog| catalog.delete_topic(&name)).await
+                }
+                Err(refused) => Err(refused),
+            },
             None => Err(Error::api(
                 ResponseError::UnknownTopicId,
                 "unknown topic id",

@@ -4,18 +4,22 @@
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeClusterRequest,
     _version: i16,
 ) -> Result<DescribeClusterResponse> {
     let mut response = DescribeClusterResponse::default();
-    if req.include_cluster_authorized_operations {
+    if req.include_cluster_authorized_operations
+        && ctx.may(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME)
+    {
         // KIP-430: asked for, the operations this client may perform.
-        response.cluster_authorized_operations = crate::acl::CLUSTER_OPERATIONS;
+        response.cluster_authorized_operations =
+            ctx.operations(true, resource::CLUSTER, CLUSTER_NAME);
     }
     response.cluster_id = str_bytes(&ctx.config.cluster_id);
     response.controller_id = BrokerId(ctx.config.node_id);

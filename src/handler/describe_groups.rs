@@ -4,18 +4,22 @@
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     mut req: DescribeGroupsRequest,
     version: i16,
 ) -> Result<DescribeGroupsResponse> {
     let mut response = DescribeGroupsResponse::default();
     for id in std::mem::take(&mut req.groups) {
         let mut out = DescribedGroup::default();
-        match ctx.groups.describe(&id) {
+        let described = ctx
+            .check(op::DESCRIBE, resource::GROUP, &id)
+            .and_then(|()| ctx.groups.describe(&id));
+        match described {
             Err(e) => out.error_code = e.code(),
             Ok(summary) => {
                 out.group_state = str_bytes(summary.state);
@@ -41,7 +45,7 @@ pub(super) async fn handle(
         }
         if version >= 3 {
             out.authorized_operations =
-                crate::acl::group_operations(req.include_authorized_operations);
+                ctx.operations(req.include_authorized_operations, resource::GROUP, &id);
         }
         out.group_id = id;
         response.groups.push(out);

@@ -1,18 +1,28 @@
-//! DescribeLogDirs: the one data directory and the size of each partition in it.
+//! DescribeLogDirs: the one data directory and the size of each partition
+//! in it. The authorizer needs DESCRIBE on the cluster (else no directory,
+//! and from v3 CLUSTER_AUTHORIZATION_FAILED).
 
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeLogDirsRequest,
     version: i16,
 ) -> Result<DescribeLogDirsResponse> {
+    let mut response = DescribeLogDirsResponse::default();
+    if let Err(refused) = ctx.check(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME) {
+        if version >= 3 {
+            response.error_code = refused.code();
+        }
+        return Ok(response);
+    }
     let wanted = |topic: &str, index: i32| match &req.topics {
         None => true,
         Some(list) => list
@@ -41,7 +51,6 @@ pub(super) async fn handle(
             dir.topics.push(out);
         }
     }
-    let mut response = DescribeLogDirsResponse::default();
     response.results = vec![dir];
     Ok(response)
 }

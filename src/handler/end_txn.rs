@@ -1,17 +1,23 @@
 //! EndTxn: commit or abort — a marker in every partition of the
-//! transaction, and on commit its consumer-group offsets.
+//! transaction, and on commit its consumer-group offsets. The authorizer
+//! needs WRITE on the transactional id.
 
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
 
-use super::Context;
+use super::Call;
+use crate::acl::{op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: EndTxnRequest,
     _version: i16,
 ) -> Result<EndTxnResponse> {
     let mut response = EndTxnResponse::default();
+    if let Err(refused) = ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id) {
+        response.error_code = refused.code();
+        return Ok(response);
+    }
     let producer = (req.producer_id.0, req.producer_epoch);
     let ended = ctx
         .txns

@@ -4,7 +4,7 @@
 //! A waiting fetch parks on the partitions it asked for and is woken only
 //! when one of their offsets moves (or the broker stops). Each pass locates
 //! the bytes it would return without reading them; bytes are read once, when
-//! the fetch answers.
+//! the fetch answers. The authorizer needs READ on each topic.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,7 +19,8 @@ use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Context, Reply};
+use super::{Call, Context, Reply};
+use crate::acl::{op, resource};
 use crate::catalog::{FetchSpec, Located, Offsets, Partition};
 use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
@@ -37,7 +38,7 @@ struct Wanted {
     max_bytes: usize,
 }
 
-pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
+pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let body: FetchRequest = req.decode()?;
     let version = req.version();
     let max_wait = Duration::from_millis(body.max_wait_ms.max(0) as u64);
@@ -77,7 +78,7 @@ pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
 
 /// The partitions of the request, by topic, each resolved to its partition
 /// (or the error to answer for it).
-fn resolve(ctx: &Context, req: &FetchRequest, version: i16) -> Vec<Vec<Wanted>> {
+fn resolve(ctx: &Call<'_>, req: &FetchRequest, version: i16) -> Vec<Vec<Wanted>> {
     req.topics
         .iter()
         .map(|topic| {
@@ -93,6 +94,9 @@ fn resolve(ctx: &Context, req: &FetchRequest, version: i16) -> Vec<Vec<Wanted>> 
                 .iter()
                 .map(|p| Wanted {
                     partition: match &name {
+                        Some(name) if !ctx.may(op::READ, resource::TOPIC, name) => {
+                            Err(ResponseError::TopicAuthorizationFailed)
+                        }
                         Some(name) => ctx.catalog.partition(name, p.partition).map_err(|e| {
                             ResponseError::try_from_code(e.code())
                                 .unwrap_or(ResponseError::UnknownServerError)

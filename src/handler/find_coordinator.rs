@@ -1,19 +1,21 @@
 //! FindCoordinator: this one broker coordinates every group and transaction. Before v4 one key
 //! is answered in the top-level fields; from v4 a batch of keys in `coordinators`.
+//! The authorizer needs DESCRIBE on the group or transactional id.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::Result;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: FindCoordinatorRequest,
     version: i16,
 ) -> Result<FindCoordinatorResponse> {
@@ -37,7 +39,7 @@ pub(super) async fn handle(
     Ok(response)
 }
 
-fn coordinator(ctx: &Context, key: StrBytes, key_type: i8) -> Coordinator {
+fn coordinator(ctx: &Call<'_>, key: StrBytes, key_type: i8) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key;
     let refused = match key_type {
@@ -45,6 +47,14 @@ fn coordinator(ctx: &Context, key: StrBytes, key_type: i8) -> Coordinator {
         TRANSACTION_KEY if c.key.is_empty() => {
             Some((ResponseError::InvalidRequest, "empty transactional id"))
         }
+        GROUP_KEY if !ctx.may(op::DESCRIBE, resource::GROUP, &c.key) => Some((
+            ResponseError::GroupAuthorizationFailed,
+            "not authorized to describe the group",
+        )),
+        TRANSACTION_KEY if !ctx.may(op::DESCRIBE, resource::TRANSACTIONAL_ID, &c.key) => Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "not authorized to describe the transactional id",
+        )),
         GROUP_KEY | TRANSACTION_KEY => None,
         _ => Some((
             ResponseError::InvalidRequest,

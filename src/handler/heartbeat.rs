@@ -2,14 +2,20 @@
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use super::Context;
+use super::Call;
+use crate::acl::{op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: HeartbeatRequest,
     _version: i16,
 ) -> Result<HeartbeatResponse> {
+    let mut response = HeartbeatResponse::default();
+    if let Err(e) = ctx.check(op::READ, resource::GROUP, &req.group_id) {
+        response.error_code = e.code();
+        return Ok(response);
+    }
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
     let result = ctx.groups.heartbeat(
         &req.group_id,
@@ -17,7 +23,6 @@ pub(super) async fn handle(
         instance.as_deref(),
         req.generation_id,
     );
-    let mut response = HeartbeatResponse::default();
     response.error_code = result.err().map_or(0, |e| e.code());
     Ok(response)
 }

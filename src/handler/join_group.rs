@@ -4,12 +4,13 @@
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
 
-use super::{Context, Reply, str_bytes};
+use super::{Call, Reply, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::group::JoinRequest;
 use crate::protocol::{Request, encode_response};
 
-pub(super) async fn handle(ctx: &Context, req: &Request, host: &str) -> Result<Reply> {
+pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<Reply> {
     let version = req.version();
     let body: JoinGroupRequest = req.decode()?;
     let join = JoinRequest {
@@ -38,7 +39,10 @@ pub(super) async fn handle(ctx: &Context, req: &Request, host: &str) -> Result<R
         require_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
     };
-    let result = ctx.groups.join(join).await;
+    let result = match ctx.check(op::READ, resource::GROUP, &join.group_id) {
+        Ok(()) => ctx.groups.join(join).await,
+        Err(e) => crate::group::JoinResult::error(e, &join.member_id),
+    };
     let mut response = JoinGroupResponse::default();
     response.error_code = result.error.map_or(0, |e| e.code());
     response.generation_id = result.generation;

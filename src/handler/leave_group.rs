@@ -3,12 +3,13 @@
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::group::Leaving;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: LeaveGroupRequest,
     version: i16,
 ) -> Result<LeaveGroupResponse> {
@@ -27,6 +28,10 @@ pub(super) async fn handle(
         }]
     };
     let mut response = LeaveGroupResponse::default();
+    if let Err(e) = ctx.check(op::READ, resource::GROUP, &req.group_id) {
+        response.error_code = e.code();
+        return Ok(response);
+    }
     match ctx.groups.leave(&req.group_id, &leaving) {
         Err(e) => response.error_code = e.code(),
         Ok(results) if version < 3 => {

@@ -3,13 +3,15 @@
 //!
 //! As Kafka does, times resolve to a record, not a batch (see
 //! [`Partition::offset_for_time`](crate::catalog::Partition::offset_for_time)).
+//! The authorizer needs DESCRIBE on each topic.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::Context;
+use super::{Call, Context};
+use crate::acl::{op, resource};
 use crate::error::Result;
 
 const LATEST: i64 = -1;
@@ -18,7 +20,7 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: ListOffsetsRequest,
     version: i16,
 ) -> Result<ListOffsetsResponse> {
@@ -30,12 +32,16 @@ pub(super) async fn handle(
             let mut r = ListOffsetsPartitionResponse::default();
             r.partition_index = p.partition_index;
             let committed = req.isolation_level == 1;
-            match lookup(
-                ctx,
-                (&topic.name, p.partition_index),
-                p.timestamp,
-                committed,
-            ) {
+            let allowed = ctx.require(op::DESCRIBE, resource::TOPIC, &topic.name);
+            let found = allowed.and_then(|()| {
+                lookup(
+                    ctx,
+                    (&topic.name, p.partition_index),
+                    p.timestamp,
+                    committed,
+                )
+            });
+            match found {
                 Ok((offset, timestamp)) => {
                     r.offset = offset;
                     r.timestamp = timestamp;

@@ -1,5 +1,10 @@
 //! Metadata: this one node leads every partition; unknown topics are created
 //! when the client allows it and `auto_create_topics_enable` is on.
+//!
+//! The authorizer hides what the caller may not DESCRIBE: "all topics"
+//! leaves those topics out, a named one answers TOPIC_AUTHORIZATION_FAILED
+//! (whether or not it exists), and auto-creation needs CREATE on the cluster
+//! or the topic.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,12 +15,13 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
-use super::{Context, str_bytes};
+use super::{Call, Context, str_bytes};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::catalog::Topic;
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: MetadataRequest,
     version: i16,
 ) -> Result<MetadataResponse> {
@@ -33,7 +39,9 @@ pub(super) async fn handle(
         response.controller_id = node;
     }
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-        response.cluster_authorized_operations = crate::acl::CLUSTER_OPERATIONS;
+        let describe = ctx.may(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME);
+        response.cluster_authorized_operations =
+            ctx.operations(describe, resource::CLUSTER, CLUSTER_NAME);
     }
     let topic_operations = version >= 8 && req.include_topic_authorized_operations;
     let auto_create =
@@ -47,6 +55,12 @@ pub(super) async fn handle(
             .map(|t| match t.name {
                 Some(name) => named_topic(ctx, &name, auto_create, version),
                 None => match ctx.catalog.topic_by_id(t.topic_id) {
+                    Some(topic) if !ctx.may(op::DESCRIBE, resource::TOPIC, &topic.name) => {
+                        let mut t =
+                            error_topic(None, ResponseError::TopicAuthorizationFailed, version);
+                        t.topic_id = topic.id;
+                        t
+                    }
                     Some(topic) => describe_topic(ctx, &topic, version),
                     None => error_topic(None, ResponseError::UnknownTopicId, version),
                 },
@@ -56,29 +70,41 @@ pub(super) async fn handle(
     if topic_operations {
         // KIP-430: asked for, the operations this client may perform on each topic.
         for t in topics.iter_mut().filter(|t| t.error_code == 0) {
-            t.topic_authorized_operations = crate::acl::TOPIC_OPERATIONS;
+            let name = t.name.as_deref().map_or("", |n| n.as_str());
+            t.topic_authorized_operations = ctx.operations(true, resource::TOPIC, name);
         }
     }
     response.topics = topics;
     Ok(response)
 }
 
-fn all_topics(ctx: &Context, version: i16) -> Vec<MetadataResponseTopic> {
+fn all_topics(ctx: &Call<'_>, version: i16) -> Vec<MetadataResponseTopic> {
     ctx.catalog
         .topics()
         .iter()
+        .filter(|t| ctx.may(op::DESCRIBE, resource::TOPIC, &t.name))
         .map(|t| describe_topic(ctx, t, version))
         .collect()
 }
 
 fn named_topic(
-    ctx: &Context,
+    ctx: &Call<'_>,
     name: &TopicName,
     auto_create: bool,
     version: i16,
 ) -> MetadataResponseTopic {
+    let refused = |code| error_topic(Some(name.clone()), code, version);
+    if !ctx.may(op::DESCRIBE, resource::TOPIC, name) {
+        return refused(ResponseError::TopicAuthorizationFailed);
+    }
     if let Some(topic) = ctx.catalog.topic(name) {
         return describe_topic(ctx, &topic, version);
+    }
+    if auto_create
+        && !ctx.may(op::CREATE, resource::CLUSTER, CLUSTER_NAME)
+        && !ctx.may(op::CREATE, resource::TOPIC, name)
+    {
+        return refused(ResponseError::TopicAuthorizationFailed);
     }
     if !auto_create {
         return error_topic(

@@ -16,11 +16,14 @@ use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
 use crate::session::Session;
 
+pub(crate) use call::Call;
+
 mod acls;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod admin_configs;
 mod api_versions;
+mod call;
 mod consumer_group;
 mod create_partitions;
 mod create_topics;
@@ -228,17 +231,34 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         )));
     }
     tracing::trace!(api = ?req.api_key, version, correlation_id = req.header.correlation_id, "request");
-    Ok(match req.api_key {
-        ApiKey::Produce => return produce::handle(ctx, &req).await,
-        ApiKey::Fetch => return fetch::handle(ctx, &req).await,
+    match req.api_key {
         ApiKey::ApiVersions => {
             if version >= 3
                 && let Ok(body) = req.decode::<kafka_protocol::messages::ApiVersionsRequest>()
             {
                 session.software(&body.client_software_name, &body.client_software_version);
             }
-            route!(ctx, req, api_versions)
+            return Ok(route!(ctx, req, api_versions));
         }
+        ApiKey::SaslHandshake => {
+            let response = sasl::handshake(ctx, req.decode()?, version, session);
+            return answer(&req, &response);
+        }
+        ApiKey::SaslAuthenticate => {
+            let response = sasl::authenticate(ctx, req.decode()?, version, session);
+            return answer(&req, &response);
+        }
+        _ => {}
+    }
+    let call = &Call {
+        ctx,
+        principal: session.auth.principal(),
+        host: session.address(),
+    };
+    let ctx = call;
+    Ok(match req.api_key {
+        ApiKey::Produce => return produce::handle(ctx, &req).await,
+        ApiKey::Fetch => return fetch::handle(ctx, &req).await,
         ApiKey::Metadata => route!(ctx, req, metadata),
         ApiKey::ListOffsets => route!(ctx, req, list_offsets),
         ApiKey::CreateTopics => route!(ctx, req, create_topics),
@@ -274,14 +294,6 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         }
         ApiKey::DescribeClientQuotas => route!(ctx, req, quotas::describe),
         ApiKey::AlterClientQuotas => route!(ctx, req, quotas::alter),
-        ApiKey::SaslHandshake => {
-            let response = sasl::handshake(ctx, req.decode()?, version, session);
-            answer(&req, &response)?
-        }
-        ApiKey::SaslAuthenticate => {
-            let response = sasl::authenticate(ctx, req.decode()?, version, session);
-            answer(&req, &response)?
-        }
         ApiKey::AlterUserScramCredentials => route!(ctx, req, sasl::alter_users),
         ApiKey::DescribeUserScramCredentials => route!(ctx, req, sasl::describe_users),
         ApiKey::CreateAcls => route!(ctx, req, acls::create),

@@ -1,5 +1,7 @@
 //! OffsetCommit: partitions unknown to the catalog are refused; the others are
-//! written to the offsets log before the response.
+//! written to the offsets log before the response. The authorizer needs
+//! READ on the group (else every partition answers GROUP_AUTHORIZATION_FAILED)
+//! and on each topic.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -7,27 +9,33 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::Context;
+use super::Call;
+use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::group::Commit;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: OffsetCommitRequest,
     _version: i16,
 ) -> Result<OffsetCommitResponse> {
     let mut commits = Vec::new();
     // Per partition: Ok(index into `commits`) or a refusal made here.
     let mut slots: Vec<Vec<(i32, Result<usize, ResponseError>)>> = Vec::new();
+    let group = ctx.check(op::READ, resource::GROUP, &req.group_id);
     for topic in &req.topics {
         let name = topic.name.to_string();
+        let refused = group.and_then(|()| ctx.check(op::READ, resource::TOPIC, &name));
         let mut slot = Vec::new();
         for p in &topic.partitions {
-            if ctx.catalog.partition(&name, p.partition_index).is_err() {
-                slot.push((
-                    p.partition_index,
-                    Err(ResponseError::UnknownTopicOrPartition),
-                ));
+            let refused = refused.and_then(|()| {
+                ctx.catalog
+                    .partition(&name, p.partition_index)
+                    .map(drop)
+                    .map_err(|_| ResponseError::UnknownTopicOrPartition)
+            });
+            if let Err(e) = refused {
+                slot.push((p.partition_index, Err(e)));
                 continue;
             }
             slot.push((p.partition_index, Ok(commits.len())));
@@ -42,16 +50,20 @@ pub(super) async fn handle(
         slots.push(slot);
     }
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    let results = ctx
-        .groups
-        .commit(
-            &req.group_id,
-            req.generation_id_or_member_epoch,
-            &req.member_id,
-            instance.as_deref(),
-            &commits,
-        )
-        .await;
+    // Nothing left to commit (all refused): the group is not asked, as in Kafka.
+    let results = if commits.is_empty() {
+        Vec::new()
+    } else {
+        ctx.groups
+            .commit(
+                &req.group_id,
+                req.generation_id_or_member_epoch,
+                &req.member_id,
+                instance.as_deref(),
+                &commits,
+            )
+            .await
+    };
     let mut response = OffsetCommitResponse::default();
     for (topic, slot) in req.topics.into_iter().zip(slots) {
         let mut out = OffsetCommitResponseTopic::default();

@@ -2,6 +2,9 @@
 //! commit report offset -1; a null topic list means every committed partition.
 //! With `require_stable` (v7+, KIP-447), a partition whose offset waits in
 //! an open transaction answers UNSTABLE_OFFSET_COMMIT, and the client retries.
+//! The authorizer needs DESCRIBE on the group; a named topic the caller may
+//! not describe answers TOPIC_AUTHORIZATION_FAILED, and "every partition"
+//! leaves such topics out.
 
 use std::collections::BTreeSet;
 
@@ -12,14 +15,15 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::group::{FetchedOffset, TopicResults};
 
 type Fetched = Result<TopicResults<Option<FetchedOffset>>, ResponseError>;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: OffsetFetchRequest,
     version: i16,
 ) -> Result<OffsetFetchResponse> {
@@ -32,17 +36,15 @@ pub(super) async fn handle(
                     .collect::<Vec<_>>()
             });
             let member = (group.member_id.as_deref(), group.member_epoch);
-            let fetched = ctx
-                .groups
-                .fetch_offsets(&group.group_id, topics.as_deref(), member);
-            let unstable = stable_filter(ctx, &group.group_id, req.require_stable);
+            let fetched = fetch(ctx, &group.group_id, topics.as_deref(), member);
+            let refusals = Refusals::new(ctx, &group.group_id, req.require_stable);
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = group.group_id;
             out.error_code = fetched.as_ref().err().map_or(0, |e| e.code());
             out.topics = fetched
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| group_topic(t, ps, &unstable))
+                .map(|(t, ps)| group_topic(t, ps, &refusals))
                 .collect();
             response.groups.push(out);
         }
@@ -53,15 +55,13 @@ pub(super) async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect::<Vec<_>>()
     });
-    let fetched: Fetched = ctx
-        .groups
-        .fetch_offsets(&req.group_id, topics.as_deref(), (None, -1));
-    let unstable = stable_filter(ctx, &req.group_id, version >= 7 && req.require_stable);
+    let fetched = fetch(ctx, &req.group_id, topics.as_deref(), (None, -1));
+    let refusals = Refusals::new(ctx, &req.group_id, version >= 7 && req.require_stable);
     match fetched {
         Ok(found) => {
             response.topics = found
                 .into_iter()
-                .map(|(t, ps)| single_topic(t, ps, version, &unstable))
+                .map(|(t, ps)| single_topic(t, ps, version, &refusals))
                 .collect()
         }
         Err(e) if version >= 2 => response.error_code = e.code(),
@@ -81,12 +81,47 @@ pub(super) async fn handle(
     Ok(response)
 }
 
-/// The partitions to answer UNSTABLE_OFFSET_COMMIT for, when `require_stable`.
-fn stable_filter(ctx: &Context, group: &str, require_stable: bool) -> BTreeSet<(String, i32)> {
-    if require_stable {
-        ctx.txns.pending_offsets(group)
-    } else {
-        BTreeSet::new()
+/// The group's offsets of `topics` (`None`: every committed partition of
+/// the topics the caller may describe).
+fn fetch(
+    ctx: &Call<'_>,
+    group: &str,
+    topics: Option<&[(String, Vec<i32>)]>,
+    member: (Option<&str>, i32),
+) -> Fetched {
+    ctx.check(op::DESCRIBE, resource::GROUP, group)?;
+    let mut found = ctx.groups.fetch_offsets(group, topics, member)?;
+    if topics.is_none() {
+        found.retain(|(topic, _)| ctx.may(op::DESCRIBE, resource::TOPIC, topic));
+    }
+    Ok(found)
+}
+
+/// The partitions answered with an error instead of their offset.
+struct Refusals<'a> {
+    ctx: &'a Call<'a>,
+    /// UNSTABLE_OFFSET_COMMIT, when `require_stable`: offsets in an open transaction.
+    unstable: BTreeSet<(String, i32)>,
+}
+
+impl<'a> Refusals<'a> {
+    fn new(ctx: &'a Call<'a>, group: &str, require_stable: bool) -> Refusals<'a> {
+        let unstable = if require_stable {
+            ctx.txns.pending_offsets(group)
+        } else {
+            BTreeSet::new()
+        };
+        Refusals { ctx, unstable }
+    }
+
+    fn of(&self, topic: &str, partition: i32) -> Option<ResponseError> {
+        if !self.ctx.may(op::DESCRIBE, resource::TOPIC, topic) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else if self.unstable.contains(&(topic.to_string(), partition)) {
+            Some(ResponseError::UnstableOffsetCommit)
+        } else {
+            None
+        }
     }
 }
 
@@ -94,18 +129,15 @@ fn single_topic(
     name: String,
     partitions: Vec<(i32, Option<FetchedOffset>)>,
     version: i16,
-    unstable: &BTreeSet<(String, i32)>,
+    refusals: &Refusals<'_>,
 ) -> OffsetFetchResponseTopic {
     let mut out = OffsetFetchResponseTopic::default();
     out.name = TopicName(str_bytes(&name));
     out.partitions = partitions
         .into_iter()
-        .map(|(p, o)| {
-            if unstable.contains(&(name.clone(), p)) {
-                single_partition(p, None, Some(ResponseError::UnstableOffsetCommit), version)
-            } else {
-                single_partition(p, o, None, version)
-            }
+        .map(|(p, o)| match refusals.of(&name, p) {
+            Some(refused) => single_partition(p, None, Some(refused), version),
+            None => single_partition(p, o, None, version),
         })
         .collect();
     out
@@ -133,7 +165,7 @@ fn single_partition(
 fn group_topic(
     name: String,
     partitions: Vec<(i32, Option<FetchedOffset>)>,
-    unstable: &BTreeSet<(String, i32)>,
+    refusals: &Refusals<'_>,
 ) -> OffsetFetchResponseTopics {
     let mut out = OffsetFetchResponseTopics::default();
     out.name = TopicName(str_bytes(&name));
@@ -142,12 +174,12 @@ fn group_topic(
         .map(|(index, found)| {
             let mut p = OffsetFetchResponsePartitions::default();
             p.partition_index = index;
-            let unstable = unstable.contains(&(name.clone(), index));
-            let found = if unstable {
-                p.error_code = ResponseError::UnstableOffsetCommit.code();
-                None
-            } else {
-                found
+            let found = match refusals.of(&name, index) {
+                Some(refused) => {
+                    p.error_code = refused.code();
+                    None
+                }
+                None => found,
             };
             p.committed_offset = found.as_ref().map_or(-1, |f| f.offset);
             p.committed_leader_epoch = found.as_ref().map_or(-1, |f| f.leader_epoch);

@@ -1,5 +1,6 @@
 //! OffsetForLeaderEpoch: this broker has only ever had leader epoch 0, so
 //! epoch 0 ends at the log end offset; any other epoch is unknown (-1, -1).
+//! The authorizer needs DESCRIBE on each topic.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -7,11 +8,12 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::Context;
+use super::Call;
+use crate::acl::{op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: OffsetForLeaderEpochRequest,
     _version: i16,
 ) -> Result<OffsetForLeaderEpochResponse> {
@@ -22,7 +24,10 @@ pub(super) async fn handle(
         for p in topic.partitions {
             let mut r = EpochEndOffset::default();
             r.partition = p.partition;
-            match ctx.catalog.partition(&topic.topic, p.partition) {
+            let found = ctx
+                .require(op::DESCRIBE, resource::TOPIC, &topic.topic)
+                .and_then(|()| ctx.catalog.partition(&topic.topic, p.partition));
+            match found {
                 Err(e) => r.error_code = e.code(),
                 Ok(_) if p.current_leader_epoch > 0 => {
                     r.error_code = ResponseError::UnknownLeaderEpoch.code()

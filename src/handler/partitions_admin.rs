@@ -1,6 +1,9 @@
 //! DescribeTopicPartitions (KIP-966), DescribeProducers (KIP-664),
 //! ElectLeaders and ListPartitionReassignments: the partition views and
 //! controls of a cluster, answered for one node that leads every partition.
+//! The authorizer needs DESCRIBE on the topics described (all topics: those
+//! it may describe), READ on those whose producers are listed, and ALTER or
+//! DESCRIBE on the cluster to elect leaders or list reassignments.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{
@@ -16,14 +19,15 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, ProducerId, TopicName,
 };
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::Result;
 
 /// DescribeTopicPartitions: the named topics (every topic when none is
 /// named), by name, from the cursor on, at most `response_partition_limit`
 /// partitions; `next_cursor` says where to go on.
 pub(super) async fn describe_topic_partitions(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeTopicPartitionsRequest,
     _version: i16,
 ) -> Result<DescribeTopicPartitionsResponse> {
@@ -33,6 +37,7 @@ pub(super) async fn describe_topic_partitions(
             .topics()
             .iter()
             .map(|t| t.name.clone())
+            .filter(|name| ctx.may(op::DESCRIBE, resource::TOPIC, name))
             .collect()
     } else {
         req.topics.iter().map(|t| t.name.to_string()).collect()
@@ -48,7 +53,12 @@ pub(super) async fn describe_topic_partitions(
     for name in names.into_iter().filter(|n| *n >= from_topic) {
         let mut out = DescribeTopicPartitionsResponseTopic::default();
         out.name = Some(TopicName(str_bytes(&name)));
-        out.topic_authorized_operations = crate::acl::TOPIC_OPERATIONS;
+        if let Err(refused) = ctx.check(op::DESCRIBE, resource::TOPIC, &name) {
+            out.error_code = refused.code();
+            response.topics.push(out);
+            continue;
+        }
+        out.topic_authorized_operations = ctx.operations(true, resource::TOPIC, &name);
         let Some(topic) = ctx.catalog.topic(&name) else {
             out.error_code = ResponseError::UnknownTopicOrPartition.code();
             response.topics.push(out);
@@ -91,11 +101,31 @@ pub(super) async fn describe_topic_partitions(
 /// partition answers ELECTION_NOT_NEEDED (and a request for all partitions
 /// answers none, as Kafka leaves those out).
 pub(super) async fn elect_leaders(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: ElectLeadersRequest,
     version: i16,
 ) -> Result<ElectLeadersResponse> {
     let mut response = ElectLeadersResponse::default();
+    if let Err(refused) = ctx.check(op::ALTER, resource::CLUSTER, CLUSTER_NAME) {
+        // Kafka answers the refusal for every named partition (v0 has no top-level code).
+        response.error_code = refused.code();
+        for topic in req.topic_partitions.unwrap_or_default() {
+            let mut out = ReplicaElectionResult::default();
+            out.partition_result = topic
+                .partitions
+                .iter()
+                .map(|&p| {
+                    let mut r = PartitionResult::default();
+                    r.partition_id = p;
+                    r.error_code = refused.code();
+                    r
+                })
+                .collect();
+            out.topic = topic.topic;
+            response.replica_election_results.push(out);
+        }
+        return Ok(response);
+    }
     if version >= 1 && !(0..=1).contains(&req.election_type) {
         response.error_code = ResponseError::InvalidRequest.code();
         return Ok(response);
@@ -137,17 +167,21 @@ pub(super) async fn elect_leaders(
 
 /// ListPartitionReassignments: nothing is ever being reassigned on one node.
 pub(super) async fn list_partition_reassignments(
-    _ctx: &Context,
+    ctx: &Call<'_>,
     _req: ListPartitionReassignmentsRequest,
     _version: i16,
 ) -> Result<ListPartitionReassignmentsResponse> {
-    Ok(ListPartitionReassignmentsResponse::default())
+    let mut response = ListPartitionReassignmentsResponse::default();
+    if let Err(refused) = ctx.check(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME) {
+        response.error_code = refused.code();
+    }
+    Ok(response)
 }
 
 /// DescribeProducers (KIP-664): the idempotent and transactional producers
 /// each partition knows, with their open transaction's first offset.
 pub(super) async fn describe_producers(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeProducersRequest,
     _version: i16,
 ) -> Result<DescribeProducersResponse> {
@@ -157,8 +191,15 @@ pub(super) async fn describe_producers(
         for &index in &topic.partition_indexes {
             let mut p = PartitionResponse::default();
             p.partition_index = index;
-            match ctx.catalog.partition(&topic.name, index) {
-                Err(_) => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
+            let found = ctx
+                .check(op::READ, resource::TOPIC, &topic.name)
+                .and_then(|()| {
+                    ctx.catalog
+                        .partition(&topic.name, index)
+                        .map_err(|_| ResponseError::UnknownTopicOrPartition)
+                });
+            match found {
+                Err(e) => p.error_code = e.code(),
                 Ok(partition) => {
                     p.active_producers = partition
                         .active_producers()

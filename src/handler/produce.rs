@@ -1,5 +1,7 @@
 //! Produce: validate and append each partition's batches, all-or-nothing per
 //! partition; with `flush = "always"` the acknowledgement waits for a group-commit fsync.
+//! The authorizer needs WRITE on each topic, and on the transactional id of
+//! a transactional producer.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -9,7 +11,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Context, Reply};
+use super::{Call, Reply};
+use crate::acl::{op, resource};
 use crate::catalog::{AppendInfo, Partition};
 use crate::config::FlushMode;
 use crate::error::{Error, Result};
@@ -18,17 +21,24 @@ use crate::protocol::{Request, encode_response};
 /// Replicas in sync for every partition: this broker alone.
 const IN_SYNC_REPLICAS: i32 = 1;
 
-pub(super) async fn handle(ctx: &Context, req: &Request) -> Result<Reply> {
+pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
     let acks_valid = matches!(body.acks, -1..=1);
+    let transaction = match &body.transactional_id {
+        Some(id) => ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, id),
+        None => Ok(()),
+    };
     let durable = body.acks != 0 && ctx.config.flush == FlushMode::Always;
     let mut results = Vec::new();
     let mut to_sync: Vec<(Arc<Partition>, i64)> = Vec::new();
     for topic in body.topic_data {
         let mut partitions = Vec::new();
+        let allowed = transaction.and_then(|()| ctx.check(op::WRITE, resource::TOPIC, &topic.name));
         for data in topic.partition_data {
-            let result = if acks_valid {
+            let result = if let Err(refused) = allowed {
+                Err(Error::api(refused, "not authorized"))
+            } else if acks_valid {
                 produce_one(ctx, &topic.name, data.index, data.records, body.acks)
             } else {
                 Err(Error::api(
@@ -103,7 +113,7 @@ fn respond(results: TopicResults, version: i16, correlation_id: i32) -> Result<B
 }
 
 fn produce_one(
-    ctx: &Context,
+    ctx: &Call<'_>,
     topic: &str,
     index: i32,
     records: Option<Bytes>,

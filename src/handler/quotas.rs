@@ -1,5 +1,6 @@
 //! DescribeClientQuotas and AlterClientQuotas over [`crate::quotas`]: stored
-//! and reported, not enforced.
+//! and reported, not enforced. The authorizer needs DESCRIBE_CONFIGS or
+//! ALTER_CONFIGS on the cluster.
 
 use kafka_protocol::messages::alter_client_quotas_response::{
     EntityData as AlteredEntity, EntryData as AlteredEntry,
@@ -10,16 +11,21 @@ use kafka_protocol::messages::{
     DescribeClientQuotasResponse,
 };
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::Result;
 use crate::quotas::{Match, Op};
 
 pub(super) async fn describe(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeClientQuotasRequest,
     _version: i16,
 ) -> Result<DescribeClientQuotasResponse> {
     let mut response = DescribeClientQuotasResponse::default();
+    if let Err(refused) = ctx.check(op::DESCRIBE_CONFIGS, resource::CLUSTER, CLUSTER_NAME) {
+        response.error_code = refused.code();
+        return Ok(response);
+    }
     let mut filter = Vec::new();
     for c in &req.components {
         let m = match (c.match_type, &c._match) {
@@ -73,11 +79,12 @@ pub(super) async fn describe(
 }
 
 pub(super) async fn alter(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: AlterClientQuotasRequest,
     _version: i16,
 ) -> Result<AlterClientQuotasResponse> {
     let mut response = AlterClientQuotasResponse::default();
+    let allowed = ctx.check(op::ALTER_CONFIGS, resource::CLUSTER, CLUSTER_NAME);
     for entry in req.entries {
         let entity: Vec<(String, Option<String>)> = entry
             .entity
@@ -98,7 +105,10 @@ pub(super) async fn alter(
             })
             .collect();
         let mut out = AlteredEntry::default();
-        if let Err((code, message)) = ctx.quotas.alter(entity, &ops, req.validate_only) {
+        let altered = allowed
+            .map_err(|refused| (refused, "not authorized to alter quotas".to_string()))
+            .and_then(|()| ctx.quotas.alter(entity, &ops, req.validate_only));
+        if let Err((code, message)) = altered {
             out.error_code = code.code();
             out.error_message = Some(str_bytes(&message));
         }

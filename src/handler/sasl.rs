@@ -12,7 +12,10 @@ use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 
-use super::{Context, Reply, str_bytes};
+use std::collections::BTreeSet;
+
+use super::{Call, Context, Reply, str_bytes};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::{Error, Result};
 use crate::security::credentials::Alteration;
 use crate::session::Session;
@@ -77,8 +80,9 @@ pub(super) fn raw_token(ctx: &Context, token: &[u8], session: &mut Session) -> R
     }
 }
 
+/// AlterUserScramCredentials; the authorizer needs ALTER on the cluster.
 pub(super) async fn alter_users(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: AlterUserScramCredentialsRequest,
     _version: i16,
 ) -> Result<AlterUserScramCredentialsResponse> {
@@ -97,10 +101,19 @@ pub(super) async fn alter_users(
         salt: u.salt.to_vec(),
         salted_password: u.salted_password.to_vec(),
     }));
-    let credentials = ctx.credentials.clone();
-    let results = tokio::task::spawn_blocking(move || credentials.alter(&changes))
-        .await
-        .map_err(|e| Error::Protocol(format!("credential update panicked: {e}")))?;
+    let results = match ctx.check(op::ALTER, resource::CLUSTER, CLUSTER_NAME) {
+        Err(refused) => {
+            let users: BTreeSet<String> = changes.iter().map(|c| c.user().to_string()).collect();
+            let refused = Err((refused, "not authorized to alter credentials".to_string()));
+            users.into_iter().map(|u| (u, refused.clone())).collect()
+        }
+        Ok(()) => {
+            let credentials = ctx.credentials.clone();
+            tokio::task::spawn_blocking(move || credentials.alter(&changes))
+                .await
+                .map_err(|e| Error::Protocol(format!("credential update panicked: {e}")))?
+        }
+    };
     let mut response = AlterUserScramCredentialsResponse::default();
     response.results = results
         .into_iter()
@@ -117,11 +130,17 @@ pub(super) async fn alter_users(
     Ok(response)
 }
 
+/// DescribeUserScramCredentials; the authorizer needs DESCRIBE on the cluster.
 pub(super) async fn describe_users(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeUserScramCredentialsRequest,
     _version: i16,
 ) -> Result<DescribeUserScramCredentialsResponse> {
+    if let Err(refused) = ctx.check(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME) {
+        let mut response = DescribeUserScramCredentialsResponse::default();
+        response.error_code = refused.code();
+        return Ok(response);
+    }
     let users: Option<Vec<String>> = req
         .users
         .map(|us| us.iter().map(|u| u.name.to_string()).collect());

@@ -2,15 +2,21 @@
 
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::group::SyncRequest;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: SyncGroupRequest,
     version: i16,
 ) -> Result<SyncGroupResponse> {
+    if let Err(e) = ctx.check(op::READ, resource::GROUP, &req.group_id) {
+        let mut response = SyncGroupResponse::default();
+        response.error_code = e.code();
+        return Ok(response);
+    }
     let sync = SyncRequest {
         group_id: req.group_id.to_string(),
         generation: req.generation_id,

@@ -1,5 +1,8 @@
 //! DescribeTransactions and ListTransactions: the transaction coordinator's
 //! state of each transactional id, for `kafka-transactions`-style tooling.
+//! The authorizer shows only the transactional ids the caller may describe
+//! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for a named one), and in them only
+//! the topics it may describe.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
@@ -9,7 +12,8 @@ use kafka_protocol::messages::{
     ListTransactionsResponse, ProducerId, TopicName, TransactionalId,
 };
 
-use super::{Context, str_bytes};
+use super::{Call, str_bytes};
+use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::txn::Status;
 use crate::util::now_ms;
@@ -27,7 +31,7 @@ const STATES: [Status; 8] = [
 ];
 
 pub(super) async fn describe(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: DescribeTransactionsRequest,
     _version: i16,
 ) -> Result<DescribeTransactionsResponse> {
@@ -39,7 +43,11 @@ pub(super) async fn describe(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
             .with_transaction_start_time_ms(-1);
+        let allowed = ctx.check(op::DESCRIBE, resource::TRANSACTIONAL_ID, &id);
         match all.iter().find(|(name, _)| name.as_str() == id.0.as_str()) {
+            _ if allowed.is_err() => {
+                state.error_code = ResponseError::TransactionalIdAuthorizationFailed.code()
+            }
             None => state.error_code = ResponseError::TransactionalIdNotFound.code(),
             Some((_, meta)) => {
                 state.transaction_state = str_bytes(meta.status.name());
@@ -48,7 +56,11 @@ pub(super) async fn describe(
                 state.producer_id = ProducerId(meta.producer_id);
                 state.producer_epoch = meta.epoch;
                 let mut topics: Vec<TopicData> = Vec::new();
-                for (topic, partition) in &meta.partitions {
+                let visible = meta
+                    .partitions
+                    .iter()
+                    .filter(|(topic, _)| ctx.may(op::DESCRIBE, resource::TOPIC, topic));
+                for (topic, partition) in visible {
                     match topics.last_mut() {
                         Some(t) if t.topic.0.as_str() == topic.as_str() => {
                             t.partitions.push(*partition)
@@ -69,7 +81,7 @@ pub(super) async fn describe(
 }
 
 pub(super) async fn list(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: ListTransactionsRequest,
     _version: i16,
 ) -> Result<ListTransactionsResponse> {
@@ -91,7 +103,8 @@ pub(super) async fn list(
         // v1 (KIP-994): only transactions running at least this long.
         let duration_ok = req.duration_filter < 0
             || (meta.started_ms >= 0 && now - meta.started_ms >= req.duration_filter);
-        if state_ok && producer_ok && duration_ok {
+        let visible = ctx.may(op::DESCRIBE, resource::TRANSACTIONAL_ID, &id);
+        if state_ok && producer_ok && duration_ok && visible {
             response.transaction_states.push(
                 Listed::default()
                     .with_transactional_id(TransactionalId(str_bytes(&id)))

@@ -1,5 +1,7 @@
 //! TxnOffsetCommit: consumer offsets held by the transaction until EndTxn
 //! commits it (then written like OffsetCommit) or aborts it (then dropped).
+//! The authorizer needs WRITE on the transactional id, READ on the group
+//! (else every partition answers the refusal) and READ on each topic.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
@@ -7,25 +9,34 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::Context;
+use super::Call;
+use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::group::Commit;
 
 pub(super) async fn handle(
-    ctx: &Context,
+    ctx: &Call<'_>,
     req: TxnOffsetCommitRequest,
     _version: i16,
 ) -> Result<TxnOffsetCommitResponse> {
     let mut commits = Vec::new();
-    let mut unknown = Vec::new();
+    // Partitions answered here: refused by the authorizer, or unknown.
+    let mut refused = Vec::new();
+    let allowed = ctx
+        .check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id)
+        .and_then(|()| ctx.check(op::READ, resource::GROUP, &req.group_id));
     for topic in &req.topics {
+        let topic_allowed =
+            allowed.and_then(|()| ctx.check(op::READ, resource::TOPIC, &topic.name));
         for p in &topic.partitions {
-            if ctx
-                .catalog
-                .partition(&topic.name, p.partition_index)
-                .is_err()
-            {
-                unknown.push((topic.name.to_string(), p.partition_index));
+            let known = || {
+                ctx.catalog
+                    .partition(&topic.name, p.partition_index)
+                    .map(drop)
+                    .map_err(|_| ResponseError::UnknownTopicOrPartition)
+            };
+            if let Err(e) = topic_allowed.and_then(|()| known()) {
+                refused.push(((topic.name.to_string(), p.partition_index), e));
                 continue;
             }
             commits.push(Commit {
@@ -38,19 +49,22 @@ pub(super) async fn handle(
         }
     }
     let producer = (req.producer_id.0, req.producer_epoch);
-    let held = ctx
-        .txns
-        .commit_offsets(&req.transactional_id, producer, &req.group_id, commits);
+    let held = if commits.is_empty() && !refused.is_empty() {
+        Ok(())
+    } else {
+        ctx.txns
+            .commit_offsets(&req.transactional_id, producer, &req.group_id, commits)
+    };
     let mut response = TxnOffsetCommitResponse::default();
     for topic in req.topics {
         let mut out = TxnOffsetCommitResponseTopic::default();
         for p in topic.partitions {
             let mut r = TxnOffsetCommitResponsePartition::default();
             r.partition_index = p.partition_index;
-            r.error_code = if unknown.contains(&(topic.name.to_string(), p.partition_index)) {
-                ResponseError::UnknownTopicOrPartition.code()
-            } else {
-                held.as_ref().err().map_or(0, |e| e.code())
+            let key = (topic.name.to_string(), p.partition_index);
+            r.error_code = match refused.iter().find(|(k, _)| *k == key) {
+                Some((_, e)) => e.code(),
+                None => held.as_ref().err().map_or(0, |e| e.code()),
             };
             out.partitions.push(r);
         }

@@ -108,8 +108,11 @@ fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// `User:<subject>` of a client certificate (RFC 2253 order: the last RDN
-/// first), or `None` if its subject cannot be read.
+/// `User:<subject>` of a client certificate, as Kafka's default principal
+/// builder writes it (Java's RFC 2253 form): the last RDN first, the
+/// attributes of a multi-valued RDN joined by `+`, special characters
+/// escaped, and an attribute without an RFC 2253 keyword as its dotted OID
+/// and the hex of its DER value. `None` if the subject cannot be read.
 pub(crate) fn principal(cert: &[u8]) -> Option<String> {
     let (_, cert_body) = der(cert, 0x30)?;
     let (_, mut tbs) = der(cert_body, 0x30)?;
@@ -123,24 +126,79 @@ pub(crate) fn principal(cert: &[u8]) -> Option<String> {
     let (_, mut rdns) = der(tbs, 0x30)?;
     let mut parts = Vec::new();
     while !rdns.is_empty() {
-        let (rest, set) = der(rdns, 0x31)?;
+        let (rest, mut set) = der(rdns, 0x31)?;
         rdns = rest;
-        let (_, attribute) = der(set, 0x30)?;
-        let (value, oid) = der(attribute, 0x06)?;
-        let (_, text) = any_string(value)?;
-        let name = match oid {
-            [0x55, 0x04, 0x03] => "CN",
-            [0x55, 0x04, 0x06] => "C",
-            [0x55, 0x04, 0x07] => "L",
-            [0x55, 0x04, 0x08] => "ST",
-            [0x55, 0x04, 0x0a] => "O",
-            [0x55, 0x04, 0x0b] => "OU",
-            _ => continue,
-        };
-        parts.push(format!("{name}={}", String::from_utf8_lossy(text)));
+        let mut attributes = Vec::new();
+        while !set.is_empty() {
+            let (rest, attribute) = der(set, 0x30)?;
+            set = rest;
+            let (value, oid) = der(attribute, 0x06)?;
+            attributes.push(match keyword(oid) {
+                Some(name) => format!("{name}={}", escape(&any_string(value)?)),
+                None => format!("{}=#{}", dotted(oid)?, hex(value)),
+            });
+        }
+        parts.push(attributes.join("+"));
     }
     parts.reverse();
     Some(format!("User:{}", parts.join(",")))
+}
+
+/// The RFC 2253 keyword of an attribute type.
+fn keyword(oid: &[u8]) -> Option<&'static str> {
+    Some(match oid {
+        [0x55, 0x04, 0x03] => "CN",
+        [0x55, 0x04, 0x06] => "C",
+        [0x55, 0x04, 0x07] => "L",
+        [0x55, 0x04, 0x08] => "ST",
+        [0x55, 0x04, 0x09] => "STREET",
+        [0x55, 0x04, 0x0a] => "O",
+        [0x55, 0x04, 0x0b] => "OU",
+        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19] => "DC",
+        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01] => "UID",
+        _ => return None,
+    })
+}
+
+/// RFC 2253 escaping of an attribute value.
+fn escape(value: &str) -> String {
+    let last = value.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && matches!(c, '#' | ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An OID's dotted form ("2.5.4.5").
+fn dotted(oid: &[u8]) -> Option<String> {
+    let (&first, rest) = oid.split_first()?;
+    let mut arcs = vec![u64::from(first / 40).min(2), 0];
+    arcs[1] = u64::from(first) - arcs[0] * 40;
+    let mut arc = 0u64;
+    for &b in rest {
+        arc = arc.checked_mul(128)? | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            arcs.push(arc);
+            arc = 0;
+        }
+    }
+    Some(
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("."),
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One DER element of `tag` at the start of `input`: (what follows, its content).
@@ -166,11 +224,69 @@ fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     Some((rest.get(len..)?, rest.get(..len)?))
 }
 
-/// A DER string of any of the kinds names use (UTF8, printable, IA5, T61, BMP as bytes).
-fn any_string(input: &[u8]) -> Option<(&[u8], &[u8])> {
+/// The text of a DER string of any of the kinds names use: UTF8,
+/// printable, IA5, T61 (as Latin-1), BMP (UTF-16) or universal (UTF-32).
+fn any_string(input: &[u8]) -> Option<String> {
     let tag = *input.first()?;
-    [0x0c, 0x13, 0x16, 0x14, 0x1e]
-        .contains(&tag)
-        .then(|| der(input, tag))
-        .flatten()
+    let (_, bytes) = der(input, tag)?;
+    match tag {
+        0x0c | 0x13 | 0x16 => Some(String::from_utf8_lossy(bytes).into_owned()),
+        0x14 => Some(bytes.iter().map(|&b| char::from(b)).collect()),
+        0x1e => {
+            let units = bytes
+                .chunks_exact(2)
+                .map(|u| u16::from_be_bytes([u[0], u[1]]));
+            Some(
+                char::decode_utf16(units)
+                    .map(|c| c.unwrap_or('\u{fffd}'))
+                    .collect(),
+            )
+        }
+        0x1c => Some(
+            bytes
+                .chunks_exact(4)
+                .map(|u| char::from_u32(u32::from_be_bytes([u[0], u[1], u[2], u[3]])))
+                .map(|c| c.unwrap_or('\u{fffd}'))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+
+    fn principal_of(subject: &[(DnType, &str)]) -> Option<String> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        let mut dn = DistinguishedName::new();
+        for (kind, value) in subject {
+            dn.push(kind.clone(), *value);
+        }
+        params.distinguished_name = dn;
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        super::principal(cert.der())
+    }
+
+    #[test]
+    fn the_subject_is_written_as_rfc_2253_with_its_special_characters_escaped() {
+        assert_eq!(
+            principal_of(&[
+                (DnType::CountryName, "NL"),
+                (DnType::OrganizationName, "Acme, Inc."),
+                (DnType::CommonName, " a+b=\"c\"<d>;e\\ "),
+            ])
+            .as_deref(),
+            Some(r#"User:CN=\ a\+b=\"c\"\<d\>\;e\\\ ,O=Acme\, Inc.,C=NL"#)
+        );
+        assert_eq!(
+            principal_of(&[
+                (DnType::CustomDnType(vec![2, 5, 4, 5]), "42"),
+                (DnType::CommonName, "#app"),
+            ])
+            .as_deref(),
+            Some(r"User:CN=\#app,2.5.4.5=#0c023432")
+        );
+    }
 }

@@ -1,0 +1,127 @@
+//! The authorizer: whether a principal may do an operation on a resource,
+//! by Kafka's `StandardAuthorizer` rules.
+//!
+//! Off (the default), everything is allowed, as on a Kafka without an
+//! authorizer. On, a super user may do everything; anyone else needs a
+//! binding that allows the operation and none that denies it (no binding:
+//! refused, Kafka's `allow.everyone.if.no.acl.found=false`).
+
+use super::{Acls, Binding, TOPIC_OPERATIONS, WILDCARD, pattern, permission, resource};
+
+/// The principal every binding for `User:*` applies to.
+const ANY_USER: &str = "User:*";
+
+impl Acls {
+    /// Whether `principal` from `host` may do `operation` on the resource
+    /// (`resource_type`, `name`).
+    pub(crate) fn allows(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: i8,
+        resource_type: i8,
+        name: &str,
+    ) -> bool {
+        match &self.enforced {
+            None => true,
+            Some(super_users) if super_users.contains(principal) => true,
+            Some(_) => self.authorize(principal, host, operation, resource_type, name),
+        }
+    }
+
+    /// KIP-430's authorized operations of a resource for `principal`: the bit
+    /// (1 << code) of each operation of `candidates` that is allowed.
+    pub(crate) fn operations(
+        &self,
+        principal: &str,
+        host: &str,
+        resource_type: i8,
+        name: &str,
+        candidates: i32,
+    ) -> i32 {
+        (0..31)
+            .filter(|code| candidates & (1 << code) != 0)
+            .filter(|&code| self.allows(principal, host, code as i8, resource_type, name))
+            .fold(0, |bits, code| bits | (1 << code))
+    }
+
+    /// Kafka's `authorizeByResourceType`: whether `operation` is allowed on
+    /// at least one resource of `resource_type` (a literal or prefixed ALLOW
+    /// binding that no DENY binding covers). An idempotent producer may
+    /// start (InitProducerId) if it may write some topic.
+    pub(crate) fn allows_some(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: i8,
+        resource_type: i8,
+    ) -> bool {
+        match &self.enforced {
+            None => return true,
+            Some(super_users) if super_users.contains(principal) => return true,
+            Some(_) => {}
+        }
+        let bindings = self.lock();
+        let applies = |b: &&Binding| {
+            b.resource_type == resource_type
+                && (b.principal == principal || b.principal == ANY_USER)
+                && (b.host == host || b.host == WILDCARD)
+                && b.covers(operation)
+        };
+        let denies: Vec<&Binding> = bindings
+            .iter()
+            .filter(applies)
+            .filter(|b| b.permission == permission::DENY)
+            .collect();
+        let denied = |name: &str| {
+            denies.iter().any(|d| match d.pattern_type {
+                pattern::LITERAL => d.resource_name == WILDCARD || d.resource_name == name,
+                pattern::PREFIXED => name.starts_with(&d.resource_name),
+                _ => false,
+            })
+        };
+        bindings
+            .iter()
+            .filter(applies)
+            .filter(|b| b.permission == permission::ALLOW)
+            .any(|b| !denied(&b.resource_name))
+    }
+
+    /// Kafka's rule for `principal` from `host` doing `operation` on the
+    /// resource (`resource_type`, `name`): a matching DENY refuses, else a
+    /// matching ALLOW is needed.
+    pub(crate) fn authorize(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: i8,
+        resource_type: i8,
+        name: &str,
+    ) -> bool {
+        let bindings = self.lock();
+        let applies = |b: &&Binding| {
+            b.names(resource_type, name)
+                && (b.principal == principal || b.principal == ANY_USER)
+                && (b.host == host || b.host == WILDCARD)
+                && b.covers(operation)
+        };
+        let mut allowed = false;
+        for b in bindings.iter().filter(applies) {
+            if b.permission == permission::DENY {
+                return false;
+            }
+            allowed = true;
+        }
+        allowed
+    }
+}
+
+/// The operations KIP-430 reports for a resource type (every one the type has).
+pub(crate) fn candidates(resource_type: i8) -> i32 {
+    match resource_type {
+        resource::TOPIC => TOPIC_OPERATIONS,
+        resource::GROUP => super::GROUP_OPERATIONS,
+        resource::CLUSTER => super::CLUSTER_OPERATIONS,
+        _ => 0,
+    }
+}

@@ -47,6 +47,7 @@ pub(crate) mod op {
     pub(crate) const DELETE: i8 = 6;
     pub(crate) const ALTER: i8 = 7;
     pub(crate) const DESCRIBE: i8 = 8;
+    pub(crate) const CLUSTER_ACTION: i8 = 9;
     pub(crate) const DESCRIBE_CONFIGS: i8 = 10;
     pub(crate) const ALTER_CONFIGS: i8 = 11;
     pub(crate) const IDEMPOTENT_WRITE: i8 = 12;

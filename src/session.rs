@@ -15,6 +15,19 @@ use serde::Serialize;
 use crate::security::sasl::Auth;
 use crate::util::now_ms;
 
+/// An address as Kafka's ACL bindings name hosts (Java's
+/// `getHostAddress`): IPv4 dotted (also when it arrived mapped into IPv6),
+/// IPv6 as eight groups without `::` compression.
+fn acl_host(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let groups: Vec<String> = v6.segments().iter().map(|g| format!("{g:x}")).collect();
+            groups.join(":")
+        }
+    }
+}
+
 /// What is known of one connected client.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct ClientInfo {
@@ -64,6 +77,7 @@ impl Clients {
             shared,
             client_id: String::new(),
             host: format!("/{}", peer.ip()),
+            address: acl_host(peer.ip()),
             auth: Auth::new(sasl),
         }
     }
@@ -96,6 +110,8 @@ pub(crate) struct Session {
     client_id: String,
     /// The peer's address as Kafka's group descriptions show it: "/127.0.0.1".
     host: String,
+    /// The peer's address as ACL bindings name hosts (Java's form).
+    address: String,
     /// SASL authentication and the principal.
     pub(crate) auth: Auth,
 }
@@ -118,7 +134,7 @@ impl Session {
 
     /// The client's IP address, as ACL bindings name hosts ("127.0.0.1").
     pub(crate) fn address(&self) -> &str {
-        self.host.trim_start_matches('/')
+        &self.address
     }
 
     /// Records who the client authenticated as, for the status page.
@@ -141,5 +157,19 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         self.clients.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acl_host;
+
+    #[test]
+    fn acl_hosts_are_written_as_java_writes_them() {
+        let host = |ip: &str| acl_host(ip.parse().expect("an IP"));
+        assert_eq!(host("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(host("::1"), "0:0:0:0:0:0:0:1");
+        assert_eq!(host("fe80::1:abcd"), "fe80:0:0:0:0:0:1:abcd");
     }
 }

@@ -73,10 +73,16 @@ impl Acls {
             .filter(applies)
             .filter(|b| b.permission == permission::DENY)
             .collect();
-        let denied = |name: &str| {
+        // A literal DENY cancels the same literal ALLOW (or, for `*`, every
+        // one); a prefixed DENY cancels what lies under its prefix.
+        let denied = |allow: &Binding| {
             denies.iter().any(|d| match d.pattern_type {
-                pattern::LITERAL => d.resource_name == WILDCARD || d.resource_name == name,
-                pattern::PREFIXED => name.starts_with(&d.resource_name),
+                pattern::LITERAL => {
+                    d.resource_name == WILDCARD
+                        || (allow.pattern_type == pattern::LITERAL
+                            && d.resource_name == allow.resource_name)
+                }
+                pattern::PREFIXED => allow.resource_name.starts_with(&d.resource_name),
                 _ => false,
             })
         };
@@ -84,7 +90,7 @@ impl Acls {
             .iter()
             .filter(applies)
             .filter(|b| b.permission == permission::ALLOW)
-            .any(|b| !denied(&b.resource_name))
+            .any(|b| !denied(b))
     }
 
     /// Kafka's rule for `principal` from `host` doing `operation` on the

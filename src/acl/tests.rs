@@ -172,6 +172,19 @@ fn the_authorizer_lets_super_users_and_bindings_through_and_reports_operations()
     );
     assert_eq!(bits, (1 << 3) | (1 << 8));
 
+    // A literal DENY of the name "logs-" leaves the prefixed ALLOW standing.
+    let deny_literal = Binding {
+        permission: permission::DENY,
+        ..allow(
+            resource::TOPIC,
+            "logs-",
+            pattern::LITERAL,
+            "User:alice",
+            op::WRITE,
+        )
+    };
+    assert!(acls.create(vec![deny_literal]).iter().all(Result::is_ok));
+    assert!(acls.allows_some("User:alice", "h", op::WRITE, resource::TOPIC));
     // A DENY of every topic name leaves no topic alice may write.
     let deny_all = Binding {
         resource_name: WILDCARD.into(),

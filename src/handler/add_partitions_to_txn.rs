@@ -28,21 +28,28 @@ pub(super) async fn handle(
         req.v3_and_below_producer_epoch,
     );
     let transaction = &req.v3_and_below_transactional_id;
-    let refusals: Vec<Result<(), ResponseError>> =
-        match ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, transaction) {
-            Err(refused) => wanted.iter().map(|_| Err(refused)).collect(),
-            Ok(()) => wanted
-                .iter()
-                .map(|(topic, _)| ctx.check(op::WRITE, resource::TOPIC, topic))
-                .collect(),
-        };
-    let results = if refusals.iter().all(Result::is_ok) {
+    let refusals: Vec<Result<(), ResponseError>> = wanted
+        .iter()
+        .map(|(topic, _)| ctx.check(op::WRITE, resource::TOPIC, topic))
+        .collect();
+    let results = if let Err(e) = ctx.require(op::WRITE, resource::TRANSACTIONAL_ID, transaction) {
+        Err(e)
+    } else if refusals.iter().all(Result::is_ok) {
         ctx.txns
             .add_partitions(&ctx.catalog, transaction, producer, &wanted)
     } else {
-        let not_attempted =
-            |r: Result<(), ResponseError>| r.and(Err(ResponseError::OperationNotAttempted));
-        Ok(refusals.into_iter().map(not_attempted).collect())
+        // Kafka adds none: the refused topics say why, the others were not attempted.
+        let not_attempted = |(r, (topic, p)): (Result<(), ResponseError>, &(String, i32))| {
+            r.and(match ctx.catalog.partition(topic, *p) {
+                Ok(_) => Err(ResponseError::OperationNotAttempted),
+                Err(_) => Err(ResponseError::UnknownTopicOrPartition),
+            })
+        };
+        Ok(refusals
+            .into_iter()
+            .zip(&wanted)
+            .map(not_attempted)
+            .collect())
     };
     let code_of = |i: usize| match &results {
         Ok(r) => r.get(i).and_then(|r| r.err()).map_or(0, |e| e.code()),

@@ -28,11 +28,24 @@ pub(super) async fn handle(
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut out = DeletableTopicResult::default();
-        let name = name.or_else(|| {
+        let by_id = name.is_none();
+        let mut name = name.or_else(|| {
             ctx.catalog
                 .topic_by_id(id)
                 .map(|t| TopicName(str_bytes(&t.name)))
         });
+        // By id, a topic the caller may not describe keeps its name secret.
+        if by_id
+            && name
+                .as_ref()
+                .is_some_and(|n| !ctx.may(op::DESCRIBE, resource::TOPIC, n))
+        {
+            name = None;
+            out.topic_id = id;
+            out.error_code = ResponseError::TopicAuthorizationFailed.code();
+            response.responses.push(out);
+            continue;
+        }
         let result = match &name {
             Some(name) => match ctx.require(op::DELETE, resource::TOPIC, name) {
                 Ok(()) => {

@@ -14,12 +14,14 @@ pub(super) async fn handle(
     _version: i16,
 ) -> Result<DescribeClusterResponse> {
     let mut response = DescribeClusterResponse::default();
-    if req.include_cluster_authorized_operations
-        && ctx.may(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME)
-    {
-        // KIP-430: asked for, the operations this client may perform.
+    if req.include_cluster_authorized_operations {
+        // KIP-430: asked for, the operations this client may perform (none
+        // shown without DESCRIBE on the cluster).
         response.cluster_authorized_operations =
-            ctx.operations(true, resource::CLUSTER, CLUSTER_NAME);
+            match ctx.may(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME) {
+                true => ctx.operations(true, resource::CLUSTER, CLUSTER_NAME),
+                false => 0,
+            };
     }
     response.cluster_id = str_bytes(&ctx.config.cluster_id);
     response.controller_id = BrokerId(ctx.config.node_id);

@@ -44,8 +44,9 @@ pub(super) async fn handle(
             }
         }
         if version >= 3 {
-            out.authorized_operations =
-                ctx.operations(req.include_authorized_operations, resource::GROUP, &id);
+            // KIP-430: only for a group described without error.
+            let asked = req.include_authorized_operations && out.error_code == 0;
+            out.authorized_operations = ctx.operations(asked, resource::GROUP, &id);
         }
         out.group_id = id;
         response.groups.push(out);

@@ -41,7 +41,8 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<
     };
     let result = match ctx.check(op::READ, resource::GROUP, &join.group_id) {
         Ok(()) => ctx.groups.join(join).await,
-        Err(e) => crate::group::JoinResult::error(e, &join.member_id),
+        // Kafka's refusal names no member.
+        Err(e) => crate::group::JoinResult::error(e, ""),
     };
     let mut response = JoinGroupResponse::default();
     response.error_code = result.error.map_or(0, |e| e.code());

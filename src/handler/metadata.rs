@@ -39,9 +39,11 @@ pub(super) async fn handle(
         response.controller_id = node;
     }
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-        let describe = ctx.may(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME);
         response.cluster_authorized_operations =
-            ctx.operations(describe, resource::CLUSTER, CLUSTER_NAME);
+            match ctx.may(op::DESCRIBE, resource::CLUSTER, CLUSTER_NAME) {
+                true => ctx.operations(true, resource::CLUSTER, CLUSTER_NAME),
+                false => 0,
+            };
     }
     let topic_operations = version >= 8 && req.include_topic_authorized_operations;
     let auto_create =

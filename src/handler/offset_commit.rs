@@ -23,9 +23,11 @@ pub(super) async fn handle(
     // Per partition: Ok(index into `commits`) or a refusal made here.
     let mut slots: Vec<Vec<(i32, Result<usize, ResponseError>)>> = Vec::new();
     let group = ctx.check(op::READ, resource::GROUP, &req.group_id);
+    let mut denied_topic = false;
     for topic in &req.topics {
         let name = topic.name.to_string();
         let refused = group.and_then(|()| ctx.check(op::READ, resource::TOPIC, &name));
+        denied_topic |= group.is_ok() && refused.is_err();
         let mut slot = Vec::new();
         for p in &topic.partitions {
             let refused = refused.and_then(|()| {
@@ -50,8 +52,9 @@ pub(super) async fn handle(
         slots.push(slot);
     }
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
-    // Nothing left to commit (all refused): the group is not asked, as in Kafka.
-    let results = if commits.is_empty() {
+    // Refused by the authorizer (the group, or every topic named): the
+    // group is not asked, as in Kafka.
+    let results = if group.is_err() || (commits.is_empty() && denied_topic) {
         Vec::new()
     } else {
         ctx.groups

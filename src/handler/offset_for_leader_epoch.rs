@@ -9,7 +9,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::Call;
-use crate::acl::{op, resource};
+use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::Result;
 
 pub(super) async fn handle(
@@ -18,15 +18,19 @@ pub(super) async fn handle(
     _version: i16,
 ) -> Result<OffsetForLeaderEpochResponse> {
     let mut response = OffsetForLeaderEpochResponse::default();
+    let replica = ctx.may(op::CLUSTER_ACTION, resource::CLUSTER, CLUSTER_NAME);
     for topic in req.topics {
         let mut out = OffsetForLeaderTopicResult::default();
         out.topic = topic.topic.clone();
         for p in topic.partitions {
             let mut r = EpochEndOffset::default();
             r.partition = p.partition;
-            let found = ctx
-                .require(op::DESCRIBE, resource::TOPIC, &topic.topic)
-                .and_then(|()| ctx.catalog.partition(&topic.topic, p.partition));
+            // A replica may ask with CLUSTER_ACTION instead, as in Kafka.
+            let allowed = match replica {
+                true => Ok(()),
+                false => ctx.require(op::DESCRIBE, resource::TOPIC, &topic.topic),
+            };
+            let found = allowed.and_then(|()| ctx.catalog.partition(&topic.topic, p.partition));
             match found {
                 Err(e) => r.error_code = e.code(),
                 Ok(_) if p.current_leader_epoch > 0 => {

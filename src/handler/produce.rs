@@ -25,9 +25,18 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
     let acks_valid = matches!(body.acks, -1..=1);
-    let transaction = match &body.transactional_id {
-        Some(id) => ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, id),
-        None => Ok(()),
+    // Transactional records need the transactional id they belong to, and
+    // WRITE on it (Kafka refuses them without one, authorizer or not).
+    let transactional = body
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_deref())
+        .any(|records| Partition::transactional_producer(records).is_some());
+    let transaction = match (&body.transactional_id, transactional) {
+        (_, false) => Ok(()),
+        (Some(id), true) => ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, id),
+        (None, true) => Err(ResponseError::TransactionalIdAuthorizationFailed),
     };
     let durable = body.acks != 0 && ctx.config.flush == FlushMode::Always;
     let mut results = Vec::new();

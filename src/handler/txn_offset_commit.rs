@@ -22,12 +22,14 @@ pub(super) async fn handle(
     let mut commits = Vec::new();
     // Partitions answered here: refused by the authorizer, or unknown.
     let mut refused = Vec::new();
+    let mut denied_topic = false;
     let allowed = ctx
         .check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id)
         .and_then(|()| ctx.check(op::READ, resource::GROUP, &req.group_id));
     for topic in &req.topics {
         let topic_allowed =
             allowed.and_then(|()| ctx.check(op::READ, resource::TOPIC, &topic.name));
+        denied_topic |= allowed.is_ok() && topic_allowed.is_err();
         for p in &topic.partitions {
             let known = || {
                 ctx.catalog
@@ -49,7 +51,9 @@ pub(super) async fn handle(
         }
     }
     let producer = (req.producer_id.0, req.producer_epoch);
-    let held = if commits.is_empty() && !refused.is_empty() {
+    // Refused by the authorizer (all of it, or every topic named): the
+    // transaction is not touched, as in Kafka.
+    let held = if allowed.is_err() || (commits.is_empty() && denied_topic) {
         Ok(())
     } else {
         ctx.txns

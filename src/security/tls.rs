@@ -133,10 +133,13 @@ pub(crate) fn principal(cert: &[u8]) -> Option<String> {
             let (rest, attribute) = der(set, 0x30)?;
             set = rest;
             let (value, oid) = der(attribute, 0x06)?;
-            attributes.push(match keyword(oid) {
-                Some(name) => format!("{name}={}", escape(&any_string(value)?)),
-                None => format!("{}=#{}", dotted(oid)?, hex(value)),
-            });
+            let name = keyword(oid).map_or_else(|| dotted(oid), |k| Some(k.to_string()))?;
+            let value = match (keyword(oid), any_string(value)) {
+                (Some(_), Some(text)) => escape(&text),
+                // No keyword, or not a string Java prints: the DER value in hex.
+                _ => format!("#{}", hex(value)),
+            };
+            attributes.push(format!("{name}={value}"));
         }
         parts.push(attributes.join("+"));
     }
@@ -160,35 +163,47 @@ fn keyword(oid: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// RFC 2253 escaping of an attribute value.
+/// RFC 2253 escaping of an attribute value, as Java writes it: the
+/// special characters `,=+<>#;"\` wherever they are, every leading and
+/// trailing space, and NUL as `\00`.
 fn escape(value: &str) -> String {
-    let last = value.chars().count().saturating_sub(1);
+    let chars: Vec<char> = value.chars().collect();
+    let leading = chars.iter().take_while(|c| **c == ' ').count();
+    let trailing = chars.iter().rev().take_while(|c| **c == ' ').count();
     let mut out = String::with_capacity(value.len());
-    for (i, c) in value.chars().enumerate() {
-        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
-            || (i == 0 && matches!(c, '#' | ' '))
-            || (i == last && c == ' ');
-        if special {
-            out.push('\\');
+    for (i, &c) in chars.iter().enumerate() {
+        let edge_space = c == ' ' && (i < leading || i >= chars.len() - trailing);
+        match c {
+            '\0' => out.push_str("\\00"),
+            ',' | '=' | '+' | '<' | '>' | '#' | ';' | '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ if edge_space => out.push_str("\\ "),
+            _ => out.push(c),
         }
-        out.push(c);
     }
     out
 }
 
-/// An OID's dotted form ("2.5.4.5").
+/// An OID's dotted form ("2.5.4.5"); `None` if it is truncated.
 fn dotted(oid: &[u8]) -> Option<String> {
-    let (&first, rest) = oid.split_first()?;
-    let mut arcs = vec![u64::from(first / 40).min(2), 0];
-    arcs[1] = u64::from(first) - arcs[0] * 40;
-    let mut arc = 0u64;
-    for &b in rest {
-        arc = arc.checked_mul(128)? | u64::from(b & 0x7f);
+    let mut values = Vec::new();
+    let mut value = 0u64;
+    for (i, &b) in oid.iter().enumerate() {
+        value = value.checked_mul(128)? | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
-            arcs.push(arc);
-            arc = 0;
+            values.push(value);
+            value = 0;
+        } else if i == oid.len() - 1 {
+            return None;
         }
     }
+    // The first value holds the first two arcs: 40 × X + Y (X at most 2).
+    let first = *values.first()?;
+    let x = (first / 40).min(2);
+    let mut arcs = vec![x, first - x * 40];
+    arcs.extend(&values[1..]);
     Some(
         arcs.iter()
             .map(u64::to_string)
@@ -224,8 +239,8 @@ fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     Some((rest.get(len..)?, rest.get(..len)?))
 }
 
-/// The text of a DER string of any of the kinds names use: UTF8,
-/// printable, IA5, T61 (as Latin-1), BMP (UTF-16) or universal (UTF-32).
+/// The text of a DER string of the kinds Java prints as text: UTF8,
+/// printable, IA5, T61 (as Latin-1) or BMP (UTF-16). Others are `None`.
 fn any_string(input: &[u8]) -> Option<String> {
     let tag = *input.first()?;
     let (_, bytes) = der(input, tag)?;
@@ -242,13 +257,6 @@ fn any_string(input: &[u8]) -> Option<String> {
                     .collect(),
             )
         }
-        0x1c => Some(
-            bytes
-                .chunks_exact(4)
-                .map(|u| char::from_u32(u32::from_be_bytes([u[0], u[1], u[2], u[3]])))
-                .map(|c| c.unwrap_or('\u{fffd}'))
-                .collect(),
-        ),
         _ => None,
     }
 }
@@ -278,15 +286,30 @@ mod tests {
                 (DnType::CommonName, " a+b=\"c\"<d>;e\\ "),
             ])
             .as_deref(),
-            Some(r#"User:CN=\ a\+b=\"c\"\<d\>\;e\\\ ,O=Acme\, Inc.,C=NL"#)
+            Some(r#"User:CN=\ a\+b\=\"c\"\<d\>\;e\\\ ,O=Acme\, Inc.,C=NL"#)
         );
         assert_eq!(
             principal_of(&[
                 (DnType::CustomDnType(vec![2, 5, 4, 5]), "42"),
-                (DnType::CommonName, "#app"),
+                (DnType::CommonName, "#app#1"),
             ])
             .as_deref(),
-            Some(r"User:CN=\#app,2.5.4.5=#0c023432")
+            Some(r"User:CN=\#app\#1,2.5.4.5=#0c023432")
         );
+    }
+
+    #[test]
+    fn oids_and_edge_spaces_are_written_as_java_writes_them() {
+        assert_eq!(
+            super::dotted(&[0x55, 0x04, 0x05]).as_deref(),
+            Some("2.5.4.5")
+        );
+        assert_eq!(
+            super::dotted(&[0x88, 0x37, 0x01]).as_deref(),
+            Some("2.999.1")
+        );
+        assert_eq!(super::dotted(&[0x55, 0x84]), None, "truncated");
+        assert_eq!(super::escape("  a b  "), r"\ \ a b\ \ ");
+        assert_eq!(super::escape("nul\0"), r"nul\00");
     }
 }

@@ -19,19 +19,26 @@ use tokio::task::JoinHandle;
 
 use crate::catalog::Catalog;
 use crate::cleaner::Cleaner;
+use crate::cluster::Nodes;
 use crate::config::{Config, FlushMode, split_host_port};
 use crate::data_dir::DirLock;
 use crate::dynamic_config::DynamicConfigs;
 use crate::error::{Error, Result, io_err};
+use crate::faults::Faults;
 use crate::group::Coordinator;
 use crate::handler::Context;
 use crate::observe::{Metrics, http};
 use crate::security::SecurityProtocol;
 use crate::security::credentials::Credentials;
-use crate::server;
 use crate::session::Clients;
 use crate::storage::{Disk, RealDisk};
 use crate::txn::TxnCoordinator;
+
+mod cluster_ops;
+mod serving;
+
+pub(crate) use cluster_ops::Control;
+use serving::{Bound, Serving};
 
 /// A running broker. Dropping it without [`Broker::shutdown`] leaves the logs
 /// to be recovered at the next start, like a crash.
@@ -45,7 +52,9 @@ pub struct Broker {
     groups: Arc<Coordinator>,
     txns: Arc<TxnCoordinator>,
     stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    /// The nodes served (one, or a test cluster's), and faults.
+    control: Arc<Control>,
+    metrics: Arc<Metrics>,
     background: Vec<JoinHandle<()>>,
     /// Released after the logs are closed (fields drop after `shutdown`'s body).
     _lock: Arc<DirLock>,
@@ -60,6 +69,28 @@ impl Broker {
     /// [`Broker::start`] with the partition logs' file operations on `disk`:
     /// for tests that make the disk fail (see `storage::testing::FaultyDisk`).
     pub async fn start_on(config: Config, disk: Arc<dyn Disk>) -> Result<Broker> {
+        if config.brokers <= 1 {
+            return Broker::start_nodes(config, disk, None).await;
+        }
+        // A test cluster: `listen`'s port and the ones after it (0: any).
+        let (host, port) = split_host_port(&config.listen).map_err(Error::Config)?;
+        let binds = (0..config.brokers as u16)
+            .map(|i| match port {
+                0 => format!("{host}:0"),
+                p => format!("{host}:{}", p.saturating_add(i)),
+            })
+            .collect();
+        Broker::start_nodes(config, disk, Some(binds)).await
+    }
+
+    /// Starts a broker, or with `cluster` (each node's bind address) a test
+    /// cluster of nodes 1..=n, each with one PLAINTEXT listener, sharing
+    /// the data directory.
+    pub(crate) async fn start_nodes(
+        config: Config,
+        disk: Arc<dyn Disk>,
+        cluster: Option<Vec<String>>,
+    ) -> Result<Broker> {
         let started = Instant::now();
         config.validate().map_err(Error::Config)?;
         // IMPORTANT: nothing in the data directory is read or written before this.
@@ -91,22 +122,40 @@ impl Broker {
         .await
         .map_err(|e| Error::Config(format!("recovering transactions panicked: {e}")))??;
         let txns = Arc::new(txns);
-        let mut bound = Vec::new();
-        for (protocol, bind, advertised) in config.listener_specs().map_err(Error::Config)? {
-            let listener = TcpListener::bind(&bind).await.map_err(io_err(&bind))?;
-            let addr = listener.local_addr().map_err(io_err(&bind))?;
-            let advertised = match advertised {
-                Some(adv) => split_host_port(&adv).map_err(Error::Config)?,
-                None => (addr.ip().to_string(), addr.port()),
-            };
-            bound.push((protocol, listener, addr, advertised));
+        // Each node's listeners: one node with every configured listener,
+        // or a cluster's nodes 1..=n with one PLAINTEXT listener each.
+        let mut bound: Vec<(i32, Vec<Bound>)> = Vec::new();
+        match &cluster {
+            None => {
+                let mut listeners = Vec::new();
+                for (protocol, bind, advertised) in
+                    config.listener_specs().map_err(Error::Config)?
+                {
+                    listeners.push(bind_listener(protocol, &bind, advertised).await?);
+                }
+                bound.push((config.node_id, listeners));
+            }
+            Some(binds) => {
+                for (id, bind) in (1..).zip(binds) {
+                    let listener = bind_listener(SecurityProtocol::Plaintext, bind, None).await?;
+                    bound.push((id, vec![listener]));
+                }
+            }
         }
-        let addr = bound
-            .first()
-            .map(|b| b.2)
-            .ok_or_else(|| Error::Config("no listener".into()))?;
-        let listeners: Vec<(SecurityProtocol, SocketAddr)> =
-            bound.iter().map(|b| (b.0, b.2)).collect();
+        let nodes = Arc::new(match &cluster {
+            None => Nodes::single(config.node_id),
+            Some(_) => Nodes::cluster(bound.iter().map(|(id, b)| {
+                let (host, port) = b[0].advertised.clone();
+                (*id, (host, i32::from(port)))
+            })),
+        });
+        let (addr, listeners): (SocketAddr, Vec<(SecurityProtocol, SocketAddr)>) =
+            match bound.first() {
+                Some((_, b)) if !b.is_empty() => {
+                    (b[0].addr, b.iter().map(|l| (l.protocol, l.addr)).collect())
+                }
+                _ => return Err(Error::Config("no listener".into())),
+            };
         let users: Vec<(String, String)> = config
             .sasl
             .users
@@ -134,9 +183,13 @@ impl Broker {
         if config.authorizer {
             acls = acls.enforce(&config.super_users);
         }
+        let faults = Arc::new(Faults::default());
         let ctx = Context {
             catalog: catalog.clone(),
             config: config.clone(),
+            node: config.node_id,
+            nodes: nodes.clone(),
+            faults: faults.clone(),
             advertised: (String::new(), 0),
             listener: SecurityProtocol::Plaintext,
             groups: groups.clone(),
@@ -154,33 +207,15 @@ impl Broker {
         let mut background = background_tasks(&catalog, &config);
         background.push(transaction_timeouts(catalog.clone(), txns.clone()));
         background.push(groups.spawn_timer(stop_rx.clone()));
-        // The server task holds the lock too: a broker dropped without
-        // shutdown keeps it until its tasks are gone.
-        let server_lock = lock.clone();
         let http_stop = stop_rx.clone();
-        // One accept loop per listener, each with its own view of the context
-        // (its security protocol and advertised address).
-        let mut servers = Vec::new();
-        let limits = server::Limits::new(&config);
-        for (protocol, listener, _, advertised) in bound {
-            let ctx = Arc::new(Context {
-                advertised: (advertised.0, i32::from(advertised.1)),
-                listener: protocol,
-                ..ctx.clone()
-            });
-            let tls = tls.clone().filter(|_| protocol.tls());
-            servers.push(tokio::spawn(server::run(
-                listener,
-                ctx,
-                (tls, limits.clone()),
-                stop_rx.clone(),
-            )));
+        let serving = Serving::new(ctx, tls, lock.clone());
+        for (node, listeners) in bound {
+            serving.start(node, listeners);
         }
-        let server = tokio::spawn(async move {
-            for s in servers {
-                let _ = s.await;
-            }
-            drop(server_lock);
+        let control = Arc::new(Control {
+            serving,
+            nodes,
+            faults,
         });
         let http_addr = match http {
             Some(listener) => {
@@ -189,15 +224,26 @@ impl Broker {
                     catalog: catalog.clone(),
                     groups: groups.clone(),
                     clients,
-                    metrics,
+                    metrics: metrics.clone(),
+                    control: control.clone(),
                 };
                 background.push(tokio::spawn(http::serve(listener, shared, http_stop)));
                 addr
             }
             None => None,
         };
+        let node_addrs: Vec<String> = match &cluster {
+            None => vec![addr.to_string()],
+            Some(_) => control
+                .nodes
+                .live()
+                .into_iter()
+                .filter_map(|(_, a)| a.map(|(host, port)| format!("{host}:{port}")))
+                .collect(),
+        };
         tracing::info!(
             %addr,
+            nodes = %node_addrs.join(","),
             http = %http_addr.map_or("off".to_string(), |a| a.to_string()),
             data_dir = %config.data_dir.display(),
             topics = catalog.topics().len(),
@@ -213,7 +259,8 @@ impl Broker {
             groups,
             txns,
             stop,
-            server,
+            control,
+            metrics,
             background,
             _lock: lock,
         })
@@ -249,7 +296,7 @@ impl Broker {
     /// and marks it clean.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        self.control.serving.stop_all().await;
         for task in &self.background {
             task.abort();
         }
@@ -269,6 +316,26 @@ impl Broker {
         tracing::info!("sluice stopped");
         groups_closed.and(closed)
     }
+}
+
+/// Binds one listener; it advertises `advertised` (HOST:PORT) or its own address.
+async fn bind_listener(
+    protocol: SecurityProtocol,
+    bind: &str,
+    advertised: Option<String>,
+) -> Result<Bound> {
+    let listener = TcpListener::bind(bind).await.map_err(io_err(bind))?;
+    let addr = listener.local_addr().map_err(io_err(bind))?;
+    let advertised = match advertised {
+        Some(adv) => split_host_port(&adv).map_err(Error::Config)?,
+        None => (addr.ip().to_string(), addr.port()),
+    };
+    Ok(Bound {
+        protocol,
+        listener,
+        addr,
+        advertised,
+    })
 }
 
 /// Aborts transactions past their timeout, checked every second.

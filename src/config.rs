@@ -58,6 +58,10 @@ pub struct Cli {
     /// The HTTP server (status page, /metrics, /healthz), or `none` [default: 127.0.0.1:9644].
     #[arg(long, env = "SLUICE_HTTP", value_name = "HOST:PORT|none")]
     pub http: Option<String>,
+    /// Serve a test cluster of N nodes (ids 1..=N) on the --listen port and
+    /// the N-1 after it, over one data directory [default: 1].
+    #[arg(long, env = "SLUICE_BROKERS", value_name = "N")]
+    pub brokers: Option<usize>,
 }
 
 /// Where the binary serves its status page and metrics unless told otherwise.
@@ -155,6 +159,9 @@ pub struct Config {
     pub authorizer: bool,
     /// `super.users`: principals ("User:name") the authorizer allows everything.
     pub super_users: Vec<String>,
+    /// Nodes of a test cluster served over one data directory: node ids
+    /// 1..=N on `listen`'s port and the ports after it (1: one broker).
+    pub brokers: usize,
 }
 
 impl Default for Config {
@@ -191,6 +198,7 @@ impl Default for Config {
             tls: None,
             authorizer: false,
             super_users: Vec::new(),
+            brokers: 1,
         }
     }
 }
@@ -225,6 +233,9 @@ impl Config {
         }
         if let Some(v) = &cli.http {
             config.http_listen = Some(v.clone());
+        }
+        if let Some(v) = cli.brokers {
+            config.brokers = v;
         }
         if config.http_listen.is_none() {
             config.http_listen = Some(DEFAULT_HTTP.to_string());
@@ -312,6 +323,12 @@ impl Config {
         }
         self.listener_specs()?;
         self.sasl.validate()?;
+        if !(1..=64).contains(&self.brokers) {
+            return Err(format!("brokers = {}: must be 1..=64", self.brokers));
+        }
+        if self.brokers > 1 && !self.listeners.is_empty() {
+            return Err("brokers > 1 serves PLAINTEXT on `listen` only; unset `listeners`".into());
+        }
         if let Some(bad) = self.super_users.iter().find(|p| {
             p.split_once(':')
                 .is_none_or(|(kind, name)| kind.is_empty() || name.is_empty())

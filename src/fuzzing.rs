@@ -124,6 +124,9 @@ fn new_broker() -> Broker {
     let ctx = Context {
         txns: Arc::new(txns),
         catalog,
+        node: config.node_id,
+        nodes: Arc::new(crate::cluster::Nodes::single(config.node_id)),
+        faults: Arc::default(),
         config: Arc::new(config),
         advertised: ("127.0.0.1".to_string(), 9092),
         listener: crate::security::SecurityProtocol::Plaintext,

@@ -40,12 +40,13 @@ impl Limits {
 }
 
 /// Serves `listener` until `shutdown` turns true, then waits for every
-/// connection to finish the request it is handling.
+/// connection to finish the request it is handling (or, once `kill` turns
+/// true, closes them at once).
 pub(crate) async fn run(
     listener: TcpListener,
     ctx: Arc<Context>,
     (tls, limits): (Option<(TlsAcceptor, Duration)>, Limits),
-    mut shutdown: watch::Receiver<bool>,
+    (mut shutdown, kill): (watch::Receiver<bool>, watch::Receiver<bool>),
 ) {
     let Limits {
         connections: limit,
@@ -78,7 +79,7 @@ pub(crate) async fn run(
             continue;
         };
         let ctx = ctx.clone();
-        let shutdown = shutdown.clone();
+        let signals = (shutdown.clone(), kill.clone());
         let done = done_tx.clone();
         let max_frame = ctx.config.socket_request_max_bytes;
         let (budget, tls) = (budget.clone(), tls.clone());
@@ -88,7 +89,7 @@ pub(crate) async fn run(
                 Some(tls) => handshake(tls, socket, peer, max_frame, &budget).await,
             };
             if let Some((conn, principal)) = opened {
-                serve(conn, (peer, principal), &ctx, shutdown).await;
+                serve(conn, (peer, principal), &ctx, signals).await;
             }
             drop((permit, slot, done));
         });
@@ -140,7 +141,7 @@ async fn serve(
     conn: Connection,
     (peer, principal): (SocketAddr, Option<String>),
     ctx: &Context,
-    shutdown: watch::Receiver<bool>,
+    signals: (watch::Receiver<bool>, watch::Receiver<bool>),
 ) {
     tracing::debug!(%peer, "connection opened");
     let mut session = ctx.clients.open(peer, ctx.listener.sasl());
@@ -150,7 +151,7 @@ async fn serve(
     }
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
     tokio::join!(
-        read_requests(conn.reader, (peer, session), ctx, shutdown, tx),
+        read_requests(conn.reader, (peer, session), ctx, signals, tx),
         write_replies(conn.writer, peer, rx)
     );
     tracing::debug!(%peer, "connection closed");
@@ -160,7 +161,7 @@ async fn read_requests(
     mut reader: FrameReader,
     (peer, mut session): (SocketAddr, Session),
     ctx: &Context,
-    mut shutdown: watch::Receiver<bool>,
+    (mut shutdown, mut kill): (watch::Receiver<bool>, watch::Receiver<bool>),
     replies: mpsc::Sender<(Frame, Reply)>,
 ) {
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
@@ -180,7 +181,12 @@ async fn read_requests(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        match handler::handle(ctx, frame.body.clone(), &mut session).await {
+        let handled = tokio::select! {
+            handled = handler::handle(ctx, frame.body.clone(), &mut session) => handled,
+            // A test cluster's node going down drops what it was doing.
+            _ = stopped(&mut kill) => break,
+        };
+        match handled {
             // The frame (and its share of the in-flight budget) lives until its answer is written.
             Ok(reply) => {
                 if replies.send((frame, reply)).await.is_err() {

@@ -15,7 +15,7 @@ use rdkafka::producer::FutureRecord;
 /// Runs `tests/python/<name>.py BOOTSTRAP TOPIC` with kafka-python, and
 /// fails unless it exits 0 and prints `passed`; returns its stdout.
 async fn run_script(
-    python: &tools::KafkaPython,
+    python: &tools::Python,
     name: &str,
     bootstrap: &str,
     topic: &str,

@@ -19,6 +19,10 @@ pub(super) async fn handle(
         .require(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id)
         .and_then(|()| ctx.require(op::READ, resource::GROUP, &req.group_id))
         .and_then(|()| {
+            ctx.coordinates_transaction(&req.transactional_id)
+                .map_err(|e| crate::error::Error::api(e, "not the transaction coordinator"))
+        })
+        .and_then(|()| {
             ctx.txns
                 .add_offsets(&req.transactional_id, producer, &req.group_id)
         });

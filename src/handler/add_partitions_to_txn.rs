@@ -32,7 +32,13 @@ pub(super) async fn handle(
         .iter()
         .map(|(topic, _)| ctx.check(op::WRITE, resource::TOPIC, topic))
         .collect();
-    let results = if let Err(e) = ctx.require(op::WRITE, resource::TRANSACTIONAL_ID, transaction) {
+    let coordinated = ctx
+        .require(op::WRITE, resource::TRANSACTIONAL_ID, transaction)
+        .and_then(|()| {
+            ctx.coordinates_transaction(transaction)
+                .map_err(|e| crate::error::Error::api(e, "not the transaction coordinator"))
+        });
+    let results = if let Err(e) = coordinated {
         Err(e)
     } else if refusals.iter().all(Result::is_ok) {
         ctx.txns

@@ -37,7 +37,10 @@ pub(super) async fn heartbeat(
         response.error_message = Some(str_bytes("MemberId can't be empty."));
         return Ok(response);
     }
-    if let Err(e) = ctx.check(op::READ, resource::GROUP, &body.group_id) {
+    if let Err(e) = ctx
+        .check(op::READ, resource::GROUP, &body.group_id)
+        .and_then(|()| ctx.coordinates_group(&body.group_id))
+    {
         response.error_code = e.code();
         return Ok(response);
     }

@@ -25,6 +25,11 @@ pub(super) async fn handle(
             let result = ctx
                 .require(op::DELETE, resource::TOPIC, &topic.name)
                 .and_then(|()| ctx.catalog.partition(&topic.name, p.partition_index))
+                .and_then(|partition| {
+                    ctx.leads(&topic.name, p.partition_index)
+                        .map_err(super::placement::not_led)?;
+                    Ok(partition)
+                })
                 .and_then(|partition| partition.delete_records(p.offset));
             match result {
                 Ok(low) => r.low_watermark = low,

@@ -62,6 +62,7 @@ pub(super) async fn handle(
         match result {
             Ok(topic) => {
                 tracing::info!(topic = %topic.name, "deleted topic");
+                ctx.nodes.forget(&topic.name);
                 if version >= 6 {
                     out.topic_id = topic.id;
                 }

@@ -24,11 +24,19 @@ pub(super) async fn handle(
             };
     }
     response.cluster_id = str_bytes(&ctx.config.cluster_id);
-    response.controller_id = BrokerId(ctx.config.node_id);
-    let mut broker = DescribeClusterBroker::default();
-    broker.broker_id = BrokerId(ctx.config.node_id);
-    broker.host = str_bytes(&ctx.advertised.0);
-    broker.port = ctx.advertised.1;
-    response.brokers = vec![broker];
+    response.controller_id = BrokerId(ctx.nodes.controller());
+    response.brokers = ctx
+        .nodes
+        .live()
+        .into_iter()
+        .map(|(id, _)| {
+            let (host, port) = ctx.address_of(id);
+            let mut broker = DescribeClusterBroker::default();
+            broker.broker_id = BrokerId(id);
+            broker.host = str_bytes(&host);
+            broker.port = port;
+            broker
+        })
+        .collect();
     Ok(response)
 }

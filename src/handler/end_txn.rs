@@ -14,7 +14,10 @@ pub(super) async fn handle(
     _version: i16,
 ) -> Result<EndTxnResponse> {
     let mut response = EndTxnResponse::default();
-    if let Err(refused) = ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id) {
+    if let Err(refused) = ctx
+        .check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id)
+        .and_then(|()| ctx.coordinates_transaction(&req.transactional_id))
+    {
         response.error_code = refused.code();
         return Ok(response);
     }

@@ -97,10 +97,17 @@ fn resolve(ctx: &Call<'_>, req: &FetchRequest, version: i16) -> Vec<Vec<Wanted>>
                         Some(name) if !ctx.may(op::READ, resource::TOPIC, name) => {
                             Err(ResponseError::TopicAuthorizationFailed)
                         }
-                        Some(name) => ctx.catalog.partition(name, p.partition).map_err(|e| {
-                            ResponseError::try_from_code(e.code())
-                                .unwrap_or(ResponseError::UnknownServerError)
-                        }),
+                        Some(name) => ctx
+                            .catalog
+                            .partition(name, p.partition)
+                            .map_err(|e| {
+                                ResponseError::try_from_code(e.code())
+                                    .unwrap_or(ResponseError::UnknownServerError)
+                            })
+                            .and_then(|partition| {
+                                ctx.leads_at(name, p.partition, p.current_leader_epoch)?;
+                                Ok(partition)
+                            }),
                         None => Err(ResponseError::UnknownTopicId),
                     },
                     offset: p.fetch_offset,

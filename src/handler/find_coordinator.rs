@@ -63,9 +63,14 @@ fn coordinator(ctx: &Call<'_>, key: StrBytes, key_type: i8) -> Coordinator {
     };
     match refused {
         None => {
-            c.node_id = BrokerId(ctx.config.node_id);
-            c.host = str_bytes(&ctx.advertised.0);
-            c.port = ctx.advertised.1;
+            let node = match key_type {
+                GROUP_KEY => ctx.group_coordinator(&c.key),
+                _ => ctx.transaction_coordinator(&c.key),
+            };
+            let (host, port) = ctx.address_of(node);
+            c.node_id = BrokerId(node);
+            c.host = str_bytes(&host);
+            c.port = port;
         }
         Some((code, message)) => {
             c.error_code = code.code();

@@ -18,7 +18,9 @@ pub(super) async fn handle(
 ) -> Result<InitProducerIdResponse> {
     let mut response = InitProducerIdResponse::default();
     let allowed = match &req.transactional_id {
-        Some(txn_id) => ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, txn_id),
+        Some(txn_id) => ctx
+            .check(op::WRITE, resource::TRANSACTIONAL_ID, txn_id)
+            .and_then(|()| ctx.coordinates_transaction(txn_id)),
         None if ctx.may(op::IDEMPOTENT_WRITE, resource::CLUSTER, CLUSTER_NAME)
             || ctx.may_some(op::WRITE, resource::TOPIC) =>
         {

@@ -39,7 +39,10 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<
         require_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
     };
-    let result = match ctx.check(op::READ, resource::GROUP, &join.group_id) {
+    let allowed = ctx
+        .check(op::READ, resource::GROUP, &join.group_id)
+        .and_then(|()| ctx.coordinates_group(&join.group_id));
+    let result = match allowed {
         Ok(()) => ctx.groups.join(join).await,
         // Kafka's refusal names no member.
         Err(e) => crate::group::JoinResult::error(e, ""),

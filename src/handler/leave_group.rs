@@ -28,7 +28,10 @@ pub(super) async fn handle(
         }]
     };
     let mut response = LeaveGroupResponse::default();
-    if let Err(e) = ctx.check(op::READ, resource::GROUP, &req.group_id) {
+    if let Err(e) = ctx
+        .check(op::READ, resource::GROUP, &req.group_id)
+        .and_then(|()| ctx.coordinates_group(&req.group_id))
+    {
         response.error_code = e.code();
         return Ok(response);
     }

@@ -36,17 +36,17 @@ pub(super) async fn handle(
             let found = allowed.and_then(|()| {
                 lookup(
                     ctx,
-                    (&topic.name, p.partition_index),
+                    (&topic.name, p.partition_index, p.current_leader_epoch),
                     p.timestamp,
                     committed,
                 )
             });
             match found {
-                Ok((offset, timestamp)) => {
+                Ok((offset, timestamp, leader_epoch)) => {
                     r.offset = offset;
                     r.timestamp = timestamp;
                     if version >= 4 {
-                        r.leader_epoch = 0;
+                        r.leader_epoch = leader_epoch;
                     }
                 }
                 Err(e) => r.error_code = e.code(),
@@ -58,15 +58,20 @@ pub(super) async fn handle(
     Ok(response)
 }
 
-/// (offset, timestamp) for one partition; (-1, -1) when no record matches a time.
-/// Under read_committed (`committed`) the latest offset is the last stable one.
+/// (offset, timestamp, leader epoch) for one partition this node leads
+/// (at the client's `epoch`, -1 for any); (-1, -1) when no record matches
+/// a time. Under read_committed (`committed`) the latest offset is the last
+/// stable one.
 fn lookup(
     ctx: &Context,
-    (topic, index): (&str, i32),
+    (topic, index, epoch): (&str, i32, i32),
     timestamp: i64,
     committed: bool,
-) -> Result<(i64, i64)> {
+) -> Result<(i64, i64, i32)> {
     let partition = ctx.catalog.partition(topic, index)?;
+    let leader = ctx
+        .leads_at(topic, index, epoch)
+        .map_err(super::placement::not_led)?;
     let offsets = partition.offsets();
     let latest = if committed {
         offsets.last_stable
@@ -80,5 +85,6 @@ fn lookup(
         t if t >= 0 => partition.offset_for_time(t)?,
         _ => Some((latest, -1)),
     };
-    Ok(found.unwrap_or((-1, -1)))
+    let (offset, timestamp) = found.unwrap_or((-1, -1));
+    Ok((offset, timestamp, leader.epoch))
 }

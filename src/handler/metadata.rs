@@ -25,18 +25,26 @@ pub(super) async fn handle(
     req: MetadataRequest,
     version: i16,
 ) -> Result<MetadataResponse> {
-    let node = BrokerId(ctx.config.node_id);
     let mut response = MetadataResponse::default();
-    let mut broker = MetadataResponseBroker::default();
-    broker.node_id = node;
-    broker.host = str_bytes(&ctx.advertised.0);
-    broker.port = ctx.advertised.1;
-    response.brokers = vec![broker];
+    // The live nodes (a node that is down is absent, as a fenced Kafka broker is).
+    response.brokers = ctx
+        .nodes
+        .live()
+        .into_iter()
+        .map(|(id, _)| {
+            let (host, port) = ctx.address_of(id);
+            let mut broker = MetadataResponseBroker::default();
+            broker.node_id = BrokerId(id);
+            broker.host = str_bytes(&host);
+            broker.port = port;
+            broker
+        })
+        .collect();
     if version >= 2 {
         response.cluster_id = Some(str_bytes(&ctx.config.cluster_id));
     }
     if version >= 1 {
-        response.controller_id = node;
+        response.controller_id = BrokerId(ctx.nodes.controller());
     }
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
         response.cluster_authorized_operations =
@@ -142,7 +150,13 @@ fn named_topic(
 }
 
 fn describe_topic(ctx: &Context, topic: &Arc<Topic>, version: i16) -> MetadataResponseTopic {
-    let node = BrokerId(ctx.config.node_id);
+    // Every live node is a replica in sync (no replication is simulated).
+    let replicas: Vec<BrokerId> = ctx
+        .nodes
+        .live()
+        .iter()
+        .map(|(id, _)| BrokerId(*id))
+        .collect();
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(str_bytes(&topic.name)));
     if version >= 10 {
@@ -153,13 +167,14 @@ fn describe_topic(ctx: &Context, topic: &Arc<Topic>, version: i16) -> MetadataRe
         .iter()
         .map(|p| {
             let mut mp = MetadataResponsePartition::default();
+            let leader = ctx.nodes.leader(&topic.name, p.index);
             mp.partition_index = p.index;
-            mp.leader_id = node;
+            mp.leader_id = BrokerId(leader.node);
             if version >= 7 {
-                mp.leader_epoch = 0;
+                mp.leader_epoch = leader.epoch;
             }
-            mp.replica_nodes = vec![node];
-            mp.isr_nodes = vec![node];
+            mp.replica_nodes = replicas.clone();
+            mp.isr_nodes = replicas.clone();
             mp
         })
         .collect();

@@ -13,6 +13,7 @@ use kafka_protocol::messages::ApiKey;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::faults::FaultKind;
 use crate::protocol::{Request, encode_response};
 use crate::session::Session;
 
@@ -48,8 +49,10 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod partitions_admin;
+mod placement;
 mod produce;
 mod quotas;
+mod refuse;
 mod sasl;
 mod sync_group;
 mod transactions;
@@ -120,6 +123,12 @@ pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
 pub(crate) struct Context {
     pub catalog: Arc<Catalog>,
     pub config: Arc<Config>,
+    /// The node this listener serves (`node_id`, or a test cluster's node).
+    pub node: i32,
+    /// The cluster's nodes and who leads what (one node for a single broker).
+    pub nodes: Arc<crate::cluster::Nodes>,
+    /// Faults injected for tests, consulted before each request.
+    pub faults: Arc<crate::faults::Faults>,
     /// The host and port Metadata advertises (the listener's).
     pub advertised: (String, i32),
     /// The security protocol of the listener.
@@ -231,6 +240,14 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         )));
     }
     tracing::trace!(api = ?req.api_key, version, correlation_id = req.header.correlation_id, "request");
+    if let Some(fault) = ctx.faults.take(req.api_key, ctx.node) {
+        tracing::debug!(api = ?req.api_key, ?fault, "injected fault");
+        match fault {
+            FaultKind::Delay(delay) => tokio::time::sleep(delay).await,
+            FaultKind::Disconnect => return Err(Error::Protocol("injected disconnect".into())),
+            FaultKind::Error(error) => return refuse::refuse(&req, error),
+        }
+    }
     match req.api_key {
         ApiKey::ApiVersions => {
             if version >= 3

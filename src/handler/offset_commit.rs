@@ -22,7 +22,9 @@ pub(super) async fn handle(
     let mut commits = Vec::new();
     // Per partition: Ok(index into `commits`) or a refusal made here.
     let mut slots: Vec<Vec<(i32, Result<usize, ResponseError>)>> = Vec::new();
-    let group = ctx.check(op::READ, resource::GROUP, &req.group_id);
+    let group = ctx
+        .check(op::READ, resource::GROUP, &req.group_id)
+        .and_then(|()| ctx.coordinates_group(&req.group_id));
     let mut denied_topic = false;
     for topic in &req.topics {
         let name = topic.name.to_string();

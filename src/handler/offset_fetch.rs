@@ -90,6 +90,7 @@ fn fetch(
     member: (Option<&str>, i32),
 ) -> Fetched {
     ctx.check(op::DESCRIBE, resource::GROUP, group)?;
+    ctx.coordinates_group(group)?;
     let mut found = ctx.groups.fetch_offsets(group, topics, member)?;
     if topics.is_none() {
         found.retain(|(topic, _)| ctx.may(op::DESCRIBE, resource::TOPIC, topic));

@@ -1,8 +1,9 @@
-//! OffsetForLeaderEpoch: this broker has only ever had leader epoch 0, so
-//! epoch 0 ends at the log end offset; any other epoch is unknown (-1, -1).
+//! OffsetForLeaderEpoch: nothing is ever truncated (no replica diverges),
+//! so every epoch up to the leader's current one ends at the log end
+//! offset; a later epoch is unknown (-1, -1). A single broker has only ever
+//! had epoch 0.
 //! The authorizer needs DESCRIBE on each topic.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -30,14 +31,18 @@ pub(super) async fn handle(
                 true => Ok(()),
                 false => ctx.require(op::DESCRIBE, resource::TOPIC, &topic.topic),
             };
-            let found = allowed.and_then(|()| ctx.catalog.partition(&topic.topic, p.partition));
+            let found = allowed
+                .and_then(|()| ctx.catalog.partition(&topic.topic, p.partition))
+                .and_then(|partition| {
+                    let leader = ctx
+                        .leads_at(&topic.topic, p.partition, p.current_leader_epoch)
+                        .map_err(super::placement::not_led)?;
+                    Ok((partition, leader))
+                });
             match found {
                 Err(e) => r.error_code = e.code(),
-                Ok(_) if p.current_leader_epoch > 0 => {
-                    r.error_code = ResponseError::UnknownLeaderEpoch.code()
-                }
-                Ok(partition) if p.leader_epoch == 0 => {
-                    r.leader_epoch = 0;
+                Ok((partition, leader)) if (0..=leader.epoch).contains(&p.leader_epoch) => {
+                    r.leader_epoch = p.leader_epoch;
                     r.end_offset = partition.offsets().high_watermark;
                 }
                 Ok(_) => {

@@ -31,7 +31,12 @@ pub(super) async fn describe_topic_partitions(
     req: DescribeTopicPartitionsRequest,
     _version: i16,
 ) -> Result<DescribeTopicPartitionsResponse> {
-    let node = BrokerId(ctx.config.node_id);
+    let replicas: Vec<BrokerId> = ctx
+        .nodes
+        .live()
+        .iter()
+        .map(|(id, _)| BrokerId(*id))
+        .collect();
     let mut names: Vec<String> = if req.topics.is_empty() {
         ctx.catalog
             .topics()
@@ -81,10 +86,11 @@ pub(super) async fn describe_topic_partitions(
             budget -= 1;
             let mut d = DescribeTopicPartitionsResponsePartition::default();
             d.partition_index = p.index;
-            d.leader_id = node;
-            d.leader_epoch = 0;
-            d.replica_nodes = vec![node];
-            d.isr_nodes = vec![node];
+            let leader = ctx.nodes.leader(&name, p.index);
+            d.leader_id = BrokerId(leader.node);
+            d.leader_epoch = leader.epoch;
+            d.replica_nodes = replicas.clone();
+            d.isr_nodes = replicas.clone();
             d.eligible_leader_replicas = Some(Vec::new());
             d.last_known_elr = Some(Vec::new());
             out.partitions.push(d);

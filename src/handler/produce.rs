@@ -18,9 +18,6 @@ use crate::config::FlushMode;
 use crate::error::{Error, Result};
 use crate::protocol::{Request, encode_response};
 
-/// Replicas in sync for every partition: this broker alone.
-const IN_SYNC_REPLICAS: i32 = 1;
-
 pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
@@ -129,12 +126,15 @@ fn produce_one(
     acks: i16,
 ) -> Result<(AppendInfo, Arc<Partition>)> {
     let partition = ctx.catalog.partition(topic, index)?;
-    if acks == -1 && partition.min_insync_replicas() > IN_SYNC_REPLICAS {
+    ctx.leads(topic, index).map_err(super::placement::not_led)?;
+    // Every live node is in sync: one for a single broker.
+    let min_insync = partition.min_insync_replicas();
+    if acks == -1 && min_insync > 1 && min_insync as usize > ctx.nodes.live().len() {
         return Err(Error::api(
             ResponseError::NotEnoughReplicas,
             format!(
-                "min.insync.replicas is {} but a single broker has {IN_SYNC_REPLICAS} in-sync replica",
-                partition.min_insync_replicas()
+                "min.insync.replicas is {min_insync} but only {} replicas are in sync",
+                ctx.nodes.live().len()
             ),
         ));
     }

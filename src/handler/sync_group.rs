@@ -12,7 +12,10 @@ pub(super) async fn handle(
     req: SyncGroupRequest,
     version: i16,
 ) -> Result<SyncGroupResponse> {
-    if let Err(e) = ctx.check(op::READ, resource::GROUP, &req.group_id) {
+    if let Err(e) = ctx
+        .check(op::READ, resource::GROUP, &req.group_id)
+        .and_then(|()| ctx.coordinates_group(&req.group_id))
+    {
         let mut response = SyncGroupResponse::default();
         response.error_code = e.code();
         return Ok(response);

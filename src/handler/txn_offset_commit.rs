@@ -25,7 +25,8 @@ pub(super) async fn handle(
     let mut denied_topic = false;
     let allowed = ctx
         .check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id)
-        .and_then(|()| ctx.check(op::READ, resource::GROUP, &req.group_id));
+        .and_then(|()| ctx.check(op::READ, resource::GROUP, &req.group_id))
+        .and_then(|()| ctx.coordinates_group(&req.group_id));
     for topic in &req.topics {
         let topic_allowed =
             allowed.and_then(|()| ctx.check(op::READ, resource::TOPIC, &topic.name));

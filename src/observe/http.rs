@@ -3,6 +3,8 @@
 //! task of the broker (axum on the broker's runtime), reading the same
 //! catalog, coordinators and metrics. Its connections are served apart from
 //! the Kafka listener's, so nothing sent to this port disturbs Kafka clients.
+//! It also takes faults and takes test-cluster nodes down
+//! ([`super::control`]).
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -31,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) groups: Arc<Coordinator>,
     pub(crate) clients: Arc<Clients>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Faults and the test cluster's nodes.
+    pub(crate) control: Arc<crate::broker::Control>,
 }
 
 /// Serves `listener` until `shutdown` turns true.
@@ -46,6 +50,11 @@ pub(crate) async fn serve(
         .route("/api/v1/topics", get(topics))
         .route("/api/v1/groups", get(groups))
         .route("/api/v1/clients", get(clients))
+        .route(
+            "/api/v1/faults",
+            post(super::control::inject).delete(super::control::clear),
+        )
+        .route("/api/v1/brokers/{id}/{action}", post(super::control::node))
         .with_state(shared);
     let stop = async move { stopped(&mut shutdown).await };
     if let Err(e) = axum::serve(listener, app)

@@ -135,6 +135,13 @@ impl Metrics {
         }
     }
 
+    /// Requests of `api` handled so far.
+    pub(crate) fn request_count(&self, api: ApiKey) -> u64 {
+        self.requests
+            .get(&(api as i16))
+            .map_or(0, |(count, _)| count.get())
+    }
+
     fn topic(&self, topic: &str) -> TopicCounters {
         if let Some(c) = self
             .topics

@@ -4,9 +4,10 @@
 //! - kcat comes from the system's package manager, which needs privileges:
 //!   [`present`] tells whether it runs here, and if not says why the calling
 //!   test is skipped.
-//! - kafka-python is provisioned by the tests themselves, once, into the build
-//!   directory (`target/test-tools/`) with `python3 -m pip install --target`:
-//!   see [`kafka_python`].
+//! - kafka-python and confluent-kafka are provisioned by the tests
+//!   themselves, once, into the build directory (`target/test-tools/`) with
+//!   `python3 -m pip install --target`: see [`kafka_python`] and
+//!   [`confluent_kafka`].
 //! - [`root`] is for tests that need root (mounting a tmpfs).
 //!
 //! A test that cannot run says so in one line on stderr and returns early; it
@@ -187,16 +188,17 @@ fn install_npm(for_test: &str, package: &str, version: &str) -> Result<PathBuf, 
 /// The kafka-python release the tests (and `.ci/run`) use.
 pub(crate) const KAFKA_PYTHON_VERSION: &str = "3.0.12";
 
-/// A Python 3 that can `import kafka` (kafka-python [`KAFKA_PYTHON_VERSION`]).
+/// A Python 3 that can import a client package (kafka-python
+/// [`KAFKA_PYTHON_VERSION`], or confluent-kafka [`CONFLUENT_KAFKA_VERSION`]).
 #[derive(Debug, Clone)]
-pub(crate) struct KafkaPython {
+pub(crate) struct Python {
     /// Put first on the child's PYTHONPATH; `None` when the system Python
-    /// already has the right kafka-python.
+    /// already has the right package.
     path: Option<PathBuf>,
 }
 
-impl KafkaPython {
-    /// `python3`, set up to import this kafka-python.
+impl Python {
+    /// `python3`, set up to import the package.
     pub(crate) fn command(&self) -> Command {
         let mut command = Command::new("python3");
         if let Some(dir) = &self.path {
@@ -217,9 +219,10 @@ impl KafkaPython {
 /// `target/test-tools/kafka-python-<version>` and reused after that (by every
 /// test process, whichever gets there first). `None` (after a one-line skip
 /// message) when python3 is missing or pip cannot install it, e.g. offline.
-pub(crate) fn kafka_python(for_test: &str) -> Option<KafkaPython> {
-    static FOUND: OnceLock<Result<KafkaPython, String>> = OnceLock::new();
-    match FOUND.get_or_init(|| find_or_install_kafka_python(for_test)) {
+pub(crate) fn kafka_python(for_test: &str) -> Option<Python> {
+    static FOUND: OnceLock<Result<Python, String>> = OnceLock::new();
+    let package = ("kafka-python", KAFKA_PYTHON_VERSION, "kafka");
+    match FOUND.get_or_init(|| find_or_install_python_package(for_test, package)) {
         Ok(python) => Some(python.clone()),
         Err(why) => {
             skip(why);
@@ -228,13 +231,41 @@ pub(crate) fn kafka_python(for_test: &str) -> Option<KafkaPython> {
     }
 }
 
-fn find_or_install_kafka_python(for_test: &str) -> Result<KafkaPython, String> {
-    let version = KAFKA_PYTHON_VERSION;
+/// confluent-kafka (Python over librdkafka) [`CONFLUENT_KAFKA_VERSION`], as
+/// [`kafka_python`] provides kafka-python.
+pub(crate) fn confluent_kafka(for_test: &str) -> Option<Python> {
+    static FOUND: OnceLock<Result<Python, String>> = OnceLock::new();
+    let package = (
+        "confluent-kafka",
+        CONFLUENT_KAFKA_VERSION,
+        "confluent_kafka",
+    );
+    match FOUND.get_or_init(|| find_or_install_python_package(for_test, package)) {
+        Ok(python) => Some(python.clone()),
+        Err(why) => {
+            skip(why);
+            None
+        }
+    }
+}
+
+/// The confluent-kafka release the Python cluster tests use.
+pub(crate) const CONFLUENT_KAFKA_VERSION: &str = "2.12.1";
+
+/// A Python that imports `module` of `dist` at `version`: the system's,
+/// or one installed on first use into `target/test-tools/<dist>-<version>`.
+fn find_or_install_python_package(
+    for_test: &str,
+    (dist, version, module): (&str, &str, &str),
+) -> Result<Python, String> {
     let dir = build_dir()
         .join("test-tools")
-        .join(format!("kafka-python-{version}"));
-    let has_version = |python: &KafkaPython| {
-        let check = format!("import kafka, sys; sys.exit(kafka.__version__ != {version:?})");
+        .join(format!("{dist}-{version}"));
+    let has_version = |python: &Python| {
+        // confluent-kafka reports version() as a (string, int) pair.
+        let check = format!(
+            "import {module}, sys; v = getattr({module}, '__version__', None) or {module}.version()[0]; sys.exit(v != {version:?})"
+        );
         python
             .command()
             .args(["-c", &check])
@@ -243,7 +274,7 @@ fn find_or_install_kafka_python(for_test: &str) -> Result<KafkaPython, String> {
             .stderr(Stdio::null())
             .status()
     };
-    let provisioned = KafkaPython {
+    let provisioned = Python {
         path: Some(dir.clone()),
     };
     let no_python = |e: std::io::Error| {
@@ -256,12 +287,12 @@ fn find_or_install_kafka_python(for_test: &str) -> Result<KafkaPython, String> {
             Ok(s) if s.success() => Ok(provisioned),
             Err(e) => Err(no_python(e)),
             Ok(_) => panic!(
-                "{} does not hold a working kafka-python {version}: remove it and run the test again",
+                "{} does not hold a working {dist} {version}: remove it and run the test again",
                 dir.display()
             ),
         };
     }
-    let system = KafkaPython { path: None };
+    let system = Python { path: None };
     match has_version(&system) {
         Ok(s) if s.success() => return Ok(system),
         Ok(_) => {}
@@ -270,7 +301,7 @@ fn find_or_install_kafka_python(for_test: &str) -> Result<KafkaPython, String> {
 
     let _ = writeln!(
         std::io::stderr(),
-        "installing kafka-python {version} into {} for {for_test} (once)",
+        "installing {dist} {version} into {} for {for_test} (once)",
         shown(&dir)
     );
     let parent = dir.parent().expect("test-tools dir");
@@ -279,7 +310,7 @@ fn find_or_install_kafka_python(for_test: &str) -> Result<KafkaPython, String> {
     // or not at all, so test processes racing here never see half an install.
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let staging = parent.join(format!(
-        ".kafka-python-{version}.{}.{}",
+        ".{dist}-{version}.{}.{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
@@ -293,15 +324,15 @@ fn find_or_install_kafka_python(for_test: &str) -> Result<KafkaPython, String> {
         ])
         .args(["--no-input", "--target"])
         .arg(&staging)
-        .arg(format!("kafka-python=={version}"))
+        .arg(format!("{dist}=={version}"))
         .stdin(Stdio::null())
         .output();
     let installed = pip.as_ref().is_ok_and(|out| out.status.success());
     if !installed {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(format!(
-            "kafka-python {version} is missing and pip could not install it ({}); \
-             install it with `python3 -m pip install kafka-python=={version}` \
+            "{dist} {version} is missing and pip could not install it ({}); \
+             install it with `python3 -m pip install {dist}=={version}` \
              (needs pip, `apt-get install python3-pip`, and access to PyPI)",
             last_line(&pip)
         ));

@@ -76,10 +76,18 @@ impl Broker {
         let (host, port) = split_host_port(&config.listen).map_err(Error::Config)?;
         let binds = (0..config.brokers as u16)
             .map(|i| match port {
-                0 => format!("{host}:0"),
-                p => format!("{host}:{}", p.saturating_add(i)),
+                0 => Ok(format!("{host}:0")),
+                p => p
+                    .checked_add(i)
+                    .map(|p| format!("{host}:{p}"))
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "listen = {:?}: no room for {} ports",
+                            config.listen, config.brokers
+                        ))
+                    }),
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Broker::start_nodes(config, disk, Some(binds)).await
     }
 
@@ -209,6 +217,10 @@ impl Broker {
         background.push(groups.spawn_timer(stop_rx.clone()));
         let http_stop = stop_rx.clone();
         let serving = Serving::new(ctx, tls, lock.clone());
+        let binds = bound
+            .iter()
+            .filter_map(|(node, listeners)| Some((*node, listeners.first()?.addr)))
+            .collect();
         for (node, listeners) in bound {
             serving.start(node, listeners);
         }
@@ -216,6 +228,8 @@ impl Broker {
             serving,
             nodes,
             faults,
+            binds,
+            changing: tokio::sync::Mutex::new(false),
         });
         let http_addr = match http {
             Some(listener) => {
@@ -225,7 +239,7 @@ impl Broker {
                     groups: groups.clone(),
                     clients,
                     metrics: metrics.clone(),
-                    control: control.clone(),
+                    control: cluster.is_some().then(|| control.clone()),
                 };
                 background.push(tokio::spawn(http::serve(listener, shared, http_stop)));
                 addr
@@ -296,7 +310,7 @@ impl Broker {
     /// and marks it clean.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        self.control.serving.stop_all().await;
+        self.control.close().await;
         for task in &self.background {
             task.abort();
         }

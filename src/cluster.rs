@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use tokio::sync::watch;
+
 /// Who leads a partition, since which leader epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Leader {
@@ -24,6 +26,8 @@ pub(crate) struct Nodes {
     /// A single broker's node id: it leads everything, and nothing changes.
     single: Option<i32>,
     inner: RwLock<Inner>,
+    /// Bumped whenever a leader moves: a waiting Fetch looks again.
+    moved: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +54,7 @@ impl Nodes {
         Nodes {
             single: Some(node),
             inner: RwLock::new(Inner::default()),
+            moved: watch::Sender::new(0),
         }
     }
 
@@ -61,6 +66,7 @@ impl Nodes {
                 nodes: nodes.into_iter().map(|(id, a)| (id, (a, true))).collect(),
                 leaders: HashMap::new(),
             }),
+            moved: watch::Sender::new(0),
         }
     }
 
@@ -87,21 +93,33 @@ impl Nodes {
             .collect()
     }
 
-    /// The `host:port` node `node` advertises (a test cluster's node).
-    pub(crate) fn address(&self, node: i32) -> Option<String> {
-        let inner = self.read();
-        let ((host, port), _) = inner.nodes.get(&node)?;
-        Some(format!("{host}:{port}"))
-    }
-
     /// The controller Metadata names: the lowest live node id.
     pub(crate) fn controller(&self) -> i32 {
         self.live().first().map_or(-1, |(id, _)| *id)
     }
 
+    /// Whether this is a test cluster (not a single broker).
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.single.is_none()
+    }
+
+    /// Whether `node` is up.
+    pub(crate) fn is_live(&self, node: i32) -> bool {
+        match self.single {
+            Some(single) => node == single,
+            None => matches!(self.read().nodes.get(&node), Some((_, true))),
+        }
+    }
+
+    /// A receiver that changes whenever a leader moves.
+    pub(crate) fn moves(&self) -> watch::Receiver<u64> {
+        self.moved.subscribe()
+    }
+
     /// Who leads `partition` of `topic`. A partition first asked about is
     /// given to the live nodes round-robin by index (partition p of n live
-    /// nodes: the (p mod n)-th), and stays there until moved.
+    /// nodes: the (p mod n)-th), and stays there until moved. With no node
+    /// up, none leads it (node -1), and nothing is decided yet.
     pub(crate) fn leader(&self, topic: &str, partition: i32) -> Leader {
         if let Some(node) = self.single {
             return Leader { node, epoch: 0 };
@@ -112,10 +130,10 @@ impl Nodes {
         }
         let mut inner = self.write();
         let live = inner.live();
-        let node = match live.len() {
-            0 => -1,
-            n => live[partition.unsigned_abs() as usize % n],
-        };
+        if live.is_empty() {
+            return Leader { node: -1, epoch: 0 };
+        }
+        let node = live[partition.unsigned_abs() as usize % live.len()];
         *inner
             .leaders
             .entry(key)
@@ -125,54 +143,62 @@ impl Nodes {
     /// Moves the leadership of `partition` of `topic` to `node` (a live
     /// node), one leader epoch later.
     pub(crate) fn set_leader(&self, topic: &str, partition: i32, node: i32) -> Result<(), String> {
-        let current = self.leader(topic, partition);
+        self.leader(topic, partition);
         let mut inner = self.write();
         if !matches!(inner.nodes.get(&node), Some((_, true))) {
             return Err(format!("node {node} is not a live node"));
         }
-        inner.leaders.insert(
-            (topic.to_string(), partition),
-            Leader {
-                node,
-                epoch: current.epoch + 1,
-            },
-        );
+        let key = (topic.to_string(), partition);
+        let epoch = inner.leaders.get(&key).map_or(0, |l| l.epoch + 1);
+        inner.leaders.insert(key, Leader { node, epoch });
+        drop(inner);
+        self.moved.send_modify(|n| *n += 1);
         Ok(())
     }
 
+    /// Hands every partition led by a node that is not up to the live
+    /// nodes, round-robin, one leader epoch later.
+    fn reassign(&self, inner: &mut Inner) {
+        let live = inner.live();
+        if live.is_empty() {
+            return;
+        }
+        let up = |node: &i32| live.contains(node);
+        for (i, leader) in inner
+            .leaders
+            .values_mut()
+            .filter(|l| !up(&l.node))
+            .enumerate()
+        {
+            leader.node = live[i % live.len()];
+            leader.epoch += 1;
+        }
+        self.moved.send_modify(|n| *n += 1);
+    }
+
     /// Marks `node` down: the partitions it led move to the other live
-    /// nodes (round-robin), one leader epoch later.
+    /// nodes (round-robin), one leader epoch later. (With no node left up,
+    /// they stay until one comes back.)
     pub(crate) fn down(&self, node: i32) -> Result<(), String> {
         let mut inner = self.write();
         match inner.nodes.get_mut(&node) {
             Some((_, up)) => *up = false,
             None => return Err(format!("no node {node}")),
         }
-        let live = inner.live();
-        if live.is_empty() {
-            return Ok(());
-        }
-        for (i, leader) in inner
-            .leaders
-            .values_mut()
-            .filter(|l| l.node == node)
-            .enumerate()
-        {
-            leader.node = live[i % live.len()];
-            leader.epoch += 1;
-        }
+        self.reassign(&mut inner);
         Ok(())
     }
 
-    /// Marks `node` up again (it leads nothing until leadership moves to it).
+    /// Marks `node` up again. It leads nothing until leadership moves to it,
+    /// except what no live node led (everything was down).
     pub(crate) fn up(&self, node: i32) -> Result<(), String> {
-        match self.write().nodes.get_mut(&node) {
-            Some((_, up)) => {
-                *up = true;
-                Ok(())
-            }
-            None => Err(format!("no node {node}")),
+        let mut inner = self.write();
+        match inner.nodes.get_mut(&node) {
+            Some((_, up)) => *up = true,
+            None => return Err(format!("no node {node}")),
         }
+        self.reassign(&mut inner);
+        Ok(())
     }
 
     /// Forgets the leaders of a deleted topic.
@@ -221,6 +247,20 @@ mod tests {
         assert_eq!(nodes.controller(), 1);
         nodes.up(2).expect("up");
         assert_eq!(nodes.live().len(), 3);
+        // Everything down, then one node back: it leads what was orphaned.
+        for id in 1..=3 {
+            nodes.down(id).expect("down");
+        }
+        assert_eq!(
+            nodes.leader("new", 0).node,
+            -1,
+            "no leader while all are down"
+        );
+        nodes.up(3).expect("up");
+        for p in 0..6 {
+            assert_eq!(nodes.leader("t", p).node, 3, "partition {p}");
+        }
+        assert_eq!(nodes.leader("new", 0).node, 3);
     }
 
     #[test]

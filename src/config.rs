@@ -326,8 +326,11 @@ impl Config {
         if !(1..=64).contains(&self.brokers) {
             return Err(format!("brokers = {}: must be 1..=64", self.brokers));
         }
-        if self.brokers > 1 && !self.listeners.is_empty() {
-            return Err("brokers > 1 serves PLAINTEXT on `listen` only; unset `listeners`".into());
+        if self.brokers > 1 && (!self.listeners.is_empty() || self.advertised_listener.is_some()) {
+            return Err(
+                "brokers > 1 serves PLAINTEXT on `listen` and the ports after it, advertised as bound; unset `listeners` and `advertised_listener`"
+                    .into(),
+            );
         }
         if let Some(bad) = self.super_users.iter().find(|p| {
             p.split_once(':')

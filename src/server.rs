@@ -46,7 +46,7 @@ pub(crate) async fn run(
     listener: TcpListener,
     ctx: Arc<Context>,
     (tls, limits): (Option<(TlsAcceptor, Duration)>, Limits),
-    (mut shutdown, kill): (watch::Receiver<bool>, watch::Receiver<bool>),
+    (mut shutdown, kill): (watch::Receiver<bool>, Option<watch::Receiver<bool>>),
 ) {
     let Limits {
         connections: limit,
@@ -94,6 +94,8 @@ pub(crate) async fn run(
             drop((permit, slot, done));
         });
     }
+    // The port is free as soon as accepting ends.
+    drop(listener);
     drop(done_tx);
     // Every connection task holds a sender; recv() returns None once all have ended.
     let _ = done_rx.recv().await;
@@ -141,7 +143,7 @@ async fn serve(
     conn: Connection,
     (peer, principal): (SocketAddr, Option<String>),
     ctx: &Context,
-    signals: (watch::Receiver<bool>, watch::Receiver<bool>),
+    (shutdown, kill): (watch::Receiver<bool>, Option<watch::Receiver<bool>>),
 ) {
     tracing::debug!(%peer, "connection opened");
     let mut session = ctx.clients.open(peer, ctx.listener.sasl());
@@ -150,10 +152,23 @@ async fn serve(
         session.authenticated();
     }
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
-    tokio::join!(
-        read_requests(conn.reader, (peer, session), ctx, signals, tx),
-        write_replies(conn.writer, peer, rx)
-    );
+    let served = async {
+        tokio::join!(
+            read_requests(conn.reader, (peer, session), ctx, shutdown, tx),
+            write_replies(conn.writer, peer, rx)
+        )
+    };
+    match kill {
+        // A test cluster's node going down drops whatever the connection
+        // was doing (reading, handling, writing), and its socket.
+        Some(mut kill) => tokio::select! {
+            _ = served => {}
+            _ = stopped(&mut kill) => {}
+        },
+        None => {
+            served.await;
+        }
+    }
     tracing::debug!(%peer, "connection closed");
 }
 
@@ -161,7 +176,7 @@ async fn read_requests(
     mut reader: FrameReader,
     (peer, mut session): (SocketAddr, Session),
     ctx: &Context,
-    (mut shutdown, mut kill): (watch::Receiver<bool>, watch::Receiver<bool>),
+    mut shutdown: watch::Receiver<bool>,
     replies: mpsc::Sender<(Frame, Reply)>,
 ) {
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
@@ -181,12 +196,7 @@ async fn read_requests(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        let handled = tokio::select! {
-            handled = handler::handle(ctx, frame.body.clone(), &mut session) => handled,
-            // A test cluster's node going down drops what it was doing.
-            _ = stopped(&mut kill) => break,
-        };
-        match handled {
+        match handler::handle(ctx, frame.body.clone(), &mut session).await {
             // The frame (and its share of the in-flight budget) lives until its answer is written.
             Ok(reply) => {
                 if replies.send((frame, reply)).await.is_err() {

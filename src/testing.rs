@@ -34,6 +34,8 @@ use crate::{Broker, Config, Error, Result};
 
 /// A cluster of nodes 1..=n in this process, on 127.0.0.1, over one
 /// temporary data directory that is removed when the cluster is dropped.
+/// Stop it with [`Cluster::shutdown`]; one dropped without it stops
+/// serving only when its Tokio runtime ends (as a test's does).
 #[derive(Debug)]
 pub struct Cluster {
     broker: Broker,
@@ -143,7 +145,8 @@ impl Cluster {
         self.broker.control().clear_faults();
     }
 
-    /// Requests of `api` answered so far, by every node.
+    /// Requests of `api` received so far by every node (those a fault
+    /// refused or dropped included).
     pub fn request_count(&self, api: ApiKey) -> u64 {
         self.broker.request_count(api)
     }

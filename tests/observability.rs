@@ -157,6 +157,9 @@ async fn metrics_and_the_json_api_show_what_clients_did() {
     let (status, page) = blocking(move || get(http, "/")).await;
     assert_eq!(status, 200);
     assert!(page.contains("<title>Sluice</title>") && page.contains("/api/v1/"));
+    // A single broker takes no faults from the network (only a test cluster does).
+    let (status, _) = blocking(move || get(http, "/api/v1/faults")).await;
+    assert_eq!(status, 404);
     drop(member);
 }
 

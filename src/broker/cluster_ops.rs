@@ -3,6 +3,7 @@
 //! faults and request counts.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -12,7 +13,8 @@ use super::serving::Serving;
 use super::{Broker, bind_listener};
 use crate::cluster::Nodes;
 use crate::error::{Error, Result};
-use crate::faults::{Fault, Faults};
+use crate::faults::{Fault, FaultKind, Faults};
+use crate::handler::refuse::REFUSABLE;
 use crate::security::SecurityProtocol;
 
 /// Takes nodes down and up, and injects faults: shared by the broker and
@@ -22,14 +24,20 @@ pub(crate) struct Control {
     pub(super) serving: Serving,
     pub(super) nodes: Arc<Nodes>,
     pub(super) faults: Arc<Faults>,
+    /// Each node's bound address, to bind again when it comes back up.
+    pub(super) binds: BTreeMap<i32, SocketAddr>,
+    /// Taken by every node change, one at a time; true once the broker
+    /// shuts down (no node starts after that).
+    pub(super) changing: tokio::sync::Mutex<bool>,
 }
 
 impl Control {
     /// Takes a node down: its partitions and coordinators move, then its
     /// listeners and connections close.
     pub(crate) async fn node_down(&self, node: i32) -> Result<()> {
-        if self.serving.listeners(node).is_none() {
-            return Err(unknown_node(node, "is not up"));
+        let closed = self.changing.lock().await;
+        if *closed || self.serving.listeners(node).is_none() || !self.nodes.is_cluster() {
+            return Err(unknown_node(node, "is not up in a test cluster"));
         }
         self.nodes.down(node).map_err(|m| unknown_node(node, &m))?;
         self.serving.stop(node, true).await;
@@ -38,20 +46,46 @@ impl Control {
 
     /// Brings a node that is down back up on the same port.
     pub(crate) async fn node_up(&self, node: i32) -> Result<()> {
+        let closed = self.changing.lock().await;
+        if *closed {
+            return Err(unknown_node(node, "the broker is shutting down"));
+        }
         if self.serving.listeners(node).is_some() {
             return Ok(());
         }
         let addr = self
-            .nodes
-            .address(node)
-            .ok_or_else(|| unknown_node(node, "is not a node of this cluster"))?;
-        let bound = bind_listener(SecurityProtocol::Plaintext, &addr, None).await?;
+            .binds
+            .get(&node)
+            .filter(|_| self.nodes.is_cluster())
+            .ok_or_else(|| unknown_node(node, "is not a node of this test cluster"))?;
+        let bound = bind_listener(SecurityProtocol::Plaintext, &addr.to_string(), None).await?;
+        // Up in the table first: by the time a client connects, the node
+        // answers for what it leads.
+        self.nodes.up(node).map_err(|m| unknown_node(node, &m))?;
         self.serving.start(node, vec![bound]);
-        self.nodes.up(node).map_err(|m| unknown_node(node, &m))
+        Ok(())
+    }
+
+    /// Stops every node for good (the broker is shutting down).
+    pub(super) async fn close(&self) {
+        let mut closed = self.changing.lock().await;
+        *closed = true;
+        self.serving.stop_all().await;
+    }
+
+    /// Whether `node` is a node of this test cluster (up or down).
+    pub(crate) fn has_node(&self, node: i32) -> bool {
+        self.nodes.is_cluster() && self.binds.contains_key(&node)
     }
 
     /// Adds `fault` for the next requests of `api`.
     pub(crate) fn inject(&self, api: ApiKey, fault: Fault) {
+        if matches!(fault.kind(), FaultKind::Error(_)) && !REFUSABLE.contains(&api) {
+            tracing::warn!(
+                ?api,
+                "no error answer for this API: the fault closes the connection"
+            );
+        }
         self.faults.inject(api, fault);
     }
 

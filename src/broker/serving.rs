@@ -87,6 +87,8 @@ impl Serving {
     pub(super) fn start(&self, node: i32, bound: Vec<Bound>) {
         let (stop, stop_rx) = watch::channel(false);
         let (kill, kill_rx) = watch::channel(false);
+        // Only a test cluster's nodes are ever killed.
+        let kill_rx = self.template.nodes.is_cluster().then_some(kill_rx);
         let listeners = bound.iter().map(|b| (b.protocol, b.addr)).collect();
         let mut servers = Vec::new();
         for b in bound {

@@ -139,7 +139,10 @@ pub(super) async fn describe(
     let mut response = ConsumerGroupDescribeResponse::default();
     for id in req.group_ids {
         let mut out = DescribedGroup::default();
-        let described = match ctx.check(op::DESCRIBE, resource::GROUP, &id) {
+        let allowed = ctx
+            .check(op::DESCRIBE, resource::GROUP, &id)
+            .and_then(|()| ctx.coordinates_group(&id));
+        let described = match allowed {
             Ok(()) => ctx.groups.consumer_describe(&id),
             Err(e) => Err((e, String::new())),
         };

@@ -32,7 +32,7 @@ pub(super) async fn handle(
                 }
                 if version >= 5 {
                     out.num_partitions = partitions;
-                    out.replication_factor = 1;
+                    out.replication_factor = ctx.nodes.live().len() as i16;
                     match ctx.check(op::DESCRIBE_CONFIGS, resource::TOPIC, &topic.name) {
                         Ok(()) => out.configs = Some(configs),
                         Err(refused) => out.topic_config_error_code = refused.code(),
@@ -59,11 +59,13 @@ async fn create(ctx: &Call<'_>, topic: &CreatableTopic, validate_only: bool) -> 
     if !ctx.may(op::CREATE, resource::CLUSTER, CLUSTER_NAME) {
         ctx.require(op::CREATE, resource::TOPIC, &topic.name)?;
     }
-    if !matches!(topic.replication_factor, -1 | 1) {
+    // Every live node holds every partition (one for a single broker).
+    let brokers = ctx.nodes.live().len() as i16;
+    if topic.replication_factor != -1 && !(1..=brokers).contains(&topic.replication_factor) {
         return Err(Error::api(
             ResponseError::InvalidReplicationFactor,
             format!(
-                "replication factor {} is larger than the 1 available broker",
+                "replication factor {} is larger than the {brokers} available broker(s)",
                 topic.replication_factor
             ),
         ));

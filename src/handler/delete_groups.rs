@@ -16,7 +16,10 @@ pub(super) async fn handle(
     let checks: Vec<_> = req
         .groups_names
         .iter()
-        .map(|g| ctx.check(op::DELETE, resource::GROUP, g))
+        .map(|g| {
+            ctx.check(op::DELETE, resource::GROUP, g)
+                .and_then(|()| ctx.coordinates_group(g))
+        })
         .collect();
     let ids: Vec<String> = req
         .groups_names

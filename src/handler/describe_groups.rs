@@ -18,6 +18,7 @@ pub(super) async fn handle(
         let mut out = DescribedGroup::default();
         let described = ctx
             .check(op::DESCRIBE, resource::GROUP, &id)
+            .and_then(|()| ctx.coordinates_group(&id))
             .and_then(|()| ctx.groups.describe(&id));
         match described {
             Err(e) => out.error_code = e.code(),

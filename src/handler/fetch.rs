@@ -43,7 +43,10 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let version = req.version();
     let max_wait = Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait.min(MAX_WAIT);
-    let wanted = resolve(ctx, &body, version);
+    // A leader moving (in a test cluster) answers a waiting fetch at once.
+    let mut moves = ctx.nodes.moves();
+    moves.borrow_and_update();
+    let mut wanted = resolve(ctx, &body, version);
     let mut watches: Vec<watch::Receiver<Offsets>> = wanted
         .iter()
         .flatten()
@@ -72,6 +75,7 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         tokio::select! {
             _ = tokio::time::timeout_at(deadline, any_changed(&mut watches)) => {}
             _ = stopped(&mut stopping) => {}
+            _ = moves.changed() => wanted = resolve(ctx, &body, version),
         }
     }
 }

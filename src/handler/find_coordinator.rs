@@ -1,5 +1,6 @@
-//! FindCoordinator: this one broker coordinates every group and transaction. Before v4 one key
-//! is answered in the top-level fields; from v4 a batch of keys in `coordinators`.
+//! FindCoordinator: the node coordinating each group or transactional id
+//! (a single broker coordinates everything). Before v4 one key is answered
+//! in the top-level fields; from v4 a batch of keys in `coordinators`.
 //! The authorizer needs DESCRIBE on the group or transactional id.
 
 use kafka_protocol::ResponseError;
@@ -61,12 +62,18 @@ fn coordinator(ctx: &Call<'_>, key: StrBytes, key_type: i8) -> Coordinator {
             "unknown coordinator key type",
         )),
     };
+    let node = match key_type {
+        GROUP_KEY => ctx.group_coordinator(&c.key),
+        _ => ctx.transaction_coordinator(&c.key),
+    };
+    let refused = refused.or_else(|| {
+        (!ctx.nodes.is_live(node)).then_some((
+            ResponseError::CoordinatorNotAvailable,
+            "the coordinator's node is down",
+        ))
+    });
     match refused {
         None => {
-            let node = match key_type {
-                GROUP_KEY => ctx.group_coordinator(&c.key),
-                _ => ctx.transaction_coordinator(&c.key),
-            };
             let (host, port) = ctx.address_of(node);
             c.node_id = BrokerId(node);
             c.host = str_bytes(&host);

@@ -170,6 +170,11 @@ fn describe_topic(ctx: &Context, topic: &Arc<Topic>, version: i16) -> MetadataRe
             let leader = ctx.nodes.leader(&topic.name, p.index);
             mp.partition_index = p.index;
             mp.leader_id = BrokerId(leader.node);
+            if !ctx.nodes.is_live(leader.node) {
+                // Every node of a test cluster is down.
+                mp.error_code = ResponseError::LeaderNotAvailable.code();
+                mp.leader_id = BrokerId(-1);
+            }
             if version >= 7 {
                 mp.leader_epoch = leader.epoch;
             }

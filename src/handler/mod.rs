@@ -52,7 +52,7 @@ mod partitions_admin;
 mod placement;
 mod produce;
 mod quotas;
-mod refuse;
+pub(crate) mod refuse;
 mod sasl;
 mod sync_group;
 mod transactions;

@@ -16,7 +16,10 @@ pub(super) async fn handle(
     _version: i16,
 ) -> Result<OffsetDeleteResponse> {
     let mut response = OffsetDeleteResponse::default();
-    if let Err(e) = ctx.check(op::DELETE, resource::GROUP, &req.group_id) {
+    if let Err(e) = ctx
+        .check(op::DELETE, resource::GROUP, &req.group_id)
+        .and_then(|()| ctx.coordinates_group(&req.group_id))
+    {
         response.error_code = e.code();
         return Ok(response);
     }

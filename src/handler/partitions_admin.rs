@@ -203,6 +203,10 @@ pub(super) async fn describe_producers(
                     ctx.catalog
                         .partition(&topic.name, index)
                         .map_err(|_| ResponseError::UnknownTopicOrPartition)
+                })
+                .and_then(|partition| {
+                    ctx.leads(&topic.name, index)?;
+                    Ok(partition)
                 });
             match found {
                 Err(e) => p.error_code = e.code(),

@@ -9,6 +9,28 @@ use super::{Reply, answer};
 use crate::error::{Error, Result};
 use crate::protocol::Request;
 
+/// The APIs an error fault can answer ([`refuse`]); on any other, the
+/// connection is closed instead.
+pub(crate) const REFUSABLE: &[ApiKey] = &[
+    ApiKey::Produce,
+    ApiKey::Fetch,
+    ApiKey::ListOffsets,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::InitProducerId,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ListGroups,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::TxnOffsetCommit,
+];
+
 /// The answer to `req` that refuses all of it with `error`. An API this
 /// does not know how to refuse closes the connection instead.
 pub(super) fn refuse(req: &Request, error: ResponseError) -> Result<Reply> {
@@ -121,8 +143,25 @@ pub(super) fn refuse(req: &Request, error: ResponseError) -> Result<Reply> {
                         out
                     })
                     .collect();
-            } else {
+            } else if version >= 2 {
                 response.error_code = code;
+            } else {
+                // v1 has no top-level error: each partition asked for carries it.
+                for topic in body.topics.unwrap_or_default() {
+                    let mut out = offset_fetch_response::OffsetFetchResponseTopic::default();
+                    out.name = topic.name;
+                    out.partitions = topic
+                        .partition_indexes
+                        .iter()
+                        .map(|p| {
+                            offset_fetch_response::OffsetFetchResponsePartition::default()
+                                .with_partition_index(*p)
+                                .with_committed_offset(-1)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    response.topics.push(out);
+                }
             }
             answer(req, &response)
         }

@@ -43,10 +43,12 @@ pub(super) async fn describe(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
             .with_transaction_start_time_ms(-1);
-        let allowed = ctx.check(op::DESCRIBE, resource::TRANSACTIONAL_ID, &id);
+        let allowed = ctx
+            .check(op::DESCRIBE, resource::TRANSACTIONAL_ID, &id)
+            .and_then(|()| ctx.coordinates_transaction(&id));
         match all.iter().find(|(name, _)| name.as_str() == id.0.as_str()) {
             _ if allowed.is_err() => {
-                state.error_code = ResponseError::TransactionalIdAuthorizationFailed.code()
+                state.error_code = allowed.err().map_or(0, |e| e.code());
             }
             None => state.error_code = ResponseError::TransactionalIdNotFound.code(),
             Some((_, meta)) => {

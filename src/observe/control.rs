@@ -8,19 +8,25 @@
 //! - `DELETE /api/v1/faults` drops every waiting fault;
 //! - `POST /api/v1/brokers/{id}/down` and `POST /api/v1/brokers/{id}/up`.
 //!
-//! A bad body answers 400 and an unknown node 404, each with a message.
+//! A bad body answers 400 and an unknown node 404, each with a message. The
+//! body is JSON whatever its Content-Type says (`curl -d` sends none).
+//! They are served by a test cluster only (`brokers` > 1): a single broker
+//! takes no faults from the network.
 
 use std::time::Duration;
 
-use axum::Json;
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
 use serde::Deserialize;
 
-use super::http::Shared;
-use crate::faults::Fault;
+use crate::broker::Control;
+use crate::faults::{Fault, FaultKind};
+use crate::handler::refuse::REFUSABLE;
 
 /// A fault as the endpoint takes it.
 #[derive(Debug, Deserialize)]
@@ -37,45 +43,44 @@ pub(crate) struct FaultBody {
 
 type Answer = (StatusCode, String);
 
-pub(crate) async fn inject(
-    State(s): State<Shared>,
-    body: Result<Json<FaultBody>, axum::extract::rejection::JsonRejection>,
-) -> Answer {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{}\n", e.body_text())),
-    };
-    match fault(&body) {
+pub(crate) async fn inject(State(control): State<Arc<Control>>, body: Bytes) -> Answer {
+    let parsed = serde_json::from_slice::<FaultBody>(&body)
+        .map_err(|e| format!("not a fault: {e}"))
+        .and_then(|body| fault(&body, &control));
+    match parsed {
         Ok((api, fault)) => {
-            s.control.inject(api, fault.clone());
+            control.inject(api, fault.clone());
             (StatusCode::OK, format!("injected {fault:?} for {api:?}\n"))
         }
         Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
     }
 }
 
-pub(crate) async fn clear(State(s): State<Shared>) -> Answer {
-    s.control.clear_faults();
+pub(crate) async fn clear(State(control): State<Arc<Control>>) -> Answer {
+    control.clear_faults();
     (StatusCode::OK, "cleared\n".into())
 }
 
 pub(crate) async fn node(
-    State(s): State<Shared>,
+    State(control): State<Arc<Control>>,
     Path((id, action)): Path<(i32, String)>,
 ) -> Answer {
+    if !control.has_node(id) {
+        return (StatusCode::NOT_FOUND, format!("no node {id}\n"));
+    }
     let done = match action.as_str() {
-        "down" => s.control.node_down(id).await,
-        "up" => s.control.node_up(id).await,
+        "down" => control.node_down(id).await,
+        "up" => control.node_up(id).await,
         _ => return (StatusCode::NOT_FOUND, "use .../down or .../up\n".into()),
     };
     match done {
         Ok(()) => (StatusCode::OK, format!("node {id} is {action}\n")),
-        Err(e) => (StatusCode::NOT_FOUND, format!("{}\n", e.message())),
+        Err(e) => (StatusCode::CONFLICT, format!("{}\n", e.message())),
     }
 }
 
 /// The API and fault a body names, or why it is wrong.
-fn fault(body: &FaultBody) -> Result<(ApiKey, Fault), String> {
+fn fault(body: &FaultBody, control: &Control) -> Result<(ApiKey, Fault), String> {
     let api = crate::handler::SUPPORTED
         .iter()
         .map(|(key, _, _)| *key)
@@ -96,14 +101,20 @@ fn fault(body: &FaultBody) -> Result<(ApiKey, Fault), String> {
             );
         }
     };
-    let fault = fault.times(body.times.unwrap_or(1));
-    Ok((
-        api,
-        match body.node {
-            Some(node) => fault.on_node(node),
-            None => fault,
-        },
-    ))
+    if matches!(fault.kind(), FaultKind::Error(_)) && !REFUSABLE.contains(&api) {
+        return Err(format!(
+            "{api:?} has no error answer; use \"disconnect\" or \"delay_ms\""
+        ));
+    }
+    let fault = match body.times {
+        Some(0) => return Err("\"times\" must be at least 1".into()),
+        times => fault.times(times.unwrap_or(1)),
+    };
+    match body.node {
+        Some(node) if !control.has_node(node) => Err(format!("no node {node}")),
+        Some(node) => Ok((api, fault.on_node(node))),
+        None => Ok((api, fault)),
+    }
 }
 
 /// The error Kafka names `name` ("NOT_LEADER_OR_FOLLOWER"), or its code.

@@ -33,8 +33,8 @@ pub(crate) struct Shared {
     pub(crate) groups: Arc<Coordinator>,
     pub(crate) clients: Arc<Clients>,
     pub(crate) metrics: Arc<Metrics>,
-    /// Faults and the test cluster's nodes.
-    pub(crate) control: Arc<crate::broker::Control>,
+    /// Faults and the nodes of a test cluster (`None` for a single broker).
+    pub(crate) control: Option<Arc<crate::broker::Control>>,
 }
 
 /// Serves `listener` until `shutdown` turns true.
@@ -43,19 +43,25 @@ pub(crate) async fn serve(
     shared: Shared,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = Router::new()
+    let control = shared.control.clone();
+    let mut app = Router::new()
         .route("/", get(page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/topics", get(topics))
         .route("/api/v1/groups", get(groups))
         .route("/api/v1/clients", get(clients))
-        .route(
-            "/api/v1/faults",
-            post(super::control::inject).delete(super::control::clear),
-        )
-        .route("/api/v1/brokers/{id}/{action}", post(super::control::node))
         .with_state(shared);
+    if let Some(control) = control {
+        let faults = Router::new()
+            .route(
+                "/api/v1/faults",
+                post(super::control::inject).delete(super::control::clear),
+            )
+            .route("/api/v1/brokers/{id}/{action}", post(super::control::node))
+            .with_state(control);
+        app = app.merge(faults);
+    }
     let stop = async move { stopped(&mut shutdown).await };
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)

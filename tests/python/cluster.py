@@ -23,10 +23,10 @@ def check(condition, message):
 
 
 def http(method, path, body=None):
-    """(status, text) of a request to the broker's HTTP server."""
+    """(status, text) of a request to the broker's HTTP server (a JSON body
+    sent as `curl -d` sends it, without saying it is JSON)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(HTTP + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(HTTP + path, data=data, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
@@ -100,6 +100,10 @@ def main():
     check(status == 400, f"no fault: {status}")
     status, _ = http("POST", "/api/v1/faults", {"api": "Produce", "error": "NO_SUCH_ERROR"})
     check(status == 400, f"unknown error: {status}")
+    status, text = http("POST", "/api/v1/faults", {"api": "Metadata", "error": "15"})
+    check(status == 400, f"an error fault on an API with no error answer: {status} {text}")
+    status, _ = http("POST", "/api/v1/faults", {"api": "Fetch", "delay_ms": 5, "node": 9})
+    check(status == 400, f"a fault for an unknown node: {status}")
     status, _ = http("DELETE", "/api/v1/faults")
     check(status == 200, f"clear: {status}")
     print("cluster: all checks passed")

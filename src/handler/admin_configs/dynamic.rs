@@ -24,15 +24,12 @@ const GROUP_CONFIG: i8 = 8;
 pub(super) fn scope(ctx: &Context, name: &str) -> Result<Scope> {
     if name.is_empty() {
         Ok(Scope::Cluster)
-    } else if name == ctx.config.node_id.to_string() {
+    } else if name == ctx.node.to_string() {
         Ok(Scope::Broker)
     } else {
         Err(Error::api(
             ResponseError::InvalidRequest,
-            format!(
-                "unexpected broker id {name:?}: this is broker {}",
-                ctx.config.node_id
-            ),
+            format!("unexpected broker id {name:?}: this is broker {}", ctx.node),
         ))
     }
 }

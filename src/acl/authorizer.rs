@@ -62,12 +62,8 @@ impl Acls {
             Some(_) => {}
         }
         let bindings = self.lock();
-        let applies = |b: &&Binding| {
-            b.resource_type == resource_type
-                && (b.principal == principal || b.principal == ANY_USER)
-                && (b.host == host || b.host == WILDCARD)
-                && b.covers(operation)
-        };
+        let applies =
+            |b: &&Binding| b.resource_type == resource_type && b.grants(principal, host, operation);
         let denies: Vec<&Binding> = bindings
             .iter()
             .filter(applies)
@@ -105,12 +101,8 @@ impl Acls {
         name: &str,
     ) -> bool {
         let bindings = self.lock();
-        let applies = |b: &&Binding| {
-            b.names(resource_type, name)
-                && (b.principal == principal || b.principal == ANY_USER)
-                && (b.host == host || b.host == WILDCARD)
-                && b.covers(operation)
-        };
+        let applies =
+            |b: &&Binding| b.names(resource_type, name) && b.grants(principal, host, operation);
         let mut allowed = false;
         for b in bindings.iter().filter(applies) {
             if b.permission == permission::DENY {
@@ -119,6 +111,16 @@ impl Acls {
             allowed = true;
         }
         allowed
+    }
+}
+
+impl Binding {
+    /// Whether this binding speaks of `principal` from `host` doing
+    /// `operation` (allowing or denying it).
+    fn grants(&self, principal: &str, host: &str, operation: i8) -> bool {
+        (self.principal == principal || self.principal == ANY_USER)
+            && (self.host == host || self.host == WILDCARD)
+            && self.covers(operation)
     }
 }
 

@@ -194,24 +194,15 @@ pub(super) async fn alter(
         let mut out = alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name;
-        let result = authorize(
+        let result = alter_resource(
             ctx,
-            op::ALTER_CONFIGS,
-            out.resource_type,
-            &out.resource_name,
-        )
-        .and_then(|()| {
-            alter_resource(
-                ctx,
-                out.resource_type,
-                &out.resource_name,
-                req.validate_only,
-                |o, _| {
-                    *o = configs;
-                    Ok(())
-                },
-            )
-        });
+            (out.resource_type, &out.resource_name),
+            req.validate_only,
+            |o, _| {
+                *o = configs;
+                Ok(())
+            },
+        );
         if let Err(e) = result {
             out.error_code = e.code();
             out.error_message = Some(str_bytes(&e.message()));
@@ -242,24 +233,15 @@ pub(super) async fn incremental_alter(
         let mut out = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name;
-        let result = authorize(
+        let result = alter_resource(
             ctx,
-            op::ALTER_CONFIGS,
-            out.resource_type,
-            &out.resource_name,
-        )
-        .and_then(|()| {
-            alter_resource(
-                ctx,
-                out.resource_type,
-                &out.resource_name,
-                req.validate_only,
-                |o, list_value| {
-                    ops.into_iter()
-                        .try_for_each(|op| apply_op(o, list_value, op))
-                },
-            )
-        });
+            (out.resource_type, &out.resource_name),
+            req.validate_only,
+            |o, list_value| {
+                ops.into_iter()
+                    .try_for_each(|op| apply_op(o, list_value, op))
+            },
+        );
         if let Err(e) = result {
             out.error_code = e.code();
             out.error_message = Some(str_bytes(&e.message()));
@@ -325,13 +307,15 @@ fn apply_op(
 type Change<'a> =
     dyn FnOnce(&mut BTreeMap<String, String>, &dyn Fn(&str) -> Option<String>) -> Result<()> + 'a;
 
+/// Applies `change` to the settings of the resource (`resource_type`,
+/// `name`), once the authorizer allows ALTER_CONFIGS on it.
 fn alter_resource(
-    ctx: &Context,
-    resource_type: i8,
-    name: &str,
+    ctx: &Call<'_>,
+    (resource_type, name): (i8, &str),
     validate_only: bool,
     change: impl FnOnce(&mut BTreeMap<String, String>, &dyn Fn(&str) -> Option<String>) -> Result<()>,
 ) -> Result<()> {
+    authorize(ctx, op::ALTER_CONFIGS, resource_type, name)?;
     let change: Box<Change<'_>> = Box::new(change);
     match resource_type {
         TOPIC => {

@@ -26,11 +26,9 @@ pub(super) async fn handle(
     response.cluster_id = str_bytes(&ctx.config.cluster_id);
     response.controller_id = BrokerId(ctx.nodes.controller());
     response.brokers = ctx
-        .nodes
-        .live()
+        .brokers()
         .into_iter()
-        .map(|(id, _)| {
-            let (host, port) = ctx.address_of(id);
+        .map(|(id, host, port)| {
             let mut broker = DescribeClusterBroker::default();
             broker.broker_id = BrokerId(id);
             broker.host = str_bytes(&host);

@@ -26,13 +26,10 @@ pub(super) async fn handle(
     version: i16,
 ) -> Result<MetadataResponse> {
     let mut response = MetadataResponse::default();
-    // The live nodes (a node that is down is absent, as a fenced Kafka broker is).
     response.brokers = ctx
-        .nodes
-        .live()
+        .brokers()
         .into_iter()
-        .map(|(id, _)| {
-            let (host, port) = ctx.address_of(id);
+        .map(|(id, host, port)| {
             let mut broker = MetadataResponseBroker::default();
             broker.node_id = BrokerId(id);
             broker.host = str_bytes(&host);
@@ -150,13 +147,7 @@ fn named_topic(
 }
 
 fn describe_topic(ctx: &Context, topic: &Arc<Topic>, version: i16) -> MetadataResponseTopic {
-    // Every live node is a replica in sync (no replication is simulated).
-    let replicas: Vec<BrokerId> = ctx
-        .nodes
-        .live()
-        .iter()
-        .map(|(id, _)| BrokerId(*id))
-        .collect();
+    let replicas = ctx.replicas();
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(str_bytes(&topic.name)));
     if version >= 10 {

@@ -31,12 +31,7 @@ pub(super) async fn describe_topic_partitions(
     req: DescribeTopicPartitionsRequest,
     _version: i16,
 ) -> Result<DescribeTopicPartitionsResponse> {
-    let replicas: Vec<BrokerId> = ctx
-        .nodes
-        .live()
-        .iter()
-        .map(|(id, _)| BrokerId(*id))
-        .collect();
+    let replicas = ctx.replicas();
     let mut names: Vec<String> = if req.topics.is_empty() {
         ctx.catalog
             .topics()

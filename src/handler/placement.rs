@@ -3,6 +3,7 @@
 //! broker answers for everything.
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::BrokerId;
 
 use super::Context;
 use crate::cluster::Leader;
@@ -73,6 +74,29 @@ impl Context {
             true => Ok(()),
             false => Err(ResponseError::NotCoordinator),
         }
+    }
+
+    /// Each live node: its id, host and port as this listener's clients
+    /// reach it (a node that is down is absent, as a fenced Kafka broker is).
+    pub(crate) fn brokers(&self) -> Vec<(i32, String, i32)> {
+        self.nodes
+            .live()
+            .into_iter()
+            .map(|(id, _)| {
+                let (host, port) = self.address_of(id);
+                (id, host, port)
+            })
+            .collect()
+    }
+
+    /// The replicas of every partition, all in sync: every live node (no
+    /// replication is simulated).
+    pub(crate) fn replicas(&self) -> Vec<BrokerId> {
+        self.nodes
+            .live()
+            .iter()
+            .map(|(id, _)| BrokerId(*id))
+            .collect()
     }
 
     /// The `(host, port)` clients reach node `node` at: this listener's

@@ -6,7 +6,11 @@
 //! [`Disk`] seam so tests can inject failures; reads use `pread` on a shared
 //! `Arc<File>`, so readers never need the log lock once they know positions.
 //! A sealed store is also memory-mapped on first read: header walks and
-//! fetches then read the page cache without a system call or a copy.
+//! fetches then read the page cache without a system call or a copy. A
+//! fetched slice gives its pages back to the kernel when it is dropped
+//! (after its response is written), so the broker's resident memory does
+//! not grow with what consumers have read: the data stays in the page
+//! cache, not in the broker's RSS.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -28,12 +32,37 @@ pub(crate) struct Store {
     map: OnceLock<Option<Arc<Mmap>>>,
 }
 
-/// A mapped store, shareable as the owner of [`Bytes`].
-struct Mapped(Arc<Mmap>);
+/// A range of a mapped store, owning the [`Bytes`] a fetch sends.
+struct Mapped {
+    map: Arc<Mmap>,
+    start: usize,
+    end: usize,
+}
 
 impl AsRef<[u8]> for Mapped {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        &self.map[self.start..self.end]
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: the mapping is a shared, read-only map of a file nobody
+        // writes while it is mapped (see `mapped`). MADV_DONTNEED only drops
+        // this process's page table entries for the range: a later read of
+        // it, by another slice still alive, faults the same file pages back
+        // in from the page cache, so no reference ever sees other bytes.
+        let released = unsafe {
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                self.start,
+                self.end - self.start,
+            )
+        };
+        if let Err(e) = released {
+            tracing::debug!(error = %e, "cannot release mapped pages");
+        }
     }
 }
 
@@ -90,7 +119,11 @@ impl Store {
         if end > map.len() as u64 {
             return None;
         }
-        Some(Bytes::from_owner(Mapped(map)).slice(position as usize..end as usize))
+        Some(Bytes::from_owner(Mapped {
+            map,
+            start: position as usize,
+            end: end as usize,
+        }))
     }
 
     pub(crate) fn path(&self) -> &Path {

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::catalog::Catalog;
 use crate::cleaner::Cleaner;
 use crate::cluster::Nodes;
-use crate::config::{Config, FlushMode, split_host_port};
+use crate::config::{Config, FlushMode};
 use crate::data_dir::DirLock;
 use crate::dynamic_config::DynamicConfigs;
 use crate::error::{Error, Result, io_err};
@@ -38,7 +38,7 @@ mod cluster_ops;
 mod serving;
 
 pub(crate) use cluster_ops::Control;
-use serving::{Bound, Serving};
+use serving::{Bound, Serving, bind_listener};
 
 /// A running broker. Dropping it without [`Broker::shutdown`] leaves the logs
 /// to be recovered at the next start, like a crash.
@@ -72,22 +72,7 @@ impl Broker {
         if config.brokers <= 1 {
             return Broker::start_nodes(config, disk, None).await;
         }
-        // A test cluster: `listen`'s port and the ones after it (0: any).
-        let (host, port) = split_host_port(&config.listen).map_err(Error::Config)?;
-        let binds = (0..config.brokers as u16)
-            .map(|i| match port {
-                0 => Ok(format!("{host}:0")),
-                p => p
-                    .checked_add(i)
-                    .map(|p| format!("{host}:{p}"))
-                    .ok_or_else(|| {
-                        Error::Config(format!(
-                            "listen = {:?}: no room for {} ports",
-                            config.listen, config.brokers
-                        ))
-                    }),
-            })
-            .collect::<Result<_>>()?;
+        let binds = serving::cluster_binds(&config)?;
         Broker::start_nodes(config, disk, Some(binds)).await
     }
 
@@ -330,26 +315,6 @@ impl Broker {
         tracing::info!("sluice stopped");
         groups_closed.and(closed)
     }
-}
-
-/// Binds one listener; it advertises `advertised` (HOST:PORT) or its own address.
-async fn bind_listener(
-    protocol: SecurityProtocol,
-    bind: &str,
-    advertised: Option<String>,
-) -> Result<Bound> {
-    let listener = TcpListener::bind(bind).await.map_err(io_err(bind))?;
-    let addr = listener.local_addr().map_err(io_err(bind))?;
-    let advertised = match advertised {
-        Some(adv) => split_host_port(&adv).map_err(Error::Config)?,
-        None => (addr.ip().to_string(), addr.port()),
-    };
-    Ok(Bound {
-        protocol,
-        listener,
-        addr,
-        advertised,
-    })
 }
 
 /// Aborts transactions past their timeout, checked every second.

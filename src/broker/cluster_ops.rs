@@ -9,8 +9,9 @@ use std::sync::Arc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
 
+use super::Broker;
 use super::serving::Serving;
-use super::{Broker, bind_listener};
+use super::serving::bind_listener;
 use crate::cluster::Nodes;
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultKind, Faults};

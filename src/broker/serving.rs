@@ -14,7 +14,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::config::split_host_port;
 use crate::data_dir::DirLock;
+use crate::error::{Error, Result, io_err};
 use crate::handler::Context;
 use crate::security::SecurityProtocol;
 use crate::server;
@@ -27,6 +29,47 @@ pub(super) struct Bound {
     pub addr: SocketAddr,
     /// The host and port Metadata gives the listener's clients.
     pub advertised: (String, u16),
+}
+
+/// Binds one listener; it advertises `advertised` (HOST:PORT) or its own address.
+pub(super) async fn bind_listener(
+    protocol: SecurityProtocol,
+    bind: &str,
+    advertised: Option<String>,
+) -> Result<Bound> {
+    let listener = TcpListener::bind(bind).await.map_err(io_err(bind))?;
+    let addr = listener.local_addr().map_err(io_err(bind))?;
+    let advertised = match advertised {
+        Some(adv) => split_host_port(&adv).map_err(Error::Config)?,
+        None => (addr.ip().to_string(), addr.port()),
+    };
+    Ok(Bound {
+        protocol,
+        listener,
+        addr,
+        advertised,
+    })
+}
+
+/// A test cluster's bind addresses: `listen`'s port and the ones after it
+/// (port 0: any free port for each node).
+pub(super) fn cluster_binds(config: &crate::Config) -> Result<Vec<String>> {
+    let (host, port) = split_host_port(&config.listen).map_err(Error::Config)?;
+    let too_few = || {
+        Error::Config(format!(
+            "listen = {:?}: no room for {} ports",
+            config.listen, config.brokers
+        ))
+    };
+    (0..config.brokers as u16)
+        .map(|i| match port {
+            0 => Ok(format!("{host}:0")),
+            p => p
+                .checked_add(i)
+                .map(|p| format!("{host}:{p}"))
+                .ok_or_else(too_few),
+        })
+        .collect()
 }
 
 /// One node being served.

@@ -25,7 +25,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{
     BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, Producer, ThreadedProducer,
 };
-use sluice::security::{SaslUser, SecurityProtocol};
+use sluice::security::SecurityProtocol;
 
 const TOPIC: i8 = 2;
 const GROUP: i8 = 3;
@@ -45,17 +45,7 @@ const ALLOW: i8 = 3;
 /// anonymous principal are super users, `alice` and `bob` are not.
 async fn broker() -> TestBroker {
     start_broker_with(|c| {
-        c.listeners = vec![
-            "PLAINTEXT://127.0.0.1:0".into(),
-            "SASL_PLAINTEXT://127.0.0.1:0".into(),
-        ];
-        c.sasl.users = ["admin", "alice", "bob"]
-            .iter()
-            .map(|name| SaslUser {
-                name: name.to_string(),
-                password: format!("{name}-secret"),
-            })
-            .collect();
+        sasl_listener(c, &["admin", "alice", "bob"]);
         c.authorizer = true;
         c.super_users = vec!["User:admin".into(), "User:ANONYMOUS".into()];
     })

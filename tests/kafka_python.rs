@@ -216,17 +216,7 @@ async fn kafka_python_logs_in_with_scram_and_plain_and_a_wrong_password_fails() 
     let Some(python) = tools::kafka_python(file!()) else {
         return;
     };
-    let broker = start_broker_with(|c| {
-        c.listeners = vec![
-            "PLAINTEXT://127.0.0.1:0".into(),
-            "SASL_PLAINTEXT://127.0.0.1:0".into(),
-        ];
-        c.sasl.users = vec![sluice::security::SaslUser {
-            name: "alice".into(),
-            password: "alice-secret".into(),
-        }];
-    })
-    .await;
+    let broker = start_broker_with(|c| sasl_listener(c, &["alice"])).await;
     let topic = unique_topic("kafka-python-sasl");
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
     let sasl = broker.listener(sluice::security::SecurityProtocol::SaslPlaintext);
@@ -241,17 +231,7 @@ async fn kafka_python_manages_acls_that_the_authorizer_enforces() {
         return;
     };
     let broker = start_broker_with(|c| {
-        c.listeners = vec![
-            "PLAINTEXT://127.0.0.1:0".into(),
-            "SASL_PLAINTEXT://127.0.0.1:0".into(),
-        ];
-        c.sasl.users = ["admin", "carol"]
-            .iter()
-            .map(|name| sluice::security::SaslUser {
-                name: name.to_string(),
-                password: format!("{name}-secret"),
-            })
-            .collect();
+        sasl_listener(c, &["admin", "carol"]);
         c.authorizer = true;
         c.super_users = vec!["User:admin".into(), "User:ANONYMOUS".into()];
     })

@@ -22,11 +22,14 @@ impl Acls {
         resource_type: i8,
         name: &str,
     ) -> bool {
-        match &self.enforced {
-            None => true,
-            Some(super_users) if super_users.contains(principal) => true,
-            Some(_) => self.authorize(principal, host, operation, resource_type, name),
-        }
+        self.exempt(principal) || self.authorize(principal, host, operation, resource_type, name)
+    }
+
+    /// Whether `principal` needs no binding: the authorizer is off, or it is a super user.
+    fn exempt(&self, principal: &str) -> bool {
+        self.enforced
+            .as_ref()
+            .is_none_or(|super_users| super_users.contains(principal))
     }
 
     /// KIP-430's authorized operations of a resource for `principal`: the bit
@@ -56,10 +59,8 @@ impl Acls {
         operation: i8,
         resource_type: i8,
     ) -> bool {
-        match &self.enforced {
-            None => return true,
-            Some(super_users) if super_users.contains(principal) => return true,
-            Some(_) => {}
+        if self.exempt(principal) {
+            return true;
         }
         let bindings = self.lock();
         let applies =

@@ -20,7 +20,7 @@ pub(super) async fn handle(
         .and_then(|()| ctx.require(op::READ, resource::GROUP, &req.group_id))
         .and_then(|()| {
             ctx.coordinates_transaction(&req.transactional_id)
-                .map_err(|e| crate::error::Error::api(e, "not the transaction coordinator"))
+                .map_err(super::placement::not_coordinator)
         })
         .and_then(|()| {
             ctx.txns

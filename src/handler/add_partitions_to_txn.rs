@@ -36,7 +36,7 @@ pub(super) async fn handle(
         .require(op::WRITE, resource::TRANSACTIONAL_ID, transaction)
         .and_then(|()| {
             ctx.coordinates_transaction(transaction)
-                .map_err(|e| crate::error::Error::api(e, "not the transaction coordinator"))
+                .map_err(super::placement::not_coordinator)
         });
     let results = if let Err(e) = coordinated {
         Err(e)

@@ -107,27 +107,12 @@ pub(super) async fn elect_leaders(
     version: i16,
 ) -> Result<ElectLeadersResponse> {
     let mut response = ElectLeadersResponse::default();
-    if let Err(refused) = ctx.check(op::ALTER, resource::CLUSTER, CLUSTER_NAME) {
-        // Kafka answers the refusal for every named partition (v0 has no top-level code).
+    // Refused, Kafka answers the refusal for every named partition too (v0
+    // has no top-level code).
+    let refused = ctx.check(op::ALTER, resource::CLUSTER, CLUSTER_NAME).err();
+    if let Some(refused) = refused {
         response.error_code = refused.code();
-        for topic in req.topic_partitions.unwrap_or_default() {
-            let mut out = ReplicaElectionResult::default();
-            out.partition_result = topic
-                .partitions
-                .iter()
-                .map(|&p| {
-                    let mut r = PartitionResult::default();
-                    r.partition_id = p;
-                    r.error_code = refused.code();
-                    r
-                })
-                .collect();
-            out.topic = topic.topic;
-            response.replica_election_results.push(out);
-        }
-        return Ok(response);
-    }
-    if version >= 1 && !(0..=1).contains(&req.election_type) {
+    } else if version >= 1 && !(0..=1).contains(&req.election_type) {
         response.error_code = ResponseError::InvalidRequest.code();
         return Ok(response);
     }
@@ -144,19 +129,19 @@ pub(super) async fn elect_leaders(
                 let mut r = PartitionResult::default();
                 r.partition_id = p;
                 let exists = known.as_ref().is_some_and(|t| t.partition(p).is_some());
-                let (code, message) = if exists {
-                    (
+                let (code, message) = match refused {
+                    Some(refused) => (refused, None),
+                    None if exists => (
                         ResponseError::ElectionNotNeeded,
-                        "Leader election not needed for topic partition.",
-                    )
-                } else {
-                    (
+                        Some("Leader election not needed for topic partition."),
+                    ),
+                    None => (
                         ResponseError::UnknownTopicOrPartition,
-                        "The partition does not exist.",
-                    )
+                        Some("The partition does not exist."),
+                    ),
                 };
                 r.error_code = code.code();
-                r.error_message = Some(str_bytes(message));
+                r.error_message = message.map(str_bytes);
                 r
             })
             .collect();

@@ -9,6 +9,12 @@ use super::Context;
 use crate::cluster::Leader;
 use crate::error::Error;
 
+/// NOT_COORDINATOR (from [`Context::coordinates_transaction`] or
+/// [`Context::coordinates_group`]) as a handler error.
+pub(crate) fn not_coordinator(code: ResponseError) -> Error {
+    Error::api(code, "this node is not the coordinator")
+}
+
 /// A leadership refusal (NOT_LEADER_OR_FOLLOWER or a leader epoch's) as a handler error.
 pub(crate) fn not_led(code: ResponseError) -> Error {
     Error::api(

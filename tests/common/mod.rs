@@ -814,3 +814,19 @@ pub(crate) fn all_offsets(
         .flat_map(|p| (0..per_partition).map(move |o| (p, o)))
         .collect()
 }
+
+/// A PLAINTEXT and a SASL_PLAINTEXT listener (both on free ports), with
+/// `users` who log in with the password `<name>-secret`.
+pub(crate) fn sasl_listener(config: &mut Config, users: &[&str]) {
+    config.listeners = vec![
+        "PLAINTEXT://127.0.0.1:0".into(),
+        "SASL_PLAINTEXT://127.0.0.1:0".into(),
+    ];
+    config.sasl.users = users
+        .iter()
+        .map(|name| sluice::security::SaslUser {
+            name: name.to_string(),
+            password: format!("{name}-secret"),
+        })
+        .collect();
+}

@@ -1,13 +1,22 @@
 //! Framing: every Kafka request and response is a 4-byte big-endian size
 //! followed by that many bytes. This module knows nothing else of Kafka.
+//!
+//! A response is a list of [`Chunk`]s: bytes in memory, or a range of an
+//! open file. On a plain TCP socket the kernel sends a file range straight
+//! from the page cache (`sendfile`), as Kafka's `FileRecords.transferTo`
+//! does; on TLS the range is read and encrypted in pieces.
 
+use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+mod send;
 
 /// Either half of a plain TCP socket or of a TLS stream.
 type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
@@ -23,7 +32,64 @@ pub(crate) struct Connection {
 
 /// The writing half of a connection.
 pub(crate) struct FrameWriter {
-    stream: BufWriter<WriteHalf>,
+    stream: Sink,
+    /// Small chunks gathered into one write.
+    buf: Vec<u8>,
+}
+
+/// Where answers go: a plain socket can take file ranges with `sendfile`.
+enum Sink {
+    Tcp(OwnedWriteHalf),
+    Other(WriteHalf),
+}
+
+/// A range of an open file, to be sent as it is.
+#[derive(Clone)]
+pub(crate) struct FileRange {
+    pub file: Arc<File>,
+    pub position: u64,
+    pub len: usize,
+}
+
+impl std::fmt::Debug for FileRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileRange({}+{})", self.position, self.len)
+    }
+}
+
+/// One piece of a response frame.
+#[derive(Debug, Clone)]
+pub(crate) enum Chunk {
+    Bytes(Bytes),
+    File(FileRange),
+}
+
+impl From<Bytes> for Chunk {
+    fn from(bytes: Bytes) -> Chunk {
+        Chunk::Bytes(bytes)
+    }
+}
+
+impl Chunk {
+    /// Number of bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Chunk::Bytes(b) => b.len(),
+            Chunk::File(range) => range.len,
+        }
+    }
+
+    /// The chunk's bytes in memory (a file range is read).
+    pub(crate) fn to_bytes(&self) -> io::Result<Bytes> {
+        match self {
+            Chunk::Bytes(b) => Ok(b.clone()),
+            Chunk::File(range) => {
+                let mut buf = vec![0; range.len];
+                std::os::unix::fs::FileExt::read_exact_at(&*range.file, &mut buf, range.position)?;
+                Ok(buf.into())
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for FrameWriter {
@@ -93,7 +159,7 @@ impl Connection {
         // Responses are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        Connection::from_halves(Box::new(read), Box::new(write), max_frame_bytes, budget)
+        Connection::from_halves(Box::new(read), Sink::Tcp(write), max_frame_bytes, budget)
     }
 
     /// [`Connection::new`] over a TLS stream (its handshake done).
@@ -102,12 +168,17 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let (read, write) = tokio::io::split(stream);
-        Connection::from_halves(Box::new(read), Box::new(write), max_frame_bytes, budget)
+        Connection::from_halves(
+            Box::new(read),
+            Sink::Other(Box::new(write)),
+            max_frame_bytes,
+            budget,
+        )
     }
 
     fn from_halves(
         read: ReadHalf,
-        write: WriteHalf,
+        write: Sink,
         max_frame_bytes: u32,
         budget: &InFlight,
     ) -> Connection {
@@ -119,7 +190,8 @@ impl Connection {
                 budget_total: budget.total,
             },
             writer: FrameWriter {
-                stream: BufWriter::new(write),
+                stream: write,
+                buf: Vec::new(),
             },
         }
     }
@@ -160,12 +232,75 @@ impl FrameReader {
     }
 }
 
+/// Chunks smaller than this are gathered in the writer's buffer.
+const GATHER_BYTES: usize = 8 * 1024;
+
+/// A file range sent over TLS is read in pieces of this size.
+const TLS_PIECE_BYTES: usize = 64 * 1024;
+
 impl FrameWriter {
-    /// Writes a frame made of several buffers (e.g. header, then record bytes) and flushes.
-    pub(crate) async fn write_parts(&mut self, parts: &[Bytes]) -> io::Result<()> {
+    /// Writes a frame made of several chunks (e.g. header, then record bytes)
+    /// and flushes. A file range that ends early (the file was cut) fails
+    /// the write, and the connection closes: its frame size was promised.
+    pub(crate) async fn write_parts(&mut self, parts: &[Chunk]) -> io::Result<()> {
         for part in parts {
-            self.stream.write_all(part).await?;
+            match part {
+                Chunk::Bytes(b) if b.len() < GATHER_BYTES => {
+                    self.buf.extend_from_slice(b);
+                    if self.buf.len() >= GATHER_BYTES {
+                        self.write_buffered().await?;
+                    }
+                }
+                Chunk::Bytes(b) => {
+                    self.write_buffered().await?;
+                    self.write_all(b).await?;
+                }
+                Chunk::File(range) => {
+                    self.write_buffered().await?;
+                    match &mut self.stream {
+                        Sink::Tcp(socket) => send::file_range(socket.as_ref(), range).await?,
+                        Sink::Other(_) => self.copy_file_range(range).await?,
+                    }
+                }
+            }
         }
-        self.stream.flush().await
+        self.write_buffered().await?;
+        match &mut self.stream {
+            Sink::Tcp(socket) => socket.flush().await,
+            Sink::Other(stream) => stream.flush().await,
+        }
+    }
+
+    async fn write_buffered(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let written = self.write_all(&buf).await;
+        self.buf = buf;
+        self.buf.clear();
+        written
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.stream {
+            Sink::Tcp(socket) => socket.write_all(bytes).await,
+            Sink::Other(stream) => stream.write_all(bytes).await,
+        }
+    }
+
+    /// Reads `range` in pieces and writes them (a stream that cannot take
+    /// a file descriptor, such as TLS).
+    async fn copy_file_range(&mut self, range: &FileRange) -> io::Result<()> {
+        let mut piece = vec![0; range.len.min(TLS_PIECE_BYTES)];
+        let mut done = 0;
+        while done < range.len {
+            let n = (range.len - done).min(piece.len());
+            let at = range.position + done as u64;
+            std::os::unix::fs::FileExt::read_exact_at(&*range.file, &mut piece[..n], at)?;
+            self.write_all(&piece[..n]).await?;
+            done += n;
+        }
+        Ok(())
     }
 }

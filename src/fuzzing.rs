@@ -195,7 +195,11 @@ pub fn request(data: &[u8]) {
         .await
     });
     if let Ok(Ok(Reply::Frame(parts))) = handled {
-        let response: Vec<u8> = parts.concat();
+        let response: Vec<u8> = parts
+            .iter()
+            .map(|part| part.to_bytes().expect("read a fetched file range"))
+            .collect::<Vec<_>>()
+            .concat();
         assert!(response.len() >= 8, "response of {} bytes", response.len());
         let size = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
         assert_eq!(size as usize, response.len() - 4, "size prefix");

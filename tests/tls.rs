@@ -125,7 +125,10 @@ async fn ssl_and_sasl_ssl_carry_records_and_an_untrusted_ca_writes_nothing() {
 
     let ssl = broker.listener(SecurityProtocol::Ssl);
     let over_ssl = tls_client(&ssl, "SSL", &pki.ca);
-    assert_eq!(produce_one(&over_ssl, &topic, "over-ssl").await, Ok(0));
+    // Large enough that the fetch hands the connection a file range, which
+    // TLS reads and encrypts in pieces.
+    let large = format!("over-ssl-{}", "x".repeat(200_000));
+    assert_eq!(produce_one(&over_ssl, &topic, &large).await, Ok(0));
     let sasl_ssl = broker.listener(SecurityProtocol::SaslSsl);
     let mut scram = tls_client(&sasl_ssl, "SASL_SSL", &pki.ca);
     scram
@@ -156,7 +159,7 @@ async fn ssl_and_sasl_ssl_carry_records_and_an_untrusted_ca_writes_nothing() {
     })
     .await;
     let values: Vec<&str> = read.iter().map(|r| r.value_str()).collect();
-    assert_eq!(values, vec!["over-ssl", "over-sasl-ssl"]);
+    assert_eq!(values, vec![large.as_str(), "over-sasl-ssl"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,8 +7,9 @@
 //! operations and never see the log.
 //!
 //! Reads come in two steps: [`Partition::locate`] works out, under the lock,
-//! which bytes a fetch would get ([`Located`]); [`Located::read`] copies them
-//! after the lock is released, and only when the fetch will answer.
+//! which bytes a fetch would get ([`Located`]); after the lock is released,
+//! and only when the fetch will answer, [`Located::read`] copies them or
+//! [`Located::send_from`] gives the file range the connection sends.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::{Notify, watch};
 
+use crate::connection::FileRange;
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
 use crate::storage::{
@@ -84,13 +86,26 @@ impl Located {
         self.slice.is_empty()
     }
 
-    /// The located bytes: from the page cache through a mapping, or one `pread`.
+    /// The located bytes, read with one `pread`.
     /// A failed read is KAFKA_STORAGE_ERROR for this partition only.
     pub fn read(&self) -> Result<Bytes> {
-        self.slice
-            .read()
-            .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))
+        self.slice.read().map_err(storage_error)
     }
+
+    /// The located bytes as a range of their segment file, for the
+    /// connection to send without reading them (`None` when there are none).
+    pub(crate) fn send_from(&self) -> Result<Option<FileRange>> {
+        let found = self.slice.send_from().map_err(storage_error)?;
+        Ok(found.map(|(file, position)| FileRange {
+            file: file.clone(),
+            position,
+            len: self.slice.len(),
+        }))
+    }
+}
+
+fn storage_error(e: std::io::Error) -> Error {
+    Error::api(ResponseError::KafkaStorageError, e.to_string())
 }
 
 /// What one cleaner pass did.

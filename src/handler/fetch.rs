@@ -3,8 +3,12 @@
 //!
 //! A waiting fetch parks on the partitions it asked for and is woken only
 //! when one of their offsets moves (or the broker stops). Each pass locates
-//! the bytes it would return without reading them; bytes are read once, when
-//! the fetch answers. The authorizer needs READ on each topic.
+//! the bytes it would return without reading them. When the fetch answers,
+//! a partition's bytes are either read (when they are few) or handed to the
+//! connection as a file range, which the kernel sends from the page cache
+//! (see [`encode`]; TLS reads it in pieces). The authorizer needs READ on each topic.
+
+mod encode;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,15 +19,16 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Call, Context, Reply};
 use crate::acl::{op, resource};
 use crate::catalog::{FetchSpec, Located, Offsets, Partition};
+use crate::connection::FileRange;
 use crate::error::{Error, Result};
-use crate::protocol::{Request, encode_response};
+use crate::protocol::Request;
 use crate::shutdown::{is_stopping, stopped};
 
 /// Longest a fetch parks, whatever it asks for.
@@ -66,11 +71,10 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
             || is_stopping(&stopping)
             || Instant::now() >= deadline;
         if done {
-            let response = respond(&body, &wanted, located, version);
-            count_bytes_out(ctx, &wanted, &response);
-            let frame =
-                encode_response(ApiKey::Fetch, version, req.header.correlation_id, &response)?;
-            return Ok(Reply::Frame(vec![frame.freeze()]));
+            let (response, files) = respond(&body, &wanted, located, version);
+            count_bytes_out(ctx, &wanted, &response, &files);
+            let frame = encode::encode(version, req.header.correlation_id, &response, &files);
+            return Ok(Reply::Frame(frame));
         }
         tokio::select! {
             _ = tokio::time::timeout_at(deadline, any_changed(&mut watches)) => {}
@@ -157,28 +161,42 @@ fn locate(
 }
 
 /// Counts the record bytes answered, per topic.
-fn count_bytes_out(ctx: &Context, wanted: &[Vec<Wanted>], response: &FetchResponse) {
-    for (wanted, topic) in wanted.iter().zip(&response.responses) {
+fn count_bytes_out(
+    ctx: &Context,
+    wanted: &[Vec<Wanted>],
+    response: &FetchResponse,
+    files: &[Vec<Option<FileRange>>],
+) {
+    for ((wanted, topic), files) in wanted.iter().zip(&response.responses).zip(files) {
         let Some(partition) = wanted.iter().find_map(|w| w.partition.as_ref().ok()) else {
             continue;
         };
-        let bytes = topic
+        let read: usize = topic
             .partitions
             .iter()
             .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
             .sum();
+        let sent: usize = files.iter().flatten().map(|f| f.len).sum();
+        let bytes = read + sent;
         ctx.metrics.fetched(&partition.topic, bytes);
     }
 }
 
-/// Reads the located bytes and builds the response for `version`.
+/// Located bytes at least this long are sent from their file; shorter ones
+/// cost less to read than a system call of their own.
+const SEND_FILE_BYTES: usize = 16 * 1024;
+
+/// Builds the response for `version`, reading the located bytes or giving
+/// their file ranges, topic by topic, partition by partition, to send in
+/// place of the records.
 fn respond(
     req: &FetchRequest,
     wanted: &[Vec<Wanted>],
     located: Vec<Vec<Result<Located>>>,
     version: i16,
-) -> FetchResponse {
+) -> (FetchResponse, Vec<Vec<Option<FileRange>>>) {
     let mut response = FetchResponse::default();
+    let mut files = Vec::with_capacity(req.topics.len());
     for ((topic, wanted), located) in req.topics.iter().zip(wanted).zip(located) {
         let mut out = FetchableTopicResponse::default();
         if version >= 13 {
@@ -186,13 +204,16 @@ fn respond(
         } else {
             out.topic = topic.topic.clone();
         }
+        let mut topic_files = Vec::with_capacity(topic.partitions.len());
         for ((p, w), located) in topic.partitions.iter().zip(wanted).zip(located) {
-            out.partitions
-                .push(partition_data(p.partition, w, located, version));
+            let (data, file) = partition_data(p.partition, w, located, version);
+            out.partitions.push(data);
+            topic_files.push(file);
         }
         response.responses.push(out);
+        files.push(topic_files);
     }
-    response
+    (response, files)
 }
 
 fn partition_data(
@@ -200,7 +221,7 @@ fn partition_data(
     wanted: &Wanted,
     located: Result<Located>,
     version: i16,
-) -> PartitionData {
+) -> (PartitionData, Option<FileRange>) {
     let mut data = PartitionData::default();
     data.partition_index = index;
     let offsets = match (&located, &wanted.partition) {
@@ -232,14 +253,24 @@ fn partition_data(
                 .collect(),
         );
     }
-    match located.and_then(|l| l.read()) {
-        Ok(records) => data.records = Some(records),
+    let sent = located.and_then(|l| {
+        if l.len() >= SEND_FILE_BYTES {
+            l.send_from().map(|range| (None, range))
+        } else {
+            l.read().map(|records| (Some(records), None))
+        }
+    });
+    match sent {
+        Ok((records, range)) => {
+            data.records = records;
+            (data, range)
+        }
         Err(e) => {
             data.error_code = e.code();
             data.records = Some(bytes::Bytes::new());
+            (data, None)
         }
     }
-    data
 }
 
 /// Resolves when any of `watches` changes (never, when there are none).

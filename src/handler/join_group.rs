@@ -83,5 +83,5 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<
         req.header.correlation_id,
         &response,
     )?;
-    Ok(Reply::Frame(vec![frame.freeze()]))
+    Ok(Reply::Frame(vec![frame.freeze().into()]))
 }

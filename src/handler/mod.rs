@@ -12,6 +12,7 @@ use kafka_protocol::messages::ApiKey;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::connection::Chunk;
 use crate::error::{Error, Result};
 use crate::faults::FaultKind;
 use crate::protocol::{Request, encode_response};
@@ -153,13 +154,13 @@ pub(crate) struct Context {
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The bytes of a response frame, once a deferred reply is ready.
-pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<Bytes>>> + Send>>;
+/// The chunks of a response frame, once a deferred reply is ready.
+pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<Chunk>>> + Send>>;
 
 /// What the connection does after a request.
 pub(crate) enum Reply {
-    /// Send these buffers as one response frame.
-    Frame(Vec<Bytes>),
+    /// Send these chunks as one response frame.
+    Frame(Vec<Chunk>),
     /// Send nothing (Produce with acks = 0).
     Nothing,
     /// The request's effects are done; its answer waits for something else
@@ -180,7 +181,7 @@ impl std::fmt::Debug for Reply {
 
 impl Reply {
     fn frame(buf: BytesMut) -> Reply {
-        Reply::Frame(vec![buf.freeze()])
+        Reply::Frame(vec![buf.freeze().into()])
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let correlation_id = req.header.correlation_id;
     if to_sync.is_empty() {
         let frame = respond(results, version, correlation_id)?;
-        return Ok(Reply::Frame(vec![frame]));
+        return Ok(Reply::Frame(vec![frame.into()]));
     }
     // The appends are done; the answer waits for the fsync, which later
     // requests (on this connection too) can share.
@@ -84,7 +84,7 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
                 fail_partition(&mut results, &partition, &e);
             }
         }
-        Ok(vec![respond(results, version, correlation_id)?])
+        Ok(vec![respond(results, version, correlation_id)?.into()])
     })))
 }
 

@@ -74,7 +74,7 @@ pub(super) fn raw_token(ctx: &Context, token: &[u8], session: &mut Session) -> R
             let mut frame = BytesMut::with_capacity(4 + reply.len());
             frame.put_u32(reply.len() as u32);
             frame.extend_from_slice(&reply);
-            Ok(Reply::Frame(vec![frame.freeze()]))
+            Ok(Reply::Frame(vec![frame.freeze().into()]))
         }
         Err((_, message)) => Err(Error::Protocol(message)),
     }

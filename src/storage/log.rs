@@ -265,7 +265,6 @@ impl Log {
             }
             return Ok(ReadSlice {
                 file: Some(segment.log_file().clone()),
-                mapped: segment.slice(position, len),
                 position,
                 len,
             });

@@ -102,8 +102,7 @@ impl Segment {
         now_ms: i64,
         disk: Arc<dyn Disk>,
     ) -> Result<Segment> {
-        let mut store = Store::open(&dir.join(file_name(base_offset, "log")), disk)?;
-        store.seal();
+        let store = Store::open(&dir.join(file_name(base_offset, "log")), disk)?;
         Ok(Segment {
             base_offset,
             dir: dir.to_path_buf(),
@@ -128,10 +127,6 @@ impl Segment {
     }
     pub(crate) fn is_empty(&self) -> bool {
         self.store.len() == 0
-    }
-    /// `len` bytes at `position` without copying, when the store is mapped.
-    pub(crate) fn slice(&self, position: u64, len: usize) -> Option<bytes::Bytes> {
-        self.store.slice(position, len)
     }
     pub(crate) fn log_file(&self) -> &DiskFile {
         self.store.file()
@@ -217,7 +212,6 @@ impl Segment {
     /// indexes and finds the end by walking the batches after the last entry.
     pub(crate) fn activate(&mut self) -> Result<()> {
         self.sealed = false;
-        self.store.unseal();
         let consistent = self.load_indexes(false)? && self.walk_tail().is_ok();
         let time_ok = self
             .indexes()?
@@ -308,7 +302,6 @@ impl Segment {
         let indexes = self.indexes_mut()?;
         finish_seal(indexes, tail)?;
         self.sealed = true;
-        self.store.seal();
         Ok(())
     }
 
@@ -329,7 +322,6 @@ impl Segment {
                 self.recover()?;
             }
             self.sealed = false;
-            self.store.unseal();
         }
         if let Some((position, header)) = self.find_batch(offset)? {
             self.store.truncate_to(position)?;

@@ -5,18 +5,12 @@
 //! cut off on the next append or recovery. Every operation goes through the
 //! [`Disk`] seam so tests can inject failures; reads use `pread` on a shared
 //! `Arc<File>`, so readers never need the log lock once they know positions.
-//! A sealed store is also memory-mapped on first read: header walks and
-//! fetches then read the page cache without a system call or a copy. A
-//! fetched slice gives its pages back to the kernel when it is dropped
-//! (after its response is written), so the broker's resident memory does
-//! not grow with what consumers have read: the data stays in the page
-//! cache, not in the broker's RSS.
+//! Nothing maps a `.log`: fetches send its bytes to the socket with
+//! `sendfile`, so what consumers read stays in the page cache and never
+//! counts in the broker's resident memory.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
-
-use bytes::Bytes;
-use memmap2::Mmap;
+use std::sync::Arc;
 
 use super::disk::{Disk, DiskFile};
 use super::record::{BatchHeader, HEADER_BYTES};
@@ -27,43 +21,6 @@ use super::{Error, Result};
 pub(crate) struct Store {
     file: DiskFile,
     len: u64,
-    /// Sealed stores never change, so they may be mapped.
-    sealed: bool,
-    map: OnceLock<Option<Arc<Mmap>>>,
-}
-
-/// A range of a mapped store, owning the [`Bytes`] a fetch sends.
-struct Mapped {
-    map: Arc<Mmap>,
-    start: usize,
-    end: usize,
-}
-
-impl AsRef<[u8]> for Mapped {
-    fn as_ref(&self) -> &[u8] {
-        &self.map[self.start..self.end]
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        #[allow(unsafe_code)]
-        // SAFETY: the mapping is a shared, read-only map of a file nobody
-        // writes while it is mapped (see `mapped`). MADV_DONTNEED only drops
-        // this process's page table entries for the range: a later read of
-        // it, by another slice still alive, faults the same file pages back
-        // in from the page cache, so no reference ever sees other bytes.
-        let released = unsafe {
-            self.map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                self.start,
-                self.end - self.start,
-            )
-        };
-        if let Err(e) = released {
-            tracing::debug!(error = %e, "cannot release mapped pages");
-        }
-    }
 }
 
 impl Store {
@@ -71,59 +28,7 @@ impl Store {
     pub(crate) fn open(path: &Path, disk: Arc<dyn Disk>) -> Result<Store> {
         let file = DiskFile::open(path, disk).map_err(|e| Error::io(path, e))?;
         let len = file.file.metadata().map_err(|e| Error::io(path, e))?.len();
-        Ok(Store {
-            file,
-            len,
-            sealed: false,
-            map: OnceLock::new(),
-        })
-    }
-
-    /// Marks the store read-only from now on, so reads may map it.
-    pub(crate) fn seal(&mut self) {
-        self.sealed = true;
-    }
-
-    /// Makes the store writable again; the mapping is dropped first.
-    pub(crate) fn unseal(&mut self) {
-        self.sealed = false;
-        self.map = OnceLock::new();
-    }
-
-    /// The whole file mapped, if the store is sealed and mapping works.
-    fn mapped(&self) -> Option<&Arc<Mmap>> {
-        if !self.sealed || self.len == 0 {
-            return None;
-        }
-        self.map
-            .get_or_init(|| {
-                #[allow(unsafe_code)]
-                // SAFETY: a sealed `.log` is never written or truncated while
-                // mapped: `unseal` (the only way back to writing, through
-                // truncation or reactivation) drops the mapping first, and
-                // retention only unlinks files, which keeps mapped pages valid.
-                let map = unsafe { Mmap::map(&*self.file.file) };
-                map.ok()
-                    .filter(|m| m.len() as u64 >= self.len)
-                    .map(Arc::new)
-            })
-            .as_ref()
-    }
-
-    /// `len` bytes at `position` without copying, when the store is mapped.
-    pub(crate) fn slice(&self, position: u64, len: usize) -> Option<Bytes> {
-        let end = position
-            .checked_add(len as u64)
-            .filter(|&e| e <= self.len)?;
-        let map = self.mapped()?.clone();
-        if end > map.len() as u64 {
-            return None;
-        }
-        Some(Bytes::from_owner(Mapped {
-            map,
-            start: position as usize,
-            end: end as usize,
-        }))
+        Ok(Store { file, len })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -172,7 +77,6 @@ impl Store {
         if len > self.len {
             return Ok(());
         }
-        self.unseal();
         self.file
             .set_len(len)
             .map_err(|e| Error::io(self.path(), e))?;
@@ -231,14 +135,6 @@ impl HeaderScanner<'_> {
     }
 
     fn header_bytes(&mut self) -> Result<&[u8]> {
-        let at = self.position as usize;
-        if let Some(header) = self
-            .store
-            .mapped()
-            .and_then(|m| m.get(at..at + HEADER_BYTES))
-        {
-            return Ok(header);
-        }
         let offset_in_buf = self
             .position
             .checked_sub(self.buf_start)
@@ -286,34 +182,6 @@ mod tests {
             file.write_all_at(&buf[..buf.len() / 2], position)?;
             Err(io::Error::other("no space left on device"))
         }
-    }
-
-    #[test]
-    fn a_sealed_store_is_read_through_its_mapping_until_unsealed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("0.log"), Arc::new(RealDisk)).unwrap();
-        let first = batch(&[(b"k", b"one")], 1);
-        store.append(&first).unwrap();
-        assert_eq!(
-            store.slice(0, first.len()),
-            None,
-            "active stores are not mapped"
-        );
-        store.seal();
-        assert_eq!(
-            store.slice(0, first.len()).unwrap(),
-            Bytes::from(first.clone())
-        );
-        assert_eq!(store.slice(1, first.len()), None, "past the end");
-        let mut scanner = store.headers_from(0);
-        assert_eq!(scanner.next_header().unwrap().unwrap().0, 0);
-        assert!(scanner.next_header().unwrap().is_none());
-        store.unseal();
-        store.append(&first).unwrap();
-        assert_eq!(store.slice(0, first.len()), None);
-        store.seal();
-        let both = store.slice(0, 2 * first.len()).unwrap();
-        assert_eq!(both.len(), 2 * first.len());
     }
 
     #[test]

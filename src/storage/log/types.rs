@@ -26,8 +26,6 @@ pub struct AppendInfo {
 #[derive(Debug, Clone)]
 pub struct ReadSlice {
     pub(super) file: Option<DiskFile>,
-    /// The same bytes, already in memory when the segment is mapped.
-    pub(super) mapped: Option<Bytes>,
     pub(super) position: u64,
     pub(super) len: usize,
 }
@@ -37,7 +35,6 @@ impl ReadSlice {
     pub fn empty() -> ReadSlice {
         ReadSlice {
             file: None,
-            mapped: None,
             position: 0,
             len: 0,
         }
@@ -50,18 +47,25 @@ impl ReadSlice {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// The bytes: shared with the mapping of a sealed segment, else read with
-    /// one `pread` into a new buffer.
+    /// The bytes, read with one `pread` into a new buffer.
     pub fn read(&self) -> std::io::Result<Bytes> {
-        if let Some(bytes) = &self.mapped {
-            return Ok(bytes.clone());
-        }
         let Some(file) = &self.file else {
             return Ok(Bytes::new());
         };
         let mut buf = BytesMut::zeroed(self.len);
         file.read_at(&mut buf, self.position)?;
         Ok(buf.freeze())
+    }
+
+    /// The file and the position of the bytes, for a caller that has the
+    /// kernel send them (`sendfile`) instead of reading them; `None` when
+    /// there are none. The disk seam is asked first, as a read would be.
+    pub fn send_from(&self) -> std::io::Result<Option<(&std::sync::Arc<std::fs::File>, u64)>> {
+        let Some(file) = self.file.as_ref().filter(|_| self.len > 0) else {
+            return Ok(None);
+        };
+        file.disk.check_send(&file.path)?;
+        Ok(Some((&file.file, self.position)))
     }
 }
 

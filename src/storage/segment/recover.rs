@@ -23,7 +23,6 @@ impl Segment {
     pub(crate) fn recover(&mut self) -> Result<u64> {
         self.load_indexes(true)?;
         self.sealed = false;
-        self.store.unseal();
         let mut tail = Tail::default();
         let mut position = 0u64;
         let mut next_offset = self.base_offset;

@@ -135,6 +135,9 @@ impl Disk for FaultyDisk {
         self.check(DiskOp::Read, path)?;
         RealDisk.read_at(path, file, buf, position)
     }
+    fn check_send(&self, path: &Path) -> io::Result<()> {
+        self.check(DiskOp::Read, path)
+    }
     fn sync(&self, path: &Path, file: &File) -> io::Result<()> {
         self.check(DiskOp::Sync, path)?;
         RealDisk.sync(path, file)?;

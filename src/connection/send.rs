@@ -1,0 +1,77 @@
+//! Sending a file range to a TCP socket without copying it through user
+//! space: `sendfile(2)` on Linux, a read and a write elsewhere.
+
+use std::io;
+
+use tokio::net::TcpStream;
+
+use super::FileRange;
+
+/// Sends all of `range` to `socket`, waiting whenever the socket is full.
+#[cfg(target_os = "linux")]
+pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use tokio::io::Interest;
+
+    let end = range.position + range.len as u64;
+    let mut position = range.position;
+    while position < end {
+        socket.writable().await?;
+        let count = (end - position).min(MAX_SEND) as usize;
+        let sent = socket.try_io(Interest::WRITABLE, || {
+            sendfile(socket.as_raw_fd(), range.file.as_raw_fd(), position, count)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file ended before the range to send",
+                ));
+            }
+            Ok(n) => position += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The most one `sendfile` call is asked for (Linux sends at most ~2 GiB).
+#[cfg(target_os = "linux")]
+const MAX_SEND: u64 = 1 << 30;
+
+/// One `sendfile(2)` of up to `count` bytes of `file` from `position`: the
+/// number sent. The file's own offset is left alone, so readers can share it.
+#[cfg(target_os = "linux")]
+fn sendfile(
+    socket: std::os::fd::RawFd,
+    file: std::os::fd::RawFd,
+    position: u64,
+    count: usize,
+) -> io::Result<usize> {
+    let mut offset = libc::off_t::try_from(position).map_err(io::Error::other)?;
+    #[allow(unsafe_code)]
+    // SAFETY: both descriptors belong to objects the caller borrows for the
+    // whole call, and `offset` is a live local the kernel may update.
+    let sent = unsafe { libc::sendfile(socket, file, &mut offset, count) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
+}
+
+/// Sends all of `range` to `socket`: read in pieces, then written.
+#[cfg(not(target_os = "linux"))]
+pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
+    let bytes = super::Chunk::File(range.clone()).to_bytes()?;
+    let mut written = 0;
+    while written < bytes.len() {
+        socket.writable().await?;
+        match socket.try_write(&bytes[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_ansi(ansi)
         .init();
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -54,6 +55,31 @@ fn main() -> ExitCode {
             eprintln!("sluice: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: each connection
+/// holds a descriptor, and each partition one per segment file in use.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            None
+        } else {
+            let from = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            (libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0).then_some(from)
+        }
+    };
+    match raised {
+        Some(from) => tracing::info!(from, to = limit.rlim_max, "raised the open-file limit"),
+        None => tracing::debug!(limit = limit.rlim_cur, "open-file limit"),
     }
 }
 

@@ -6,24 +6,46 @@
 //! relative offset u32 BE, timestamps strictly increasing; an entry says "the
 //! largest timestamp up to and including this offset is this".
 //!
-//! The active segment's files are preallocated and mapped for lookups;
-//! entries are written with `pwrite` (see [`IndexFile::push`]), and the files
-//! are trimmed to the real entry count when sealed. Files are caches: a length
-//! that is not an entry multiple, non-monotone entries or positions past the
-//! log make the caller rebuild them from the `.log`.
+//! Each file is mapped read-only for lookups and holds no descriptor: a
+//! partition's open files are its `.log`s only. The active segment's files
+//! are preallocated (sparse); new entries gather in a small buffer that is
+//! written with `pwrite`, through a descriptor opened for the purpose, once
+//! it holds [`TAIL_BYTES`], and on sync, trim and resize. Writing through
+//! the mapping instead would turn a full disk into SIGBUS; `pwrite` turns
+//! it into ENOSPC. Files are caches: a length that is not an entry
+//! multiple, non-monotone entries or positions past the log make the
+//! caller rebuild them from the `.log`, and entries that never reached the
+//! file before a crash are rebuilt the same way.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::MmapMut;
+use memmap2::Mmap;
 
 use super::{Error, Result};
 
 pub(crate) const OFFSET_ENTRY_BYTES: usize = 8;
 pub(crate) const TIME_ENTRY_BYTES: usize = 12;
 
-fn map(file: &File, path: &Path) -> Result<Option<MmapMut>> {
+/// New entries are written to the file once this many bytes of them wait.
+const TAIL_BYTES: usize = 4096;
+
+/// Beyond this many bytes of entries the file could not take, new entries
+/// are left out (the index stays sparse and monotone).
+const MAX_TAIL_BYTES: usize = 64 * 1024;
+
+fn open_file(path: &Path, fresh: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(fresh)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+fn map(file: &File, path: &Path) -> Result<Option<Mmap>> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 {
         return Ok(None);
@@ -32,7 +54,7 @@ fn map(file: &File, path: &Path) -> Result<Option<MmapMut>> {
     // SAFETY: the index file lives in this partition's directory and is only
     // resized by the `IndexFile` owning this map, which drops the map before
     // every `set_len`; no other process is expected to touch the directory.
-    let mmap = unsafe { MmapMut::map_mut(file) }.map_err(|e| Error::io(path, e))?;
+    let mmap = unsafe { Mmap::map(file) }.map_err(|e| Error::io(path, e))?;
     Ok(Some(mmap))
 }
 
@@ -40,9 +62,12 @@ fn map(file: &File, path: &Path) -> Result<Option<MmapMut>> {
 #[derive(Debug)]
 struct IndexFile {
     path: PathBuf,
-    file: File,
-    mmap: Option<MmapMut>,
+    mmap: Option<Mmap>,
     entries: usize,
+    /// Entries below this are in the file (and the mapping).
+    written: usize,
+    /// Entries from `written` on, not yet in the file.
+    tail: Vec<u8>,
     entry_bytes: usize,
 }
 
@@ -57,28 +82,23 @@ impl IndexFile {
         capacity_bytes: u64,
         fresh: bool,
     ) -> Result<(IndexFile, bool)> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(fresh)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let file = open_file(path, fresh)?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let exact = len % entry_bytes as u64 == 0;
-        let mut index = IndexFile {
+        let entries = (len / entry_bytes as u64) as usize;
+        let wanted = capacity_bytes - capacity_bytes % entry_bytes as u64;
+        let size = wanted.max(entries as u64 * entry_bytes as u64);
+        if size != len {
+            file.set_len(size).map_err(|e| Error::io(path, e))?;
+        }
+        let index = IndexFile {
             path: path.to_path_buf(),
-            file,
-            mmap: None,
-            entries: (len / entry_bytes as u64) as usize,
+            mmap: map(&file, path)?,
+            entries,
+            written: entries,
+            tail: Vec::new(),
             entry_bytes,
         };
-        let wanted = capacity_bytes - capacity_bytes % entry_bytes as u64;
-        let size = wanted.max(index.entries as u64 * entry_bytes as u64);
-        if size != len {
-            index.file.set_len(size).map_err(|e| Error::io(path, e))?;
-        }
-        index.mmap = map(&index.file, path)?;
         Ok((index, exact))
     }
 
@@ -94,38 +114,73 @@ impl IndexFile {
         if i >= self.entries {
             return None;
         }
+        if i >= self.written {
+            let at = (i - self.written) * self.entry_bytes;
+            return self.tail.get(at..at + self.entry_bytes);
+        }
         let at = i * self.entry_bytes;
         self.mmap.as_ref()?.get(at..at + self.entry_bytes)
     }
 
-    /// Appends an entry with `pwrite`, not through the mapping: the file is
-    /// sparse, and a store into an unbacked page on a full disk would kill the
-    /// process with SIGBUS, while `pwrite` fails with ENOSPC. A failed entry is
-    /// simply left out; the index stays sparse and monotone.
+    /// Appends an entry; false when the file is full, or when it could not
+    /// take the entries waiting for it and [`MAX_TAIL_BYTES`] of them wait.
     fn push(&mut self, entry: &[u8]) -> bool {
-        let at = self.entries * self.entry_bytes;
-        if at + entry.len() > self.capacity() * self.entry_bytes {
+        if self.is_full() || self.tail.len() + entry.len() > MAX_TAIL_BYTES {
             return false;
         }
-        if let Err(e) = self.file.write_all_at(entry, at as u64) {
-            tracing::warn!(path = %self.path.display(), error = %e, "index entry not written");
-            return false;
-        }
+        self.tail.extend_from_slice(entry);
         self.entries += 1;
+        if self.tail.len() >= TAIL_BYTES
+            && let Err(e) = self.write_tail(None)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "index entries not written yet");
+        }
         true
+    }
+
+    /// Keeps only the first `entries` entries.
+    fn truncate(&mut self, entries: usize) {
+        let entries = entries.min(self.entries);
+        if entries < self.written {
+            self.written = entries;
+            self.tail.clear();
+        } else {
+            self.tail
+                .truncate((entries - self.written) * self.entry_bytes);
+        }
+        self.entries = entries;
+    }
+
+    /// Writes the waiting entries into `file` (or the file opened for it).
+    fn write_tail(&mut self, file: Option<&File>) -> Result<()> {
+        if self.tail.is_empty() {
+            return Ok(());
+        }
+        let opened;
+        let file = match file {
+            Some(file) => file,
+            None => {
+                opened = open_file(&self.path, false)?;
+                &opened
+            }
+        };
+        let at = (self.written * self.entry_bytes) as u64;
+        file.write_all_at(&self.tail, at)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.written = self.entries;
+        self.tail.clear();
+        Ok(())
     }
 
     /// Resizes the file to `bytes` (whole entries, never below the entry count) and remaps.
     fn resize(&mut self, bytes: u64) -> Result<()> {
         let bytes = bytes - bytes % self.entry_bytes as u64;
         let bytes = bytes.max((self.entries * self.entry_bytes) as u64);
-        if let Some(m) = self.mmap.take() {
-            m.flush().map_err(|e| Error::io(&self.path, e))?;
-        }
-        self.file
-            .set_len(bytes)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.mmap = map(&self.file, &self.path)?;
+        let file = open_file(&self.path, false)?;
+        self.write_tail(Some(&file))?;
+        self.mmap = None;
+        file.set_len(bytes).map_err(|e| Error::io(&self.path, e))?;
+        self.mmap = map(&file, &self.path)?;
         Ok(())
     }
 
@@ -133,11 +188,11 @@ impl IndexFile {
         self.resize((self.entries * self.entry_bytes) as u64)
     }
 
-    fn sync(&self) -> Result<()> {
-        if let Some(m) = &self.mmap {
-            m.flush().map_err(|e| Error::io(&self.path, e))?;
-        }
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    /// Writes the waiting entries and fsyncs the file.
+    fn sync(&mut self) -> Result<()> {
+        let file = open_file(&self.path, false)?;
+        self.write_tail(Some(&file))?;
+        file.sync_data().map_err(|e| Error::io(&self.path, e))
     }
 }
 
@@ -224,8 +279,9 @@ impl OffsetIndex {
 
     /// Drops entries for offsets >= `offset`.
     pub(crate) fn truncate_to(&mut self, offset: i64) {
-        self.file.entries =
+        let keep =
             floor(self.len(), |i| self.entry(i).map(|e| e.0), &(offset - 1)).map_or(0, |i| i + 1);
+        self.file.truncate(keep);
     }
 
     /// Entries strictly increasing and every position inside a log of `log_len` bytes.
@@ -244,7 +300,7 @@ impl OffsetIndex {
     pub(crate) fn trim(&mut self) -> Result<()> {
         self.file.trim()
     }
-    pub(crate) fn sync(&self) -> Result<()> {
+    pub(crate) fn sync(&mut self) -> Result<()> {
         self.file.sync()
     }
 }
@@ -318,7 +374,7 @@ impl TimeIndex {
         let keep = (0..self.len())
             .take_while(|&i| self.entry(i).is_some_and(|e| e.1 < offset))
             .count();
-        self.file.entries = keep;
+        self.file.truncate(keep);
     }
 
     /// Timestamps strictly increasing, offsets non-decreasing and below `next_offset`.
@@ -337,7 +393,7 @@ impl TimeIndex {
     pub(crate) fn trim(&mut self) -> Result<()> {
         self.file.trim()
     }
-    pub(crate) fn sync(&self) -> Result<()> {
+    pub(crate) fn sync(&mut self) -> Result<()> {
         self.file.sync()
     }
 }

@@ -167,7 +167,7 @@ impl Log {
         }
         let active = self.active_mut()?;
         active.append(batches, &headers)?;
-        let file = active.log_file().clone();
+        let file = active.log_file()?.clone();
         let mut at = 0;
         for header in &headers {
             if let Some(first) = self.producers.update(header) {
@@ -264,7 +264,7 @@ impl Log {
                 return Ok(ReadSlice::empty());
             }
             return Ok(ReadSlice {
-                file: Some(segment.log_file().clone()),
+                file: Some(segment.log_file()?.clone()),
                 position,
                 len,
             });
@@ -374,7 +374,7 @@ impl Log {
         for (file, _) in &self.unsynced {
             file.sync().map_err(|e| Error::io(&*file.path, e))?;
         }
-        self.active()?.sync()?;
+        self.active_mut()?.sync()?;
         self.write_snapshot(end)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN);
         let file = File::create(&marker).map_err(|e| Error::io(&marker, e))?;
@@ -387,21 +387,17 @@ impl Log {
         &self.disk
     }
 
-    /// Every sealed segment, oldest first: (base, next offset, size, file, largest timestamp).
+    /// Sealed segments, oldest first: (base, next offset, size, file, largest timestamp).
     pub(crate) fn sealed_segments(&self) -> Vec<(i64, i64, u64, DiskFile, Option<i64>)> {
         let sealed = self.segments.len().saturating_sub(1);
         self.segments
             .iter()
             .take(sealed)
-            .map(|(base, s)| {
+            // A segment that cannot be opened ends the list (out of descriptors).
+            .map_while(|(base, s)| {
                 let largest = s.largest_timestamp().ok().flatten().map(|(t, _)| t);
-                (
-                    *base,
-                    s.next_offset(),
-                    s.size(),
-                    s.log_file().clone(),
-                    largest,
-                )
+                let file = s.log_file().ok()?.clone();
+                Some((*base, s.next_offset(), s.size(), file, largest))
             })
             .collect()
     }

@@ -86,15 +86,17 @@ impl Segment {
         now_ms: i64,
         disk: Arc<dyn Disk>,
     ) -> Result<Segment> {
-        let mut segment = Segment::open(dir, base_offset, config, now_ms, disk)?;
+        let store = Store::open(&dir.join(file_name(base_offset, "log")), disk)?;
+        let mut segment = Segment::with_store(dir, base_offset, config, now_ms, store);
         segment.store.truncate_to(0)?;
         segment.load_indexes(true)?;
         segment.sealed = false;
         Ok(segment)
     }
 
-    /// Opens an existing segment as sealed; its indexes are mapped on first use.
-    /// The log sets its next offset (the next segment's base) or activates it.
+    /// Opens an existing segment as sealed; its `.log` is opened and its
+    /// indexes are mapped on first use. The log sets its next offset (the
+    /// next segment's base) or activates it.
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
@@ -102,8 +104,18 @@ impl Segment {
         now_ms: i64,
         disk: Arc<dyn Disk>,
     ) -> Result<Segment> {
-        let store = Store::open(&dir.join(file_name(base_offset, "log")), disk)?;
-        Ok(Segment {
+        let store = Store::open_lazily(&dir.join(file_name(base_offset, "log")), disk)?;
+        Ok(Segment::with_store(dir, base_offset, config, now_ms, store))
+    }
+
+    fn with_store(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        now_ms: i64,
+        store: Store,
+    ) -> Segment {
+        Segment {
             base_offset,
             dir: dir.to_path_buf(),
             store,
@@ -113,7 +125,7 @@ impl Segment {
             tail: Tail::default(),
             sealed: true,
             created_ms: now_ms,
-        })
+        }
     }
 
     pub(crate) fn next_offset(&self) -> i64 {
@@ -128,7 +140,8 @@ impl Segment {
     pub(crate) fn is_empty(&self) -> bool {
         self.store.len() == 0
     }
-    pub(crate) fn log_file(&self) -> &DiskFile {
+    /// The `.log`, opened now if nothing has read it yet.
+    pub(crate) fn log_file(&self) -> Result<&DiskFile> {
         self.store.file()
     }
     pub(crate) fn log_path(&self) -> &Path {
@@ -306,9 +319,9 @@ impl Segment {
     }
 
     /// fsyncs the `.log` and, if mapped, the indexes.
-    pub(crate) fn sync(&self) -> Result<()> {
+    pub(crate) fn sync(&mut self) -> Result<()> {
         self.store.sync()?;
-        if let Some(indexes) = self.indexes.get() {
+        if let Some(indexes) = self.indexes.get_mut() {
             indexes.offset.sync()?;
             indexes.time.sync()?;
         }
@@ -347,7 +360,7 @@ impl Segment {
         let (offset_path, time_path) = self.index_paths();
         let log_path = self.store.path().to_path_buf();
         let txn_path = self.dir.join(file_name(self.base_offset, "txnindex"));
-        let disk = self.store.file().disk.clone();
+        let disk = self.store.disk().clone();
         drop(self);
         let paths = [
             Some(log_path).filter(|_| with_log),
@@ -368,7 +381,7 @@ impl Segment {
 
     /// The file modification time in ms, for segments without timestamps.
     pub(crate) fn modified_ms(&self) -> Option<i64> {
-        let modified = self.store.file().file.metadata().ok()?.modified().ok()?;
+        let modified = std::fs::metadata(self.store.path()).ok()?.modified().ok()?;
         let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
         i64::try_from(since.as_millis()).ok()
     }

@@ -10,7 +10,7 @@
 //! counts in the broker's resident memory.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::disk::{Disk, DiskFile};
 use super::record::{BatchHeader, HEADER_BYTES};
@@ -19,24 +19,54 @@ use super::{Error, Result};
 /// The append-only data file of a segment.
 #[derive(Debug)]
 pub(crate) struct Store {
-    file: DiskFile,
+    path: Arc<Path>,
+    disk: Arc<dyn Disk>,
+    /// Opened on first use: a sealed segment nobody reads holds no descriptor.
+    file: OnceLock<DiskFile>,
     len: u64,
 }
 
 impl Store {
     /// Opens or creates `path`; `len` is the file's current size (recovery may cut it).
     pub(crate) fn open(path: &Path, disk: Arc<dyn Disk>) -> Result<Store> {
-        let file = DiskFile::open(path, disk).map_err(|e| Error::io(path, e))?;
+        let file = DiskFile::open(path, disk.clone()).map_err(|e| Error::io(path, e))?;
         let len = file.file.metadata().map_err(|e| Error::io(path, e))?.len();
-        Ok(Store { file, len })
+        Ok(Store {
+            path: file.path.clone(),
+            disk,
+            file: OnceLock::from(file),
+            len,
+        })
+    }
+
+    /// An existing `path`, opened when first read or written.
+    pub(crate) fn open_lazily(path: &Path, disk: Arc<dyn Disk>) -> Result<Store> {
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        Ok(Store {
+            path: path.into(),
+            disk,
+            file: OnceLock::new(),
+            len,
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.file.path
+        &self.path
     }
-    /// The open file, shareable with readers and fsyncs outside the log lock.
-    pub(crate) fn file(&self) -> &DiskFile {
-        &self.file
+    pub(crate) fn disk(&self) -> &Arc<dyn Disk> {
+        &self.disk
+    }
+    /// The open file (opened now if it was not), shareable with readers and
+    /// fsyncs outside the log lock. Out of descriptors, this is the error.
+    pub(crate) fn file(&self) -> Result<&DiskFile> {
+        if let Some(file) = self.file.get() {
+            return Ok(file);
+        }
+        let file =
+            DiskFile::open(&self.path, self.disk.clone()).map_err(|e| Error::io(self.path(), e))?;
+        Ok(self.file.get_or_init(|| file))
     }
     /// Bytes of complete batches.
     pub(crate) fn len(&self) -> u64 {
@@ -47,8 +77,9 @@ impl Store {
     /// back to its previous length and the store is unchanged.
     pub(crate) fn append(&mut self, buf: &[u8]) -> Result<u64> {
         let position = self.len;
-        if let Err(e) = self.file.write_at(buf, position) {
-            if let Err(cut) = self.file.set_len(position) {
+        let file = self.file()?;
+        if let Err(e) = file.write_at(buf, position) {
+            if let Err(cut) = file.set_len(position) {
                 tracing::warn!(path = %self.path().display(), error = %cut, "cannot cut failed write");
             }
             return Err(Error::io(self.path(), e));
@@ -67,7 +98,7 @@ impl Store {
                 self.path().display()
             )));
         }
-        self.file
+        self.file()?
             .read_at(buf, position)
             .map_err(|e| Error::io(self.path(), e))
     }
@@ -77,7 +108,7 @@ impl Store {
         if len > self.len {
             return Ok(());
         }
-        self.file
+        self.file()?
             .set_len(len)
             .map_err(|e| Error::io(self.path(), e))?;
         self.len = len;
@@ -86,7 +117,12 @@ impl Store {
 
     /// fsync of the data.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file.sync().map_err(|e| Error::io(self.path(), e))
+        match self.file.get() {
+            // Never opened since it was last synced (at the previous stop or
+            // its seal): nothing of it can be unsynced.
+            None => Ok(()),
+            Some(file) => file.sync().map_err(|e| Error::io(self.path(), e)),
+        }
     }
 
     /// Walks batch headers from `position` (which must be a batch boundary).
@@ -208,7 +244,7 @@ mod tests {
         let mut store = Store::open(&path, Arc::new(RealDisk)).unwrap();
         store.append(&batch(&[(b"k", b"v")], 1)).unwrap();
         let before = store.len();
-        store.file.disk = Arc::new(Failing);
+        store.file.get_mut().unwrap().disk = Arc::new(Failing);
         assert!(matches!(
             store.append(&batch(&[(b"k", b"v")], 1)),
             Err(Error::Io { .. })

@@ -50,6 +50,56 @@ fn preallocated_file_is_trimmed_and_reopened_with_its_entries() {
     );
 }
 
+/// Descriptors this process has open on `path`.
+fn open_descriptors(path: &Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+        .count()
+}
+
+#[test]
+fn entries_reach_the_file_in_blocks_and_survive_truncation_across_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.index");
+    let mut index = OffsetIndex::open(&path, 0, 64 * 1024, true).unwrap().0;
+    assert_eq!(open_descriptors(&path), 0, "an index holds no descriptor");
+    let per_block = (TAIL_BYTES / OFFSET_ENTRY_BYTES) as i64;
+    for i in 1..=per_block + 10 {
+        assert!(index.append(i, i as u32 * 10));
+    }
+    // The first block is in the file; the last ten entries wait in memory.
+    let on_disk = std::fs::read(&path).unwrap();
+    let last_written = (per_block - 1) as usize * OFFSET_ENTRY_BYTES;
+    assert_eq!(
+        &on_disk[last_written..last_written + 4],
+        &(per_block as u32).to_be_bytes()
+    );
+    assert_eq!(&on_disk[last_written + 8..last_written + 16], &[0; 8]);
+    assert_eq!(
+        index.lookup(per_block + 5),
+        Some((per_block + 5, (per_block as u32 + 5) * 10))
+    );
+
+    // Back into the written block, then new entries over the stale ones.
+    index.truncate_to(per_block - 2);
+    assert_eq!(index.len(), per_block as usize - 3);
+    assert!(index.append(per_block, 7_777_777));
+    index.sync().unwrap();
+    assert_eq!(open_descriptors(&path), 0);
+    index.trim().unwrap();
+    drop(index);
+    let (index, exact) = OffsetIndex::open(&path, 0, 0, false).unwrap();
+    assert!(exact);
+    assert_eq!(index.len(), per_block as usize - 2);
+    assert_eq!(index.lookup(i64::MAX), Some((per_block, 7_777_777)));
+    assert_eq!(
+        index.lookup(per_block - 1),
+        Some((per_block - 3, (per_block as u32 - 3) * 10))
+    );
+}
+
 #[test]
 fn full_index_refuses_entries() {
     let dir = tempfile::tempdir().unwrap();

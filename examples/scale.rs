@@ -1,0 +1,398 @@
+//! Scale: many partitions, many idle long-polling consumers, a large log.
+//! Starts the `sluice` binary (built with `cargo build --release`) on a
+//! fresh data directory, then reports, one figure per line:
+//!
+//! - creating `SCALE_TOPICS` topics of `SCALE_PARTITIONS` partitions with
+//!   librdkafka's AdminClient, 100 topics per request, under the broker's
+//!   open-file limit;
+//! - Metadata for every topic (librdkafka, the fastest of 5);
+//! - the broker's CPU while `SCALE_IDLE` connections long-poll empty
+//!   partitions (Fetch, max_wait 500 ms, as consumers at the end of a topic do);
+//! - after a clean stop, with a partition holding `SCALE_BIG_GB` GiB of
+//!   sparse segments added: the time until the restarted broker accepts a
+//!   connection and until it answers Metadata for every topic.
+//!
+//! ```text
+//! cargo build --release && cargo run --release --example scale
+//! SCALE_TOPICS=100 SCALE_IDLE=100 cargo run --release --example scale
+//! SCALE_DIR=/tmp/scale cargo run --release --example scale   # keeps the data
+//! ```
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader, TopicName};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Broker {
+    binary: PathBuf,
+    config: PathBuf,
+    address: String,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start(&mut self) -> (Duration, u32) {
+        let started = Instant::now();
+        let child = Command::new(&self.binary)
+            .args(["--config", &self.config.to_string_lossy()])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start the sluice binary (cargo build --release first)");
+        let pid = child.id();
+        self.child = Some(child);
+        while TcpStream::connect(&self.address).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "never listened"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (started.elapsed(), pid)
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on the pid of a child this process has not reaped.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let status = child.wait().expect("wait for the broker");
+        assert!(status.success(), "the broker stopped with {status}");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// User plus system CPU of `pid` so far.
+fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    #[allow(unsafe_code)]
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+fn topic_name(i: u64) -> String {
+    format!("scale-{i:05}")
+}
+
+async fn create_topics(bootstrap: &str, topics: u64, partitions: i32) -> (u64, Option<String>) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
+    let mut created = 0;
+    for first in (0..topics).step_by(100) {
+        let names: Vec<String> = (first..(first + 100).min(topics)).map(topic_name).collect();
+        let batch: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let results = admin
+            .create_topics(&batch, &options)
+            .await
+            .expect("CreateTopics");
+        for result in results {
+            match result {
+                Ok(_) => created += 1,
+                Err((name, code)) => return (created, Some(format!("{name}: {code}"))),
+            }
+        }
+    }
+    (created, None)
+}
+
+/// The first and the fastest of five Metadata requests for every topic, and
+/// the topic count.
+fn metadata_all(bootstrap: &str) -> (Duration, Duration, usize) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    let mut times = Vec::new();
+    let mut count = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let metadata = consumer
+            .fetch_metadata(None, Duration::from_secs(30))
+            .expect("Metadata");
+        times.push(started.elapsed());
+        count = metadata.topics().len();
+    }
+    (times[0], *times.iter().min().expect("five"), count)
+}
+
+fn fetch_frame(topic: &str) -> Vec<u8> {
+    let version = 11;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Fetch as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("scale-idle")));
+    let partition = FetchPartition::default()
+        .with_partition(0)
+        .with_fetch_offset(0)
+        .with_partition_max_bytes(1 << 20);
+    let body = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![partition]),
+        ]);
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    header
+        .encode(&mut buf, ApiKey::Fetch.request_header_version(version))
+        .expect("header");
+    body.encode(&mut buf, version).expect("body");
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    buf.to_vec()
+}
+
+/// A connection that long-polls one empty partition until the process ends.
+async fn idle_consumer(address: String, topic: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let frame = fetch_frame(&topic);
+    let Ok(mut socket) = tokio::net::TcpStream::connect(&address).await else {
+        return;
+    };
+    let mut answer = Vec::new();
+    loop {
+        if socket.write_all(&frame).await.is_err() {
+            return;
+        }
+        let mut size = [0u8; 4];
+        if socket.read_exact(&mut size).await.is_err() {
+            return;
+        }
+        answer.resize(i32::from_be_bytes(size).max(0) as usize, 0);
+        if socket.read_exact(&mut answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One record batch whose single value is `value_len` zero bytes, as Kafka
+/// stores it (magic 2, CRC-32C over everything after the CRC field).
+fn batch(base_offset: i64, value_len: usize) -> (Vec<u8>, usize) {
+    fn varint(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+    let mut value_len_bytes = Vec::new();
+    varint(&mut value_len_bytes, value_len as i64);
+    // attributes, timestamp delta, offset delta, key length -1, value length, value, no headers
+    let body_len = 1 + 1 + 1 + 1 + value_len_bytes.len() + value_len + 1;
+    let mut record = Vec::new();
+    varint(&mut record, body_len as i64);
+    record.extend_from_slice(&[0, 0, 0]);
+    varint(&mut record, -1);
+    record.extend_from_slice(&value_len_bytes);
+    let total = 61 + record.len() + value_len + 1;
+    let mut head = Vec::with_capacity(61 + record.len());
+    head.extend_from_slice(&base_offset.to_be_bytes());
+    head.extend_from_slice(&((total - 12) as i32).to_be_bytes());
+    head.extend_from_slice(&0i32.to_be_bytes());
+    head.push(2);
+    head.extend_from_slice(&[0; 4]);
+    head.extend_from_slice(&0i16.to_be_bytes());
+    head.extend_from_slice(&0i32.to_be_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    head.extend_from_slice(&now.to_be_bytes());
+    head.extend_from_slice(&now.to_be_bytes());
+    head.extend_from_slice(&(-1i64).to_be_bytes());
+    head.extend_from_slice(&(-1i16).to_be_bytes());
+    head.extend_from_slice(&(-1i32).to_be_bytes());
+    head.extend_from_slice(&1i32.to_be_bytes());
+    head.extend_from_slice(&record);
+    let mut crc = crc32c::crc32c(&head[21..]);
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = value_len;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        crc = crc32c::crc32c_append(crc, &zeros[..n]);
+        left -= n;
+    }
+    crc = crc32c::crc32c_append(crc, &[0]);
+    head[17..21].copy_from_slice(&crc.to_be_bytes());
+    (head, total)
+}
+
+/// Replaces the one segment of `dir` with `gib` sparse segments of one
+/// 1 GiB record each, then a small active one, each with the index files
+/// Kafka would leave after a clean stop (no offset entry for a single
+/// batch; one time entry).
+fn fill_sparse(dir: &Path, gib: u64) {
+    for entry in std::fs::read_dir(dir)
+        .expect("partition directory")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".log") || name.contains("index") || name.ends_with(".snapshot") {
+            std::fs::remove_file(entry.path()).expect("remove");
+        }
+    }
+    let indexes = |base: i64, head: &[u8]| {
+        let mut time_entry = head[35..43].to_vec();
+        time_entry.extend_from_slice(&0u32.to_be_bytes());
+        std::fs::write(dir.join(format!("{base:020}.index")), b"").expect("index");
+        std::fs::write(dir.join(format!("{base:020}.timeindex")), time_entry).expect("time index");
+    };
+    let (head, total) = batch(0, (1 << 30) - 100);
+    for base in 0..gib as i64 {
+        let mut head = head.clone();
+        head[..8].copy_from_slice(&base.to_be_bytes());
+        let file = std::fs::File::create(dir.join(format!("{base:020}.log"))).expect("create");
+        std::os::unix::fs::FileExt::write_all_at(&file, &head, 0).expect("write");
+        file.set_len(total as u64).expect("sparse length");
+        indexes(base, &head);
+    }
+    let (last, _) = batch(gib as i64, 10);
+    indexes(gib as i64, &last);
+    let last = [last.as_slice(), &[0u8; 11]].concat();
+    std::fs::File::create(dir.join(format!("{gib:020}.log")))
+        .and_then(|mut f| f.write_all(&last))
+        .expect("active segment");
+}
+
+fn main() {
+    let topics = env("SCALE_TOPICS", 1000);
+    let partitions = env("SCALE_PARTITIONS", 10) as i32;
+    let idle = env("SCALE_IDLE", 1000);
+    let big_gib = env("SCALE_BIG_GB", 100);
+    let scratch = tempfile::tempdir().expect("tempdir");
+    // SCALE_DIR keeps the broker's directory for a look afterwards.
+    let dir = std::env::var("SCALE_DIR").map_or(scratch.path().to_path_buf(), PathBuf::from);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let config = dir.join("sluice.toml");
+    let data = dir.join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = {address:?}\nhttp_listen = \"none\"\nmax_connections = {}\nmax_connections_per_ip = {}\n",
+            data.to_string_lossy(),
+            idle + 100,
+            idle + 100,
+        ),
+    )
+    .expect("config");
+    let binary = std::env::var("SCALE_BINARY").unwrap_or("target/release/sluice".into());
+    let mut broker = Broker {
+        binary: binary.into(),
+        config,
+        address: address.clone(),
+        child: None,
+    };
+    let (_, pid) = broker.start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    let started = Instant::now();
+    let (created, error) = runtime.block_on(create_topics(&address, topics, partitions));
+    println!(
+        "create_topics {created} of {topics} topics x {partitions} partitions in {} ms{}",
+        started.elapsed().as_millis(),
+        error.map_or(String::new(), |e| format!(", then failed: {e}"))
+    );
+    let (_, best, count) = metadata_all(&address);
+    println!(
+        "metadata_all_topics {} ms ({count} topics)",
+        best.as_millis()
+    );
+
+    runtime.block_on(async {
+        for i in 0..idle {
+            tokio::spawn(idle_consumer(
+                address.clone(),
+                topic_name(i % topics.max(1)),
+            ));
+        }
+        // Every connection is open and parked before the measurement starts.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let before = cpu(pid);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let used = cpu(pid) - before;
+        println!(
+            "idle_consumers {idle} long-polling: broker CPU {:.1}% of one core",
+            used.as_secs_f64() * 100.0 / 10.0
+        );
+    });
+    drop(runtime);
+
+    let big = NewTopic::new("scale-big", 1, TopicReplication::Fixed(1));
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                .set("bootstrap.servers", &address)
+                .create()
+                .expect("admin client");
+            admin
+                .create_topics([&big], &AdminOptions::new())
+                .await
+                .expect("CreateTopics")
+        });
+    broker.stop();
+    if big_gib > 0 {
+        fill_sparse(&data.join("scale-big-0"), big_gib);
+    }
+    let (listening, _) = broker.start();
+    let (first, _, count) = metadata_all(&address);
+    println!(
+        "restart {} partitions and {big_gib} GiB: listening after {} ms, first Metadata for {count} topics {} ms",
+        created * partitions as u64 + 1,
+        listening.as_millis(),
+        first.as_millis()
+    );
+    broker.stop();
+}

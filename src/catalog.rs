@@ -125,7 +125,12 @@ impl Catalog {
                 topic_config::apply(&catalog.defaults(), &record.configs).map_err(Error::Config)?;
             let mut partitions = Vec::new();
             for index in 0..record.partitions {
-                partitions.push(catalog.open_partition(&record.name, index, cfg.clone())?);
+                // Logs open on first use: a start reads nothing of a partition.
+                partitions.push(catalog.open_partition(
+                    (&record.name, index),
+                    cfg.clone(),
+                    true,
+                )?);
             }
             let topic = Topic {
                 name: record.name.clone(),
@@ -140,7 +145,13 @@ impl Catalog {
         Ok(catalog)
     }
 
-    fn open_partition(&self, topic: &str, index: i32, cfg: LogConfig) -> Result<Arc<Partition>> {
+    /// The partition `index` of `topic`; see [`Partition::open`] for `lazily`.
+    fn open_partition(
+        &self,
+        (topic, index): (&str, i32),
+        cfg: LogConfig,
+        lazily: bool,
+    ) -> Result<Arc<Partition>> {
         let dir = self.data_dir.join(format!("{topic}-{index}"));
         let recovery_point = self
             .recovery_points
@@ -152,7 +163,7 @@ impl Catalog {
             &dir,
             (topic, index),
             cfg,
-            (recovery_point, self.disk.clone()),
+            (recovery_point, self.disk.clone(), lazily),
             flush_wanted,
         )?))
     }
@@ -297,15 +308,39 @@ impl Catalog {
         if validate_only {
             return Ok(topic);
         }
-        let mut opened = Vec::new();
-        for index in 0..partitions {
-            opened.push(self.open_partition(name, index, cfg.clone())?);
-        }
-        topic.write().partitions = opened;
+        topic.write().partitions = self.open_partitions(name, 0..partitions, &cfg)?;
         self.topics_mut().insert(name.to_string(), topic.clone());
         self.changed();
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            self.topics_mut().remove(name);
+            self.changed();
+            discard(std::mem::take(&mut topic.write().partitions));
+            return Err(e);
+        }
         Ok(topic)
+    }
+
+    /// Opens partitions `indexes` of topic `name`, all or none: when one
+    /// fails (out of descriptors, a full disk), the ones opened are removed
+    /// again, directories and all, and the error is returned.
+    fn open_partitions(
+        &self,
+        name: &str,
+        indexes: std::ops::Range<i32>,
+        cfg: &LogConfig,
+    ) -> Result<Vec<Arc<Partition>>> {
+        let mut opened = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            match self.open_partition((name, index), cfg.clone(), false) {
+                Ok(partition) => opened.push(partition),
+                Err(e) => {
+                    discard(opened);
+                    remove_partition_dir(&self.data_dir.join(format!("{name}-{index}")));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
     }
 
     /// Deletes a topic and all its data.
@@ -322,13 +357,7 @@ impl Catalog {
         self.persist()?;
         self.cleaner.forget_topic(name);
         let partitions = std::mem::take(&mut topic.write().partitions);
-        for partition in partitions {
-            partition.mark_deleted();
-            let dir = partition.dir();
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition");
-            }
-        }
+        discard(partitions);
         Ok(topic)
     }
 
@@ -350,12 +379,16 @@ impl Catalog {
         }
         let cfg =
             topic_config::apply(&self.defaults(), &topic.overrides()).map_err(Error::Config)?;
-        for index in current..count {
-            let partition = self.open_partition(name, index, cfg.clone())?;
-            topic.write().partitions.push(partition);
-        }
+        let added = self.open_partitions(name, current..count, &cfg)?;
+        topic.write().partitions.extend(added);
         self.changed();
-        self.persist()
+        if let Err(e) = self.persist() {
+            let added = topic.write().partitions.split_off(current as usize);
+            self.changed();
+            discard(added);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Changes a topic's overrides with `change`; nothing changes if it or validation fails.
@@ -452,10 +485,9 @@ impl Catalog {
                     points.push((topic.name.clone(), index, recovery_point));
                     continue;
                 };
-                let end = partition.offsets().high_watermark;
                 match partition.close() {
                     // Closing fsynced everything.
-                    Ok(()) => points.push((topic.name.clone(), index, end)),
+                    Ok(end) => points.push((topic.name.clone(), index, end)),
                     Err(e) => {
                         tracing::error!(topic = %topic.name, partition = index, error = %e, "close failed");
                         points.push((topic.name.clone(), index, recovery_point));
@@ -469,6 +501,23 @@ impl Catalog {
             .map(|(t, i, o)| (t.as_str(), *i, *o))
             .collect();
         result.and(recovery_point::write(&self.data_dir, &points))
+    }
+}
+
+/// Removes partitions no longer in any topic, directories and all.
+fn discard(partitions: Vec<Arc<Partition>>) {
+    for partition in partitions {
+        partition.mark_deleted();
+        remove_partition_dir(&partition.dir());
+    }
+}
+
+fn remove_partition_dir(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a partition directory");
+        }
+        _ => {}
     }
 }
 

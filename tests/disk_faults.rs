@@ -4,7 +4,8 @@
 //! for good (until restart); a failed read answers KAFKA_STORAGE_ERROR for
 //! that partition only; a machine crash that drops every unsynced byte keeps
 //! all that `flush = "always"` acknowledged, and leaves a clean prefix with
-//! `flush = "os"`.
+//! `flush = "os"`; a topic whose partition cannot be opened (out of
+//! descriptors) is not created at all and leaves nothing behind.
 
 mod common;
 
@@ -12,6 +13,8 @@ use bytes::Bytes;
 use common::raw::*;
 use common::*;
 use rdkafka::Offset;
+use rdkafka::admin::{NewPartitions, NewTopic, TopicReplication};
+use rdkafka::types::RDKafkaErrorCode;
 use sluice::config::FlushMode;
 use sluice::storage::testing::{DiskOp, FaultyDisk};
 
@@ -227,4 +230,67 @@ async fn idempotent_producers_under_intermittent_write_errors_lose_and_duplicate
         let stored: Vec<&String> = got.iter().map(|(_, v)| v).collect();
         assert_eq!(stored, sent, "partition {partition}");
     }
+}
+
+/// Partition directories of `topic` in `data_dir`.
+fn partition_dirs(data_dir: &std::path::Path, topic: &str) -> Vec<String> {
+    let mut dirs: Vec<String> = std::fs::read_dir(data_dir)
+        .expect("data dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|name| name.starts_with(&format!("{topic}-")))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[tokio::test]
+async fn a_topic_whose_partition_cannot_be_opened_is_created_whole_or_not_at_all() {
+    let disk = FaultyDisk::new();
+    let broker = start_broker_on(disk.clone(), |_| {}).await;
+    let topic = unique_topic("whole");
+    let admin = admin(&broker.bootstrap());
+    let new = NewTopic::new(&topic, 6, TopicReplication::Fixed(1));
+
+    disk.fail(DiskOp::Open, &format!("{topic}-3/"), libc::EMFILE);
+    let results = admin
+        .create_topics([&new], &admin_opts())
+        .await
+        .expect("CreateTopics request");
+    assert_eq!(
+        results,
+        vec![Err((topic.clone(), RDKafkaErrorCode::KafkaStorageError))]
+    );
+    assert_eq!(
+        partition_dirs(broker.data_dir(), &topic),
+        Vec::<String>::new()
+    );
+
+    disk.clear();
+    let results = admin
+        .create_topics([&new], &admin_opts())
+        .await
+        .expect("CreateTopics request");
+    assert_eq!(results, vec![Ok(topic.clone())]);
+    assert_eq!(partition_dirs(broker.data_dir(), &topic).len(), 6);
+
+    // Growing it is all or nothing too.
+    disk.fail(DiskOp::Open, &format!("{topic}-7/"), libc::EMFILE);
+    let grow = NewPartitions::new(&topic, 9);
+    let results = admin
+        .create_partitions([&grow], &admin_opts())
+        .await
+        .expect("CreatePartitions request");
+    assert_eq!(
+        results,
+        vec![Err((topic.clone(), RDKafkaErrorCode::KafkaStorageError))]
+    );
+    assert_eq!(partition_dirs(broker.data_dir(), &topic).len(), 6);
+    disk.clear();
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    assert_eq!(produce(&mut raw, 9, &topic, 5, one("last")).await, (0, 0));
+    assert_eq!(
+        read_back(&broker.bootstrap(), &topic, 5, 1).await,
+        vec![(0, "last".to_string())]
+    );
 }

@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -125,7 +125,11 @@ pub struct Partition {
     pub topic: String,
     /// The partition's index in its topic.
     pub index: i32,
-    log: Mutex<Log>,
+    dir: PathBuf,
+    /// Set once the log is open: at creation, or when first used after a start.
+    log: OnceLock<Mutex<Log>>,
+    /// What opening the log needs, until it is open.
+    unopened: Mutex<Option<Unopened>>,
     flush: FlushTurn,
     offsets: watch::Sender<Offsets>,
     deleted: AtomicBool,
@@ -135,35 +139,107 @@ pub struct Partition {
     flush_wanted: Arc<Notify>,
 }
 
+/// The arguments of [`Log::open_on`] for a partition not opened yet.
+#[derive(Debug)]
+struct Unopened {
+    config: LogConfig,
+    recovery_point: i64,
+    disk: Arc<dyn Disk>,
+}
+
+/// Locks `mutex`. A panic while holding a partition's locks cannot leave a
+/// log half-written (appends are all-or-nothing), so poisoning is ignored.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Partition {
-    /// Opens (creating if needed) the log in `dir` on `disk`; after an unclean
-    /// stop the segments at or past `recovery_point` are scanned. `flush_wanted` is
-    /// notified when a rolled segment waits for its fsync.
+    /// The partition whose log is in `dir` on `disk`. With `lazily`, the log
+    /// is opened when first used (a start on many partitions reads nothing
+    /// of theirs until then); otherwise now, creating it if needed. After an
+    /// unclean stop the segments at or past `recovery_point` are scanned
+    /// when it opens. `flush_wanted` is notified when a rolled segment waits
+    /// for its fsync.
     pub(crate) fn open(
         dir: &std::path::Path,
         (topic, index): (&str, i32),
         config: LogConfig,
-        (recovery_point, disk): (i64, Arc<dyn Disk>),
+        (recovery_point, disk, lazily): (i64, Arc<dyn Disk>, bool),
         flush_wanted: Arc<Notify>,
     ) -> Result<Partition> {
-        let log = Log::open_on(dir, config, now_ms(), recovery_point, disk)?;
-        let offsets = watch::channel(Offsets::of(&log)).0;
-        Ok(Partition {
+        let partition = Partition {
             topic: topic.to_string(),
             index,
-            log: Mutex::new(log),
+            dir: dir.to_path_buf(),
+            log: OnceLock::new(),
+            unopened: Mutex::new(Some(Unopened {
+                config,
+                recovery_point,
+                disk,
+            })),
             flush: FlushTurn::default(),
-            offsets,
+            offsets: watch::channel(Offsets {
+                log_start: 0,
+                high_watermark: 0,
+                last_stable: 0,
+            })
+            .0,
             deleted: AtomicBool::new(false),
             rolled: AtomicBool::new(false),
             flush_wanted,
-        })
+        };
+        if !lazily {
+            partition.opened()?;
+        }
+        Ok(partition)
     }
 
-    /// Locks the log. A panic while holding the lock cannot leave a log
-    /// half-written (appends are all-or-nothing), so poisoning is ignored.
-    fn log(&self) -> MutexGuard<'_, Log> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    /// The log's mutex, opening the log if this is its first use. A failed
+    /// open (out of descriptors) is KAFKA_STORAGE_ERROR, and is tried again
+    /// on the next use.
+    fn opened(&self) -> Result<&Mutex<Log>> {
+        if let Some(log) = self.log.get() {
+            return Ok(log);
+        }
+        let mut unopened = lock(&self.unopened);
+        if let Some(log) = self.log.get() {
+            return Ok(log);
+        }
+        let Some(how) = unopened.as_ref() else {
+            return Err(Error::api(
+                ResponseError::KafkaStorageError,
+                "the partition's log is gone",
+            ));
+        };
+        let log = Log::open_on(
+            &self.dir,
+            how.config.clone(),
+            now_ms(),
+            how.recovery_point,
+            how.disk.clone(),
+        )
+        .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))?;
+        *unopened = None;
+        self.publish(&log);
+        Ok(self.log.get_or_init(|| Mutex::new(log)))
+    }
+
+    /// Locks the log, opening it first if needed.
+    fn log(&self) -> Result<MutexGuard<'_, Log>> {
+        Ok(lock(self.opened()?))
+    }
+
+    /// `read` of the log's config, whether the log is open or not.
+    fn config<T>(&self, read: impl FnOnce(&LogConfig) -> T) -> T {
+        if let Some(log) = self.log.get() {
+            return read(lock(log).config());
+        }
+        let unopened = lock(&self.unopened);
+        match (unopened.as_ref(), self.log.get()) {
+            (Some(how), _) => read(&how.config),
+            (None, Some(log)) => read(lock(log).config()),
+            (None, None) => read(&LogConfig::default()),
+        }
     }
 
     /// Publishes the log's offsets; waiting fetches wake only if one moved.
@@ -186,8 +262,11 @@ impl Partition {
         Ok(())
     }
 
-    /// The current offsets.
+    /// The current offsets (the log is opened first if needed).
     pub fn offsets(&self) -> Offsets {
+        if let Err(e) = self.opened() {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot open the log");
+        }
         *self.offsets.borrow()
     }
 
@@ -211,9 +290,9 @@ impl Partition {
     ) -> Result<AppendInfo> {
         self.check_live()?;
         // Recompression (compression.type) is the slow part: outside the lock.
-        let compression = self.log().config().compression_type;
+        let compression = self.log()?.config().compression_type;
         storage::conform_compression(batches, compression)?;
-        let mut log = self.log();
+        let mut log = self.log()?;
         let info = append(&mut log, batches, now_ms())?;
         self.publish(&log);
         if log.synced_offset() < log.active_base_offset()
@@ -238,7 +317,7 @@ impl Partition {
     /// Writes a COMMIT or ABORT marker ending `producer`'s transaction here.
     pub fn append_marker(&self, producer: (i64, i16), commit: bool) -> Result<AppendInfo> {
         self.check_live()?;
-        let mut log = self.log();
+        let mut log = self.log()?;
         let info = log.append_marker(producer, commit, 0, now_ms())?;
         self.publish(&log);
         Ok(info)
@@ -247,19 +326,21 @@ impl Partition {
     /// Every producer that wrote here (DescribeProducers): (producer id,
     /// epoch, last sequence, first offset of its open transaction).
     pub fn active_producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
-        self.log().active_producers()
+        self.log()
+            .map_or_else(|_| Vec::new(), |log| log.active_producers())
     }
 
     /// Open transactions here: (producer id, epoch, first offset).
     pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
-        self.log().open_transactions()
+        self.log()
+            .map_or_else(|_| Vec::new(), |log| log.open_transactions())
     }
 
     /// Locates the whole batches a fetch of `spec` returns. With
     /// `may_exceed` false, a first batch larger than `max_bytes` gives none.
     pub fn locate(&self, spec: FetchSpec) -> Result<Located> {
         self.check_live()?;
-        let log = self.log();
+        let log = self.log()?;
         let offsets = Offsets::of(&log);
         let upto = if spec.read_committed {
             offsets.last_stable
@@ -291,7 +372,7 @@ impl Partition {
         // The batch is found by its max timestamp under the lock; its records
         // are walked after the lock is released.
         let (found, slice) = {
-            let log = self.log();
+            let log = self.log()?;
             match log.offset_for_timestamp(timestamp)? {
                 Some((base, ts)) => ((base, ts), log.read(base, 1).ok()),
                 None => return Ok(None),
@@ -308,7 +389,7 @@ impl Partition {
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
         self.check_live()?;
         let (found, slice, start) = {
-            let log = self.log();
+            let log = self.log()?;
             match log.max_timestamp()? {
                 Some((ts, last)) => ((last, ts), log.read(last, 1).ok(), log.start_offset()),
                 None => return Ok(None),
@@ -323,7 +404,7 @@ impl Partition {
     /// watermark); returns the new log start offset.
     pub fn delete_records(&self, offset: i64) -> Result<i64> {
         self.check_live()?;
-        let mut log = self.log();
+        let mut log = self.log()?;
         let offset = if offset == -1 {
             log.end_offset()
         } else {
@@ -338,14 +419,21 @@ impl Partition {
     /// callers share one fsync. A failed fsync fails the partition for good
     /// (KAFKA_STORAGE_ERROR until restart).
     pub async fn sync_through(&self, offset: i64) -> Result<()> {
+        // A log not opened since the start has nothing unsynced.
+        let Some(log) = self.log.get() else {
+            return Ok(());
+        };
         let what = || format!("{}-{}", self.topic, self.index);
-        self.flush.sync_through(|| self.log(), offset, what).await
+        self.flush.sync_through(|| lock(log), offset, what).await
     }
 
     /// fsyncs everything appended so far, holding the log lock throughout:
     /// for start-up, before anything else uses the partition.
     pub(crate) fn flush_blocking(&self) -> Result<()> {
-        let mut log = self.log();
+        let Some(log) = self.log.get() else {
+            return Ok(());
+        };
+        let mut log = lock(log);
         let target = log.sync_target();
         if let Err(e) = target.sync() {
             log.poison();
@@ -357,7 +445,7 @@ impl Partition {
 
     /// fsyncs everything appended so far.
     pub async fn flush(&self) -> Result<()> {
-        let end = self.offsets().high_watermark;
+        let end = self.offsets.borrow().high_watermark;
         self.sync_through(end - 1).await
     }
 
@@ -367,37 +455,50 @@ impl Partition {
         if !self.rolled.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let active_base = self.log().active_base_offset();
+        let active_base = self.log()?.active_base_offset();
         self.sync_through(active_base - 1).await
     }
 
     /// Every offset below this is fsynced.
     pub(crate) fn recovery_point(&self) -> i64 {
-        self.log().synced_offset()
+        if let Some(log) = self.log.get() {
+            return lock(log).synced_offset();
+        }
+        let unopened = lock(&self.unopened);
+        match (unopened.as_ref(), self.log.get()) {
+            (Some(how), _) => how.recovery_point,
+            (None, Some(log)) => lock(log).synced_offset(),
+            (None, None) => 0,
+        }
     }
 
     /// In-sync replicas an acks=all produce needs (`min.insync.replicas`).
     pub fn min_insync_replicas(&self) -> i32 {
-        self.log().config().min_insync_replicas
+        self.config(|c| c.min_insync_replicas)
     }
 
-    /// Bytes of the partition's `.log` files.
+    /// Bytes of the partition's `.log` files (the log is opened first if needed).
     pub fn size_bytes(&self) -> u64 {
-        self.log().size_bytes()
+        self.log().map_or(0, |log| log.size_bytes())
     }
 
     /// The partition directory.
     pub fn dir(&self) -> PathBuf {
-        self.log().dir().to_path_buf()
+        self.dir.clone()
     }
 
     pub(crate) fn set_config(&self, config: LogConfig) {
-        self.log().set_config(config);
+        let mut unopened = lock(&self.unopened);
+        match (unopened.as_mut(), self.log.get()) {
+            (Some(how), _) => how.config = config,
+            (None, Some(log)) => lock(log).set_config(config),
+            (None, None) => {}
+        }
     }
 
     /// Applies retention (and time-based rolling); returns segments deleted.
     pub(crate) fn apply_retention(&self, now_ms: i64) -> Result<usize> {
-        let mut log = self.log();
+        let mut log = self.log()?;
         let deleted = log.apply_retention(now_ms)?;
         self.publish(&log);
         Ok(deleted)
@@ -414,11 +515,11 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Option<CleanReport>> {
         self.check_live()?;
-        let Some(job) = self.log().clean_job(first_dirty, now_ms) else {
+        let Some(job) = self.log()?.clean_job(first_dirty, now_ms) else {
             return Ok(None);
         };
         let cleaned = job.run(map, now_ms)?;
-        let mut log = self.log();
+        let mut log = self.log()?;
         log.install_cleaned(&cleaned, now_ms)?;
         self.publish(&log);
         Ok(Some(CleanReport {
@@ -430,12 +531,12 @@ impl Partition {
 
     /// True when the topic's `cleanup.policy` includes `compact`.
     pub(crate) fn is_compacted(&self) -> bool {
-        self.log().config().cleanup_policy.compacts()
+        self.config(|c| c.cleanup_policy.compacts())
     }
 
     /// True when the topic's `cleanup.policy` includes `delete`.
     pub(crate) fn deletes(&self) -> bool {
-        self.log().config().cleanup_policy.deletes()
+        self.config(|c| c.cleanup_policy.deletes())
     }
 
     /// Refuses every later operation and wakes waiting fetches, which then
@@ -445,12 +546,21 @@ impl Partition {
         self.offsets.send_modify(|_| {});
     }
 
-    /// Closes the log cleanly (fsync, trimmed indexes, clean-shutdown marker).
-    pub(crate) fn close(self) -> std::result::Result<(), storage::Error> {
-        self.log
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .close()
+    /// Closes the log cleanly (fsync, trimmed indexes, clean-shutdown
+    /// marker); returns its recovery point. A log never opened is left as
+    /// it was found, with the recovery point it had.
+    pub(crate) fn close(self) -> std::result::Result<i64, storage::Error> {
+        match self.log.into_inner() {
+            Some(log) => {
+                let log = log.into_inner().unwrap_or_else(|e| e.into_inner());
+                let end = log.end_offset();
+                log.close()?;
+                Ok(end)
+            }
+            None => Ok(lock(&self.unopened)
+                .as_ref()
+                .map_or(0, |how| how.recovery_point)),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use kafka_protocol::ResponseError;
@@ -72,6 +72,9 @@ pub struct Catalog {
     recovery_points: recovery_point::RecoveryPoints,
     /// Notified when a partition rolled and its sealed segment waits for an fsync.
     flush_wanted: Arc<Notify>,
+    /// Set when logs opened from now on abort the transactions a previous
+    /// run left open in them.
+    abort_leftovers: Arc<AtomicBool>,
     /// Where the partition logs' files live.
     disk: Arc<dyn Disk>,
     /// The cleaner's first dirty offset of each partition.
@@ -115,6 +118,7 @@ impl Catalog {
             producer_ids: Mutex::new((0, 0)),
             recovery_points: recovery_point::read(data_dir),
             flush_wanted: Arc::new(Notify::new()),
+            abort_leftovers: Arc::new(AtomicBool::new(false)),
             disk,
             generation: AtomicU64::new(0),
             image: Mutex::new(None),
@@ -164,8 +168,22 @@ impl Catalog {
             (topic, index),
             cfg,
             (recovery_point, self.disk.clone(), lazily),
-            flush_wanted,
+            (flush_wanted, self.abort_leftovers.clone()),
         )?))
+    }
+
+    /// From now on, every log aborts the transactions a previous run left
+    /// open in it: those open now at once, the others as they open. For the
+    /// transaction coordinator, once it has finished the transactions its
+    /// state says were prepared.
+    pub(crate) fn abort_leftover_transactions(&self) -> Result<()> {
+        self.abort_leftovers.store(true, Ordering::Release);
+        for topic in self.topics() {
+            for partition in topic.partitions() {
+                partition.abort_leftover_transactions()?;
+            }
+        }
+        Ok(())
     }
 
     /// The data directory.

@@ -145,6 +145,9 @@ struct Unopened {
     config: LogConfig,
     recovery_point: i64,
     disk: Arc<dyn Disk>,
+    /// Once set (by the transaction coordinator's recovery), opening the
+    /// log aborts the transactions left open in it by a previous run.
+    abort_leftovers: Arc<AtomicBool>,
 }
 
 /// Locks `mutex`. A panic while holding a partition's locks cannot leave a
@@ -159,13 +162,13 @@ impl Partition {
     /// of theirs until then); otherwise now, creating it if needed. After an
     /// unclean stop the segments at or past `recovery_point` are scanned
     /// when it opens. `flush_wanted` is notified when a rolled segment waits
-    /// for its fsync.
+    /// for its fsync; see [`Unopened`] for `abort_leftovers`.
     pub(crate) fn open(
         dir: &std::path::Path,
         (topic, index): (&str, i32),
         config: LogConfig,
         (recovery_point, disk, lazily): (i64, Arc<dyn Disk>, bool),
-        flush_wanted: Arc<Notify>,
+        (flush_wanted, abort_leftovers): (Arc<Notify>, Arc<AtomicBool>),
     ) -> Result<Partition> {
         let partition = Partition {
             topic: topic.to_string(),
@@ -176,6 +179,7 @@ impl Partition {
                 config,
                 recovery_point,
                 disk,
+                abort_leftovers,
             })),
             flush: FlushTurn::default(),
             offsets: watch::channel(Offsets {
@@ -211,7 +215,7 @@ impl Partition {
                 "the partition's log is gone",
             ));
         };
-        let log = Log::open_on(
+        let mut log = Log::open_on(
             &self.dir,
             how.config.clone(),
             now_ms(),
@@ -219,9 +223,34 @@ impl Partition {
             how.disk.clone(),
         )
         .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))?;
+        if how.abort_leftovers.load(Ordering::Acquire) {
+            self.abort_leftovers(&mut log)?;
+        }
         *unopened = None;
         self.publish(&log);
         Ok(self.log.get_or_init(|| Mutex::new(log)))
+    }
+
+    /// Aborts every transaction open in `log`. Right after a start no
+    /// transaction is ongoing (the coordinator aborted or finished them all),
+    /// so each one open here is a leftover of the previous run.
+    fn abort_leftovers(&self, log: &mut Log) -> Result<()> {
+        for (producer_id, epoch, _) in log.open_transactions() {
+            tracing::warn!(topic = %self.topic, partition = self.index, producer_id, "aborting a transaction no state accounts for");
+            log.append_marker((producer_id, epoch), false, 0, now_ms())?;
+        }
+        Ok(())
+    }
+
+    /// [`Partition::abort_leftovers`] of a log opened before the
+    /// coordinator's recovery ended (those opened later do it as they open).
+    pub(crate) fn abort_leftover_transactions(&self) -> Result<()> {
+        if let Some(log) = self.log.get() {
+            let mut log = lock(log);
+            self.abort_leftovers(&mut log)?;
+            self.publish(&log);
+        }
+        Ok(())
     }
 
     /// Locks the log, opening it first if needed.

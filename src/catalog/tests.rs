@@ -37,3 +37,41 @@ fn producer_ids_are_not_reused_after_restart() {
     let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
     assert!(catalog.next_producer_id().unwrap() > first);
 }
+
+#[test]
+fn a_start_reads_no_partition_and_leftover_transactions_abort_as_logs_open() {
+    use crate::storage::testing::transactional_batch;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    catalog
+        .create_topic("t", 2, BTreeMap::new(), false)
+        .unwrap();
+    for (index, producer_id) in [(0, 7), (1, 8)] {
+        let partition = catalog.partition("t", index).unwrap();
+        let mut open = transactional_batch(producer_id, 0, 0, 1, 1);
+        partition.append_transactional(&mut open).unwrap();
+        assert_eq!(partition.offsets().last_stable, 0);
+    }
+    catalog.close().unwrap();
+
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    let marker = |index: i32| dir.path().join(format!("t-{index}/.clean-shutdown"));
+    assert!(
+        marker(0).exists() && marker(1).exists(),
+        "nothing was opened"
+    );
+    // One log opens before the coordinator's recovery ends, one after.
+    let first = catalog.partition("t", 0).unwrap();
+    assert_eq!(first.offsets().last_stable, 0);
+    catalog.abort_leftover_transactions().unwrap();
+    assert!(!marker(0).exists() && marker(1).exists());
+    let swept = Offsets {
+        log_start: 0,
+        high_watermark: 2,
+        last_stable: 2,
+    };
+    assert_eq!(first.offsets(), swept, "aborted at once: it was open");
+    let second = catalog.partition("t", 1).unwrap();
+    assert_eq!(second.offsets(), swept, "aborted as it opened");
+    catalog.close().unwrap();
+}

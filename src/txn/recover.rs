@@ -63,7 +63,8 @@ impl TxnCoordinator {
     /// Opens `__transaction_state-0` and finishes what a previous run left:
     /// a prepared transaction is completed as decided, an ongoing one is
     /// aborted (its offsets were in memory only), and any transaction still
-    /// open in a partition that no state accounts for is aborted. Runs
+    /// open in a partition that no state accounts for is aborted (when its
+    /// log opens, see [`Catalog::abort_leftover_transactions`]). Runs
     /// before the broker serves (inside a blocking task).
     pub(crate) fn recover(
         catalog: &Catalog,
@@ -124,14 +125,9 @@ impl TxnCoordinator {
             }
             txns.insert(id, meta);
         }
-        for topic in catalog.topics() {
-            for partition in topic.partitions() {
-                for (producer_id, epoch, _) in partition.open_transactions() {
-                    tracing::warn!(topic = %topic.name, partition = partition.index, producer_id, "aborting a transaction no state accounts for");
-                    partition.append_marker((producer_id, epoch), false)?;
-                }
-            }
-        }
+        // Every other transaction open in a partition is a leftover: aborted
+        // now where the log is open, and as each other log opens.
+        catalog.abort_leftover_transactions()?;
         *coordinator.lock() = txns;
         Ok(coordinator)
     }

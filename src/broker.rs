@@ -194,6 +194,9 @@ impl Broker {
             dynamic,
             credentials,
             stopping: stop_rx.clone(),
+            fetch_sessions: Arc::new(crate::handler::FetchSessions::new(
+                config.max_incremental_fetch_session_cache_slots,
+            )),
         };
         let cleaner = Cleaner::start((&catalog, &groups, &txns), &config, &lock)
             .map_err(io_err("log cleaner thread"))?;

@@ -129,11 +129,15 @@ impl Catalog {
                 topic_config::apply(&catalog.defaults(), &record.configs).map_err(Error::Config)?;
             let mut partitions = Vec::new();
             for index in 0..record.partitions {
-                // Logs open on first use: a start reads nothing of a partition.
+                // A log closed cleanly opens on first use: a start reads
+                // nothing of it but its marker. One that needs recovery opens
+                // now, so no request waits on a scan of its segments.
+                let dir = data_dir.join(format!("{}-{index}", record.name));
+                let lazily = crate::storage::closed_cleanly(&dir);
                 partitions.push(catalog.open_partition(
                     (&record.name, index),
                     cfg.clone(),
-                    true,
+                    lazily,
                 )?);
             }
             let topic = Topic {

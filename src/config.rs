@@ -107,6 +107,9 @@ pub struct Config {
     pub queued_max_request_bytes: u64,
     /// `connections.max.idle.ms`: a connection silent this long is closed.
     pub connections_max_idle_ms: u64,
+    /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227)
+    /// kept at once; 0 turns them off.
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
     /// `num.partitions`: partitions of an auto-created topic.
@@ -177,6 +180,7 @@ impl Default for Config {
             max_connections: 1000,
             max_connections_per_ip: 1000,
             queued_max_request_bytes: 128 * 1024 * 1024,
+            max_incremental_fetch_session_cache_slots: 1000,
             connections_max_idle_ms: 600_000,
             auto_create_topics_enable: true,
             num_partitions: 1,

@@ -150,6 +150,7 @@ fn new_broker() -> Broker {
             .expect("credentials"),
         ),
         stopping,
+        fetch_sessions: Arc::new(crate::handler::FetchSessions::new(8)),
     };
     Broker {
         ctx,

@@ -247,3 +247,21 @@ async fn kafka_python_manages_acls_that_the_authorizer_enforces() {
         "only the granted write landed"
     );
 }
+
+#[tokio::test]
+async fn kafka_python_fetches_incrementally_in_a_fetch_session() {
+    let Some(python) = tools::kafka_python(file!()) else {
+        return;
+    };
+    let broker = start_broker().await;
+    let topic = unique_topic("kafka-python-sessions");
+    create_topic(&broker.bootstrap(), &topic, 3, &[]).await;
+    run_script(
+        &python,
+        "fetch_sessions",
+        &broker.bootstrap(),
+        &topic,
+        "fetch sessions: all checks passed",
+    )
+    .await;
+}

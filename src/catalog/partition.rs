@@ -118,6 +118,10 @@ pub(crate) struct CleanReport {
     pub(crate) bytes_after: u64,
 }
 
+/// A producer that wrote to a partition: (producer id, epoch, last
+/// sequence, first offset of its open transaction).
+pub(crate) type ActiveProducer = (i64, i16, i32, Option<i64>);
+
 /// One partition of a topic. Safe to share between tasks (`Arc<Partition>`).
 #[derive(Debug)]
 pub struct Partition {
@@ -205,6 +209,8 @@ impl Partition {
         if let Some(log) = self.log.get() {
             return Ok(log);
         }
+        // A deleted partition's directory must not be created again.
+        self.check_live()?;
         let mut unopened = lock(&self.unopened);
         if let Some(log) = self.log.get() {
             return Ok(log);
@@ -354,15 +360,16 @@ impl Partition {
 
     /// Every producer that wrote here (DescribeProducers): (producer id,
     /// epoch, last sequence, first offset of its open transaction).
-    pub fn active_producers(&self) -> Vec<(i64, i16, i32, Option<i64>)> {
-        self.log()
-            .map_or_else(|_| Vec::new(), |log| log.active_producers())
+    /// A log that cannot be opened is KAFKA_STORAGE_ERROR, never "none".
+    pub fn active_producers(&self) -> Result<Vec<ActiveProducer>> {
+        Ok(self.log()?.active_producers())
     }
 
-    /// Open transactions here: (producer id, epoch, first offset).
-    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
-        self.log()
-            .map_or_else(|_| Vec::new(), |log| log.open_transactions())
+    /// Open transactions here: (producer id, epoch, first offset). A log
+    /// that cannot be opened is KAFKA_STORAGE_ERROR, never "none": the
+    /// coordinator must not take a marker it could not write as not needed.
+    pub fn open_transactions(&self) -> Result<Vec<(i64, i16, i64)>> {
+        Ok(self.log()?.open_transactions())
     }
 
     /// Locates the whole batches a fetch of `spec` returns. With
@@ -572,6 +579,7 @@ impl Partition {
     /// answer UNKNOWN_TOPIC_OR_PARTITION.
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
+        *lock(&self.unopened) = None;
         self.offsets.send_modify(|_| {});
     }
 

@@ -1,5 +1,6 @@
 //! Sending a file range to a TCP socket without copying it through user
-//! space: `sendfile(2)` on Linux, a read and a write elsewhere.
+//! space: `sendfile(2)` on Linux; a read and a write elsewhere, or when the
+//! file's filesystem cannot do `sendfile`.
 
 use std::io;
 
@@ -30,6 +31,15 @@ pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Res
             }
             Ok(n) => position += n as u64,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e)
+                if position == range.position
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                    ) =>
+            {
+                return copy_range(socket, range).await;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -60,18 +70,32 @@ fn sendfile(
     Ok(sent as usize)
 }
 
-/// Sends all of `range` to `socket`: read in pieces, then written.
+/// Sends all of `range` to `socket`.
 #[cfg(not(target_os = "linux"))]
 pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
-    let bytes = super::Chunk::File(range.clone()).to_bytes()?;
-    let mut written = 0;
-    while written < bytes.len() {
-        socket.writable().await?;
-        match socket.try_write(&bytes[written..]) {
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+    copy_range(socket, range).await
+}
+
+/// Sends all of `range` to `socket`, read in pieces of at most 64 KiB.
+async fn copy_range(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut piece = vec![0; range.len.min(64 * 1024)];
+    let mut done = 0;
+    while done < range.len {
+        let n = (range.len - done).min(piece.len());
+        range
+            .file
+            .read_exact_at(&mut piece[..n], range.position + done as u64)?;
+        let mut written = 0;
+        while written < n {
+            socket.writable().await?;
+            match socket.try_write(&piece[written..n]) {
+                Ok(sent) => written += sent,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
         }
+        done += n;
     }
     Ok(())
 }

@@ -9,6 +9,10 @@
 //! (see [`encode`]; TLS reads it in pieces). The authorizer needs READ on each topic.
 
 mod encode;
+mod session;
+
+pub(crate) use session::Sessions;
+use session::{Plan, Told, TopicRef, Wants};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,12 +50,22 @@ struct Wanted {
 pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let body: FetchRequest = req.decode()?;
     let version = req.version();
+    let (session_id, wants, incremental) = match ctx.fetch_sessions.begin(&body, version) {
+        Plan::Full { session_id, wants } => (session_id, wants, false),
+        Plan::Incremental { session_id, wants } => (session_id, wants, true),
+        Plan::Refused(error) => {
+            let mut response = FetchResponse::default();
+            response.error_code = error.code();
+            let frame = encode::encode(version, req.header.correlation_id, &response, &[]);
+            return Ok(Reply::Frame(frame));
+        }
+    };
     let max_wait = Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let deadline = Instant::now() + max_wait.min(MAX_WAIT);
     // A leader moving (in a test cluster) answers a waiting fetch at once.
     let mut moves = ctx.nodes.moves();
     moves.borrow_and_update();
-    let mut wanted = resolve(ctx, &body, version);
+    let mut wanted = resolve(ctx, &wants);
     let mut watches: Vec<watch::Receiver<Offsets>> = wanted
         .iter()
         .flatten()
@@ -71,55 +85,60 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
             || is_stopping(&stopping)
             || Instant::now() >= deadline;
         if done {
-            let (response, files) = respond(&body, &wanted, located, version);
-            count_bytes_out(ctx, &wanted, &response, &files);
+            let (mut response, mut files) = respond(&wants, &wanted, located, version);
+            response.session_id = session_id;
+            if session_id != 0 {
+                note_session(
+                    ctx,
+                    session_id,
+                    incremental,
+                    (&wants, &mut response, &mut files),
+                );
+            }
+            count_bytes_out(ctx, &response, &files);
             let frame = encode::encode(version, req.header.correlation_id, &response, &files);
             return Ok(Reply::Frame(frame));
         }
         tokio::select! {
             _ = tokio::time::timeout_at(deadline, any_changed(&mut watches)) => {}
             _ = stopped(&mut stopping) => {}
-            _ = moves.changed() => wanted = resolve(ctx, &body, version),
+            _ = moves.changed() => wanted = resolve(ctx, &wants),
         }
     }
 }
 
-/// The partitions of the request, by topic, each resolved to its partition
-/// (or the error to answer for it).
-fn resolve(ctx: &Call<'_>, req: &FetchRequest, version: i16) -> Vec<Vec<Wanted>> {
-    req.topics
+/// The partitions wanted, by topic, each resolved to its partition (or
+/// the error to answer for it).
+fn resolve(ctx: &Call<'_>, wants: &Wants) -> Vec<Vec<Wanted>> {
+    wants
         .iter()
-        .map(|topic| {
-            let name = if version >= 13 {
-                ctx.catalog
-                    .topic_by_id(topic.topic_id)
-                    .map(|t| t.name.clone())
-            } else {
-                Some(topic.topic.to_string())
+        .map(|(topic, partitions)| {
+            let name = match topic {
+                TopicRef::Id(id) => ctx.catalog.topic_by_id(*id).map(|t| t.name.clone()),
+                TopicRef::Name(name) => Some(name.to_string()),
             };
-            topic
-                .partitions
+            partitions
                 .iter()
-                .map(|p| Wanted {
+                .map(|(index, p)| Wanted {
                     partition: match &name {
                         Some(name) if !ctx.may(op::READ, resource::TOPIC, name) => {
                             Err(ResponseError::TopicAuthorizationFailed)
                         }
                         Some(name) => ctx
                             .catalog
-                            .partition(name, p.partition)
+                            .partition(name, *index)
                             .map_err(|e| {
                                 ResponseError::try_from_code(e.code())
                                     .unwrap_or(ResponseError::UnknownServerError)
                             })
                             .and_then(|partition| {
-                                ctx.leads_at(name, p.partition, p.current_leader_epoch)?;
+                                ctx.leads_at(name, *index, p.leader_epoch)?;
                                 Ok(partition)
                             }),
                         None => Err(ResponseError::UnknownTopicId),
                     },
-                    offset: p.fetch_offset,
-                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    offset: p.offset,
+                    max_bytes: p.max_bytes.max(0) as usize,
                 })
                 .collect()
         })
@@ -160,16 +179,60 @@ fn locate(
         .collect()
 }
 
-/// Counts the record bytes answered, per topic.
-fn count_bytes_out(
+/// An answer of session `session_id`: an incremental one keeps only the
+/// partitions with records, an error, or offsets the client was not told
+/// yet; the session remembers what this answer tells.
+fn note_session(
     ctx: &Context,
-    wanted: &[Vec<Wanted>],
-    response: &FetchResponse,
-    files: &[Vec<Option<FileRange>>],
+    session_id: i32,
+    incremental: bool,
+    (wants, response, files): (&Wants, &mut FetchResponse, &mut Vec<Vec<Option<FileRange>>>),
 ) {
-    for ((wanted, topic), files) in wanted.iter().zip(&response.responses).zip(files) {
-        let Some(partition) = wanted.iter().find_map(|w| w.partition.as_ref().ok()) else {
-            continue;
+    let mut told = Vec::new();
+    let topics = std::mem::take(&mut response.responses);
+    let topic_files = std::mem::take(files);
+    for (((topic, asked), mut out), topic_files) in wants.iter().zip(topics).zip(topic_files) {
+        let mut kept = Vec::new();
+        let mut kept_files = Vec::new();
+        let partitions = std::mem::take(&mut out.partitions);
+        for (((index, _), data), file) in asked.iter().zip(partitions).zip(topic_files) {
+            let now = Told {
+                high_watermark: data.high_watermark,
+                last_stable: data.last_stable_offset,
+                log_start: data.log_start_offset,
+            };
+            let key = (topic.clone(), *index);
+            let has_records =
+                file.is_some() || data.records.as_ref().is_some_and(|r| !r.is_empty());
+            let include = !incremental
+                || has_records
+                || data.error_code != 0
+                || ctx.fetch_sessions.changed(session_id, &key, now);
+            if include {
+                told.push((key, now));
+                kept.push(data);
+                kept_files.push(file);
+            }
+        }
+        if !kept.is_empty() {
+            out.partitions = kept;
+            response.responses.push(out);
+            files.push(kept_files);
+        }
+    }
+    ctx.fetch_sessions.told(session_id, told);
+}
+
+/// Counts the record bytes answered, per topic.
+fn count_bytes_out(ctx: &Context, response: &FetchResponse, files: &[Vec<Option<FileRange>>]) {
+    for (topic, files) in response.responses.iter().zip(files) {
+        let name = if topic.topic.is_empty() {
+            match ctx.catalog.topic_by_id(topic.topic_id) {
+                Some(t) => t.name.clone(),
+                None => continue,
+            }
+        } else {
+            topic.topic.to_string()
         };
         let read: usize = topic
             .partitions
@@ -178,7 +241,7 @@ fn count_bytes_out(
             .sum();
         let sent: usize = files.iter().flatten().map(|f| f.len).sum();
         let bytes = read + sent;
-        ctx.metrics.fetched(&partition.topic, bytes);
+        ctx.metrics.fetched(&name, bytes);
     }
 }
 
@@ -190,23 +253,22 @@ const SEND_FILE_BYTES: usize = 16 * 1024;
 /// their file ranges, topic by topic, partition by partition, to send in
 /// place of the records.
 fn respond(
-    req: &FetchRequest,
+    wants: &Wants,
     wanted: &[Vec<Wanted>],
     located: Vec<Vec<Result<Located>>>,
     version: i16,
 ) -> (FetchResponse, Vec<Vec<Option<FileRange>>>) {
     let mut response = FetchResponse::default();
-    let mut files = Vec::with_capacity(req.topics.len());
-    for ((topic, wanted), located) in req.topics.iter().zip(wanted).zip(located) {
+    let mut files = Vec::with_capacity(wants.len());
+    for (((topic, asked), wanted), located) in wants.iter().zip(wanted).zip(located) {
         let mut out = FetchableTopicResponse::default();
-        if version >= 13 {
-            out.topic_id = topic.topic_id;
-        } else {
-            out.topic = topic.topic.clone();
+        match topic {
+            TopicRef::Id(id) => out.topic_id = *id,
+            TopicRef::Name(name) => out.topic = name.clone(),
         }
-        let mut topic_files = Vec::with_capacity(topic.partitions.len());
-        for ((p, w), located) in topic.partitions.iter().zip(wanted).zip(located) {
-            let (data, file) = partition_data(p.partition, w, located, version);
+        let mut topic_files = Vec::with_capacity(asked.len());
+        for (((index, _), w), located) in asked.iter().zip(wanted).zip(located) {
+            let (data, file) = partition_data(*index, w, located, version);
             out.partitions.push(data);
             topic_files.push(file);
         }

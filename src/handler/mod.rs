@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::faults::FaultKind;
 use crate::protocol::{Request, encode_response};
 use crate::session::Session;
+pub(crate) use fetch::Sessions as FetchSessions;
 
 pub(crate) use call::Call;
 
@@ -152,6 +153,8 @@ pub(crate) struct Context {
     pub credentials: Arc<crate::security::credentials::Credentials>,
     /// Turns true when the broker stops: long-polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: Arc<FetchSessions>,
 }
 
 /// The chunks of a response frame, once a deferred reply is ready.

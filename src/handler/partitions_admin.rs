@@ -188,11 +188,15 @@ pub(super) async fn describe_producers(
                     ctx.leads(&topic.name, index)?;
                     Ok(partition)
                 });
-            match found {
+            match found.and_then(|partition| {
+                partition.active_producers().map_err(|e| {
+                    ResponseError::try_from_code(e.code())
+                        .unwrap_or(ResponseError::KafkaStorageError)
+                })
+            }) {
                 Err(e) => p.error_code = e.code(),
-                Ok(partition) => {
-                    p.active_producers = partition
-                        .active_producers()
+                Ok(producers) => {
+                    p.active_producers = producers
                         .into_iter()
                         .map(|(id, epoch, last_sequence, txn_start)| {
                             let mut s = ProducerState::default();

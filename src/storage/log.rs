@@ -39,6 +39,12 @@ use files::{list_snapshots, remove_snapshot};
 pub use types::{AppendInfo, ReadSlice, SyncTarget};
 
 const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
+
+/// True when the log in `dir` was closed cleanly (and not opened since):
+/// opening it then reads no segment through.
+pub fn closed_cleanly(dir: &Path) -> bool {
+    dir.join(CLEAN_SHUTDOWN).exists()
+}
 const START_OFFSET_FILE: &str = "log-start-offset";
 /// The leader epoch stamped into every appended batch: a single broker has
 /// only ever had epoch 0.

@@ -43,7 +43,7 @@ pub use config::{
 };
 pub use disk::{Disk, RealDisk};
 pub use error::{Error, Result};
-pub use log::{AppendInfo, Log, ReadSlice, SyncTarget};
+pub use log::{AppendInfo, Log, ReadSlice, SyncTarget, closed_cleanly};
 pub use record::RecordBatch;
 pub(crate) use record::{put_varint, transactional_producer};
 pub(crate) use timestamps::first_record;

@@ -32,7 +32,7 @@ fn append_markers(
             continue;
         };
         let open = partition
-            .open_transactions()
+            .open_transactions()?
             .into_iter()
             .any(|(pid, ..)| pid == meta.producer_id);
         if !open {

@@ -1,0 +1,288 @@
+//! Fetch sessions (KIP-227, incremental fetch). A consumer of many
+//! partitions opens a session with a full fetch (epoch 0); each later fetch
+//! (epoch 1, 2, ...) names only the partitions whose position changed (and
+//! those to forget), and its answer carries only the partitions with
+//! something new: records, an error, or a moved high watermark, last stable
+//! offset or log start. Sessions live in a cache of
+//! `max_incremental_fetch_session_cache_slots`; when it is full, a session
+//! idle for [`EVICTABLE_AFTER`] makes room, or the client gets no session
+//! (session id 0) and goes on with full fetches, as Kafka allows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{FetchRequest, TopicName};
+use uuid::Uuid;
+
+/// A session unused this long may be evicted for a new one.
+const EVICTABLE_AFTER: Duration = Duration::from_secs(120);
+
+/// How a request names a topic: by name (up to v12) or by id (v13 on).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum TopicRef {
+    Name(TopicName),
+    Id(Uuid),
+}
+
+/// What the client asks of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Asked {
+    pub offset: i64,
+    pub max_bytes: i32,
+    pub leader_epoch: i32,
+}
+
+/// The partitions a fetch reads, topic by topic: the request's, or its session's.
+pub(super) type Wants = Vec<(TopicRef, Vec<(i32, Asked)>)>;
+
+/// What the last answer told the client of a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Told {
+    pub high_watermark: i64,
+    pub last_stable: i64,
+    pub log_start: i64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    asked: Asked,
+    /// `None` until an answer included the partition.
+    told: Option<Told>,
+}
+
+#[derive(Debug)]
+struct Session {
+    /// The epoch the next request must carry.
+    next_epoch: i32,
+    partitions: BTreeMap<(TopicRef, i32), Entry>,
+    last_used: Instant,
+}
+
+/// What a fetch request does with sessions.
+#[derive(Debug)]
+pub(super) enum Plan {
+    /// A full fetch; `session_id` is the session it opened (0: none).
+    Full { session_id: i32, wants: Wants },
+    /// An incremental fetch of session `session_id`: every partition of the
+    /// session, but only the changed ones answered.
+    Incremental { session_id: i32, wants: Wants },
+    /// The whole answer is this error.
+    Refused(ResponseError),
+}
+
+/// The fetch sessions of a broker.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    slots: usize,
+    sessions: Mutex<HashMap<i32, Session>>,
+}
+
+impl Sessions {
+    /// A cache of at most `slots` sessions (0: sessions are never created).
+    pub(crate) fn new(slots: usize) -> Sessions {
+        Sessions {
+            slots,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Session>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `req` (at `version`) to the sessions and says what to fetch.
+    pub(super) fn begin(&self, req: &FetchRequest, version: i16) -> Plan {
+        let asked = asked(req, version);
+        if version < 7 {
+            return Plan::Full {
+                session_id: 0,
+                wants: asked,
+            };
+        }
+        let mut sessions = self.lock();
+        match (req.session_id, req.session_epoch) {
+            // No session, or closing one: a full fetch without a session.
+            (id, -1) => {
+                sessions.remove(&id);
+                Plan::Full {
+                    session_id: 0,
+                    wants: asked,
+                }
+            }
+            // (Re)starting a session.
+            (id, 0) => {
+                sessions.remove(&id);
+                let session_id = self.create(&mut sessions, &asked);
+                Plan::Full {
+                    session_id,
+                    wants: asked,
+                }
+            }
+            (id, epoch) => {
+                let Some(session) = sessions.get_mut(&id) else {
+                    return Plan::Refused(ResponseError::FetchSessionIdNotFound);
+                };
+                if session.next_epoch != epoch {
+                    return Plan::Refused(ResponseError::InvalidFetchSessionEpoch);
+                }
+                session.next_epoch = next_epoch(epoch);
+                session.last_used = Instant::now();
+                for (topic, partitions) in asked {
+                    for (index, asked) in partitions {
+                        let entry = session
+                            .partitions
+                            .entry((topic.clone(), index))
+                            .or_insert(Entry { asked, told: None });
+                        entry.asked = asked;
+                    }
+                }
+                for (topic, partitions) in forgotten(req, version) {
+                    for index in partitions {
+                        session.partitions.remove(&(topic.clone(), index));
+                    }
+                }
+                Plan::Incremental {
+                    session_id: id,
+                    wants: wants_of(session),
+                }
+            }
+        }
+    }
+
+    /// A new session of `asked`; its id, or 0 when the cache has no room.
+    fn create(&self, sessions: &mut HashMap<i32, Session>, asked: &Wants) -> i32 {
+        if sessions.len() >= self.slots {
+            let stale = sessions
+                .iter()
+                .filter(|(_, s)| s.last_used.elapsed() >= EVICTABLE_AFTER)
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(id, _)| *id);
+            match stale {
+                Some(id) => sessions.remove(&id),
+                None => return 0,
+            };
+        }
+        let id = loop {
+            let id = (rand_u32() & 0x7fff_ffff) as i32;
+            if id != 0 && !sessions.contains_key(&id) {
+                break id;
+            }
+        };
+        let partitions = asked
+            .iter()
+            .flat_map(|(topic, partitions)| {
+                partitions.iter().map(|(index, asked)| {
+                    let entry = Entry {
+                        asked: *asked,
+                        told: None,
+                    };
+                    ((topic.clone(), *index), entry)
+                })
+            })
+            .collect();
+        sessions.insert(
+            id,
+            Session {
+                next_epoch: 1,
+                partitions,
+                last_used: Instant::now(),
+            },
+        );
+        id
+    }
+
+    /// Whether an incremental answer of session `session_id` must include a
+    /// partition that now shows `now` (records and errors always are).
+    pub(super) fn changed(&self, session_id: i32, key: &(TopicRef, i32), now: Told) -> bool {
+        let sessions = self.lock();
+        let told = sessions
+            .get(&session_id)
+            .and_then(|s| s.partitions.get(key))
+            .and_then(|e| e.told);
+        told != Some(now)
+    }
+
+    /// Records what an answer of session `session_id` told the client.
+    pub(super) fn told(&self, session_id: i32, sent: Vec<((TopicRef, i32), Told)>) {
+        let mut sessions = self.lock();
+        let Some(session) = sessions.get_mut(&session_id) else {
+            return;
+        };
+        for (key, told) in sent {
+            if let Some(entry) = session.partitions.get_mut(&key) {
+                entry.told = Some(told);
+            }
+        }
+    }
+}
+
+/// The epoch after `epoch`; after `i32::MAX` comes 1 (0 would restart the session).
+fn next_epoch(epoch: i32) -> i32 {
+    if epoch == i32::MAX { 1 } else { epoch + 1 }
+}
+
+fn topic_ref(name: &TopicName, id: Uuid, version: i16) -> TopicRef {
+    if version >= 13 {
+        TopicRef::Id(id)
+    } else {
+        TopicRef::Name(name.clone())
+    }
+}
+
+/// The partitions of the request, in its order.
+fn asked(req: &FetchRequest, version: i16) -> Wants {
+    req.topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let asked = Asked {
+                        offset: p.fetch_offset,
+                        max_bytes: p.partition_max_bytes,
+                        leader_epoch: p.current_leader_epoch,
+                    };
+                    (p.partition, asked)
+                })
+                .collect();
+            (topic_ref(&topic.topic, topic.topic_id, version), partitions)
+        })
+        .collect()
+}
+
+fn forgotten(req: &FetchRequest, version: i16) -> Vec<(TopicRef, Vec<i32>)> {
+    req.forgotten_topics_data
+        .iter()
+        .map(|t| {
+            let topic = topic_ref(&t.topic, t.topic_id, version);
+            (topic, t.partitions.clone())
+        })
+        .collect()
+}
+
+/// Every partition of `session`, topic by topic.
+fn wants_of(session: &Session) -> Wants {
+    let mut wants: Wants = Vec::new();
+    for ((topic, index), entry) in &session.partitions {
+        match wants.last_mut() {
+            Some((last, partitions)) if last == topic => partitions.push((*index, entry.asked)),
+            _ => wants.push((topic.clone(), vec![(*index, entry.asked)])),
+        }
+    }
+    wants
+}
+
+/// A random session id source (ids need not be secret, only unlikely to repeat).
+fn rand_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos());
+        return nanos;
+    }
+    u32::from_le_bytes(bytes)
+}

@@ -1,0 +1,138 @@
+//! Fetch sessions (KIP-227) on the wire: a full fetch at epoch 0 opens a
+//! session; incremental fetches name only what changed and get back only
+//! partitions with something new; a wrong epoch, an unknown session, a
+//! forgotten partition and closing the session behave as in Kafka.
+//! (kafka-python's own sessions: tests/kafka_python.rs.)
+
+mod common;
+
+use bytes::Bytes;
+use common::raw::*;
+use common::*;
+use kafka_protocol::messages::fetch_request::{FetchPartition, ForgottenTopic};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+
+fn one(value: &str) -> Bytes {
+    batch(&[record(0, 1_700_000_000_000, None, Some(value))])
+}
+
+/// A fetch of session `id` at `epoch`, naming `partitions` (index, offset).
+fn session_fetch(topic: &str, id: i32, epoch: i32, partitions: &[(i32, i64)]) -> FetchRequest {
+    let mut request = fetch_request(topic, &[], 0, 0)
+        .with_session_id(id)
+        .with_session_epoch(epoch);
+    request.topics[0].partitions = partitions
+        .iter()
+        .map(|&(p, offset)| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)
+        })
+        .collect();
+    if partitions.is_empty() {
+        request.topics.clear();
+    }
+    request
+}
+
+/// (partition, high watermark, values) of every partition answered.
+fn answered(response: &FetchResponse) -> Vec<(i32, i64, Vec<String>)> {
+    response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| {
+            let records = p.records.clone().unwrap_or_default();
+            let values = decode_records(&records)
+                .iter()
+                .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into())
+                .collect();
+            (p.partition_index, p.high_watermark, values)
+        })
+        .collect()
+}
+
+fn values(list: &[&str]) -> Vec<String> {
+    list.iter().map(|v| v.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_session_answers_only_what_changed_and_refuses_a_wrong_epoch_or_id() {
+    let broker = start_broker().await;
+    let topic = unique_topic("sessions");
+    create_topic(&broker.bootstrap(), &topic, 3, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    for p in 0..3 {
+        assert_eq!(
+            produce(&mut raw, 9, &topic, p, one(&format!("p{p}-0"))).await,
+            (0, 0)
+        );
+    }
+
+    // Epoch 0 opens a session: a full answer.
+    let full = raw
+        .call(12, &session_fetch(&topic, 0, 0, &[(0, 0), (1, 0), (2, 0)]))
+        .await;
+    let id = full.session_id;
+    assert_ne!(id, 0, "a session was opened");
+    assert_eq!(
+        answered(&full),
+        vec![
+            (0, 1, values(&["p0-0"])),
+            (1, 1, values(&["p1-0"])),
+            (2, 1, values(&["p2-0"]))
+        ]
+    );
+
+    // The client moved past the records: nothing new anywhere.
+    let moved = session_fetch(&topic, id, 1, &[(0, 1), (1, 1), (2, 1)]);
+    let quiet = raw.call(12, &moved).await;
+    assert_eq!((quiet.error_code, quiet.session_id), (0, id));
+    assert_eq!(answered(&quiet), vec![]);
+
+    // A record in partition 1: only it is answered, though the request names none.
+    assert_eq!(produce(&mut raw, 9, &topic, 1, one("p1-1")).await, (0, 1));
+    let news = raw.call(12, &session_fetch(&topic, id, 2, &[])).await;
+    assert_eq!(answered(&news), vec![(1, 2, values(&["p1-1"]))]);
+
+    // The same epoch again, or an unknown session: refused as a whole.
+    let again = raw.call(12, &session_fetch(&topic, id, 2, &[])).await;
+    assert_eq!(
+        (again.error_code, answered(&again)),
+        (INVALID_FETCH_SESSION_EPOCH, vec![])
+    );
+    let unknown = raw
+        .call(12, &session_fetch(&topic, id ^ 0x55, 3, &[]))
+        .await;
+    assert_eq!(unknown.error_code, FETCH_SESSION_ID_NOT_FOUND);
+
+    // Forgetting partition 1: its news is no longer answered; partition 0's is.
+    let mut forget = session_fetch(&topic, id, 3, &[(1, 2)]);
+    forget.topics.clear();
+    forget.forgotten_topics_data = vec![
+        ForgottenTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+            .with_partitions(vec![1]),
+    ];
+    assert_eq!(answered(&raw.call(12, &forget).await), vec![]);
+    assert_eq!(produce(&mut raw, 9, &topic, 1, one("p1-2")).await, (0, 2));
+    assert_eq!(produce(&mut raw, 9, &topic, 0, one("p0-1")).await, (0, 1));
+    let after = raw.call(12, &session_fetch(&topic, id, 4, &[])).await;
+    assert_eq!(answered(&after), vec![(0, 2, values(&["p0-1"]))]);
+
+    // Epoch -1 closes the session: a full answer without one; the id is gone.
+    let closing = raw
+        .call(12, &session_fetch(&topic, id, -1, &[(2, 1)]))
+        .await;
+    assert_eq!(
+        (closing.session_id, answered(&closing)),
+        (0, vec![(2, 1, vec![])])
+    );
+    let gone = raw.call(12, &session_fetch(&topic, id, 5, &[])).await;
+    assert_eq!(gone.error_code, FETCH_SESSION_ID_NOT_FOUND);
+}

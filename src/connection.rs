@@ -235,8 +235,8 @@ impl FrameReader {
 /// Chunks smaller than this are gathered in the writer's buffer.
 const GATHER_BYTES: usize = 8 * 1024;
 
-/// A file range sent over TLS is read in pieces of this size.
-const TLS_PIECE_BYTES: usize = 64 * 1024;
+/// A file range that is copied (TLS) is read in pieces of this size.
+const PIECE_BYTES: usize = 64 * 1024;
 
 impl FrameWriter {
     /// Writes a frame made of several chunks (e.g. header, then record bytes)
@@ -257,9 +257,12 @@ impl FrameWriter {
                 }
                 Chunk::File(range) => {
                     self.write_buffered().await?;
-                    match &mut self.stream {
+                    let sent = match &self.stream {
                         Sink::Tcp(socket) => send::file_range(socket.as_ref(), range).await?,
-                        Sink::Other(_) => self.copy_file_range(range).await?,
+                        Sink::Other(_) => false,
+                    };
+                    if !sent {
+                        self.copy_file_range(range).await?;
                     }
                 }
             }
@@ -289,10 +292,10 @@ impl FrameWriter {
         }
     }
 
-    /// Reads `range` in pieces and writes them (a stream that cannot take
-    /// a file descriptor, such as TLS).
+    /// Reads `range` in pieces and writes them (TLS, or a file `sendfile`
+    /// cannot send).
     async fn copy_file_range(&mut self, range: &FileRange) -> io::Result<()> {
-        let mut piece = vec![0; range.len.min(TLS_PIECE_BYTES)];
+        let mut piece = vec![0; range.len.min(PIECE_BYTES)];
         let mut done = 0;
         while done < range.len {
             let n = (range.len - done).min(piece.len());

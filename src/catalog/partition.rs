@@ -533,7 +533,12 @@ impl Partition {
     }
 
     /// Applies retention (and time-based rolling); returns segments deleted.
+    /// A log not opened yet is left closed when it has a single segment:
+    /// that one is active, and a segment opened now is not old enough to roll.
     pub(crate) fn apply_retention(&self, now_ms: i64) -> Result<usize> {
+        if self.log.get().is_none() && segment_files(&self.dir) <= 1 {
+            return Ok(0);
+        }
         let mut log = self.log()?;
         let deleted = log.apply_retention(now_ms)?;
         self.publish(&log);
@@ -599,6 +604,17 @@ impl Partition {
                 .map_or(0, |how| how.recovery_point)),
         }
     }
+}
+
+/// `.log` files in `dir`, counted up to 2 (0 when it cannot be read).
+fn segment_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .take(2)
+            .count()
+    })
 }
 
 /// The record of the located batch wanted by `wanted`, at or after

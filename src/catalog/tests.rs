@@ -39,7 +39,7 @@ fn producer_ids_are_not_reused_after_restart() {
 }
 
 #[test]
-fn a_start_reads_no_partition_and_leftover_transactions_abort_as_logs_open() {
+fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_logs_open() {
     use crate::storage::testing::transactional_batch;
     let dir = tempfile::tempdir().unwrap();
     let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
@@ -59,6 +59,11 @@ fn a_start_reads_no_partition_and_leftover_transactions_abort_as_logs_open() {
     assert!(
         marker(0).exists() && marker(1).exists(),
         "nothing was opened"
+    );
+    catalog.apply_retention();
+    assert!(
+        marker(0).exists() && marker(1).exists(),
+        "retention has nothing to do in a single segment"
     );
     // One log opens before the coordinator's recovery ends, one after.
     let first = catalog.partition("t", 0).unwrap();

@@ -1,6 +1,6 @@
 //! Sending a file range to a TCP socket without copying it through user
-//! space: `sendfile(2)` on Linux; a read and a write elsewhere, or when the
-//! file's filesystem cannot do `sendfile`.
+//! space: `sendfile(2)` on Linux. Elsewhere, or when the file's filesystem
+//! cannot do `sendfile`, the caller reads and writes the range itself.
 
 use std::io;
 
@@ -8,9 +8,10 @@ use tokio::net::TcpStream;
 
 use super::FileRange;
 
-/// Sends all of `range` to `socket`, waiting whenever the socket is full.
+/// Sends all of `range` to `socket`, waiting whenever the socket is full;
+/// false when nothing was sent because `sendfile` cannot be used here.
 #[cfg(target_os = "linux")]
-pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
+pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     use tokio::io::Interest;
 
@@ -38,12 +39,12 @@ pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Res
                         Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
                     ) =>
             {
-                return copy_range(socket, range).await;
+                return Ok(false);
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The most one `sendfile` call is asked for (Linux sends at most ~2 GiB).
@@ -70,32 +71,8 @@ fn sendfile(
     Ok(sent as usize)
 }
 
-/// Sends all of `range` to `socket`.
+/// Elsewhere the connection reads and writes the range itself.
 #[cfg(not(target_os = "linux"))]
-pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
-    copy_range(socket, range).await
-}
-
-/// Sends all of `range` to `socket`, read in pieces of at most 64 KiB.
-async fn copy_range(socket: &TcpStream, range: &FileRange) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let mut piece = vec![0; range.len.min(64 * 1024)];
-    let mut done = 0;
-    while done < range.len {
-        let n = (range.len - done).min(piece.len());
-        range
-            .file
-            .read_exact_at(&mut piece[..n], range.position + done as u64)?;
-        let mut written = 0;
-        while written < n {
-            socket.writable().await?;
-            match socket.try_write(&piece[written..n]) {
-                Ok(sent) => written += sent,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        done += n;
-    }
-    Ok(())
+pub(super) async fn file_range(_: &TcpStream, _: &FileRange) -> io::Result<bool> {
+    Ok(false)
 }

@@ -1,7 +1,8 @@
 //! Fetch sessions (KIP-227) on the wire: a full fetch at epoch 0 opens a
 //! session; incremental fetches name only what changed and get back only
 //! partitions with something new; a wrong epoch, an unknown session, a
-//! forgotten partition and closing the session behave as in Kafka.
+//! forgotten partition and closing the session behave as in Kafka; the
+//! byte budget goes round the session's partitions.
 //! (kafka-python's own sessions: tests/kafka_python.rs.)
 
 mod common;
@@ -135,4 +136,41 @@ async fn a_session_answers_only_what_changed_and_refuses_a_wrong_epoch_or_id() {
     );
     let gone = raw.call(12, &session_fetch(&topic, id, 5, &[])).await;
     assert_eq!(gone.error_code, FETCH_SESSION_ID_NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_partition_that_returned_records_waits_behind_the_others() {
+    let broker = start_broker().await;
+    let topic = unique_topic("sessions-turns");
+    create_topic(&broker.bootstrap(), &topic, 2, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    for p in 0..2 {
+        for i in 0..2 {
+            let value = format!("p{p}-{i}");
+            assert_eq!(produce(&mut raw, 9, &topic, p, one(&value)).await, (0, i));
+        }
+    }
+    // A budget of one byte: only the first partition with records answers
+    // one batch (KIP-74), the other answers none.
+    let budget = |mut request: FetchRequest| {
+        request.max_bytes = 1;
+        request
+    };
+    let full = raw
+        .call(12, &budget(session_fetch(&topic, 0, 0, &[(0, 0), (1, 0)])))
+        .await;
+    assert_eq!(
+        answered(&full),
+        vec![(0, 2, values(&["p0-0"])), (1, 2, vec![])]
+    );
+    // Partition 0 had its turn: partition 1 goes first now, then 0 again.
+    let id = full.session_id;
+    let next = raw
+        .call(12, &budget(session_fetch(&topic, id, 1, &[(0, 1)])))
+        .await;
+    assert_eq!(answered(&next), vec![(1, 2, values(&["p1-0"]))]);
+    let then = raw
+        .call(12, &budget(session_fetch(&topic, id, 2, &[(1, 1)])))
+        .await;
+    assert_eq!(answered(&then), vec![(0, 2, values(&["p0-1"]))]);
 }

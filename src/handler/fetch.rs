@@ -209,7 +209,7 @@ fn note_session(
                 || data.error_code != 0
                 || ctx.fetch_sessions.changed(session_id, &key, now);
             if include {
-                told.push((key, now));
+                told.push((key, now, has_records));
                 kept.push(data);
                 kept_files.push(file);
             }

@@ -3,7 +3,9 @@
 //! (epoch 1, 2, ...) names only the partitions whose position changed (and
 //! those to forget), and its answer carries only the partitions with
 //! something new: records, an error, or a moved high watermark, last stable
-//! offset or log start. Sessions live in a cache of
+//! offset or log start. A partition that returned records moves to the end
+//! of its session's order, so a response's byte budget goes round the
+//! partitions instead of always to the first. Sessions live in a cache of
 //! `max_incremental_fetch_session_cache_slots`; when it is full, a session
 //! idle for [`EVICTABLE_AFTER`] makes room, or the client gets no session
 //! (session id 0) and goes on with full fetches, as Kafka allows.
@@ -50,6 +52,8 @@ struct Entry {
     asked: Asked,
     /// `None` until an answer included the partition.
     told: Option<Told>,
+    /// Its place in the session's order (lowest first).
+    turn: u64,
 }
 
 #[derive(Debug)]
@@ -57,6 +61,8 @@ struct Session {
     /// The epoch the next request must carry.
     next_epoch: i32,
     partitions: BTreeMap<(TopicRef, i32), Entry>,
+    /// The turn the next partition to move to the end gets.
+    next_turn: u64,
     last_used: Instant,
 }
 
@@ -131,11 +137,20 @@ impl Sessions {
                 session.last_used = Instant::now();
                 for (topic, partitions) in asked {
                     for (index, asked) in partitions {
-                        let entry = session
-                            .partitions
-                            .entry((topic.clone(), index))
-                            .or_insert(Entry { asked, told: None });
-                        entry.asked = asked;
+                        let key = (topic.clone(), index);
+                        match session.partitions.get_mut(&key) {
+                            Some(entry) => entry.asked = asked,
+                            None => {
+                                let turn = session.next_turn;
+                                session.next_turn += 1;
+                                let entry = Entry {
+                                    asked,
+                                    told: None,
+                                    turn,
+                                };
+                                session.partitions.insert(key, entry);
+                            }
+                        }
                     }
                 }
                 for (topic, partitions) in forgotten(req, version) {
@@ -170,22 +185,28 @@ impl Sessions {
                 break id;
             }
         };
-        let partitions = asked
+        let partitions: BTreeMap<_, _> = asked
             .iter()
             .flat_map(|(topic, partitions)| {
-                partitions.iter().map(|(index, asked)| {
-                    let entry = Entry {
-                        asked: *asked,
-                        told: None,
-                    };
-                    ((topic.clone(), *index), entry)
-                })
+                partitions
+                    .iter()
+                    .map(|(index, asked)| ((topic.clone(), *index), *asked))
+            })
+            .zip(0..)
+            .map(|((key, asked), turn)| {
+                let entry = Entry {
+                    asked,
+                    told: None,
+                    turn,
+                };
+                (key, entry)
             })
             .collect();
         sessions.insert(
             id,
             Session {
                 next_epoch: 1,
+                next_turn: partitions.len() as u64,
                 partitions,
                 last_used: Instant::now(),
             },
@@ -204,15 +225,20 @@ impl Sessions {
         told != Some(now)
     }
 
-    /// Records what an answer of session `session_id` told the client.
-    pub(super) fn told(&self, session_id: i32, sent: Vec<((TopicRef, i32), Told)>) {
+    /// Records what an answer of session `session_id` told the client;
+    /// the partitions that returned records (`true`) move to the end.
+    pub(super) fn told(&self, session_id: i32, sent: Vec<((TopicRef, i32), Told, bool)>) {
         let mut sessions = self.lock();
         let Some(session) = sessions.get_mut(&session_id) else {
             return;
         };
-        for (key, told) in sent {
+        for (key, told, had_records) in sent {
             if let Some(entry) = session.partitions.get_mut(&key) {
                 entry.told = Some(told);
+                if had_records {
+                    entry.turn = session.next_turn;
+                    session.next_turn += 1;
+                }
             }
         }
     }
@@ -263,10 +289,13 @@ fn forgotten(req: &FetchRequest, version: i16) -> Vec<(TopicRef, Vec<i32>)> {
         .collect()
 }
 
-/// Every partition of `session`, topic by topic.
+/// Every partition of `session`, in its order; consecutive partitions of a
+/// topic are grouped (a topic may come back later, as in Kafka's answers).
 fn wants_of(session: &Session) -> Wants {
+    let mut ordered: Vec<_> = session.partitions.iter().collect();
+    ordered.sort_by_key(|(_, entry)| entry.turn);
     let mut wants: Wants = Vec::new();
-    for ((topic, index), entry) in &session.partitions {
+    for ((topic, index), entry) in ordered {
         match wants.last_mut() {
             Some((last, partitions)) if last == topic => partitions.push((*index, entry.asked)),
             _ => wants.push((topic.clone(), vec![(*index, entry.asked)])),

@@ -174,3 +174,42 @@ async fn a_partition_that_returned_records_waits_behind_the_others() {
         .await;
     assert_eq!(answered(&then), vec![(0, 2, values(&["p0-1"]))]);
 }
+
+#[tokio::test]
+async fn an_unknown_topic_does_not_cut_a_long_poll_short_and_a_session_keeps_its_naming() {
+    let broker = start_broker().await;
+    let topic = unique_topic("sessions-wait");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let mut request = fetch_request(&topic, &[0], 0, 400);
+    let mut unknown = request.topics[0].clone();
+    unknown.topic = TopicName(StrBytes::from_static_str("no-such-topic"));
+    request.topics.push(unknown.clone());
+
+    // The empty partition is waited on for max_wait, the unknown one answered with it.
+    let started = std::time::Instant::now();
+    let both = raw.call(12, &request).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+    let codes: Vec<i16> = both
+        .responses
+        .iter()
+        .map(|t| t.partitions[0].error_code)
+        .collect();
+    assert_eq!(codes, vec![0, 3]);
+
+    // Nothing else to wait on: answered at once.
+    request.topics = vec![unknown];
+    request.max_wait_ms = 30_000;
+    let started = std::time::Instant::now();
+    let alone = raw.call(12, &request).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(alone.responses[0].partitions[0].error_code, 3);
+
+    // A session opened with topic names cannot go on with topic ids.
+    let full = raw.call(12, &session_fetch(&topic, 0, 0, &[(0, 0)])).await;
+    assert_ne!(full.session_id, 0);
+    let mut by_id = session_fetch(&topic, full.session_id, 1, &[]);
+    by_id.max_wait_ms = 0;
+    let mixed = raw.call(13, &by_id).await;
+    assert_eq!(mixed.error_code, 106, "FETCH_SESSION_TOPIC_ID_ERROR");
+}

@@ -215,6 +215,8 @@ impl Partition {
         if let Some(log) = self.log.get() {
             return Ok(log);
         }
+        // Deleted while this waited for the lock.
+        self.check_live()?;
         let Some(how) = unopened.as_ref() else {
             return Err(Error::api(
                 ResponseError::KafkaStorageError,

@@ -79,9 +79,8 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         let read_committed = body.isolation_level == 1;
         let located = locate(&wanted, body.max_bytes.max(0) as usize, read_committed);
         let bytes: usize = located.iter().flatten().flatten().map(Located::len).sum();
-        let errors = located.iter().flatten().any(Result::is_err);
         let done = bytes >= body.min_bytes.max(0) as usize
-            || errors
+            || answers_at_once(&wanted, &located)
             || is_stopping(&stopping)
             || Instant::now() >= deadline;
         if done {
@@ -105,6 +104,29 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
             _ = moves.changed() => wanted = resolve(ctx, &wants),
         }
     }
+}
+
+/// True when an error answers a waiting fetch at once: any error reading a
+/// partition or about its leadership. As in Kafka, a partition the client
+/// may not read or that does not exist does not: the others are waited on
+/// (a session would otherwise spin on it), unless there are no others.
+fn answers_at_once(wanted: &[Vec<Wanted>], located: &[Vec<Result<Located>>]) -> bool {
+    let mut none_readable = true;
+    for (w, l) in wanted.iter().flatten().zip(located.iter().flatten()) {
+        let skipped = matches!(
+            w.partition,
+            Err(ResponseError::TopicAuthorizationFailed
+                | ResponseError::UnknownTopicOrPartition
+                | ResponseError::UnknownTopicId)
+        );
+        if !skipped {
+            none_readable = false;
+            if l.is_err() {
+                return true;
+            }
+        }
+    }
+    none_readable
 }
 
 /// The partitions wanted, by topic, each resolved to its partition (or
@@ -200,6 +222,16 @@ fn note_session(
                 high_watermark: data.high_watermark,
                 last_stable: data.last_stable_offset,
                 log_start: data.log_start_offset,
+            };
+            // After an error the client is told again once it clears, as
+            // Kafka does by remembering a high watermark of -1.
+            let now = if data.error_code == 0 {
+                now
+            } else {
+                Told {
+                    high_watermark: -1,
+                    ..now
+                }
             };
             let key = (topic.clone(), *index);
             let has_records =

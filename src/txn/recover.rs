@@ -10,6 +10,7 @@ use crate::catalog::{Catalog, Partition};
 use crate::error::Result;
 use crate::group::Coordinator;
 use crate::internal_log::InternalLog;
+use kafka_protocol::ResponseError;
 
 /// Segment size of `__transaction_state-0` (Kafka's
 /// `transaction.state.log.segment.bytes` is 100 MiB; the log is compacted,
@@ -31,8 +32,12 @@ fn append_markers(
         let Ok(partition) = catalog.partition(topic, *index) else {
             continue;
         };
-        let open = partition
-            .open_transactions()?
+        let transactions = match partition.open_transactions() {
+            // Deleted meanwhile: nothing to end there.
+            Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => continue,
+            other => other?,
+        };
+        let open = transactions
             .into_iter()
             .any(|(pid, ..)| pid == meta.producer_id);
         if !open {

@@ -61,6 +61,8 @@ struct Session {
     /// The epoch the next request must carry.
     next_epoch: i32,
     partitions: BTreeMap<(TopicRef, i32), Entry>,
+    /// Opened at v13 or later: topics are named by id, never by name.
+    uses_ids: bool,
     /// The turn the next partition to move to the end gets.
     next_turn: u64,
     last_used: Instant,
@@ -120,7 +122,7 @@ impl Sessions {
             // (Re)starting a session.
             (id, 0) => {
                 sessions.remove(&id);
-                let session_id = self.create(&mut sessions, &asked);
+                let session_id = self.create(&mut sessions, &asked, version >= 13);
                 Plan::Full {
                     session_id,
                     wants: asked,
@@ -132,6 +134,9 @@ impl Sessions {
                 };
                 if session.next_epoch != epoch {
                     return Plan::Refused(ResponseError::InvalidFetchSessionEpoch);
+                }
+                if session.uses_ids != (version >= 13) {
+                    return Plan::Refused(ResponseError::FetchSessionTopicIdError);
                 }
                 session.next_epoch = next_epoch(epoch);
                 session.last_used = Instant::now();
@@ -167,7 +172,7 @@ impl Sessions {
     }
 
     /// A new session of `asked`; its id, or 0 when the cache has no room.
-    fn create(&self, sessions: &mut HashMap<i32, Session>, asked: &Wants) -> i32 {
+    fn create(&self, sessions: &mut HashMap<i32, Session>, asked: &Wants, uses_ids: bool) -> i32 {
         if sessions.len() >= self.slots {
             let stale = sessions
                 .iter()
@@ -208,6 +213,7 @@ impl Sessions {
                 next_epoch: 1,
                 next_turn: partitions.len() as u64,
                 partitions,
+                uses_ids,
                 last_used: Instant::now(),
             },
         );
@@ -232,6 +238,8 @@ impl Sessions {
         let Some(session) = sessions.get_mut(&session_id) else {
             return;
         };
+        // A long-poll may park longer than a session may idle.
+        session.last_used = Instant::now();
         for (key, told, had_records) in sent {
             if let Some(entry) = session.partitions.get_mut(&key) {
                 entry.told = Some(told);

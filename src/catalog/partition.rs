@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -22,10 +22,12 @@ use tokio::sync::{Notify, watch};
 use crate::connection::FileRange;
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
-use crate::storage::{
-    self, AbortedTxn, AppendInfo, Disk, Log, LogConfig, OffsetMap, ReadSlice, first_record,
-};
+use crate::storage::{self, AbortedTxn, AppendInfo, Log, OffsetMap, ReadSlice, first_record};
 use crate::util::now_ms;
+
+mod lifecycle;
+
+use lifecycle::{Unopened, lock};
 
 /// The offsets a partition publishes to waiting fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,142 +145,7 @@ pub struct Partition {
     flush_wanted: Arc<Notify>,
 }
 
-/// The arguments of [`Log::open_on`] for a partition not opened yet.
-#[derive(Debug)]
-struct Unopened {
-    config: LogConfig,
-    recovery_point: i64,
-    disk: Arc<dyn Disk>,
-    /// Once set (by the transaction coordinator's recovery), opening the
-    /// log aborts the transactions left open in it by a previous run.
-    abort_leftovers: Arc<AtomicBool>,
-}
-
-/// Locks `mutex`. A panic while holding a partition's locks cannot leave a
-/// log half-written (appends are all-or-nothing), so poisoning is ignored.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Partition {
-    /// The partition whose log is in `dir` on `disk`. With `lazily`, the log
-    /// is opened when first used (a start on many partitions reads nothing
-    /// of theirs until then); otherwise now, creating it if needed. After an
-    /// unclean stop the segments at or past `recovery_point` are scanned
-    /// when it opens. `flush_wanted` is notified when a rolled segment waits
-    /// for its fsync; see [`Unopened`] for `abort_leftovers`.
-    pub(crate) fn open(
-        dir: &std::path::Path,
-        (topic, index): (&str, i32),
-        config: LogConfig,
-        (recovery_point, disk, lazily): (i64, Arc<dyn Disk>, bool),
-        (flush_wanted, abort_leftovers): (Arc<Notify>, Arc<AtomicBool>),
-    ) -> Result<Partition> {
-        let partition = Partition {
-            topic: topic.to_string(),
-            index,
-            dir: dir.to_path_buf(),
-            log: OnceLock::new(),
-            unopened: Mutex::new(Some(Unopened {
-                config,
-                recovery_point,
-                disk,
-                abort_leftovers,
-            })),
-            flush: FlushTurn::default(),
-            offsets: watch::channel(Offsets {
-                log_start: 0,
-                high_watermark: 0,
-                last_stable: 0,
-            })
-            .0,
-            deleted: AtomicBool::new(false),
-            rolled: AtomicBool::new(false),
-            flush_wanted,
-        };
-        if !lazily {
-            partition.opened()?;
-        }
-        Ok(partition)
-    }
-
-    /// The log's mutex, opening the log if this is its first use. A failed
-    /// open (out of descriptors) is KAFKA_STORAGE_ERROR, and is tried again
-    /// on the next use.
-    fn opened(&self) -> Result<&Mutex<Log>> {
-        if let Some(log) = self.log.get() {
-            return Ok(log);
-        }
-        // A deleted partition's directory must not be created again.
-        self.check_live()?;
-        let mut unopened = lock(&self.unopened);
-        if let Some(log) = self.log.get() {
-            return Ok(log);
-        }
-        // Deleted while this waited for the lock.
-        self.check_live()?;
-        let Some(how) = unopened.as_ref() else {
-            return Err(Error::api(
-                ResponseError::KafkaStorageError,
-                "the partition's log is gone",
-            ));
-        };
-        let mut log = Log::open_on(
-            &self.dir,
-            how.config.clone(),
-            now_ms(),
-            how.recovery_point,
-            how.disk.clone(),
-        )
-        .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))?;
-        if how.abort_leftovers.load(Ordering::Acquire) {
-            self.abort_leftovers(&mut log)?;
-        }
-        *unopened = None;
-        self.publish(&log);
-        Ok(self.log.get_or_init(|| Mutex::new(log)))
-    }
-
-    /// Aborts every transaction open in `log`. Right after a start no
-    /// transaction is ongoing (the coordinator aborted or finished them all),
-    /// so each one open here is a leftover of the previous run.
-    fn abort_leftovers(&self, log: &mut Log) -> Result<()> {
-        for (producer_id, epoch, _) in log.open_transactions() {
-            tracing::warn!(topic = %self.topic, partition = self.index, producer_id, "aborting a transaction no state accounts for");
-            log.append_marker((producer_id, epoch), false, 0, now_ms())?;
-        }
-        Ok(())
-    }
-
-    /// [`Partition::abort_leftovers`] of a log opened before the
-    /// coordinator's recovery ended (those opened later do it as they open).
-    pub(crate) fn abort_leftover_transactions(&self) -> Result<()> {
-        if let Some(log) = self.log.get() {
-            let mut log = lock(log);
-            self.abort_leftovers(&mut log)?;
-            self.publish(&log);
-        }
-        Ok(())
-    }
-
-    /// Locks the log, opening it first if needed.
-    fn log(&self) -> Result<MutexGuard<'_, Log>> {
-        Ok(lock(self.opened()?))
-    }
-
-    /// `read` of the log's config, whether the log is open or not.
-    fn config<T>(&self, read: impl FnOnce(&LogConfig) -> T) -> T {
-        if let Some(log) = self.log.get() {
-            return read(lock(log).config());
-        }
-        let unopened = lock(&self.unopened);
-        match (unopened.as_ref(), self.log.get()) {
-            (Some(how), _) => read(&how.config),
-            (None, Some(log)) => read(lock(log).config()),
-            (None, None) => read(&LogConfig::default()),
-        }
-    }
-
     /// Publishes the log's offsets; waiting fetches wake only if one moved.
     fn publish(&self, log: &Log) {
         let now = Offsets::of(log);
@@ -497,19 +364,6 @@ impl Partition {
         self.sync_through(active_base - 1).await
     }
 
-    /// Every offset below this is fsynced.
-    pub(crate) fn recovery_point(&self) -> i64 {
-        if let Some(log) = self.log.get() {
-            return lock(log).synced_offset();
-        }
-        let unopened = lock(&self.unopened);
-        match (unopened.as_ref(), self.log.get()) {
-            (Some(how), _) => how.recovery_point,
-            (None, Some(log)) => lock(log).synced_offset(),
-            (None, None) => 0,
-        }
-    }
-
     /// In-sync replicas an acks=all produce needs (`min.insync.replicas`).
     pub fn min_insync_replicas(&self) -> i32 {
         self.config(|c| c.min_insync_replicas)
@@ -523,15 +377,6 @@ impl Partition {
     /// The partition directory.
     pub fn dir(&self) -> PathBuf {
         self.dir.clone()
-    }
-
-    pub(crate) fn set_config(&self, config: LogConfig) {
-        let mut unopened = lock(&self.unopened);
-        match (unopened.as_mut(), self.log.get()) {
-            (Some(how), _) => how.config = config,
-            (None, Some(log)) => lock(log).set_config(config),
-            (None, None) => {}
-        }
     }
 
     /// Applies retention (and time-based rolling); returns segments deleted.
@@ -588,23 +433,6 @@ impl Partition {
         self.deleted.store(true, Ordering::Release);
         *lock(&self.unopened) = None;
         self.offsets.send_modify(|_| {});
-    }
-
-    /// Closes the log cleanly (fsync, trimmed indexes, clean-shutdown
-    /// marker); returns its recovery point. A log never opened is left as
-    /// it was found, with the recovery point it had.
-    pub(crate) fn close(self) -> std::result::Result<i64, storage::Error> {
-        match self.log.into_inner() {
-            Some(log) => {
-                let log = log.into_inner().unwrap_or_else(|e| e.into_inner());
-                let end = log.end_offset();
-                log.close()?;
-                Ok(end)
-            }
-            None => Ok(lock(&self.unopened)
-                .as_ref()
-                .map_or(0, |how| how.recovery_point)),
-        }
     }
 }
 

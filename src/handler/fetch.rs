@@ -12,7 +12,7 @@ mod encode;
 mod session;
 
 pub(crate) use session::Sessions;
-use session::{Plan, Told, TopicRef, Wants};
+use session::{Answered, Plan, Told, TopicRef, Wants};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -85,6 +85,8 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
             || Instant::now() >= deadline;
         if done {
             let (mut response, mut files) = respond(&wants, &wanted, located, version);
+            // A session's answer leaves out only partitions without records.
+            count_bytes_out(ctx, &wanted, &response, &files);
             response.session_id = session_id;
             if session_id != 0 {
                 note_session(
@@ -94,7 +96,6 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
                     (&wants, &mut response, &mut files),
                 );
             }
-            count_bytes_out(ctx, &response, &files);
             let frame = encode::encode(version, req.header.correlation_id, &response, &files);
             return Ok(Reply::Frame(frame));
         }
@@ -210,13 +211,13 @@ fn note_session(
     incremental: bool,
     (wants, response, files): (&Wants, &mut FetchResponse, &mut Vec<Vec<Option<FileRange>>>),
 ) {
-    let mut told = Vec::new();
     let topics = std::mem::take(&mut response.responses);
     let topic_files = std::mem::take(files);
+    let mut answered = Vec::new();
+    let mut grouped = Vec::with_capacity(topics.len());
     for (((topic, asked), mut out), topic_files) in wants.iter().zip(topics).zip(topic_files) {
-        let mut kept = Vec::new();
-        let mut kept_files = Vec::new();
         let partitions = std::mem::take(&mut out.partitions);
+        let mut parts = Vec::with_capacity(partitions.len());
         for (((index, _), data), file) in asked.iter().zip(partitions).zip(topic_files) {
             let now = Told {
                 high_watermark: data.high_watermark,
@@ -233,38 +234,43 @@ fn note_session(
                     ..now
                 }
             };
-            let key = (topic.clone(), *index);
-            let has_records =
-                file.is_some() || data.records.as_ref().is_some_and(|r| !r.is_empty());
-            let include = !incremental
-                || has_records
-                || data.error_code != 0
-                || ctx.fetch_sessions.changed(session_id, &key, now);
-            if include {
-                told.push((key, now, has_records));
-                kept.push(data);
-                kept_files.push(file);
-            }
+            answered.push(Answered {
+                key: (topic.clone(), *index),
+                now,
+                records: file.is_some() || data.records.as_ref().is_some_and(|r| !r.is_empty()),
+                error: data.error_code != 0,
+            });
+            parts.push((data, file));
         }
+        grouped.push((out, parts));
+    }
+    let mut keep = ctx
+        .fetch_sessions
+        .answer(session_id, incremental, &answered)
+        .into_iter();
+    for (mut out, parts) in grouped {
+        let (kept, kept_files): (Vec<_>, Vec<_>) = parts
+            .into_iter()
+            .filter(|_| keep.next().unwrap_or(true))
+            .unzip();
         if !kept.is_empty() {
             out.partitions = kept;
             response.responses.push(out);
             files.push(kept_files);
         }
     }
-    ctx.fetch_sessions.told(session_id, told);
 }
 
 /// Counts the record bytes answered, per topic.
-fn count_bytes_out(ctx: &Context, response: &FetchResponse, files: &[Vec<Option<FileRange>>]) {
-    for (topic, files) in response.responses.iter().zip(files) {
-        let name = if topic.topic.is_empty() {
-            match ctx.catalog.topic_by_id(topic.topic_id) {
-                Some(t) => t.name.clone(),
-                None => continue,
-            }
-        } else {
-            topic.topic.to_string()
+fn count_bytes_out(
+    ctx: &Context,
+    wanted: &[Vec<Wanted>],
+    response: &FetchResponse,
+    files: &[Vec<Option<FileRange>>],
+) {
+    for ((wanted, topic), files) in wanted.iter().zip(&response.responses).zip(files) {
+        let Some(partition) = wanted.iter().find_map(|w| w.partition.as_ref().ok()) else {
+            continue;
         };
         let read: usize = topic
             .partitions
@@ -272,8 +278,7 @@ fn count_bytes_out(ctx: &Context, response: &FetchResponse, files: &[Vec<Option<
             .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
             .sum();
         let sent: usize = files.iter().flatten().map(|f| f.len).sum();
-        let bytes = read + sent;
-        ctx.metrics.fetched(&name, bytes);
+        ctx.metrics.fetched(&partition.topic, read + sent);
     }
 }
 

@@ -47,6 +47,16 @@ pub(super) struct Told {
     pub log_start: i64,
 }
 
+/// One partition of an answer, for [`Sessions::answer`].
+#[derive(Debug)]
+pub(super) struct Answered {
+    pub key: (TopicRef, i32),
+    /// The offsets it tells.
+    pub now: Told,
+    pub records: bool,
+    pub error: bool,
+}
+
 #[derive(Debug)]
 struct Entry {
     asked: Asked,
@@ -220,35 +230,37 @@ impl Sessions {
         id
     }
 
-    /// Whether an incremental answer of session `session_id` must include a
-    /// partition that now shows `now` (records and errors always are).
-    pub(super) fn changed(&self, session_id: i32, key: &(TopicRef, i32), now: Told) -> bool {
-        let sessions = self.lock();
-        let told = sessions
-            .get(&session_id)
-            .and_then(|s| s.partitions.get(key))
-            .and_then(|e| e.told);
-        told != Some(now)
-    }
-
-    /// Records what an answer of session `session_id` told the client;
-    /// the partitions that returned records (`true`) move to the end.
-    pub(super) fn told(&self, session_id: i32, sent: Vec<((TopicRef, i32), Told, bool)>) {
+    /// Which of the partitions of an answer of session `session_id` it
+    /// includes: all of a full answer; of an incremental one, those with
+    /// records, an error, or offsets the client was not told. Records what
+    /// the included ones tell; those that returned records move to the end.
+    pub(super) fn answer(
+        &self,
+        session_id: i32,
+        incremental: bool,
+        answered: &[Answered],
+    ) -> Vec<bool> {
         let mut sessions = self.lock();
         let Some(session) = sessions.get_mut(&session_id) else {
-            return;
+            return vec![true; answered.len()];
         };
         // A long-poll may park longer than a session may idle.
         session.last_used = Instant::now();
-        for (key, told, had_records) in sent {
-            if let Some(entry) = session.partitions.get_mut(&key) {
-                entry.told = Some(told);
-                if had_records {
+        let mut included = Vec::with_capacity(answered.len());
+        for a in answered {
+            let entry = session.partitions.get_mut(&a.key);
+            let told = entry.as_ref().and_then(|e| e.told);
+            let include = !incremental || a.records || a.error || told != Some(a.now);
+            if include && let Some(entry) = entry {
+                entry.told = Some(a.now);
+                if a.records {
                     entry.turn = session.next_turn;
                     session.next_turn += 1;
                 }
             }
+            included.push(include);
         }
+        included
     }
 }
 

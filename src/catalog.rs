@@ -129,15 +129,10 @@ impl Catalog {
                 topic_config::apply(&catalog.defaults(), &record.configs).map_err(Error::Config)?;
             let mut partitions = Vec::new();
             for index in 0..record.partitions {
-                // A log closed cleanly opens on first use: a start reads
-                // nothing of it but its marker. One that needs recovery opens
-                // now, so no request waits on a scan of its segments.
-                let dir = data_dir.join(format!("{}-{index}", record.name));
-                let lazily = crate::storage::closed_cleanly(&dir);
                 partitions.push(catalog.open_partition(
                     (&record.name, index),
                     cfg.clone(),
-                    lazily,
+                    true,
                 )?);
             }
             let topic = Topic {
@@ -153,14 +148,18 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// The partition `index` of `topic`; see [`Partition::open`] for `lazily`.
+    /// The partition `index` of `topic`, its log opened now (a new one) or,
+    /// `at_start`, on first use if it was closed cleanly: a start reads
+    /// nothing of it but its marker. One that needs recovery opens at start,
+    /// so no request waits on a scan of its segments.
     fn open_partition(
         &self,
         (topic, index): (&str, i32),
         cfg: LogConfig,
-        lazily: bool,
+        at_start: bool,
     ) -> Result<Arc<Partition>> {
-        let dir = self.data_dir.join(format!("{topic}-{index}"));
+        let dir = self.partition_dir(topic, index);
+        let lazily = at_start && crate::storage::closed_cleanly(&dir);
         let recovery_point = self
             .recovery_points
             .get(&(topic.to_string(), index))
@@ -174,6 +173,11 @@ impl Catalog {
             (recovery_point, self.disk.clone(), lazily),
             (flush_wanted, self.abort_leftovers.clone()),
         )?))
+    }
+
+    /// Where partition `index` of `topic` lives.
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{index}"))
     }
 
     /// From now on, every log aborts the transactions a previous run left
@@ -357,7 +361,7 @@ impl Catalog {
                 Ok(partition) => opened.push(partition),
                 Err(e) => {
                     discard(opened);
-                    remove_partition_dir(&self.data_dir.join(format!("{name}-{index}")));
+                    remove_partition_dir(&self.partition_dir(name, index));
                     return Err(e);
                 }
             }

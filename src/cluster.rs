@@ -180,21 +180,19 @@ impl Nodes {
     /// nodes (round-robin), one leader epoch later. (With no node left up,
     /// they stay until one comes back.)
     pub(crate) fn down(&self, node: i32) -> Result<(), String> {
-        let mut inner = self.write();
-        match inner.nodes.get_mut(&node) {
-            Some((_, up)) => *up = false,
-            None => return Err(format!("no node {node}")),
-        }
-        self.reassign(&mut inner);
-        Ok(())
+        self.set_up(node, false)
     }
 
     /// Marks `node` up again. It leads nothing until leadership moves to it,
     /// except what no live node led (everything was down).
     pub(crate) fn up(&self, node: i32) -> Result<(), String> {
+        self.set_up(node, true)
+    }
+
+    fn set_up(&self, node: i32, is_up: bool) -> Result<(), String> {
         let mut inner = self.write();
         match inner.nodes.get_mut(&node) {
-            Some((_, up)) => *up = true,
+            Some((_, up)) => *up = is_up,
             None => return Err(format!("no node {node}")),
         }
         self.reassign(&mut inner);

@@ -72,16 +72,16 @@ fn main() {
             .iter()
             .map(|k| (Some(k.as_slice()), Some(value.as_slice())))
             .collect();
-        let mut batch = keyed_batch(&records, T0);
-        log.append(&mut batch, T0).unwrap();
+        let batch = keyed_batch(&records, T0);
+        log.append(&batch, T0).unwrap();
     }
     // A last batch in a segment of its own: everything before it is sealed.
-    let mut last = keyed_batch(&[(Some(&b"last"[..]), Some(&b"v"[..]))], T0);
+    let last = keyed_batch(&[(Some(&b"last"[..]), Some(&b"v"[..]))], T0);
     log.set_config(LogConfig {
         segment_bytes: 1,
         ..config()
     });
-    log.append(&mut last, T0).unwrap();
+    log.append(&last, T0).unwrap();
     let dirty = log.size_bytes();
     log.close().unwrap();
 

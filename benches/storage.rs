@@ -30,10 +30,10 @@ fn append(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let dir = tempfile::tempdir().unwrap();
                 let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
-                let mut buf = template.clone();
+                let buf = template.clone();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(log.append(&mut buf, 0).unwrap());
+                    black_box(log.append(&buf, 0).unwrap());
                 }
                 let elapsed = start.elapsed();
                 log.delete().unwrap();
@@ -50,9 +50,9 @@ fn filled_log(dir: &Path, batches: usize, batch_bytes: usize, segment_bytes: u64
         ..LogConfig::default()
     };
     let mut log = Log::open(dir, config, 0).unwrap();
-    let mut buf = make_batch(batch_bytes, 4);
+    let buf = make_batch(batch_bytes, 4);
     for _ in 0..batches {
-        log.append(&mut buf, 0).unwrap();
+        log.append(&buf, 0).unwrap();
     }
     log
 }
@@ -115,9 +115,9 @@ fn open(c: &mut Criterion) {
         ..LogConfig::default()
     };
     let mut log = Log::open(dir.path(), config.clone(), 0).unwrap();
-    let mut buf = make_batch(64, 1);
+    let buf = make_batch(64, 1);
     for _ in 0..1000 {
-        log.append(&mut buf, 0).unwrap();
+        log.append(&buf, 0).unwrap();
     }
     assert_eq!(log.segment_count(), 1000);
     log.close().unwrap();

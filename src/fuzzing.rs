@@ -28,6 +28,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::group::Coordinator;
 use crate::handler::{self, Context, Reply};
+use crate::storage::testing::as_stored;
 use crate::storage::{Log, LogConfig, RecordBatch, TimestampType};
 
 /// The clock every scratch log is opened and appended with.
@@ -107,8 +108,8 @@ fn new_broker() -> Broker {
         .create_topic(TOPIC, 2, Default::default(), false)
         .expect("topic");
     for partition in topic.partitions() {
-        let mut batch = crate::storage::testing::batch(&[(b"k", b"v"), (b"k2", b"v2")], NOW_MS);
-        partition.append(&mut batch).expect("append");
+        let batch = crate::storage::testing::batch(&[(b"k", b"v"), (b"k2", b"v2")], NOW_MS);
+        partition.append(&batch).expect("append");
     }
     let (stop, stopping) = tokio::sync::watch::channel(true);
     let groups = Arc::new(groups);
@@ -286,20 +287,21 @@ pub fn record_batch(data: &[u8]) {
     }
 }
 
-/// Appends a copy of `data`: either it reads back exactly as patched by the
-/// append, after everything that was there, or nothing changes.
+/// Appends `data`: either it reads back exactly as the log stores it (see
+/// [`as_stored`]), after everything that was there, or nothing changes.
 fn append_checked(log: &mut Log, data: &[u8]) {
     let end = log.end_offset();
     let before = read_all(log, log.start_offset());
-    let mut buf = data.to_vec();
-    match log.append(&mut buf, NOW_MS) {
+    match log.append(data, NOW_MS) {
         Ok(info) if !info.duplicate => {
             assert_eq!(info.base_offset, end, "first offset assigned");
             assert_eq!(log.end_offset(), info.last_offset + 1, "end offset");
             let after = read_all(log, log.start_offset());
-            assert_eq!(after.len(), before.len() + buf.len(), "bytes appended");
+            let append_time = (info.log_append_time >= 0).then_some(info.log_append_time);
+            let stored = as_stored(data, info.base_offset, append_time);
+            assert_eq!(after.len(), before.len() + data.len(), "bytes appended");
             assert!(after[..before.len()] == before[..], "old bytes changed");
-            assert!(after[before.len()..] == buf[..], "new bytes differ");
+            assert!(after[before.len()..] == stored[..], "new bytes differ");
         }
         _ => {
             assert_eq!(log.end_offset(), end, "end offset moved");
@@ -412,9 +414,10 @@ pub fn recovery(data: &[u8]) {
 /// [`append_checked`] with the strict reads starting at `from`.
 fn append_checked_from(log: &mut Log, data: &[u8], from: i64) {
     let end = log.end_offset();
-    let mut buf = data.to_vec();
-    let info = log.append(&mut buf, NOW_MS).expect("append after recovery");
+    let info = log.append(data, NOW_MS).expect("append after recovery");
     assert_eq!(info.base_offset, end);
     let after = read_all(log, from);
-    assert!(after.ends_with(&buf), "appended batch reads back");
+    let append_time = (info.log_append_time >= 0).then_some(info.log_append_time);
+    let stored = as_stored(data, info.base_offset, append_time);
+    assert!(after.ends_with(&stored), "appended batch reads back");
 }

@@ -79,8 +79,8 @@ impl InternalLog {
         if records.is_empty() {
             return Ok(self.log()?.end_offset() - 1);
         }
-        let mut batch = batch(records, now_ms());
-        let info = self.log()?.append(&mut batch, now_ms())?;
+        let batch = batch(records, now_ms());
+        let info = self.log()?.append(&batch, now_ms())?;
         Ok(info.last_offset)
     }
 

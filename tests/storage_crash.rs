@@ -8,7 +8,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 
 use proptest::prelude::*;
-use sluice::storage::testing::batch;
+use sluice::storage::testing::{as_stored, batch};
 use sluice::storage::{Log, LogConfig, RecordBatch};
 
 /// One step: append `n` batches of the given value length, then maybe sync.
@@ -55,9 +55,9 @@ proptest! {
         for (i, step) in steps.iter().enumerate() {
             for (j, &len) in step.batches.iter().enumerate() {
                 let value = vec![(i * 7 + j) as u8; len];
-                let mut b = batch(&[(b"k", &value[..])], (i * 10 + j) as i64);
-                let info = log.append(&mut b, 0).unwrap();
-                appended.push((info.base_offset, b));
+                let b = batch(&[(b"k", &value[..])], (i * 10 + j) as i64);
+                let info = log.append(&b, 0).unwrap();
+                appended.push((info.base_offset, as_stored(&b, info.base_offset, None)));
             }
             if step.sync {
                 let target = log.sync_target();

@@ -95,9 +95,9 @@ fn segment_files_hold_kafka_format_logs_and_indexes() {
         let records: Vec<(&[u8], &[u8])> =
             values.iter().map(|v| (&b"k"[..], v.as_slice())).collect();
         // Timestamps go up and down: the time index keeps only growing maxima.
-        let mut b = batch(&records, 1_000 + ((i * 37) % 23) as i64);
+        let b = batch(&records, 1_000 + ((i * 37) % 23) as i64);
         let original = b.clone();
-        let info = log.append(&mut b, 0).unwrap();
+        let info = log.append(&b, 0).unwrap();
         assert_eq!(info.base_offset, next);
         assert_eq!(&b[..8], &next.to_be_bytes());
         assert_eq!(&b[12..16], &0i32.to_be_bytes(), "leader epoch 0 is stamped");
@@ -167,9 +167,9 @@ fn a_reopened_log_continues_the_same_index_pattern() {
     let mut one = Log::open(&dir.path().join("a-0"), config(), 0).unwrap();
     let mut two = Log::open(&dir.path().join("b-0"), config(), 0).unwrap();
     for i in 0..40 {
-        let mut b = batch(&[(b"k", &vec![1u8; 20 + i])], i as i64);
-        one.append(&mut b.clone(), 0).unwrap();
-        two.append(&mut b, 0).unwrap();
+        let b = batch(&[(b"k", &vec![1u8; 20 + i])], i as i64);
+        one.append(&b.clone(), 0).unwrap();
+        two.append(&b, 0).unwrap();
         if i % 7 == 0 {
             two.close().unwrap();
             two = Log::open(&dir.path().join("b-0"), config(), 0).unwrap();

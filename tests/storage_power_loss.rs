@@ -140,8 +140,8 @@ proptest! {
                 Op::Append { records, len } => {
                     let values: Vec<Vec<u8>> = (0..records).map(|j| vec![(i + j) as u8; len]).collect();
                     let recs: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"k"[..], &v[..])).collect();
-                    let mut b = batch(&recs, i as i64);
-                    let info = log.append(&mut b, 0).unwrap();
+                    let b = batch(&recs, i as i64);
+                    let info = log.append(&b, 0).unwrap();
                     appended.insert(info.base_offset, b);
                 }
                 Op::Sync => {
@@ -184,7 +184,7 @@ proptest! {
         // And the log takes appends again, right after its end.
         let mut log = log;
         let end = log.end_offset();
-        let mut b = batch(&[(b"k", b"after")], 0);
-        prop_assert_eq!(log.append(&mut b, 0).unwrap().base_offset, end);
+        let b = batch(&[(b"k", b"after")], 0);
+        prop_assert_eq!(log.append(&b, 0).unwrap().base_offset, end);
     }
 }

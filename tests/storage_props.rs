@@ -157,12 +157,12 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     for (step, op) in ops.into_iter().enumerate() {
         match op {
             Op::Append(shape) => {
-                let mut buf: Vec<u8> = shape
+                let buf: Vec<u8> = shape
                     .iter()
                     .enumerate()
                     .flat_map(|(i, (n, len))| make_batch(*n, *len, step * 8 + i))
                     .collect();
-                let info = log.append(&mut buf, 0).unwrap();
+                let info = log.append(&buf, 0).unwrap();
                 prop_assert_eq!(info.base_offset, model_end(&model));
                 let mut rest = &buf[..];
                 while !rest.is_empty() {

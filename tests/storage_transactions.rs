@@ -74,13 +74,13 @@ proptest! {
             match op {
                 Op::Data { p, n } => {
                     let seq = model.next_sequence.entry(p).or_insert(0);
-                    let mut b = transactional_batch(1000 + p, 0, *seq, n, 0);
+                    let b = transactional_batch(1000 + p, 0, *seq, n, 0);
                     *seq += n as i32;
-                    let info = l.append_transactional(&mut b, 0).unwrap();
+                    let info = l.append_transactional(&b, 0).unwrap();
                     model.open.entry(p).or_insert(info.base_offset);
                 }
                 Op::Plain => {
-                    l.append(&mut batch(&[(b"k", b"plain")], 0), 0).unwrap();
+                    l.append(&batch(&[(b"k", b"plain")], 0), 0).unwrap();
                 }
                 Op::Commit { p } | Op::Abort { p } => {
                     let commit = matches!(op, Op::Commit { .. });

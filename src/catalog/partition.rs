@@ -183,21 +183,21 @@ impl Partition {
     /// Validates and appends `batches` (RecordBatch v2, back to back, as a
     /// producer sent them), all or nothing; see [`Log::append`]. Batches
     /// are first recompressed if the topic's `compression.type` asks for it.
-    pub fn append(&self, batches: &mut Vec<u8>) -> Result<AppendInfo> {
+    pub fn append(&self, batches: &[u8]) -> Result<AppendInfo> {
         self.append_with(batches, Log::append)
     }
 
     fn append_with(
         &self,
-        batches: &mut Vec<u8>,
-        append: impl FnOnce(&mut Log, &mut [u8], i64) -> storage::Result<AppendInfo>,
+        batches: &[u8],
+        append: impl FnOnce(&mut Log, &[u8], i64) -> storage::Result<AppendInfo>,
     ) -> Result<AppendInfo> {
         self.check_live()?;
         // Recompression (compression.type) is the slow part: outside the lock.
         let compression = self.log()?.config().compression_type;
-        storage::conform_compression(batches, compression)?;
+        let batches = storage::conform_compression(batches, compression)?;
         let mut log = self.log()?;
-        let info = append(&mut log, batches, now_ms())?;
+        let info = append(&mut log, &batches, now_ms())?;
         self.publish(&log);
         if log.synced_offset() < log.active_base_offset()
             && !self.rolled.swap(true, Ordering::AcqRel)
@@ -214,7 +214,7 @@ impl Partition {
 
     /// [`Partition::append`] for a transactional producer whose transaction
     /// the coordinator has checked includes this partition.
-    pub fn append_transactional(&self, batches: &mut Vec<u8>) -> Result<AppendInfo> {
+    pub fn append_transactional(&self, batches: &[u8]) -> Result<AppendInfo> {
         self.append_with(batches, Log::append_transactional)
     }
 

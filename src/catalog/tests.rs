@@ -48,8 +48,8 @@ fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_lo
         .unwrap();
     for (index, producer_id) in [(0, 7), (1, 8)] {
         let partition = catalog.partition("t", index).unwrap();
-        let mut open = transactional_batch(producer_id, 0, 0, 1, 1);
-        partition.append_transactional(&mut open).unwrap();
+        let open = transactional_batch(producer_id, 0, 0, 1, 1);
+        partition.append_transactional(&open).unwrap();
         assert_eq!(partition.offsets().last_stable, 0);
     }
     catalog.close().unwrap();

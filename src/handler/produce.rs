@@ -140,13 +140,12 @@ fn produce_one(
     }
     let records = records.ok_or_else(|| Error::api(ResponseError::InvalidRecord, "no records"))?;
     let size = records.len();
-    let mut batches = records.to_vec();
-    let info = match Partition::transactional_producer(&batches) {
+    let info = match Partition::transactional_producer(&records) {
         Some(producer) => {
             ctx.txns.check_produce(producer, topic, index)?;
-            partition.append_transactional(&mut batches)?
+            partition.append_transactional(&records)?
         }
-        None => partition.append(&mut batches)?,
+        None => partition.append(&records)?,
     };
     if !info.duplicate {
         let messages = (info.last_offset - info.base_offset + 1).max(0) as u64;

@@ -33,6 +33,7 @@
 //!    never a mix.
 
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -328,14 +329,14 @@ impl CleanJob {
                     index.add(written + at as u64, &BatchHeader::parse(&out[at..])?);
                 }
                 if out.len() >= WRITE_CHUNK {
-                    file.write_at(&out, written)
+                    file.write_at(&[IoSlice::new(&out)], written)
                         .map_err(|e| Error::io(&path, e))?;
                     written += out.len() as u64;
                     out.clear();
                 }
             }
         }
-        file.write_at(&out, written)
+        file.write_at(&[IoSlice::new(&out)], written)
             .map_err(|e| Error::io(&path, e))?;
         written += out.len() as u64;
         file.sync().map_err(|e| Error::io(&path, e))?;

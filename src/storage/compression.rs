@@ -6,6 +6,7 @@
 //! librdkafka; written xerial-framed, as Kafka does), lz4 3 (LZ4 frame), zstd 4.
 //! Decompression is capped: a stored batch may be a decompression bomb.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
 use super::record::{ATTRIBUTES_AT, CRC_AT, HEADER_BYTES, LOG_OVERHEAD, RecordBatch};
@@ -117,29 +118,27 @@ fn snappy(data: &[u8]) -> Option<Vec<u8>> {
 /// compressed again; offsets, timestamps, producer fields and record count
 /// stay; the CRC is recomputed. A batch that does not validate is left as it
 /// is (the append refuses it).
-pub(crate) fn conform(batches: &mut Vec<u8>, codec: i16) -> Result<()> {
-    let mut out = Vec::with_capacity(batches.len());
-    let mut rest = &batches[..];
-    let mut changed = false;
+pub(crate) fn conform(batches: &[u8], codec: i16) -> Result<Cow<'_, [u8]>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut rest = batches;
     while !rest.is_empty() {
         let Ok(batch) = RecordBatch::parse(rest) else {
-            return Ok(());
+            return Ok(Cow::Borrowed(batches));
         };
         if batch.validate().is_err() {
-            return Ok(());
+            return Ok(Cow::Borrowed(batches));
         }
-        if batch.compression() == codec {
+        if batch.compression() != codec {
+            // The batches before the first one rewritten are kept as they came.
+            let done = batches.len() - rest.len();
+            let out = out.get_or_insert_with(|| batches[..done].to_vec());
+            rewrite(&batch, codec, out)?;
+        } else if let Some(out) = &mut out {
             out.extend_from_slice(batch.as_bytes());
-        } else {
-            rewrite(&batch, codec, &mut out)?;
-            changed = true;
         }
         rest = &rest[batch.size()..];
     }
-    if changed {
-        *batches = out;
-    }
-    Ok(())
+    Ok(out.map_or(Cow::Borrowed(batches), Cow::Owned))
 }
 
 fn rewrite(batch: &RecordBatch<'_>, codec: i16, out: &mut Vec<u8>) -> Result<()> {
@@ -171,14 +170,12 @@ mod tests {
         let records: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"key"[..], &v[..])).collect();
         let plain = batch(&records, 1_700_000_000_000);
         for from in [NONE, GZIP, SNAPPY, LZ4, ZSTD] {
-            let mut source = plain.clone();
-            conform(&mut source, from).unwrap();
+            let source = conform(&plain, from).unwrap().into_owned();
             let parsed = RecordBatch::parse(&source).unwrap();
             parsed.validate().unwrap();
             assert_eq!(parsed.compression(), from);
             for to in [NONE, GZIP, SNAPPY, LZ4, ZSTD] {
-                let mut target = source.clone();
-                conform(&mut target, to).unwrap();
+                let target = conform(&source, to).unwrap();
                 let b = RecordBatch::parse(&target).unwrap();
                 b.validate().unwrap();
                 assert_eq!(
@@ -197,8 +194,23 @@ mod tests {
         let mut b = batch(&[(b"k", b"v")], 1);
         let last = b.len() - 1;
         b[last] ^= 1;
-        let before = b.clone();
-        conform(&mut b, GZIP).unwrap();
-        assert_eq!(b, before);
+        assert!(matches!(conform(&b, GZIP).unwrap(), Cow::Borrowed(kept) if kept == b));
+    }
+
+    #[test]
+    fn only_batches_of_another_codec_are_rewritten_and_order_is_kept() {
+        let first = conform(&batch(&[(b"k", b"first")], 1), GZIP)
+            .unwrap()
+            .into_owned();
+        let second = batch(&[(b"k", b"second")], 2);
+        assert!(matches!(conform(&first, GZIP).unwrap(), Cow::Borrowed(_)));
+        let both = [first.clone(), second.clone()].concat();
+        let out = conform(&both, GZIP).unwrap();
+        assert_eq!(&out[..first.len()], &first[..], "kept as it came");
+        let rewritten = RecordBatch::parse(&out[first.len()..]).unwrap();
+        rewritten.validate().unwrap();
+        assert_eq!(rewritten.compression(), GZIP);
+        let raw = decompress(GZIP, rewritten.records()).unwrap();
+        assert_eq!(raw, &second[HEADER_BYTES..]);
     }
 }

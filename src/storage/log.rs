@@ -17,13 +17,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::disk::{Disk, DiskFile};
 use super::producer::ProducerStates;
-use super::record::RecordBatch;
-use super::record::{Admit, parse_batches};
+use super::record::{Admit, BatchHeader, HEADER_BYTES, RecordBatch, parse_batches};
 use super::segment::{Segment, SegmentConfig};
 use super::{Error, LogConfig, Result, TimestampType};
 
@@ -107,18 +107,18 @@ impl Log {
 
     /// Validates every batch in `batches` (RecordBatch v2, back to back, as
     /// the producer sent them), then assigns offsets and appends all of them,
-    /// or none: a rejected or failed append leaves the log unchanged. Patches
-    /// each base offset (and, under LogAppendTime, max timestamp, timestamp
-    /// type bit and CRC) in place.
+    /// or none: a rejected or failed append leaves the log unchanged. What is
+    /// stored differs from `batches` only in each batch's header: see
+    /// [`RecordBatch::stored_header`].
     /// Transactional and control batches are refused (INVALID_RECORD); see
     /// [`Log::append_transactional`] and [`Log::append_marker`].
-    pub fn append(&mut self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+    pub fn append(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
         self.append_admitting(batches, now_ms, Admit::Plain)
     }
 
     fn append_admitting(
         &mut self,
-        batches: &mut [u8],
+        batches: &[u8],
         now_ms: i64,
         admit: Admit,
     ) -> Result<AppendInfo> {
@@ -155,16 +155,27 @@ impl Log {
         if let Some((base, last)) = self.producers.check(&headers)? {
             return Ok(self.append_info(base, last, -1, true));
         }
-        let mut at = 0;
-        for header in &headers {
-            let batch = batches.get_mut(at..at + header.size).unwrap_or_default();
-            RecordBatch::set_base_offset(batch, header.base_offset);
-            RecordBatch::set_leader_epoch(batch, LEADER_EPOCH);
-            if log_append {
-                RecordBatch::set_log_append_time(batch, now_ms)?;
-            }
-            at += header.size;
-        }
+        // Each batch is written as its stored header, then its records as
+        // the producer sent them: the request's bytes are never copied here.
+        let sliced = slice_batches(batches, &headers);
+        let append_time = log_append.then_some(now_ms);
+        let heads = sliced
+            .iter()
+            .zip(&headers)
+            .map(|(batch, h)| {
+                RecordBatch::stored_header(batch, h.base_offset, LEADER_EPOCH, append_time)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let parts: Vec<IoSlice<'_>> = heads
+            .iter()
+            .zip(&sliced)
+            .flat_map(|(head, batch)| {
+                [
+                    IoSlice::new(head),
+                    IoSlice::new(batch.get(HEADER_BYTES..).unwrap_or_default()),
+                ]
+            })
+            .collect();
         if self
             .active()?
             .should_roll(&self.config, now_ms, batches.len() as u64, last_offset)
@@ -172,15 +183,12 @@ impl Log {
             self.roll(now_ms)?;
         }
         let active = self.active_mut()?;
-        active.append(batches, &headers)?;
+        active.append(&parts, &headers)?;
         let file = active.log_file()?.clone();
-        let mut at = 0;
-        for header in &headers {
+        for (header, batch) in headers.iter().zip(sliced) {
             if let Some(first) = self.producers.update(header) {
-                let batch = batches.get(at..at + header.size).unwrap_or_default();
                 self.note_marker(header, batch, first);
             }
-            at += header.size;
         }
         self.note_write(&file, next);
         let append_time = if log_append { now_ms } else { -1 };
@@ -445,4 +453,17 @@ impl Log {
         drop(self);
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))
     }
+}
+
+/// `batches` cut into the batches `headers` describe, in order.
+fn slice_batches<'a>(batches: &'a [u8], headers: &[BatchHeader]) -> Vec<&'a [u8]> {
+    let mut rest = batches;
+    headers
+        .iter()
+        .map(|h| {
+            let (batch, tail) = rest.split_at_checked(h.size).unwrap_or((rest, &[]));
+            rest = tail;
+            batch
+        })
+        .collect()
 }

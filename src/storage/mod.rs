@@ -7,7 +7,7 @@
 //!
 //! | file | content |
 //! |---|---|
-//! | `{base:020}.log` | RecordBatch v2, back to back, exactly as produced, base offset patched into bytes 0..8 |
+//! | `{base:020}.log` | RecordBatch v2, back to back, as produced but for each batch's base offset and leader epoch (and LogAppendTime stamp) |
 //! | `{base:020}.index` | sparse offset index: 8-byte entries, relative offset u32 BE + position u32 BE; preallocated, trimmed on seal |
 //! | `{base:020}.timeindex` | time index: 12-byte entries, max timestamp so far i64 BE + relative offset u32 BE; monotone |
 //! | `{base:020}.txnindex` | aborted transactions whose ABORT marker is in the segment: 34-byte entries (version, producer id, first offset, last offset, last stable offset), Kafka's layout; rebuilt by recovery |
@@ -18,6 +18,8 @@
 //! Invariants: offsets are dense across segments; a segment's base offset is
 //! the first offset it holds; index files are caches, rebuilt from the `.log`
 //! whenever they look inconsistent or after an unclean stop.
+
+use std::borrow::Cow;
 
 mod clean;
 mod compression;
@@ -51,11 +53,11 @@ pub use txn::AbortedTxn;
 
 /// Recompresses the batches whose codec differs from what `compression.type` asks for.
 pub(crate) fn conform_compression(
-    batches: &mut Vec<u8>,
+    batches: &[u8],
     compression: CompressionType,
-) -> Result<()> {
+) -> Result<Cow<'_, [u8]>> {
     match compression.codec() {
         Some(codec) => compression::conform(batches, codec),
-        None => Ok(()),
+        None => Ok(Cow::Borrowed(batches)),
     }
 }

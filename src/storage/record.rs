@@ -286,27 +286,33 @@ impl<'a> RecordBatch<'a> {
         }
     }
 
-    /// Writes the partition leader epoch into the batch at the start of
-    /// `batch`, as Kafka's leader does; the field lies before the CRC-covered
-    /// bytes, so the checksum stays valid.
-    pub fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
-        if let Some(dst) = batch.get_mut(LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4) {
-            dst.copy_from_slice(&epoch.to_be_bytes());
-        }
-    }
-
-    /// Stamps a LogAppendTime batch: max timestamp = `now_ms`, timestamp-type bit set, CRC recomputed.
-    pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Result<()> {
+    /// The first [`HEADER_BYTES`] of `batch` as the log stores them: base
+    /// offset and partition leader epoch set, as Kafka's leader does (both
+    /// lie before the CRC-covered bytes); with `log_append_time`, also the
+    /// max timestamp and the timestamp-type bit, and the CRC recomputed over
+    /// the new header and the records. The records are stored as they came.
+    pub fn stored_header(
+        batch: &[u8],
+        base_offset: i64,
+        leader_epoch: i32,
+        log_append_time: Option<i64>,
+    ) -> Result<[u8; HEADER_BYTES]> {
         let header = BatchHeader::parse(batch)?;
-        let bytes = batch
-            .get_mut(..header.size)
+        let records = batch
+            .get(HEADER_BYTES..header.size)
             .ok_or_else(|| Error::CorruptMessage("truncated batch".to_string()))?;
-        let attributes = header.attributes | TIMESTAMP_TYPE_BIT;
-        bytes[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
-        bytes[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
-        let crc = crc32c::crc32c(&bytes[ATTRIBUTES_AT..]);
-        bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-        Ok(())
+        let mut head = [0u8; HEADER_BYTES];
+        head.copy_from_slice(&batch[..HEADER_BYTES]);
+        Self::set_base_offset(&mut head, base_offset);
+        head[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
+        if let Some(now_ms) = log_append_time {
+            let attributes = header.attributes | TIMESTAMP_TYPE_BIT;
+            head[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+            head[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+            let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES_AT..]), records);
+            head[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        }
+        Ok(head)
     }
 }
 

@@ -9,6 +9,7 @@
 //! both files. Sealed segments map their indexes only on first use and check
 //! them then; a file that does not add up is rebuilt from the `.log`.
 
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -264,12 +265,12 @@ impl Segment {
         Ok(())
     }
 
-    /// Appends `buf` (whole batches with offsets assigned; `batches` are their
-    /// headers in order). On error nothing changed.
-    pub(crate) fn append(&mut self, buf: &[u8], batches: &[BatchHeader]) -> Result<()> {
+    /// Appends `bufs`, back to back (whole batches with offsets assigned;
+    /// `batches` are their headers in order). On error nothing changed.
+    pub(crate) fn append(&mut self, bufs: &[IoSlice<'_>], batches: &[BatchHeader]) -> Result<()> {
         let config = self.config;
         self.indexes_mut()?;
-        let mut position = self.store.append(buf)?;
+        let mut position = self.store.append(bufs)?;
         let mut tail = self.tail;
         let indexes = self.indexes_mut()?;
         for header in batches {

@@ -9,6 +9,7 @@
 //! `sendfile`, so what consumers read stays in the page cache and never
 //! counts in the broker's resident memory.
 
+use std::io::IoSlice;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -73,18 +74,18 @@ impl Store {
         self.len
     }
 
-    /// Appends `buf` at the end; returns its position. On error the file is cut
-    /// back to its previous length and the store is unchanged.
-    pub(crate) fn append(&mut self, buf: &[u8]) -> Result<u64> {
+    /// Appends `bufs`, back to back, at the end; returns their position. On
+    /// error the file is cut back to its previous length and the store is unchanged.
+    pub(crate) fn append(&mut self, bufs: &[IoSlice<'_>]) -> Result<u64> {
         let position = self.len;
         let file = self.file()?;
-        if let Err(e) = file.write_at(buf, position) {
+        if let Err(e) = file.write_at(bufs, position) {
             if let Err(cut) = file.set_len(position) {
                 tracing::warn!(path = %self.path().display(), error = %cut, "cannot cut failed write");
             }
             return Err(Error::io(self.path(), e));
         }
-        self.len = position + buf.len() as u64;
+        self.len = position + bufs.iter().map(|b| b.len() as u64).sum::<u64>();
         Ok(position)
     }
 
@@ -213,8 +214,15 @@ mod tests {
     #[derive(Debug)]
     struct Failing;
     impl Disk for Failing {
-        fn write_at(&self, _: &Path, file: &File, buf: &[u8], position: u64) -> io::Result<()> {
+        fn write_at(
+            &self,
+            _: &Path,
+            file: &File,
+            bufs: &[IoSlice<'_>],
+            position: u64,
+        ) -> io::Result<()> {
             // A torn write: half the bytes land, then the disk is full.
+            let buf: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
             file.write_all_at(&buf[..buf.len() / 2], position)?;
             Err(io::Error::other("no space left on device"))
         }
@@ -227,7 +235,7 @@ mod tests {
         let mut positions = Vec::new();
         for i in 0..100u8 {
             let b = batch(&[(b"k", &vec![i; i as usize * 50])], 1);
-            positions.push(store.append(&b).unwrap());
+            positions.push(store.append(&[IoSlice::new(&b)]).unwrap());
         }
         let mut scanner = store.headers_from(0);
         let mut seen = Vec::new();
@@ -242,11 +250,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.log");
         let mut store = Store::open(&path, Arc::new(RealDisk)).unwrap();
-        store.append(&batch(&[(b"k", b"v")], 1)).unwrap();
+        store
+            .append(&[IoSlice::new(&batch(&[(b"k", b"v")], 1))])
+            .unwrap();
         let before = store.len();
         store.file.get_mut().unwrap().disk = Arc::new(Failing);
         assert!(matches!(
-            store.append(&batch(&[(b"k", b"v")], 1)),
+            store.append(&[IoSlice::new(&batch(&[(b"k", b"v")], 1))]),
             Err(Error::Io { .. })
         ));
         assert_eq!(store.len(), before);

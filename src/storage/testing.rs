@@ -1,6 +1,9 @@
 //! Builders of valid RecordBatch v2 bytes, for tests and benches of any layer.
 //! Not for production use: the records are encoded the simple way.
 
+use super::RecordBatch;
+use super::log::LEADER_EPOCH;
+
 /// Appends `value` as a zigzag varint (Kafka's record field encoding).
 pub fn put_varint(out: &mut Vec<u8>, value: i64) {
     super::record::put_varint(out, value);
@@ -117,3 +120,20 @@ fn from_producer(producer: (i64, i16, i32), n: usize, timestamp: i64, attributes
 
 mod faulty_disk;
 pub use faulty_disk::{DiskOp, FaultyDisk};
+
+/// `batches` as a log stores them from `base_offset` on: each batch's base
+/// offset and leader epoch set, and stamped `log_append_time` if given, as
+/// [`RecordBatch::stored_header`] does.
+pub fn as_stored(batches: &[u8], mut base_offset: i64, log_append_time: Option<i64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(batches.len());
+    let mut rest = batches;
+    while let Ok(b) = RecordBatch::parse(rest) {
+        let head =
+            RecordBatch::stored_header(rest, base_offset, LEADER_EPOCH, log_append_time).unwrap();
+        out.extend_from_slice(&head);
+        out.extend_from_slice(b.records());
+        base_offset += i64::from(b.last_offset_delta()) + 1;
+        rest = &rest[b.size()..];
+    }
+    out
+}

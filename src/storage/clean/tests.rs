@@ -57,8 +57,8 @@ fn read_records(log: &Log) -> Rows {
 }
 
 fn put(log: &mut Log, key: &str, value: Option<&str>, now: i64) -> i64 {
-    let mut b = keyed_batch(&[(Some(key.as_bytes()), value.map(str::as_bytes))], now);
-    log.append(&mut b, now).unwrap().base_offset
+    let b = keyed_batch(&[(Some(key.as_bytes()), value.map(str::as_bytes))], now);
+    log.append(&b, now).unwrap().base_offset
 }
 
 /// One whole pass: plan, run, install. Returns the next first dirty offset.
@@ -190,15 +190,12 @@ fn a_tombstone_removes_its_key_and_goes_after_delete_retention() {
 fn aborted_records_are_dropped_and_committed_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), compacted(), T0).unwrap();
-    let mut aborted = transactional_batch(7, 0, 0, 3, T0);
-    let aborted_at = log
-        .append_transactional(&mut aborted, T0)
-        .unwrap()
-        .base_offset;
+    let aborted = transactional_batch(7, 0, 0, 3, T0);
+    let aborted_at = log.append_transactional(&aborted, T0).unwrap().base_offset;
     log.append_marker((7, 0), false, 0, T0).unwrap();
-    let mut committed = transactional_batch(8, 0, 0, 1, T0);
+    let committed = transactional_batch(8, 0, 0, 1, T0);
     let committed_at = log
-        .append_transactional(&mut committed, T0)
+        .append_transactional(&committed, T0)
         .unwrap()
         .base_offset;
     log.append_marker((8, 0), true, 0, T0).unwrap();
@@ -319,8 +316,8 @@ fn keyless_records_and_non_compacted_logs() {
     config.cleanup_policy = CleanupPolicy::Delete;
     let mut log = Log::open(dir.path(), config.clone(), T0).unwrap();
     for i in 0..50 {
-        let mut b = keyed_batch(&[(None, Some(format!("v{i}").as_bytes()))], T0);
-        log.append(&mut b, T0).unwrap();
+        let b = keyed_batch(&[(None, Some(format!("v{i}").as_bytes()))], T0);
+        log.append(&b, T0).unwrap();
     }
     assert!(log.clean_job(0, T0).is_none(), "delete policy: no cleaning");
     config.cleanup_policy = CleanupPolicy::Compact;

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::storage::segment::file_name;
-use crate::storage::testing::{batch, batch_with_producer};
+use crate::storage::testing::{as_stored, batch, batch_with_producer};
 
 pub(super) fn small() -> LogConfig {
     LogConfig {
@@ -25,9 +25,9 @@ pub(super) fn fill(log: &mut Log, n: usize, per: usize, ts: i64) -> Vec<Vec<u8>>
             let values: Vec<Vec<u8>> = (0..per).map(|j| value(i * per + j)).collect();
             let records: Vec<(&[u8], &[u8])> =
                 values.iter().map(|v| (&b"k"[..], v.as_slice())).collect();
-            let mut b = batch(&records, ts + i as i64);
-            log.append(&mut b, ts).unwrap();
-            b
+            let b = batch(&records, ts + i as i64);
+            let info = log.append(&b, ts).unwrap();
+            as_stored(&b, info.base_offset, None)
         })
         .collect()
 }
@@ -51,25 +51,25 @@ pub(super) fn read_all(log: &Log) -> Vec<u8> {
 fn append_assigns_dense_offsets_and_reads_return_whole_batches() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
-    let mut b = batch(&[(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], 10);
-    let info = log.append(&mut b, 0).unwrap();
+    let b = batch(&[(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], 10);
+    let info = log.append(&b, 0).unwrap();
     assert_eq!(
         (info.base_offset, info.last_offset, info.duplicate),
         (0, 2, false)
     );
     assert_eq!(info.log_append_time, -1);
-    let mut two = [
+    let two = [
         batch(&[(b"d", b"4")], 11),
         batch(&[(b"e", b"5"), (b"f", b"6")], 12),
     ]
     .concat();
-    let info = log.append(&mut two, 0).unwrap();
+    let info = log.append(&two, 0).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (3, 5));
     assert_eq!(log.end_offset(), 6);
     let slice = log.read(1, 1).unwrap();
     assert_eq!(
         slice.read().unwrap(),
-        b,
+        as_stored(&b, 0, None),
         "a read inside a batch returns that whole batch"
     );
     let slice = log.read(3, usize::MAX).unwrap();
@@ -103,28 +103,22 @@ fn rejected_appends_leave_the_log_unchanged() {
     let size = log.size_bytes();
     let mut bad = batch(&[(b"k", b"v")], 0);
     *bad.last_mut().unwrap() ^= 1;
-    let mut mixed = [batch(&[(b"k", b"v")], 0), bad].concat();
+    let mixed = [batch(&[(b"k", b"v")], 0), bad].concat();
     assert!(matches!(
-        log.append(&mut mixed, 0),
+        log.append(&mixed, 0),
         Err(Error::CorruptMessage(_))
     ));
+    assert!(matches!(log.append(&[], 0), Err(Error::CorruptMessage(_))));
+    let big = batch(&[(b"k", &[0u8; 300])], 0);
     assert!(matches!(
-        log.append(&mut [], 0),
-        Err(Error::CorruptMessage(_))
-    ));
-    let mut big = batch(&[(b"k", &[0u8; 300])], 0);
-    assert!(matches!(
-        log.append(&mut big, 0),
+        log.append(&big, 0),
         Err(Error::RecordTooLarge { max: 200, .. })
     ));
     let mut tx = batch(&[(b"k", b"v")], 0);
     tx[22] |= 0x10;
     let crc = crc32c::crc32c(&tx[21..]);
     tx[17..21].copy_from_slice(&crc.to_be_bytes());
-    assert!(matches!(
-        log.append(&mut tx, 0),
-        Err(Error::InvalidRecord(_))
-    ));
+    assert!(matches!(log.append(&tx, 0), Err(Error::InvalidRecord(_))));
     assert_eq!((log.end_offset(), log.size_bytes()), (1, size));
 }
 
@@ -175,7 +169,7 @@ fn reopen_after_torn_tail_truncates_to_last_valid_batch() {
     let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
     assert_eq!(log.end_offset(), 18);
     assert_eq!(read_all(&log), batches[..9].concat());
-    log.append(&mut batch(&[(b"k", b"v")], 0), 0).unwrap();
+    log.append(&batch(&[(b"k", b"v")], 0), 0).unwrap();
     assert_eq!(log.end_offset(), 19);
 }
 
@@ -187,8 +181,8 @@ fn log_append_time_overwrites_the_max_timestamp() {
         ..LogConfig::default()
     };
     let mut log = Log::open(dir.path(), config, 0).unwrap();
-    let mut b = batch(&[(b"k", b"v")], 5);
-    let info = log.append(&mut b, 9_000).unwrap();
+    let b = batch(&[(b"k", b"v")], 5);
+    let info = log.append(&b, 9_000).unwrap();
     assert_eq!(info.log_append_time, 9_000);
     let stored = log.read(0, 1000).unwrap().read().unwrap();
     let parsed = RecordBatch::parse(&stored).unwrap();
@@ -206,12 +200,10 @@ fn idempotent_retries_are_answered_with_the_original_offsets_across_restarts() {
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
     fill(&mut log, 3, 1, 0);
     for seq in 0..20 {
-        log.append(&mut batch_with_producer(7, 0, seq * 2, 2, 0), 0)
+        log.append(&batch_with_producer(7, 0, seq * 2, 2, 0), 0)
             .unwrap();
     }
-    let retry = log
-        .append(&mut batch_with_producer(7, 0, 38, 2, 0), 0)
-        .unwrap();
+    let retry = log.append(&batch_with_producer(7, 0, 38, 2, 0), 0).unwrap();
     assert!(retry.duplicate);
     assert_eq!((retry.base_offset, retry.last_offset), (41, 42));
     assert_eq!(log.end_offset(), 43);
@@ -220,25 +212,24 @@ fn idempotent_retries_are_answered_with_the_original_offsets_across_restarts() {
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
     assert_eq!(log.producer_state(7), Some((0, 39)));
     assert!(
-        log.append(&mut batch_with_producer(7, 0, 38, 2, 0), 0)
+        log.append(&batch_with_producer(7, 0, 38, 2, 0), 0)
             .unwrap()
             .duplicate
     );
     assert!(matches!(
-        log.append(&mut batch_with_producer(7, 0, 41, 1, 0), 0),
+        log.append(&batch_with_producer(7, 0, 41, 1, 0), 0),
         Err(Error::OutOfOrderSequence {
             expected: 40,
             got: 41,
             ..
         })
     ));
-    log.append(&mut batch_with_producer(7, 0, 40, 1, 0), 0)
-        .unwrap();
+    log.append(&batch_with_producer(7, 0, 40, 1, 0), 0).unwrap();
     drop(log); // crash: no snapshot at the end, the tail is replayed
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
     assert_eq!(log.producer_state(7), Some((0, 40)));
     assert!(matches!(
-        log.append(&mut batch_with_producer(7, -1, 41, 1, 0), 0),
+        log.append(&batch_with_producer(7, -1, 41, 1, 0), 0),
         Err(Error::InvalidProducerEpoch {
             current: 0,
             got: -1,
@@ -288,7 +279,7 @@ fn a_poisoned_log_refuses_appends_and_is_recovered_on_reopen() {
     fill(&mut log, 2, 1, 0);
     log.poison();
     assert!(matches!(
-        log.append(&mut batch(&[(b"k", b"v")], 0), 0),
+        log.append(&batch(&[(b"k", b"v")], 0), 0),
         Err(Error::Poisoned)
     ));
     assert!(matches!(log.close(), Err(Error::Poisoned)));
@@ -303,12 +294,19 @@ struct FlakyDisk {
 }
 
 impl Disk for FlakyDisk {
-    fn write_at(&self, _: &Path, file: &File, buf: &[u8], position: u64) -> std::io::Result<()> {
+    fn write_at(
+        &self,
+        _: &Path,
+        file: &File,
+        bufs: &[std::io::IoSlice<'_>],
+        position: u64,
+    ) -> std::io::Result<()> {
+        let buf: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
         if self.full.load(Ordering::SeqCst) {
             file.write_all_at(&buf[..buf.len() / 3], position)?;
             return Err(std::io::Error::other("No space left on device"));
         }
-        file.write_all_at(buf, position)
+        file.write_all_at(&buf, position)
     }
 }
 
@@ -321,7 +319,7 @@ fn a_failed_write_leaves_the_log_unchanged_and_usable_after() {
     let (end, size) = (log.end_offset(), log.size_bytes());
     disk.full.store(true, Ordering::SeqCst);
     let err = log
-        .append(&mut batch_with_producer(3, 0, 0, 2, 0), 0)
+        .append(&batch_with_producer(3, 0, 0, 2, 0), 0)
         .unwrap_err();
     assert!(matches!(err, Error::Io { .. }));
     assert_eq!(err.error_code(), 56);
@@ -329,9 +327,7 @@ fn a_failed_write_leaves_the_log_unchanged_and_usable_after() {
     assert_eq!(log.producer_state(3), None);
     assert_eq!(read_all(&log), batches.concat());
     disk.full.store(false, Ordering::SeqCst);
-    let info = log
-        .append(&mut batch_with_producer(3, 0, 0, 2, 0), 0)
-        .unwrap();
+    let info = log.append(&batch_with_producer(3, 0, 0, 2, 0), 0).unwrap();
     assert_eq!(info.base_offset, end);
     batches.extend(fill(&mut log, 20, 2, 0));
     log.close().unwrap();
@@ -381,8 +377,7 @@ fn log_and_read_slices_can_cross_threads() {
 fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
-    log.append(&mut batch_with_producer(7, 0, 0, 3, 0), 0)
-        .unwrap();
+    log.append(&batch_with_producer(7, 0, 0, 3, 0), 0).unwrap();
     log.close().unwrap();
     let with_ext = |ext: &str| -> Vec<String> {
         std::fs::read_dir(dir.path())

@@ -23,7 +23,7 @@ impl Log {
     /// transaction coordinator has added to the producer's transaction. The
     /// first such batch of a producer opens its transaction here, holding
     /// back the last stable offset until its marker.
-    pub fn append_transactional(&mut self, batches: &mut [u8], now_ms: i64) -> Result<AppendInfo> {
+    pub fn append_transactional(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
         self.append_admitting(batches, now_ms, Admit::Transactional)
     }
 
@@ -37,8 +37,8 @@ impl Log {
         coordinator_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo> {
-        let mut batch = txn::control_batch(producer_id, epoch, commit, coordinator_epoch, now_ms);
-        self.append_admitting(&mut batch, now_ms, Admit::Markers)
+        let batch = txn::control_batch(producer_id, epoch, commit, coordinator_epoch, now_ms);
+        self.append_admitting(&batch, now_ms, Admit::Markers)
     }
 
     /// The offset below which no transaction is open: the first offset of the

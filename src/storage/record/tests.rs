@@ -29,13 +29,29 @@ fn set_base_offset_keeps_the_crc_valid_and_round_trips() {
 }
 
 #[test]
-fn log_append_time_rewrites_timestamp_bit_and_crc() {
-    let mut bytes = batch(&[(b"k", b"v")], 5);
-    RecordBatch::set_log_append_time(&mut bytes, 777).expect("stamp");
-    let b = RecordBatch::parse(&bytes).expect("parse");
+fn the_stored_header_sets_offset_and_epoch_and_log_append_time_with_its_crc() {
+    let bytes = batch(&[(b"k", b"v"), (b"k2", b"v2")], 5);
+    let stored = |append_time| {
+        let head = RecordBatch::stored_header(&bytes, 40, 3, append_time).expect("header");
+        [&head[..], &bytes[HEADER_BYTES..]].concat()
+    };
+    let create_time = stored(None);
+    let b = RecordBatch::parse(&create_time).expect("parse");
+    b.validate()
+        .expect("valid: offset and epoch are outside the CRC");
+    assert_eq!(
+        (b.base_offset(), b.last_offset(), b.max_timestamp()),
+        (40, 41, 5)
+    );
+    assert_eq!(i32::from_be_bytes(be(&create_time, LEADER_EPOCH_AT)), 3);
+    assert!(!b.is_log_append_time());
+
+    let append_time = stored(Some(777));
+    let b = RecordBatch::parse(&append_time).expect("parse");
     b.validate().expect("valid after CRC recompute");
-    assert_eq!(b.max_timestamp(), 777);
+    assert_eq!((b.base_offset(), b.max_timestamp()), (40, 777));
     assert!(b.is_log_append_time());
+    assert!(RecordBatch::stored_header(&bytes[..bytes.len() - 1], 0, 0, None).is_err());
 }
 
 #[test]

@@ -17,7 +17,9 @@ fn append(segment: &mut Segment, offset: i64, n: usize, ts: i64) -> Vec<u8> {
     RecordBatch::set_base_offset(&mut b, offset);
     let mut header = BatchHeader::parse(&b).unwrap();
     header.base_offset = offset;
-    segment.append(&b, &[header]).unwrap();
+    segment
+        .append(&[std::io::IoSlice::new(&b)], &[header])
+        .unwrap();
     b
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
+use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -127,9 +127,15 @@ impl Disk for FaultyDisk {
         self.state().synced.entry(path.to_path_buf()).or_insert(len);
         Ok(file)
     }
-    fn write_at(&self, path: &Path, file: &File, buf: &[u8], position: u64) -> io::Result<()> {
+    fn write_at(
+        &self,
+        path: &Path,
+        file: &File,
+        bufs: &[IoSlice<'_>],
+        position: u64,
+    ) -> io::Result<()> {
         self.check(DiskOp::Write, path)?;
-        RealDisk.write_at(path, file, buf, position)
+        RealDisk.write_at(path, file, bufs, position)
     }
     fn read_at(&self, path: &Path, file: &File, buf: &mut [u8], position: u64) -> io::Result<()> {
         self.check(DiskOp::Read, path)?;

@@ -252,16 +252,17 @@ fn batch(base_offset: i64, value_len: usize) -> (Vec<u8>, usize) {
     head.extend_from_slice(&(-1i32).to_be_bytes());
     head.extend_from_slice(&1i32.to_be_bytes());
     head.extend_from_slice(&record);
-    let mut crc = crc32c::crc32c(&head[21..]);
+    let mut crc = sluice::storage::Crc32c::default();
+    crc.update(&head[21..]);
     let zeros = vec![0u8; 1 << 20];
     let mut left = value_len;
     while left > 0 {
         let n = left.min(zeros.len());
-        crc = crc32c::crc32c_append(crc, &zeros[..n]);
+        crc.update(&zeros[..n]);
         left -= n;
     }
-    crc = crc32c::crc32c_append(crc, &[0]);
-    head[17..21].copy_from_slice(&crc.to_be_bytes());
+    crc.update(&[0]);
+    head[17..21].copy_from_slice(&crc.finish().to_be_bytes());
     (head, total)
 }
 

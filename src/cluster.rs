@@ -211,7 +211,7 @@ impl Nodes {
     /// (`__consumer_offsets` or `__transaction_state`) the key hashes to, so
     /// a coordinator moves only when its node goes down.
     pub(crate) fn coordinator(&self, internal_topic: &str, key: &str) -> i32 {
-        let partition = crc32c::crc32c(key.as_bytes()) % COORDINATOR_PARTITIONS;
+        let partition = crate::storage::crc32c(key.as_bytes()) % COORDINATOR_PARTITIONS;
         self.leader(internal_topic, partition as i32).node
     }
 }

@@ -167,7 +167,7 @@ async fn bad_batches_get_error_codes_and_leave_the_log_unchanged() {
     // Record count (bytes 57..61) says 3 where the batch holds 2; the CRC is made to match.
     let mut bad_count = BytesMut::from(&good[..]);
     bad_count[57..61].copy_from_slice(&3i32.to_be_bytes());
-    let crc = crc32c::crc32c(&bad_count[21..]);
+    let crc = sluice::storage::crc32c(&bad_count[21..]);
     bad_count[17..21].copy_from_slice(&crc.to_be_bytes());
     assert_eq!(
         produce(&mut raw, 9, &topic, 0, bad_count.freeze()).await.0,

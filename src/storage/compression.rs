@@ -154,7 +154,7 @@ fn rewrite(batch: &RecordBatch<'_>, codec: i16, out: &mut Vec<u8>) -> Result<()>
     header[8..12].copy_from_slice(&length.to_be_bytes());
     let attributes = (batch.attributes() & !CODEC_MASK) | codec;
     header[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
-    let crc = crc32c::crc32c(&header[ATTRIBUTES_AT..]);
+    let crc = crate::storage::crc32c(&header[ATTRIBUTES_AT..]);
     header[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(())
 }

@@ -24,6 +24,7 @@ use std::borrow::Cow;
 mod clean;
 mod compression;
 mod config;
+mod crc;
 mod disk;
 mod error;
 mod index;
@@ -43,6 +44,7 @@ pub use config::{
     DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_INDEX_BYTES, DEFAULT_SEGMENT_MS, LogConfig,
     TimestampType,
 };
+pub use crc::{Crc32c, crc32c};
 pub use disk::{Disk, RealDisk};
 pub use error::{Error, Result};
 pub use log::{AppendInfo, Log, ReadSlice, SyncTarget, closed_cleanly};

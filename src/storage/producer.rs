@@ -193,7 +193,7 @@ impl ProducerStates {
             }
             out.extend_from_slice(&p.txn_first_offset.unwrap_or(-1).to_be_bytes());
         }
-        let crc = crc32c::crc32c(&out);
+        let crc = crate::storage::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
     }
@@ -201,7 +201,7 @@ impl ProducerStates {
     /// Parses a snapshot; `None` if it is damaged in any way.
     pub(crate) fn decode(bytes: &[u8]) -> Option<ProducerStates> {
         let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
-        if crc32c::crc32c(body) != u32::from_be_bytes(crc.try_into().ok()?) {
+        if crate::storage::crc32c(body) != u32::from_be_bytes(crc.try_into().ok()?) {
             return None;
         }
         let mut r = Reader(body);

@@ -17,7 +17,7 @@
 
 use std::io::{self, Read};
 
-use super::{Error, Result};
+use super::{Crc32c, Error, Result};
 
 /// Bytes before `batchLength` counts: base offset + length field.
 pub(crate) const LOG_OVERHEAD: usize = 12;
@@ -165,7 +165,7 @@ impl<'a> RecordBatch<'a> {
 
     /// Checks the CRC32C, the record count and the compression codec.
     pub fn validate(&self) -> Result<()> {
-        let computed = crc32c::crc32c(self.bytes.get(ATTRIBUTES_AT..).unwrap_or_default());
+        let computed = crate::storage::crc32c(self.bytes.get(ATTRIBUTES_AT..).unwrap_or_default());
         if computed != self.header.crc {
             return Err(Error::CorruptMessage(format!(
                 "CRC mismatch: stored {:#010x}, computed {computed:#010x}",
@@ -309,8 +309,10 @@ impl<'a> RecordBatch<'a> {
             let attributes = header.attributes | TIMESTAMP_TYPE_BIT;
             head[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
             head[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
-            let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES_AT..]), records);
-            head[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+            let mut crc = Crc32c::default();
+            crc.update(&head[ATTRIBUTES_AT..]);
+            crc.update(records);
+            head[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.finish().to_be_bytes());
         }
         Ok(head)
     }

@@ -97,7 +97,7 @@ pub(crate) fn control_batch(
     out.extend_from_slice(&record);
     let length = (out.len() - 12) as i32;
     out[8..12].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
+    let crc = crate::storage::crc32c(&out[21..]);
     out[17..21].copy_from_slice(&crc.to_be_bytes());
     out
 }

@@ -139,7 +139,7 @@ pub(crate) fn rebuild(
     header[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&base_timestamp.to_be_bytes());
     let count = kept.len() as i32;
     header[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&count.to_be_bytes());
-    let crc = crc32c::crc32c(&header[ATTRIBUTES_AT..]);
+    let crc = crate::storage::crc32c(&header[ATTRIBUTES_AT..]);
     header[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(())
 }

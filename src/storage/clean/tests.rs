@@ -33,7 +33,7 @@ fn read_records(log: &Log) -> Rows {
         while !rest.is_empty() {
             let batch = RecordBatch::parse(rest).unwrap();
             assert_eq!(
-                crc32c::crc32c(&batch.as_bytes()[21..]),
+                crate::storage::crc32c(&batch.as_bytes()[21..]),
                 BatchHeader::parse(rest).unwrap().crc,
                 "a cleaned batch keeps a valid CRC"
             );

@@ -116,7 +116,7 @@ fn rejected_appends_leave_the_log_unchanged() {
     ));
     let mut tx = batch(&[(b"k", b"v")], 0);
     tx[22] |= 0x10;
-    let crc = crc32c::crc32c(&tx[21..]);
+    let crc = crate::storage::crc32c(&tx[21..]);
     tx[17..21].copy_from_slice(&crc.to_be_bytes());
     assert!(matches!(log.append(&tx, 0), Err(Error::InvalidRecord(_))));
     assert_eq!((log.end_offset(), log.size_bytes()), (1, size));

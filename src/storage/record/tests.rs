@@ -91,7 +91,7 @@ fn corrupt_inputs_are_rejected_without_panicking() {
 fn record_count_must_match_last_offset_delta() {
     let mut bytes = batch(&[(b"k", b"v"), (b"k", b"w")], 5);
     bytes[57..61].copy_from_slice(&3i32.to_be_bytes());
-    let crc = crc32c::crc32c(&bytes[21..]);
+    let crc = crate::storage::crc32c(&bytes[21..]);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
     let b = RecordBatch::parse(&bytes).expect("parse");
     assert!(matches!(b.validate(), Err(Error::InvalidRecord(_))));
@@ -103,7 +103,7 @@ fn an_uncompressed_batch_must_hold_the_records_it_claims() {
     let mut bytes = batch(&[(b"k", b"a"), (b"k", b"b")], 1);
     bytes[23..27].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
     bytes[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
-    let crc = crc32c::crc32c(&bytes[21..]);
+    let crc = crate::storage::crc32c(&bytes[21..]);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
     let b = RecordBatch::parse(&bytes).expect("parse");
     assert!(matches!(b.validate(), Err(Error::InvalidRecord(_))));
@@ -112,7 +112,7 @@ fn an_uncompressed_batch_must_hold_the_records_it_claims() {
     bytes.push(0x7f);
     let len = (bytes.len() - 12) as i32;
     bytes[8..12].copy_from_slice(&len.to_be_bytes());
-    let crc = crc32c::crc32c(&bytes[21..]);
+    let crc = crate::storage::crc32c(&bytes[21..]);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
     let b = RecordBatch::parse(&bytes).expect("parse");
     assert!(matches!(b.validate(), Err(Error::InvalidRecord(_))));

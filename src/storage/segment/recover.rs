@@ -2,8 +2,8 @@
 //! index bookkeeping shared with appends.
 
 use super::{Indexes, Segment, SegmentConfig, Tail};
-use crate::storage::Result;
 use crate::storage::record::{BatchHeader, HEADER_BYTES};
+use crate::storage::{Crc32c, Result};
 
 impl Segment {
     /// Walks the whole `.log` and adds index entries as appends would have.
@@ -59,7 +59,7 @@ impl Segment {
             return None;
         }
         header.check_stored_counts().ok()?;
-        let mut crc = 0u32;
+        let mut crc = Crc32c::default();
         let mut chunk = vec![0u8; header.size.min(64 * 1024)];
         let mut at = position + 21;
         let end = position + header.size as u64;
@@ -67,10 +67,10 @@ impl Segment {
             let n = ((end - at) as usize).min(chunk.len());
             let part = chunk.get_mut(..n)?;
             self.store.read_exact_at(part, at).ok()?;
-            crc = crc32c::crc32c_append(crc, part);
+            crc.update(part);
             at += n as u64;
         }
-        (crc == header.crc).then_some(header)
+        (crc.finish() == header.crc).then_some(header)
     }
 }
 

@@ -332,7 +332,7 @@ fn transaction_timeouts(catalog: Arc<Catalog>, txns: Arc<TxnCoordinator>) -> Joi
 }
 
 fn background_tasks(catalog: &Arc<Catalog>, config: &Config) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(crate::memory::give_back_freed_buffers())];
     let c = catalog.clone();
     let every = Duration::from_millis(config.retention_check_interval_ms);
     tasks.push(tokio::spawn(async move {

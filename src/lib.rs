@@ -29,6 +29,7 @@ pub mod fuzzing;
 mod group;
 pub mod handler;
 mod internal_log;
+mod memory;
 mod observe;
 mod protocol;
 mod quotas;

@@ -1,0 +1,47 @@
+//! Giving freed request buffers back to the system.
+//!
+//! glibc's malloc serves a large block with its own mapping only until the
+//! first such block is freed; then it raises its threshold and keeps later
+//! ones in per-thread arenas, where freed pages stay resident. After a burst
+//! of megabyte produce requests the broker held 30 MB it no longer used, on
+//! one run in four. Frames of [`LARGE_FRAME`] bytes or more are noted as
+//! they are read, and within a second of one, `malloc_trim` returns the
+//! free pages of every arena.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Frames at least this large are what arenas keep.
+const LARGE_FRAME: usize = 128 * 1024;
+
+static LARGE_FRAME_READ: AtomicBool = AtomicBool::new(false);
+
+/// Notes a request frame of `len` bytes.
+pub(crate) fn note_frame(len: usize) {
+    if len >= LARGE_FRAME {
+        LARGE_FRAME_READ.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Once a second, trims malloc's arenas if a large frame was read since the last time.
+pub(crate) async fn give_back_freed_buffers() {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if LARGE_FRAME_READ.swap(false, Ordering::Relaxed) {
+            let _ = tokio::task::spawn_blocking(trim).await;
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() {
+    // SAFETY: malloc_trim only walks and releases glibc's own free lists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}

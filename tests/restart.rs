@@ -139,6 +139,37 @@ async fn a_clean_restart_keeps_records_offsets_and_topic_configs() {
 }
 
 #[tokio::test]
+async fn after_a_clean_restart_offsets_are_answered_from_the_stop_without_opening_the_log() {
+    let mut broker = start_broker().await;
+    let topic = unique_topic("closed");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let producer = producer(&broker.bootstrap(), &[]);
+    assert_eq!(
+        produce_n(&producer, &topic, 0, 30).await,
+        (0..30).collect::<Vec<_>>()
+    );
+    drop(producer);
+
+    broker.restart().await;
+    let marker = broker.data_dir().join(format!("{topic}-0/.clean-shutdown"));
+    let consumer = consumer(&broker.bootstrap(), &[]);
+    assert_eq!(watermarks(&consumer, &topic, 0), (0, 30));
+    assert!(marker.exists(), "ListOffsets opened the log");
+
+    // The first read opens it, from where it stopped.
+    assign(&consumer, &topic, &[0], Offset::Offset(28));
+    let tail = consume_exactly(&consumer, 2, Duration::from_secs(30));
+    assert_eq!(
+        tail.iter()
+            .map(|r| (r.offset, r.value_str()))
+            .collect::<Vec<_>>(),
+        [(28, "value-28"), (29, "value-29")]
+    );
+    assert!(!marker.exists(), "the opened log still has its marker");
+    assert_eq!(watermarks(&consumer, &topic, 0), (0, 30));
+}
+
+#[tokio::test]
 async fn an_unclean_stop_recovers_everything_that_was_acknowledged() {
     let mut broker = start_broker_with(|c| c.log.segment_bytes = 256 * 1024).await;
     let topic = unique_topic("unclean");

@@ -166,8 +166,16 @@ impl Partition {
         Ok(())
     }
 
-    /// The current offsets (the log is opened first if needed).
+    /// The current offsets: of a log not opened since its clean close, as
+    /// the close recorded them; otherwise the log is opened first if needed.
     pub fn offsets(&self) -> Offsets {
+        if let Some(closed) = self.closed_summary() {
+            return Offsets {
+                log_start: closed.start_offset,
+                high_watermark: closed.end_offset,
+                last_stable: closed.last_stable_offset,
+            };
+        }
         if let Err(e) = self.opened() {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot open the log");
         }
@@ -369,9 +377,12 @@ impl Partition {
         self.config(|c| c.min_insync_replicas)
     }
 
-    /// Bytes of the partition's `.log` files (the log is opened first if needed).
+    /// Bytes of the partition's `.log` files, as [`Partition::offsets`] tells them.
     pub fn size_bytes(&self) -> u64 {
-        self.log().map_or(0, |log| log.size_bytes())
+        match self.closed_summary() {
+            Some(closed) => closed.size_bytes,
+            None => self.log().map_or(0, |log| log.size_bytes()),
+        }
     }
 
     /// The partition directory.

@@ -66,6 +66,7 @@ fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_lo
         "retention has nothing to do in a single segment"
     );
     // One log opens before the coordinator's recovery ends, one after.
+    // (Their offsets open them: each stopped inside a transaction.)
     let first = catalog.partition("t", 0).unwrap();
     assert_eq!(first.offsets().last_stable, 0);
     catalog.abort_leftover_transactions().unwrap();

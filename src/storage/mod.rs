@@ -13,7 +13,7 @@
 //! | `{base:020}.txnindex` | aborted transactions whose ABORT marker is in the segment: 34-byte entries (version, producer id, first offset, last offset, last stable offset), Kafka's layout; rebuilt by recovery |
 //! | `{offset:020}.sluice-producers` | idempotent-producer state as of `offset` (Sluice's own format, CRC32C-checked; not Kafka's `.snapshot`) |
 //! | `log-start-offset` | log start offset moved by DeleteRecords (decimal, written atomically) |
-//! | `.clean-shutdown` | present only between a clean `close()` and the next `open()` |
+//! | `.clean-shutdown` | present only between a clean `close()` and the next `open()`; holds the log start, end and last stable offsets and the `.log` bytes, in decimal, so a view of the log needs no open |
 //!
 //! Invariants: offsets are dense across segments; a segment's base offset is
 //! the first offset it holds; index files are caches, rebuilt from the `.log`
@@ -47,7 +47,7 @@ pub use config::{
 pub use crc::{Crc32c, crc32c};
 pub use disk::{Disk, RealDisk};
 pub use error::{Error, Result};
-pub use log::{AppendInfo, Log, ReadSlice, SyncTarget, closed_cleanly};
+pub use log::{AppendInfo, ClosedLog, Log, ReadSlice, SyncTarget, closed_cleanly, closed_log};
 pub use record::RecordBatch;
 pub(crate) use record::{put_varint, transactional_producer};
 pub(crate) use timestamps::first_record;

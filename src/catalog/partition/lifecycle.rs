@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use super::{Offsets, Partition};
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
-use crate::storage::{self, Disk, Log, LogConfig};
+use crate::storage::{self, ClosedLog, Disk, Log, LogConfig};
 use crate::util::now_ms;
 
 /// The arguments of [`Log::open_on`] for a partition not opened yet.
@@ -23,6 +23,8 @@ pub(super) struct Unopened {
     /// Once set (by the transaction coordinator's recovery), opening the
     /// log aborts the transactions left open in it by a previous run.
     abort_leftovers: Arc<AtomicBool>,
+    /// What the clean close recorded, read when first asked.
+    closed: OnceLock<Option<ClosedLog>>,
 }
 
 /// Locks `mutex`. A panic while holding a partition's locks cannot leave a
@@ -55,6 +57,7 @@ impl Partition {
                 recovery_point,
                 disk,
                 abort_leftovers,
+                closed: OnceLock::new(),
             })),
             flush: FlushTurn::default(),
             offsets: watch::channel(Offsets {
@@ -108,6 +111,23 @@ impl Partition {
         *unopened = None;
         self.publish(&log);
         Ok(self.log.get_or_init(|| Mutex::new(log)))
+    }
+
+    /// While the log is not opened, what its clean close recorded (see
+    /// [`storage::closed_log`]): the status page, `/metrics` and ListOffsets
+    /// show every partition without opening each one. Not for a log that
+    /// stopped inside a transaction: opening it may abort that one, moving
+    /// its offsets.
+    pub(super) fn closed_summary(&self) -> Option<ClosedLog> {
+        if self.log.get().is_some() || self.check_live().is_err() {
+            return None;
+        }
+        let unopened = lock(&self.unopened);
+        unopened
+            .as_ref()?
+            .closed
+            .get_or_init(|| storage::closed_log(&self.dir))
+            .filter(|closed| closed.last_stable_offset == closed.end_offset)
     }
 
     /// Aborts every transaction open in `log`. Right after a start no

@@ -144,10 +144,19 @@ fn clean_close_and_reopen_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
     let mut batches = fill(&mut log, 25, 2, 0);
+    let size = log.size_bytes();
     log.close().unwrap();
-    assert!(dir.path().join(CLEAN_SHUTDOWN).exists());
+    assert_eq!(
+        closed_log(dir.path()),
+        Some(ClosedLog {
+            start_offset: 0,
+            end_offset: 50,
+            last_stable_offset: 50,
+            size_bytes: size,
+        })
+    );
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
-    assert!(!dir.path().join(CLEAN_SHUTDOWN).exists());
+    assert_eq!(closed_log(dir.path()), None);
     assert_eq!(log.end_offset(), 50);
     batches.extend(fill(&mut log, 5, 2, 100));
     assert_eq!(read_all(&log), batches.concat());

@@ -31,7 +31,7 @@ use crate::observe::{Metrics, http};
 use crate::security::SecurityProtocol;
 use crate::security::credentials::Credentials;
 use crate::session::Clients;
-use crate::storage::{Disk, RealDisk};
+use crate::storage::{Disk, OpenSegments, RealDisk};
 use crate::txn::TxnCoordinator;
 
 mod cluster_ops;
@@ -91,8 +91,9 @@ impl Broker {
         let dynamic = Arc::new(DynamicConfigs::open(&config.data_dir, config.log.clone())?);
         let log_config = dynamic.log_defaults();
         let data_dir = config.data_dir.clone();
+        let files = (disk, OpenSegments::new(config.max_open_segment_files));
         let catalog =
-            tokio::task::spawn_blocking(move || Catalog::open_on(&data_dir, log_config, disk))
+            tokio::task::spawn_blocking(move || Catalog::open_on(&data_dir, log_config, files))
                 .await
                 .map_err(|e| {
                     Error::Config(format!("opening the data directory panicked: {e}"))

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::{Error, Result, io_err};
-use crate::storage::{Disk, RealDisk};
+use crate::storage::{Disk, OpenSegments, RealDisk};
 use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
@@ -75,8 +75,9 @@ pub struct Catalog {
     /// Set when logs opened from now on abort the transactions a previous
     /// run left open in them.
     abort_leftovers: Arc<AtomicBool>,
-    /// Where the partition logs' files live.
-    disk: Arc<dyn Disk>,
+    /// Where the partition logs' files live, and the bound on sealed
+    /// segment files they hold open.
+    files: (Arc<dyn Disk>, Arc<OpenSegments>),
     /// The cleaner's first dirty offset of each partition.
     cleaner: cleaner::CleanerOffsets,
     /// Goes up whenever a topic is created or deleted or grows partitions.
@@ -96,12 +97,21 @@ pub struct TopicImage {
 impl Catalog {
     /// Opens (creating if needed) the data directory and every partition log in it.
     pub fn open(data_dir: &Path, defaults: LogConfig) -> Result<Catalog> {
-        Catalog::open_on(data_dir, defaults, Arc::new(RealDisk))
+        Catalog::open_on(
+            data_dir,
+            defaults,
+            (Arc::new(RealDisk), OpenSegments::unbounded()),
+        )
     }
 
     /// [`Catalog::open`] with the partition logs' file operations on `disk`
-    /// (a test's fault-injecting disk).
-    pub fn open_on(data_dir: &Path, defaults: LogConfig, disk: Arc<dyn Disk>) -> Result<Catalog> {
+    /// (a test's fault-injecting disk) and at most what `open` allows of
+    /// their sealed segment files open at once.
+    pub fn open_on(
+        data_dir: &Path,
+        defaults: LogConfig,
+        files: (Arc<dyn Disk>, Arc<OpenSegments>),
+    ) -> Result<Catalog> {
         std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
         let path = data_dir.join(TOPICS_FILE);
         let file: TopicsFile = match std::fs::read_to_string(&path) {
@@ -119,7 +129,7 @@ impl Catalog {
             recovery_points: recovery_point::read(data_dir),
             flush_wanted: Arc::new(Notify::new()),
             abort_leftovers: Arc::new(AtomicBool::new(false)),
-            disk,
+            files,
             generation: AtomicU64::new(0),
             image: Mutex::new(None),
             cleaner: cleaner::CleanerOffsets::open(data_dir),
@@ -170,7 +180,7 @@ impl Catalog {
             &dir,
             (topic, index),
             cfg,
-            (recovery_point, self.disk.clone(), lazily),
+            (recovery_point, self.files.clone(), lazily),
             (flush_wanted, self.abort_leftovers.clone()),
         )?))
     }

@@ -110,6 +110,10 @@ pub struct Config {
     /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227)
     /// kept at once; 0 turns them off.
     pub max_incremental_fetch_session_cache_slots: usize,
+    /// Sealed segment `.log` files held open at once, across all partitions
+    /// (Sluice's own; Kafka keeps every one open). Past it, the one least
+    /// recently read is closed, and opened again when read again.
+    pub max_open_segment_files: usize,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
     /// `num.partitions`: partitions of an auto-created topic.
@@ -181,6 +185,7 @@ impl Default for Config {
             max_connections_per_ip: 1000,
             queued_max_request_bytes: 128 * 1024 * 1024,
             max_incremental_fetch_session_cache_slots: 1000,
+            max_open_segment_files: 1000,
             connections_max_idle_ms: 600_000,
             auto_create_topics_enable: true,
             num_partitions: 1,
@@ -362,6 +367,9 @@ impl Config {
         }
         if self.connections_max_idle_ms == 0 {
             return Err("connections_max_idle_ms must be > 0".into());
+        }
+        if self.max_open_segment_files == 0 {
+            return Err("max_open_segment_files must be at least 1".into());
         }
         if !(1..=100_000).contains(&self.num_partitions) {
             return Err(format!(

@@ -12,6 +12,7 @@ use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use rdkafka::Offset;
 
 async fn served(raw: &mut Raw) -> bool {
     let (id, payload) = raw.encode(3, &ApiVersionsRequest::default());
@@ -133,4 +134,65 @@ async fn a_spent_in_flight_budget_stops_reading_until_requests_are_answered() {
         id
     );
     a_real_client_still_works(&broker.bootstrap()).await;
+}
+
+/// Open descriptors of this process on `.log` files of `topic` in `data_dir`.
+fn open_log_files(data_dir: &std::path::Path, topic: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| {
+            let partition = target.parent().and_then(|p| p.strip_prefix(data_dir).ok());
+            partition.is_some_and(|p| p.to_string_lossy().starts_with(&format!("{topic}-")))
+                && target.extension().is_some_and(|e| e == "log")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sealed_segment_files_held_open_stay_within_max_open_segment_files() {
+    let broker = start_broker_with(|c| {
+        c.log.segment_bytes = 1024;
+        c.max_open_segment_files = 2;
+    })
+    .await;
+    let b = broker.bootstrap();
+    let topic = unique_topic("open-files");
+    create_topic(&b, &topic, 2, &[]).await;
+    let producer = producer(&b, &[]);
+    for _ in 0..12 {
+        for p in 0..2 {
+            produce_n(&producer, &topic, p, 20).await;
+        }
+    }
+    let segments = |p: i32| {
+        std::fs::read_dir(broker.data_dir().join(format!("{topic}-{p}")))
+            .expect("partition dir")
+            .filter(|f| {
+                f.as_ref()
+                    .is_ok_and(|f| f.path().extension().is_some_and(|e| e == "log"))
+            })
+            .count()
+    };
+    assert!(segments(0) + segments(1) >= 10, "many sealed segments");
+
+    // Reading everything from the start opens every sealed segment in turn.
+    for _ in 0..2 {
+        let consumer = consumer(&b, &[]);
+        assign(&consumer, &topic, &[0, 1], Offset::Beginning);
+        let records = consume_exactly(&consumer, 480, Duration::from_secs(30));
+        for p in 0..2 {
+            let seen: Vec<(i64, String)> = records
+                .iter()
+                .filter(|r| r.partition == p)
+                .map(|r| (r.offset, r.value_str().to_string()))
+                .collect();
+            let expected: Vec<(i64, String)> =
+                (0..240).map(|o| (o, format!("value-{}", o % 20))).collect();
+            assert_eq!(seen, expected, "partition {p}");
+        }
+    }
+    // Two active segments, and at most two sealed ones.
+    let open = open_log_files(broker.data_dir(), &topic);
+    assert!(open <= 4, "{open} .log files of the topic open");
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::disk::{Disk, DiskFile};
+use super::open_segments::OpenSegments;
 use super::producer::ProducerStates;
 use super::record::{Admit, BatchHeader, HEADER_BYTES, RecordBatch, parse_batches};
 use super::segment::{Segment, SegmentConfig};
@@ -96,6 +97,8 @@ pub struct Log {
     synced_offset: i64,
     poisoned: bool,
     disk: Arc<dyn Disk>,
+    /// The bound on sealed segment files open, shared with other logs.
+    open_segments: Arc<OpenSegments>,
     /// Aborted transactions by marker offset (see `transactions.rs`).
     aborted: BTreeMap<i64, super::AbortedTxn>,
 }
@@ -258,7 +261,7 @@ impl Log {
             end,
             SegmentConfig::from(&self.config),
             now_ms,
-            self.disk.clone(),
+            self.files(),
         )?;
         // DURABILITY: fsync the directory so the new segment's files survive a crash.
         sync_dir(&*self.disk, &self.dir)?;
@@ -438,6 +441,11 @@ impl Log {
 
     pub(crate) fn disk(&self) -> &Arc<dyn Disk> {
         &self.disk
+    }
+
+    /// What a new segment of this log is opened with.
+    pub(crate) fn files(&self) -> (Arc<dyn Disk>, Arc<OpenSegments>) {
+        (self.disk.clone(), self.open_segments.clone())
     }
 
     /// Sealed segments, oldest first: (base, next offset, size, file, largest timestamp).

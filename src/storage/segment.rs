@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::disk::{Disk, DiskFile};
 use super::index::{OffsetIndex, TimeIndex};
+use super::open_segments::OpenSegments;
 use super::record::BatchHeader;
 use super::store::Store;
 use super::{Error, LogConfig, Result};
@@ -85,13 +86,13 @@ impl Segment {
         base_offset: i64,
         config: SegmentConfig,
         now_ms: i64,
-        disk: Arc<dyn Disk>,
+        (disk, open): (Arc<dyn Disk>, Arc<OpenSegments>),
     ) -> Result<Segment> {
-        let store = Store::open(&dir.join(file_name(base_offset, "log")), disk)?;
+        let store = Store::open(&dir.join(file_name(base_offset, "log")), disk, open)?;
         let mut segment = Segment::with_store(dir, base_offset, config, now_ms, store);
         segment.store.truncate_to(0)?;
         segment.load_indexes(true)?;
-        segment.sealed = false;
+        segment.set_sealed(false);
         Ok(segment)
     }
 
@@ -103,9 +104,9 @@ impl Segment {
         base_offset: i64,
         config: SegmentConfig,
         now_ms: i64,
-        disk: Arc<dyn Disk>,
+        (disk, open): (Arc<dyn Disk>, Arc<OpenSegments>),
     ) -> Result<Segment> {
-        let store = Store::open_lazily(&dir.join(file_name(base_offset, "log")), disk)?;
+        let store = Store::open_lazily(&dir.join(file_name(base_offset, "log")), disk, open)?;
         Ok(Segment::with_store(dir, base_offset, config, now_ms, store))
     }
 
@@ -142,7 +143,7 @@ impl Segment {
         self.store.len() == 0
     }
     /// The `.log`, opened now if nothing has read it yet.
-    pub(crate) fn log_file(&self) -> Result<&DiskFile> {
+    pub(crate) fn log_file(&self) -> Result<DiskFile> {
         self.store.file()
     }
     pub(crate) fn log_path(&self) -> &Path {
@@ -225,7 +226,7 @@ impl Segment {
     /// Makes this segment the active one after a clean stop: preallocates the
     /// indexes and finds the end by walking the batches after the last entry.
     pub(crate) fn activate(&mut self) -> Result<()> {
-        self.sealed = false;
+        self.set_sealed(false);
         let consistent = self.load_indexes(false)? && self.walk_tail().is_ok();
         let time_ok = self
             .indexes()?
@@ -315,8 +316,15 @@ impl Segment {
         let tail = self.tail;
         let indexes = self.indexes_mut()?;
         finish_seal(indexes, tail)?;
-        self.sealed = true;
+        self.set_sealed(true);
         Ok(())
+    }
+
+    /// A sealed segment's `.log` counts toward the bound on open sealed
+    /// files (see [`OpenSegments`]); the active one's stays open.
+    fn set_sealed(&mut self, sealed: bool) {
+        self.sealed = sealed;
+        self.store.set_sealed(sealed);
     }
 
     /// fsyncs the `.log` and, if mapped, the indexes.
@@ -335,7 +343,7 @@ impl Segment {
             if !self.load_indexes(false)? {
                 self.recover()?;
             }
-            self.sealed = false;
+            self.set_sealed(false);
         }
         if let Some((position, header)) = self.find_batch(offset)? {
             self.store.truncate_to(position)?;

@@ -11,9 +11,10 @@
 
 use std::io::IoSlice;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::disk::{Disk, DiskFile};
+use super::open_segments::{OpenSegments, Slot};
 use super::record::{BatchHeader, HEADER_BYTES};
 use super::{Error, Result};
 
@@ -22,33 +23,42 @@ use super::{Error, Result};
 pub(crate) struct Store {
     path: Arc<Path>,
     disk: Arc<dyn Disk>,
-    /// Opened on first use: a sealed segment nobody reads holds no descriptor.
-    file: OnceLock<DiskFile>,
+    /// The open file. A sealed segment's is opened on first use (one nobody
+    /// reads holds no descriptor) and may be closed again by `open`.
+    slot: Arc<Slot>,
+    open: Arc<OpenSegments>,
     len: u64,
 }
 
 impl Store {
-    /// Opens or creates `path`; `len` is the file's current size (recovery may cut it).
-    pub(crate) fn open(path: &Path, disk: Arc<dyn Disk>) -> Result<Store> {
+    /// Opens or creates `path` for an active segment; `len` is the file's
+    /// current size (recovery may cut it).
+    pub(crate) fn open(path: &Path, disk: Arc<dyn Disk>, open: Arc<OpenSegments>) -> Result<Store> {
         let file = DiskFile::open(path, disk.clone()).map_err(|e| Error::io(path, e))?;
         let len = file.file.metadata().map_err(|e| Error::io(path, e))?.len();
         Ok(Store {
             path: file.path.clone(),
             disk,
-            file: OnceLock::from(file),
+            slot: Arc::new(Slot::holding(file)),
+            open,
             len,
         })
     }
 
-    /// An existing `path`, opened when first read or written.
-    pub(crate) fn open_lazily(path: &Path, disk: Arc<dyn Disk>) -> Result<Store> {
+    /// An existing `path` of a sealed segment, opened when first read.
+    pub(crate) fn open_lazily(
+        path: &Path,
+        disk: Arc<dyn Disk>,
+        open: Arc<OpenSegments>,
+    ) -> Result<Store> {
         let len = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
             .len();
         Ok(Store {
             path: path.into(),
             disk,
-            file: OnceLock::new(),
+            slot: Arc::new(Slot::sealed()),
+            open,
             len,
         })
     }
@@ -61,13 +71,25 @@ impl Store {
     }
     /// The open file (opened now if it was not), shareable with readers and
     /// fsyncs outside the log lock. Out of descriptors, this is the error.
-    pub(crate) fn file(&self) -> Result<&DiskFile> {
-        if let Some(file) = self.file.get() {
+    pub(crate) fn file(&self) -> Result<DiskFile> {
+        if let Some(file) = self.slot.get() {
             return Ok(file);
         }
         let file =
             DiskFile::open(&self.path, self.disk.clone()).map_err(|e| Error::io(self.path(), e))?;
-        Ok(self.file.get_or_init(|| file))
+        let file = self.slot.keep(file);
+        if self.slot.is_counted() {
+            self.open.admit(&self.slot);
+        }
+        Ok(file)
+    }
+    /// Sealed, the file counts toward the bound on open sealed segment
+    /// files; active, it stays open.
+    pub(crate) fn set_sealed(&self, sealed: bool) {
+        self.slot.set_counted(sealed);
+        if sealed && self.slot.peek().is_some() {
+            self.open.admit(&self.slot);
+        }
     }
     /// Bytes of complete batches.
     pub(crate) fn len(&self) -> u64 {
@@ -116,14 +138,10 @@ impl Store {
         Ok(())
     }
 
-    /// fsync of the data.
+    /// fsync of the data. A file closed since it was written (see
+    /// [`OpenSegments`]) is opened again for it: its pages may still be dirty.
     pub(crate) fn sync(&self) -> Result<()> {
-        match self.file.get() {
-            // Never opened since it was last synced (at the previous stop or
-            // its seal): nothing of it can be unsynced.
-            None => Ok(()),
-            Some(file) => file.sync().map_err(|e| Error::io(self.path(), e)),
-        }
+        self.file()?.sync().map_err(|e| Error::io(self.path(), e))
     }
 
     /// Walks batch headers from `position` (which must be a batch boundary).
@@ -231,7 +249,12 @@ mod tests {
     #[test]
     fn append_then_scan_headers_returns_every_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("0.log"), Arc::new(RealDisk)).unwrap();
+        let mut store = Store::open(
+            &dir.path().join("0.log"),
+            Arc::new(RealDisk),
+            OpenSegments::unbounded(),
+        )
+        .unwrap();
         let mut positions = Vec::new();
         for i in 0..100u8 {
             let b = batch(&[(b"k", &vec![i; i as usize * 50])], 1);
@@ -249,12 +272,12 @@ mod tests {
     fn failed_write_leaves_the_store_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.log");
-        let mut store = Store::open(&path, Arc::new(RealDisk)).unwrap();
+        let mut store = Store::open(&path, Arc::new(RealDisk), OpenSegments::unbounded()).unwrap();
         store
             .append(&[IoSlice::new(&batch(&[(b"k", b"v")], 1))])
             .unwrap();
         let before = store.len();
-        store.file.get_mut().unwrap().disk = Arc::new(Failing);
+        store = Store::open(&path, Arc::new(Failing), OpenSegments::unbounded()).unwrap();
         assert!(matches!(
             store.append(&[IoSlice::new(&batch(&[(b"k", b"v")], 1))]),
             Err(Error::Io { .. })
@@ -266,7 +289,12 @@ mod tests {
     #[test]
     fn reads_past_the_end_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("0.log"), Arc::new(RealDisk)).unwrap();
+        let store = Store::open(
+            &dir.path().join("0.log"),
+            Arc::new(RealDisk),
+            OpenSegments::unbounded(),
+        )
+        .unwrap();
         let mut buf = [0u8; 4];
         assert!(store.read_exact_at(&mut buf, 0).is_err());
         assert!(store.read_exact_at(&mut buf, u64::MAX).is_err());

@@ -100,8 +100,13 @@ impl Log {
                 tracing::warn!(path = %from.display(), error = %e, "cannot install a cleaned index; it will be rebuilt");
             }
         }
-        let mut segment =
-            Segment::open(&dir, base, SegmentConfig::from(self.config()), now_ms, disk)?;
+        let mut segment = Segment::open(
+            &dir,
+            base,
+            SegmentConfig::from(self.config()),
+            now_ms,
+            self.files(),
+        )?;
         segment.set_next_offset(group.next);
         self.put_segment(segment, base, group.next);
         Ok(())

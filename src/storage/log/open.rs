@@ -10,7 +10,7 @@ use super::{CLEAN_SHUTDOWN, Log, sync_dir};
 use crate::storage::disk::{Disk, RealDisk};
 use crate::storage::producer::ProducerStates;
 use crate::storage::segment::{Segment, SegmentConfig};
-use crate::storage::{Error, LogConfig, Result};
+use crate::storage::{Error, LogConfig, OpenSegments, Result};
 
 /// After an unclean stop: scans every segment holding offsets at or past
 /// `recovery_point`, in order. The first one that loses bytes, or does not
@@ -72,7 +72,7 @@ impl Log {
     /// After an unclean stop every segment is scanned (see
     /// [`Log::open_from_recovery_point`]).
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log> {
-        Log::open_on(dir, config, now_ms, 0, Arc::new(RealDisk))
+        Log::open_on(dir, config, now_ms, 0, unbounded_real_disk())
     }
 
     /// [`Log::open`] knowing that every offset below `recovery_point` was
@@ -84,16 +84,18 @@ impl Log {
         now_ms: i64,
         recovery_point: i64,
     ) -> Result<Log> {
-        Log::open_on(dir, config, now_ms, recovery_point, Arc::new(RealDisk))
+        Log::open_on(dir, config, now_ms, recovery_point, unbounded_real_disk())
     }
 
-    /// [`Log::open_from_recovery_point`] with every file operation on `disk`.
+    /// [`Log::open_from_recovery_point`] with every file operation on
+    /// `disk`, its sealed segment files counted in `open` (shared by the
+    /// logs of a broker).
     pub fn open_on(
         dir: &Path,
         config: LogConfig,
         now_ms: i64,
         recovery_point: i64,
-        disk: Arc<dyn Disk>,
+        (disk, open): (Arc<dyn Disk>, Arc<OpenSegments>),
     ) -> Result<Log> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN);
@@ -106,7 +108,7 @@ impl Log {
         for &base in &listing.segments {
             segments.insert(
                 base,
-                Segment::open(dir, base, seg_config, now_ms, disk.clone())?,
+                Segment::open(dir, base, seg_config, now_ms, (disk.clone(), open.clone()))?,
             );
         }
         let bases: Vec<i64> = segments.keys().copied().collect();
@@ -125,7 +127,7 @@ impl Log {
                 let base = persisted_start.unwrap_or(0);
                 segments.insert(
                     base,
-                    Segment::create(dir, base, seg_config, now_ms, disk.clone())?,
+                    Segment::create(dir, base, seg_config, now_ms, (disk.clone(), open.clone()))?,
                 );
                 sync_dir(&*disk, dir)?;
             }
@@ -141,6 +143,7 @@ impl Log {
             synced_offset: 0,
             poisoned: false,
             disk,
+            open_segments: open,
             aborted: BTreeMap::new(),
         };
         log.synced_offset = log.end_offset();
@@ -174,4 +177,8 @@ impl Log {
         }
         Ok(log)
     }
+}
+
+fn unbounded_real_disk() -> (Arc<dyn Disk>, Arc<OpenSegments>) {
+    (Arc::new(RealDisk), OpenSegments::unbounded())
 }

@@ -323,7 +323,14 @@ impl Disk for FlakyDisk {
 fn a_failed_write_leaves_the_log_unchanged_and_usable_after() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(FlakyDisk::default());
-    let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.clone()).unwrap();
+    let mut log = Log::open_on(
+        dir.path(),
+        small(),
+        0,
+        0,
+        (disk.clone(), OpenSegments::unbounded()),
+    )
+    .unwrap();
     let mut batches = fill(&mut log, 5, 2, 0);
     let (end, size) = (log.end_offset(), log.size_bytes());
     disk.full.store(true, Ordering::SeqCst);

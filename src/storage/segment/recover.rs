@@ -22,7 +22,7 @@ impl Segment {
     /// rebuilds both indexes. Returns the number of bytes dropped.
     pub(crate) fn recover(&mut self) -> Result<u64> {
         self.load_indexes(true)?;
-        self.sealed = false;
+        self.set_sealed(false);
         let mut tail = Tail::default();
         let mut position = 0u64;
         let mut next_offset = self.base_offset;

@@ -192,8 +192,8 @@ impl<'a> RecordBatch<'a> {
         let mut rest = self.records();
         let mut count: i64 = 0;
         while !rest.is_empty() {
-            let len = read_varint(&mut rest, 5)
-                .map_err(|_| Error::InvalidRecord("bad record length".into()))?;
+            let len = take_varint(&mut rest, 5)
+                .ok_or_else(|| Error::InvalidRecord("bad record length".into()))?;
             let len = usize::try_from(len)
                 .map_err(|_| Error::InvalidRecord(format!("negative record length {len}")))?;
             rest = rest
@@ -393,19 +393,41 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, value: i64) {
 /// A zigzag varint of Kafka's record fields, of at most `max_bytes` bytes
 /// (5 for a varint, 10 for a varlong), read from `r`.
 pub(crate) fn read_varint(r: &mut impl Read, max_bytes: u32) -> io::Result<i64> {
+    decode_varint(max_bytes, || {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b).map(|()| b[0])
+    })?
+    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "varint too long"))
+}
+
+/// [`read_varint`] from the front of a slice, which it advances; `None` if
+/// the slice ends first or the varint is too long. The produce path walks
+/// every record's length with it.
+fn take_varint(buf: &mut &[u8], max_bytes: u32) -> Option<i64> {
+    decode_varint(max_bytes, || {
+        let (&first, rest) = buf.split_first().ok_or(())?;
+        *buf = rest;
+        Ok::<u8, ()>(first)
+    })
+    .ok()?
+}
+
+/// Decodes a zigzag varint from the bytes `next` yields: `Ok(None)` if it
+/// is longer than `max_bytes`.
+#[inline(always)]
+fn decode_varint<E>(
+    max_bytes: u32,
+    mut next: impl FnMut() -> std::result::Result<u8, E>,
+) -> std::result::Result<Option<i64>, E> {
     let mut raw = 0u64;
     for i in 0..max_bytes {
-        let mut b = [0u8; 1];
-        r.read_exact(&mut b)?;
-        raw |= u64::from(b[0] & 0x7f) << (7 * i);
-        if b[0] & 0x80 == 0 {
-            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        let b = next()?;
+        raw |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(Some((raw >> 1) as i64 ^ -((raw & 1) as i64)));
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "varint too long",
-    ))
+    Ok(None)
 }
 
 #[cfg(test)]

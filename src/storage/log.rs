@@ -218,7 +218,7 @@ impl Log {
         }
         let active = self.active_mut()?;
         active.append(&parts, &headers)?;
-        let file = active.log_file()?.clone();
+        let file = active.log_file()?;
         for (header, batch) in headers.iter().zip(sliced) {
             if let Some(first) = self.producers.update(header) {
                 self.note_marker(header, batch, first);
@@ -312,7 +312,7 @@ impl Log {
                 return Ok(ReadSlice::empty());
             }
             return Ok(ReadSlice {
-                file: Some(segment.log_file()?.clone()),
+                file: Some(segment.log_file()?),
                 position,
                 len,
             });
@@ -457,7 +457,7 @@ impl Log {
             // A segment that cannot be opened ends the list (out of descriptors).
             .map_while(|(base, s)| {
                 let largest = s.largest_timestamp().ok().flatten().map(|(t, _)| t);
-                let file = s.log_file().ok()?.clone();
+                let file = s.log_file().ok()?;
                 Some((*base, s.next_offset(), s.size(), file, largest))
             })
             .collect()

@@ -14,7 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use sluice::storage::testing::batch;
+use sluice::storage::testing::{as_stored, batch};
 use sluice::storage::{Log, LogConfig, RecordBatch};
 
 #[derive(Debug, Clone)]
@@ -142,7 +142,7 @@ proptest! {
                     let recs: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b"k"[..], &v[..])).collect();
                     let b = batch(&recs, i as i64);
                     let info = log.append(&b, 0).unwrap();
-                    appended.insert(info.base_offset, b);
+                    appended.insert(info.base_offset, as_stored(&b, info.base_offset, None));
                 }
                 Op::Sync => {
                     let target = log.sync_target();

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use sluice::storage::testing::batch;
+use sluice::storage::testing::{as_stored, batch};
 use sluice::storage::{Log, LogConfig, RecordBatch};
 
 #[derive(Debug, Clone)]
@@ -164,7 +164,8 @@ fn run(config: LogConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .collect();
                 let info = log.append(&buf, 0).unwrap();
                 prop_assert_eq!(info.base_offset, model_end(&model));
-                let mut rest = &buf[..];
+                let stored = as_stored(&buf, info.base_offset, None);
+                let mut rest = &stored[..];
                 while !rest.is_empty() {
                     let b = RecordBatch::parse(rest).unwrap();
                     prop_assert_eq!(b.base_offset(), model_end(&model), "offsets are dense");

@@ -403,7 +403,7 @@ pub(crate) fn read_varint(r: &mut impl Read, max_bytes: u32) -> io::Result<i64> 
 /// [`read_varint`] from the front of a slice, which it advances; `None` if
 /// the slice ends first or the varint is too long. The produce path walks
 /// every record's length with it.
-fn take_varint(buf: &mut &[u8], max_bytes: u32) -> Option<i64> {
+pub(crate) fn take_varint(buf: &mut &[u8], max_bytes: u32) -> Option<i64> {
     decode_varint(max_bytes, || {
         let (&first, rest) = buf.split_first().ok_or(())?;
         *buf = rest;

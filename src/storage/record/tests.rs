@@ -117,36 +117,3 @@ fn an_uncompressed_batch_must_hold_the_records_it_claims() {
     let b = RecordBatch::parse(&bytes).expect("parse");
     assert!(matches!(b.validate(), Err(Error::InvalidRecord(_))));
 }
-
-#[test]
-fn varints_read_from_a_slice_as_from_a_reader() {
-    for v in [
-        0i64,
-        1,
-        -1,
-        63,
-        -64,
-        64,
-        300,
-        i64::from(i32::MAX),
-        i64::from(i32::MIN),
-    ] {
-        let mut buf = Vec::new();
-        put_varint(&mut buf, v);
-        buf.push(0xab);
-        let mut rest = buf.as_slice();
-        assert_eq!(take_varint(&mut rest, 5), Some(v));
-        assert_eq!(rest, [0xab], "advanced past the varint only");
-        assert_eq!(read_varint(&mut buf.as_slice(), 5).unwrap(), v);
-    }
-    assert_eq!(
-        take_varint(&mut [0x80u8; 6].as_slice(), 5),
-        None,
-        "too long"
-    );
-    assert_eq!(
-        take_varint(&mut [0x80u8, 0x80].as_slice(), 5),
-        None,
-        "truncated"
-    );
-}

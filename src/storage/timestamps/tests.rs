@@ -6,6 +6,7 @@ const BASE: i64 = 100;
 const T: i64 = 1_700_000_000_000;
 
 use crate::storage::compression::{GZIP, LZ4, SNAPPY, XERIAL_MAGIC, ZSTD};
+use crate::storage::record::take_varint;
 use crate::storage::testing::put_varint;
 
 /// Uncompressed records with these timestamp deltas (offset delta = index).
@@ -224,6 +225,20 @@ fn varints_round_trip() {
         let mut buf = Vec::new();
         put_varint(&mut buf, v);
         assert_eq!(read_varint(&mut buf.as_slice(), 10).unwrap(), v);
+        buf.push(0xab);
+        let mut rest = buf.as_slice();
+        assert_eq!(take_varint(&mut rest, 10), Some(v));
+        assert_eq!(rest, [0xab], "advanced past the varint only");
     }
     assert!(read_varint(&mut [0x80u8; 6].as_slice(), 5).is_err());
+    assert_eq!(
+        take_varint(&mut [0x80u8; 6].as_slice(), 5),
+        None,
+        "too long"
+    );
+    assert_eq!(
+        take_varint(&mut [0x80u8, 0x80].as_slice(), 5),
+        None,
+        "truncated"
+    );
 }

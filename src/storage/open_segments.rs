@@ -30,6 +30,8 @@ pub(crate) struct Slot {
     used: AtomicBool,
     /// The segment is sealed: its file counts toward the bound.
     counted: AtomicBool,
+    /// In the clock (changed under its lock only): a slot is counted once.
+    in_clock: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,8 +98,17 @@ impl OpenSegments {
     pub(crate) fn admit(&self, slot: &Arc<Slot>) {
         let mut clock = lock(&self.clock);
         // Segments deleted (retention, compaction) or active again leave no place taken.
-        clock.retain(|hand| hand.upgrade().is_some_and(|held| held.is_counted()));
-        clock.push_back(Arc::downgrade(slot));
+        clock.retain(|hand| match hand.upgrade() {
+            Some(held) if held.is_counted() => true,
+            Some(held) => {
+                held.in_clock.store(false, Ordering::Relaxed);
+                false
+            }
+            None => false,
+        });
+        if !slot.in_clock.swap(true, Ordering::Relaxed) {
+            clock.push_back(Arc::downgrade(slot));
+        }
         // Each slot is passed at most twice: once to clear its mark, once to close it.
         let mut passes = 2 * clock.len();
         while clock.len() > self.max && passes > 0 {
@@ -107,6 +118,7 @@ impl OpenSegments {
             if held.used.swap(false, Ordering::Relaxed) {
                 clock.push_back(hand);
             } else {
+                held.in_clock.store(false, Ordering::Relaxed);
                 lock(&held.file).take();
             }
         }
@@ -145,6 +157,8 @@ mod tests {
         );
         open.admit(&a);
         open.admit(&b);
+        open.admit(&b);
+        assert_eq!(open.open_now(), 2, "a slot admitted twice is counted once");
         assert!(a.get().is_some(), "a is read again");
         let reader = b.peek().unwrap();
         open.admit(&c);

@@ -67,7 +67,8 @@ pub struct ClosedLog {
 /// or with one that holds no summary (as earlier versions wrote it).
 pub fn closed_log(dir: &Path) -> Option<ClosedLog> {
     let text = std::fs::read_to_string(dir.join(CLEAN_SHUTDOWN)).ok()?;
-    let mut fields = text.split_ascii_whitespace();
+    // A marker cut short (it is written whole before its fsync) holds no summary.
+    let mut fields = text.strip_suffix('\n')?.split_ascii_whitespace();
     let mut next = || fields.next()?.parse::<i64>().ok();
     let summary = ClosedLog {
         start_offset: next()?,

@@ -68,9 +68,10 @@ impl Slot {
         }
         file
     }
-    /// Keeps `file` (just opened), unless another reader got there first;
-    /// returns the one kept.
+    /// Keeps `file` (just opened, so marked as read), unless another reader
+    /// got there first; returns the one kept.
     pub(crate) fn keep(&self, file: DiskFile) -> DiskFile {
+        self.used.store(true, Ordering::Relaxed);
         lock(&self.file).get_or_insert(file).clone()
     }
     /// The file, if open, without marking it read.
@@ -115,7 +116,10 @@ impl OpenSegments {
             passes -= 1;
             let Some(hand) = clock.pop_front() else { break };
             let Some(held) = hand.upgrade() else { continue };
-            if held.used.swap(false, Ordering::Relaxed) {
+            if !held.is_counted() {
+                // Active again since the sweep above: it stays open, uncounted.
+                held.in_clock.store(false, Ordering::Relaxed);
+            } else if held.used.swap(false, Ordering::Relaxed) {
                 clock.push_back(hand);
             } else {
                 held.in_clock.store(false, Ordering::Relaxed);
@@ -159,6 +163,10 @@ mod tests {
         open.admit(&b);
         open.admit(&b);
         assert_eq!(open.open_now(), 2, "a slot admitted twice is counted once");
+        // The hand passed both (as it does when the bound is reached), then a is read.
+        for slot in [&a, &b] {
+            slot.used.store(false, Ordering::Relaxed);
+        }
         assert!(a.get().is_some(), "a is read again");
         let reader = b.peek().unwrap();
         open.admit(&c);
@@ -174,5 +182,15 @@ mod tests {
         open.admit(&d);
         assert_eq!(open.open_now(), 2, "a dropped segment frees its place");
         assert!(c.peek().is_some() && d.peek().is_some());
+
+        // A segment active again stays open, and leaves the count.
+        c.set_counted(false);
+        let e = opened(dir.path(), "e");
+        open.admit(&e);
+        assert!(
+            c.peek().is_some(),
+            "an active segment's file is never closed"
+        );
+        assert_eq!(open.open_now(), 2);
     }
 }

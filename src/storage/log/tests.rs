@@ -155,6 +155,11 @@ fn clean_close_and_reopen_keeps_everything() {
             size_bytes: size,
         })
     );
+    let marker = dir.path().join(CLEAN_SHUTDOWN);
+    let whole = std::fs::read_to_string(&marker).unwrap();
+    std::fs::write(&marker, &whole[..whole.len() - 2]).unwrap();
+    assert_eq!(closed_log(dir.path()), None, "a marker cut short");
+    std::fs::write(&marker, whole).unwrap();
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
     assert_eq!(closed_log(dir.path()), None);
     assert_eq!(log.end_offset(), 50);

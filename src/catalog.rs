@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::{Error, Result, io_err};
-use crate::storage::{Disk, OpenSegments, RealDisk};
+use crate::storage::{self, LogFiles};
 use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
@@ -77,7 +77,7 @@ pub struct Catalog {
     abort_leftovers: Arc<AtomicBool>,
     /// Where the partition logs' files live, and the bound on sealed
     /// segment files they hold open.
-    files: (Arc<dyn Disk>, Arc<OpenSegments>),
+    files: LogFiles,
     /// The cleaner's first dirty offset of each partition.
     cleaner: cleaner::CleanerOffsets,
     /// Goes up whenever a topic is created or deleted or grows partitions.
@@ -97,21 +97,13 @@ pub struct TopicImage {
 impl Catalog {
     /// Opens (creating if needed) the data directory and every partition log in it.
     pub fn open(data_dir: &Path, defaults: LogConfig) -> Result<Catalog> {
-        Catalog::open_on(
-            data_dir,
-            defaults,
-            (Arc::new(RealDisk), OpenSegments::unbounded()),
-        )
+        Catalog::open_on(data_dir, defaults, storage::real_unbounded())
     }
 
     /// [`Catalog::open`] with the partition logs' file operations on `disk`
     /// (a test's fault-injecting disk) and at most what `open` allows of
     /// their sealed segment files open at once.
-    pub fn open_on(
-        data_dir: &Path,
-        defaults: LogConfig,
-        files: (Arc<dyn Disk>, Arc<OpenSegments>),
-    ) -> Result<Catalog> {
+    pub fn open_on(data_dir: &Path, defaults: LogConfig, files: LogFiles) -> Result<Catalog> {
         std::fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
         let path = data_dir.join(TOPICS_FILE);
         let file: TopicsFile = match std::fs::read_to_string(&path) {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::disk::{Disk, DiskFile};
-use super::open_segments::OpenSegments;
+use super::open_segments::{LogFiles, OpenSegments};
 use super::producer::ProducerStates;
 use super::record::{Admit, BatchHeader, HEADER_BYTES, RecordBatch, parse_batches};
 use super::segment::{Segment, SegmentConfig};
@@ -445,7 +445,7 @@ impl Log {
     }
 
     /// What a new segment of this log is opened with.
-    pub(crate) fn files(&self) -> (Arc<dyn Disk>, Arc<OpenSegments>) {
+    pub(crate) fn files(&self) -> LogFiles {
         (self.disk.clone(), self.open_segments.clone())
     }
 

@@ -12,7 +12,17 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use super::disk::DiskFile;
+use super::disk::{Disk, DiskFile, RealDisk};
+
+/// Where a log's files live: the disk they are on, and the bound on sealed
+/// segment files held open that the logs of a broker share.
+pub type LogFiles = (Arc<dyn Disk>, Arc<OpenSegments>);
+
+/// The real disk, with no bound on open files: a log or catalog opened on
+/// its own (tools, tests).
+pub fn real_unbounded() -> LogFiles {
+    (Arc::new(RealDisk), OpenSegments::unbounded())
+}
 
 /// The sealed segment files held open, at most `max` of them.
 #[derive(Debug)]

@@ -11,11 +11,11 @@
 
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use super::disk::{Disk, DiskFile};
+use super::disk::DiskFile;
 use super::index::{OffsetIndex, TimeIndex};
-use super::open_segments::OpenSegments;
+use super::open_segments::LogFiles;
 use super::record::BatchHeader;
 use super::store::Store;
 use super::{Error, LogConfig, Result};
@@ -86,7 +86,7 @@ impl Segment {
         base_offset: i64,
         config: SegmentConfig,
         now_ms: i64,
-        (disk, open): (Arc<dyn Disk>, Arc<OpenSegments>),
+        (disk, open): LogFiles,
     ) -> Result<Segment> {
         let store = Store::open(&dir.join(file_name(base_offset, "log")), disk, open)?;
         let mut segment = Segment::with_store(dir, base_offset, config, now_ms, store);
@@ -104,7 +104,7 @@ impl Segment {
         base_offset: i64,
         config: SegmentConfig,
         now_ms: i64,
-        (disk, open): (Arc<dyn Disk>, Arc<OpenSegments>),
+        (disk, open): LogFiles,
     ) -> Result<Segment> {
         let store = Store::open_lazily(&dir.join(file_name(base_offset, "log")), disk, open)?;
         Ok(Segment::with_store(dir, base_offset, config, now_ms, store))

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use super::{Offsets, Partition};
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
-use crate::storage::{self, ClosedLog, Disk, Log, LogConfig, OpenSegments};
+use crate::storage::{self, ClosedLog, Log, LogConfig, LogFiles};
 use crate::util::now_ms;
 
 /// The arguments of [`Log::open_on`] for a partition not opened yet.
@@ -19,7 +19,7 @@ use crate::util::now_ms;
 pub(super) struct Unopened {
     config: LogConfig,
     recovery_point: i64,
-    files: (Arc<dyn Disk>, Arc<OpenSegments>),
+    files: LogFiles,
     /// Once set (by the transaction coordinator's recovery), opening the
     /// log aborts the transactions left open in it by a previous run.
     abort_leftovers: Arc<AtomicBool>,
@@ -44,7 +44,7 @@ impl Partition {
         dir: &std::path::Path,
         (topic, index): (&str, i32),
         config: LogConfig,
-        (recovery_point, files, lazily): (i64, (Arc<dyn Disk>, Arc<OpenSegments>), bool),
+        (recovery_point, files, lazily): (i64, LogFiles, bool),
         (flush_wanted, abort_leftovers): (Arc<Notify>, Arc<AtomicBool>),
     ) -> Result<Partition> {
         let partition = Partition {

@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::files::{list_segments, read_start_offset};
 use super::{CLEAN_SHUTDOWN, Log, sync_dir};
-use crate::storage::disk::{Disk, RealDisk};
+use crate::storage::disk::Disk;
 use crate::storage::producer::ProducerStates;
 use crate::storage::segment::{Segment, SegmentConfig};
-use crate::storage::{Error, LogConfig, OpenSegments, Result};
+use crate::storage::{Error, LogConfig, LogFiles, Result, real_unbounded};
 
 /// After an unclean stop: scans every segment holding offsets at or past
 /// `recovery_point`, in order. The first one that loses bytes, or does not
@@ -72,7 +71,7 @@ impl Log {
     /// After an unclean stop every segment is scanned (see
     /// [`Log::open_from_recovery_point`]).
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log> {
-        Log::open_on(dir, config, now_ms, 0, unbounded_real_disk())
+        Log::open_on(dir, config, now_ms, 0, real_unbounded())
     }
 
     /// [`Log::open`] knowing that every offset below `recovery_point` was
@@ -84,7 +83,7 @@ impl Log {
         now_ms: i64,
         recovery_point: i64,
     ) -> Result<Log> {
-        Log::open_on(dir, config, now_ms, recovery_point, unbounded_real_disk())
+        Log::open_on(dir, config, now_ms, recovery_point, real_unbounded())
     }
 
     /// [`Log::open_from_recovery_point`] with every file operation on
@@ -95,7 +94,7 @@ impl Log {
         config: LogConfig,
         now_ms: i64,
         recovery_point: i64,
-        (disk, open): (Arc<dyn Disk>, Arc<OpenSegments>),
+        (disk, open): LogFiles,
     ) -> Result<Log> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN);
@@ -177,8 +176,4 @@ impl Log {
         }
         Ok(log)
     }
-}
-
-fn unbounded_real_disk() -> (Arc<dyn Disk>, Arc<OpenSegments>) {
-    (Arc::new(RealDisk), OpenSegments::unbounded())
 }

@@ -1,11 +1,7 @@
 use super::*;
 use crate::storage::RecordBatch;
-use crate::storage::disk::RealDisk;
+use crate::storage::real_unbounded;
 use crate::storage::testing::batch;
-
-fn real() -> (Arc<dyn Disk>, Arc<OpenSegments>) {
-    (Arc::new(RealDisk), OpenSegments::unbounded())
-}
 
 fn config() -> SegmentConfig {
     SegmentConfig {
@@ -42,7 +38,7 @@ fn file_names_are_twenty_digits_and_parse_back() {
 #[test]
 fn appends_add_sparse_index_entries_and_reads_find_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let mut segment = Segment::create(dir.path(), 100, config(), 0, real()).unwrap();
+    let mut segment = Segment::create(dir.path(), 100, config(), 0, real_unbounded()).unwrap();
     let mut offset = 100;
     for i in 0..20 {
         append(&mut segment, offset, 2, i);
@@ -62,7 +58,7 @@ fn appends_add_sparse_index_entries_and_reads_find_batches() {
 #[test]
 fn recovery_cuts_at_the_first_bad_batch_and_rebuilds_indexes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut segment = Segment::create(dir.path(), 0, config(), 0, real()).unwrap();
+    let mut segment = Segment::create(dir.path(), 0, config(), 0, real_unbounded()).unwrap();
     let mut ends = vec![0];
     for i in 0..10 {
         append(&mut segment, i * 3, 3, i);
@@ -73,7 +69,7 @@ fn recovery_cuts_at_the_first_bad_batch_and_rebuilds_indexes() {
     drop(segment);
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, &[0xAB], ends[6] + 70).unwrap();
-    let mut segment = Segment::open(dir.path(), 0, config(), 0, real()).unwrap();
+    let mut segment = Segment::open(dir.path(), 0, config(), 0, real_unbounded()).unwrap();
     assert_eq!(segment.recover().unwrap(), ends[10] - ends[6]);
     assert_eq!((segment.size(), segment.next_offset()), (ends[6], 18));
     assert!(segment.indexes().unwrap().offset.len() < entries);
@@ -89,7 +85,7 @@ fn recovery_cuts_at_the_first_bad_batch_and_rebuilds_indexes() {
 #[test]
 fn sealing_trims_the_indexes_and_adds_the_final_time_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let mut segment = Segment::create(dir.path(), 0, config(), 0, real()).unwrap();
+    let mut segment = Segment::create(dir.path(), 0, config(), 0, real_unbounded()).unwrap();
     append(&mut segment, 0, 1, 50);
     append(&mut segment, 1, 1, 70);
     segment.seal().unwrap();

@@ -111,9 +111,10 @@ impl Nodes {
         }
     }
 
-    /// A receiver that changes whenever a leader moves.
-    pub(crate) fn moves(&self) -> watch::Receiver<u64> {
-        self.moved.subscribe()
+    /// A receiver that changes whenever a leader moves; none on a single
+    /// broker, where nothing moves.
+    pub(crate) fn moves(&self) -> Option<watch::Receiver<u64>> {
+        self.single.is_none().then(|| self.moved.subscribe())
     }
 
     /// Who leads `partition` of `topic`. A partition first asked about is

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
 
 use tokio_rustls::TlsAcceptor;
 
@@ -180,21 +181,39 @@ async fn read_requests(
     replies: mpsc::Sender<(Frame, Reply)>,
 ) {
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
+    // One timer for the connection's life, moved on only when it fires: a
+    // timer set again for every request costs an idle long-poller more than
+    // its own fetch does.
+    let timer = tokio::time::sleep(idle);
+    tokio::pin!(timer);
     loop {
-        let frame = tokio::select! {
-            read = tokio::time::timeout(idle, reader.read_frame(frame_limit(ctx, &session))) => match read {
-                Ok(Ok(Some(frame))) => frame,
-                Ok(Ok(None)) => break,
-                Ok(Err(e)) => {
-                    tracing::warn!(%peer, error = %e, "closing connection");
-                    break;
+        let waiting_since = Instant::now();
+        let read = reader.read_frame(frame_limit(ctx, &session));
+        tokio::pin!(read);
+        let read = loop {
+            tokio::select! {
+                read = &mut read => break Some(read),
+                _ = &mut timer => {
+                    let due = waiting_since + idle;
+                    if Instant::now() >= due {
+                        break None;
+                    }
+                    timer.as_mut().reset(due);
                 }
-                Err(_) => {
-                    tracing::debug!(%peer, "closing idle connection");
-                    break;
-                }
-            },
-            _ = stopped(&mut shutdown) => break,
+                _ = stopped(&mut shutdown) => return,
+            }
+        };
+        let frame = match read {
+            Some(Ok(Some(frame))) => frame,
+            Some(Ok(None)) => break,
+            Some(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+            None => {
+                tracing::debug!(%peer, "closing idle connection");
+                break;
+            }
         };
         match handler::handle(ctx, frame.body.clone(), &mut session).await {
             // The frame (and its share of the in-flight budget) lives until its answer is written.

@@ -97,6 +97,23 @@ async fn idle_connections_are_closed() {
 }
 
 #[tokio::test]
+async fn a_connection_in_use_outlives_the_idle_time_and_closes_once_silent() {
+    let broker = start_broker_with(|c| c.connections_max_idle_ms = 300).await;
+    let mut busy = Raw::connect(&broker.bootstrap()).await;
+    let started = std::time::Instant::now();
+    // A request every 100 ms for three idle times: each is answered.
+    while started.elapsed() < Duration::from_millis(900) {
+        let versions = busy.call(3, &ApiVersionsRequest::default()).await;
+        assert_eq!(versions.error_code, 0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        busy.is_closed().await,
+        "a connection silent for its idle time is closed"
+    );
+}
+
+#[tokio::test]
 async fn a_spent_in_flight_budget_stops_reading_until_requests_are_answered() {
     let broker = start_broker_with(|c| c.queued_max_request_bytes = 1024).await;
     let topic = unique_topic("budget");

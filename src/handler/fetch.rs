@@ -64,7 +64,6 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let deadline = Instant::now() + max_wait.min(MAX_WAIT);
     // A leader moving (in a test cluster) answers a waiting fetch at once.
     let mut moves = ctx.nodes.moves();
-    moves.borrow_and_update();
     let mut wanted = resolve(ctx, &wants);
     let mut watches: Vec<watch::Receiver<Offsets>> = wanted
         .iter()
@@ -72,12 +71,8 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         .filter_map(|w| w.partition.as_ref().ok().map(|p| p.watch()))
         .collect();
     let mut stopping = ctx.stopping.clone();
+    let mut located = seen_and_located(&mut watches, &wanted, &body);
     loop {
-        watches.iter_mut().for_each(|w| {
-            w.borrow_and_update();
-        });
-        let read_committed = body.isolation_level == 1;
-        let located = locate(&wanted, body.max_bytes.max(0) as usize, read_committed);
         let bytes: usize = located.iter().flatten().flatten().map(Located::len).sum();
         let done = bytes >= body.min_bytes.max(0) as usize
             || answers_at_once(&wanted, &located)
@@ -99,12 +94,36 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
             let frame = encode::encode(version, req.header.correlation_id, &response, &files);
             return Ok(Reply::Frame(frame));
         }
-        tokio::select! {
-            _ = tokio::time::timeout_at(deadline, any_changed(&mut watches)) => {}
-            _ = stopped(&mut stopping) => {}
-            _ = moves.changed() => wanted = resolve(ctx, &wants),
+        // At the deadline with nothing changed, the last pass is the answer.
+        let changed = tokio::select! {
+            changed = tokio::time::timeout_at(deadline, any_changed(&mut watches)) => changed.is_ok(),
+            _ = stopped(&mut stopping) => true,
+            _ = moved(&mut moves) => {
+                wanted = resolve(ctx, &wants);
+                true
+            }
+        };
+        if changed {
+            located = seen_and_located(&mut watches, &wanted, &body);
         }
     }
+}
+
+/// Marks every watch seen, then locates: a change after this pass wakes the
+/// fetch for another.
+fn seen_and_located(
+    watches: &mut [watch::Receiver<Offsets>],
+    wanted: &[Vec<Wanted>],
+    body: &FetchRequest,
+) -> Vec<Vec<Result<Located>>> {
+    watches.iter_mut().for_each(|w| {
+        w.borrow_and_update();
+    });
+    locate(
+        wanted,
+        body.max_bytes.max(0) as usize,
+        body.isolation_level == 1,
+    )
 }
 
 /// True when an error answers a waiting fetch at once: any error reading a
@@ -372,8 +391,23 @@ fn partition_data(
     }
 }
 
+/// Resolves when a leader moves (never on a single broker).
+async fn moved(moves: &mut Option<watch::Receiver<u64>>) {
+    match moves {
+        Some(moves) => {
+            let _ = moves.changed().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Resolves when any of `watches` changes (never, when there are none).
 async fn any_changed(watches: &mut [watch::Receiver<Offsets>]) {
+    if let [one] = watches {
+        // The common case, a consumer of one partition, allocates nothing.
+        let _ = one.changed().await;
+        return;
+    }
     let mut changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
     std::future::poll_fn(|cx| {
         for change in &mut changes {

@@ -113,7 +113,8 @@ impl Sessions {
     /// Applies `req` (at `version`) to the sessions and says what to fetch.
     pub(super) fn begin(&self, req: &FetchRequest, version: i16) -> Plan {
         let asked = asked(req, version);
-        if version < 7 {
+        // No session (id 0 is never given out): nothing to look up.
+        if version < 7 || (req.session_id, req.session_epoch) == (0, -1) {
             return Plan::Full {
                 session_id: 0,
                 wants: asked,

@@ -21,6 +21,7 @@ use crate::topic_config;
 use crate::util::{now_ms, write_atomically};
 
 mod cleaner;
+mod index;
 mod names;
 mod partition;
 mod recovery_point;
@@ -64,7 +65,7 @@ pub struct Catalog {
     data_dir: PathBuf,
     /// The topic defaults in force (the `[log]` table under dynamic broker configs).
     defaults: RwLock<LogConfig>,
-    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    topics: RwLock<index::Topics>,
     /// Serialises metadata changes so `topics.toml` is written in order.
     admin: Mutex<()>,
     producer_ids: Mutex<(i64, i64)>,
@@ -115,7 +116,7 @@ impl Catalog {
         let catalog = Catalog {
             data_dir: data_dir.to_path_buf(),
             defaults: RwLock::new(defaults),
-            topics: RwLock::new(BTreeMap::new()),
+            topics: RwLock::new(index::Topics::default()),
             admin: Mutex::new(()),
             producer_ids: Mutex::new((0, 0)),
             recovery_points: recovery_point::read(data_dir),
@@ -145,7 +146,7 @@ impl Catalog {
                     overrides: record.configs,
                 }),
             };
-            catalog.topics_mut().insert(record.name, Arc::new(topic));
+            catalog.topics_mut().insert(Arc::new(topic));
         }
         Ok(catalog)
     }
@@ -223,7 +224,7 @@ impl Catalog {
         *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = defaults;
     }
 
-    fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Topic>>> {
+    fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, index::Topics> {
         self.topics.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -280,7 +281,11 @@ impl Catalog {
 
     /// The topic with id `id`.
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics().into_iter().find(|t| t.id == id)
+        self.topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id(id)
+            .cloned()
     }
 
     /// Partition `index` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION.
@@ -337,7 +342,7 @@ impl Catalog {
             return Ok(topic);
         }
         topic.write().partitions = self.open_partitions(name, 0..partitions, &cfg)?;
-        self.topics_mut().insert(name.to_string(), topic.clone());
+        self.topics_mut().insert(topic.clone());
         self.changed();
         if let Err(e) = self.persist() {
             self.topics_mut().remove(name);

@@ -155,24 +155,26 @@ fn resolve(ctx: &Call<'_>, wants: &Wants) -> Vec<Vec<Wanted>> {
     wants
         .iter()
         .map(|(topic, partitions)| {
-            let name = match topic {
-                TopicRef::Id(id) => ctx.catalog.topic_by_id(*id).map(|t| t.name.clone()),
-                TopicRef::Name(name) => Some(name.to_string()),
+            // One lookup per topic, by the id or name the client gave.
+            let found = match topic {
+                TopicRef::Id(id) => ctx.catalog.topic_by_id(*id),
+                TopicRef::Name(name) => ctx.catalog.topic(name),
+            };
+            let name: Option<&str> = match topic {
+                TopicRef::Id(_) => found.as_deref().map(|t| t.name.as_str()),
+                TopicRef::Name(name) => Some(name),
             };
             partitions
                 .iter()
                 .map(|(index, p)| Wanted {
-                    partition: match &name {
+                    partition: match name {
                         Some(name) if !ctx.may(op::READ, resource::TOPIC, name) => {
                             Err(ResponseError::TopicAuthorizationFailed)
                         }
-                        Some(name) => ctx
-                            .catalog
-                            .partition(name, *index)
-                            .map_err(|e| {
-                                ResponseError::try_from_code(e.code())
-                                    .unwrap_or(ResponseError::UnknownServerError)
-                            })
+                        Some(name) => found
+                            .as_ref()
+                            .and_then(|t| t.partition(*index))
+                            .ok_or(ResponseError::UnknownTopicOrPartition)
                             .and_then(|partition| {
                                 ctx.leads_at(name, *index, p.leader_epoch)?;
                                 Ok(partition)

@@ -125,7 +125,7 @@ impl Log {
         let mut first_uncleanable = active_base.min(self.last_stable_offset());
         let lag_cutoff = now_ms.saturating_sub(config.min_compaction_lag_ms);
         let mut segments = Vec::new();
-        for (base, next, size, file, largest) in self.sealed_segments() {
+        for (base, next, size, largest) in self.sealed_segments() {
             if next > first_uncleanable {
                 break;
             }
@@ -134,23 +134,18 @@ impl Log {
                 first_uncleanable = base;
                 break;
             }
-            segments.push(SealedRef {
-                base,
-                next,
-                size,
-                file,
-            });
+            segments.push((base, next, size));
         }
-        let first_dirty = first_dirty.max(segments.first()?.base);
+        let first_dirty = first_dirty.max(segments.first()?.0);
         if first_dirty >= first_uncleanable {
             return None;
         }
         let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
-        for s in &segments {
-            if s.next <= first_dirty {
-                clean_bytes += s.size;
+        for &(_, next, size) in &segments {
+            if next <= first_dirty {
+                clean_bytes += size;
             } else {
-                dirty_bytes += s.size;
+                dirty_bytes += size;
             }
         }
         let total = (clean_bytes + dirty_bytes).max(1) as f64;
@@ -162,6 +157,20 @@ impl Log {
         if dirty_bytes == 0 || !(ratio_reached || overdue) {
             return None;
         }
+        // Files are opened only for a job that runs; out of descriptors,
+        // the log is cleaned on a later pass.
+        let segments = segments
+            .into_iter()
+            .map(|(base, next, size)| {
+                let file = self.segment_at(base)?.log_file().ok()?;
+                Some(SealedRef {
+                    base,
+                    next,
+                    size,
+                    file,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
         let mut aborted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
         for t in self.all_aborted() {
             aborted

@@ -449,17 +449,16 @@ impl Log {
         (self.disk.clone(), self.open_segments.clone())
     }
 
-    /// Sealed segments, oldest first: (base, next offset, size, file, largest timestamp).
-    pub(crate) fn sealed_segments(&self) -> Vec<(i64, i64, u64, DiskFile, Option<i64>)> {
+    /// Sealed segments, oldest first: (base, next offset, size, largest
+    /// timestamp). Nothing is opened for it.
+    pub(crate) fn sealed_segments(&self) -> Vec<(i64, i64, u64, Option<i64>)> {
         let sealed = self.segments.len().saturating_sub(1);
         self.segments
             .iter()
             .take(sealed)
-            // A segment that cannot be opened ends the list (out of descriptors).
-            .map_while(|(base, s)| {
+            .map(|(base, s)| {
                 let largest = s.largest_timestamp().ok().flatten().map(|(t, _)| t);
-                let file = s.log_file().ok()?;
-                Some((*base, s.next_offset(), s.size(), file, largest))
+                (*base, s.next_offset(), s.size(), largest)
             })
             .collect()
     }

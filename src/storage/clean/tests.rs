@@ -455,3 +455,26 @@ mod model {
         }
     }
 }
+
+#[test]
+fn a_log_not_dirty_enough_is_planned_without_opening_its_segment_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compacted(), T0).unwrap();
+    for i in 0..60 {
+        put(&mut log, &format!("k{}", i % 5), Some("value"), T0);
+    }
+    let active = log.active_base_offset();
+    assert!(log.sealed_segments().len() > 3);
+    log.close().unwrap();
+
+    let open = crate::storage::OpenSegments::new(100);
+    let disk = crate::storage::real_unbounded().0;
+    let log = Log::open_on(dir.path(), compacted(), T0, 0, (disk, open.clone())).unwrap();
+    assert_eq!(open.open_now(), 0, "a clean reopen opens no sealed file");
+    // Everything below the active segment is clean: nothing to do, nothing opened.
+    assert!(log.clean_job(active, T0).is_none());
+    assert_eq!(open.open_now(), 0);
+    // A job that runs opens the files it reads.
+    assert!(log.clean_job(0, T0).is_some());
+    assert!(open.open_now() > 0);
+}

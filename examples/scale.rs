@@ -215,6 +215,7 @@ async fn topic_id(socket: &mut tokio::net::TcpStream, topic: &str) -> Option<Uui
     use tokio::io::AsyncWriteExt;
     let version = 12;
     let body = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
             TopicName(StrBytes::from_string(topic.to_string())),
         ))]));
@@ -226,7 +227,12 @@ async fn topic_id(socket: &mut tokio::net::TcpStream, topic: &str) -> Option<Uui
     )
     .ok()?;
     let response = MetadataResponse::decode(&mut answer, version).ok()?;
-    response.topics.first().map(|t| t.topic_id)
+    // A missing topic would be answered at once, every time: no consumer for it.
+    response
+        .topics
+        .first()
+        .filter(|t| t.error_code == 0 && !t.topic_id.is_nil())
+        .map(|t| t.topic_id)
 }
 
 /// Fetch answers the idle consumers have had.

@@ -192,6 +192,8 @@ async fn read_requests(
         tokio::pin!(read);
         let read = loop {
             tokio::select! {
+                // A request that has arrived wins over the idle deadline.
+                biased;
                 read = &mut read => break Some(read),
                 _ = &mut timer => {
                     let due = waiting_since + idle;

@@ -16,10 +16,10 @@ pub(super) struct Topics {
 
 impl Topics {
     pub(super) fn insert(&mut self, topic: Arc<Topic>) {
-        self.by_id.insert(topic.id, topic.clone());
-        if let Some(old) = self.by_name.insert(topic.name.clone(), topic) {
+        if let Some(old) = self.by_name.insert(topic.name.clone(), topic.clone()) {
             self.by_id.remove(&old.id);
         }
+        self.by_id.insert(topic.id, topic);
     }
 
     pub(super) fn remove(&mut self, name: &str) -> Option<Arc<Topic>> {

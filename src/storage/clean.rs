@@ -162,7 +162,13 @@ impl Log {
         let segments = segments
             .into_iter()
             .map(|(base, next, size)| {
-                let file = self.segment_at(base)?.log_file().ok()?;
+                let file = match self.segment_at(base)?.log_file() {
+                    Ok(file) => file,
+                    Err(e) => {
+                        tracing::warn!(dir = %self.dir().display(), base, error = %e, "cannot open a segment to clean; trying again on a later pass");
+                        return None;
+                    }
+                };
                 Some(SealedRef {
                     base,
                     next,

@@ -315,9 +315,11 @@ impl Catalog {
                 "partition count must be 1..=100000",
             ));
         }
+        // Under the admin lock, as set_defaults is: a topic's partitions
+        // all take the defaults in force when it is created.
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let cfg = topic_config::apply(&self.defaults(), &overrides)
             .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
-        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if self.topic(name).is_some() || INTERNAL_TOPICS.contains(&name) {
             return Err(Error::api(
                 ResponseError::TopicAlreadyExists,

@@ -69,13 +69,13 @@ impl Catalog {
         let mut stats = CleanStats::default();
         let mut map: Option<OffsetMap> = None;
         let mut moved = false;
-        // Only topics with a compacted partition are walked further: a
-        // broker of many topics that are not compacted pays one look per
-        // partition and pass, without a copy or a hash.
+        // A topic's partitions share its cleanup.policy (each is set under
+        // the admin lock): a broker of many topics that are not compacted
+        // pays one look per topic and pass, not a lock of every partition.
         let compacted = self
             .topics()
             .into_iter()
-            .filter(|t| t.read().partitions.iter().any(|p| p.is_compacted()));
+            .filter(|t| t.partition(0).is_some_and(|p| p.is_compacted()));
         for partition in compacted.flat_map(|t| t.partitions()) {
             if stopping() {
                 break;

@@ -16,9 +16,7 @@
 //! returned [`ReadSlice`]s outside it.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::IoSlice;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,6 +29,7 @@ use super::{Error, LogConfig, Result, TimestampType};
 
 mod files;
 mod maintenance;
+mod marker;
 mod open;
 #[cfg(test)]
 mod tests;
@@ -38,46 +37,10 @@ mod transactions;
 mod types;
 
 use files::{list_snapshots, remove_snapshot};
+use marker::CLEAN_SHUTDOWN;
+pub use marker::{ClosedLog, closed_cleanly, closed_log};
 pub use types::{AppendInfo, ReadSlice, SyncTarget};
 
-const CLEAN_SHUTDOWN: &str = ".clean-shutdown";
-
-/// True when the log in `dir` was closed cleanly (and not opened since):
-/// opening it then reads no segment through.
-pub fn closed_cleanly(dir: &Path) -> bool {
-    dir.join(CLEAN_SHUTDOWN).exists()
-}
-
-/// What a clean close wrote into its marker: the offsets and size of the
-/// log as it was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClosedLog {
-    /// The log start offset.
-    pub start_offset: i64,
-    /// The log end offset.
-    pub end_offset: i64,
-    /// The last stable offset.
-    pub last_stable_offset: i64,
-    /// Bytes of the `.log` files.
-    pub size_bytes: u64,
-}
-
-/// The summary in the clean-shutdown marker of the log in `dir`, while it is
-/// not opened again: a view of it needs no open. `None` without a marker,
-/// or with one that holds no summary (as earlier versions wrote it).
-pub fn closed_log(dir: &Path) -> Option<ClosedLog> {
-    let text = std::fs::read_to_string(dir.join(CLEAN_SHUTDOWN)).ok()?;
-    // A marker cut short (it is written whole before its fsync) holds no summary.
-    let mut fields = text.strip_suffix('\n')?.split_ascii_whitespace();
-    let mut next = || fields.next()?.parse::<i64>().ok();
-    let summary = ClosedLog {
-        start_offset: next()?,
-        end_offset: next()?,
-        last_stable_offset: next()?,
-        size_bytes: u64::try_from(next()?).ok()?,
-    };
-    Some(summary)
-}
 const START_OFFSET_FILE: &str = "log-start-offset";
 /// The leader epoch stamped into every appended batch: a single broker has
 /// only ever had epoch 0.
@@ -425,17 +388,15 @@ impl Log {
         }
         self.active_mut()?.sync()?;
         self.write_snapshot(end)?;
-        let marker = self.dir.join(CLEAN_SHUTDOWN);
-        let summary = format!(
-            "{} {end} {} {}\n",
-            self.start_offset,
-            self.last_stable_offset(),
-            self.size_bytes()
-        );
-        let mut file = File::create(&marker).map_err(|e| Error::io(&marker, e))?;
-        file.write_all(summary.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io(&marker, e))?;
+        marker::write(
+            &self.dir,
+            &ClosedLog {
+                start_offset: self.start_offset,
+                end_offset: end,
+                last_stable_offset: self.last_stable_offset(),
+                size_bytes: self.size_bytes(),
+            },
+        )?;
         // DURABILITY: the marker (and the snapshot) must be durable before we call it clean.
         sync_dir(&*self.disk, &self.dir)
     }

@@ -228,23 +228,18 @@ impl Catalog {
         self.topics.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn topics_read(&self) -> std::sync::RwLockReadGuard<'_, index::Topics> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Every topic, by name.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        self.topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.topics_read().values().cloned().collect()
     }
 
     /// The topic called `name`.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        self.topics_read().get(name).cloned()
     }
 
     /// The topic called `name`, or UNKNOWN_TOPIC_OR_PARTITION.
@@ -281,11 +276,7 @@ impl Catalog {
 
     /// The topic with id `id`.
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_id(id)
-            .cloned()
+        self.topics_read().by_id(id).cloned()
     }
 
     /// Partition `index` of `topic`, or UNKNOWN_TOPIC_OR_PARTITION.

@@ -194,7 +194,6 @@ impl Broker {
             acls: Arc::new(acls),
             dynamic,
             credentials,
-            stopping: stop_rx.clone(),
             fetch_sessions: Arc::new(crate::handler::FetchSessions::new(
                 config.max_incremental_fetch_session_cache_slots,
             )),

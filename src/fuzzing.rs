@@ -88,8 +88,6 @@ pub fn cleanup() {
 
 struct Broker {
     ctx: Context,
-    /// Kept `true`, so Fetch long-polls answer at once.
-    _stop: tokio::sync::watch::Sender<bool>,
     inputs: u32,
     // Dropped last: the logs above still have files open in it.
     _dir: Scratch,
@@ -111,7 +109,6 @@ fn new_broker() -> Broker {
         let batch = crate::storage::testing::batch(&[(b"k", b"v"), (b"k2", b"v2")], NOW_MS);
         partition.append(&batch).expect("append");
     }
-    let (stop, stopping) = tokio::sync::watch::channel(true);
     let groups = Arc::new(groups);
     let txns = crate::txn::TxnCoordinator::recover(
         &catalog,
@@ -150,12 +147,10 @@ fn new_broker() -> Broker {
             )
             .expect("credentials"),
         ),
-        stopping,
         fetch_sessions: Arc::new(crate::handler::FetchSessions::new(8)),
     };
     Broker {
         ctx,
-        _stop: stop,
         inputs: 0,
         _dir: dir,
     }
@@ -190,6 +185,8 @@ pub fn request(data: &[u8]) {
         // so the SASL exchanges (and their refusals) are fuzzed too.
         let sasl = data.get(7).is_some_and(|b| b & 1 == 1);
         let mut session = broker.ctx.clients.open(([127, 0, 0, 1], 9).into(), sasl);
+        // A stopping broker's fetch answers at once instead of long-polling.
+        session.stop.set();
         tokio::time::timeout(
             REQUEST_TIMEOUT,
             handler::handle(&broker.ctx, frame, &mut session),

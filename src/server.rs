@@ -144,7 +144,7 @@ async fn serve(
     conn: Connection,
     (peer, principal): (SocketAddr, Option<String>),
     ctx: &Context,
-    (shutdown, kill): (watch::Receiver<bool>, Option<watch::Receiver<bool>>),
+    (mut shutdown, mut kill): (watch::Receiver<bool>, Option<watch::Receiver<bool>>),
 ) {
     tracing::debug!(%peer, "connection opened");
     let mut session = ctx.clients.open(peer, ctx.listener.sasl());
@@ -152,23 +152,36 @@ async fn serve(
         session.auth.set_certificate_principal(principal);
         session.authenticated();
     }
+    let stop = session.stop.clone();
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
     let served = async {
         tokio::join!(
-            read_requests(conn.reader, (peer, session), ctx, shutdown, tx),
+            read_requests(conn.reader, (peer, session), ctx, tx),
             write_replies(conn.writer, peer, rx)
         )
     };
-    match kill {
-        // A test cluster's node going down drops whatever the connection
-        // was doing (reading, handling, writing), and its socket.
-        Some(mut kill) => tokio::select! {
-            _ = served => {}
-            _ = stopped(&mut kill) => {}
-        },
-        None => {
-            served.await;
+    // The broker's stop is waited on here, once for the connection's life:
+    // it sets the connection's `Stop`, and the requests are polled right after
+    // (`biased`), so the read loop and a parked fetch see it without waiting
+    // on the broker-wide signal themselves.
+    let told = async {
+        stopped(&mut shutdown).await;
+        stop.set();
+        std::future::pending::<()>().await
+    };
+    // A test cluster's node going down drops whatever the connection
+    // was doing (reading, handling, writing), and its socket.
+    let killed = async {
+        match kill.as_mut() {
+            Some(kill) => stopped(kill).await,
+            None => std::future::pending().await,
         }
+    };
+    tokio::select! {
+        biased;
+        () = told => {}
+        _ = served => {}
+        () = killed => {}
     }
     tracing::debug!(%peer, "connection closed");
 }
@@ -177,7 +190,6 @@ async fn read_requests(
     mut reader: FrameReader,
     (peer, mut session): (SocketAddr, Session),
     ctx: &Context,
-    mut shutdown: watch::Receiver<bool>,
     replies: mpsc::Sender<(Frame, Reply)>,
 ) {
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
@@ -202,7 +214,7 @@ async fn read_requests(
                     }
                     timer.as_mut().reset(due);
                 }
-                _ = stopped(&mut shutdown) => return,
+                () = session.stop.wait() => return,
             }
         };
         let frame = match read {

@@ -79,6 +79,7 @@ impl Clients {
             host: format!("/{}", peer.ip()),
             address: acl_host(peer.ip()),
             auth: Auth::new(sasl),
+            stop: Default::default(),
         }
     }
 
@@ -114,6 +115,8 @@ pub(crate) struct Session {
     address: String,
     /// SASL authentication and the principal.
     pub(crate) auth: Auth,
+    /// Set once the broker stops: the connection's long polls answer at once.
+    pub(crate) stop: crate::shutdown::Stop,
 }
 
 impl Session {

@@ -368,16 +368,31 @@ async fn a_clean_stop_does_not_wait_for_a_parked_fetch() {
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
     let mut raw = Raw::connect(&broker.bootstrap()).await;
     let request = fetch_request(&topic, &[0], 0, 120_000);
-    let (_, payload) = raw.encode(12, &request);
+    let (correlation_id, payload) = raw.encode(12, &request);
     raw.send_frame(&payload).await;
     assert!(
         raw.is_silent_for(Duration::from_millis(300)).await,
         "the fetch should be parked"
     );
-    // The fetch would wait two minutes; stopping must not.
-    tokio::time::timeout(Duration::from_secs(15), broker.stop())
-        .await
-        .expect("Broker::shutdown waited for a parked fetch");
+    // The fetch would wait two minutes; stopping must not, and the fetch
+    // is answered (with no records) before its connection closes.
+    let (stopped, answer) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(15), broker.stop()),
+        raw.receive::<kafka_protocol::messages::FetchRequest>(12, correlation_id)
+    );
+    stopped.expect("Broker::shutdown waited for a parked fetch");
+    assert_eq!(answer.error_code, 0);
+    let partitions: Vec<_> = answer
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.partition_index, p.error_code, p.high_watermark))
+        .collect();
+    assert_eq!(partitions, vec![(0, 0, 0)]);
+    assert!(
+        raw.is_closed().await,
+        "the connection closes after the answer"
+    );
 }
 
 #[test]

@@ -139,7 +139,6 @@ impl Serving {
                 node,
                 advertised: (b.advertised.0, i32::from(b.advertised.1)),
                 listener: b.protocol,
-                stopping: stop_rx.clone(),
                 ..self.template.clone()
             });
             let tls = self.tls.clone().filter(|_| b.protocol.tls());

@@ -15,6 +15,8 @@ pub(crate) struct Call<'a> {
     pub(super) principal: &'a str,
     /// The client's address, as ACL bindings name hosts.
     pub(super) host: &'a str,
+    /// Set once the broker stops (the connection's view of it).
+    pub(super) stop: &'a crate::shutdown::Stop,
 }
 
 impl std::ops::Deref for Call<'_> {

@@ -33,7 +33,6 @@ use crate::catalog::{FetchSpec, Located, Offsets, Partition};
 use crate::connection::FileRange;
 use crate::error::{Error, Result};
 use crate::protocol::Request;
-use crate::shutdown::{is_stopping, stopped};
 
 /// Longest a fetch parks, whatever it asks for.
 const MAX_WAIT: Duration = Duration::from_secs(300);
@@ -70,13 +69,12 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         .flatten()
         .filter_map(|w| w.partition.as_ref().ok().map(|p| p.watch()))
         .collect();
-    let mut stopping = ctx.stopping.clone();
     let mut located = seen_and_located(&mut watches, &wanted, &body);
     loop {
         let bytes: usize = located.iter().flatten().flatten().map(Located::len).sum();
         let done = bytes >= body.min_bytes.max(0) as usize
             || answers_at_once(&wanted, &located)
-            || is_stopping(&stopping)
+            || ctx.stop.is_set()
             || Instant::now() >= deadline;
         if done {
             let (mut response, mut files) = respond(&wants, &wanted, located, version);
@@ -97,7 +95,7 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         // At the deadline with nothing changed, the last pass is the answer.
         let changed = tokio::select! {
             changed = tokio::time::timeout_at(deadline, any_changed(&mut watches)) => changed.is_ok(),
-            _ = stopped(&mut stopping) => true,
+            _ = ctx.stop.wait() => true,
             _ = moved(&mut moves) => {
                 wanted = resolve(ctx, &wants);
                 true

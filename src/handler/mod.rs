@@ -151,8 +151,6 @@ pub(crate) struct Context {
     pub dynamic: Arc<crate::dynamic_config::DynamicConfigs>,
     /// SCRAM credentials of the SASL users.
     pub credentials: Arc<crate::security::credentials::Credentials>,
-    /// Turns true when the broker stops: long-polls answer at once.
-    pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: Arc<FetchSessions>,
 }
@@ -275,6 +273,7 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         ctx,
         principal: session.auth.principal(),
         host: session.address(),
+        stop: &session.stop,
     };
     let ctx = call;
     Ok(match req.api_key {

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::connection::{Connection, Frame, FrameReader, FrameWriter, InFlight};
 use crate::handler::{self, Context, Reply};
 use crate::session::Session;
-use crate::shutdown::stopped;
+use crate::shutdown::{Stop, Stops, stopped};
 
 /// The broker-wide connection limits, shared by every listener:
 /// `max_connections`, `max_connections_per_ip` and `queued_max_request_bytes`.
@@ -55,6 +55,7 @@ pub(crate) async fn run(
         budget,
     } = limits;
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let stops = Stops::default();
     loop {
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => match permit {
@@ -80,7 +81,7 @@ pub(crate) async fn run(
             continue;
         };
         let ctx = ctx.clone();
-        let signals = (shutdown.clone(), kill.clone());
+        let signals = (stops.register(), kill.clone());
         let done = done_tx.clone();
         let max_frame = ctx.config.socket_request_max_bytes;
         let (budget, tls) = (budget.clone(), tls.clone());
@@ -97,6 +98,7 @@ pub(crate) async fn run(
     }
     // The port is free as soon as accepting ends.
     drop(listener);
+    stops.stop_all();
     drop(done_tx);
     // Every connection task holds a sender; recv() returns None once all have ended.
     let _ = done_rx.recv().await;
@@ -144,7 +146,7 @@ async fn serve(
     conn: Connection,
     (peer, principal): (SocketAddr, Option<String>),
     ctx: &Context,
-    (mut shutdown, mut kill): (watch::Receiver<bool>, Option<watch::Receiver<bool>>),
+    (stop, kill): (Stop, Option<watch::Receiver<bool>>),
 ) {
     tracing::debug!(%peer, "connection opened");
     let mut session = ctx.clients.open(peer, ctx.listener.sasl());
@@ -152,7 +154,7 @@ async fn serve(
         session.auth.set_certificate_principal(principal);
         session.authenticated();
     }
-    let stop = session.stop.clone();
+    session.stop = stop;
     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
     let served = async {
         tokio::join!(
@@ -160,28 +162,16 @@ async fn serve(
             write_replies(conn.writer, peer, rx)
         )
     };
-    // The broker's stop is waited on here, once for the connection's life:
-    // it sets the connection's `Stop`, and the requests are polled right after
-    // (`biased`), so the read loop and a parked fetch see it without waiting
-    // on the broker-wide signal themselves.
-    let told = async {
-        stopped(&mut shutdown).await;
-        stop.set();
-        std::future::pending::<()>().await
-    };
-    // A test cluster's node going down drops whatever the connection
-    // was doing (reading, handling, writing), and its socket.
-    let killed = async {
-        match kill.as_mut() {
-            Some(kill) => stopped(kill).await,
-            None => std::future::pending().await,
+    match kill {
+        // A test cluster's node going down drops whatever the connection
+        // was doing (reading, handling, writing), and its socket.
+        Some(mut kill) => tokio::select! {
+            _ = served => {}
+            _ = stopped(&mut kill) => {}
+        },
+        None => {
+            served.await;
         }
-    };
-    tokio::select! {
-        biased;
-        () = told => {}
-        _ = served => {}
-        () = killed => {}
     }
     tracing::debug!(%peer, "connection closed");
 }

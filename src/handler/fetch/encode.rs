@@ -27,6 +27,8 @@ pub(super) fn encode(
         buf: BytesMut::with_capacity(512),
         chunks: Vec::new(),
     };
+    // The frame's size, once known (see `Writer::finish`).
+    w.buf.put_i32(0);
     w.buf.put_i32(correlation_id);
     if ApiKey::Fetch.response_header_version(version) >= 1 {
         w.no_tags();
@@ -161,17 +163,30 @@ impl Writer {
         self.chunks.push(chunk);
     }
 
-    /// The chunks, after the frame's size.
+    /// The frame's chunks. Its first four bytes, set aside by [`encode`], become
+    /// the frame's size: in place when the frame is one chunk (most answers,
+    /// and every empty one), else as a chunk of their own.
     fn finish(mut self) -> Vec<Chunk> {
+        if self.chunks.is_empty() {
+            let size = (self.buf.len() - 4) as i32;
+            self.buf[..4].copy_from_slice(&size.to_be_bytes());
+            return vec![Chunk::Bytes(self.buf.freeze())];
+        }
         if !self.buf.is_empty() {
             self.chunks.push(Chunk::Bytes(self.buf.split().freeze()));
         }
-        let size: usize = self.chunks.iter().map(Chunk::len).sum();
+        let size = self.chunks.iter().map(Chunk::len).sum::<usize>() - 4;
         let mut frame = Vec::with_capacity(self.chunks.len() + 1);
         frame.push(Chunk::Bytes(Bytes::copy_from_slice(
             &(size as i32).to_be_bytes(),
         )));
-        frame.append(&mut self.chunks);
+        for chunk in self.chunks {
+            match chunk {
+                // The first chunk starts with the four bytes set aside.
+                Chunk::Bytes(b) if frame.len() == 1 => frame.push(Chunk::Bytes(b.slice(4..))),
+                chunk => frame.push(chunk),
+            }
+        }
         frame
     }
 }
@@ -259,6 +274,17 @@ mod tests {
                 Some(Bytes::copy_from_slice(&on_disk[100..100 + range.len]));
             let theirs = encode_response(ApiKey::Fetch, version, 31, &expected).unwrap();
             assert_eq!(ours, theirs.to_vec(), "version {version}");
+
+            // Without a file range or large records, the frame is one chunk.
+            let mut small = expected.clone();
+            // (Partitions 0 and 2 have records of 12 KB and 10 KB.)
+            small.responses[0]
+                .partitions
+                .retain(|p| p.partition_index % 2 == 1);
+            let chunks = encode(version, 32, &small, &[]);
+            assert_eq!(chunks.len(), 1, "version {version}");
+            let theirs = encode_response(ApiKey::Fetch, version, 32, &small).unwrap();
+            assert_eq!(chunks[0].to_bytes().unwrap(), theirs, "version {version}");
         }
     }
 }

@@ -12,6 +12,8 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: sluice::alloc::Guarded = sluice::alloc::Guarded;
 
 fn main() -> ExitCode {
+    // Before any other thread starts (see its docs).
+    sluice::alloc::keep_large_blocks();
     let cli = Cli::parse();
     let config = match Config::load(&cli) {
         Ok(config) => config,

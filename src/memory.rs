@@ -1,12 +1,10 @@
 //! Giving freed request buffers back to the system.
 //!
-//! glibc's malloc serves a large block with its own mapping only until the
-//! first such block is freed; then it raises its threshold and keeps later
-//! ones in per-thread arenas, where freed pages stay resident. After a burst
-//! of megabyte produce requests the broker held 30 MB it no longer used, on
-//! one run in four. Frames of [`LARGE_FRAME`] bytes or more are noted as
-//! they are read, and within a second of one, `malloc_trim` returns the
-//! free pages of every arena.
+//! Large blocks stay in glibc's arena while requests come, and are reused
+//! (see [`crate::alloc`]). After a burst of megabyte produce requests the
+//! broker would hold tens of MB it no longer uses, so frames of
+//! [`LARGE_FRAME`] bytes or more are noted as they are read, and within a
+//! second of one, `malloc_trim` returns the arena's free pages.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -66,12 +66,11 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let mut wanted = resolve(ctx, &wants);
     let mut watches: Vec<watch::Receiver<Offsets>> = wanted
         .iter()
-        .flatten()
         .filter_map(|w| w.partition.as_ref().ok().map(|p| p.watch()))
         .collect();
     let mut located = seen_and_located(&mut watches, &wanted, &body);
     loop {
-        let bytes: usize = located.iter().flatten().flatten().map(Located::len).sum();
+        let bytes: usize = located.iter().flatten().map(Located::len).sum();
         let done = bytes >= body.min_bytes.max(0) as usize
             || answers_at_once(&wanted, &located)
             || ctx.stop.is_set()
@@ -79,7 +78,7 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         if done {
             let (mut response, mut files) = respond(&wants, &wanted, located, version);
             // A session's answer leaves out only partitions without records.
-            count_bytes_out(ctx, &wanted, &response, &files);
+            count_bytes_out(ctx, (&wants, &wanted), &response, &files);
             response.session_id = session_id;
             if session_id != 0 {
                 note_session(
@@ -111,9 +110,9 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
 /// fetch for another.
 fn seen_and_located(
     watches: &mut [watch::Receiver<Offsets>],
-    wanted: &[Vec<Wanted>],
+    wanted: &[Wanted],
     body: &FetchRequest,
-) -> Vec<Vec<Result<Located>>> {
+) -> Vec<Result<Located>> {
     watches.iter_mut().for_each(|w| {
         w.borrow_and_update();
     });
@@ -128,9 +127,9 @@ fn seen_and_located(
 /// partition or about its leadership. As in Kafka, a partition the client
 /// may not read or that does not exist does not: the others are waited on
 /// (a session would otherwise spin on it), unless there are no others.
-fn answers_at_once(wanted: &[Vec<Wanted>], located: &[Vec<Result<Located>>]) -> bool {
+fn answers_at_once(wanted: &[Wanted], located: &[Result<Located>]) -> bool {
     let mut none_readable = true;
-    for (w, l) in wanted.iter().flatten().zip(located.iter().flatten()) {
+    for (w, l) in wanted.iter().zip(located) {
         let skipped = matches!(
             w.partition,
             Err(ResponseError::TopicAuthorizationFailed
@@ -147,76 +146,65 @@ fn answers_at_once(wanted: &[Vec<Wanted>], located: &[Vec<Result<Located>>]) -> 
     none_readable
 }
 
-/// The partitions wanted, by topic, each resolved to its partition (or
-/// the error to answer for it).
-fn resolve(ctx: &Call<'_>, wants: &Wants) -> Vec<Vec<Wanted>> {
-    wants
-        .iter()
-        .map(|(topic, partitions)| {
-            // One lookup per topic, by the id or name the client gave.
-            let found = match topic {
-                TopicRef::Id(id) => ctx.catalog.topic_by_id(*id),
-                TopicRef::Name(name) => ctx.catalog.topic(name),
-            };
-            let name: Option<&str> = match topic {
-                TopicRef::Id(_) => found.as_deref().map(|t| t.name.as_str()),
-                TopicRef::Name(name) => Some(name),
-            };
-            partitions
-                .iter()
-                .map(|(index, p)| Wanted {
-                    partition: match name {
-                        Some(name) if !ctx.may(op::READ, resource::TOPIC, name) => {
-                            Err(ResponseError::TopicAuthorizationFailed)
-                        }
-                        Some(name) => found
-                            .as_ref()
-                            .and_then(|t| t.partition(*index))
-                            .ok_or(ResponseError::UnknownTopicOrPartition)
-                            .and_then(|partition| {
-                                ctx.leads_at(name, *index, p.leader_epoch)?;
-                                Ok(partition)
-                            }),
-                        None => Err(ResponseError::UnknownTopicId),
-                    },
-                    offset: p.offset,
-                    max_bytes: p.max_bytes.max(0) as usize,
-                })
-                .collect()
-        })
-        .collect()
+/// The partitions wanted, in the order of `wants` (topic by topic), each
+/// resolved to its partition (or the error to answer for it).
+fn resolve(ctx: &Call<'_>, wants: &Wants) -> Vec<Wanted> {
+    let mut wanted = Vec::with_capacity(wants.iter().map(|(_, p)| p.len()).sum());
+    for (topic, partitions) in wants {
+        // One lookup per topic, by the id or name the client gave.
+        let found = match topic {
+            TopicRef::Id(id) => ctx.catalog.topic_by_id(*id),
+            TopicRef::Name(name) => ctx.catalog.topic(name),
+        };
+        let name: Option<&str> = match topic {
+            TopicRef::Id(_) => found.as_deref().map(|t| t.name.as_str()),
+            TopicRef::Name(name) => Some(name),
+        };
+        wanted.extend(partitions.iter().map(|(index, p)| {
+            Wanted {
+                partition: match name {
+                    Some(name) if !ctx.may(op::READ, resource::TOPIC, name) => {
+                        Err(ResponseError::TopicAuthorizationFailed)
+                    }
+                    Some(name) => found
+                        .as_ref()
+                        .and_then(|t| t.partition(*index))
+                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                        .and_then(|partition| {
+                            ctx.leads_at(name, *index, p.leader_epoch)?;
+                            Ok(partition)
+                        }),
+                    None => Err(ResponseError::UnknownTopicId),
+                },
+                offset: p.offset,
+                max_bytes: p.max_bytes.max(0) as usize,
+            }
+        }));
+    }
+    wanted
 }
 
 /// One pass: where the bytes of every partition are, within the response's
 /// `max_bytes` budget. KIP-74: only the first non-empty partition may exceed it.
-fn locate(
-    wanted: &[Vec<Wanted>],
-    max_bytes: usize,
-    read_committed: bool,
-) -> Vec<Vec<Result<Located>>> {
+fn locate(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<Result<Located>> {
     let mut budget = max_bytes;
     let mut total = 0usize;
     wanted
         .iter()
-        .map(|topic| {
-            topic
-                .iter()
-                .map(|w| {
-                    let partition = w
-                        .partition
-                        .as_ref()
-                        .map_err(|code| Error::api(*code, "unknown topic or partition"))?;
-                    let located = partition.locate(FetchSpec {
-                        offset: w.offset,
-                        max_bytes: w.max_bytes.min(budget),
-                        may_exceed: total == 0,
-                        read_committed,
-                    })?;
-                    total += located.len();
-                    budget = budget.saturating_sub(located.len());
-                    Ok(located)
-                })
-                .collect()
+        .map(|w| {
+            let partition = w
+                .partition
+                .as_ref()
+                .map_err(|code| Error::api(*code, "unknown topic or partition"))?;
+            let located = partition.locate(FetchSpec {
+                offset: w.offset,
+                max_bytes: w.max_bytes.min(budget),
+                may_exceed: total == 0,
+                read_committed,
+            })?;
+            total += located.len();
+            budget = budget.saturating_sub(located.len());
+            Ok(located)
         })
         .collect()
 }
@@ -283,12 +271,15 @@ fn note_session(
 /// Counts the record bytes answered, per topic.
 fn count_bytes_out(
     ctx: &Context,
-    wanted: &[Vec<Wanted>],
+    (wants, wanted): (&Wants, &[Wanted]),
     response: &FetchResponse,
     files: &[Vec<Option<FileRange>>],
 ) {
-    for ((wanted, topic), files) in wanted.iter().zip(&response.responses).zip(files) {
-        let Some(partition) = wanted.iter().find_map(|w| w.partition.as_ref().ok()) else {
+    let mut first = 0;
+    for (((_, asked), topic), files) in wants.iter().zip(&response.responses).zip(files) {
+        let of_topic = &wanted[first..first + asked.len()];
+        first += asked.len();
+        let Some(partition) = of_topic.iter().find_map(|w| w.partition.as_ref().ok()) else {
             continue;
         };
         let read: usize = topic
@@ -310,20 +301,23 @@ const SEND_FILE_BYTES: usize = 16 * 1024;
 /// place of the records.
 fn respond(
     wants: &Wants,
-    wanted: &[Vec<Wanted>],
-    located: Vec<Vec<Result<Located>>>,
+    wanted: &[Wanted],
+    located: Vec<Result<Located>>,
     version: i16,
 ) -> (FetchResponse, Vec<Vec<Option<FileRange>>>) {
     let mut response = FetchResponse::default();
+    response.responses.reserve_exact(wants.len());
     let mut files = Vec::with_capacity(wants.len());
-    for (((topic, asked), wanted), located) in wants.iter().zip(wanted).zip(located) {
+    let mut partitions = wanted.iter().zip(located);
+    for (topic, asked) in wants {
         let mut out = FetchableTopicResponse::default();
         match topic {
             TopicRef::Id(id) => out.topic_id = *id,
             TopicRef::Name(name) => out.topic = name.clone(),
         }
+        out.partitions.reserve_exact(asked.len());
         let mut topic_files = Vec::with_capacity(asked.len());
-        for (((index, _), w), located) in asked.iter().zip(wanted).zip(located) {
+        for ((index, _), (w, located)) in asked.iter().zip(partitions.by_ref()) {
             let (data, file) = partition_data(*index, w, located, version);
             out.partitions.push(data);
             topic_files.push(file);

@@ -7,7 +7,7 @@
 //!   instructions there (callgrind), mimalloc a third of that.
 //! - **Large**: glibc's malloc, in one arena, which keeps and reuses them
 //!   while requests come and gives them back when told (`malloc_trim`, within a
-//!   second of a burst: [`crate::memory`]). A produce request's frame is one
+//!   second of one being freed: [`crate::memory`]). A produce request's frame is one
 //!   such block. Left to its defaults, glibc gave the pages of each freed frame
 //!   back to the kernel at once (a mapping of its own, or an arena shrunk at
 //!   its top) and faulted them in again for the next: a fifth of the CPU of a
@@ -30,11 +30,27 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mimalloc::MiMalloc;
 
 /// Requests at least this large go to the system allocator.
 const LARGE: usize = 64 * 1024;
+
+/// Set when a large block is freed: [`crate::memory`] then trims the arena.
+static LARGE_FREED: AtomicBool = AtomicBool::new(false);
+
+fn note_large_free() {
+    // Read first: a store on every free would bounce the line between threads.
+    if !LARGE_FREED.load(Ordering::Relaxed) {
+        LARGE_FREED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether a large block was freed since the last call.
+pub(crate) fn large_block_freed() -> bool {
+    LARGE_FREED.swap(false, Ordering::Relaxed)
+}
 
 /// Requests at least this large bypass both allocators.
 const HUGE: usize = 1 << 32;
@@ -63,16 +79,21 @@ fn tier(layout: &Layout) -> Tier {
 /// Sets glibc's malloc up for the large blocks [`Guarded`] gives it: blocks up
 /// to 32 MiB (its most) from the arena, one arena for every thread, shrunk
 /// only by `malloc_trim` (or with 64 MiB free at its top). Call it first
-/// thing in `main`, before any other thread starts: glibc fixes its number of
+/// thing in `main`, before any other thread starts (so before an async
+/// runtime is built: not under `#[tokio::main]`): glibc fixes its number of
 /// arenas when a second thread first allocates. The `sluice` binary does.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn keep_large_blocks() {
     // SAFETY: mallopt only sets glibc's malloc parameters; it allocates nothing.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-    }
+    let set = unsafe {
+        [
+            libc::mallopt(libc::M_ARENA_MAX, 1),
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20),
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20),
+        ]
+    };
+    // mallopt answers 1 when it took the value.
+    debug_assert_eq!(set, [1, 1, 1]);
 }
 
 /// Does nothing without glibc.
@@ -108,8 +129,11 @@ unsafe impl GlobalAlloc for Guarded {
         match tier(&layout) {
             // SAFETY: `ptr` came from this allocator, with this layout.
             Tier::Small => unsafe { MiMalloc.dealloc(ptr, layout) },
-            // SAFETY: as above.
-            Tier::Large => unsafe { System.dealloc(ptr, layout) },
+            Tier::Large => {
+                note_large_free();
+                // SAFETY: as above.
+                unsafe { System.dealloc(ptr, layout) }
+            }
             // SAFETY: `ptr` came from `map(layout.size())`.
             Tier::Huge => unsafe {
                 libc::munmap(ptr.cast(), layout.size());
@@ -125,8 +149,11 @@ unsafe impl GlobalAlloc for Guarded {
             (Tier::Small, Tier::Small) => {
                 return unsafe { MiMalloc.realloc(ptr, layout, new_size) };
             }
-            // SAFETY: as above.
-            (Tier::Large, Tier::Large) => return unsafe { System.realloc(ptr, layout, new_size) },
+            (Tier::Large, Tier::Large) => {
+                note_large_free();
+                // SAFETY: as above.
+                return unsafe { System.realloc(ptr, layout, new_size) };
+            }
             _ => {}
         }
         // SAFETY: `new_layout` is valid (see above).
@@ -181,17 +208,46 @@ mod tests {
     fn blocks_keep_their_bytes_across_every_tier_in_realloc() {
         let align = 8;
         let sizes = [64, LARGE - 1, LARGE, 4 * LARGE, HUGE, 32];
-        // SAFETY: valid layouts; each block is resized or freed once, with its layout.
+        let byte = |i: usize| (i % 251) as u8;
+        // SAFETY: valid layouts; each block is resized or freed once, with
+        // its layout; reads and writes stay within the block.
         unsafe {
             let mut p = Guarded.alloc(Layout::from_size_align(sizes[0], align).unwrap());
-            p.write(7);
+            for i in 0..sizes[0] {
+                p.add(i).write(byte(i));
+            }
             for pair in sizes.windows(2) {
                 let old = Layout::from_size_align(pair[0], align).unwrap();
                 p = Guarded.realloc(p, old, pair[1]);
                 assert!(!p.is_null());
-                assert_eq!(*p, 7, "{} -> {} bytes", pair[0], pair[1]);
+                let kept = pair[0].min(pair[1]);
+                for i in [0, kept / 2, kept - 1] {
+                    assert_eq!(
+                        *p.add(i),
+                        byte(i),
+                        "{} -> {} bytes, byte {i}",
+                        pair[0],
+                        pair[1]
+                    );
+                }
+                // Fill what is new (up to LARGE: the huge block stays uncommitted).
+                for i in kept..pair[1].min(4 * LARGE) {
+                    p.add(i).write(byte(i));
+                }
             }
             Guarded.dealloc(p, Layout::from_size_align(32, align).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_large_zeroed_block_is_zeroed() {
+        let layout = Layout::from_size_align(2 * LARGE, 8).unwrap();
+        // SAFETY: non-zero size; freed once with the same layout.
+        unsafe {
+            let p = Guarded.alloc_zeroed(layout);
+            assert!(!p.is_null());
+            assert!((0..layout.size()).all(|i| *p.add(i) == 0));
+            Guarded.dealloc(p, layout);
         }
     }
 

@@ -226,7 +226,6 @@ impl FrameReader {
         // Read straight into the buffer's spare capacity: zeroing it first
         // costs as much as a tenth of a produce.
         let len = len as usize;
-        crate::memory::note_frame(len);
         let mut body = BytesMut::with_capacity(len);
         while body.len() < len {
             let want = len - body.len();

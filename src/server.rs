@@ -88,7 +88,11 @@ pub(crate) async fn run(
         tokio::spawn(async move {
             let opened = match tls {
                 None => Some((Connection::new(socket, max_frame, &budget), None)),
-                Some(tls) => handshake(tls, socket, peer, max_frame, &budget).await,
+                // A stop does not wait out a stalled handshake.
+                Some(tls) => tokio::select! {
+                    opened = handshake(tls, socket, peer, max_frame, &budget) => opened,
+                    () = signals.0.wait() => None,
+                },
             };
             if let Some((conn, principal)) = opened {
                 serve(conn, (peer, principal), &ctx, signals).await;
@@ -189,6 +193,11 @@ async fn read_requests(
     let timer = tokio::time::sleep(idle);
     tokio::pin!(timer);
     loop {
+        // Once the broker stops, the request in hand was the last: a client
+        // that keeps sending would otherwise hold the stop open.
+        if session.stop.is_set() {
+            return;
+        }
         let waiting_since = Instant::now();
         let read = reader.read_frame(frame_limit(ctx, &session));
         tokio::pin!(read);

@@ -16,7 +16,7 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 
 /// The stop signal as one connection sees it, set by its listener's
 /// [`Stops`] when the broker stops. Waiting on it registers the waiting
-/// task's waker with this connection alone: a parked fetch used to register
+/// task's waker with this connection alone (once per task): a parked fetch used to register
 /// on the broker-wide watch, whose one lock every connection shares, and a
 /// connection that waited on that watch re-took its lock on every wakeup.
 #[derive(Debug, Default, Clone)]
@@ -25,16 +25,16 @@ pub(crate) struct Stop(Arc<StopState>);
 #[derive(Debug, Default)]
 struct StopState {
     set: AtomicBool,
-    /// The connection's task, once it waits (one waiter: its requests are
-    /// handled in that task).
-    waker: Mutex<Option<Waker>>,
+    /// The tasks that wait: the connection's own, as a rule (its requests
+    /// are handled in it), each once.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl Stop {
     pub(crate) fn set(&self) {
         self.0.set.store(true, Ordering::Release);
-        let waker = self.waker().take();
-        if let Some(waker) = waker {
+        let wakers = std::mem::take(&mut *self.wakers());
+        for waker in wakers {
             waker.wake();
         }
     }
@@ -50,13 +50,12 @@ impl Stop {
                 return Poll::Ready(());
             }
             {
-                let mut waker = self.waker();
-                match waker.as_mut() {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
+                let mut wakers = self.wakers();
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
                 }
             }
-            // Set between the first look and the registration: `set` found no waker.
+            // Set between the first look and the registration: `set` did not see this one.
             if self.is_set() {
                 Poll::Ready(())
             } else {
@@ -66,8 +65,8 @@ impl Stop {
         .await
     }
 
-    fn waker(&self) -> MutexGuard<'_, Option<Waker>> {
-        self.0.waker.lock().unwrap_or_else(|e| e.into_inner())
+    fn wakers(&self) -> MutexGuard<'_, Vec<Waker>> {
+        self.0.wakers.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -85,7 +84,8 @@ struct StopsState {
 }
 
 impl Stops {
-    /// A new connection's stop signal: already set once the listener has stopped.
+    /// A new connection's stop signal: already set once the listener has
+    /// stopped (a safeguard: the accept loop registers and stops in turn).
     pub(crate) fn register(&self) -> Stop {
         let stop = Stop::default();
         let mut state = self.state();
@@ -141,6 +141,25 @@ mod tests {
             stops.register().is_set(),
             "a late connection is told at once"
         );
+    }
+
+    #[tokio::test]
+    async fn every_waiting_task_wakes() {
+        let stop = Stop::default();
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = stop.clone();
+                tokio::spawn(async move { stop.wait().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        stop.set();
+        for task in waiting {
+            tokio::time::timeout(std::time::Duration::from_secs(5), task)
+                .await
+                .expect("woken")
+                .expect("no panic");
+        }
     }
 
     #[test]

@@ -213,3 +213,94 @@ async fn an_unknown_topic_does_not_cut_a_long_poll_short_and_a_session_keeps_its
     let mixed = raw.call(13, &by_id).await;
     assert_eq!(mixed.error_code, 106, "FETCH_SESSION_TOPIC_ID_ERROR");
 }
+
+/// (topic, partition, error code, high watermark, values), topic by topic.
+fn answered_by_topic(response: &FetchResponse) -> Vec<(String, i32, i16, i64, Vec<String>)> {
+    response
+        .responses
+        .iter()
+        .flat_map(|t| {
+            answered(&FetchResponse::default().with_responses(vec![t.clone()]))
+                .into_iter()
+                .zip(&t.partitions)
+                .map(|((p, high, values), data)| {
+                    (t.topic.to_string(), p, data.error_code, high, values)
+                })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fetch_of_several_topics_answers_each_partition_under_its_own_topic() {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    let broker = start_broker().await;
+    let (a, b) = (unique_topic("several-a"), unique_topic("several-b"));
+    let missing = unique_topic("several-missing");
+    create_topic(&broker.bootstrap(), &a, 3, &[]).await;
+    create_topic(&broker.bootstrap(), &b, 1, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    assert_eq!(produce(&mut raw, 9, &a, 1, one("a1")).await, (0, 0));
+    assert_eq!(produce(&mut raw, 9, &b, 0, one("b0")).await, (0, 0));
+
+    // A topic of three partitions, one that does not exist, one of one;
+    // opening a session (epoch 0), then incremental answers.
+    let mut request = session_fetch(&a, 0, 0, &[(0, 0), (1, 0), (2, 0)]);
+    for topic in [&missing, &b] {
+        let mut more = session_fetch(topic, 0, 0, &[(0, 0)]);
+        request.topics.append(&mut more.topics);
+    }
+    let full = raw.call(12, &request).await;
+    assert_eq!(
+        answered_by_topic(&full),
+        vec![
+            (a.clone(), 0, 0, 0, values(&[])),
+            (a.clone(), 1, 0, 1, values(&["a1"])),
+            (a.clone(), 2, 0, 0, values(&[])),
+            (
+                missing.clone(),
+                0,
+                UNKNOWN_TOPIC_OR_PARTITION,
+                -1,
+                values(&[])
+            ),
+            (b.clone(), 0, 0, 1, values(&["b0"])),
+        ]
+    );
+
+    // Past those records, news in the last partition of `a` and in `b`:
+    // an incremental answer names only them, each under its topic.
+    let id = full.session_id;
+    let mut moved = session_fetch(&a, id, 1, &[(1, 1)]);
+    moved
+        .topics
+        .append(&mut session_fetch(&b, id, 1, &[(0, 1)]).topics);
+    let quiet = raw.call(12, &moved).await;
+    assert_eq!(
+        answered_by_topic(&quiet),
+        vec![(
+            missing.clone(),
+            0,
+            UNKNOWN_TOPIC_OR_PARTITION,
+            -1,
+            values(&[])
+        )],
+        "only the error is answered again"
+    );
+    assert_eq!(produce(&mut raw, 9, &a, 2, one("a2")).await, (0, 0));
+    assert_eq!(produce(&mut raw, 9, &b, 0, one("b1")).await, (0, 1));
+    let news = raw.call(12, &session_fetch(&a, id, 2, &[])).await;
+    assert_eq!(
+        answered_by_topic(&news),
+        vec![
+            (a.clone(), 2, 0, 1, values(&["a2"])),
+            (
+                missing.clone(),
+                0,
+                UNKNOWN_TOPIC_OR_PARTITION,
+                -1,
+                values(&[])
+            ),
+            (b.clone(), 0, 0, 2, values(&["b1"])),
+        ]
+    );
+}

@@ -180,13 +180,14 @@ impl Writer {
         frame.push(Chunk::Bytes(Bytes::copy_from_slice(
             &(size as i32).to_be_bytes(),
         )));
-        for chunk in self.chunks {
-            match chunk {
-                // The first chunk starts with the four bytes set aside.
-                Chunk::Bytes(b) if frame.len() == 1 => frame.push(Chunk::Bytes(b.slice(4..))),
-                chunk => frame.push(chunk),
-            }
+        let mut chunks = self.chunks.into_iter();
+        // The first chunk is the buffer's (the header is written before any
+        // chunk of its own), and starts with the four bytes set aside.
+        match chunks.next() {
+            Some(Chunk::Bytes(head)) => frame.push(Chunk::Bytes(head.slice(4..))),
+            _ => unreachable!("a fetch frame starts with its header"),
         }
+        frame.extend(chunks);
         frame
     }
 }

@@ -230,7 +230,7 @@ mod tests {
                         pair[1]
                     );
                 }
-                // Fill what is new (up to LARGE: the huge block stays uncommitted).
+                // Fill what is new (up to 4 × LARGE: the huge block stays uncommitted).
                 for i in kept..pair[1].min(4 * LARGE) {
                     p.add(i).write(byte(i));
                 }

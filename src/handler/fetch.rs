@@ -9,6 +9,7 @@
 //! (see [`encode`]; TLS reads it in pieces). The authorizer needs READ on each topic.
 
 mod encode;
+mod request;
 mod session;
 
 pub(crate) use session::Sessions;
@@ -23,7 +24,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
+use kafka_protocol::messages::{FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -47,9 +48,9 @@ struct Wanted {
 }
 
 pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
-    let body: FetchRequest = req.decode()?;
     let version = req.version();
-    let (session_id, wants, incremental) = match ctx.fetch_sessions.begin(&body, version) {
+    let mut body = request::decode(&req.body, version)?;
+    let (session_id, wants, incremental) = match ctx.fetch_sessions.begin(&mut body) {
         Plan::Full { session_id, wants } => (session_id, wants, false),
         Plan::Incremental { session_id, wants } => (session_id, wants, true),
         Plan::Refused(error) => {
@@ -111,7 +112,7 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
 fn seen_and_located(
     watches: &mut [watch::Receiver<Offsets>],
     wanted: &[Wanted],
-    body: &FetchRequest,
+    body: &request::Fetch,
 ) -> Vec<Result<Located>> {
     watches.iter_mut().for_each(|w| {
         w.borrow_and_update();

@@ -15,8 +15,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::messages::TopicName;
 use uuid::Uuid;
+
+use super::request::Fetch;
 
 /// A session unused this long may be evicted for a new one.
 const EVICTABLE_AFTER: Duration = Duration::from_secs(120);
@@ -110,11 +112,13 @@ impl Sessions {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies `req` (at `version`) to the sessions and says what to fetch.
-    pub(super) fn begin(&self, req: &FetchRequest, version: i16) -> Plan {
-        let asked = asked(req, version);
-        // No session (id 0 is never given out): nothing to look up.
-        if version < 7 || (req.session_id, req.session_epoch) == (0, -1) {
+    /// Applies `req` to the sessions and says what to fetch (taking its
+    /// partitions, and those it forgets).
+    pub(super) fn begin(&self, req: &mut Fetch) -> Plan {
+        let asked = std::mem::take(&mut req.topics);
+        // No session (id 0 is never given out; before v7 a request has none):
+        // nothing to look up.
+        if (req.session_id, req.session_epoch) == (0, -1) {
             return Plan::Full {
                 session_id: 0,
                 wants: asked,
@@ -133,7 +137,7 @@ impl Sessions {
             // (Re)starting a session.
             (id, 0) => {
                 sessions.remove(&id);
-                let session_id = self.create(&mut sessions, &asked, version >= 13);
+                let session_id = self.create(&mut sessions, &asked, req.uses_ids);
                 Plan::Full {
                     session_id,
                     wants: asked,
@@ -146,7 +150,7 @@ impl Sessions {
                 if session.next_epoch != epoch {
                     return Plan::Refused(ResponseError::InvalidFetchSessionEpoch);
                 }
-                if session.uses_ids != (version >= 13) {
+                if session.uses_ids != req.uses_ids {
                     return Plan::Refused(ResponseError::FetchSessionTopicIdError);
                 }
                 session.next_epoch = next_epoch(epoch);
@@ -169,7 +173,7 @@ impl Sessions {
                         }
                     }
                 }
-                for (topic, partitions) in forgotten(req, version) {
+                for (topic, partitions) in std::mem::take(&mut req.forgotten) {
                     for index in partitions {
                         session.partitions.remove(&(topic.clone(), index));
                     }
@@ -268,46 +272,6 @@ impl Sessions {
 /// The epoch after `epoch`; after `i32::MAX` comes 1 (0 would restart the session).
 fn next_epoch(epoch: i32) -> i32 {
     if epoch == i32::MAX { 1 } else { epoch + 1 }
-}
-
-fn topic_ref(name: &TopicName, id: Uuid, version: i16) -> TopicRef {
-    if version >= 13 {
-        TopicRef::Id(id)
-    } else {
-        TopicRef::Name(name.clone())
-    }
-}
-
-/// The partitions of the request, in its order.
-fn asked(req: &FetchRequest, version: i16) -> Wants {
-    req.topics
-        .iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|p| {
-                    let asked = Asked {
-                        offset: p.fetch_offset,
-                        max_bytes: p.partition_max_bytes,
-                        leader_epoch: p.current_leader_epoch,
-                    };
-                    (p.partition, asked)
-                })
-                .collect();
-            (topic_ref(&topic.topic, topic.topic_id, version), partitions)
-        })
-        .collect()
-}
-
-fn forgotten(req: &FetchRequest, version: i16) -> Vec<(TopicRef, Vec<i32>)> {
-    req.forgotten_topics_data
-        .iter()
-        .map(|t| {
-            let topic = topic_ref(&t.topic, t.topic_id, version);
-            (topic, t.partitions.clone())
-        })
-        .collect()
 }
 
 /// Every partition of `session`, in its order; consecutive partitions of a

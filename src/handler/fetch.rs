@@ -12,6 +12,7 @@ mod encode;
 mod request;
 mod session;
 
+use encode::{Answer, PartitionAnswer, Records, TopicAnswer};
 pub(crate) use session::Sessions;
 use session::{Answered, Plan, Told, TopicRef, Wants};
 
@@ -21,17 +22,12 @@ use std::task::Poll;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
-};
-use kafka_protocol::messages::{FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Call, Context, Reply};
 use crate::acl::{op, resource};
 use crate::catalog::{FetchSpec, Located, Offsets, Partition};
-use crate::connection::FileRange;
 use crate::error::{Error, Result};
 use crate::protocol::Request;
 
@@ -54,9 +50,11 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         Plan::Full { session_id, wants } => (session_id, wants, false),
         Plan::Incremental { session_id, wants } => (session_id, wants, true),
         Plan::Refused(error) => {
-            let mut response = FetchResponse::default();
-            response.error_code = error.code();
-            let frame = encode::encode(version, req.header.correlation_id, &response, &[]);
+            let answer = Answer {
+                error_code: error.code(),
+                ..Answer::default()
+            };
+            let frame = encode::encode(version, req.header.correlation_id, &answer);
             return Ok(Reply::Frame(frame));
         }
     };
@@ -77,19 +75,14 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
             || ctx.stop.is_set()
             || Instant::now() >= deadline;
         if done {
-            let (mut response, mut files) = respond(&wants, &wanted, located, version);
+            let mut answer = respond(&wants, &wanted, located);
             // A session's answer leaves out only partitions without records.
-            count_bytes_out(ctx, (&wants, &wanted), &response, &files);
-            response.session_id = session_id;
+            count_bytes_out(ctx, &wanted, &answer);
+            answer.session_id = session_id;
             if session_id != 0 {
-                note_session(
-                    ctx,
-                    session_id,
-                    incremental,
-                    (&wants, &mut response, &mut files),
-                );
+                note_session(ctx, session_id, incremental, &mut answer);
             }
-            let frame = encode::encode(version, req.header.correlation_id, &response, &files);
+            let frame = encode::encode(version, req.header.correlation_id, &answer);
             return Ok(Reply::Frame(frame));
         }
         // At the deadline with nothing changed, the last pass is the answer.
@@ -213,28 +206,18 @@ fn locate(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<Resu
 /// An answer of session `session_id`: an incremental one keeps only the
 /// partitions with records, an error, or offsets the client was not told
 /// yet; the session remembers what this answer tells.
-fn note_session(
-    ctx: &Context,
-    session_id: i32,
-    incremental: bool,
-    (wants, response, files): (&Wants, &mut FetchResponse, &mut Vec<Vec<Option<FileRange>>>),
-) {
-    let topics = std::mem::take(&mut response.responses);
-    let topic_files = std::mem::take(files);
+fn note_session(ctx: &Context, session_id: i32, incremental: bool, answer: &mut Answer) {
     let mut answered = Vec::new();
-    let mut grouped = Vec::with_capacity(topics.len());
-    for (((topic, asked), mut out), topic_files) in wants.iter().zip(topics).zip(topic_files) {
-        let partitions = std::mem::take(&mut out.partitions);
-        let mut parts = Vec::with_capacity(partitions.len());
-        for (((index, _), data), file) in asked.iter().zip(partitions).zip(topic_files) {
+    for topic in &answer.topics {
+        for p in &topic.partitions {
             let now = Told {
-                high_watermark: data.high_watermark,
-                last_stable: data.last_stable_offset,
-                log_start: data.log_start_offset,
+                high_watermark: p.high_watermark,
+                last_stable: p.last_stable,
+                log_start: p.log_start,
             };
             // After an error the client is told again once it clears, as
             // Kafka does by remembering a high watermark of -1.
-            let now = if data.error_code == 0 {
+            let now = if p.error_code == 0 {
                 now
             } else {
                 Told {
@@ -243,53 +226,34 @@ fn note_session(
                 }
             };
             answered.push(Answered {
-                key: (topic.clone(), *index),
+                key: (topic.topic.clone(), p.index),
                 now,
-                records: file.is_some() || data.records.as_ref().is_some_and(|r| !r.is_empty()),
-                error: data.error_code != 0,
+                records: !p.records.is_empty(),
+                error: p.error_code != 0,
             });
-            parts.push((data, file));
         }
-        grouped.push((out, parts));
     }
     let mut keep = ctx
         .fetch_sessions
         .answer(session_id, incremental, &answered)
         .into_iter();
-    for (mut out, parts) in grouped {
-        let (kept, kept_files): (Vec<_>, Vec<_>) = parts
-            .into_iter()
-            .filter(|_| keep.next().unwrap_or(true))
-            .unzip();
-        if !kept.is_empty() {
-            out.partitions = kept;
-            response.responses.push(out);
-            files.push(kept_files);
-        }
+    for topic in &mut answer.topics {
+        topic.partitions.retain(|_| keep.next().unwrap_or(true));
     }
+    answer.topics.retain(|t| !t.partitions.is_empty());
 }
 
 /// Counts the record bytes answered, per topic.
-fn count_bytes_out(
-    ctx: &Context,
-    (wants, wanted): (&Wants, &[Wanted]),
-    response: &FetchResponse,
-    files: &[Vec<Option<FileRange>>],
-) {
+fn count_bytes_out(ctx: &Context, wanted: &[Wanted], answer: &Answer) {
     let mut first = 0;
-    for (((_, asked), topic), files) in wants.iter().zip(&response.responses).zip(files) {
-        let of_topic = &wanted[first..first + asked.len()];
-        first += asked.len();
+    for topic in &answer.topics {
+        let of_topic = &wanted[first..first + topic.partitions.len()];
+        first += topic.partitions.len();
         let Some(partition) = of_topic.iter().find_map(|w| w.partition.as_ref().ok()) else {
             continue;
         };
-        let read: usize = topic
-            .partitions
-            .iter()
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-            .sum();
-        let sent: usize = files.iter().flatten().map(|f| f.len).sum();
-        ctx.metrics.fetched(&partition.topic, read + sent);
+        let bytes: usize = topic.partitions.iter().map(|p| p.records.len()).sum();
+        ctx.metrics.fetched(&partition.topic, bytes);
     }
 }
 
@@ -297,92 +261,68 @@ fn count_bytes_out(
 /// cost less to read than a system call of their own.
 const SEND_FILE_BYTES: usize = 16 * 1024;
 
-/// Builds the response for `version`, reading the located bytes or giving
-/// their file ranges, topic by topic, partition by partition, to send in
-/// place of the records.
-fn respond(
-    wants: &Wants,
-    wanted: &[Wanted],
-    located: Vec<Result<Located>>,
-    version: i16,
-) -> (FetchResponse, Vec<Vec<Option<FileRange>>>) {
-    let mut response = FetchResponse::default();
-    response.responses.reserve_exact(wants.len());
-    let mut files = Vec::with_capacity(wants.len());
+/// The answer, topic by topic, partition by partition: the located bytes
+/// read, or their file range to send in place of the records.
+fn respond(wants: &Wants, wanted: &[Wanted], located: Vec<Result<Located>>) -> Answer {
     let mut partitions = wanted.iter().zip(located);
-    for (topic, asked) in wants {
-        let mut out = FetchableTopicResponse::default();
-        match topic {
-            TopicRef::Id(id) => out.topic_id = *id,
-            TopicRef::Name(name) => out.topic = name.clone(),
-        }
-        out.partitions.reserve_exact(asked.len());
-        let mut topic_files = Vec::with_capacity(asked.len());
-        for ((index, _), (w, located)) in asked.iter().zip(partitions.by_ref()) {
-            let (data, file) = partition_data(*index, w, located, version);
-            out.partitions.push(data);
-            topic_files.push(file);
-        }
-        response.responses.push(out);
-        files.push(topic_files);
+    let topics = wants
+        .iter()
+        .map(|(topic, asked)| TopicAnswer {
+            topic: topic.clone(),
+            partitions: asked
+                .iter()
+                .zip(partitions.by_ref())
+                .map(|((index, _), (w, located))| partition_answer(*index, w, located))
+                .collect(),
+        })
+        .collect();
+    Answer {
+        topics,
+        ..Answer::default()
     }
-    (response, files)
 }
 
-fn partition_data(
-    index: i32,
-    wanted: &Wanted,
-    located: Result<Located>,
-    version: i16,
-) -> (PartitionData, Option<FileRange>) {
-    let mut data = PartitionData::default();
-    data.partition_index = index;
+fn partition_answer(index: i32, wanted: &Wanted, located: Result<Located>) -> PartitionAnswer {
     let offsets = match (&located, &wanted.partition) {
         (Ok(l), _) => Some(l.offsets),
         (Err(_), Ok(partition)) => Some(partition.offsets()),
         (Err(_), Err(_)) => None,
     };
-    let (start, high, stable) = offsets.map_or((-1, -1, -1), |o| {
+    let (log_start, high_watermark, last_stable) = offsets.map_or((-1, -1, -1), |o| {
         (o.log_start, o.high_watermark, o.last_stable)
     });
-    data.high_watermark = high;
-    data.last_stable_offset = stable;
-    if version >= 5 {
-        data.log_start_offset = start;
-    }
-    if let Ok(Located {
-        aborted: Some(aborted),
-        ..
-    }) = &located
-    {
-        data.aborted_transactions = Some(
+    let aborted = match &located {
+        Ok(Located {
+            aborted: Some(aborted),
+            ..
+        }) => Some(
             aborted
                 .iter()
-                .map(|t| {
-                    AbortedTransaction::default()
-                        .with_producer_id(ProducerId(t.producer_id))
-                        .with_first_offset(t.first_offset)
-                })
+                .map(|t| (t.producer_id, t.first_offset))
                 .collect(),
-        );
-    }
-    let sent = located.and_then(|l| {
-        if l.len() >= SEND_FILE_BYTES {
-            l.send_from().map(|range| (None, range))
-        } else {
-            l.read().map(|records| (Some(records), None))
+        ),
+        _ => None,
+    };
+    let records = located.and_then(|l| {
+        if l.len() >= SEND_FILE_BYTES
+            && let Some(range) = l.send_from()?
+        {
+            return Ok(Records::File(range));
         }
+        l.read().map(Records::Bytes)
     });
-    match sent {
-        Ok((records, range)) => {
-            data.records = records;
-            (data, range)
-        }
-        Err(e) => {
-            data.error_code = e.code();
-            data.records = Some(bytes::Bytes::new());
-            (data, None)
-        }
+    let (error_code, records) = match records {
+        Ok(records) => (0, records),
+        Err(e) => (e.code(), Records::Bytes(bytes::Bytes::new())),
+    };
+    PartitionAnswer {
+        index,
+        error_code,
+        high_watermark,
+        last_stable,
+        log_start,
+        aborted,
+        records,
     }
 }
 

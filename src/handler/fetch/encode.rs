@@ -1,27 +1,74 @@
-//! The Fetch response, written by hand so that a partition's records can be
-//! a range of a segment file, which the connection sends with `sendfile`,
-//! instead of bytes copied into the frame. Every other field comes from
-//! kafka-protocol's `FetchResponse` and is laid out as its encoder lays it
-//! out (a test compares the two at every version). The handler sets none
-//! of the tagged fields, so each tag section is empty.
+//! The Fetch response, written by hand from the handler's own [`Answer`]:
+//! a partition's records can be a range of a segment file, which the
+//! connection sends with `sendfile`, instead of bytes copied into the frame,
+//! and no kafka-protocol `FetchResponse` (a struct and a tag map for each
+//! topic and partition) is built only to be encoded and dropped. The fields
+//! are laid out as kafka-protocol's encoder lays them out (a test compares
+//! the two at every version). No tagged field is set, so each tag section is
+//! empty; the throttle time is 0 and there is no preferred read replica.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, FetchResponse};
+use kafka_protocol::messages::ApiKey;
 
+use super::session::TopicRef;
 use crate::connection::{Chunk, FileRange};
 
 /// Record bytes at least this long become their own chunk instead of being
 /// copied into the frame's buffer.
 const OWN_CHUNK_BYTES: usize = 8 * 1024;
 
-/// The frame of `response` at `version`. Where `files[t][p]` is set, it is
-/// the records of partition `p` of topic `t` (whose `records` are ignored).
-pub(super) fn encode(
-    version: i16,
-    correlation_id: i32,
-    response: &FetchResponse,
-    files: &[Vec<Option<FileRange>>],
-) -> Vec<Chunk> {
+/// What a Fetch answers.
+#[derive(Debug, Default)]
+pub(super) struct Answer {
+    pub error_code: i16,
+    /// 0: no session (always 0 before v7, which has no such field).
+    pub session_id: i32,
+    pub topics: Vec<TopicAnswer>,
+}
+
+/// The partitions of one topic in an [`Answer`].
+#[derive(Debug)]
+pub(super) struct TopicAnswer {
+    pub topic: TopicRef,
+    pub partitions: Vec<PartitionAnswer>,
+}
+
+/// One partition of an [`Answer`].
+#[derive(Debug)]
+pub(super) struct PartitionAnswer {
+    pub index: i32,
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub last_stable: i64,
+    /// Sent from v5 on.
+    pub log_start: i64,
+    /// Aborted transactions (producer id, first offset), for `read_committed`.
+    pub aborted: Option<Vec<(i64, i64)>>,
+    pub records: Records,
+}
+
+/// A partition's record bytes: read, or left in their file to be sent from there.
+#[derive(Debug)]
+pub(super) enum Records {
+    Bytes(Bytes),
+    File(FileRange),
+}
+
+impl Records {
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Records::Bytes(bytes) => bytes.len(),
+            Records::File(range) => range.len,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The frame of `answer` at `version`.
+pub(super) fn encode(version: i16, correlation_id: i32, answer: &Answer) -> Vec<Chunk> {
     let mut w = Writer {
         flexible: version >= 12,
         buf: BytesMut::with_capacity(512),
@@ -33,34 +80,37 @@ pub(super) fn encode(
     if ApiKey::Fetch.response_header_version(version) >= 1 {
         w.no_tags();
     }
-    w.buf.put_i32(response.throttle_time_ms);
+    w.buf.put_i32(0); // throttle time
     if version >= 7 {
-        w.buf.put_i16(response.error_code);
-        w.buf.put_i32(response.session_id);
+        w.buf.put_i16(answer.error_code);
+        w.buf.put_i32(answer.session_id);
     }
-    w.count(response.responses.len());
-    for (t, topic) in response.responses.iter().enumerate() {
-        if version <= 12 {
-            w.string(topic.topic.as_bytes());
-        } else {
-            w.buf.put_slice(topic.topic_id.as_bytes());
+    w.count(answer.topics.len());
+    for topic in &answer.topics {
+        // (A request names topics by name up to v12 and by id after, and its
+        // answer as it asked.)
+        match (&topic.topic, version <= 12) {
+            (TopicRef::Name(name), true) => w.string(name.as_bytes()),
+            (TopicRef::Id(_), true) => w.string(b""),
+            (TopicRef::Id(id), false) => w.buf.put_slice(id.as_bytes()),
+            (TopicRef::Name(_), false) => w.buf.put_slice(uuid::Uuid::nil().as_bytes()),
         }
         w.count(topic.partitions.len());
-        for (p, partition) in topic.partitions.iter().enumerate() {
-            w.buf.put_i32(partition.partition_index);
+        for partition in &topic.partitions {
+            w.buf.put_i32(partition.index);
             w.buf.put_i16(partition.error_code);
             w.buf.put_i64(partition.high_watermark);
-            w.buf.put_i64(partition.last_stable_offset);
+            w.buf.put_i64(partition.last_stable);
             if version >= 5 {
-                w.buf.put_i64(partition.log_start_offset);
+                w.buf.put_i64(partition.log_start);
             }
-            match &partition.aborted_transactions {
+            match &partition.aborted {
                 None => w.null(),
                 Some(aborted) => {
                     w.count(aborted.len());
-                    for txn in aborted {
-                        w.buf.put_i64(txn.producer_id.0);
-                        w.buf.put_i64(txn.first_offset);
+                    for &(producer_id, first_offset) in aborted {
+                        w.buf.put_i64(producer_id);
+                        w.buf.put_i64(first_offset);
                         if w.flexible {
                             w.no_tags();
                         }
@@ -68,18 +118,17 @@ pub(super) fn encode(
                 }
             }
             if version >= 11 {
-                w.buf.put_i32(partition.preferred_read_replica.0);
+                w.buf.put_i32(-1); // preferred read replica: none
             }
-            match (files.get(t).and_then(|f| f.get(p)), &partition.records) {
-                (Some(Some(range)), _) => {
+            match &partition.records {
+                Records::File(range) => {
                     w.size(range.len);
                     w.chunk(Chunk::File(range.clone()));
                 }
-                (_, Some(records)) => {
+                Records::Bytes(records) => {
                     w.size(records.len());
                     w.bytes(records);
                 }
-                (_, None) => w.null(),
             }
             if w.flexible {
                 w.no_tags();
@@ -200,20 +249,74 @@ mod tests {
     use kafka_protocol::messages::fetch_response::{
         AbortedTransaction, FetchableTopicResponse, PartitionData,
     };
-    use kafka_protocol::messages::{ProducerId, TopicName};
+    use kafka_protocol::messages::{FetchResponse, ProducerId, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
     use super::*;
     use crate::protocol::encode_response;
 
-    fn partition(index: i32, records: Option<Bytes>) -> PartitionData {
-        let mut p = PartitionData::default();
-        p.partition_index = index;
-        p.high_watermark = 1 << 40;
-        p.last_stable_offset = 77;
-        p.log_start_offset = 3;
-        p.records = records;
-        p
+    fn partition(index: i32, records: Records) -> PartitionAnswer {
+        PartitionAnswer {
+            index,
+            error_code: 0,
+            high_watermark: 1 << 40,
+            last_stable: 77,
+            log_start: 3,
+            aborted: None,
+            records,
+        }
+    }
+
+    /// The same answer as kafka-protocol's `FetchResponse` at `version`, with
+    /// file ranges read.
+    fn theirs(answer: &Answer, version: i16) -> FetchResponse {
+        let mut response = FetchResponse::default();
+        if version >= 7 {
+            response.error_code = answer.error_code;
+            response.session_id = answer.session_id;
+        }
+        for topic in &answer.topics {
+            let mut out = FetchableTopicResponse::default();
+            match &topic.topic {
+                TopicRef::Name(name) => out.topic = name.clone(),
+                TopicRef::Id(id) => out.topic_id = *id,
+            }
+            for p in &topic.partitions {
+                let mut data = PartitionData::default();
+                data.partition_index = p.index;
+                data.error_code = p.error_code;
+                data.high_watermark = p.high_watermark;
+                data.last_stable_offset = p.last_stable;
+                if version >= 5 {
+                    data.log_start_offset = p.log_start;
+                }
+                data.aborted_transactions = p.aborted.as_ref().map(|aborted| {
+                    aborted
+                        .iter()
+                        .map(|&(id, first)| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(id))
+                                .with_first_offset(first)
+                        })
+                        .collect()
+                });
+                data.records = Some(match &p.records {
+                    Records::Bytes(bytes) => bytes.clone(),
+                    Records::File(range) => Chunk::File(range.clone()).to_bytes().unwrap(),
+                });
+                out.partitions.push(data);
+            }
+            response.responses.push(out);
+        }
+        response
+    }
+
+    fn frame(chunks: &[Chunk]) -> Vec<u8> {
+        chunks
+            .iter()
+            .map(|c| c.to_bytes().unwrap())
+            .collect::<Vec<_>>()
+            .concat()
     }
 
     #[test]
@@ -221,71 +324,90 @@ mod tests {
         let mut file = tempfile::tempfile().unwrap();
         let on_disk: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
         file.write_all(&on_disk).unwrap();
-        let file = Arc::new(file);
         let range = FileRange {
-            file,
+            file: Arc::new(file),
             position: 100,
             len: 12_345,
         };
         let large = Bytes::from(vec![9u8; 10_000]);
-        let mut topic = FetchableTopicResponse::default();
-        topic.topic = TopicName(StrBytes::from_static_str("orders"));
-        topic.topic_id = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1122_3344_5566_7788);
-        let mut aborted = partition(1, Some(Bytes::from_static(b"small records")));
-        aborted.aborted_transactions = Some(vec![
-            AbortedTransaction::default()
-                .with_producer_id(ProducerId(42))
-                .with_first_offset(7),
-        ]);
-        aborted.error_code = 0;
-        let mut failed = partition(3, Some(Bytes::new()));
-        failed.error_code = 56;
-        topic.partitions = vec![
-            partition(0, None),
-            aborted,
-            partition(2, Some(large)),
-            failed,
-        ];
-        let mut other = FetchableTopicResponse::default();
-        other.topic = TopicName(StrBytes::from_static_str("empty"));
-        let mut response = FetchResponse::default();
-        response.throttle_time_ms = 5;
-        response.session_id = 99;
-        response.responses = vec![topic, other];
-        let files = vec![vec![Some(range.clone()), None, None, None]];
+        let answer = |version: i16| {
+            let topic = |name: &'static str, id: u128| {
+                if version <= 12 {
+                    TopicRef::Name(TopicName(StrBytes::from_static_str(name)))
+                } else {
+                    TopicRef::Id(uuid::Uuid::from_u128(id))
+                }
+            };
+            let partitions = vec![
+                partition(0, Records::File(range.clone())),
+                PartitionAnswer {
+                    aborted: Some(vec![(42, 7)]),
+                    ..partition(1, Records::Bytes(Bytes::from_static(b"small records")))
+                },
+                partition(2, Records::Bytes(large.clone())),
+                PartitionAnswer {
+                    error_code: 56,
+                    ..partition(3, Records::Bytes(Bytes::new()))
+                },
+            ];
+            Answer {
+                error_code: 0,
+                session_id: if version >= 7 { 99 } else { 0 },
+                topics: vec![
+                    TopicAnswer {
+                        topic: topic("orders", 0x1234_5678_9abc_def0_1122_3344_5566_7788),
+                        partitions,
+                    },
+                    TopicAnswer {
+                        topic: topic("empty", 5),
+                        partitions: Vec::new(),
+                    },
+                ],
+            }
+        };
 
         for version in 4..=16 {
-            let mut expected = response.clone();
-            if version < 7 {
-                expected.session_id = 0;
-            }
-            let chunks = encode(version, 31, &expected, &files);
+            let mut answer = answer(version);
+            let chunks = encode(version, 31, &answer);
             assert!(
                 chunks
                     .iter()
                     .any(|c| matches!(c, Chunk::File(r) if r.len == range.len)),
                 "the file range stays a chunk"
             );
-            let ours: Vec<u8> = chunks
-                .iter()
-                .map(|c| c.to_bytes().unwrap())
-                .collect::<Vec<_>>()
-                .concat();
-            expected.responses[0].partitions[0].records =
-                Some(Bytes::copy_from_slice(&on_disk[100..100 + range.len]));
-            let theirs = encode_response(ApiKey::Fetch, version, 31, &expected).unwrap();
-            assert_eq!(ours, theirs.to_vec(), "version {version}");
+            let expected = encode_response(ApiKey::Fetch, version, 31, &theirs(&answer, version));
+            assert_eq!(
+                frame(&chunks),
+                expected.unwrap().to_vec(),
+                "version {version}"
+            );
 
             // Without a file range or large records, the frame is one chunk.
-            let mut small = expected.clone();
             // (Partitions 0 and 2 have records of 12 KB and 10 KB.)
-            small.responses[0]
-                .partitions
-                .retain(|p| p.partition_index % 2 == 1);
-            let chunks = encode(version, 32, &small, &[]);
+            answer.topics[0].partitions.retain(|p| p.index % 2 == 1);
+            let chunks = encode(version, 32, &answer);
             assert_eq!(chunks.len(), 1, "version {version}");
-            let theirs = encode_response(ApiKey::Fetch, version, 32, &small).unwrap();
-            assert_eq!(chunks[0].to_bytes().unwrap(), theirs, "version {version}");
+            let expected = encode_response(ApiKey::Fetch, version, 32, &theirs(&answer, version));
+            assert_eq!(
+                frame(&chunks),
+                expected.unwrap().to_vec(),
+                "version {version}"
+            );
+        }
+
+        // A refusal: the error and nothing else.
+        let refused = Answer {
+            error_code: 70,
+            ..Answer::default()
+        };
+        for version in 7..=16 {
+            let expected = encode_response(ApiKey::Fetch, version, 33, &theirs(&refused, version));
+            let chunks = encode(version, 33, &refused);
+            assert_eq!(
+                frame(&chunks),
+                expected.unwrap().to_vec(),
+                "version {version}"
+            );
         }
     }
 }

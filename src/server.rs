@@ -5,6 +5,8 @@
 //! not stop the next requests from being handled. Malformed input closes only
 //! that connection.
 
+mod pipeline;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -159,13 +161,11 @@ async fn serve(
         session.authenticated();
     }
     session.stop = stop;
-    let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
-    let served = async {
-        tokio::join!(
-            read_requests(conn.reader, (peer, session), ctx, tx),
-            write_replies(conn.writer, peer, rx)
-        )
-    };
+    let replies = pipeline::Queue::new(PIPELINE_DEPTH);
+    let served = pipeline::both(
+        read_requests(conn.reader, (peer, session), ctx, replies.reader()),
+        write_replies(conn.writer, peer, replies.writer()),
+    );
     match kill {
         // A test cluster's node going down drops whatever the connection
         // was doing (reading, handling, writing), and its socket.
@@ -184,7 +184,7 @@ async fn read_requests(
     mut reader: FrameReader,
     (peer, mut session): (SocketAddr, Session),
     ctx: &Context,
-    replies: mpsc::Sender<(Frame, Reply)>,
+    replies: pipeline::Reader<'_, (Frame, Reply)>,
 ) {
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
     // One timer for the connection's life, moved on only when it fires: a
@@ -264,7 +264,7 @@ fn frame_limit(ctx: &Context, session: &Session) -> u32 {
 async fn write_replies(
     mut writer: FrameWriter,
     peer: SocketAddr,
-    mut replies: mpsc::Receiver<(Frame, Reply)>,
+    replies: pipeline::Writer<'_, (Frame, Reply)>,
 ) {
     while let Some((frame, reply)) = replies.recv().await {
         let parts = match reply {

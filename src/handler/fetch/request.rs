@@ -43,6 +43,14 @@ pub(super) fn decode(body: &Bytes, version: i16) -> Result<Fetch> {
         flexible: version >= 12,
         version,
     };
+    read(&mut r, version)
+        .map_err(|Bad(what)| Error::Protocol(format!("Fetch v{version}: {what} at byte {}", r.pos)))
+}
+
+/// What is wrong with a request (a small error keeps each read cheap).
+struct Bad(&'static str);
+
+fn read(r: &mut Reader<'_>, version: i16) -> std::result::Result<Fetch, Bad> {
     if version <= 14 {
         r.i32()?; // replica id: -1 from a consumer; there are no followers
     }
@@ -90,7 +98,9 @@ pub(super) fn decode(body: &Bytes, version: i16) -> Result<Fetch> {
         Vec::new()
     };
     if version >= 11 {
-        r.string()?; // rack id: for choosing a replica to read from
+        // The rack id: for choosing a replica to read from.
+        let n = r.string_len()?;
+        r.take(n)?;
     }
     r.tags()?;
     Ok(Fetch {
@@ -113,46 +123,48 @@ struct Reader<'a> {
     version: i16,
 }
 
-impl Reader<'_> {
-    fn err(&self, what: &str) -> Error {
-        Error::Protocol(format!(
-            "Fetch v{}: {what} at byte {}",
-            self.version, self.pos
-        ))
-    }
+type Read<T> = std::result::Result<T, Bad>;
 
-    fn take(&mut self, n: usize) -> Result<&[u8]> {
+impl Reader<'_> {
+    #[inline]
+    fn take(&mut self, n: usize) -> Read<&[u8]> {
         if self.buf.len() - self.pos < n {
-            return Err(self.err("request ends early"));
+            return Err(Bad("request ends early"));
         }
         let bytes = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(bytes)
     }
 
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N]> {
+    #[inline]
+    fn fixed<const N: usize>(&mut self) -> Read<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn i8(&mut self) -> Result<i8> {
+    #[inline]
+    fn i8(&mut self) -> Read<i8> {
         Ok(i8::from_be_bytes(self.fixed()?))
     }
 
-    fn i16(&mut self) -> Result<i16> {
+    #[inline]
+    fn i16(&mut self) -> Read<i16> {
         Ok(i16::from_be_bytes(self.fixed()?))
     }
 
-    fn i32(&mut self) -> Result<i32> {
+    #[inline]
+    fn i32(&mut self) -> Read<i32> {
         Ok(i32::from_be_bytes(self.fixed()?))
     }
 
-    fn i64(&mut self) -> Result<i64> {
+    #[inline]
+    fn i64(&mut self) -> Read<i64> {
         Ok(i64::from_be_bytes(self.fixed()?))
     }
 
-    fn uvarint(&mut self) -> Result<u32> {
+    #[inline]
+    fn uvarint(&mut self) -> Read<u32> {
         let mut n = 0u32;
         for shift in [0, 7, 14, 21, 28] {
             let [b] = self.fixed()?;
@@ -165,25 +177,26 @@ impl Reader<'_> {
                 return Ok(n);
             }
         }
-        Err(self.err("varint too long"))
+        Err(Bad("varint too long"))
     }
 
     /// The length of a non-null array, string or bytes.
-    fn len(&mut self) -> Result<usize> {
+    #[inline]
+    fn len(&mut self) -> Read<usize> {
         let n = if self.flexible {
             i64::from(self.uvarint()?) - 1
         } else {
             i64::from(self.i32()?)
         };
-        usize::try_from(n).map_err(|_| self.err("null where a value is required"))
+        usize::try_from(n).map_err(|_| Bad("null where a value is required"))
     }
 
     /// An array of elements of at least `least` bytes each, read by `read`.
     fn array<T>(
         &mut self,
         least: usize,
-        mut read: impl FnMut(&mut Self) -> Result<T>,
-    ) -> Result<Vec<T>> {
+        mut read: impl FnMut(&mut Self) -> Read<T>,
+    ) -> Read<Vec<T>> {
         let n = self.len()?;
         // A count can claim more than the request holds: reserve only what fits.
         let mut out = Vec::with_capacity(n.min((self.buf.len() - self.pos) / least.max(1)));
@@ -193,28 +206,30 @@ impl Reader<'_> {
         Ok(out)
     }
 
-    fn string(&mut self) -> Result<StrBytes> {
-        let n = if self.flexible {
-            self.len()?
+    /// The length of a non-null string.
+    fn string_len(&mut self) -> Read<usize> {
+        if self.flexible {
+            self.len()
         } else {
-            usize::try_from(self.i16()?).map_err(|_| self.err("null string"))?
-        };
-        let start = self.pos;
-        self.take(n)?;
-        StrBytes::from_utf8(self.buf.slice(start..start + n))
-            .map_err(|_| self.err("string is not UTF-8"))
-    }
-
-    fn topic(&mut self) -> Result<TopicRef> {
-        if self.version >= 13 {
-            Ok(TopicRef::Id(Uuid::from_bytes(self.fixed()?)))
-        } else {
-            Ok(TopicRef::Name(TopicName(self.string()?)))
+            usize::try_from(self.i16()?).map_err(|_| Bad("null string"))
         }
     }
 
+    fn topic(&mut self) -> Read<TopicRef> {
+        if self.version >= 13 {
+            return Ok(TopicRef::Id(Uuid::from_bytes(self.fixed()?)));
+        }
+        let n = self.string_len()?;
+        let start = self.pos;
+        self.take(n)?;
+        let name = StrBytes::from_utf8(self.buf.slice(start..start + n))
+            .map_err(|_| Bad("topic name is not UTF-8"))?;
+        Ok(TopicRef::Name(TopicName(name)))
+    }
+
     /// Skips a tagged-field section (flexible versions only).
-    fn tags(&mut self) -> Result<()> {
+    #[inline]
+    fn tags(&mut self) -> Read<()> {
         if !self.flexible {
             return Ok(());
         }

@@ -1,8 +1,11 @@
 //! Kafka request headers and response encoding, on top of the `kafka-protocol`
 //! crate. Its `anyhow` errors are turned into [`Error::Protocol`] here, once.
+//! The request header is read by hand: it comes with every request, and
+//! kafka-protocol's `RequestHeader` (with its map of tagged fields) cost an
+//! idle long-poll a fortieth of its instructions.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::error::{Error, Result};
@@ -11,8 +14,94 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub(crate) struct Request {
     pub api_key: ApiKey,
-    pub header: RequestHeader,
+    pub header: Header,
     pub body: Bytes,
+}
+
+/// The fields of a request header the broker uses.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Header {
+    pub request_api_version: i16,
+    pub correlation_id: i32,
+    /// `None` in header v0 (and when the client sends null). Kept as sent:
+    /// checking it is UTF-8 on every request cost more than reading the rest
+    /// of the header; [`Header::client_id`] reads it, as Kafka does, with
+    /// anything that is not UTF-8 replaced.
+    pub client_id_bytes: Option<Bytes>,
+}
+
+impl Header {
+    /// The client id, or "" when there is none.
+    pub(crate) fn client_id(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.client_id_bytes.as_deref().unwrap_or_default())
+    }
+
+    /// Reads a header of `header_version` (1 or 2; 0 has no client id) from the start of
+    /// `frame`, leaving the body.
+    fn decode(frame: &mut Bytes, header_version: i16) -> std::result::Result<Header, &'static str> {
+        let short = "header ends early";
+        if frame.len() < 8 {
+            return Err(short);
+        }
+        frame.advance(2); // the API key, already read
+        let request_api_version = frame.get_i16();
+        let correlation_id = frame.get_i32();
+        let mut client_id_bytes = None;
+        if header_version >= 1 {
+            // Always a (non-compact) nullable string, even in header v2.
+            if frame.len() < 2 {
+                return Err(short);
+            }
+            let len = frame.get_i16();
+            if len >= 0 {
+                let len = len as usize;
+                if frame.len() < len {
+                    return Err(short);
+                }
+                client_id_bytes = Some(frame.split_to(len));
+            }
+        }
+        if header_version >= 2 {
+            skip_tags(frame)?;
+        }
+        Ok(Header {
+            request_api_version,
+            correlation_id,
+            client_id_bytes,
+        })
+    }
+}
+
+fn uvarint(buf: &mut Bytes) -> std::result::Result<u32, &'static str> {
+    let mut n = 0u32;
+    for shift in [0, 7, 14, 21, 28] {
+        if buf.is_empty() {
+            return Err("header ends early");
+        }
+        let b = buf.get_u8();
+        // The fifth byte holds the top four bits, and ends the number.
+        if shift == 28 && b > 0x0f {
+            break;
+        }
+        n |= u32::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(n);
+        }
+    }
+    Err("varint too long")
+}
+
+/// Skips a tagged-field section.
+fn skip_tags(buf: &mut Bytes) -> std::result::Result<(), &'static str> {
+    for _ in 0..uvarint(buf)? {
+        uvarint(buf)?;
+        let size = uvarint(buf)? as usize;
+        if buf.len() < size {
+            return Err("header ends early");
+        }
+        buf.advance(size);
+    }
+    Ok(())
 }
 
 impl Request {
@@ -28,7 +117,7 @@ impl Request {
         let version = i16::from_be_bytes([frame[2], frame[3]]);
         let api_key =
             ApiKey::try_from(key).map_err(|_| Error::Protocol(format!("unknown API key {key}")))?;
-        let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        let header = Header::decode(&mut frame, api_key.request_header_version(version))
             .map_err(|e| Error::Protocol(format!("{api_key:?} header: {e}")))?;
         Ok(Request {
             api_key,
@@ -68,4 +157,60 @@ pub(crate) fn encode_response<T: Encodable>(
     header.encode(&mut buf, header_version).map_err(err)?;
     body.encode(&mut buf, version).map_err(err)?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::RequestHeader;
+    use kafka_protocol::protocol::StrBytes;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn headers_read_as_kafka_protocol_reads_them(
+            version in any::<i16>(),
+            correlation_id in any::<i32>(),
+            client_id in proptest::option::of("[ -~]{0,40}"),
+            header_version in 1i16..=2,
+            body in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let header = RequestHeader::default()
+                .with_request_api_key(ApiKey::Fetch as i16)
+                .with_request_api_version(version)
+                .with_correlation_id(correlation_id)
+                .with_client_id(client_id.clone().map(StrBytes::from_string));
+            let mut buf = BytesMut::new();
+            header.encode(&mut buf, header_version).unwrap();
+            buf.extend_from_slice(&body);
+            let frame = buf.freeze();
+
+            let theirs = RequestHeader::decode(&mut frame.clone(), header_version).unwrap();
+            let mut rest = frame.clone();
+            let ours = Header::decode(&mut rest, header_version).unwrap();
+            prop_assert_eq!(ours.request_api_version, theirs.request_api_version);
+            prop_assert_eq!(ours.correlation_id, theirs.correlation_id);
+            prop_assert_eq!(ours.client_id(), theirs.client_id.as_deref().unwrap_or_default());
+            prop_assert_eq!(&rest[..], &body[..], "the body is what follows");
+
+            // Every cut of the header is an error.
+            let len = frame.len() - body.len();
+            for cut in 0..len {
+                prop_assert!(Header::decode(&mut frame.slice(..cut), header_version).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_with_a_tagged_field_leaves_the_body_after_it() {
+        // Fetch v12 (header v2): key, version, correlation id, client id "c",
+        // one tagged field (tag 5, 2 bytes), then the body.
+        let mut frame =
+            Bytes::from_static(&[0, 1, 0, 12, 0, 0, 0, 9, 0, 1, b'c', 1, 5, 2, 0xaa, 0xbb, 42]);
+        let header = Header::decode(&mut frame, 2).unwrap();
+        assert_eq!(header.correlation_id, 9);
+        assert_eq!(header.client_id(), "c");
+        assert_eq!(&frame[..], &[42]);
+    }
 }

@@ -120,13 +120,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Counts a request carrying `client_id`.
-    pub(crate) fn request(&mut self, client_id: Option<&str>) {
+    /// Counts a request of `header`'s client.
+    pub(crate) fn request(&mut self, header: &crate::protocol::Header) {
         self.shared.requests.fetch_add(1, Ordering::Relaxed);
-        let client_id = client_id.unwrap_or_default();
-        if client_id != self.client_id {
-            self.client_id = client_id.to_string();
-            self.info().client_id = client_id.to_string();
+        let client_id = header.client_id_bytes.as_deref().unwrap_or_default();
+        if client_id != self.client_id.as_bytes() {
+            self.client_id = header.client_id().into_owned();
+            self.info().client_id = self.client_id.clone();
         }
     }
 

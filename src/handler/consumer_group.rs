@@ -66,12 +66,7 @@ pub(super) async fn heartbeat(
         topic_regex: body.subscribed_topic_regex.map(|s| s.to_string()),
         assignor: body.server_assignor.map(|s| s.to_string()),
         owned,
-        client_id: req
-            .header
-            .client_id
-            .as_deref()
-            .unwrap_or_default()
-            .to_string(),
+        client_id: req.header.client_id().into_owned(),
         client_host: host.to_string(),
     };
     let image = ctx.catalog.image();

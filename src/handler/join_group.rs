@@ -17,12 +17,7 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<
         group_id: body.group_id.to_string(),
         member_id: body.member_id.to_string(),
         instance_id: body.group_instance_id.map(|i| i.to_string()),
-        client_id: req
-            .header
-            .client_id
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
+        client_id: req.header.client_id().into_owned(),
         client_host: host.to_string(),
         session_timeout_ms: body.session_timeout_ms,
         rebalance_timeout_ms: if version >= 1 {

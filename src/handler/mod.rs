@@ -211,7 +211,7 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes, session: &mut Session) -
         return sasl::raw_token(ctx, &frame, session);
     }
     let req = Request::parse(frame)?;
-    session.request(req.header.client_id.as_deref());
+    session.request(&req.header);
     let api = req.api_key;
     let reply = dispatch(ctx, req, session).await;
     ctx.metrics.request(api, started.elapsed());

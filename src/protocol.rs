@@ -192,6 +192,10 @@ mod tests {
             prop_assert_eq!(ours.request_api_version, theirs.request_api_version);
             prop_assert_eq!(ours.correlation_id, theirs.correlation_id);
             prop_assert_eq!(ours.client_id(), theirs.client_id.as_deref().unwrap_or_default());
+            prop_assert_eq!(
+                ours.client_id_bytes.map(|b| b.to_vec()),
+                theirs.client_id.map(|c| c.as_bytes().to_vec())
+            );
             prop_assert_eq!(&rest[..], &body[..], "the body is what follows");
 
             // Every cut of the header is an error.

@@ -75,7 +75,7 @@ impl Clients {
             id,
             clients: self.clone(),
             shared,
-            client_id: String::new(),
+            client_id: bytes::Bytes::new(),
             host: format!("/{}", peer.ip()),
             address: acl_host(peer.ip()),
             auth: Auth::new(sasl),
@@ -107,8 +107,8 @@ pub(crate) struct Session {
     id: u64,
     clients: Arc<Clients>,
     shared: Arc<Shared>,
-    /// The last client id seen, to touch the shared entry only on a change.
-    client_id: String,
+    /// The last client id seen, as sent, to touch the shared entry only on a change.
+    client_id: bytes::Bytes,
     /// The peer's address as Kafka's group descriptions show it: "/127.0.0.1".
     host: String,
     /// The peer's address as ACL bindings name hosts (Java's form).
@@ -124,9 +124,9 @@ impl Session {
     pub(crate) fn request(&mut self, header: &crate::protocol::Header) {
         self.shared.requests.fetch_add(1, Ordering::Relaxed);
         let client_id = header.client_id_bytes.as_deref().unwrap_or_default();
-        if client_id != self.client_id.as_bytes() {
-            self.client_id = header.client_id().into_owned();
-            self.info().client_id = self.client_id.clone();
+        if client_id != &self.client_id[..] {
+            self.client_id = bytes::Bytes::copy_from_slice(client_id);
+            self.info().client_id = header.client_id().into_owned();
         }
     }
 

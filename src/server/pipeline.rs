@@ -141,7 +141,14 @@ impl<T> Drop for Writer<'_, T> {
     fn drop(&mut self) {
         let mut state = self.0.lock();
         state.writer_gone = true;
-        if let Some(reader) = state.reader.take() {
+        // What was queued will never be written: free it now (a request's
+        // frame holds its share of the broker's in-flight budget), not when
+        // the reader next wakes, which may be long after.
+        let unwritten = std::mem::take(&mut state.items);
+        let reader = state.reader.take();
+        drop(state);
+        drop(unwritten);
+        if let Some(reader) = reader {
             reader.wake();
         }
     }
@@ -204,6 +211,22 @@ mod tests {
             .await
             .expect("both ends finish");
         assert_eq!(*got.lock().unwrap(), (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn what_is_queued_is_freed_when_the_writer_goes() {
+        let queue = Queue::new(4);
+        let tx = queue.reader();
+        let item = Arc::new(());
+        let mut send = pin!(async {
+            tx.send(item.clone()).await.unwrap();
+        });
+        let mut send: Task<'_> = send.as_mut();
+        let waker = Arc::new(Count(AtomicUsize::new(0)));
+        assert!(poll(&mut send, &waker).is_ready());
+        assert_eq!(Arc::strong_count(&item), 2, "queued");
+        drop(queue.writer());
+        assert_eq!(Arc::strong_count(&item), 1, "freed with the writer");
     }
 
     #[tokio::test]

@@ -22,8 +22,9 @@ pub(super) struct Fetch {
     pub min_bytes: i32,
     pub max_bytes: i32,
     pub isolation_level: i8,
-    /// 0 and -1 before v7 (no session).
+    /// 0 before v7 (no session).
     pub session_id: i32,
+    /// -1 before v7 (no session).
     pub session_epoch: i32,
     /// Topics are named by id (v13 on), not by name.
     pub uses_ids: bool,
@@ -63,9 +64,9 @@ fn read(r: &mut Reader<'_>, version: i16) -> std::result::Result<Fetch, Bad> {
     } else {
         (0, -1)
     };
-    let topics = r.array(24, |r| {
+    let topics = r.array(3, |r| {
         let topic = r.topic()?;
-        let partitions = r.array(28, |r| {
+        let partitions = r.array(16, |r| {
             let index = r.i32()?;
             let leader_epoch = if version >= 9 { r.i32()? } else { -1 };
             let offset = r.i64()?;
@@ -88,7 +89,7 @@ fn read(r: &mut Reader<'_>, version: i16) -> std::result::Result<Fetch, Bad> {
         Ok((topic, partitions))
     })?;
     let forgotten = if version >= 7 {
-        r.array(20, |r| {
+        r.array(3, |r| {
             let topic = r.topic()?;
             let partitions = r.array(4, Reader::i32)?;
             r.tags()?;
@@ -191,7 +192,8 @@ impl Reader<'_> {
         usize::try_from(n).map_err(|_| Bad("null where a value is required"))
     }
 
-    /// An array of elements of at least `least` bytes each, read by `read`.
+    /// An array, each element read by `read`. No element is shorter than
+    /// `least` bytes at any version: that bounds what is reserved up front.
     fn array<T>(
         &mut self,
         least: usize,
@@ -246,7 +248,9 @@ impl Reader<'_> {
 mod tests {
     use bytes::BytesMut;
     use kafka_protocol::messages::FetchRequest;
-    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+    use kafka_protocol::messages::fetch_request::{
+        FetchPartition, FetchTopic, ForgottenTopic, ReplicaState,
+    };
     use kafka_protocol::protocol::Encodable;
     use proptest::prelude::*;
 
@@ -271,6 +275,7 @@ mod tests {
                 FetchTopic::default()
                     .with_topic(TopicName(StrBytes::from_string(name.clone())))
                     .with_topic_id(Uuid::from_bytes(*id))
+                    .with_unknown_tagged_fields([(7, Bytes::from_static(b"xy"))].into())
                     .with_partitions(
                         partitions
                             .iter()
@@ -281,6 +286,9 @@ mod tests {
                                     .with_partition_max_bytes(max_bytes)
                                     .with_current_leader_epoch(epoch)
                                     .with_log_start_offset(offset / 2)
+                                    // Tagged fields (v17, v18): to be skipped.
+                                    .with_replica_directory_id(Uuid::from_bytes([3; 16]))
+                                    .with_high_watermark(offset)
                                     .with_last_fetched_epoch(if version >= 12 {
                                         epoch.wrapping_sub(1)
                                     } else {
@@ -312,6 +320,7 @@ mod tests {
             .with_forgotten_topics_data(forgotten)
             .with_rack_id(StrBytes::from_static_str("rack-1"))
             .with_cluster_id(Some(StrBytes::from_static_str("cluster")))
+            .with_replica_state(ReplicaState::default().with_replica_epoch(4))
     }
 
     fn encoded(req: &FetchRequest, version: i16) -> Bytes {
@@ -428,12 +437,13 @@ mod tests {
 
     #[test]
     fn unknown_tagged_fields_are_skipped() {
-        let req = request(
+        let mut req = request(
             &[("t".into(), [1; 16], vec![(0, 5, 100, 3)])],
             &[],
             (500, 1, 9, 0, 0, -1),
             16,
         );
+        req.replica_state = ReplicaState::default();
         let body = encoded(&req, 16);
         // The body ends with its tag section: [cluster id]. Add an unknown tag 9 of 3 bytes.
         let mut with = BytesMut::from(&body[..body.len() - 11]);

@@ -287,31 +287,21 @@ mod tests {
         let (tx, rx) = (queue.reader(), queue.writer());
         let mine = Arc::new(Count(AtomicUsize::new(0)));
         let other = Arc::new(Count(AtomicUsize::new(0)));
-        // The writer waits with another task's waker: a send wakes it.
-        let mut recv = pin!(async {
-            assert_eq!(rx.recv().await, Some(1));
-        });
-        let mut recv: Task<'_> = recv.as_mut();
-        assert!(poll(&mut recv, &other).is_pending());
-        let mut send = pin!(async {
-            tx.send(1).await.unwrap();
-        });
-        let mut send: Task<'_> = send.as_mut();
-        assert!(poll(&mut send, &mine).is_ready());
-        assert_eq!(other.0.load(Ordering::SeqCst), 1);
-        assert!(poll(&mut recv, &other).is_ready());
-        // The writer waits with the sender's own waker: nothing is woken.
-        let mut recv = pin!(async {
-            assert_eq!(rx.recv().await, Some(2));
-        });
-        let mut recv: Task<'_> = recv.as_mut();
-        assert!(poll(&mut recv, &mine).is_pending());
-        let mut send = pin!(async {
-            tx.send(2).await.unwrap();
-        });
-        let mut send: Task<'_> = send.as_mut();
-        assert!(poll(&mut send, &mine).is_ready());
-        assert_eq!(mine.0.load(Ordering::SeqCst), 0);
-        assert!(poll(&mut recv, &mine).is_ready());
+        // The writer waits with another task's waker, then with the sender's
+        // own: the first send wakes it once, the second wakes nothing.
+        for (item, writer, wakes) in [(1, &other, 1), (2, &mine, 0)] {
+            let mut recv = pin!(async {
+                assert_eq!(rx.recv().await, Some(item));
+            });
+            let mut recv: Task<'_> = recv.as_mut();
+            assert!(poll(&mut recv, writer).is_pending());
+            let mut send = pin!(async {
+                tx.send(item).await.unwrap();
+            });
+            let mut send: Task<'_> = send.as_mut();
+            assert!(poll(&mut send, &mine).is_ready());
+            assert_eq!(writer.0.load(Ordering::SeqCst), wakes, "item {item}");
+            assert!(poll(&mut recv, writer).is_ready());
+        }
     }
 }

@@ -4,11 +4,14 @@
 //! kafka-protocol's `RequestHeader` (with its map of tagged fields) cost an
 //! idle long-poll a fortieth of its instructions.
 
+mod reader;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::error::{Error, Result};
+pub(crate) use reader::{Bad, Read, Reader};
 
 /// A decoded request header and the still-encoded body.
 #[derive(Debug)]
@@ -38,70 +41,28 @@ impl Header {
 
     /// Reads a header of `header_version` (1 or 2; 0 has no client id) from the start of
     /// `frame`, leaving the body.
-    fn decode(frame: &mut Bytes, header_version: i16) -> std::result::Result<Header, &'static str> {
-        let short = "header ends early";
-        if frame.len() < 8 {
-            return Err(short);
-        }
-        frame.advance(2); // the API key, already read
-        let request_api_version = frame.get_i16();
-        let correlation_id = frame.get_i32();
+    fn decode(frame: &mut Bytes, header_version: i16) -> Read<Header> {
+        let mut r = Reader::new(frame, header_version >= 2);
+        r.i16()?; // the API key, already read
+        let request_api_version = r.i16()?;
+        let correlation_id = r.i32()?;
         let mut client_id_bytes = None;
         if header_version >= 1 {
             // Always a (non-compact) nullable string, even in header v2.
-            if frame.len() < 2 {
-                return Err(short);
-            }
-            let len = frame.get_i16();
+            let len = r.i16()?;
             if len >= 0 {
-                let len = len as usize;
-                if frame.len() < len {
-                    return Err(short);
-                }
-                client_id_bytes = Some(frame.split_to(len));
+                client_id_bytes = Some(r.slice(len as usize)?);
             }
         }
-        if header_version >= 2 {
-            skip_tags(frame)?;
-        }
+        r.tags()?; // (header v2 only)
+        let read = r.pos();
+        frame.advance(read);
         Ok(Header {
             request_api_version,
             correlation_id,
             client_id_bytes,
         })
     }
-}
-
-fn uvarint(buf: &mut Bytes) -> std::result::Result<u32, &'static str> {
-    let mut n = 0u32;
-    for shift in [0, 7, 14, 21, 28] {
-        if buf.is_empty() {
-            return Err("header ends early");
-        }
-        let b = buf.get_u8();
-        // The fifth byte holds the top four bits, and ends the number.
-        if shift == 28 && b > 0x0f {
-            break;
-        }
-        n |= u32::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(n);
-        }
-    }
-    Err("varint too long")
-}
-
-/// Skips a tagged-field section.
-fn skip_tags(buf: &mut Bytes) -> std::result::Result<(), &'static str> {
-    for _ in 0..uvarint(buf)? {
-        uvarint(buf)?;
-        let size = uvarint(buf)? as usize;
-        if buf.len() < size {
-            return Err("header ends early");
-        }
-        buf.advance(size);
-    }
-    Ok(())
 }
 
 impl Request {
@@ -118,7 +79,7 @@ impl Request {
         let api_key =
             ApiKey::try_from(key).map_err(|_| Error::Protocol(format!("unknown API key {key}")))?;
         let header = Header::decode(&mut frame, api_key.request_header_version(version))
-            .map_err(|e| Error::Protocol(format!("{api_key:?} header: {e}")))?;
+            .map_err(|Bad(e)| Error::Protocol(format!("{api_key:?} header: {e}")))?;
         Ok(Request {
             api_key,
             header,

@@ -10,8 +10,8 @@
 //!   uses) over-allocates, slowly, for every block over 1 KiB whose size is not
 //!   a power of two, even at an alignment of 8.
 //! - **Large**: glibc's malloc, in one arena, which keeps and reuses them
-//!   while requests come and gives them back when told (`malloc_trim`, within a
-//!   second of one being freed: [`crate::memory`]). A produce request's frame is one
+//!   while requests come and gives them back when told (`malloc_trim`, a
+//!   second after they stop being freed: [`crate::memory`]). A produce request's frame is one
 //!   such block. Left to its defaults, glibc gave the pages of each freed frame
 //!   back to the kernel at once (a mapping of its own, or an arena shrunk at
 //!   its top) and faulted them in again for the next: a fifth of the CPU of a

@@ -44,6 +44,35 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
+/// The check every produced batch gets (CRC-32C, then each record's length
+/// walked): a 1 MB batch of 100-byte records, as librdkafka sends them.
+fn validate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("validate");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    // Records of sizes 50..150 in no order, each unlike the one before.
+    let values: Vec<Vec<u8>> = (0..10_000).map(|i| vec![7; 50 + i * 37 % 100]).collect();
+    let mixed: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b""[..], v.as_slice())).collect();
+    let cases = [
+        ("1MB_of_100B", make_batch(1_000_000, 10_000)),
+        ("1MB_of_10KiB", make_batch(1_000_000, 97)),
+        ("1MB_of_50_to_150B", batch(&mixed, 1_700_000_000_000)),
+    ];
+    for (name, buf) in cases {
+        group.throughput(Throughput::Bytes(buf.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                RecordBatch::parse(black_box(&buf))
+                    .unwrap()
+                    .validate()
+                    .unwrap()
+            });
+        });
+    }
+    group.finish();
+}
+
 fn filled_log(dir: &Path, batches: usize, batch_bytes: usize, segment_bytes: u64) -> Log {
     let config = LogConfig {
         segment_bytes,
@@ -141,5 +170,5 @@ fn open(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, read, open);
+criterion_group!(benches, append, validate, read, open);
 criterion_main!(benches);

@@ -189,16 +189,23 @@ impl<'a> RecordBatch<'a> {
     /// back to its end. Only each record's length is read, not its fields;
     /// compressed batches stay opaque.
     fn check_uncompressed_records(&self) -> Result<()> {
-        let mut rest = self.records();
+        let records = self.records();
+        let mut at = 0;
         let mut count: i64 = 0;
-        while !rest.is_empty() {
-            let len = take_varint(&mut rest, 5)
-                .ok_or_else(|| Error::InvalidRecord("bad record length".into()))?;
-            let len = usize::try_from(len)
-                .map_err(|_| Error::InvalidRecord(format!("negative record length {len}")))?;
-            rest = rest
-                .get(len..)
-                .ok_or_else(|| Error::InvalidRecord("record overruns the batch".into()))?;
+        // Each record's place depends on the length read before it, one
+        // memory read waiting on the next. But a batch's records are often all
+        // the same size: stepping by the size seen last, with a branch that
+        // checks it, lets the CPU read ahead on its guess.
+        let mut step = 0;
+        while let Some(rest) = records.get(at..).filter(|r| !r.is_empty()) {
+            let (len, prefix) = record_length(rest)?;
+            if len > rest.len() - prefix {
+                return Err(Error::InvalidRecord("record overruns the batch".into()));
+            }
+            if prefix + len != step {
+                step = new_step(prefix + len);
+            }
+            at += step;
             count += 1;
         }
         if count != i64::from(self.header.record_count) {
@@ -410,6 +417,41 @@ pub(crate) fn take_varint(buf: &mut &[u8], max_bytes: u32) -> Option<i64> {
         Ok::<u8, ()>(first)
     })
     .ok()?
+}
+
+/// `step`, out of line: the caller's guess stays a guess to the compiler,
+/// which would otherwise step by the length just read.
+#[cold]
+#[inline(never)]
+fn new_step(step: usize) -> usize {
+    std::hint::black_box(step)
+}
+
+/// The length of the record that `buf` starts with, and the bytes its prefix
+/// (a zigzag varint of at most 5 bytes) took. Every produced record's length
+/// is read here, each read waiting on the one before: records up to 8 KiB
+/// take the two short paths, without the general decoder's loop.
+#[inline(always)]
+fn record_length(buf: &[u8]) -> Result<(usize, usize)> {
+    let (raw, prefix) = match *buf {
+        [b0, ..] if b0 < 0x80 => (u64::from(b0), 1),
+        [b0, b1, ..] if b1 < 0x80 => (u64::from(b0 & 0x7f) | u64::from(b1) << 7, 2),
+        _ => {
+            let mut rest = buf;
+            let len = take_varint(&mut rest, 5)
+                .ok_or_else(|| Error::InvalidRecord("bad record length".into()))?;
+            return usize::try_from(len)
+                .map(|len| (len, buf.len() - rest.len()))
+                .map_err(|_| Error::InvalidRecord(format!("negative record length {len}")));
+        }
+    };
+    if raw & 1 == 1 {
+        let len = -((raw >> 1) as i64) - 1;
+        return Err(Error::InvalidRecord(format!(
+            "negative record length {len}"
+        )));
+    }
+    Ok(((raw >> 1) as usize, prefix))
 }
 
 /// Decodes a zigzag varint from the bytes `next` yields: `Ok(None)` if it

@@ -117,3 +117,43 @@ fn an_uncompressed_batch_must_hold_the_records_it_claims() {
     let b = RecordBatch::parse(&bytes).expect("parse");
     assert!(matches!(b.validate(), Err(Error::InvalidRecord(_))));
 }
+
+proptest::proptest! {
+    /// The short paths read a record's length exactly as the general decoder does.
+    #[test]
+    fn record_length_agrees_with_the_general_decoder(
+        buf in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+        len in 0u32..20_000,
+    ) {
+        let mut encoded = Vec::new();
+        crate::storage::testing::put_varint(&mut encoded, i64::from(len));
+        for buf in [buf, encoded] {
+            let mut rest = buf.as_slice();
+            let general = take_varint(&mut rest, 5)
+                .filter(|&v| v >= 0)
+                .map(|v| (v as usize, buf.len() - rest.len()));
+            proptest::prop_assert_eq!(record_length(&buf).ok(), general);
+        }
+    }
+}
+
+#[test]
+fn a_negative_or_overrunning_record_length_is_refused() {
+    // One record of a 1-byte value: length prefix, then 7 bytes of record.
+    let good = batch(&[(b"", b"v")], 1);
+    for (prefix, why) in [
+        (vec![0x01], "negative"),
+        (vec![0x81, 0x01], "negative"),
+        (vec![0xfe, 0x01], "overruns"),
+    ] {
+        let mut bytes = good[..HEADER_BYTES].to_vec();
+        bytes.extend(&prefix);
+        bytes.extend(&good[HEADER_BYTES + 1..]);
+        let size = (bytes.len() - 12) as i32;
+        bytes[8..12].copy_from_slice(&size.to_be_bytes());
+        let crc = crate::storage::crc32c(&bytes[ATTRIBUTES_AT..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let err = RecordBatch::parse(&bytes).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains(why), "{prefix:?}: {err}");
+    }
+}

@@ -4,13 +4,19 @@
 //! (see [`crate::alloc`]). After a burst of megabyte produce requests the
 //! broker would hold tens of MB it no longer uses, so once a whole second
 //! passes with no large block freed after some were, `malloc_trim` returns
-//! the arena's free pages. Not during the burst: a trim then hands back
-//! pages the next requests fault in again (and zero) at once.
+//! the arena's free pages. Not every second during the burst: a trim then
+//! hands back pages the next requests fault in again (and zero) at once. A
+//! steady stream of large requests still gets one every
+//! [`LONGEST_WAIT_TICKS`] seconds, so what an earlier burst left is not kept
+//! for as long as the stream goes on.
 
 use std::time::Duration;
 
+/// Seconds a trim waits at most while large blocks go on being freed.
+const LONGEST_WAIT_TICKS: u32 = 10;
+
 /// Once a second, trims malloc's arena if large blocks were freed and the
-/// freeing has stopped: within two seconds of a burst's end.
+/// freeing has stopped (or has gone on for [`LONGEST_WAIT_TICKS`]).
 pub(crate) async fn give_back_freed_buffers() {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut trimmer = Trimmer::default();
@@ -25,16 +31,23 @@ pub(crate) async fn give_back_freed_buffers() {
 /// When to trim, from whether a large block was freed in each tick.
 #[derive(Debug, Default)]
 struct Trimmer {
-    /// A large block was freed in the last tick.
-    freed_last_tick: bool,
+    /// Ticks since the first large block freed and not trimmed (0: none).
+    owed_ticks: u32,
 }
 
 impl Trimmer {
     /// Whether to trim now, given whether a large block was freed this tick.
     fn tick(&mut self, freed: bool) -> bool {
-        let trim = self.freed_last_tick && !freed;
-        self.freed_last_tick = freed;
-        trim
+        if self.owed_ticks == 0 {
+            self.owed_ticks = u32::from(freed);
+            return false;
+        }
+        if !freed || self.owed_ticks >= LONGEST_WAIT_TICKS {
+            self.owed_ticks = 0;
+            return true;
+        }
+        self.owed_ticks += 1;
+        false
     }
 }
 
@@ -52,7 +65,7 @@ fn trim() {}
 
 #[cfg(test)]
 mod tests {
-    use super::Trimmer;
+    use super::{LONGEST_WAIT_TICKS, Trimmer};
 
     #[test]
     fn trims_once_after_a_burst_never_during_it() {
@@ -64,5 +77,14 @@ mod tests {
             trims,
             [false, false, false, false, true, false, false, true, false]
         );
+    }
+
+    #[test]
+    fn a_steady_stream_is_trimmed_every_longest_wait() {
+        let mut trimmer = Trimmer::default();
+        let trims: Vec<usize> = (0..40).filter(|_| trimmer.tick(true)).collect();
+        // Each trim comes LONGEST_WAIT_TICKS after the first free it owes.
+        let w = LONGEST_WAIT_TICKS as usize;
+        assert_eq!(trims, [w, 2 * w + 1, 3 * w + 2]);
     }
 }

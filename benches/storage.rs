@@ -52,7 +52,7 @@ fn validate(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
     // Records of sizes 50..150 in no order, each unlike the one before.
-    let values: Vec<Vec<u8>> = (0..10_000).map(|i| vec![7; 50 + i * 37 % 100]).collect();
+    let values: Vec<Vec<u8>> = (0..10_000).map(|i| vec![7; 50 + (i * 37) % 100]).collect();
     let mixed: Vec<(&[u8], &[u8])> = values.iter().map(|v| (&b""[..], v.as_slice())).collect();
     let cases = [
         ("1MB_of_100B", make_batch(1_000_000, 10_000)),

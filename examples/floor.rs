@@ -12,6 +12,9 @@
 //! the next, most when page-cache pages are new to the host, so only
 //! figures from one sitting compare.
 //!
+//! The file goes in `FLOOR_DIR`, which should be on the broker's data disk
+//! (the default, a temporary directory, may be a tmpfs: memory, not a disk).
+//!
 //! ```text
 //! cargo run --release --example floor                       # 2 GiB, in a temp dir
 //! FLOOR_BYTES=216000000 FLOOR_DIR=/var/lib/sluice cargo run --release --example floor
@@ -25,11 +28,14 @@ use std::time::Instant;
 
 const PIECE: usize = 1 << 20;
 
+/// `name` as a positive whole number, `default` when unset.
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| panic!("{name} must be a positive whole number of bytes, not {v:?}"))
+    })
 }
 
 /// CPU time of the calling thread so far, in nanoseconds.
@@ -73,6 +79,7 @@ fn produce(dir: &Path, bytes: u64) {
     });
     let path = dir.join("floor-produce");
     let mut file = File::create(&path).expect("create");
+    let _remove = RemoveOnDrop(&path);
     let mut buf = vec![0u8; PIECE];
     let (start, cpu) = (Instant::now(), thread_cpu_ns());
     let mut got = 0u64;
@@ -89,8 +96,15 @@ fn produce(dir: &Path, bytes: u64) {
         start.elapsed(),
     );
     sender.join().expect("sender");
-    drop(file);
-    let _ = std::fs::remove_file(&path);
+}
+
+/// Removes the file at its path when dropped, on a panic too.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
 }
 
 fn main() {

@@ -10,10 +10,11 @@
 //!   uses) over-allocates, slowly, for every block over 1 KiB whose size is not
 //!   a power of two, even at an alignment of 8.
 //! - **Large**: glibc's malloc, in one arena, which keeps and reuses them
-//!   while requests come and gives them back when told (`malloc_trim`, a
-//!   second after they stop being freed: [`crate::memory`]). A produce request's frame is one
-//!   such block. Left to its defaults, glibc gave the pages of each freed frame
-//!   back to the kernel at once (a mapping of its own, or an arena shrunk at
+//!   while requests come and gives them back when told (`malloc_trim`,
+//!   within two seconds of the last one freed, and every ten seconds while
+//!   they go on being freed: [`crate::memory`]). A produce request's frame
+//!   is one such block. Left to its defaults, glibc gave the pages of each
+//!   freed frame back to the kernel at once (a mapping of its own, or an arena shrunk at
 //!   its top) and faulted them in again for the next: a fifth of the CPU of a
 //!   10 KiB produce. mimalloc keeps them, but nothing makes it give a burst's
 //!   memory back while the broker is idle; nor does `malloc_trim` the top of

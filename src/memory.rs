@@ -12,13 +12,18 @@
 
 use std::time::Duration;
 
-/// Seconds a trim waits at most while large blocks go on being freed.
+use tokio::time::MissedTickBehavior;
+
+/// Ticks (seconds) between trims while large blocks go on being freed.
 const LONGEST_WAIT_TICKS: u32 = 10;
 
 /// Once a second, trims malloc's arena if large blocks were freed and the
 /// freeing has stopped (or has gone on for [`LONGEST_WAIT_TICKS`]).
 pub(crate) async fn give_back_freed_buffers() {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // A late tick must not be followed by a catch-up one at once: it would
+    // see no frees and trim in the middle of a burst.
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut trimmer = Trimmer::default();
     loop {
         tick.tick().await;
@@ -31,7 +36,7 @@ pub(crate) async fn give_back_freed_buffers() {
 /// When to trim, from whether a large block was freed in each tick.
 #[derive(Debug, Default)]
 struct Trimmer {
-    /// Ticks since the first large block freed and not trimmed (0: none).
+    /// Ticks that saw large blocks freed since the last trim (0: none).
     owed_ticks: u32,
 }
 
@@ -42,12 +47,14 @@ impl Trimmer {
             self.owed_ticks = u32::from(freed);
             return false;
         }
-        if !freed || self.owed_ticks >= LONGEST_WAIT_TICKS {
-            self.owed_ticks = 0;
-            return true;
+        if freed {
+            self.owed_ticks += 1;
         }
-        self.owed_ticks += 1;
-        false
+        let trim = !freed || self.owed_ticks >= LONGEST_WAIT_TICKS;
+        if trim {
+            self.owed_ticks = 0;
+        }
+        trim
     }
 }
 
@@ -68,9 +75,10 @@ mod tests {
     use super::{LONGEST_WAIT_TICKS, Trimmer};
 
     #[test]
-    fn trims_once_after_a_burst_never_during_it() {
+    fn trims_once_after_each_burst_never_during_it() {
         let mut trimmer = Trimmer::default();
-        // Quiet, then a three-tick burst, then quiet: one trim, the tick after.
+        // Quiet, a three-tick burst, quiet, a one-tick burst, quiet: a trim
+        // the tick after each burst.
         let frees = [false, true, true, true, false, false, true, false, false];
         let trims: Vec<bool> = frees.iter().map(|&f| trimmer.tick(f)).collect();
         assert_eq!(
@@ -82,9 +90,9 @@ mod tests {
     #[test]
     fn a_steady_stream_is_trimmed_every_longest_wait() {
         let mut trimmer = Trimmer::default();
-        let trims: Vec<usize> = (0..40).filter(|_| trimmer.tick(true)).collect();
-        // Each trim comes LONGEST_WAIT_TICKS after the first free it owes.
+        let trims: Vec<usize> = (0..35).filter(|_| trimmer.tick(true)).collect();
+        // Ticks 0..w-1 see frees; the w-th of them trims; and so on.
         let w = LONGEST_WAIT_TICKS as usize;
-        assert_eq!(trims, [w, 2 * w + 1, 3 * w + 2]);
+        assert_eq!(trims, [w - 1, 2 * w - 1, 3 * w - 1]);
     }
 }

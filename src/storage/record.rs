@@ -329,6 +329,15 @@ impl<'a> RecordBatch<'a> {
     }
 }
 
+/// `step`, out of line: the caller's guess stays a guess to the compiler,
+/// which would otherwise step by the length just read. Cold: it runs only
+/// when a record's size differs from the one before.
+#[cold]
+#[inline(never)]
+fn new_step(step: usize) -> usize {
+    std::hint::black_box(step)
+}
+
 /// The producer (id, epoch) of the first batch in `buf` if it is transactional.
 pub(crate) fn transactional_producer(buf: &[u8]) -> Option<(i64, i16)> {
     let header = BatchHeader::parse(buf).ok()?;
@@ -385,14 +394,6 @@ pub(crate) fn parse_batches(
         rest = rest.get(header.size..).unwrap_or_default();
     }
     Ok(headers)
-}
-
-/// `step`, out of line: the caller's guess stays a guess to the compiler,
-/// which would otherwise step by the length just read.
-#[cold]
-#[inline(never)]
-fn new_step(step: usize) -> usize {
-    std::hint::black_box(step)
 }
 
 #[cfg(test)]

@@ -129,10 +129,15 @@ proptest::proptest! {
         crate::storage::testing::put_varint(&mut encoded, i64::from(len));
         for buf in [buf, encoded] {
             let mut rest = buf.as_slice();
-            let general = take_varint(&mut rest, 5)
-                .filter(|&v| v >= 0)
-                .map(|v| (v as usize, buf.len() - rest.len()));
-            proptest::prop_assert_eq!(record_length(&buf).ok(), general);
+            let general = match take_varint(&mut rest, 5) {
+                None => Err(Error::InvalidRecord("bad record length".into())),
+                Some(v) if v < 0 => Err(Error::InvalidRecord(format!("negative record length {v}"))),
+                Some(v) => Ok((v as usize, buf.len() - rest.len())),
+            };
+            proptest::prop_assert_eq!(
+                record_length(&buf).map_err(|e| e.to_string()),
+                general.map_err(|e| e.to_string())
+            );
         }
     }
 }

@@ -41,8 +41,8 @@ pub(crate) fn take_varint(buf: &mut &[u8], max_bytes: u32) -> Option<i64> {
 
 /// The length of the record that `buf` starts with, and the bytes its prefix
 /// (a zigzag varint of at most 5 bytes) took. Every produced record's length
-/// is read here, each read waiting on the one before: records up to 8 KiB
-/// take the two short paths, without the general decoder's loop.
+/// is read here: records up to 8 KiB take the two short paths, without the
+/// general decoder's loop.
 #[inline(always)]
 pub(super) fn record_length(buf: &[u8]) -> Result<(usize, usize)> {
     let (raw, prefix) = match *buf {

@@ -14,11 +14,11 @@
 //!   within two seconds of the last one freed, and every ten seconds while
 //!   they go on being freed: [`crate::memory`]). A produce request's frame
 //!   is one such block. Left to its defaults, glibc gave the pages of each
-//!   freed frame back to the kernel at once (a mapping of its own, or an arena shrunk at
-//!   its top) and faulted them in again for the next: a fifth of the CPU of a
-//!   10 KiB produce. mimalloc keeps them, but nothing makes it give a burst's
-//!   memory back while the broker is idle; nor does `malloc_trim` the top of
-//!   glibc's per-thread arenas, hence one arena.
+//!   freed frame back to the kernel at once (a mapping of its own, or an
+//!   arena shrunk at its top) and faulted them in again for the next: a
+//!   fifth of the CPU of a 10 KiB produce. mimalloc keeps them, but nothing
+//!   makes it give a burst's memory back while the broker is idle; nor does
+//!   `malloc_trim` the top of glibc's per-thread arenas, hence one arena.
 //! - **Huge** (from [`HUGE`]): `kafka-protocol` 0.18 reserves
 //!   `Vec::with_capacity(n)` for an array before decoding its elements, with
 //!   `n` read from the request. A 14-byte request claiming 2^31 topics asks

@@ -5,10 +5,13 @@
 //! the broker. Past it, one not read since the clock hand last passed it is
 //! closed (the CLOCK approximation of least recently used), to be opened
 //! again when read again. A reader that already holds the file keeps its
-//! descriptor until it is done with it. Active segments are not counted:
-//! each partition holds its own open until the segment is sealed.
+//! descriptor until it is done with it, and a read of the segment meanwhile
+//! takes that descriptor back rather than opening a second one. Active
+//! segments are not counted: each partition holds its own open until the
+//! segment is sealed.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -42,6 +45,8 @@ pub(crate) struct Slot {
     counted: AtomicBool,
     /// In the clock (changed under its lock only): a slot is counted once.
     in_clock: AtomicBool,
+    /// The file last closed past the bound, open while a reader holds it.
+    released: Mutex<Weak<File>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,6 +93,10 @@ impl Slot {
     pub(crate) fn peek(&self) -> Option<DiskFile> {
         lock(&self.file).clone()
     }
+    /// The file closed past the bound, if a reader still holds it open.
+    pub(crate) fn still_open(&self) -> Option<Arc<File>> {
+        lock(&self.released).upgrade()
+    }
 }
 
 impl OpenSegments {
@@ -133,7 +142,9 @@ impl OpenSegments {
                 clock.push_back(hand);
             } else {
                 held.in_clock.store(false, Ordering::Relaxed);
-                lock(&held.file).take();
+                if let Some(file) = lock(&held.file).take() {
+                    *lock(&held.released) = Arc::downgrade(&file.file);
+                }
             }
         }
     }
@@ -183,9 +194,14 @@ mod tests {
         assert_eq!(open.open_now(), 2);
         assert!(b.peek().is_none(), "b, not read since, is closed");
         assert!(a.peek().is_some() && c.peek().is_some());
-        // A reader keeps the closed file until it is done.
+        // A reader keeps the closed file until it is done, and b's next
+        // read can take that descriptor back.
         let mut buf = [0u8; 0];
         reader.read_at(&mut buf, 0).unwrap();
+        let held = b.still_open().expect("still held by the reader");
+        assert!(Arc::ptr_eq(&held, &reader.file));
+        drop((held, reader));
+        assert!(b.still_open().is_none(), "closed once the reader is done");
 
         drop(a);
         let d = opened(dir.path(), "d");

@@ -75,8 +75,17 @@ impl Store {
         if let Some(file) = self.slot.get() {
             return Ok(file);
         }
-        let file =
-            DiskFile::open(&self.path, self.disk.clone()).map_err(|e| Error::io(self.path(), e))?;
+        let file = match self.slot.still_open() {
+            // Closed past the bound but still held by a reader: one
+            // descriptor per segment file, never two.
+            Some(file) => DiskFile {
+                path: self.path.clone(),
+                file,
+                disk: self.disk.clone(),
+            },
+            None => DiskFile::open(&self.path, self.disk.clone())
+                .map_err(|e| Error::io(self.path(), e))?,
+        };
         let file = self.slot.keep(file);
         if self.slot.is_counted() {
             self.open.admit(&self.slot);
@@ -284,6 +293,44 @@ mod tests {
         ));
         assert_eq!(store.len(), before);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), before);
+    }
+
+    /// Counts the files it opens.
+    #[derive(Debug, Default)]
+    struct CountingOpens(std::sync::atomic::AtomicUsize);
+    impl Disk for CountingOpens {
+        fn open(&self, path: &Path) -> io::Result<File> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            RealDisk.open(path)
+        }
+    }
+
+    #[test]
+    fn a_segment_closed_past_the_bound_while_read_is_not_opened_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Arc::new(CountingOpens::default());
+        let bound = OpenSegments::new(1);
+        let [a, b] = ["0.log", "1.log"].map(|name| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"").unwrap();
+            Store::open_lazily(&path, disk.clone(), bound.clone()).unwrap()
+        });
+        let reading = a.file().unwrap();
+        b.file().unwrap();
+        assert!(a.slot.peek().is_none(), "a is closed past the bound");
+        let again = a.file().unwrap();
+        assert!(
+            again.same(&reading),
+            "the reader's descriptor is taken back"
+        );
+        assert_eq!(disk.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // Once nobody holds it, a closed file is opened anew: b (closed by
+        // a's read above), then a (closed by b's).
+        drop((reading, again));
+        b.file().unwrap();
+        assert!(a.slot.peek().is_none() && a.slot.still_open().is_none());
+        a.file().unwrap();
+        assert_eq!(disk.0.load(std::sync::atomic::Ordering::Relaxed), 4);
     }
 
     #[test]

@@ -1,0 +1,207 @@
+//! Topic administration: creating and deleting topics, adding partitions,
+//! changing configs. Each change is in `topics.toml` before it is answered,
+//! and a topic or partitions that fail to be created leave nothing on disk.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::names::collides;
+use super::{
+    Catalog, INTERNAL_TOPICS, LogConfig, Partition, TOPICS_FILE, Topic, TopicRecord, TopicState,
+    TopicsFile, validate_topic_name,
+};
+use crate::error::{Error, Result};
+use crate::topic_config;
+use crate::util::write_atomically;
+
+impl Catalog {
+    /// Creates a topic. With `validate_only` checks everything and changes nothing.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>> {
+        validate_topic_name(name)?;
+        if !(1..=100_000).contains(&partitions) {
+            return Err(Error::api(
+                ResponseError::InvalidPartitions,
+                "partition count must be 1..=100000",
+            ));
+        }
+        // Under the admin lock, as set_defaults is: a topic's partitions
+        // all take the defaults in force when it is created.
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = topic_config::apply(&self.defaults(), &overrides)
+            .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
+        if self.topic(name).is_some() || INTERNAL_TOPICS.contains(&name) {
+            return Err(Error::api(
+                ResponseError::TopicAlreadyExists,
+                format!("topic {name:?} already exists"),
+            ));
+        }
+        if let Some(other) = self.topics().iter().find(|t| collides(&t.name, name)) {
+            return Err(Error::api(
+                ResponseError::InvalidTopicException,
+                format!("topic {name:?} collides with {:?}", other.name),
+            ));
+        }
+        let topic = Arc::new(Topic {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            state: RwLock::new(TopicState {
+                partitions: Vec::new(),
+                overrides,
+            }),
+        });
+        if validate_only {
+            return Ok(topic);
+        }
+        topic.write().partitions = self.open_partitions(name, 0..partitions, &cfg)?;
+        self.topics_mut().insert(topic.clone());
+        self.changed();
+        if let Err(e) = self.persist() {
+            self.topics_mut().remove(name);
+            self.changed();
+            discard(std::mem::take(&mut topic.write().partitions));
+            return Err(e);
+        }
+        Ok(topic)
+    }
+
+    /// Opens partitions `indexes` of topic `name`, all or none: when one
+    /// fails (out of descriptors, a full disk), the ones opened are removed
+    /// again, directories and all, and the error is returned.
+    fn open_partitions(
+        &self,
+        name: &str,
+        indexes: Range<i32>,
+        cfg: &LogConfig,
+    ) -> Result<Vec<Arc<Partition>>> {
+        let mut opened = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            match self.open_partition((name, index), cfg.clone(), false) {
+                Ok(partition) => opened.push(partition),
+                Err(e) => {
+                    discard(opened);
+                    remove_partition_dir(&self.partition_dir(name, index));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Deletes a topic and all its data.
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>> {
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self.topics_mut().remove(name).ok_or_else(|| {
+            Error::api(
+                ResponseError::UnknownTopicOrPartition,
+                format!("no topic {name:?}"),
+            )
+        })?;
+        self.changed();
+        // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
+        self.persist()?;
+        self.cleaner.forget_topic(name);
+        let partitions = std::mem::take(&mut topic.write().partitions);
+        discard(partitions);
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self.existing(name)?;
+        let current = topic.partitions().len() as i32;
+        if count <= current || count > 100_000 {
+            return Err(Error::api(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "topic has {current} partitions; the new count must be larger (and at most 100000), got {count}"
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let cfg =
+            topic_config::apply(&self.defaults(), &topic.overrides()).map_err(Error::Config)?;
+        let added = self.open_partitions(name, current..count, &cfg)?;
+        topic.write().partitions.extend(added);
+        self.changed();
+        if let Err(e) = self.persist() {
+            let added = topic.write().partitions.split_off(current as usize);
+            self.changed();
+            discard(added);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Changes a topic's overrides with `change`; nothing changes if it or validation fails.
+    pub fn alter_configs(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<()>,
+        validate_only: bool,
+    ) -> Result<()> {
+        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let topic = self.existing(name)?;
+        let mut overrides = topic.overrides();
+        change(&mut overrides)?;
+        let cfg = topic_config::apply(&self.defaults(), &overrides)
+            .map_err(|m| Error::api(ResponseError::InvalidConfig, m))?;
+        if validate_only {
+            return Ok(());
+        }
+        for partition in topic.partitions() {
+            partition.set_config(cfg.clone());
+        }
+        topic.write().overrides = overrides;
+        self.persist()
+    }
+
+    pub(super) fn persist(&self) -> Result<()> {
+        let file = TopicsFile {
+            topic: self
+                .topics()
+                .iter()
+                .map(|t| TopicRecord {
+                    name: t.name.clone(),
+                    id: t.id,
+                    partitions: t.partitions().len() as i32,
+                    configs: t.overrides(),
+                })
+                .collect(),
+        };
+        let text = toml::to_string(&file).map_err(|e| Error::Config(e.to_string()))?;
+        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())?;
+        // A topic deleted and created again must not inherit the old recovery points.
+        self.write_recovery_points()
+    }
+}
+
+/// Removes partitions no longer in any topic, directories and all.
+fn discard(partitions: Vec<Arc<Partition>>) {
+    for partition in partitions {
+        partition.mark_deleted();
+        remove_partition_dir(&partition.dir());
+    }
+}
+
+fn remove_partition_dir(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a partition directory");
+        }
+        _ => {}
+    }
+}

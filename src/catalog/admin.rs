@@ -1,6 +1,7 @@
 //! Topic administration: creating and deleting topics, adding partitions,
-//! changing configs. Each change is in `topics.toml` before it is answered,
-//! and a topic or partitions that fail to be created leave nothing on disk.
+//! changing configs. Each change is in `topics.toml` before it is answered;
+//! the directories of a topic or partitions that fail to be created are
+//! removed again.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -169,7 +170,7 @@ impl Catalog {
         self.persist()
     }
 
-    pub(super) fn persist(&self) -> Result<()> {
+    fn persist(&self) -> Result<()> {
         let file = TopicsFile {
             topic: self
                 .topics()

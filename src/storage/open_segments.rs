@@ -6,7 +6,7 @@
 //! closed (the CLOCK approximation of least recently used), to be opened
 //! again when read again. A reader that already holds the file keeps its
 //! descriptor until it is done with it, and a read of the segment meanwhile
-//! takes that descriptor back rather than opening a second one. Active
+//! takes that descriptor back rather than opening another. Active
 //! segments are not counted: each partition holds its own open until the
 //! segment is sealed.
 
@@ -45,7 +45,9 @@ pub(crate) struct Slot {
     counted: AtomicBool,
     /// In the clock (changed under its lock only): a slot is counted once.
     in_clock: AtomicBool,
-    /// The file last closed past the bound, open while a reader holds it.
+    /// The file last closed past the bound, open while a reader holds it
+    /// (a store's path names one file for the store's life, so it is still
+    /// this segment's).
     released: Mutex<Weak<File>>,
 }
 
@@ -142,8 +144,11 @@ impl OpenSegments {
                 clock.push_back(hand);
             } else {
                 held.in_clock.store(false, Ordering::Relaxed);
-                if let Some(file) = lock(&held.file).take() {
-                    *lock(&held.released) = Arc::downgrade(&file.file);
+                // Under the file's lock, so a read that finds no file
+                // finds it released.
+                let mut file = lock(&held.file);
+                if let Some(taken) = file.take() {
+                    *lock(&held.released) = Arc::downgrade(&taken.file);
                 }
             }
         }

@@ -76,8 +76,8 @@ impl Store {
             return Ok(file);
         }
         let file = match self.slot.still_open() {
-            // Closed past the bound but still held by a reader: one
-            // descriptor per segment file, never two.
+            // Closed past the bound but still held by a reader: taken back
+            // rather than opened again.
             Some(file) => DiskFile {
                 path: self.path.clone(),
                 file,

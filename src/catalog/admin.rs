@@ -184,9 +184,13 @@ impl Catalog {
                 .collect(),
         };
         let text = toml::to_string(&file).map_err(|e| Error::Config(e.to_string()))?;
-        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())?;
-        // A topic deleted and created again must not inherit the old recovery points.
-        self.write_recovery_points()
+        // A topic deleted and created again must not inherit the old
+        // recovery points. They go first: if `topics.toml` then fails, the
+        // change is refused whole (a point for a topic that is not there does
+        // no harm; one missing only means a longer recovery), where the
+        // other order left a refused create named in `topics.toml`.
+        self.write_recovery_points()?;
+        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())
     }
 }
 

@@ -81,3 +81,27 @@ fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_lo
     assert_eq!(second.offsets(), swept, "aborted as it opened");
     catalog.close().unwrap();
 }
+
+#[test]
+fn a_create_whose_metadata_cannot_be_written_is_refused_whole() {
+    // A directory where each file's temporary copy would go makes its write fail.
+    for blocked in ["recovery-point-offset-checkpoint.tmp", "topics.tmp"] {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+        std::fs::create_dir(dir.path().join(blocked)).unwrap();
+        assert!(
+            catalog
+                .create_topic("t", 2, BTreeMap::new(), false)
+                .is_err(),
+            "{blocked}"
+        );
+        assert!(catalog.topic("t").is_none() && !dir.path().join("t-0").exists());
+        std::fs::remove_dir(dir.path().join(blocked)).unwrap();
+        catalog.close().unwrap();
+        let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+        assert!(
+            catalog.topic("t").is_none(),
+            "{blocked}: back after a restart"
+        );
+    }
+}

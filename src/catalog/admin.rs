@@ -16,7 +16,7 @@ use super::{
     Catalog, INTERNAL_TOPICS, LogConfig, Partition, TOPICS_FILE, Topic, TopicRecord, TopicState,
     TopicsFile, validate_topic_name,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_err};
 use crate::topic_config;
 use crate::util::write_atomically;
 
@@ -87,11 +87,14 @@ impl Catalog {
     ) -> Result<Vec<Arc<Partition>>> {
         let mut opened = Vec::with_capacity(indexes.len());
         for index in indexes {
-            match self.open_partition((name, index), cfg.clone(), false) {
+            let dir = self.partition_dir(name, index);
+            let partition = clear_leftover(&dir)
+                .and_then(|()| self.open_partition((name, index), cfg.clone(), false));
+            match partition {
                 Ok(partition) => opened.push(partition),
                 Err(e) => {
                     discard(opened);
-                    remove_partition_dir(&self.partition_dir(name, index));
+                    remove_partition_dir(&dir);
                     return Err(e);
                 }
             }
@@ -199,6 +202,20 @@ fn discard(partitions: Vec<Arc<Partition>>) {
     for partition in partitions {
         partition.mark_deleted();
         remove_partition_dir(&partition.dir());
+    }
+}
+
+/// Removes a partition directory that no topic owns: one a delete could
+/// not remove, or left by a crash between a delete's metadata and its
+/// directories. A new partition must never take over its records.
+fn clear_leftover(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {
+            tracing::warn!(dir = %dir.display(), "removed a partition directory left by a deleted topic");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(dir)(e)),
     }
 }
 

@@ -105,3 +105,34 @@ fn a_create_whose_metadata_cannot_be_written_is_refused_whole() {
         );
     }
 }
+
+#[test]
+fn a_topic_created_again_never_takes_over_a_directory_its_delete_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    let old = catalog
+        .create_topic("t", 1, BTreeMap::new(), false)
+        .unwrap();
+    old.partition(0)
+        .unwrap()
+        .append(&crate::storage::testing::batch(&[(b"k", b"old")], 1))
+        .unwrap();
+    // A delete whose directory removal failed (or a crash right after its
+    // metadata was written) leaves the directory, records and all.
+    let kept = dir.path().join("kept");
+    copy_dir(&dir.path().join("t-0"), &kept);
+    catalog.delete_topic("t").unwrap();
+    std::fs::rename(&kept, dir.path().join("t-0")).unwrap();
+    let new = catalog
+        .create_topic("t", 1, BTreeMap::new(), false)
+        .unwrap();
+    assert_eq!(new.partition(0).unwrap().offsets().high_watermark, 0);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

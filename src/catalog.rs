@@ -71,6 +71,10 @@ pub struct Catalog {
     producer_ids: Mutex<(i64, i64)>,
     /// Recovery points read at open, for partitions opened later in the same run.
     recovery_points: recovery_point::RecoveryPoints,
+    /// Held from reading the recovery points to replacing their file: the
+    /// flusher, an admin change and close all write it, through one
+    /// temporary file, and the last to write must have read last.
+    checkpoint: Mutex<()>,
     /// Notified when a partition rolled and its sealed segment waits for an fsync.
     flush_wanted: Arc<Notify>,
     /// Set when logs opened from now on abort the transactions a previous
@@ -120,6 +124,7 @@ impl Catalog {
             admin: Mutex::new(()),
             producer_ids: Mutex::new((0, 0)),
             recovery_points: recovery_point::read(data_dir),
+            checkpoint: Mutex::new(()),
             flush_wanted: Arc::new(Notify::new()),
             abort_leftovers: Arc::new(AtomicBool::new(false)),
             files,
@@ -331,6 +336,7 @@ impl Catalog {
 
     /// Closes every log cleanly (fsync, trim indexes, clean-shutdown marker).
     pub fn close(&self) -> Result<()> {
+        let _checkpoint = self.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
         let topics = std::mem::take(&mut *self.topics_mut());
         let mut result = Ok(());
         let mut points = Vec::new();

@@ -98,6 +98,7 @@ impl Catalog {
 
     /// Writes every partition's recovery point (everything below it is fsynced).
     pub(crate) fn write_recovery_points(&self) -> Result<()> {
+        let _checkpoint = self.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
         let topics = self.topics();
         let points: Vec<(&str, i32, i64)> = topics
             .iter()

@@ -166,11 +166,16 @@ impl Catalog {
         if validate_only {
             return Ok(());
         }
+        // Written first, so the logs take the change only once it will last.
+        let previous = std::mem::replace(&mut topic.write().overrides, overrides);
+        if let Err(e) = self.persist() {
+            topic.write().overrides = previous;
+            return Err(e);
+        }
         for partition in topic.partitions() {
             partition.set_config(cfg.clone());
         }
-        topic.write().overrides = overrides;
-        self.persist()
+        Ok(())
     }
 
     fn persist(&self) -> Result<()> {

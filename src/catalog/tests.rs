@@ -136,3 +136,30 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+#[test]
+fn a_config_change_that_cannot_be_written_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    let topic = catalog
+        .create_topic("t", 1, BTreeMap::new(), false)
+        .unwrap();
+    let partition = topic.partition(0).unwrap();
+    assert_eq!(partition.min_insync_replicas(), 1);
+    std::fs::create_dir(dir.path().join("topics.tmp")).unwrap();
+    let set = |o: &mut BTreeMap<String, String>| {
+        o.insert("min.insync.replicas".into(), "2".into());
+        Ok(())
+    };
+    assert!(catalog.alter_configs("t", set, false).is_err());
+    assert!(topic.overrides().is_empty());
+    assert_eq!(
+        partition.min_insync_replicas(),
+        1,
+        "the log kept its config"
+    );
+    std::fs::remove_dir(dir.path().join("topics.tmp")).unwrap();
+    catalog.alter_configs("t", set, false).unwrap();
+    assert_eq!(topic.overrides()["min.insync.replicas"], "2");
+    assert_eq!(partition.min_insync_replicas(), 2);
+}

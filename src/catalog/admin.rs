@@ -113,7 +113,12 @@ impl Catalog {
         })?;
         self.changed();
         // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            // Refused: the topic stays, as `topics.toml` still has it.
+            self.topics_mut().insert(topic);
+            self.changed();
+            return Err(e);
+        }
         self.cleaner.forget_topic(name);
         let partitions = std::mem::take(&mut topic.write().partitions);
         discard(partitions);

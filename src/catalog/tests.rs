@@ -163,3 +163,19 @@ fn a_config_change_that_cannot_be_written_changes_nothing() {
     assert_eq!(topic.overrides()["min.insync.replicas"], "2");
     assert_eq!(partition.min_insync_replicas(), 2);
 }
+
+#[test]
+fn a_delete_that_cannot_be_written_leaves_the_topic_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    catalog
+        .create_topic("t", 1, BTreeMap::new(), false)
+        .unwrap();
+    std::fs::create_dir(dir.path().join("topics.tmp")).unwrap();
+    assert!(catalog.delete_topic("t").is_err());
+    assert!(catalog.topic("t").is_some() && catalog.partition("t", 0).is_ok());
+    assert!(dir.path().join("t-0").exists());
+    std::fs::remove_dir(dir.path().join("topics.tmp")).unwrap();
+    catalog.delete_topic("t").unwrap();
+    assert!(catalog.topic("t").is_none() && !dir.path().join("t-0").exists());
+}

@@ -219,21 +219,23 @@ fn discard(partitions: Vec<Arc<Partition>>) {
 /// not remove, or left by a crash between a delete's metadata and its
 /// directories. A new partition must never take over its records.
 fn clear_leftover(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => {
-            tracing::warn!(dir = %dir.display(), "removed a partition directory left by a deleted topic");
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(dir)(e)),
+    if remove_dir(dir).map_err(io_err(dir))? {
+        tracing::warn!(dir = %dir.display(), "removed a partition directory left by a deleted topic");
     }
+    Ok(())
 }
 
 fn remove_partition_dir(dir: &Path) {
+    if let Err(e) = remove_dir(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not remove a partition directory");
+    }
+}
+
+/// Removes `dir` and all it holds; `false` when there was none.
+fn remove_dir(dir: &Path) -> std::io::Result<bool> {
     match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a partition directory");
-        }
-        _ => {}
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
     }
 }

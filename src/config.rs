@@ -107,6 +107,10 @@ pub struct Config {
     pub queued_max_request_bytes: u64,
     /// `connections.max.idle.ms`: a connection silent this long is closed.
     pub connections_max_idle_ms: u64,
+    /// The TCP congestion control of connections from this machine (Sluice's
+    /// own): a pacing one such as BBR costs timers and buys nothing over
+    /// loopback. Empty: the system's default. Other connections keep it.
+    pub loopback_congestion_control: String,
     /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227)
     /// kept at once; 0 turns them off.
     pub max_incremental_fetch_session_cache_slots: usize,
@@ -187,6 +191,7 @@ impl Default for Config {
             max_incremental_fetch_session_cache_slots: 1000,
             max_open_segment_files: 1000,
             connections_max_idle_ms: 600_000,
+            loopback_congestion_control: "reno".into(),
             auto_create_topics_enable: true,
             num_partitions: 1,
             flush: FlushMode::Os,
@@ -367,6 +372,12 @@ impl Config {
         }
         if self.connections_max_idle_ms == 0 {
             return Err("connections_max_idle_ms must be > 0".into());
+        }
+        let cc = &self.loopback_congestion_control;
+        if cc.len() > 15 || !cc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!(
+                "loopback_congestion_control = {cc:?}: must be an algorithm name of at most 15 letters, digits or _"
+            ));
         }
         if self.max_open_segment_files == 0 {
             return Err("max_open_segment_files must be at least 1".into());

@@ -6,6 +6,7 @@
 //! that connection.
 
 mod pipeline;
+mod tcp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -82,6 +83,7 @@ pub(crate) async fn run(
             tracing::warn!(%peer, "closing connection: too many from this address");
             continue;
         };
+        tcp::tune(&socket, peer, &ctx.config.loopback_congestion_control);
         let ctx = ctx.clone();
         let signals = (stops.register(), kill.clone());
         let done = done_tx.clone();

@@ -58,6 +58,19 @@ fn unknown_keys_and_bad_values_are_rejected() {
 }
 
 #[test]
+fn the_loopback_congestion_control_is_a_name_or_empty() {
+    let with = |name: &str| Config {
+        loopback_congestion_control: name.into(),
+        ..Config::default()
+    };
+    with("").validate().unwrap();
+    with("cubic").validate().unwrap();
+    let err = with("reno\0x").validate().unwrap_err();
+    assert!(err.contains("loopback_congestion_control"), "{err}");
+    with("a_name_too_long_").validate().unwrap_err();
+}
+
+#[test]
 fn flags_override_the_file() {
     let cli = Cli::parse_from(["sluice", "--listen", "127.0.0.1:19092", "--node-id", "7"]);
     let config = Config::load(&cli).unwrap();

@@ -14,6 +14,7 @@ static ALLOCATOR: sluice::alloc::Guarded = sluice::alloc::Guarded;
 fn main() -> ExitCode {
     // Before any other thread starts (see its docs).
     sluice::alloc::keep_large_blocks();
+    sluice::alloc::small_pages();
     let cli = Cli::parse();
     let config = match Config::load(&cli) {
         Ok(config) => config,

@@ -230,7 +230,9 @@ async fn read_requests(
                 break;
             }
         };
-        match handler::handle(ctx, frame.body.clone(), &mut session).await {
+        // Boxed: the state of the largest handler would otherwise sit in
+        // every connection's task between requests (8.6 KiB -> 5.9).
+        match Box::pin(handler::handle(ctx, frame.body.clone(), &mut session)).await {
             // The frame (and its share of the in-flight budget) lives until its answer is written.
             Ok(reply) => {
                 if replies.send((frame, reply)).await.is_err() {

@@ -107,9 +107,10 @@ pub struct Config {
     pub queued_max_request_bytes: u64,
     /// `connections.max.idle.ms`: a connection silent this long is closed.
     pub connections_max_idle_ms: u64,
-    /// The TCP congestion control of connections from this machine (Sluice's
-    /// own): a pacing one such as BBR costs timers and buys nothing over
-    /// loopback. Empty: the system's default. Other connections keep it.
+    /// The TCP congestion control of connections whose peer address is
+    /// loopback (Sluice's own): a pacing one such as BBR costs timers and
+    /// buys nothing there. Empty: the system's default. Connections from
+    /// other addresses keep it.
     pub loopback_congestion_control: String,
     /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227)
     /// kept at once; 0 turns them off.

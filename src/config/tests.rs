@@ -65,9 +65,11 @@ fn the_loopback_congestion_control_is_a_name_or_empty() {
     };
     with("").validate().unwrap();
     with("cubic").validate().unwrap();
+    with("fifteen-chars.x").validate().unwrap();
     let err = with("reno\0x").validate().unwrap_err();
     assert!(err.contains("loopback_congestion_control"), "{err}");
-    with("a_name_too_long_").validate().unwrap_err();
+    with("sixteen-chars.xy").validate().unwrap_err();
+    with("re no").validate().unwrap_err();
 }
 
 #[test]

@@ -67,10 +67,11 @@ impl Config {
         if self.connections_max_idle_ms == 0 {
             return Err("connections_max_idle_ms must be > 0".into());
         }
+        // Linux cuts a longer name to 15 bytes without a word.
         let cc = &self.loopback_congestion_control;
-        if cc.len() > 15 || !cc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if cc.len() > 15 || !cc.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(format!(
-                "loopback_congestion_control = {cc:?}: must be an algorithm name of at most 15 letters, digits or _"
+                "loopback_congestion_control = {cc:?}: must be an algorithm name of at most 15 printable ASCII characters, or empty"
             ));
         }
         Ok(())

@@ -15,19 +15,19 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::{Notify, watch};
 
-use crate::connection::FileRange;
 use crate::error::{Error, Result};
 use crate::flush::FlushTurn;
-use crate::storage::{self, AbortedTxn, AppendInfo, Log, OffsetMap, ReadSlice, first_record};
+use crate::storage::{self, AppendInfo, Log, OffsetMap};
 use crate::util::now_ms;
 
 mod lifecycle;
+mod read;
 
 use lifecycle::{Unopened, lock};
+pub use read::{FetchSpec, Located};
 
 /// The offsets a partition publishes to waiting fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,64 +50,6 @@ impl Offsets {
             last_stable: log.last_stable_offset(),
         }
     }
-}
-
-/// What one partition of a fetch asks for.
-#[derive(Debug, Clone, Copy)]
-pub struct FetchSpec {
-    /// The first offset wanted.
-    pub offset: i64,
-    /// The most bytes to return.
-    pub max_bytes: usize,
-    /// KIP-74: the first non-empty partition of a response returns a whole
-    /// batch even when it is larger than `max_bytes`.
-    pub may_exceed: bool,
-    /// read_committed: only below the last stable offset, with the aborted
-    /// transactions the client must skip.
-    pub read_committed: bool,
-}
-
-/// The bytes a fetch would return from one partition, not yet read.
-#[derive(Debug)]
-pub struct Located {
-    slice: ReadSlice,
-    /// The partition's offsets when the bytes were located.
-    pub offsets: Offsets,
-    /// For read_committed: the aborted transactions overlapping the bytes.
-    pub aborted: Option<Vec<AbortedTxn>>,
-}
-
-impl Located {
-    /// Number of bytes located.
-    pub fn len(&self) -> usize {
-        self.slice.len()
-    }
-
-    /// True when no bytes were located.
-    pub fn is_empty(&self) -> bool {
-        self.slice.is_empty()
-    }
-
-    /// The located bytes, read with one `pread`.
-    /// A failed read is KAFKA_STORAGE_ERROR for this partition only.
-    pub fn read(&self) -> Result<Bytes> {
-        self.slice.read().map_err(storage_error)
-    }
-
-    /// The located bytes as a range of their segment file, for the
-    /// connection to send without reading them (`None` when there are none).
-    pub(crate) fn send_from(&self) -> Result<Option<FileRange>> {
-        let found = self.slice.send_from().map_err(storage_error)?;
-        Ok(found.map(|(file, position)| FileRange {
-            file: file.clone(),
-            position,
-            len: self.slice.len(),
-        }))
-    }
-}
-
-fn storage_error(e: std::io::Error) -> Error {
-    Error::api(ResponseError::KafkaStorageError, e.to_string())
 }
 
 /// What one cleaner pass did.
@@ -247,70 +189,6 @@ impl Partition {
     /// coordinator must not take a marker it could not write as not needed.
     pub fn open_transactions(&self) -> Result<Vec<(i64, i16, i64)>> {
         Ok(self.log()?.open_transactions())
-    }
-
-    /// Locates the whole batches a fetch of `spec` returns. With
-    /// `may_exceed` false, a first batch larger than `max_bytes` gives none.
-    pub fn locate(&self, spec: FetchSpec) -> Result<Located> {
-        self.check_live()?;
-        let log = self.log()?;
-        let offsets = Offsets::of(&log);
-        let upto = if spec.read_committed {
-            offsets.last_stable
-        } else {
-            offsets.high_watermark
-        };
-        let mut slice = if spec.max_bytes == 0 && !spec.may_exceed {
-            ReadSlice::empty()
-        } else {
-            log.read_below(spec.offset, spec.max_bytes, upto)?
-        };
-        if !spec.may_exceed && slice.len() > spec.max_bytes {
-            slice = ReadSlice::empty();
-        }
-        let aborted = spec
-            .read_committed
-            .then(|| log.aborted_transactions(spec.offset, upto));
-        Ok(Located {
-            slice,
-            offsets,
-            aborted,
-        })
-    }
-
-    /// The first record whose timestamp is at or after `timestamp`:
-    /// (offset, timestamp), or `None` when every record is older.
-    pub fn offset_for_time(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
-        self.check_live()?;
-        // The batch is found by its max timestamp under the lock; its records
-        // are walked after the lock is released.
-        let (found, slice) = {
-            let log = self.log()?;
-            match log.offset_for_timestamp(timestamp)? {
-                Some((base, ts)) => ((base, ts), log.read(base, 1).ok()),
-                None => return Ok(None),
-            }
-        };
-        let min_offset = found.0;
-        Ok(Some(
-            refine(slice, min_offset, |ts| ts >= timestamp).unwrap_or(found),
-        ))
-    }
-
-    /// The first record holding the largest timestamp: (offset, timestamp),
-    /// or `None` when the partition is empty.
-    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        self.check_live()?;
-        let (found, slice, start) = {
-            let log = self.log()?;
-            match log.max_timestamp()? {
-                Some((ts, last)) => ((last, ts), log.read(last, 1).ok(), log.start_offset()),
-                None => return Ok(None),
-            }
-        };
-        Ok(Some(
-            refine(slice, start, |ts| ts == found.1).unwrap_or(found),
-        ))
     }
 
     /// Moves the log start offset forward to `offset` (-1: the high
@@ -456,15 +334,4 @@ fn segment_files(dir: &std::path::Path) -> usize {
             .take(2)
             .count()
     })
-}
-
-/// The record of the located batch wanted by `wanted`, at or after
-/// `min_offset`; `None` keeps the batch-level answer.
-fn refine(
-    slice: Option<ReadSlice>,
-    min_offset: i64,
-    wanted: impl Fn(i64) -> bool,
-) -> Option<(i64, i64)> {
-    let bytes = slice?.read().ok()?;
-    first_record(&bytes, min_offset, wanted)
 }

@@ -3,6 +3,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
+use crate::storage::TimestampType;
+use crate::storage::record::RecordBatch;
 use crate::storage::segment::file_name;
 use crate::storage::testing::{as_stored, batch, batch_with_producer};
 

@@ -1,6 +1,7 @@
 //! The settings table: parsing, validation, defaults and documentation.
 
 use super::*;
+use crate::storage::CleanupPolicy;
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

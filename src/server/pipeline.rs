@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -156,9 +156,14 @@ impl<T> Drop for Writer<'_, T> {
 
 /// Runs `reader` and `writer` to their ends in the calling task, polling the
 /// reader first in every turn, as [`Reader::send`] relies on.
-pub(super) async fn both(reader: impl Future<Output = ()>, writer: impl Future<Output = ()>) {
-    let mut reader = pin!(reader);
-    let mut writer = pin!(writer);
+///
+/// Both come pinned where the caller made them: taken by value, each would
+/// sit in this future twice (as an argument and pinned), which doubled the
+/// connection task.
+pub(super) async fn both(
+    mut reader: Pin<&mut impl Future<Output = ()>>,
+    mut writer: Pin<&mut impl Future<Output = ()>>,
+) {
     let (mut read, mut written) = (false, false);
     poll_fn(|cx| {
         if !read {
@@ -178,6 +183,7 @@ pub(super) async fn both(reader: impl Future<Output = ()>, writer: impl Future<O
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Wake;
@@ -207,6 +213,7 @@ mod tests {
                 }
             }
         };
+        let (reader, writer) = (pin!(reader), pin!(writer));
         tokio::time::timeout(Duration::from_secs(10), both(reader, writer))
             .await
             .expect("both ends finish");

@@ -10,16 +10,18 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+mod read;
 mod send;
 
-/// Either half of a plain TCP socket or of a TLS stream.
-type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+use read::Source;
+pub(crate) use read::{Frame, FrameReader, InFlight};
+
+/// The writing half of a TLS stream.
 type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// One client socket: frames are read by a [`FrameReader`] and answers
@@ -98,60 +100,6 @@ impl std::fmt::Debug for FrameWriter {
     }
 }
 
-/// The reading half of a connection, one frame at a time.
-pub(crate) struct FrameReader {
-    stream: BufReader<ReadHalf>,
-    max_frame_bytes: u32,
-    /// One permit per request byte in flight, shared by every connection.
-    in_flight: Arc<Semaphore>,
-    /// The number of permits `in_flight` started with.
-    budget_total: u32,
-}
-
-impl std::fmt::Debug for FrameReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameReader")
-            .field("max_frame_bytes", &self.max_frame_bytes)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The budget of request bytes in flight, shared by every connection.
-#[derive(Debug, Clone)]
-pub(crate) struct InFlight {
-    permits: Arc<Semaphore>,
-    total: u32,
-}
-
-impl InFlight {
-    /// A budget of `bytes` (capped at what a semaphore can count).
-    pub(crate) fn new(bytes: u64) -> InFlight {
-        let total = bytes
-            .min(Semaphore::MAX_PERMITS as u64)
-            .min(u64::from(u32::MAX)) as u32;
-        InFlight {
-            permits: Arc::new(Semaphore::new(total as usize)),
-            total,
-        }
-    }
-}
-
-/// A request frame and its share of the in-flight byte budget, released on drop.
-#[derive(Debug)]
-pub(crate) struct Frame {
-    pub body: Bytes,
-    _budget: OwnedSemaphorePermit,
-}
-
-/// Why a connection must be closed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FrameError {
-    #[error("frame size {0} is outside 0..={1}")]
-    BadSize(i32, u32),
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
 impl Connection {
     /// Wraps an accepted socket; frames larger than `max_frame_bytes` close it.
     /// Each frame's bytes are taken from `in_flight` before it is read.
@@ -159,7 +107,7 @@ impl Connection {
         // Responses are written whole; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        Connection::from_halves(Box::new(read), Sink::Tcp(write), max_frame_bytes, budget)
+        Connection::from_halves(Source::Tcp(read), Sink::Tcp(write), max_frame_bytes, budget)
     }
 
     /// [`Connection::new`] over a TLS stream (its handshake done).
@@ -169,7 +117,7 @@ impl Connection {
     {
         let (read, write) = tokio::io::split(stream);
         Connection::from_halves(
-            Box::new(read),
+            Source::Other(Box::new(read)),
             Sink::Other(Box::new(write)),
             max_frame_bytes,
             budget,
@@ -177,18 +125,13 @@ impl Connection {
     }
 
     fn from_halves(
-        read: ReadHalf,
+        read: Source,
         write: Sink,
         max_frame_bytes: u32,
         budget: &InFlight,
     ) -> Connection {
         Connection {
-            reader: FrameReader {
-                stream: BufReader::new(read),
-                max_frame_bytes,
-                in_flight: budget.permits.clone(),
-                budget_total: budget.total,
-            },
+            reader: FrameReader::new(read, max_frame_bytes, budget),
             writer: FrameWriter {
                 stream: write,
                 buf: Vec::new(),
@@ -197,51 +140,11 @@ impl Connection {
     }
 }
 
-impl FrameReader {
-    /// The next whole frame, or `None` when the peer closed cleanly between frames.
-    /// Waits (reading nothing more from the socket) while the in-flight budget is spent.
-    /// A frame over `limit` (at most the connection's maximum) closes the connection.
-    pub(crate) async fn read_frame(&mut self, limit: u32) -> Result<Option<Frame>, FrameError> {
-        let mut size = [0u8; 4];
-        match self.stream.read_exact(&mut size).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e.into()),
-        }
-        let size = i32::from_be_bytes(size);
-        // The size is checked before anything is allocated for it.
-        let max = limit.min(self.max_frame_bytes);
-        let len = u32::try_from(size)
-            .ok()
-            .filter(|&n| n <= max)
-            .ok_or(FrameError::BadSize(size, max))?;
-        // A frame larger than the whole budget waits until it has the budget to itself.
-        let permits = len.clamp(1, self.budget_total);
-        let budget = self
-            .in_flight
-            .clone()
-            .acquire_many_owned(permits)
-            .await
-            .map_err(|_| io::Error::other("in-flight budget closed"))?;
-        // Read straight into the buffer's spare capacity: zeroing it first
-        // costs as much as a tenth of a produce.
-        let len = len as usize;
-        let mut body = BytesMut::with_capacity(len);
-        while body.len() < len {
-            let want = len - body.len();
-            if self.stream.read_buf(&mut (&mut body).limit(want)).await? == 0 {
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-            }
-        }
-        Ok(Some(Frame {
-            body: body.freeze(),
-            _budget: budget,
-        }))
-    }
-}
-
 /// Chunks smaller than this are gathered in the writer's buffer.
 const GATHER_BYTES: usize = 8 * 1024;
+
+/// The gathering buffer is let go after an answer that grew it beyond this.
+const KEEP_BYTES: usize = 1024;
 
 /// A file range that is copied (TLS) is read in pieces of this size.
 const PIECE_BYTES: usize = 64 * 1024;
@@ -276,6 +179,10 @@ impl FrameWriter {
             }
         }
         self.write_buffered().await?;
+        // An idle connection keeps no more than a small answer's room.
+        if self.buf.capacity() > KEEP_BYTES {
+            self.buf = Vec::new();
+        }
         match &mut self.stream {
             Sink::Tcp(socket) => socket.flush().await,
             Sink::Other(stream) => stream.flush().await,

@@ -8,7 +8,7 @@
 //! - Metadata for every topic (librdkafka, the fastest of 5);
 //! - the broker's CPU while `SCALE_IDLE` connections long-poll empty
 //!   partitions (Fetch v16 by topic id, max_wait 500 ms, as librdkafka's
-//!   consumers at the end of a topic do);
+//!   consumers at the end of a topic do), and its resident memory then;
 //! - after a clean stop, with a partition holding `SCALE_BIG_GB` GiB of
 //!   sparse segments added: the time until the restarted broker accepts a
 //!   connection and until it answers Metadata for every topic.
@@ -110,6 +110,19 @@ fn cpu(pid: u32) -> Duration {
     // SAFETY: sysconf only reads a system constant.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// The broker's resident memory in KiB: all of it, and its anonymous part.
+fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
 }
 
 fn topic_name(i: u64) -> String {
@@ -408,10 +421,13 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(10)).await;
         let used = cpu(pid) - before.0;
         let answers = ANSWERS.load(std::sync::atomic::Ordering::Relaxed) - before.1;
+        let (rss, anon) = memory(pid);
         println!(
-            "idle_consumers {idle} long-polling: broker CPU {:.1}% of one core ({} fetches answered per second)",
+            "idle_consumers {idle} long-polling: broker CPU {:.1}% of one core ({} fetches answered per second); VmRSS {:.1} MiB, anonymous {:.1} MiB",
             used.as_secs_f64() * 100.0 / 10.0,
-            answers / 10
+            answers / 10,
+            rss as f64 / 1024.0,
+            anon as f64 / 1024.0
         );
     });
     drop(runtime);

@@ -30,21 +30,19 @@ impl Source {
     /// Reads what has arrived, at most `most` bytes, onto the end of `buf`;
     /// 0 once the peer has closed.
     async fn read_into(&mut self, buf: &mut BytesMut, most: usize) -> io::Result<usize> {
+        if let Source::Tcp(socket) = self {
+            // Readiness first, holding no buffer. Polled in the reader's own
+            // slot: awaiting `readable()` waits in a locked list.
+            std::future::poll_fn(|cx| socket.as_ref().poll_read_ready(cx)).await?;
+        }
+        buf.reserve(most);
+        let mut room = (&mut *buf).limit(most);
+        // Through `poll_read`, not `try_read`: tokio takes a short read as
+        // the socket drained, which spares the `recv` that would only say so
+        // (one for each small request).
         match self {
-            Source::Tcp(socket) => loop {
-                // Polled for readiness rather than awaiting `readable()`:
-                // that waits in a list behind a lock, this in the reader's own slot.
-                std::future::poll_fn(|cx| socket.as_ref().poll_read_ready(cx)).await?;
-                buf.reserve(most);
-                match socket.try_read_buf(&mut (&mut *buf).limit(most)) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    read => return read,
-                }
-            },
-            Source::Other(stream) => {
-                buf.reserve(most);
-                stream.read_buf(&mut (&mut *buf).limit(most)).await
-            }
+            Source::Tcp(socket) => socket.read_buf(&mut room).await,
+            Source::Other(stream) => stream.read_buf(&mut room).await,
         }
     }
 }

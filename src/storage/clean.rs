@@ -31,6 +31,9 @@
 //!    [`finish_interrupted`] removes `.cleaned` files and completes any
 //!    `.swap`: a crash at any point leaves the old segments or the new one,
 //!    never a mix.
+//!
+//! [`Log::clean_job`]: crate::storage::Log::clean_job
+//! [`Log::install_cleaned`]: crate::storage::Log::install_cleaned
 
 use std::collections::HashMap;
 use std::io::IoSlice;
@@ -38,13 +41,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::disk::{Disk, DiskFile};
-use super::log::Log;
 use super::record::{BatchHeader, RecordBatch};
 use super::segment::{IndexWriter, SegmentConfig, file_name};
 use super::{Error, Result};
 
 mod cursor;
 mod offset_map;
+mod plan;
 mod records;
 mod swap;
 #[cfg(test)]
@@ -109,92 +112,6 @@ struct CleanedGroup {
 impl CleanedGroup {
     fn base(&self) -> i64 {
         self.replaced.first().map_or(0, |(b, _)| *b)
-    }
-}
-
-impl Log {
-    /// The cleaning this log needs now (see the module docs), given the
-    /// first offset not yet cleaned; `None` when it is not compacted or not
-    /// dirty enough.
-    pub fn clean_job(&self, first_dirty: i64, now_ms: i64) -> Option<CleanJob> {
-        let config = self.config();
-        if !config.cleanup_policy.compacts() {
-            return None;
-        }
-        let active_base = self.active_base_offset();
-        let mut first_uncleanable = active_base.min(self.last_stable_offset());
-        let lag_cutoff = now_ms.saturating_sub(config.min_compaction_lag_ms);
-        let mut segments = Vec::new();
-        for (base, next, size, largest) in self.sealed_segments() {
-            if next > first_uncleanable {
-                break;
-            }
-            // A segment with no record (all cleaned away) holds nothing too young.
-            if config.min_compaction_lag_ms > 0 && largest.is_some_and(|t| t > lag_cutoff) {
-                first_uncleanable = base;
-                break;
-            }
-            segments.push((base, next, size));
-        }
-        let first_dirty = first_dirty.max(segments.first()?.0);
-        if first_dirty >= first_uncleanable {
-            return None;
-        }
-        let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
-        for &(_, next, size) in &segments {
-            if next <= first_dirty {
-                clean_bytes += size;
-            } else {
-                dirty_bytes += size;
-            }
-        }
-        let total = (clean_bytes + dirty_bytes).max(1) as f64;
-        let ratio_reached = dirty_bytes as f64 / total >= config.min_cleanable_dirty_ratio;
-        let overdue = config.max_compaction_lag_ms < i64::MAX
-            && self
-                .first_timestamp_at(first_dirty)
-                .is_some_and(|t| t < now_ms.saturating_sub(config.max_compaction_lag_ms));
-        if dirty_bytes == 0 || !(ratio_reached || overdue) {
-            return None;
-        }
-        // Files are opened only for a job that runs; out of descriptors,
-        // the log is cleaned on a later pass.
-        let segments = segments
-            .into_iter()
-            .map(|(base, next, size)| {
-                let file = match self.segment_at(base)?.log_file() {
-                    Ok(file) => file,
-                    Err(e) => {
-                        tracing::warn!(dir = %self.dir().display(), base, error = %e, "cannot open a segment to clean; trying again on a later pass");
-                        return None;
-                    }
-                };
-                Some(SealedRef {
-                    base,
-                    next,
-                    size,
-                    file,
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        let mut aborted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
-        for t in self.all_aborted() {
-            aborted
-                .entry(t.producer_id)
-                .or_default()
-                .push((t.first_offset, t.last_offset));
-        }
-        Some(CleanJob {
-            dir: self.dir().to_path_buf(),
-            disk: self.disk().clone(),
-            segments,
-            first_dirty,
-            first_uncleanable,
-            aborted,
-            delete_retention_ms: config.delete_retention_ms,
-            segment_bytes: config.segment_bytes,
-            segment_config: SegmentConfig::from(config),
-        })
     }
 }
 

@@ -4,7 +4,7 @@ use super::records;
 use super::swap::swap_name;
 use super::*;
 use crate::storage::testing::{keyed_batch, transactional_batch};
-use crate::storage::{CleanupPolicy, LogConfig};
+use crate::storage::{CleanupPolicy, Log, LogConfig};
 
 const T0: i64 = 1_700_000_000_000;
 const DAY: i64 = 24 * 60 * 60 * 1000;

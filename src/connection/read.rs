@@ -28,21 +28,37 @@ pub(super) enum Source {
 
 impl Source {
     /// Reads what has arrived, at most `most` bytes, onto the end of `buf`;
-    /// 0 once the peer has closed.
+    /// 0 once the peer has closed. On a plain socket, an empty `buf` holds
+    /// no memory while it waits.
     async fn read_into(&mut self, buf: &mut BytesMut, most: usize) -> io::Result<usize> {
-        if let Source::Tcp(socket) = self {
-            // Readiness first, holding no buffer. Polled in the reader's own
-            // slot: awaiting `readable()` waits in a locked list.
-            std::future::poll_fn(|cx| socket.as_ref().poll_read_ready(cx)).await?;
-        }
-        buf.reserve(most);
-        let mut room = (&mut *buf).limit(most);
-        // Through `poll_read`, not `try_read`: tokio takes a short read as
-        // the socket drained, which spares the `recv` that would only say so
-        // (one for each small request).
         match self {
-            Source::Tcp(socket) => socket.read_buf(&mut room).await,
-            Source::Other(stream) => stream.read_buf(&mut room).await,
+            Source::Tcp(socket) => {
+                std::future::poll_fn(|cx| {
+                    // Readiness first, holding no buffer. Polled in the
+                    // reader's own slot: awaiting `readable()` waits in a
+                    // locked list.
+                    std::task::ready!(socket.as_ref().poll_read_ready(cx))?;
+                    buf.reserve(most);
+                    // Through `poll_read`, not `try_read`: tokio takes a
+                    // short read as the socket drained, which spares the
+                    // `recv` that would only say so (one per small request).
+                    let read = {
+                        let mut room = (&mut *buf).limit(most);
+                        std::pin::pin!(socket.read_buf(&mut room)).poll(cx)
+                    };
+                    // A read that filled its room leaves the readiness set
+                    // though the socket may be empty: wait without the buffer.
+                    if read.is_pending() && buf.is_empty() {
+                        *buf = BytesMut::new();
+                    }
+                    read
+                })
+                .await
+            }
+            Source::Other(stream) => {
+                buf.reserve(most);
+                stream.read_buf(&mut (&mut *buf).limit(most)).await
+            }
         }
     }
 }
@@ -122,8 +138,12 @@ impl FrameReader {
     /// A frame over `limit` (at most the connection's maximum) closes the connection.
     pub(crate) async fn read_frame(&mut self, limit: u32) -> Result<Option<Frame>, FrameError> {
         while self.pending.len() < 4 {
-            if self.source.read_into(&mut self.pending, READ_AHEAD).await? == 0 {
-                return Ok(None);
+            match self.source.read_into(&mut self.pending, READ_AHEAD).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                // A TLS peer gone without its close_notify, between frames.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
         }
         let size = self.pending.get_i32();
@@ -141,26 +161,7 @@ impl FrameReader {
             .acquire_many_owned(permits)
             .await
             .map_err(|_| io::Error::other("in-flight budget closed"))?;
-        let len = len as usize;
-        let body = if self.pending.len() >= len {
-            // Copied out, so that a request held for long (a long poll)
-            // does not keep the whole read buffer alive.
-            let body = Bytes::copy_from_slice(&self.pending[..len]);
-            self.pending.advance(len);
-            body
-        } else {
-            // Read straight into the frame's spare capacity: zeroing it
-            // first costs as much as a tenth of a produce.
-            let mut body = BytesMut::with_capacity(len);
-            body.put(&mut self.pending);
-            while body.len() < len {
-                let want = len - body.len();
-                if self.source.read_into(&mut body, want).await? == 0 {
-                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-                }
-            }
-            body.freeze()
-        };
+        let body = self.body(len as usize).await?;
         if self.pending.is_empty() {
             self.pending = BytesMut::new();
         }
@@ -168,6 +169,28 @@ impl FrameReader {
             body,
             _budget: budget,
         }))
+    }
+
+    /// The `len` bytes of the frame whose size was just read.
+    async fn body(&mut self, len: usize) -> io::Result<Bytes> {
+        if self.pending.len() >= len {
+            // Copied out, so that a request held for long (a long poll)
+            // does not keep the whole read buffer alive.
+            let body = Bytes::copy_from_slice(&self.pending[..len]);
+            self.pending.advance(len);
+            return Ok(body);
+        }
+        // Read straight into the frame's spare capacity: zeroing it first
+        // costs as much as a tenth of a produce.
+        let mut body = BytesMut::with_capacity(len);
+        body.put(&mut self.pending);
+        while body.len() < len {
+            let want = len - body.len();
+            if self.source.read_into(&mut body, want).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(body.freeze())
     }
 }
 
@@ -211,6 +234,68 @@ mod tests {
         );
         drop(client);
         assert!(reader.read_frame(u32::MAX).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_frame_that_filled_its_reads_leaves_no_buffer_while_waiting() {
+        let (mut reader, mut client) = pair().await;
+        // The first read fills the read-ahead and the second the rest of
+        // the body exactly: neither tells tokio the socket is drained.
+        let body = vec![3u8; READ_AHEAD + 100];
+        client.write_all(&framed(&body)).await.unwrap();
+        assert_eq!(
+            reader.read_frame(u32::MAX).await.unwrap().unwrap().body,
+            body
+        );
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        {
+            let mut next = std::pin::pin!(reader.read_frame(u32::MAX));
+            assert!(next.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(reader.pending.capacity(), 0);
+    }
+
+    /// A source that hands out one piece (or as much as fits) per read.
+    struct Pieces(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if let Some(mut piece) = self.0.pop_front() {
+                let rest = piece.split_off(piece.len().min(buf.remaining()));
+                buf.put_slice(&piece);
+                if !rest.is_empty() {
+                    self.0.push_front(rest);
+                }
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_size_and_a_body_split_anywhere_are_put_together() {
+        let body: Vec<u8> = (0..3 * READ_AHEAD as u32).map(|i| i as u8).collect();
+        let sent = [framed(&body), framed(b"next")].concat();
+        for cut in [1, 2, 3, 5, READ_AHEAD, sent.len() - 9] {
+            let pieces = [&sent[..cut], &sent[cut..cut + 1], &sent[cut + 1..]];
+            let source = Source::Other(Box::new(Pieces(
+                pieces.iter().map(|p| p.to_vec()).collect(),
+            )));
+            let mut reader = FrameReader::new(source, 1 << 20, &InFlight::new(1 << 20));
+            assert_eq!(
+                reader.read_frame(u32::MAX).await.unwrap().unwrap().body,
+                body
+            );
+            assert_eq!(
+                &reader.read_frame(u32::MAX).await.unwrap().unwrap().body[..],
+                b"next"
+            );
+            assert!(reader.read_frame(u32::MAX).await.unwrap().is_none());
+        }
     }
 
     #[tokio::test]

@@ -158,8 +158,7 @@ impl<T> Drop for Writer<'_, T> {
 /// reader first in every turn, as [`Reader::send`] relies on.
 ///
 /// Both come pinned where the caller made them: taken by value, each would
-/// sit in this future twice (as an argument and pinned), which doubled the
-/// connection task.
+/// sit in this future twice (as an argument and pinned).
 pub(super) async fn both(
     mut reader: Pin<&mut impl Future<Output = ()>>,
     mut writer: Pin<&mut impl Future<Output = ()>>,

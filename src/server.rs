@@ -10,12 +10,12 @@ mod tcp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use tokio_rustls::TlsAcceptor;
@@ -85,25 +85,13 @@ pub(crate) async fn run(
             continue;
         };
         tcp::tune(&socket, peer, &ctx.config.loopback_congestion_control);
-        let ctx = ctx.clone();
         let signals = (stops.register(), kill.clone());
-        let done = done_tx.clone();
-        let max_frame = ctx.config.socket_request_max_bytes;
-        let (budget, tls) = (budget.clone(), tls.clone());
-        tokio::spawn(async move {
-            let opened = match tls {
-                None => Some((Connection::new(socket, max_frame, &budget), None)),
-                // A stop does not wait out a stalled handshake.
-                Some(tls) => tokio::select! {
-                    opened = handshake(tls, socket, peer, max_frame, &budget) => opened,
-                    () = signals.0.wait() => None,
-                },
-            };
-            if let Some((conn, principal)) = opened {
-                serve(conn, (peer, principal), &ctx, signals).await;
-            }
-            drop((permit, slot, done));
-        });
+        tokio::spawn(open_and_serve(
+            (socket, peer),
+            (ctx.clone(), tls.clone(), budget.clone()),
+            signals,
+            (permit, slot, done_tx.clone()),
+        ));
     }
     // The port is free as soon as accepting ends.
     drop(listener);
@@ -111,6 +99,29 @@ pub(crate) async fn run(
     drop(done_tx);
     // Every connection task holds a sender; recv() returns None once all have ended.
     let _ = done_rx.recv().await;
+}
+
+/// One accepted connection's task: its TLS handshake if the listener has
+/// TLS, then its requests. `_held` (its share of the connection limits, and
+/// the sender whose drop tells the listener it has ended) goes at the end.
+async fn open_and_serve(
+    (socket, peer): (tokio::net::TcpStream, SocketAddr),
+    (ctx, tls, budget): (Arc<Context>, Option<(TlsAcceptor, Duration)>, InFlight),
+    signals: (Stop, Option<watch::Receiver<bool>>),
+    _held: (OwnedSemaphorePermit, Slot, mpsc::Sender<()>),
+) {
+    let max_frame = ctx.config.socket_request_max_bytes;
+    let opened = match tls {
+        None => Some((Connection::new(socket, max_frame, &budget), None)),
+        // A stop does not wait out a stalled handshake.
+        Some(tls) => tokio::select! {
+            opened = handshake(tls, socket, peer, max_frame, &budget) => opened,
+            () = signals.0.wait() => None,
+        },
+    };
+    if let Some((conn, principal)) = opened {
+        serve(conn, (peer, principal), &ctx, signals).await;
+    }
 }
 
 /// The TLS handshake of an accepted socket (within `limit`): the connection, and the
@@ -202,42 +213,7 @@ async fn read_requests(
     // its own fetch does.
     let timer = tokio::time::sleep(idle);
     tokio::pin!(timer);
-    loop {
-        // Once the broker stops, the request in hand was the last: a client
-        // that keeps sending would otherwise hold the stop open.
-        if session.stop.is_set() {
-            return;
-        }
-        let waiting_since = Instant::now();
-        let read = reader.read_frame(frame_limit(ctx, &session));
-        tokio::pin!(read);
-        let read = loop {
-            tokio::select! {
-                // A request that has arrived wins over the idle deadline.
-                biased;
-                read = &mut read => break Some(read),
-                _ = &mut timer => {
-                    let due = waiting_since + idle;
-                    if Instant::now() >= due {
-                        break None;
-                    }
-                    timer.as_mut().reset(due);
-                }
-                () = session.stop.wait() => return,
-            }
-        };
-        let frame = match read {
-            Some(Ok(Some(frame))) => frame,
-            Some(Ok(None)) => break,
-            Some(Err(e)) => {
-                tracing::warn!(%peer, error = %e, "closing connection");
-                break;
-            }
-            None => {
-                tracing::debug!(%peer, "closing idle connection");
-                break;
-            }
-        };
+    while let Some(frame) = next_frame(&mut reader, timer.as_mut(), (peer, &session), ctx).await {
         // Boxed: the state of the largest handler would otherwise sit in
         // every connection's task between requests (8.6 KiB -> 5.9).
         match Box::pin(handler::handle(ctx, frame.body.clone(), &mut session)).await {
@@ -256,6 +232,49 @@ async fn read_requests(
                 tracing::warn!(%peer, error = %e, "closing connection after a bad request");
                 break;
             }
+        }
+    }
+}
+
+/// The connection's next request, or `None` when it is to close: the peer
+/// closed or sent a bad frame, it sat idle for `connections_max_idle_ms`,
+/// or the broker is stopping. `timer` is the connection's one idle timer.
+async fn next_frame(
+    reader: &mut FrameReader,
+    mut timer: Pin<&mut tokio::time::Sleep>,
+    (peer, session): (SocketAddr, &Session),
+    ctx: &Context,
+) -> Option<Frame> {
+    // Once the broker stops, the request in hand was the last: a client
+    // that keeps sending would otherwise hold the stop open.
+    if session.stop.is_set() {
+        return None;
+    }
+    let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
+    let waiting_since = Instant::now();
+    let read = reader.read_frame(frame_limit(ctx, session));
+    tokio::pin!(read);
+    let read = loop {
+        tokio::select! {
+            // A request that has arrived wins over the idle deadline.
+            biased;
+            read = &mut read => break read,
+            _ = &mut timer => {
+                let due = waiting_since + idle;
+                if Instant::now() >= due {
+                    tracing::debug!(%peer, "closing idle connection");
+                    return None;
+                }
+                timer.as_mut().reset(due);
+            }
+            () = session.stop.wait() => return None,
+        }
+    };
+    match read {
+        Ok(frame) => frame,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "closing connection");
+            None
         }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Between requests a plain TCP connection holds no read buffer: it waits
 //! for the socket to become readable, and only then takes a buffer for
-//! what has arrived. A thousand idle consumers would otherwise hold 8 MiB
-//! of buffers that nothing is in.
+//! what has arrived. Each idle consumer would otherwise hold an 8 KiB
+//! buffer with nothing in it.
 
 use std::io;
 use std::sync::Arc;

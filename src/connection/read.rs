@@ -181,9 +181,13 @@ impl FrameReader {
             return Ok(body);
         }
         // Read straight into the frame's spare capacity: zeroing it first
-        // costs as much as a tenth of a produce.
-        let mut body = BytesMut::with_capacity(len);
-        body.put(&mut self.pending);
+        // costs as much as a tenth of a produce. With nothing of the body in
+        // hand yet, the room is taken when its bytes can be read.
+        let mut body = BytesMut::new();
+        if !self.pending.is_empty() {
+            body.reserve(len);
+            body.put(&mut self.pending);
+        }
         while body.len() < len {
             let want = len - body.len();
             if self.source.read_into(&mut body, want).await? == 0 {
@@ -256,8 +260,9 @@ mod tests {
         assert_eq!(reader.pending.capacity(), 0);
     }
 
-    /// A source that hands out one piece (or as much as fits) per read.
-    struct Pieces(std::collections::VecDeque<Vec<u8>>);
+    /// A source that hands out one piece (or as much as fits) per read,
+    /// then ends, or fails with the error given.
+    struct Pieces(std::collections::VecDeque<Vec<u8>>, Option<io::ErrorKind>);
 
     impl AsyncRead for Pieces {
         fn poll_read(
@@ -271,6 +276,8 @@ mod tests {
                 if !rest.is_empty() {
                     self.0.push_front(rest);
                 }
+            } else if let Some(kind) = self.1 {
+                return std::task::Poll::Ready(Err(kind.into()));
             }
             std::task::Poll::Ready(Ok(()))
         }
@@ -284,6 +291,7 @@ mod tests {
             let pieces = [&sent[..cut], &sent[cut..cut + 1], &sent[cut + 1..]];
             let source = Source::Other(Box::new(Pieces(
                 pieces.iter().map(|p| p.to_vec()).collect(),
+                None,
             )));
             let mut reader = FrameReader::new(source, 1 << 20, &InFlight::new(1 << 20));
             assert_eq!(
@@ -296,6 +304,28 @@ mod tests {
             );
             assert!(reader.read_frame(u32::MAX).await.unwrap().is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn a_tls_peer_gone_without_close_notify_closes_cleanly_only_between_frames() {
+        // rustls reports a peer gone without its close_notify as UnexpectedEof.
+        let reader = |sent: &[u8]| {
+            let pieces = Pieces([sent.to_vec()].into(), Some(io::ErrorKind::UnexpectedEof));
+            FrameReader::new(
+                Source::Other(Box::new(pieces)),
+                1 << 20,
+                &InFlight::new(1 << 20),
+            )
+        };
+        let mut whole = reader(&framed(b"last"));
+        let frame = whole.read_frame(u32::MAX).await.unwrap().unwrap();
+        assert_eq!(&frame.body[..], b"last");
+        assert!(whole.read_frame(u32::MAX).await.unwrap().is_none());
+        let mut cut = reader(&framed(b"last")[..6]);
+        assert!(matches!(
+            cut.read_frame(u32::MAX).await,
+            Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof
+        ));
     }
 
     #[tokio::test]

@@ -219,14 +219,31 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes, session: &mut Session) -
 }
 
 async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<Reply> {
+    if let Some(reply) = admit(ctx, &req, session).await? {
+        return Ok(reply);
+    }
+    let call = &Call {
+        ctx,
+        principal: session.auth.principal(),
+        host: session.address(),
+        stop: &session.stop,
+    };
+    route(call, &req, session.host()).await
+}
+
+/// What happens to `req` before its handler: a version outside the table
+/// or anything but SASL before authenticating closes the connection, an
+/// injected fault takes effect, and the APIs a client may send before
+/// authenticating are answered (`Some`).
+async fn admit(ctx: &Context, req: &Request, session: &mut Session) -> Result<Option<Reply>> {
     let version = req.version();
     let in_range =
         supported_range(req.api_key).is_some_and(|(min, max)| (min..=max).contains(&version));
     if !in_range {
         if req.api_key == ApiKey::ApiVersions {
-            return Ok(Reply::frame(api_versions::unsupported(
+            return Ok(Some(Reply::frame(api_versions::unsupported(
                 req.header.correlation_id,
-            )?));
+            )?)));
         }
         return Err(Error::Protocol(format!(
             "{:?} v{version} is not supported",
@@ -247,38 +264,35 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         match fault {
             FaultKind::Delay(delay) => tokio::time::sleep(delay).await,
             FaultKind::Disconnect => return Err(Error::Protocol("injected disconnect".into())),
-            FaultKind::Error(error) => return refuse::refuse(&req, error),
+            FaultKind::Error(error) => return refuse::refuse(req, error).map(Some),
         }
     }
-    match req.api_key {
+    Ok(Some(match req.api_key {
         ApiKey::ApiVersions => {
             if version >= 3
                 && let Ok(body) = req.decode::<kafka_protocol::messages::ApiVersionsRequest>()
             {
                 session.software(&body.client_software_name, &body.client_software_version);
             }
-            return Ok(route!(ctx, req, api_versions));
+            route!(ctx, req, api_versions)
         }
         ApiKey::SaslHandshake => {
             let response = sasl::handshake(ctx, req.decode()?, version, session);
-            return answer(&req, &response);
+            answer(req, &response)?
         }
         ApiKey::SaslAuthenticate => {
             let response = sasl::authenticate(ctx, req.decode()?, version, session);
-            return answer(&req, &response);
+            answer(req, &response)?
         }
-        _ => {}
-    }
-    let call = &Call {
-        ctx,
-        principal: session.auth.principal(),
-        host: session.address(),
-        stop: &session.stop,
-    };
-    let ctx = call;
+        _ => return Ok(None),
+    }))
+}
+
+/// Calls the handler of `req`'s API.
+async fn route(ctx: &Call<'_>, req: &Request, host: &str) -> Result<Reply> {
     Ok(match req.api_key {
-        ApiKey::Produce => return produce::handle(ctx, &req).await,
-        ApiKey::Fetch => return fetch::handle(ctx, &req).await,
+        ApiKey::Produce => return produce::handle(ctx, req).await,
+        ApiKey::Fetch => return fetch::handle(ctx, req).await,
         ApiKey::Metadata => route!(ctx, req, metadata),
         ApiKey::ListOffsets => route!(ctx, req, list_offsets),
         ApiKey::CreateTopics => route!(ctx, req, create_topics),
@@ -290,7 +304,7 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         ApiKey::DescribeCluster => route!(ctx, req, describe_cluster),
         ApiKey::DescribeLogDirs => route!(ctx, req, describe_log_dirs),
         ApiKey::FindCoordinator => route!(ctx, req, find_coordinator),
-        ApiKey::JoinGroup => return join_group::handle(ctx, &req, session.host()).await,
+        ApiKey::JoinGroup => return join_group::handle(ctx, req, host).await,
         ApiKey::SyncGroup => route!(ctx, req, sync_group),
         ApiKey::Heartbeat => route!(ctx, req, heartbeat),
         ApiKey::LeaveGroup => route!(ctx, req, leave_group),
@@ -300,8 +314,8 @@ async fn dispatch(ctx: &Context, req: Request, session: &mut Session) -> Result<
         ApiKey::ListGroups => route!(ctx, req, list_groups),
         ApiKey::DescribeGroups => route!(ctx, req, describe_groups),
         ApiKey::ConsumerGroupHeartbeat => {
-            let response = consumer_group::heartbeat(ctx, &req, session.host()).await?;
-            answer(&req, &response)?
+            let response = consumer_group::heartbeat(ctx, req, host).await?;
+            answer(req, &response)?
         }
         ApiKey::ConsumerGroupDescribe => route!(ctx, req, consumer_group::describe),
         ApiKey::DescribeTopicPartitions => {

@@ -153,76 +153,6 @@ impl Segment {
         self.config = config;
     }
 
-    fn index_paths(&self) -> (PathBuf, PathBuf) {
-        (
-            self.dir.join(file_name(self.base_offset, "index")),
-            self.dir.join(file_name(self.base_offset, "timeindex")),
-        )
-    }
-
-    /// Opens the index files (`fresh`: emptied). True when they existed and
-    /// look consistent with a log ending before `next_offset`.
-    fn open_indexes(
-        &self,
-        fresh: bool,
-        capacity_bytes: u64,
-        next_offset: i64,
-    ) -> Result<(Indexes, bool)> {
-        let (offset_path, time_path) = self.index_paths();
-        let existed = offset_path.exists() && time_path.exists();
-        let (offset, offset_exact) =
-            OffsetIndex::open(&offset_path, self.base_offset, capacity_bytes, fresh)?;
-        let (time, time_exact) =
-            TimeIndex::open(&time_path, self.base_offset, capacity_bytes, fresh)?;
-        // A non-empty segment always has a time entry once sealed or cleanly closed.
-        let ok = existed
-            && offset_exact
-            && time_exact
-            && (self.store.len() == 0 || time.len() > 0)
-            && offset.is_consistent(self.store.len())
-            && time.is_consistent(next_offset);
-        Ok((Indexes { offset, time }, ok))
-    }
-
-    /// Maps the indexes for writing (preallocated), replacing any mapped ones.
-    fn load_indexes(&mut self, fresh: bool) -> Result<bool> {
-        // Unmap first: the files may be resized below.
-        self.indexes.take();
-        let bound = if self.sealed {
-            self.next_offset
-        } else {
-            i64::MAX
-        };
-        let (indexes, ok) = self.open_indexes(fresh, self.config.index_capacity_bytes, bound)?;
-        self.indexes = OnceLock::from(indexes);
-        Ok(ok)
-    }
-
-    /// The indexes, mapped (and checked, rebuilt if needed) on first use.
-    pub(crate) fn indexes(&self) -> Result<&Indexes> {
-        if let Some(indexes) = self.indexes.get() {
-            return Ok(indexes);
-        }
-        let (mut indexes, ok) = self.open_indexes(false, 0, self.next_offset)?;
-        if !ok {
-            tracing::warn!(path = %self.log_path().display(), "inconsistent index files, rebuilding");
-            drop(indexes);
-            indexes = self
-                .open_indexes(true, self.config.index_capacity_bytes, i64::MAX)?
-                .0;
-            let tail = self.fill_indexes(&mut indexes)?;
-            finish_seal(&mut indexes, tail)?;
-        }
-        Ok(self.indexes.get_or_init(|| indexes))
-    }
-
-    fn indexes_mut(&mut self) -> Result<&mut Indexes> {
-        self.indexes()?;
-        self.indexes
-            .get_mut()
-            .ok_or_else(|| Error::io(self.store.path(), std::io::Error::other("index not loaded")))
-    }
-
     /// Makes this segment the active one after a clean stop: preallocates the
     /// indexes and finds the end by walking the batches after the last entry.
     pub(crate) fn activate(&mut self) -> Result<()> {
@@ -396,6 +326,7 @@ impl Segment {
     }
 }
 
+mod indexes;
 mod read;
 mod recover;
 #[cfg(test)]

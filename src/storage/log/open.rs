@@ -101,21 +101,10 @@ impl Log {
         let clean = marker.exists();
         let persisted_start = read_start_offset(dir);
         let seg_config = SegmentConfig::from(&config);
-        let mut segments = BTreeMap::new();
         crate::storage::clean::finish_interrupted(&*disk, dir)?;
         let listing = list_segments(dir)?;
-        for &base in &listing.segments {
-            segments.insert(
-                base,
-                Segment::open(dir, base, seg_config, now_ms, (disk.clone(), open.clone()))?,
-            );
-        }
-        let bases: Vec<i64> = segments.keys().copied().collect();
-        for (base, next) in bases.iter().zip(bases.iter().skip(1)) {
-            if let Some(segment) = segments.get_mut(base) {
-                segment.set_next_offset(*next);
-            }
-        }
+        let files = (disk.clone(), open.clone());
+        let mut segments = open_listed(dir, &listing.segments, seg_config, now_ms, &files)?;
         match segments.values_mut().next_back() {
             Some(active) if clean => active.activate()?,
             Some(_) => {
@@ -145,35 +134,70 @@ impl Log {
             open_segments: open,
             aborted: BTreeMap::new(),
         };
-        log.synced_offset = log.end_offset();
-        if log.start_offset > log.end_offset() {
+        log.finish_open(clean, recovery_point, &listing.txn_indexes)?;
+        Ok(log)
+    }
+}
+
+/// Opens the segments at `bases` (ascending), each told where the next begins.
+fn open_listed(
+    dir: &Path,
+    bases: &[i64],
+    config: SegmentConfig,
+    now_ms: i64,
+    files: &LogFiles,
+) -> Result<BTreeMap<i64, Segment>> {
+    let mut segments = BTreeMap::new();
+    for &base in bases {
+        segments.insert(
+            base,
+            Segment::open(dir, base, config, now_ms, files.clone())?,
+        );
+    }
+    for (base, next) in bases.iter().zip(bases.iter().skip(1)) {
+        if let Some(segment) = segments.get_mut(base) {
+            segment.set_next_offset(*next);
+        }
+    }
+    Ok(segments)
+}
+
+impl Log {
+    /// The rest of opening, once the segments are in place: the start
+    /// offset checked against the end, aborted transactions and producer
+    /// state loaded (after an unclean stop, replayed from before the first
+    /// scanned segment), and the clean-shutdown marker removed.
+    fn finish_open(&mut self, clean: bool, recovery_point: i64, txn_indexes: &[i64]) -> Result<()> {
+        self.synced_offset = self.end_offset();
+        if self.start_offset > self.end_offset() {
             // A power loss took unsynced records that DeleteRecords had
             // already moved the start offset past: as Kafka does, the log
             // starts again, empty, at its start offset.
-            tracing::warn!(dir = %dir.display(), start = log.start_offset, end = log.end_offset(), "log ends before its start offset after recovery; restarting it empty there");
-            log.truncate_fully(log.start_offset)?;
+            tracing::warn!(dir = %self.dir.display(), start = self.start_offset, end = self.end_offset(), "log ends before its start offset after recovery; restarting it empty there");
+            self.truncate_fully(self.start_offset)?;
         }
-        log.load_aborted(&listing.txn_indexes);
+        self.load_aborted(txn_indexes);
         // After an unclean stop the producer state (and the aborted
         // transactions) are replayed from before the first scanned segment.
         let replay_limit = if clean {
             i64::MAX
         } else {
-            let end = log.end_offset();
-            log.drop_aborted_from(end)?;
-            log.segments
+            let end = self.end_offset();
+            self.drop_aborted_from(end)?;
+            self.segments
                 .range(..=recovery_point)
                 .next_back()
                 .map_or(i64::MIN, |(b, _)| *b)
         };
-        log.load_producer_state(replay_limit)?;
+        self.load_producer_state(replay_limit)?;
         if clean {
-            log.disk
+            let marker = self.dir.join(CLEAN_SHUTDOWN);
+            self.disk
                 .remove(&marker)
                 .map_err(|e| Error::io(&marker, e))?;
             // DURABILITY: the marker must be gone before any append, or a crash would skip recovery.
-            sync_dir(&*log.disk, dir)?;
+            sync_dir(&*self.disk, &self.dir)?;
         }
-        Ok(log)
+        Ok(())
     }
 }

@@ -368,6 +368,7 @@ fn main() {
     let scratch = tempfile::tempdir().expect("tempdir");
     // SCALE_DIR keeps the broker's directory for a look afterwards.
     let dir = std::env::var("SCALE_DIR").map_or(scratch.path().to_path_buf(), PathBuf::from);
+    std::fs::create_dir_all(&dir).expect("SCALE_DIR");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

@@ -52,7 +52,7 @@ const SNAPSHOTS_KEPT: usize = 2;
 pub struct Log {
     dir: PathBuf,
     config: LogConfig,
-    segments: BTreeMap<i64, Segment>,
+    segments: BTreeMap<i64, Box<Segment>>,
     start_offset: i64,
     producers: ProducerStates,
     /// `.log` files written since the last sync, with the end offset after their last write.
@@ -92,11 +92,16 @@ impl Log {
         self.segments
             .values()
             .next_back()
+            .map(|s| &**s)
             .ok_or_else(|| self.no_segment())
     }
     fn active_mut(&mut self) -> Result<&mut Segment> {
         let err = self.no_segment();
-        self.segments.values_mut().next_back().ok_or(err)
+        self.segments
+            .values_mut()
+            .next_back()
+            .map(|s| &mut **s)
+            .ok_or(err)
     }
     fn no_segment(&self) -> Error {
         Error::io(&self.dir, std::io::Error::other("log has no segment"))
@@ -169,7 +174,7 @@ impl Log {
     }
     /// Sum of the segments' `.log` sizes.
     pub fn size_bytes(&self) -> u64 {
-        self.segments.values().map(Segment::size).sum()
+        self.segments.values().map(|s| s.size()).sum()
     }
     /// Number of segments, the active one included.
     pub fn segment_count(&self) -> usize {
@@ -303,7 +308,7 @@ impl Log {
     }
 
     pub(crate) fn segment_at(&self, base: i64) -> Option<&Segment> {
-        self.segments.get(&base)
+        self.segments.get(&base).map(|s| &**s)
     }
 
     /// Removes the sealed segment at `base` from the log (not its files).
@@ -311,14 +316,14 @@ impl Log {
         if self.segments.keys().next_back() == Some(&base) {
             return None;
         }
-        self.segments.remove(&base)
+        self.segments.remove(&base).map(|s| *s)
     }
 
     /// Puts a cleaned segment covering `[base, next)` in place; the aborted
     /// transactions marked inside it are gone with their records.
     pub(crate) fn put_segment(&mut self, segment: Segment, base: i64, next: i64) {
         self.forget_aborted_in(base, next);
-        self.segments.insert(base, segment);
+        self.segments.insert(base, Box::new(segment));
     }
 
     /// Deletes the directory and everything in it.

@@ -161,7 +161,7 @@ impl Log {
         )?;
         // DURABILITY: fsync the directory so the new segment's files survive a crash.
         sync_dir(&*self.disk, &self.dir)?;
-        self.segments.insert(end, segment);
+        self.segments.insert(end, Box::new(segment));
         if let Err(e) = self.write_snapshot(end) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write producer snapshot");
         }

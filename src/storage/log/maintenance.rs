@@ -89,7 +89,7 @@ impl Log {
         }
         let config = SegmentConfig::from(&self.config);
         let segment = Segment::create(&self.dir, offset, config, 0, self.files())?;
-        self.segments.insert(offset, segment);
+        self.segments.insert(offset, Box::new(segment));
         self.persist_start_offset(offset)?;
         self.start_offset = offset;
         self.synced_offset = offset;

@@ -20,7 +20,7 @@ use crate::storage::{Error, LogConfig, LogFiles, Result, real_unbounded};
 fn recover_unflushed(
     disk: &dyn Disk,
     dir: &Path,
-    segments: &mut BTreeMap<i64, Segment>,
+    segments: &mut BTreeMap<i64, Box<Segment>>,
     (recovery_point, compacted): (i64, bool),
 ) -> Result<()> {
     let floor = segments
@@ -115,7 +115,13 @@ impl Log {
                 let base = persisted_start.unwrap_or(0);
                 segments.insert(
                     base,
-                    Segment::create(dir, base, seg_config, now_ms, (disk.clone(), open.clone()))?,
+                    Box::new(Segment::create(
+                        dir,
+                        base,
+                        seg_config,
+                        now_ms,
+                        (disk.clone(), open.clone()),
+                    )?),
                 );
                 sync_dir(&*disk, dir)?;
             }
@@ -146,12 +152,12 @@ fn open_listed(
     config: SegmentConfig,
     now_ms: i64,
     files: &LogFiles,
-) -> Result<BTreeMap<i64, Segment>> {
+) -> Result<BTreeMap<i64, Box<Segment>>> {
     let mut segments = BTreeMap::new();
     for &base in bases {
         segments.insert(
             base,
-            Segment::open(dir, base, config, now_ms, files.clone())?,
+            Box::new(Segment::open(dir, base, config, now_ms, files.clone())?),
         );
     }
     for (base, next) in bases.iter().zip(bases.iter().skip(1)) {

@@ -133,8 +133,9 @@ impl Catalog {
             cleaner: cleaner::CleanerOffsets::open(data_dir),
         };
         for record in file.topic {
-            let cfg =
-                topic_config::apply(&catalog.defaults(), &record.configs).map_err(Error::Config)?;
+            let cfg = Arc::new(
+                topic_config::apply(&catalog.defaults(), &record.configs).map_err(Error::Config)?,
+            );
             let mut partitions = Vec::new();
             for index in 0..record.partitions {
                 partitions.push(catalog.open_partition(
@@ -163,7 +164,7 @@ impl Catalog {
     fn open_partition(
         &self,
         (topic, index): (&str, i32),
-        cfg: LogConfig,
+        cfg: Arc<LogConfig>,
         at_start: bool,
     ) -> Result<Arc<Partition>> {
         let dir = self.partition_dir(topic, index);
@@ -220,8 +221,10 @@ impl Catalog {
     pub fn set_defaults(&self, defaults: LogConfig) {
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         for topic in self.topics() {
-            let cfg = topic_config::apply(&defaults, &topic.overrides())
-                .unwrap_or_else(|_| defaults.clone());
+            let cfg = Arc::new(
+                topic_config::apply(&defaults, &topic.overrides())
+                    .unwrap_or_else(|_| defaults.clone()),
+            );
             for partition in topic.partitions() {
                 partition.set_config(cfg.clone());
             }

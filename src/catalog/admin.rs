@@ -86,6 +86,8 @@ impl Catalog {
         cfg: &LogConfig,
     ) -> Result<Vec<Arc<Partition>>> {
         let mut opened = Vec::with_capacity(indexes.len());
+        // One copy of the topic's settings, shared by its partitions.
+        let cfg = Arc::new(cfg.clone());
         for index in indexes {
             let dir = self.partition_dir(name, index);
             let partition = clear_leftover(&dir)
@@ -177,6 +179,7 @@ impl Catalog {
             topic.write().overrides = previous;
             return Err(e);
         }
+        let cfg = Arc::new(cfg);
         for partition in topic.partitions() {
             partition.set_config(cfg.clone());
         }

@@ -51,7 +51,8 @@ const SNAPSHOTS_KEPT: usize = 2;
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
-    config: LogConfig,
+    /// Shared by a topic's partitions.
+    config: Arc<LogConfig>,
     segments: BTreeMap<i64, Box<Segment>>,
     start_offset: i64,
     producers: ProducerStates,
@@ -81,9 +82,10 @@ impl Log {
         &self.config
     }
     /// Replaces the settings; they apply from the next append, roll or retention check.
-    pub fn set_config(&mut self, config: LogConfig) {
+    pub fn set_config(&mut self, config: impl Into<Arc<LogConfig>>) {
+        let config = config.into();
         if let Some(active) = self.segments.values_mut().next_back() {
-            active.set_config(SegmentConfig::from(&config));
+            active.set_config(SegmentConfig::from(&*config));
         }
         self.config = config;
     }

@@ -17,7 +17,8 @@ use crate::util::now_ms;
 /// The arguments of [`Log::open_on`] for a partition not opened yet.
 #[derive(Debug)]
 pub(super) struct Unopened {
-    config: LogConfig,
+    /// Shared by the topic's partitions.
+    config: Arc<LogConfig>,
     recovery_point: i64,
     files: LogFiles,
     /// Once set (by the transaction coordinator's recovery), opening the
@@ -43,7 +44,7 @@ impl Partition {
     pub(crate) fn open(
         dir: &std::path::Path,
         (topic, index): (&str, i32),
-        config: LogConfig,
+        config: Arc<LogConfig>,
         (recovery_point, files, lazily): (i64, LogFiles, bool),
         (flush_wanted, abort_leftovers): (Arc<Notify>, Arc<AtomicBool>),
     ) -> Result<Partition> {
@@ -183,7 +184,7 @@ impl Partition {
         }
     }
 
-    pub(crate) fn set_config(&self, config: LogConfig) {
+    pub(crate) fn set_config(&self, config: Arc<LogConfig>) {
         let mut unopened = lock(&self.unopened);
         match (unopened.as_mut(), self.log.get()) {
             (Some(how), _) => how.config = config,

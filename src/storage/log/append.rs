@@ -155,7 +155,7 @@ impl Log {
         let segment = Segment::create(
             &self.dir,
             end,
-            SegmentConfig::from(&self.config),
+            SegmentConfig::from(&*self.config),
             now_ms,
             self.files(),
         )?;

@@ -87,7 +87,7 @@ impl Log {
                 remove_snapshot(&self.dir, snapshot, ext);
             }
         }
-        let config = SegmentConfig::from(&self.config);
+        let config = SegmentConfig::from(&*self.config);
         let segment = Segment::create(&self.dir, offset, config, 0, self.files())?;
         self.segments.insert(offset, Box::new(segment));
         self.persist_start_offset(offset)?;

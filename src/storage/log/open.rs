@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::files::{list_segments, read_start_offset};
 use super::{CLEAN_SHUTDOWN, Log, sync_dir};
@@ -91,16 +92,17 @@ impl Log {
     /// logs of a broker).
     pub fn open_on(
         dir: &Path,
-        config: LogConfig,
+        config: impl Into<Arc<LogConfig>>,
         now_ms: i64,
         recovery_point: i64,
         (disk, open): LogFiles,
     ) -> Result<Log> {
+        let config = config.into();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN);
         let clean = marker.exists();
         let persisted_start = read_start_offset(dir);
-        let seg_config = SegmentConfig::from(&config);
+        let seg_config = SegmentConfig::from(&*config);
         crate::storage::clean::finish_interrupted(&*disk, dir)?;
         let listing = list_segments(dir)?;
         let files = (disk.clone(), open.clone());

@@ -31,11 +31,13 @@ use crate::txn::TxnCoordinator;
 
 /// What the data directory holds, opened.
 pub(super) struct Stores {
-    pub lock: Arc<DirLock>,
     pub dynamic: Arc<DynamicConfigs>,
     pub catalog: Arc<Catalog>,
     pub groups: Arc<Coordinator>,
     pub txns: Arc<TxnCoordinator>,
+    /// Last: fields drop in order, so a start that fails after this point
+    /// lets go of the directory only once what it opened there is closed.
+    pub lock: Arc<DirLock>,
 }
 
 /// Locks the data directory, then opens the partition logs, the offsets

@@ -267,6 +267,13 @@ async fn admit(ctx: &Context, req: &Request, session: &mut Session) -> Result<Op
             FaultKind::Error(error) => return refuse::refuse(req, error).map(Some),
         }
     }
+    pre_auth(ctx, req, session).await
+}
+
+/// The answer to an API a client may send before authenticating, or `None`
+/// for any other.
+async fn pre_auth(ctx: &Context, req: &Request, session: &mut Session) -> Result<Option<Reply>> {
+    let version = req.version();
     Ok(Some(match req.api_key {
         ApiKey::ApiVersions => {
             if version >= 3

@@ -42,15 +42,7 @@ pub(super) fn refuse(req: &Request, error: ResponseError) -> Result<Reply> {
         ApiKey::OffsetCommit => offset_commit(req, code),
         ApiKey::OffsetFetch => offset_fetch(req, code),
         ApiKey::FindCoordinator => find_coordinator(req, code),
-        ApiKey::JoinGroup => {
-            let mut response = JoinGroupResponse::default();
-            response.error_code = code;
-            response.generation_id = -1;
-            if req.version() < 7 {
-                response.protocol_name = Some(Default::default());
-            }
-            answer(req, &response)
-        }
+        ApiKey::JoinGroup => join_group(req, code),
         ApiKey::SyncGroup => answer(req, &SyncGroupResponse::default().with_error_code(code)),
         ApiKey::Heartbeat => answer(req, &HeartbeatResponse::default().with_error_code(code)),
         ApiKey::LeaveGroup => answer(req, &LeaveGroupResponse::default().with_error_code(code)),
@@ -230,6 +222,16 @@ fn find_coordinator(req: &Request, code: i16) -> Result<Reply> {
             c
         })
         .collect();
+    answer(req, &response)
+}
+
+fn join_group(req: &Request, code: i16) -> Result<Reply> {
+    let mut response = JoinGroupResponse::default();
+    response.error_code = code;
+    response.generation_id = -1;
+    if req.version() < 7 {
+        response.protocol_name = Some(Default::default());
+    }
     answer(req, &response)
 }
 

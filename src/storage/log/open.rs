@@ -147,7 +147,7 @@ impl Log {
     }
 }
 
-/// Opens the segments at `bases` (ascending), each told where the next begins.
+/// Opens the segments at `bases`, each told where the next one begins.
 fn open_listed(
     dir: &Path,
     bases: &[i64],
@@ -162,6 +162,7 @@ fn open_listed(
             Box::new(Segment::open(dir, base, config, now_ms, files.clone())?),
         );
     }
+    let bases: Vec<i64> = segments.keys().copied().collect();
     for (base, next) in bases.iter().zip(bases.iter().skip(1)) {
         if let Some(segment) = segments.get_mut(base) {
             segment.set_next_offset(*next);

@@ -29,14 +29,14 @@ use crate::session::Clients;
 use crate::storage::{Disk, OpenSegments};
 use crate::txn::TxnCoordinator;
 
-/// What the data directory holds, opened.
+/// What the data directory holds, opened. Fields drop in order: a start
+/// that fails after opening them closes them in the reverse of the order
+/// they were opened in, and lets go of the directory last.
 pub(super) struct Stores {
-    pub dynamic: Arc<DynamicConfigs>,
-    pub catalog: Arc<Catalog>,
-    pub groups: Arc<Coordinator>,
     pub txns: Arc<TxnCoordinator>,
-    /// Last: fields drop in order, so a start that fails after this point
-    /// lets go of the directory only once what it opened there is closed.
+    pub groups: Arc<Coordinator>,
+    pub catalog: Arc<Catalog>,
+    pub dynamic: Arc<DynamicConfigs>,
     pub lock: Arc<DirLock>,
 }
 
@@ -68,11 +68,11 @@ pub(super) async fn open_stores(config: &Config, disk: Arc<dyn Disk>) -> Result<
     })
     .await?;
     Ok(Stores {
-        lock,
-        dynamic,
-        catalog,
-        groups,
         txns: Arc::new(txns),
+        groups,
+        catalog,
+        dynamic,
+        lock,
     })
 }
 

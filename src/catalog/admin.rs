@@ -64,7 +64,7 @@ impl Catalog {
         if validate_only {
             return Ok(topic);
         }
-        topic.write().partitions = self.open_partitions(name, 0..partitions, &cfg)?;
+        topic.write().partitions = self.open_partitions(name, 0..partitions, Arc::new(cfg))?;
         self.topics_mut().insert(topic.clone());
         self.changed();
         if let Err(e) = self.persist() {
@@ -83,11 +83,9 @@ impl Catalog {
         &self,
         name: &str,
         indexes: Range<i32>,
-        cfg: &LogConfig,
+        cfg: Arc<LogConfig>,
     ) -> Result<Vec<Arc<Partition>>> {
         let mut opened = Vec::with_capacity(indexes.len());
-        // One copy of the topic's settings, shared by its partitions.
-        let cfg = Arc::new(cfg.clone());
         for index in indexes {
             let dir = self.partition_dir(name, index);
             let partition = clear_leftover(&dir)
@@ -143,9 +141,14 @@ impl Catalog {
         if validate_only {
             return Ok(());
         }
-        let cfg =
-            topic_config::apply(&self.defaults(), &topic.overrides()).map_err(Error::Config)?;
-        let added = self.open_partitions(name, current..count, &cfg)?;
+        // One copy of the topic's settings, shared by its partitions old and new.
+        let cfg = match topic.partition(0) {
+            Some(first) => first.shared_config(),
+            None => Arc::new(
+                topic_config::apply(&self.defaults(), &topic.overrides()).map_err(Error::Config)?,
+            ),
+        };
+        let added = self.open_partitions(name, current..count, cfg)?;
         topic.write().partitions.extend(added);
         self.changed();
         if let Err(e) = self.persist() {

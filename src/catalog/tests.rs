@@ -179,3 +179,35 @@ fn a_delete_that_cannot_be_written_leaves_the_topic_as_it_was() {
     catalog.delete_topic("t").unwrap();
     assert!(catalog.topic("t").is_none() && !dir.path().join("t-0").exists());
 }
+
+#[test]
+fn a_topics_partitions_share_one_copy_of_its_settings_as_it_grows_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    catalog
+        .create_topic("t", 2, BTreeMap::new(), false)
+        .unwrap();
+    catalog.create_partitions("t", 4, false).unwrap();
+    let shared = |catalog: &Catalog| {
+        let partitions = catalog.topic("t").unwrap().partitions();
+        let first = partitions[0].shared_config();
+        partitions
+            .iter()
+            .all(|p| Arc::ptr_eq(&p.shared_config(), &first))
+    };
+    assert!(shared(&catalog));
+
+    let retention = |o: &mut BTreeMap<String, String>| {
+        o.insert("retention.ms".into(), "1000".into());
+        Ok(())
+    };
+    catalog.alter_configs("t", retention, false).unwrap();
+    catalog.create_partitions("t", 5, false).unwrap();
+    assert!(shared(&catalog));
+    let partitions = catalog.topic("t").unwrap().partitions();
+    assert_eq!(partitions[4].shared_config().retention_ms, 1000);
+    catalog.close().unwrap();
+
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    assert!(shared(&catalog));
+}

@@ -81,6 +81,10 @@ impl Log {
     pub fn config(&self) -> &LogConfig {
         &self.config
     }
+    /// The current settings, as the handle other logs of the topic share.
+    pub fn shared_config(&self) -> Arc<LogConfig> {
+        self.config.clone()
+    }
     /// Replaces the settings; they apply from the next append, roll or retention check.
     pub fn set_config(&mut self, config: impl Into<Arc<LogConfig>>) {
         let config = config.into();

@@ -160,27 +160,38 @@ impl Partition {
 
     /// `read` of the log's config, whether the log is open or not.
     pub(super) fn config<T>(&self, read: impl FnOnce(&LogConfig) -> T) -> T {
-        if let Some(log) = self.log.get() {
-            return read(lock(log).config());
-        }
-        let unopened = lock(&self.unopened);
-        match (unopened.as_ref(), self.log.get()) {
-            (Some(how), _) => read(&how.config),
-            (None, Some(log)) => read(lock(log).config()),
-            (None, None) => read(&LogConfig::default()),
-        }
+        read(&self.shared_config())
+    }
+
+    /// The log's settings, as the handle the topic's partitions share.
+    pub(crate) fn shared_config(&self) -> Arc<LogConfig> {
+        self.open_or_not(Log::shared_config, |how| how.config.clone())
+            .unwrap_or_default()
     }
 
     /// Every offset below this is fsynced.
     pub(crate) fn recovery_point(&self) -> i64 {
+        self.open_or_not(Log::synced_offset, |how| how.recovery_point)
+            .unwrap_or(0)
+    }
+
+    /// `open` of the log if it is open, else `unopened` of how it will
+    /// open; neither (a partition closed) gives `None`. Never opens it.
+    fn open_or_not<T>(
+        &self,
+        open: impl Fn(&Log) -> T,
+        unopened: impl FnOnce(&Unopened) -> T,
+    ) -> Option<T> {
         if let Some(log) = self.log.get() {
-            return lock(log).synced_offset();
+            return Some(open(&lock(log)));
         }
-        let unopened = lock(&self.unopened);
-        match (unopened.as_ref(), self.log.get()) {
-            (Some(how), _) => how.recovery_point,
-            (None, Some(log)) => lock(log).synced_offset(),
-            (None, None) => 0,
+        // The log may open between the two looks; `unopened` is taken under
+        // its lock as the log is published, so one of them holds the answer.
+        let how = lock(&self.unopened);
+        match (how.as_ref(), self.log.get()) {
+            (Some(how), _) => Some(unopened(how)),
+            (None, Some(log)) => Some(open(&lock(log))),
+            (None, None) => None,
         }
     }
 

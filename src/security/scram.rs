@@ -169,14 +169,18 @@ pub(crate) enum Exchange {
     /// The client-first message is expected.
     Start(Mechanism),
     /// The server-first message was sent; the client-final one is expected.
-    Challenged {
-        mechanism: Mechanism,
-        user: String,
-        credential: Credential,
-        client_first_bare: String,
-        server_first: String,
-        nonce: String,
-    },
+    Challenged(Challenge),
+}
+
+/// What the server said in its first message, and to whom.
+#[derive(Debug)]
+pub(crate) struct Challenge {
+    mechanism: Mechanism,
+    user: String,
+    credential: Credential,
+    client_first_bare: String,
+    server_first: String,
+    nonce: String,
 }
 
 /// What one step of the exchange produced.
@@ -201,88 +205,94 @@ impl Exchange {
             return Step::Failed("the SCRAM message is not UTF-8".into());
         };
         match self {
-            Exchange::Start(mechanism) => {
-                let mechanism = *mechanism;
-                // gs2-header "n,," (no channel binding, no authzid or one we ignore).
-                // gs2-header "n,,": no channel binding and no authorization id.
-                let Some(bare) = text.strip_prefix("n,,") else {
-                    return Step::Failed("unsupported GS2 header".into());
-                };
-                if bare.len() > MAX_FIRST_MESSAGE {
-                    return Step::Failed("client-first message too long".into());
+            Exchange::Start(mechanism) => match Challenge::new(*mechanism, text, lookup) {
+                Ok(challenge) => {
+                    let reply = challenge.server_first.clone().into_bytes();
+                    *self = Exchange::Challenged(challenge);
+                    Step::Continue(reply)
                 }
-                let attrs = attributes(bare);
-                let (Some(user), Some(client_nonce)) = (attrs.get("n"), attrs.get("r")) else {
-                    return Step::Failed("client-first message without n= or r=".into());
-                };
-                let user = user.replace("=2C", ",").replace("=3D", "=");
-                let Some(credential) = lookup(&user, mechanism) else {
-                    return Step::Failed(format!(
-                        "no {} credential for user {user:?}",
-                        mechanism.name()
-                    ));
-                };
-                let nonce = format!("{client_nonce}{}", B64.encode(random_bytes(18)));
-                let server_first = format!(
-                    "r={nonce},s={},i={}",
-                    B64.encode(&credential.salt),
-                    credential.iterations
-                );
-                let reply = server_first.clone().into_bytes();
-                *self = Exchange::Challenged {
-                    mechanism,
-                    user,
-                    credential,
-                    client_first_bare: bare.to_string(),
-                    server_first,
-                    nonce,
-                };
-                Step::Continue(reply)
-            }
-            Exchange::Challenged {
-                mechanism,
-                user,
-                credential,
-                client_first_bare,
-                server_first,
-                nonce,
-            } => {
-                let Some((without_proof, proof)) = text.rsplit_once(",p=") else {
-                    return Step::Failed("client-final message without a proof".into());
-                };
-                if text.len() > MAX_FINAL_MESSAGE + nonce.len() {
-                    return Step::Failed("client-final message too long".into());
-                }
-                let attrs = attributes(without_proof);
-                if attrs.get("r").map(String::as_str) != Some(nonce.as_str()) {
-                    return Step::Failed("the nonce does not match".into());
-                }
-                // "biws" is base64 of "n,,": no channel binding, as the GS2 header said.
-                if attrs.get("c").map(String::as_str) != Some("biws") {
-                    return Step::Failed("unexpected channel binding".into());
-                }
-                let Ok(proof) = B64.decode(proof) else {
-                    return Step::Failed("the proof is not base64".into());
-                };
-                let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-                let signature = mechanism.hmac(&credential.stored_key, auth_message.as_bytes());
-                if proof.len() != signature.len() {
-                    return Step::Failed("the proof has the wrong length".into());
-                }
-                let client_key: Vec<u8> =
-                    proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
-                if !constant_time_eq(&mechanism.hash(&client_key), &credential.stored_key) {
-                    return Step::Failed(format!(
-                        "wrong password for user {:?}",
-                        super::sasl::shorten(user)
-                    ));
-                }
-                let server_signature =
-                    mechanism.hmac(&credential.server_key, auth_message.as_bytes());
-                let reply = format!("v={}", B64.encode(server_signature)).into_bytes();
-                Step::Done(user.clone(), reply)
-            }
+                Err(why) => Step::Failed(why),
+            },
+            Exchange::Challenged(challenge) => match challenge.verify(text) {
+                Ok(reply) => Step::Done(challenge.user.clone(), reply),
+                Err(why) => Step::Failed(why),
+            },
         }
+    }
+}
+
+impl Challenge {
+    /// The answer to the client-first message `text`: a nonce of the
+    /// client's extended by ours, and the user's salt and iterations.
+    fn new(
+        mechanism: Mechanism,
+        text: &str,
+        lookup: impl Fn(&str, Mechanism) -> Option<Credential>,
+    ) -> Result<Challenge, String> {
+        // gs2-header "n,,": no channel binding and no authorization id.
+        let bare = text.strip_prefix("n,,").ok_or("unsupported GS2 header")?;
+        if bare.len() > MAX_FIRST_MESSAGE {
+            return Err("client-first message too long".into());
+        }
+        let attrs = attributes(bare);
+        let (Some(user), Some(client_nonce)) = (attrs.get("n"), attrs.get("r")) else {
+            return Err("client-first message without n= or r=".into());
+        };
+        let user = user.replace("=2C", ",").replace("=3D", "=");
+        let credential = lookup(&user, mechanism)
+            .ok_or_else(|| format!("no {} credential for user {user:?}", mechanism.name()))?;
+        let nonce = format!("{client_nonce}{}", B64.encode(random_bytes(18)));
+        let server_first = format!(
+            "r={nonce},s={},i={}",
+            B64.encode(&credential.salt),
+            credential.iterations
+        );
+        Ok(Challenge {
+            mechanism,
+            user,
+            credential,
+            client_first_bare: bare.to_string(),
+            server_first,
+            nonce,
+        })
+    }
+
+    /// Checks the client-final message `text`: our nonce, no channel
+    /// binding, and a proof of the password. Gives the server-final message.
+    fn verify(&self, text: &str) -> Result<Vec<u8>, String> {
+        let (without_proof, proof) = text
+            .rsplit_once(",p=")
+            .ok_or("client-final message without a proof")?;
+        if text.len() > MAX_FINAL_MESSAGE + self.nonce.len() {
+            return Err("client-final message too long".into());
+        }
+        let attrs = attributes(without_proof);
+        if attrs.get("r") != Some(&self.nonce) {
+            return Err("the nonce does not match".into());
+        }
+        // "biws" is base64 of "n,,": no channel binding, as the GS2 header said.
+        if attrs.get("c").map(String::as_str) != Some("biws") {
+            return Err("unexpected channel binding".into());
+        }
+        let proof = B64.decode(proof).map_err(|_| "the proof is not base64")?;
+        let auth_message = format!(
+            "{},{},{without_proof}",
+            self.client_first_bare, self.server_first
+        );
+        let (mechanism, credential) = (self.mechanism, &self.credential);
+        let signature = mechanism.hmac(&credential.stored_key, auth_message.as_bytes());
+        if proof.len() != signature.len() {
+            return Err("the proof has the wrong length".into());
+        }
+        let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
+        if !constant_time_eq(&mechanism.hash(&client_key), &credential.stored_key) {
+            return Err(format!(
+                "wrong password for user {:?}",
+                super::sasl::shorten(&self.user)
+            ));
+        }
+        let server_signature = mechanism.hmac(&credential.server_key, auth_message.as_bytes());
+        Ok(format!("v={}", B64.encode(server_signature)).into_bytes())
     }
 }
 

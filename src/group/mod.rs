@@ -61,6 +61,7 @@ use tokio::task::JoinHandle;
 pub use config::GroupConfig;
 pub(crate) use join::JoinRequest;
 pub(crate) use membership::{Leaving, SyncRequest};
+pub(crate) use modern::DescribedMember;
 pub(crate) use offsets::{Commit, FetchedOffset, TopicResults};
 pub(crate) use state::{JoinResult, SyncResult};
 pub(crate) use store::OFFSETS_DIR;

@@ -246,11 +246,79 @@ fn apply(
     user: &str,
     changes: &[&Alteration],
 ) -> std::result::Result<(), Refusal> {
-    let unacceptable = |m: &str| Err((ResponseError::UnacceptableCredential, m.to_string()));
     if user.is_empty() {
-        return unacceptable("Username must not be empty");
+        return Err(unacceptable("Username must not be empty"));
     }
-    let mut mechanisms = Vec::new();
+    let mechanisms = mechanisms_once(changes)?;
+    let in_file = configured.get(user);
+    let mut mine = runtime.get(user).cloned().unwrap_or_default();
+    for (change, m) in changes.iter().zip(mechanisms) {
+        match change {
+            Alteration::Upsert {
+                iterations,
+                salt,
+                salted_password,
+                ..
+            } => {
+                if in_file.is_some() {
+                    return Err(unacceptable(IN_THE_FILE));
+                }
+                let credential = salted(m, *iterations, salt, salted_password)?;
+                mine.insert(m, credential);
+            }
+            Alteration::Delete { .. } => {
+                let from_file = in_file.is_some_and(|u| u.contains_key(&m));
+                if mine.remove(&m).is_none() && !from_file {
+                    return Err((
+                        ResponseError::ResourceNotFound,
+                        "Attempt to delete a user credential that does not exist".into(),
+                    ));
+                }
+                if from_file {
+                    return Err(unacceptable(IN_THE_FILE));
+                }
+            }
+        }
+    }
+    if mine.is_empty() {
+        runtime.remove(user);
+    } else {
+        runtime.insert(user.to_string(), mine);
+    }
+    Ok(())
+}
+
+/// The credential an upsert gives, if Kafka would accept its parameters.
+fn salted(
+    m: Mechanism,
+    iterations: i32,
+    salt: &[u8],
+    salted_password: &[u8],
+) -> std::result::Result<Credential, Refusal> {
+    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(unacceptable("Iterations must be in [4096, 16384]"));
+    }
+    if salt.is_empty() || salted_password.is_empty() {
+        return Err(unacceptable("Salt and salted password must not be empty"));
+    }
+    Ok(Credential::from_salted(
+        m,
+        salted_password,
+        salt.to_vec(),
+        iterations,
+    ))
+}
+
+/// Why a user of the configuration file cannot be changed by a request.
+const IN_THE_FILE: &str = "A user of the configuration file is changed in the file";
+
+fn unacceptable(message: &str) -> Refusal {
+    (ResponseError::UnacceptableCredential, message.to_string())
+}
+
+/// The mechanism of each change, in order: each known, and none twice.
+fn mechanisms_once(changes: &[&Alteration]) -> std::result::Result<Vec<Mechanism>, Refusal> {
+    let mut mechanisms = Vec::with_capacity(changes.len());
     for c in changes {
         let (Alteration::Upsert { mechanism, .. } | Alteration::Delete { mechanism, .. }) = c;
         let Some(m) = Mechanism::from_code(*mechanism) else {
@@ -267,57 +335,8 @@ fn apply(
         }
         mechanisms.push(m);
     }
-    let mut mine = runtime.get(user).cloned().unwrap_or_default();
-    for c in changes {
-        match c {
-            Alteration::Upsert {
-                mechanism,
-                iterations,
-                salt,
-                salted_password,
-                ..
-            } => {
-                let Some(m) = Mechanism::from_code(*mechanism) else {
-                    continue;
-                };
-                if configured.contains_key(user) {
-                    return unacceptable("A user of the configuration file is changed in the file");
-                }
-                if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(iterations) {
-                    return unacceptable("Iterations must be in [4096, 16384]");
-                }
-                if salt.is_empty() || salted_password.is_empty() {
-                    return unacceptable("Salt and salted password must not be empty");
-                }
-                mine.insert(
-                    m,
-                    Credential::from_salted(m, salted_password, salt.clone(), *iterations),
-                );
-            }
-            Alteration::Delete { mechanism, .. } => {
-                let Some(m) = Mechanism::from_code(*mechanism) else {
-                    continue;
-                };
-                let configured = configured.get(user).is_some_and(|u| u.contains_key(&m));
-                if mine.remove(&m).is_none() && !configured {
-                    return Err((
-                        ResponseError::ResourceNotFound,
-                        "Attempt to delete a user credential that does not exist".into(),
-                    ));
-                }
-                if configured {
-                    return Err((
-                        ResponseError::UnacceptableCredential,
-                        "A user of the configuration file is changed in the file".into(),
-                    ));
-                }
-            }
-        }
-    }
-    if mine.is_empty() {
-        runtime.remove(user);
-    } else {
-        runtime.insert(user.to_string(), mine);
-    }
-    Ok(())
+    Ok(mechanisms)
 }
+
+#[cfg(test)]
+mod tests;

@@ -107,32 +107,15 @@ impl Broker {
         .map_err(io_err("log cleaner thread"))?;
         let mut background = start::background_tasks(&stores, &config, &stop_rx);
         let serving = Serving::new(ctx, tls, stores.lock.clone());
-        let binds = bound
-            .iter()
-            .filter_map(|(node, listeners)| Some((*node, listeners.first()?.addr)))
-            .collect();
-        for (node, listeners) in bound {
-            serving.start(node, listeners);
-        }
-        let control = Arc::new(Control {
-            serving,
-            nodes,
-            faults,
-            binds,
-            changing: tokio::sync::Mutex::new(false),
-        });
-        let http_addr = http.and_then(|listener| {
-            let addr = listener.local_addr().ok();
-            let shared = http::Shared {
-                catalog: catalog.clone(),
-                groups: stores.groups.clone(),
-                clients,
-                metrics: metrics.clone(),
-                control: cluster.is_some().then(|| control.clone()),
-            };
-            background.push(tokio::spawn(http::serve(listener, shared, stop_rx)));
-            addr
-        });
+        let control = Arc::new(Control::serve(serving, bound, nodes, faults));
+        let shared = http::Shared {
+            catalog: catalog.clone(),
+            groups: stores.groups.clone(),
+            clients,
+            metrics: metrics.clone(),
+            control: cluster.is_some().then(|| control.clone()),
+        };
+        let http_addr = start::serve_http(http, shared, stop_rx, &mut background);
         start::log_ready(
             started,
             (addr, cluster.is_some()),

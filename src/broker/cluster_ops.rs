@@ -10,8 +10,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
 
 use super::Broker;
-use super::serving::Serving;
-use super::serving::bind_listener;
+use super::serving::{Bound, Serving, bind_listener};
 use crate::cluster::Nodes;
 use crate::error::{Error, Result};
 use crate::faults::{Fault, FaultKind, Faults};
@@ -33,6 +32,29 @@ pub(crate) struct Control {
 }
 
 impl Control {
+    /// Starts serving each node of `bound` on its listeners.
+    pub(super) fn serve(
+        serving: Serving,
+        bound: Vec<(i32, Vec<Bound>)>,
+        nodes: Arc<Nodes>,
+        faults: Arc<Faults>,
+    ) -> Control {
+        let binds = bound
+            .iter()
+            .filter_map(|(node, listeners)| Some((*node, listeners.first()?.addr)))
+            .collect();
+        for (node, listeners) in bound {
+            serving.start(node, listeners);
+        }
+        Control {
+            serving,
+            nodes,
+            faults,
+            binds,
+            changing: tokio::sync::Mutex::new(false),
+        }
+    }
+
     /// Takes a node down: its partitions and coordinators move, then its
     /// listeners and connections close.
     pub(crate) async fn node_down(&self, node: i32) -> Result<()> {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::faults::Faults;
 use crate::group::Coordinator;
 use crate::handler::Context;
-use crate::observe::Metrics;
+use crate::observe::{Metrics, http};
 use crate::security::SecurityProtocol;
 use crate::security::credentials::Credentials;
 use crate::session::Clients;
@@ -210,6 +210,20 @@ pub(super) async fn bind_http(config: &Config) -> Result<Option<TcpListener>> {
 /// The tasks that run beside the listeners: memory given back, retention,
 /// flushing sealed segments (and all logs, with `flush = "interval"`),
 /// transaction timeouts and the group coordinator's timer.
+/// Serves the status page, `/metrics` and the cluster endpoints on
+/// `listener`, if there is one, until `stop`; gives its address.
+pub(super) fn serve_http(
+    listener: Option<TcpListener>,
+    shared: http::Shared,
+    stop: watch::Receiver<bool>,
+    background: &mut Vec<JoinHandle<()>>,
+) -> Option<SocketAddr> {
+    let listener = listener?;
+    let addr = listener.local_addr().ok();
+    background.push(tokio::spawn(http::serve(listener, shared, stop)));
+    addr
+}
+
 pub(super) fn background_tasks(
     stores: &Stores,
     config: &Config,

@@ -14,45 +14,19 @@ use crate::acl::{op, resource};
 use crate::error::Result;
 use crate::group::Commit;
 
+/// Per topic, per partition: its index and either its place among the
+/// commits or the refusal it gets without the group being asked.
+type Slots = Vec<Vec<(i32, std::result::Result<usize, ResponseError>)>>;
+
 pub(super) async fn handle(
     ctx: &Call<'_>,
     req: OffsetCommitRequest,
     _version: i16,
 ) -> Result<OffsetCommitResponse> {
-    let mut commits = Vec::new();
-    // Per partition: Ok(index into `commits`) or a refusal made here.
-    let mut slots: Vec<Vec<(i32, Result<usize, ResponseError>)>> = Vec::new();
     let group = ctx
         .check(op::READ, resource::GROUP, &req.group_id)
         .and_then(|()| ctx.coordinates_group(&req.group_id));
-    let mut denied_topic = false;
-    for topic in &req.topics {
-        let name = topic.name.to_string();
-        let refused = group.and_then(|()| ctx.check(op::READ, resource::TOPIC, &name));
-        denied_topic |= group.is_ok() && refused.is_err();
-        let mut slot = Vec::new();
-        for p in &topic.partitions {
-            let refused = refused.and_then(|()| {
-                ctx.catalog
-                    .partition(&name, p.partition_index)
-                    .map(drop)
-                    .map_err(|_| ResponseError::UnknownTopicOrPartition)
-            });
-            if let Err(e) = refused {
-                slot.push((p.partition_index, Err(e)));
-                continue;
-            }
-            slot.push((p.partition_index, Ok(commits.len())));
-            commits.push(Commit {
-                topic: name.clone(),
-                partition: p.partition_index,
-                offset: p.committed_offset,
-                leader_epoch: p.committed_leader_epoch,
-                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-            });
-        }
-        slots.push(slot);
-    }
+    let (commits, slots, denied_topic) = sort(ctx, &req, group);
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
     // Refused by the authorizer (the group, or every topic named): the
     // group is not asked, as in Kafka.
@@ -91,4 +65,45 @@ pub(super) async fn handle(
         response.topics.push(out);
     }
     Ok(response)
+}
+
+/// The commits the group is asked for, where each partition's answer comes
+/// from, and whether the authorizer refused a topic (`group` is the
+/// group's own check).
+fn sort(
+    ctx: &Call<'_>,
+    req: &OffsetCommitRequest,
+    group: std::result::Result<(), ResponseError>,
+) -> (Vec<Commit>, Slots, bool) {
+    let mut commits = Vec::new();
+    let mut slots = Vec::new();
+    let mut denied_topic = false;
+    for topic in &req.topics {
+        let name = topic.name.to_string();
+        let refused = group.and_then(|()| ctx.check(op::READ, resource::TOPIC, &name));
+        denied_topic |= group.is_ok() && refused.is_err();
+        let mut slot = Vec::new();
+        for p in &topic.partitions {
+            let refused = refused.and_then(|()| {
+                ctx.catalog
+                    .partition(&name, p.partition_index)
+                    .map(drop)
+                    .map_err(|_| ResponseError::UnknownTopicOrPartition)
+            });
+            if let Err(e) = refused {
+                slot.push((p.partition_index, Err(e)));
+                continue;
+            }
+            slot.push((p.partition_index, Ok(commits.len())));
+            commits.push(Commit {
+                topic: name.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            });
+        }
+        slots.push(slot);
+    }
+    (commits, slots, denied_topic)
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::ResponseError;
 
 use super::{DEFAULT_CONFIG, Entry, STATIC_BROKER_CONFIG};
+use crate::config::Config;
 use crate::dynamic_config::{
     GROUP_HEARTBEAT_INTERVAL, GROUP_SESSION_TIMEOUT, KEPT, Scope, is_dynamic,
 };
@@ -45,7 +46,26 @@ fn source(scope: Scope) -> i8 {
 /// defaults and the other dynamic settings, each with where its value comes from.
 pub(super) fn broker_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
     scope(ctx, name)?;
-    let c = &ctx.config;
+    let mut entries = fixed_entries(&ctx.config);
+    for row in topic_config::SETTINGS {
+        let Some(name) = row.broker_name else {
+            continue;
+        };
+        if entries.iter().any(|e| e.name == name) {
+            continue;
+        }
+        let fallback = (row.value(&ctx.config.log), STATIC_BROKER_CONFIG);
+        entries.push(dynamic_entry(ctx, name, fallback, row.kind));
+    }
+    for &(name, kind, default) in KEPT {
+        let fallback = (default.to_string(), DEFAULT_CONFIG);
+        entries.push(dynamic_entry(ctx, name, fallback, kind));
+    }
+    Ok(entries)
+}
+
+/// The settings only the configuration file sets.
+fn fixed_entries(c: &Config) -> Vec<Entry> {
     let fixed = [
         (
             "auto.create.topics.enable",
@@ -68,7 +88,7 @@ pub(super) fn broker_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
             ConfigType::String,
         ),
     ];
-    let mut entries: Vec<Entry> = fixed
+    fixed
         .into_iter()
         .map(|(name, value, kind)| Entry {
             name,
@@ -79,45 +99,35 @@ pub(super) fn broker_entries(ctx: &Context, name: &str) -> Result<Vec<Entry>> {
             kind,
             doc: None,
         })
-        .collect();
-    let dynamic = |name: &'static str, fallback: String, fallback_source: i8, kind| {
-        let mut synonyms = Vec::new();
-        let (value, source) = match ctx.dynamic.broker_value(name) {
-            Some((v, s)) => {
-                synonyms.push((name, v.clone(), source(s)));
-                (v, source(s))
-            }
-            None => (fallback.clone(), fallback_source),
-        };
-        synonyms.push((name, fallback, fallback_source));
-        Entry {
-            name,
-            value,
-            source,
-            read_only: false,
-            kind,
-            doc: None,
-            synonyms,
+        .collect()
+}
+
+/// A setting AlterConfigs may change: its dynamic value if one is set,
+/// else `fallback` (a value and its source), which is listed as a synonym.
+fn dynamic_entry(
+    ctx: &Context,
+    name: &'static str,
+    (fallback, fallback_source): (String, i8),
+    kind: ConfigType,
+) -> Entry {
+    let mut synonyms = Vec::new();
+    let (value, source) = match ctx.dynamic.broker_value(name) {
+        Some((v, s)) => {
+            synonyms.push((name, v.clone(), source(s)));
+            (v, source(s))
         }
+        None => (fallback.clone(), fallback_source),
     };
-    for row in topic_config::SETTINGS {
-        let Some(name) = row.broker_name else {
-            continue;
-        };
-        if entries.iter().any(|e| e.name == name) {
-            continue;
-        }
-        entries.push(dynamic(
-            name,
-            row.value(&c.log),
-            STATIC_BROKER_CONFIG,
-            row.kind,
-        ));
+    synonyms.push((name, fallback, fallback_source));
+    Entry {
+        name,
+        value,
+        source,
+        read_only: false,
+        kind,
+        doc: None,
+        synonyms,
     }
-    for &(name, kind, default) in KEPT {
-        entries.push(dynamic(name, default.to_string(), DEFAULT_CONFIG, kind));
-    }
-    Ok(entries)
 }
 
 /// Changes dynamic broker settings; the topic defaults follow at once.

@@ -97,42 +97,7 @@ pub(super) fn encode(version: i16, correlation_id: i32, answer: &Answer) -> Vec<
         }
         w.count(topic.partitions.len());
         for partition in &topic.partitions {
-            w.buf.put_i32(partition.index);
-            w.buf.put_i16(partition.error_code);
-            w.buf.put_i64(partition.high_watermark);
-            w.buf.put_i64(partition.last_stable);
-            if version >= 5 {
-                w.buf.put_i64(partition.log_start);
-            }
-            match &partition.aborted {
-                None => w.null(),
-                Some(aborted) => {
-                    w.count(aborted.len());
-                    for &(producer_id, first_offset) in aborted {
-                        w.buf.put_i64(producer_id);
-                        w.buf.put_i64(first_offset);
-                        if w.flexible {
-                            w.no_tags();
-                        }
-                    }
-                }
-            }
-            if version >= 11 {
-                w.buf.put_i32(-1); // preferred read replica: none
-            }
-            match &partition.records {
-                Records::File(range) => {
-                    w.size(range.len);
-                    w.chunk(Chunk::File(range.clone()));
-                }
-                Records::Bytes(records) => {
-                    w.size(records.len());
-                    w.bytes(records);
-                }
-            }
-            if w.flexible {
-                w.no_tags();
-            }
+            w.partition(version, partition);
         }
         if w.flexible {
             w.no_tags();
@@ -152,6 +117,46 @@ struct Writer {
 }
 
 impl Writer {
+    /// One partition's answer at `version`.
+    fn partition(&mut self, version: i16, partition: &PartitionAnswer) {
+        self.buf.put_i32(partition.index);
+        self.buf.put_i16(partition.error_code);
+        self.buf.put_i64(partition.high_watermark);
+        self.buf.put_i64(partition.last_stable);
+        if version >= 5 {
+            self.buf.put_i64(partition.log_start);
+        }
+        match &partition.aborted {
+            None => self.null(),
+            Some(aborted) => {
+                self.count(aborted.len());
+                for &(producer_id, first_offset) in aborted {
+                    self.buf.put_i64(producer_id);
+                    self.buf.put_i64(first_offset);
+                    if self.flexible {
+                        self.no_tags();
+                    }
+                }
+            }
+        }
+        if version >= 11 {
+            self.buf.put_i32(-1); // preferred read replica: none
+        }
+        match &partition.records {
+            Records::File(range) => {
+                self.size(range.len);
+                self.chunk(Chunk::File(range.clone()));
+            }
+            Records::Bytes(records) => {
+                self.size(records.len());
+                self.bytes(records);
+            }
+        }
+        if self.flexible {
+            self.no_tags();
+        }
+    }
+
     fn uvarint(&mut self, mut n: u64) {
         while n >= 0x80 {
             self.buf.put_u8((n as u8) | 0x80);

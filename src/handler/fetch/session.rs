@@ -80,6 +80,37 @@ struct Session {
     last_used: Instant,
 }
 
+impl Session {
+    /// An incremental request's changes: partitions `asked` for (new ones
+    /// at the end of the order) and `forgotten`.
+    fn update(&mut self, asked: Wants, forgotten: Vec<(TopicRef, Vec<i32>)>) {
+        self.last_used = Instant::now();
+        for (topic, partitions) in asked {
+            for (index, asked) in partitions {
+                let key = (topic.clone(), index);
+                match self.partitions.get_mut(&key) {
+                    Some(entry) => entry.asked = asked,
+                    None => {
+                        let turn = self.next_turn;
+                        self.next_turn += 1;
+                        let entry = Entry {
+                            asked,
+                            told: None,
+                            turn,
+                        };
+                        self.partitions.insert(key, entry);
+                    }
+                }
+            }
+        }
+        for (topic, partitions) in forgotten {
+            for index in partitions {
+                self.partitions.remove(&(topic.clone(), index));
+            }
+        }
+    }
+}
+
 /// What a fetch request does with sessions.
 #[derive(Debug)]
 pub(super) enum Plan {
@@ -154,30 +185,7 @@ impl Sessions {
                     return Plan::Refused(ResponseError::FetchSessionTopicIdError);
                 }
                 session.next_epoch = next_epoch(epoch);
-                session.last_used = Instant::now();
-                for (topic, partitions) in asked {
-                    for (index, asked) in partitions {
-                        let key = (topic.clone(), index);
-                        match session.partitions.get_mut(&key) {
-                            Some(entry) => entry.asked = asked,
-                            None => {
-                                let turn = session.next_turn;
-                                session.next_turn += 1;
-                                let entry = Entry {
-                                    asked,
-                                    told: None,
-                                    turn,
-                                };
-                                session.partitions.insert(key, entry);
-                            }
-                        }
-                    }
-                }
-                for (topic, partitions) in std::mem::take(&mut req.forgotten) {
-                    for index in partitions {
-                        session.partitions.remove(&(topic.clone(), index));
-                    }
-                }
+                session.update(asked, std::mem::take(&mut req.forgotten));
                 Plan::Incremental {
                     session_id: id,
                     wants: wants_of(session),

@@ -32,18 +32,7 @@ pub(super) async fn describe_topic_partitions(
     _version: i16,
 ) -> Result<DescribeTopicPartitionsResponse> {
     let replicas = ctx.replicas();
-    let mut names: Vec<String> = if req.topics.is_empty() {
-        ctx.catalog
-            .topics()
-            .iter()
-            .map(|t| t.name.clone())
-            .filter(|name| ctx.may(op::DESCRIBE, resource::TOPIC, name))
-            .collect()
-    } else {
-        req.topics.iter().map(|t| t.name.to_string()).collect()
-    };
-    names.sort();
-    names.dedup();
+    let names = named_topics(ctx, &req);
     let (from_topic, from_partition) = match &req.cursor {
         Some(c) => (c.topic_name.to_string(), c.partition_index.max(0)),
         None => (String::new(), 0),
@@ -79,15 +68,7 @@ pub(super) async fn describe_topic_partitions(
                 break;
             }
             budget -= 1;
-            let mut d = DescribeTopicPartitionsResponsePartition::default();
-            d.partition_index = p.index;
-            let leader = ctx.nodes.leader(&name, p.index);
-            d.leader_id = BrokerId(leader.node);
-            d.leader_epoch = leader.epoch;
-            d.replica_nodes = replicas.clone();
-            d.isr_nodes = replicas.clone();
-            d.eligible_leader_replicas = Some(Vec::new());
-            d.last_known_elr = Some(Vec::new());
+            let d = described_partition(ctx, &name, p.index, &replicas);
             out.partitions.push(d);
         }
         response.topics.push(out);
@@ -96,6 +77,44 @@ pub(super) async fn describe_topic_partitions(
         }
     }
     Ok(response)
+}
+
+/// The topics DescribeTopicPartitions answers for, sorted, each once: those
+/// named, or every topic the client may describe.
+fn named_topics(ctx: &Call<'_>, req: &DescribeTopicPartitionsRequest) -> Vec<String> {
+    let mut names: Vec<String> = if req.topics.is_empty() {
+        ctx.catalog
+            .topics()
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|name| ctx.may(op::DESCRIBE, resource::TOPIC, name))
+            .collect()
+    } else {
+        req.topics.iter().map(|t| t.name.to_string()).collect()
+    };
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Partition `index` of topic `name`: its leader, and `replicas` as its
+/// replicas and in-sync replicas.
+fn described_partition(
+    ctx: &Call<'_>,
+    name: &str,
+    index: i32,
+    replicas: &[BrokerId],
+) -> DescribeTopicPartitionsResponsePartition {
+    let mut d = DescribeTopicPartitionsResponsePartition::default();
+    d.partition_index = index;
+    let leader = ctx.nodes.leader(name, index);
+    d.leader_id = BrokerId(leader.node);
+    d.leader_epoch = leader.epoch;
+    d.replica_nodes = replicas.to_vec();
+    d.isr_nodes = replicas.to_vec();
+    d.eligible_leader_replicas = Some(Vec::new());
+    d.last_known_elr = Some(Vec::new());
+    d
 }
 
 /// ElectLeaders: the one node already leads every partition, so each named

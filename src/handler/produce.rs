@@ -4,6 +4,7 @@
 //! a transactional producer.
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use std::sync::Arc;
 
@@ -21,47 +22,9 @@ use crate::protocol::{Request, encode_response};
 pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
-    let acks_valid = matches!(body.acks, -1..=1);
-    // Transactional records need the transactional id they belong to, and
-    // WRITE on it (Kafka refuses them without one, authorizer or not).
-    let transactional = body
-        .topic_data
-        .iter()
-        .flat_map(|t| &t.partition_data)
-        .filter_map(|p| p.records.as_deref())
-        .any(|records| Partition::transactional_producer(records).is_some());
-    let transaction = match (&body.transactional_id, transactional) {
-        (_, false) => Ok(()),
-        (Some(id), true) => ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, id),
-        (None, true) => Err(ResponseError::TransactionalIdAuthorizationFailed),
-    };
+    let transaction = transaction_allowed(ctx, &body);
     let durable = body.acks != 0 && ctx.config.flush == FlushMode::Always;
-    let mut results = Vec::new();
-    let mut to_sync: Vec<(Arc<Partition>, i64)> = Vec::new();
-    for topic in body.topic_data {
-        let mut partitions = Vec::new();
-        let allowed = transaction.and_then(|()| ctx.check(op::WRITE, resource::TOPIC, &topic.name));
-        for data in topic.partition_data {
-            let result = if let Err(refused) = allowed {
-                Err(Error::api(refused, "not authorized"))
-            } else if acks_valid {
-                produce_one(ctx, &topic.name, data.index, data.records, body.acks)
-            } else {
-                Err(Error::api(
-                    ResponseError::InvalidRequiredAcks,
-                    "acks must be -1, 0 or 1",
-                ))
-            };
-            let result = result.map(|(info, partition)| {
-                if durable {
-                    to_sync.push((partition, info.last_offset));
-                }
-                info
-            });
-            partitions.push((data.index, result));
-        }
-        results.push((topic.name, partitions));
-    }
+    let (mut results, to_sync) = append_all(ctx, body.topic_data, body.acks, transaction, durable);
     if body.acks == 0 {
         // Kafka closes the connection after a failed acks=0 produce, so the producer notices.
         let failed = results.iter().flat_map(|(_, p)| p).any(|(_, r)| r.is_err());
@@ -86,6 +49,66 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         }
         Ok(vec![respond(results, version, correlation_id)?.into()])
     })))
+}
+
+/// Whether the request may write the transactional records it holds:
+/// they need the transactional id they belong to, and WRITE on it (Kafka
+/// refuses them without one, authorizer or not).
+fn transaction_allowed(
+    ctx: &Call<'_>,
+    body: &ProduceRequest,
+) -> std::result::Result<(), ResponseError> {
+    let transactional = body
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_deref())
+        .any(|records| Partition::transactional_producer(records).is_some());
+    match (&body.transactional_id, transactional) {
+        (_, false) => Ok(()),
+        (Some(id), true) => ctx.check(op::WRITE, resource::TRANSACTIONAL_ID, id),
+        (None, true) => Err(ResponseError::TransactionalIdAuthorizationFailed),
+    }
+}
+
+/// Appends each partition's records (`transaction`: whether the request
+/// may write its transactional ones). With `durable`, each partition
+/// written is listed with the last offset its answer waits to see fsynced.
+fn append_all(
+    ctx: &Call<'_>,
+    topics: Vec<TopicProduceData>,
+    acks: i16,
+    transaction: std::result::Result<(), ResponseError>,
+    durable: bool,
+) -> (TopicResults, Vec<(Arc<Partition>, i64)>) {
+    let acks_valid = matches!(acks, -1..=1);
+    let mut results = Vec::new();
+    let mut to_sync = Vec::new();
+    for topic in topics {
+        let mut partitions = Vec::new();
+        let allowed = transaction.and_then(|()| ctx.check(op::WRITE, resource::TOPIC, &topic.name));
+        for data in topic.partition_data {
+            let result = if let Err(refused) = allowed {
+                Err(Error::api(refused, "not authorized"))
+            } else if acks_valid {
+                produce_one(ctx, &topic.name, data.index, data.records, acks)
+            } else {
+                Err(Error::api(
+                    ResponseError::InvalidRequiredAcks,
+                    "acks must be -1, 0 or 1",
+                ))
+            };
+            let result = result.map(|(info, partition)| {
+                if durable {
+                    to_sync.push((partition, info.last_offset));
+                }
+                info
+            });
+            partitions.push((data.index, result));
+        }
+        results.push((topic.name, partitions));
+    }
+    (results, to_sync)
 }
 
 type TopicResults = Vec<(TopicName, Vec<(i32, Result<AppendInfo>)>)>;

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
 use super::{Call, Reply, str_bytes};
 use crate::acl::{op, resource};
 use crate::error::Result;
-use crate::group::JoinRequest;
+use crate::group::{JoinRequest, JoinResult};
 use crate::protocol::{Request, encode_response};
 
 pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<Reply> {
@@ -42,6 +42,18 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<
         // Kafka's refusal names no member.
         Err(e) => crate::group::JoinResult::error(e, ""),
     };
+    let response = respond(result, version);
+    let frame = encode_response(
+        ApiKey::JoinGroup,
+        version,
+        req.header.correlation_id,
+        &response,
+    )?;
+    Ok(Reply::Frame(vec![frame.freeze().into()]))
+}
+
+/// JoinGroup's answer at `version`.
+fn respond(result: JoinResult, version: i16) -> JoinGroupResponse {
     let mut response = JoinGroupResponse::default();
     response.error_code = result.error.map_or(0, |e| e.code());
     response.generation_id = result.generation;
@@ -72,11 +84,5 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request, host: &str) -> Result<
             out
         })
         .collect();
-    let frame = encode_response(
-        ApiKey::JoinGroup,
-        version,
-        req.header.correlation_id,
-        &response,
-    )?;
-    Ok(Reply::Frame(vec![frame.freeze().into()]))
+    response
 }

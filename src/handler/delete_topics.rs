@@ -27,55 +27,65 @@ pub(super) async fn handle(
     };
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
-        let mut out = DeletableTopicResult::default();
-        let by_id = name.is_none();
-        let mut name = name.or_else(|| {
-            ctx.catalog
-                .topic_by_id(id)
-                .map(|t| TopicName(str_bytes(&t.name)))
-        });
-        // By id, a topic the caller may not describe keeps its name secret.
-        if by_id
-            && name
-                .as_ref()
-                .is_some_and(|n| !ctx.may(op::DESCRIBE, resource::TOPIC, n))
-        {
-            name = None;
-            out.topic_id = id;
-            out.error_code = ResponseError::TopicAuthorizationFailed.code();
-            response.responses.push(out);
-            continue;
-        }
-        let result = match &name {
-            Some(name) => match ctx.require(op::DELETE, resource::TOPIC, name) {
-                Ok(()) => {
-                    let name = name.to_string();
-                    on_catalog(ctx, move |catalog| catalog.delete_topic(&name)).await
-                }
-                Err(refused) => Err(refused),
-            },
-            None => Err(Error::api(
-                ResponseError::UnknownTopicId,
-                "unknown topic id",
-            )),
-        };
-        match result {
-            Ok(topic) => {
-                tracing::info!(topic = %topic.name, "deleted topic");
-                ctx.nodes.forget(&topic.name);
-                if version >= 6 {
-                    out.topic_id = topic.id;
-                }
-            }
-            Err(e) => {
-                out.error_code = e.code();
-                if version >= 5 {
-                    out.error_message = Some(str_bytes(&e.message()));
-                }
-            }
-        }
-        out.name = name;
-        response.responses.push(out);
+        response
+            .responses
+            .push(delete_one(ctx, name, id, version).await);
     }
     Ok(response)
+}
+
+/// Deletes the topic called `name`, or with id `id` when unnamed.
+async fn delete_one(
+    ctx: &Call<'_>,
+    name: Option<TopicName>,
+    id: uuid::Uuid,
+    version: i16,
+) -> DeletableTopicResult {
+    let mut out = DeletableTopicResult::default();
+    let by_id = name.is_none();
+    let name = name.or_else(|| {
+        ctx.catalog
+            .topic_by_id(id)
+            .map(|t| TopicName(str_bytes(&t.name)))
+    });
+    // By id, a topic the caller may not describe keeps its name secret.
+    if by_id
+        && name
+            .as_ref()
+            .is_some_and(|n| !ctx.may(op::DESCRIBE, resource::TOPIC, n))
+    {
+        out.topic_id = id;
+        out.error_code = ResponseError::TopicAuthorizationFailed.code();
+        return out;
+    }
+    let result = match &name {
+        Some(name) => match ctx.require(op::DELETE, resource::TOPIC, name) {
+            Ok(()) => {
+                let name = name.to_string();
+                on_catalog(ctx, move |catalog| catalog.delete_topic(&name)).await
+            }
+            Err(refused) => Err(refused),
+        },
+        None => Err(Error::api(
+            ResponseError::UnknownTopicId,
+            "unknown topic id",
+        )),
+    };
+    match result {
+        Ok(topic) => {
+            tracing::info!(topic = %topic.name, "deleted topic");
+            ctx.nodes.forget(&topic.name);
+            if version >= 6 {
+                out.topic_id = topic.id;
+            }
+        }
+        Err(e) => {
+            out.error_code = e.code();
+            if version >= 5 {
+                out.error_message = Some(str_bytes(&e.message()));
+            }
+        }
+    }
+    out.name = name;
+    out
 }

@@ -50,6 +50,8 @@ pub(super) fn read_all(log: &Log) -> Vec<u8> {
     out
 }
 
+mod recovery;
+
 #[test]
 fn append_assigns_dense_offsets_and_reads_return_whole_batches() {
     let dir = tempfile::tempdir().unwrap();
@@ -172,25 +174,6 @@ fn clean_close_and_reopen_keeps_everything() {
 }
 
 #[test]
-fn reopen_after_torn_tail_truncates_to_last_valid_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
-    let batches = fill(&mut log, 10, 2, 0);
-    drop(log);
-    let path = dir.path().join(file_name(0, "log"));
-    let len = std::fs::metadata(&path).unwrap().len();
-    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    file.set_len(len - 5).unwrap();
-    file.write_all_at(b"garbage", len - 5).unwrap();
-    std::fs::write(dir.path().join(file_name(0, "index")), [0xffu8; 13]).unwrap();
-    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
-    assert_eq!(log.end_offset(), 18);
-    assert_eq!(read_all(&log), batches[..9].concat());
-    log.append(&batch(&[(b"k", b"v")], 0), 0).unwrap();
-    assert_eq!(log.end_offset(), 19);
-}
-
-#[test]
 fn log_append_time_overwrites_the_max_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {
@@ -290,96 +273,6 @@ fn sync_target_covers_rolled_segments_until_marked() {
 }
 
 #[test]
-fn a_poisoned_log_refuses_appends_and_is_recovered_on_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), small(), 0).unwrap();
-    fill(&mut log, 2, 1, 0);
-    log.poison();
-    assert!(matches!(
-        log.append(&batch(&[(b"k", b"v")], 0), 0),
-        Err(Error::Poisoned)
-    ));
-    assert!(matches!(log.close(), Err(Error::Poisoned)));
-    assert!(!dir.path().join(CLEAN_SHUTDOWN).exists());
-    let log = Log::open(dir.path(), small(), 0).unwrap();
-    assert_eq!(log.end_offset(), 2);
-}
-
-#[derive(Debug, Default)]
-struct FlakyDisk {
-    full: AtomicBool,
-}
-
-impl Disk for FlakyDisk {
-    fn write_at(
-        &self,
-        _: &Path,
-        file: &File,
-        bufs: &[std::io::IoSlice<'_>],
-        position: u64,
-    ) -> std::io::Result<()> {
-        let buf: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
-        if self.full.load(Ordering::SeqCst) {
-            file.write_all_at(&buf[..buf.len() / 3], position)?;
-            return Err(std::io::Error::other("No space left on device"));
-        }
-        file.write_all_at(&buf, position)
-    }
-}
-
-#[test]
-fn a_failed_write_leaves_the_log_unchanged_and_usable_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FlakyDisk::default());
-    let mut log = Log::open_on(
-        dir.path(),
-        small(),
-        0,
-        0,
-        (disk.clone(), OpenSegments::unbounded()),
-    )
-    .unwrap();
-    let mut batches = fill(&mut log, 5, 2, 0);
-    let (end, size) = (log.end_offset(), log.size_bytes());
-    disk.full.store(true, Ordering::SeqCst);
-    let err = log
-        .append(&batch_with_producer(3, 0, 0, 2, 0), 0)
-        .unwrap_err();
-    assert!(matches!(err, Error::Io { .. }));
-    assert_eq!(err.error_code(), 56);
-    assert_eq!((log.end_offset(), log.size_bytes()), (end, size));
-    assert_eq!(log.producer_state(3), None);
-    assert_eq!(read_all(&log), batches.concat());
-    disk.full.store(false, Ordering::SeqCst);
-    let info = log.append(&batch_with_producer(3, 0, 0, 2, 0), 0).unwrap();
-    assert_eq!(info.base_offset, end);
-    batches.extend(fill(&mut log, 20, 2, 0));
-    log.close().unwrap();
-    let log = Log::open(dir.path(), small(), 0).unwrap();
-    assert_eq!(log.end_offset(), end + 42);
-}
-
-#[test]
-fn unknown_files_are_ignored_and_damaged_sealed_indexes_are_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), small(), 0).unwrap();
-    let batches = fill(&mut log, 40, 3, 0);
-    log.close().unwrap();
-    std::fs::write(dir.path().join("README"), b"hello").unwrap();
-    std::fs::write(dir.path().join(file_name(0, "index")), [0u8; 64]).unwrap();
-    std::fs::remove_file(dir.path().join(file_name(0, "timeindex"))).unwrap();
-    let log = Log::open(dir.path(), small(), 0).unwrap();
-    assert_eq!(read_all(&log), batches.concat());
-    assert_eq!(log.offset_for_timestamp(3).unwrap(), Some((9, 3)));
-    assert!(
-        std::fs::metadata(dir.path().join(file_name(0, "index")))
-            .unwrap()
-            .len()
-            .is_multiple_of(8)
-    );
-}
-
-#[test]
 fn delete_removes_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("topic-0");
@@ -421,47 +314,4 @@ fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
     log.close().unwrap();
     assert!(with_ext(".snapshot").is_empty(), "the old name is removed");
     assert_eq!(with_ext(".sluice-producers").len(), 1);
-}
-
-#[test]
-fn an_unclean_open_scans_from_the_recovery_point_and_drops_segments_after_a_torn_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), small(), 0).unwrap();
-    fill(&mut log, 60, 2, 1_000);
-    let bases: Vec<i64> = log.segments.keys().copied().collect();
-    assert!(bases.len() >= 5, "{bases:?}");
-    // Everything below the third segment was fsynced; the rest was not.
-    let recovery_point = bases[2];
-    let end = log.end_offset();
-    drop(log);
-    // A power loss tore the fourth segment in its middle.
-    let torn = dir.path().join(file_name(bases[3], "log"));
-    let len = std::fs::metadata(&torn).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&torn)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
-
-    let log = Log::open_from_recovery_point(dir.path(), small(), 0, recovery_point).unwrap();
-    let cut = log.end_offset();
-    assert!(
-        cut > bases[3] && cut < bases[4] && cut < end,
-        "end {cut}, bases {bases:?}"
-    );
-    assert_eq!(log.segments.keys().next_back(), Some(&bases[3]));
-    for base in &bases[4..] {
-        assert!(!dir.path().join(file_name(*base, "log")).exists());
-    }
-    // Every offset up to the cut reads back as whole batches at dense offsets.
-    let mut offset = 0;
-    while offset < cut {
-        let bytes = log.read(offset, 1 << 20).unwrap().read().unwrap();
-        let batch = RecordBatch::parse(&bytes).unwrap();
-        batch.validate().unwrap();
-        assert_eq!(batch.base_offset(), offset);
-        offset = batch.last_offset() + 1;
-    }
-    assert_eq!(offset, cut);
 }

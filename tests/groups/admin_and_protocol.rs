@@ -1,4 +1,5 @@
-//! Groups seen from outside a consumer: the admin client, kcat -G, and\n//! bare JoinGroup / SyncGroup / Heartbeat requests that get Kafka's error codes.
+//! Groups seen from outside a consumer: the admin client, kcat -G, and
+//! bare JoinGroup / SyncGroup / Heartbeat requests that get Kafka's error codes.
 
 use super::commits::{commit_simple, committed};
 use super::*;

@@ -1,4 +1,5 @@
-//! Committed offsets: read back by a new consumer, kept across a clean restart\n//! and a SIGKILL of the broker binary.
+//! Committed offsets: read back by a new consumer, kept across a clean restart
+//! and a SIGKILL of the broker binary.
 
 use super::*;
 

@@ -16,8 +16,40 @@ pub(super) async fn handle(
     req: InitProducerIdRequest,
     _version: i16,
 ) -> Result<InitProducerIdResponse> {
+    let granted = match (allowed(ctx, &req), &req.transactional_id) {
+        (Err(refused), _) => Err(refused.code()),
+        (Ok(()), Some(txn_id)) => ctx
+            .txns
+            .init(
+                &ctx.catalog,
+                txn_id,
+                req.transaction_timeout_ms,
+                (req.producer_id.0, req.producer_epoch),
+            )
+            .await
+            .map_err(|e| e.code()),
+        (Ok(()), None) => idempotent(ctx, &req),
+    };
     let mut response = InitProducerIdResponse::default();
-    let allowed = match &req.transactional_id {
+    match granted {
+        Ok((id, epoch)) => {
+            response.producer_id = ProducerId(id);
+            response.producer_epoch = epoch;
+        }
+        Err(code) => {
+            response.error_code = code;
+            response.producer_id = ProducerId(-1);
+            response.producer_epoch = -1;
+        }
+    }
+    Ok(response)
+}
+
+/// Whether the client may have a producer id: WRITE on its transactional
+/// id (which this node must coordinate), or for an idempotent producer
+/// IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+fn allowed(ctx: &Call<'_>, req: &InitProducerIdRequest) -> std::result::Result<(), ResponseError> {
+    match &req.transactional_id {
         Some(txn_id) => ctx
             .check(op::WRITE, resource::TRANSACTIONAL_ID, txn_id)
             .and_then(|()| ctx.coordinates_transaction(txn_id)),
@@ -27,53 +59,20 @@ pub(super) async fn handle(
             Ok(())
         }
         None => Err(ResponseError::ClusterAuthorizationFailed),
-    };
-    if let Err(refused) = allowed {
-        response.error_code = refused.code();
-        response.producer_id = ProducerId(-1);
-        response.producer_epoch = -1;
-        return Ok(response);
     }
-    if let Some(txn_id) = &req.transactional_id {
-        match ctx
-            .txns
-            .init(
-                &ctx.catalog,
-                txn_id,
-                req.transaction_timeout_ms,
-                (req.producer_id.0, req.producer_epoch),
-            )
-            .await
-        {
-            Ok((id, epoch)) => {
-                response.producer_id = ProducerId(id);
-                response.producer_epoch = epoch;
-            }
-            Err(e) => {
-                response.error_code = e.code();
-                response.producer_id = ProducerId(-1);
-                response.producer_epoch = -1;
-            }
-        }
-        return Ok(response);
-    }
-    // KIP-360: a producer that knows its id asks for the next epoch.
+}
+
+/// An idempotent producer's id and epoch: the next epoch of the id it
+/// knows (KIP-360), or a new id.
+fn idempotent(ctx: &Call<'_>, req: &InitProducerIdRequest) -> std::result::Result<(i64, i16), i16> {
     if req.producer_id.0 >= 0 && (0..i16::MAX - 1).contains(&req.producer_epoch) {
-        response.producer_id = req.producer_id;
-        response.producer_epoch = req.producer_epoch + 1;
-        return Ok(response);
+        return Ok((req.producer_id.0, req.producer_epoch + 1));
     }
-    match ctx.catalog.next_producer_id() {
-        Ok(id) => {
-            response.producer_id = ProducerId(id);
-            response.producer_epoch = 0;
-        }
-        Err(e) => {
+    ctx.catalog
+        .next_producer_id()
+        .map(|id| (id, 0))
+        .map_err(|e| {
             tracing::error!(error = %e, "cannot allocate a producer id");
-            response.error_code = ResponseError::KafkaStorageError.code();
-            response.producer_id = ProducerId(-1);
-            response.producer_epoch = -1;
-        }
-    }
-    Ok(response)
+            ResponseError::KafkaStorageError.code()
+        })
 }

@@ -26,17 +26,7 @@ pub(super) async fn handle(
     version: i16,
 ) -> Result<MetadataResponse> {
     let mut response = MetadataResponse::default();
-    response.brokers = ctx
-        .brokers()
-        .into_iter()
-        .map(|(id, host, port)| {
-            let mut broker = MetadataResponseBroker::default();
-            broker.node_id = BrokerId(id);
-            broker.host = str_bytes(&host);
-            broker.port = port;
-            broker
-        })
-        .collect();
+    response.brokers = brokers(ctx);
     if version >= 2 {
         response.cluster_id = Some(str_bytes(&ctx.config.cluster_id));
     }
@@ -61,16 +51,7 @@ pub(super) async fn handle(
             .into_iter()
             .map(|t| match t.name {
                 Some(name) => named_topic(ctx, &name, auto_create, version),
-                None => match ctx.catalog.topic_by_id(t.topic_id) {
-                    Some(topic) if !ctx.may(op::DESCRIBE, resource::TOPIC, &topic.name) => {
-                        let mut t =
-                            error_topic(None, ResponseError::TopicAuthorizationFailed, version);
-                        t.topic_id = topic.id;
-                        t
-                    }
-                    Some(topic) => describe_topic(ctx, &topic, version),
-                    None => error_topic(None, ResponseError::UnknownTopicId, version),
-                },
+                None => topic_by_id(ctx, t.topic_id, version),
             })
             .collect(),
     };
@@ -83,6 +64,33 @@ pub(super) async fn handle(
     }
     response.topics = topics;
     Ok(response)
+}
+
+/// Every live node as this listener's clients reach it, as the answer lists brokers.
+fn brokers(ctx: &Call<'_>) -> Vec<MetadataResponseBroker> {
+    ctx.brokers()
+        .into_iter()
+        .map(|(id, host, port)| {
+            let mut broker = MetadataResponseBroker::default();
+            broker.node_id = BrokerId(id);
+            broker.host = str_bytes(&host);
+            broker.port = port;
+            broker
+        })
+        .collect()
+}
+
+/// The topic with id `id`, if it exists and the client may describe it.
+fn topic_by_id(ctx: &Call<'_>, id: uuid::Uuid, version: i16) -> MetadataResponseTopic {
+    match ctx.catalog.topic_by_id(id) {
+        Some(topic) if !ctx.may(op::DESCRIBE, resource::TOPIC, &topic.name) => {
+            let mut t = error_topic(None, ResponseError::TopicAuthorizationFailed, version);
+            t.topic_id = topic.id;
+            t
+        }
+        Some(topic) => describe_topic(ctx, &topic, version),
+        None => error_topic(None, ResponseError::UnknownTopicId, version),
+    }
 }
 
 fn all_topics(ctx: &Call<'_>, version: i16) -> Vec<MetadataResponseTopic> {

@@ -19,38 +19,11 @@ pub(super) async fn handle(
     req: TxnOffsetCommitRequest,
     _version: i16,
 ) -> Result<TxnOffsetCommitResponse> {
-    let mut commits = Vec::new();
-    // Partitions answered here: refused by the authorizer, or unknown.
-    let mut refused = Vec::new();
-    let mut denied_topic = false;
     let allowed = ctx
         .check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id)
         .and_then(|()| ctx.check(op::READ, resource::GROUP, &req.group_id))
         .and_then(|()| ctx.coordinates_group(&req.group_id));
-    for topic in &req.topics {
-        let topic_allowed =
-            allowed.and_then(|()| ctx.check(op::READ, resource::TOPIC, &topic.name));
-        denied_topic |= allowed.is_ok() && topic_allowed.is_err();
-        for p in &topic.partitions {
-            let known = || {
-                ctx.catalog
-                    .partition(&topic.name, p.partition_index)
-                    .map(drop)
-                    .map_err(|_| ResponseError::UnknownTopicOrPartition)
-            };
-            if let Err(e) = topic_allowed.and_then(|()| known()) {
-                refused.push(((topic.name.to_string(), p.partition_index), e));
-                continue;
-            }
-            commits.push(Commit {
-                topic: topic.name.to_string(),
-                partition: p.partition_index,
-                offset: p.committed_offset,
-                leader_epoch: p.committed_leader_epoch,
-                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-            });
-        }
-    }
+    let (commits, refused, denied_topic) = sort(ctx, &req, allowed);
     let producer = (req.producer_id.0, req.producer_epoch);
     // Refused by the authorizer (all of it, or every topic named): the
     // transaction is not touched, as in Kafka.
@@ -77,4 +50,44 @@ pub(super) async fn handle(
         response.topics.push(out);
     }
     Ok(response)
+}
+
+/// Partitions answered here: refused by the authorizer, or unknown.
+type Refused = Vec<((String, i32), ResponseError)>;
+
+/// The commits the transaction holds, the partitions answered here, and
+/// whether the authorizer refused a topic (`allowed`: the request's own checks).
+fn sort(
+    ctx: &Call<'_>,
+    req: &TxnOffsetCommitRequest,
+    allowed: std::result::Result<(), ResponseError>,
+) -> (Vec<Commit>, Refused, bool) {
+    let mut commits = Vec::new();
+    let mut refused = Vec::new();
+    let mut denied_topic = false;
+    for topic in &req.topics {
+        let topic_allowed =
+            allowed.and_then(|()| ctx.check(op::READ, resource::TOPIC, &topic.name));
+        denied_topic |= allowed.is_ok() && topic_allowed.is_err();
+        for p in &topic.partitions {
+            let known = || {
+                ctx.catalog
+                    .partition(&topic.name, p.partition_index)
+                    .map(drop)
+                    .map_err(|_| ResponseError::UnknownTopicOrPartition)
+            };
+            if let Err(e) = topic_allowed.and_then(|()| known()) {
+                refused.push(((topic.name.to_string(), p.partition_index), e));
+                continue;
+            }
+            commits.push(Commit {
+                topic: topic.name.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            });
+        }
+    }
+    (commits, refused, denied_topic)
 }

@@ -3,6 +3,7 @@
 //! others answer OPERATION_NOT_ATTEMPTED. The authorizer needs WRITE on the
 //! transactional id and on each topic (or nothing is added either).
 
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
@@ -61,9 +62,17 @@ pub(super) async fn handle(
         Ok(r) => r.get(i).and_then(|r| r.err()).map_or(0, |e| e.code()),
         Err(e) => e.code(),
     };
+    Ok(respond(req.v3_and_below_topics, code_of))
+}
+
+/// The answer for `topics`, the `i`th partition named getting `code_of(i)`.
+fn respond(
+    topics: Vec<AddPartitionsToTxnTopic>,
+    code_of: impl Fn(usize) -> i16,
+) -> AddPartitionsToTxnResponse {
     let mut response = AddPartitionsToTxnResponse::default();
     let mut i = 0;
-    for topic in req.v3_and_below_topics {
+    for topic in topics {
         let mut out = AddPartitionsToTxnTopicResult::default();
         out.name = topic.name;
         for p in topic.partitions {
@@ -75,5 +84,5 @@ pub(super) async fn handle(
         }
         response.results_by_topic_v3_and_below.push(out);
     }
-    Ok(response)
+    response
 }

@@ -207,9 +207,6 @@ pub(super) async fn bind_http(config: &Config) -> Result<Option<TcpListener>> {
     }
 }
 
-/// The tasks that run beside the listeners: memory given back, retention,
-/// flushing sealed segments (and all logs, with `flush = "interval"`),
-/// transaction timeouts and the group coordinator's timer.
 /// Serves the status page, `/metrics` and the cluster endpoints on
 /// `listener`, if there is one, until `stop`; gives its address.
 pub(super) fn serve_http(
@@ -224,6 +221,9 @@ pub(super) fn serve_http(
     addr
 }
 
+/// The tasks that run beside the listeners: memory given back, retention,
+/// flushing sealed segments (and all logs, with `flush = "interval"`),
+/// transaction timeouts and the group coordinator's timer.
 pub(super) fn background_tasks(
     stores: &Stores,
     config: &Config,

@@ -210,4 +210,17 @@ fn a_topics_partitions_share_one_copy_of_its_settings_as_it_grows_and_changes() 
 
     let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
     assert!(shared(&catalog));
+    // Grown while its partitions are still unopened after the start, then
+    // given new broker defaults.
+    catalog.create_partitions("t", 6, false).unwrap();
+    assert!(shared(&catalog));
+    let defaults = LogConfig {
+        segment_bytes: 1 << 20,
+        ..LogConfig::default()
+    };
+    catalog.set_defaults(defaults);
+    assert!(shared(&catalog));
+    let partitions = catalog.topic("t").unwrap().partitions();
+    let config = partitions[5].shared_config();
+    assert_eq!((config.segment_bytes, config.retention_ms), (1 << 20, 1000));
 }

@@ -80,7 +80,9 @@ fn brokers(ctx: &Call<'_>) -> Vec<MetadataResponseBroker> {
         .collect()
 }
 
-/// The topic with id `id`, if it exists and the client may describe it.
+/// The topic with id `id`; UNKNOWN_TOPIC_ID if there is none, and
+/// TOPIC_AUTHORIZATION_FAILED (with the id, not the name) if the client
+/// may not describe it.
 fn topic_by_id(ctx: &Call<'_>, id: uuid::Uuid, version: i16) -> MetadataResponseTopic {
     match ctx.catalog.topic_by_id(id) {
         Some(topic) if !ctx.may(op::DESCRIBE, resource::TOPIC, &topic.name) => {

@@ -26,7 +26,7 @@ pub(super) async fn handle(
     let group = ctx
         .check(op::READ, resource::GROUP, &req.group_id)
         .and_then(|()| ctx.coordinates_group(&req.group_id));
-    let (commits, slots, denied_topic) = sort(ctx, &req, group);
+    let (commits, slots, denied_topic) = commits_and_refusals(ctx, &req, group);
     let instance = req.group_instance_id.as_ref().map(|i| i.to_string());
     // Refused by the authorizer (the group, or every topic named): the
     // group is not asked, as in Kafka.
@@ -70,7 +70,7 @@ pub(super) async fn handle(
 /// The commits the group is asked for, where each partition's answer comes
 /// from, and whether the authorizer refused a topic (`group` is the
 /// group's own check).
-fn sort(
+fn commits_and_refusals(
     ctx: &Call<'_>,
     req: &OffsetCommitRequest,
     group: std::result::Result<(), ResponseError>,

@@ -23,7 +23,7 @@ pub(super) async fn handle(
         .check(op::WRITE, resource::TRANSACTIONAL_ID, &req.transactional_id)
         .and_then(|()| ctx.check(op::READ, resource::GROUP, &req.group_id))
         .and_then(|()| ctx.coordinates_group(&req.group_id));
-    let (commits, refused, denied_topic) = sort(ctx, &req, allowed);
+    let (commits, refused, denied_topic) = commits_and_refusals(ctx, &req, allowed);
     let producer = (req.producer_id.0, req.producer_epoch);
     // Refused by the authorizer (all of it, or every topic named): the
     // transaction is not touched, as in Kafka.
@@ -57,7 +57,7 @@ type Refused = Vec<((String, i32), ResponseError)>;
 
 /// The commits the transaction holds, the partitions answered here, and
 /// whether the authorizer refused a topic (`allowed`: the request's own checks).
-fn sort(
+fn commits_and_refusals(
     ctx: &Call<'_>,
     req: &TxnOffsetCommitRequest,
     allowed: std::result::Result<(), ResponseError>,

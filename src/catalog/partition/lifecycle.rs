@@ -176,7 +176,8 @@ impl Partition {
     }
 
     /// `open` of the log if it is open, else `unopened` of how it will
-    /// open; neither (a partition closed) gives `None`. Never opens it.
+    /// open; neither (a partition deleted before its log opened) gives
+    /// `None`. Never opens it.
     fn open_or_not<T>(
         &self,
         open: impl Fn(&Log) -> T,

@@ -55,6 +55,17 @@ fn a_users_changes_apply_whole_or_are_refused_with_kafkas_code() {
         outcome(&mut runtime, &none, "u", &[upsert(1, 100)]).0,
         UNACCEPTABLE
     );
+    let unsalted = Alteration::Upsert {
+        user: "u".into(),
+        mechanism: 1,
+        iterations: 4096,
+        salt: Vec::new(),
+        salted_password: b"salted".to_vec(),
+    };
+    assert_eq!(
+        outcome(&mut runtime, &none, "u", &[unsalted]).0,
+        UNACCEPTABLE
+    );
     assert_eq!(
         outcome(&mut runtime, &none, "u", &[delete(2)]),
         (ResponseError::ResourceNotFound.code(), users(&[]))
@@ -72,7 +83,7 @@ fn a_users_changes_apply_whole_or_are_refused_with_kafkas_code() {
     let gone = [delete(1), delete(2)];
     assert_eq!(outcome(&mut runtime, &none, "u", &gone), (0, users(&[])));
 
-    let configured = BTreeMap::from([("u".to_string(), runtime_of(Mechanism::Sha256))]);
+    let configured = BTreeMap::from([("u".to_string(), in_the_file(Mechanism::Sha256))]);
     for change in [upsert(2, 4096), delete(1)] {
         let refused = outcome(&mut runtime, &configured, "u", &[change]);
         assert_eq!(
@@ -83,7 +94,7 @@ fn a_users_changes_apply_whole_or_are_refused_with_kafkas_code() {
     }
 }
 
-fn runtime_of(m: Mechanism) -> UserCredentials {
+fn in_the_file(m: Mechanism) -> UserCredentials {
     BTreeMap::from([(
         m,
         Credential::from_salted(m, b"salted", b"salt".to_vec(), 4096),

@@ -107,27 +107,7 @@ impl TxnCoordinator {
         let mut txns = HashMap::new();
         for (id, record) in records {
             let mut meta = TxnMeta::from_record(record);
-            let commit = match meta.status {
-                Status::PrepareCommit => Some(true),
-                Status::PrepareAbort | Status::PrepareEpochFence | Status::Ongoing => Some(false),
-                _ => None,
-            };
-            if let Some(commit) = commit {
-                tracing::info!(txn_id = %id, producer_id = meta.producer_id, status = meta.status.name(), commit, "finishing a transaction left open");
-                // DURABILITY: the markers are on disk before the end is recorded.
-                for (partition, _) in append_markers(catalog, &meta, commit)? {
-                    partition.flush_blocking()?;
-                }
-                let status = if commit {
-                    Status::CompleteCommit
-                } else {
-                    Status::CompleteAbort
-                };
-                meta.status = status;
-                meta.partitions.clear();
-                meta.started_ms = -1;
-                coordinator.persist(&id, &meta.record(status), false)?;
-            }
+            coordinator.finish_left_open(catalog, &id, &mut meta)?;
             txns.insert(id, meta);
         }
         // Every other transaction open in a partition is a leftover: aborted
@@ -135,5 +115,29 @@ impl TxnCoordinator {
         catalog.abort_leftover_transactions()?;
         *coordinator.lock() = txns;
         Ok(coordinator)
+    }
+
+    /// Completes a prepared transaction as decided, and aborts an ongoing
+    /// one, recording its end; a transaction already ended is left as it is.
+    fn finish_left_open(&self, catalog: &Catalog, id: &str, meta: &mut TxnMeta) -> Result<()> {
+        let commit = match meta.status {
+            Status::PrepareCommit => true,
+            Status::PrepareAbort | Status::PrepareEpochFence | Status::Ongoing => false,
+            _ => return Ok(()),
+        };
+        tracing::info!(txn_id = %id, producer_id = meta.producer_id, status = meta.status.name(), commit, "finishing a transaction left open");
+        // DURABILITY: the markers are on disk before the end is recorded.
+        for (partition, _) in append_markers(catalog, meta, commit)? {
+            partition.flush_blocking()?;
+        }
+        let status = if commit {
+            Status::CompleteCommit
+        } else {
+            Status::CompleteAbort
+        };
+        meta.status = status;
+        meta.partitions.clear();
+        meta.started_ms = -1;
+        self.persist(id, &meta.record(status), false)
     }
 }

@@ -39,6 +39,35 @@ pub(crate) fn observe_fsync(took: Duration) {
     FSYNC_SECONDS.observe(took.as_secs_f64());
 }
 
+/// Registers the requests' counters and durations, by API; gives each
+/// supported API's pair.
+fn request_metrics(registry: &mut Registry) -> HashMap<i16, (Counter, Histogram)> {
+    let requests_total: Family<Label, Counter> = Family::default();
+    let durations: Family<Label, Histogram> =
+        Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_01, 2.0, 20)));
+    registry.register(
+        "sluice_requests",
+        "Kafka requests handled, by API",
+        requests_total.clone(),
+    );
+    registry.register(
+        "sluice_request_duration_seconds",
+        "Time to handle a Kafka request (until its answer is ready), by API",
+        durations.clone(),
+    );
+    SUPPORTED
+        .iter()
+        .map(|(key, _, _)| {
+            let label = [("api", format!("{key:?}"))];
+            let pair = (
+                requests_total.get_or_create(&label).clone(),
+                durations.get_or_create(&label).clone(),
+            );
+            (*key as i16, pair)
+        })
+        .collect()
+}
+
 /// Counters of one topic.
 #[derive(Debug, Clone)]
 struct TopicCounters {
@@ -66,30 +95,7 @@ impl Metrics {
         clients: Arc<Clients>,
     ) -> Metrics {
         let mut registry = Registry::default();
-        let requests_total: Family<Label, Counter> = Family::default();
-        let durations: Family<Label, Histogram> =
-            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_01, 2.0, 20)));
-        registry.register(
-            "sluice_requests",
-            "Kafka requests handled, by API",
-            requests_total.clone(),
-        );
-        registry.register(
-            "sluice_request_duration_seconds",
-            "Time to handle a Kafka request (until its answer is ready), by API",
-            durations.clone(),
-        );
-        let requests = SUPPORTED
-            .iter()
-            .map(|(key, _, _)| {
-                let label = [("api", format!("{key:?}"))];
-                let pair = (
-                    requests_total.get_or_create(&label).clone(),
-                    durations.get_or_create(&label).clone(),
-                );
-                (*key as i16, pair)
-            })
-            .collect();
+        let requests = request_metrics(&mut registry);
         let (bytes_in, bytes_out, messages_in) =
             (Family::default(), Family::default(), Family::default());
         registry.register(
@@ -216,6 +222,17 @@ impl Collector for State {
             ("sluice_connections", "Open Kafka connections"),
             connections,
         )?;
+        self.encode_partitions(&mut encoder)?;
+        self.encode_groups(&mut encoder)
+    }
+}
+
+impl State {
+    /// Each partition's offsets and size.
+    fn encode_partitions(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
         let topics = view::topics(&self.catalog);
         let partitions = || {
             topics.iter().flat_map(|t| {
@@ -225,7 +242,7 @@ impl Collector for State {
             })
         };
         gauges(
-            &mut encoder,
+            encoder,
             (
                 "sluice_partition_log_start_offset",
                 "First offset of each partition",
@@ -233,7 +250,7 @@ impl Collector for State {
             partitions().map(|(t, p, v)| ([("topic", t), ("partition", p)], v.log_start_offset)),
         )?;
         gauges(
-            &mut encoder,
+            encoder,
             (
                 "sluice_partition_log_end_offset",
                 "Offset the next record of each partition gets",
@@ -241,23 +258,28 @@ impl Collector for State {
             partitions().map(|(t, p, v)| ([("topic", t), ("partition", p)], v.log_end_offset)),
         )?;
         gauges(
-            &mut encoder,
+            encoder,
             (
                 "sluice_partition_size_bytes",
                 "Bytes of each partition's segments",
             ),
             partitions().map(|(t, p, v)| ([("topic", t), ("partition", p)], v.size_bytes as i64)),
         )?;
+        Ok(())
+    }
+
+    /// Each group's members and lag.
+    fn encode_groups(&self, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let groups = view::groups(&self.catalog, &self.groups);
         gauges(
-            &mut encoder,
+            encoder,
             ("sluice_group_members", "Members of each consumer group"),
             groups
                 .iter()
                 .map(|g| ([("group", g.group.clone())], g.members.len() as i64)),
         )?;
         gauges(
-            &mut encoder,
+            encoder,
             (
                 "sluice_group_lag",
                 "Log end offset minus the group's committed offset",

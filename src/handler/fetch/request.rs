@@ -60,25 +60,7 @@ fn read(r: &mut Reader<'_>, version: i16) -> Read<Fetch> {
     };
     let topics = r.array(3, |r| {
         let topic = topic(r, version)?;
-        let partitions = r.array(16, |r| {
-            let index = r.i32()?;
-            let leader_epoch = if version >= 9 { r.i32()? } else { -1 };
-            let offset = r.i64()?;
-            if version >= 12 {
-                r.i32()?; // last fetched epoch: for followers
-            }
-            if version >= 5 {
-                r.i64()?; // log start offset: for followers
-            }
-            let max_bytes = r.i32()?;
-            r.tags()?;
-            let asked = Asked {
-                offset,
-                max_bytes,
-                leader_epoch,
-            };
-            Ok((index, asked))
-        })?;
+        let partitions = r.array(16, |r| partition(r, version))?;
         r.tags()?;
         Ok((topic, partitions))
     })?;
@@ -109,6 +91,27 @@ fn read(r: &mut Reader<'_>, version: i16) -> Read<Fetch> {
         topics,
         forgotten,
     })
+}
+
+/// One partition asked for: its index, and where and how much to read.
+fn partition(r: &mut Reader<'_>, version: i16) -> Read<(i32, Asked)> {
+    let index = r.i32()?;
+    let leader_epoch = if version >= 9 { r.i32()? } else { -1 };
+    let offset = r.i64()?;
+    if version >= 12 {
+        r.i32()?; // last fetched epoch: for followers
+    }
+    if version >= 5 {
+        r.i64()?; // log start offset: for followers
+    }
+    let max_bytes = r.i32()?;
+    r.tags()?;
+    let asked = Asked {
+        offset,
+        max_bytes,
+        leader_epoch,
+    };
+    Ok((index, asked))
 }
 
 /// A topic: by name up to v12, by id from v13.

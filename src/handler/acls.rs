@@ -132,6 +132,19 @@ pub(super) async fn describe(
     Ok(response)
 }
 
+/// A binding DeleteAcls removed, as its answer gives it.
+fn matching_acl(b: &Binding) -> DeleteAclsMatchingAcl {
+    let mut m = DeleteAclsMatchingAcl::default();
+    m.resource_type = b.resource_type;
+    m.resource_name = str_bytes(&b.resource_name);
+    m.pattern_type = b.pattern_type;
+    m.principal = str_bytes(&b.principal);
+    m.host = str_bytes(&b.host);
+    m.operation = b.operation;
+    m.permission_type = b.permission;
+    m
+}
+
 /// DeleteAcls; the authorizer needs ALTER on the cluster.
 pub(super) async fn delete(
     ctx: &Call<'_>,
@@ -176,18 +189,8 @@ pub(super) async fn delete(
                 out.matching_acls = removed
                     .next()
                     .unwrap_or_default()
-                    .into_iter()
-                    .map(|b| {
-                        let mut m = DeleteAclsMatchingAcl::default();
-                        m.resource_type = b.resource_type;
-                        m.resource_name = str_bytes(&b.resource_name);
-                        m.pattern_type = b.pattern_type;
-                        m.principal = str_bytes(&b.principal);
-                        m.host = str_bytes(&b.host);
-                        m.operation = b.operation;
-                        m.permission_type = b.permission;
-                        m
-                    })
+                    .iter()
+                    .map(matching_acl)
                     .collect();
             }
         }

@@ -1,7 +1,15 @@
 //! Idle consumers: connections that long-poll empty partitions with Fetch v16
 //! by topic id, as librdkafka's consumers at the end of a topic do.
 
-use super::*;
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+    TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use uuid::Uuid;
 
 /// A request frame (size, header, body) of `body` at `version`.
 fn frame<R: Encodable + Request>(body: &R, version: i16) -> Vec<u8> {

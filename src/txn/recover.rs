@@ -118,7 +118,7 @@ impl TxnCoordinator {
     }
 
     /// Completes a prepared transaction as decided, and aborts an ongoing
-    /// one, recording its end; a transaction already ended is left as it is.
+    /// one, recording its end; a transaction in any other state is left as it is.
     fn finish_left_open(&self, catalog: &Catalog, id: &str, meta: &mut TxnMeta) -> Result<()> {
         let commit = match meta.status {
             Status::PrepareCommit => true,

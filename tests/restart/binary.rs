@@ -1,6 +1,9 @@
 //! The `sluice` binary stopped with SIGTERM or killed with SIGKILL mid-stream,
 //! and refusing bad start-up input.
 
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use super::*;
 
 #[test]

@@ -94,6 +94,7 @@ fn a_users_changes_apply_whole_or_are_refused_with_kafkas_code() {
     }
 }
 
+/// A user of the configuration file with a credential for `m`.
 fn in_the_file(m: Mechanism) -> UserCredentials {
     BTreeMap::from([(
         m,

@@ -12,6 +12,7 @@
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
 
 use super::disk::DiskFile;
 use super::index::{OffsetIndex, TimeIndex};
@@ -77,6 +78,9 @@ pub(crate) struct Segment {
     tail: Tail,
     sealed: bool,
     created_ms: i64,
+    /// Set once an offset index entry was found not to match the log
+    /// (warned about once, not on every read).
+    index_mismatch: AtomicBool,
 }
 
 impl Segment {
@@ -127,6 +131,7 @@ impl Segment {
             tail: Tail::default(),
             sealed: true,
             created_ms: now_ms,
+            index_mismatch: AtomicBool::new(false),
         }
     }
 

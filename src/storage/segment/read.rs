@@ -1,25 +1,61 @@
 //! Finding batches in a segment: by offset (offset index, then a header
 //! walk) and by timestamp (time index, then a header walk).
 
+use std::sync::atomic::Ordering;
+
 use super::Segment;
 use crate::storage::Result;
-use crate::storage::record::BatchHeader;
+use crate::storage::record::{BatchHeader, HEADER_BYTES};
 
 impl Segment {
     /// Position and header of the first batch whose last offset is >= `offset`.
     pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
-        let start = self
-            .indexes()?
-            .offset
-            .lookup(offset)
-            .map_or(0, |(_, p)| u64::from(p));
+        let entry = self.indexes()?.offset.lookup(offset);
+        let start = entry.map_or(0, |(_, p)| u64::from(p));
         let mut scanner = self.store.headers_from(start);
-        while let Some((position, header)) = scanner.next_header()? {
+        let mut next = scanner.next_header();
+        // IMPORTANT: index files are not fsynced with the log, so after a
+        // power loss an entry may point inside a batch. One whose batch is
+        // not there is passed over: the walk starts at the file's start.
+        if let Some((entry_offset, _)) = entry
+            && !matches!(&next, Ok(Some((_, h))) if holds(h, entry_offset))
+        {
+            self.index_mismatch(entry_offset);
+            scanner = self.store.headers_from(0);
+            next = scanner.next_header();
+        }
+        while let Some((position, header)) = next? {
             if header.last_offset() >= offset {
                 return Ok(Some((position, header)));
             }
+            next = scanner.next_header();
         }
         Ok(None)
+    }
+
+    /// Whether the batch starting at `position` holds `offset` (an offset
+    /// index entry checked before it is trusted).
+    fn batch_at(&self, position: u64, offset: i64) -> bool {
+        let mut header = [0u8; HEADER_BYTES];
+        let found = position.saturating_add(HEADER_BYTES as u64) <= self.store.len()
+            && self.store.read_exact_at(&mut header, position).is_ok()
+            && BatchHeader::parse(&header).is_ok_and(|h| holds(&h, offset));
+        if !found {
+            self.index_mismatch(offset);
+        }
+        found
+    }
+
+    /// An offset index entry names a batch that is not where it says.
+    fn index_mismatch(&self, entry_offset: i64) {
+        if self.index_mismatch.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        tracing::warn!(
+            segment = %self.store.path().display(),
+            entry = entry_offset,
+            "an offset index entry does not match the log (an index damaged by a power loss?); reading past it"
+        );
     }
 
     /// (position, length) of whole batches from the one holding `offset`, at
@@ -36,8 +72,10 @@ impl Segment {
             .indexes()?
             .offset
             .lookup_position(limit)
-            .map(|(_, p)| u64::from(p))
-            .filter(|&p| p > position + header.size as u64);
+            .map(|(entry, p)| (entry, u64::from(p)))
+            .filter(|&(_, p)| p > position + header.size as u64)
+            .filter(|&(entry, p)| self.batch_at(p, entry))
+            .map(|(_, p)| p);
         if let Some(p) = jump {
             len = (p - position) as usize;
         }
@@ -72,6 +110,7 @@ impl Segment {
             Some((_, offset)) => indexes
                 .offset
                 .lookup(offset)
+                .filter(|&(entry, p)| self.batch_at(u64::from(p), entry))
                 .map_or(0, |(_, p)| u64::from(p)),
             None => 0,
         };
@@ -106,4 +145,11 @@ impl Segment {
         self.store.read_exact_at(&mut buf, position)?;
         Ok(buf)
     }
+}
+
+/// Whether the batch of `header` holds `offset`. An index entry names the
+/// batch at its position by an offset in it: ours by the base offset,
+/// Kafka's by the last.
+fn holds(header: &BatchHeader, offset: i64) -> bool {
+    (header.base_offset..=header.last_offset()).contains(&offset)
 }

@@ -182,7 +182,8 @@ impl Segment {
             .offset
             .len()
             .checked_sub(1)
-            .and_then(|i| indexes.offset.entry(i));
+            .and_then(|i| indexes.offset.entry(i))
+            .filter(|&(o, p)| self.batch_at(u64::from(p), o));
         let (mut next_offset, start) =
             last_entry.map_or((self.base_offset, 0), |(o, p)| (o, u64::from(p)));
         let mut max_timestamp = indexes.time.last_entry();

@@ -35,7 +35,7 @@ impl Segment {
 
     /// Whether the batch starting at `position` holds `offset` (an offset
     /// index entry checked before it is trusted).
-    fn batch_at(&self, position: u64, offset: i64) -> bool {
+    pub(super) fn batch_at(&self, position: u64, offset: i64) -> bool {
         let mut header = [0u8; HEADER_BYTES];
         let found = position.saturating_add(HEADER_BYTES as u64) <= self.store.len()
             && self.store.read_exact_at(&mut header, position).is_ok()

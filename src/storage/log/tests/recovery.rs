@@ -192,6 +192,12 @@ fn offset_index_entries_a_power_loss_garbled_are_passed_over_on_reads() {
             assert!(first <= offset && offset < first + 2, "{offset}: {first}");
         }
     }
-    // The first batch at or after time 1_010 (the eleventh append's).
-    assert_eq!(log.offset_for_timestamp(1_010).unwrap(), Some((20, 1_010)));
+    // The first batch at or after time 1_009 (the tenth append's, in the
+    // damaged segment).
+    assert_eq!(log.offset_for_timestamp(1_009).unwrap(), Some((18, 1_009)));
+    for timestamp in 1_000..1_009 {
+        let offset = (timestamp - 1_000) * 2;
+        let found = log.offset_for_timestamp(timestamp).unwrap();
+        assert_eq!(found, Some((offset, timestamp)));
+    }
 }

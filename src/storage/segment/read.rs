@@ -65,24 +65,35 @@ impl Segment {
             return Ok(None);
         };
         let mut len = header.size;
+        let mut scanner = self.store.headers_from(position + len as u64);
+        // Every index entry marks a batch start: jump to the last one that
+        // fits in the budget, so only the batches after it are walked. The
+        // walk then starts with the batch there, which must hold the entry's
+        // offset (see `find_batch`).
         let limit = position.saturating_add(max_bytes.max(header.size) as u64);
-        // Every index entry marks a batch start: jump to the last one that fits
-        // in the budget, so only the batches after it are walked.
         let jump = self
             .indexes()?
             .offset
             .lookup_position(limit)
             .map(|(entry, p)| (entry, u64::from(p)))
-            .filter(|&(_, p)| p > position + header.size as u64)
-            .filter(|&(entry, p)| self.batch_at(p, entry))
-            .map(|(_, p)| p);
-        if let Some(p) = jump {
-            len = (p - position) as usize;
+            .filter(|&(_, p)| p > position + header.size as u64);
+        if let Some((entry, p)) = jump {
+            let mut jumped = self.store.headers_from(p);
+            match jumped.next_header() {
+                Ok(Some((_, at))) if holds(&at, entry) => {
+                    len = (p - position) as usize;
+                    if len + at.size > max_bytes {
+                        return Ok(Some((position, len)));
+                    }
+                    len += at.size;
+                    scanner = jumped;
+                }
+                _ => self.index_mismatch(entry),
+            }
         }
         if len >= max_bytes {
             return Ok(Some((position, len)));
         }
-        let mut scanner = self.store.headers_from(position + len as u64);
         while let Ok(Some((_, next))) = scanner.next_header() {
             if len + next.size > max_bytes {
                 break;

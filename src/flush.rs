@@ -16,8 +16,8 @@ pub(crate) trait Syncable {
     fn synced_offset(&self) -> i64;
     /// The files to fsync and the end offset they cover.
     fn sync_target(&mut self) -> Result<SyncTarget>;
-    /// Records a completed fsync up to `end`.
-    fn mark_synced(&mut self, end: i64);
+    /// Records that `target` was fsynced.
+    fn mark_synced(&mut self, target: &SyncTarget);
     /// Refuses further appends: the fsync failed.
     fn poison(&mut self);
 }
@@ -29,8 +29,8 @@ impl Syncable for Log {
     fn sync_target(&mut self) -> Result<SyncTarget> {
         Ok(Log::sync_target(self))
     }
-    fn mark_synced(&mut self, end: i64) {
-        Log::mark_synced(self, end);
+    fn mark_synced(&mut self, target: &SyncTarget) {
+        Log::mark_synced(self, target);
     }
     fn poison(&mut self) {
         Log::poison(self);
@@ -65,13 +65,12 @@ impl FlushTurn {
             return Ok(());
         }
         let target = log().sync_target()?;
-        let end = target.end_offset;
         let started = std::time::Instant::now();
-        let synced = tokio::task::spawn_blocking(move || target.sync()).await;
+        let synced = tokio::task::spawn_blocking(move || target.sync().map(|()| target)).await;
         crate::observe::observe_fsync(started.elapsed());
         match synced {
-            Ok(Ok(())) => {
-                log().mark_synced(end);
+            Ok(Ok(target)) => {
+                log().mark_synced(&target);
                 Ok(())
             }
             failed => {

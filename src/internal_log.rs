@@ -93,7 +93,7 @@ impl InternalLog {
             log.poison();
             return Err(io_err(log.dir())(e));
         }
-        log.mark_synced(target.end_offset);
+        log.mark_synced(&target);
         Ok(())
     }
 
@@ -117,9 +117,9 @@ impl InternalLog {
         self.log.as_ref().map_or(i64::MAX, Log::synced_offset)
     }
 
-    pub(crate) fn mark_synced(&mut self, end: i64) {
+    pub(crate) fn mark_synced(&mut self, target: &SyncTarget) {
         if let Some(log) = self.log.as_mut() {
-            log.mark_synced(end);
+            log.mark_synced(target);
         }
     }
 

@@ -62,7 +62,7 @@ proptest! {
             if step.sync {
                 let target = log.sync_target();
                 target.sync().unwrap();
-                log.mark_synced(target.end_offset);
+                log.mark_synced(&target);
                 synced_offset = target.end_offset;
                 synced_len = std::fs::metadata(&log_file).unwrap().len();
             }

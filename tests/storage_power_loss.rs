@@ -2,11 +2,11 @@
 //! of appends, rolls, retention and DeleteRecords, fsyncs now and then (as the
 //! background flusher does after a roll), then a power loss in which every
 //! `.log` file loses an arbitrary suffix of its unsynced bytes or has
-//! unsynced bytes zeroed (and index files, never fsynced on their own, may
-//! lose anything). Reopened from the recovery point (what the
-//! checkpoint would hold), the log must be a prefix of what was appended:
-//! every readable batch passes its CRC, offsets are dense, and nothing that
-//! was synced is lost.
+//! unsynced bytes zeroed, and so may the index files (a sync covers those of
+//! the segments sealed since the last one). Reopened from the recovery point
+//! (what the checkpoint would hold), the log must be a prefix of what was
+//! appended: every readable batch passes its CRC, offsets are dense, nothing
+//! that was synced is lost, and lookups by timestamp find every batch.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -70,6 +70,21 @@ fn log_files(dir: &Path) -> BTreeMap<PathBuf, u64> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| {
+            let len = std::fs::metadata(&p).unwrap().len();
+            (p, len)
+        })
+        .collect()
+}
+
+/// The index files of every sealed segment (every `.log` but the newest),
+/// with their lengths: what a completed sync made durable.
+fn sealed_index_files(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    let logs = log_files(dir);
+    let sealed = logs.len().saturating_sub(1);
+    logs.keys()
+        .take(sealed)
+        .flat_map(|log| ["index", "timeindex"].map(|ext| log.with_extension(ext)))
         .map(|p| {
             let len = std::fs::metadata(&p).unwrap().len();
             (p, len)
@@ -147,9 +162,10 @@ proptest! {
                 Op::Sync => {
                     let target = log.sync_target();
                     target.sync().unwrap();
-                    log.mark_synced(target.end_offset);
+                    log.mark_synced(&target);
                     recovery_point = log.synced_offset();
                     synced_lengths = log_files(dir.path());
+                    synced_lengths.extend(sealed_index_files(dir.path()));
                 }
                 Op::DeleteRecords { fraction } => {
                     let (start, end) = (log.start_offset(), log.end_offset());
@@ -166,20 +182,30 @@ proptest! {
         for (i, (path, _)) in log_files(dir.path()).iter().enumerate() {
             let synced = synced_lengths.get(path).copied().unwrap_or(0);
             lose(path, synced, &losses[i % losses.len()]);
-            // Index files are caches that are never fsynced on their own: any
-            // of their bytes may be lost.
             for (j, ext) in ["index", "timeindex"].into_iter().enumerate() {
                 let index = path.with_extension(ext);
                 if index.exists() && index_damage {
-                    lose(&index, 0, &losses[(i + j + 7) % losses.len()]);
+                    let synced = synced_lengths.get(&index).copied().unwrap_or(0);
+                    lose(&index, synced, &losses[(i + j + 7) % losses.len()]);
                 }
             }
         }
 
         let log = Log::open_from_recovery_point(dir.path(), config(), 0, recovery_point).unwrap();
         prop_assert!(log.end_offset() >= recovery_point, "synced data was lost: end {} < {}", log.end_offset(), recovery_point);
-        for (base, bytes) in read_all(&log) {
-            prop_assert_eq!(appended.get(&base), Some(&bytes), "batch at {} differs", base);
+        let batches = read_all(&log);
+        for (base, bytes) in &batches {
+            prop_assert_eq!(appended.get(base), Some(bytes), "batch at {} differs", base);
+        }
+        // Each batch's timestamp is its op's index, growing with its offset.
+        for (base, bytes) in &batches {
+            let timestamp = RecordBatch::parse(bytes).unwrap().max_timestamp();
+            let found = log.offset_for_timestamp(timestamp).unwrap();
+            prop_assert_eq!(found, Some(((*base).max(log.start_offset()), timestamp)), "lookup of {}", timestamp);
+        }
+        if let Some((_, bytes)) = batches.last() {
+            let last = RecordBatch::parse(bytes).unwrap();
+            prop_assert_eq!(log.max_timestamp().unwrap(), Some((last.max_timestamp(), last.last_offset())));
         }
         // And the log takes appends again, right after its end.
         let mut log = log;

@@ -230,7 +230,7 @@ impl Partition {
             log.poison();
             return Err(Error::api(ResponseError::KafkaStorageError, e.to_string()));
         }
-        log.mark_synced(target.end_offset);
+        log.mark_synced(&target);
         Ok(())
     }
 

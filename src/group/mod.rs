@@ -98,8 +98,8 @@ impl crate::flush::Syncable for Inner {
     fn sync_target(&mut self) -> crate::Result<crate::storage::SyncTarget> {
         self.store.sync_target()
     }
-    fn mark_synced(&mut self, end: i64) {
-        self.store.mark_synced(end);
+    fn mark_synced(&mut self, target: &crate::storage::SyncTarget) {
+        self.store.mark_synced(target);
     }
     fn poison(&mut self) {
         self.store.poison();

@@ -5,7 +5,8 @@
 //!
 //! The default methods are the real system calls; [`RealDisk`] uses them all.
 //! Index files are caches rebuilt from the `.log` and memory mapping is not
-//! an operation that fails on its own, so neither goes through the seam.
+//! an operation that fails on its own, so neither goes through the seam;
+//! only the fsync of a rolled segment's indexes does, as part of a log's sync.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};

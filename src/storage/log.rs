@@ -58,6 +58,13 @@ pub struct Log {
     producers: ProducerStates,
     /// `.log` files written since the last sync, with the end offset after their last write.
     unsynced: Vec<(DiskFile, i64)>,
+    /// Index files of segments sealed since the last sync that covered
+    /// them: (path, the segment's base offset, the seal's number). The
+    /// recovery point stays at or below the base of each (see
+    /// [`Log::synced_offset`]).
+    unsynced_indexes: Vec<(PathBuf, i64, u64)>,
+    /// Segments sealed so far by rolls, numbering them for `unsynced_indexes`.
+    seals: u64,
     synced_offset: i64,
     poisoned: bool,
     disk: Arc<dyn Disk>,
@@ -218,20 +225,36 @@ impl Log {
         SyncTarget {
             end_offset: self.end_offset(),
             files: self.unsynced.iter().map(|(f, _)| f.clone()).collect(),
+            indexes: self
+                .unsynced_indexes
+                .iter()
+                .map(|(p, ..)| p.clone())
+                .collect(),
+            seals: self.seals,
+            disk: self.disk.clone(),
         }
     }
 
-    /// Records that a target taken at `target_end_offset` was fsynced.
-    pub fn mark_synced(&mut self, target_end_offset: i64) {
+    /// Records that `target` was fsynced.
+    pub fn mark_synced(&mut self, target: &SyncTarget) {
         self.synced_offset = self
             .synced_offset
-            .max(target_end_offset.min(self.end_offset()));
-        self.unsynced.retain(|(_, end)| *end > target_end_offset);
+            .max(target.end_offset.min(self.end_offset()));
+        self.unsynced.retain(|(_, end)| *end > target.end_offset);
+        self.unsynced_indexes
+            .retain(|(.., seal)| *seal > target.seals);
     }
 
-    /// Every offset below this is known to be on disk.
+    /// Every offset below this is known to be on disk, and so are the index
+    /// files of the sealed segments below it: a recovery point. A segment
+    /// sealed since the last sync changed its indexes after that sync, as
+    /// its last time entry was written and its files trimmed, so the point
+    /// stays at its base until a sync covers them.
     pub fn synced_offset(&self) -> i64 {
-        self.synced_offset
+        self.unsynced_indexes
+            .iter()
+            .map(|(_, base, _)| *base)
+            .fold(self.synced_offset, i64::min)
     }
 
     /// Marks the log failed (fail-stop after a failed fsync): every later
@@ -260,9 +283,9 @@ impl Log {
         }
         let end = self.end_offset();
         self.active_mut()?.seal()?;
-        for (file, _) in &self.unsynced {
-            file.sync().map_err(|e| Error::io(&*file.path, e))?;
-        }
+        self.sync_target()
+            .sync_named()
+            .map_err(|(path, e)| Error::io(path, e))?;
         self.active_mut()?.sync()?;
         self.write_snapshot(end)?;
         marker::write(

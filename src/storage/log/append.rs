@@ -150,8 +150,15 @@ impl Log {
 
     /// Seals the active segment and starts a new one at the end offset.
     pub(super) fn roll(&mut self, now_ms: i64) -> Result<()> {
-        let end = self.end_offset();
-        self.active_mut()?.seal()?;
+        let (base, end) = (self.active_base_offset(), self.end_offset());
+        let sealed = self.active_mut()?;
+        sealed.seal()?;
+        let (offset_index, time_index) = sealed.index_paths();
+        self.seals += 1;
+        self.unsynced_indexes.extend([
+            (offset_index, base, self.seals),
+            (time_index, base, self.seals),
+        ]);
         let segment = Segment::create(
             &self.dir,
             end,

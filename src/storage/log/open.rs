@@ -12,8 +12,19 @@ use crate::storage::producer::ProducerStates;
 use crate::storage::segment::{Segment, SegmentConfig};
 use crate::storage::{Error, LogConfig, LogFiles, Result, real_unbounded};
 
-/// After an unclean stop: scans every segment holding offsets at or past
-/// `recovery_point`, in order. The first one that loses bytes, or does not
+/// The base of the first segment an unclean open scans: the one holding
+/// the offset just below `recovery_point`. That segment may have been the
+/// active one when the checkpoint was written, and sealed since: its log
+/// was fsynced up to the point, but not the index entries its seal wrote.
+fn first_unflushed(segments: &BTreeMap<i64, Box<Segment>>, recovery_point: i64) -> i64 {
+    segments
+        .range(..recovery_point)
+        .next_back()
+        .map_or(i64::MIN, |(b, _)| *b)
+}
+
+/// After an unclean stop: scans every segment from [`first_unflushed`] on,
+/// in order. The first one that loses bytes, or does not
 /// end where the next begins, becomes the last: the segments after it are
 /// removed. In a `compacted` log a segment may end early (the cleaner
 /// removed its last records), so only lost bytes count there. Scanned
@@ -24,10 +35,7 @@ fn recover_unflushed(
     segments: &mut BTreeMap<i64, Box<Segment>>,
     (recovery_point, compacted): (i64, bool),
 ) -> Result<()> {
-    let floor = segments
-        .range(..=recovery_point)
-        .next_back()
-        .map_or(i64::MIN, |(b, _)| *b);
+    let floor = first_unflushed(segments, recovery_point);
     let bases: Vec<i64> = segments.range(floor..).map(|(b, _)| *b).collect();
     for (i, base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
@@ -136,6 +144,8 @@ impl Log {
             start_offset: persisted_start.unwrap_or(first_base).max(first_base),
             producers: ProducerStates::default(),
             unsynced: Vec::new(),
+            unsynced_indexes: Vec::new(),
+            seals: 0,
             synced_offset: 0,
             poisoned: false,
             disk,
@@ -193,10 +203,7 @@ impl Log {
         } else {
             let end = self.end_offset();
             self.drop_aborted_from(end)?;
-            self.segments
-                .range(..=recovery_point)
-                .next_back()
-                .map_or(i64::MIN, |(b, _)| *b)
+            first_unflushed(&self.segments, recovery_point)
         };
         self.load_producer_state(replay_limit)?;
         if clean {

@@ -261,14 +261,77 @@ fn sync_target_covers_rolled_segments_until_marked() {
     let target = log.sync_target();
     assert_eq!(target.end_offset, 36);
     assert!(target.files.len() > 1);
+    // Both index files of every sealed segment, made durable with its log.
+    let sealed: Vec<i64> = log.sealed_segments().iter().map(|s| s.0).collect();
+    let mut expected: Vec<PathBuf> = sealed
+        .iter()
+        .flat_map(|b| ["index", "timeindex"].map(|ext| dir.path().join(file_name(*b, ext))))
+        .collect();
+    let mut indexes = target.indexes.clone();
+    indexes.sort();
+    expected.sort();
+    assert_eq!(indexes, expected);
     target.sync().unwrap();
     fill(&mut log, 1, 1, 0);
-    log.mark_synced(target.end_offset);
+    log.mark_synced(&target);
     assert_eq!(log.synced_offset(), 36);
+    let next = log.sync_target();
     assert_eq!(
-        log.sync_target().files.len(),
+        next.files.len(),
         1,
         "only the file written after the target"
+    );
+    assert!(next.indexes.is_empty());
+}
+
+#[test]
+fn the_synced_offset_stays_at_a_segment_sealed_after_the_sync_began_until_its_indexes_are_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 3, 1, 0);
+    let active = log.active_base_offset();
+    // A sync starts; while its fsyncs run, an append rolls the segment.
+    let before_roll = log.sync_target();
+    while log.active_base_offset() == active {
+        fill(&mut log, 1, 1, 0);
+    }
+    assert_eq!(log.synced_offset(), active);
+    before_roll.sync().unwrap();
+    log.mark_synced(&before_roll);
+    assert_eq!(
+        log.synced_offset(),
+        active,
+        "its indexes changed after that sync began"
+    );
+    let after_roll = log.sync_target();
+    assert_eq!(after_roll.indexes.len(), 2);
+    after_roll.sync().unwrap();
+    log.mark_synced(&after_roll);
+    assert_eq!(log.synced_offset(), log.end_offset());
+}
+
+#[test]
+fn a_failed_fsync_of_a_sealed_index_fails_the_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = crate::storage::testing::FaultyDisk::new();
+    let mut log = Log::open_on(
+        dir.path(),
+        small(),
+        0,
+        0,
+        (disk.clone(), OpenSegments::unbounded()),
+    )
+    .unwrap();
+    fill(&mut log, 12, 3, 0);
+    disk.fail(
+        crate::storage::testing::DiskOp::Sync,
+        ".timeindex",
+        libc::EIO,
+    );
+    let target = log.sync_target();
+    assert_eq!(target.sync().unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert!(
+        matches!(log.close(), Err(Error::Io { path, .. }) if path.ends_with("00000000000000000000.timeindex"))
     );
 }
 

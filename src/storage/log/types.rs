@@ -1,7 +1,12 @@
 //! The values a log hands out: append outcomes, read slices, sync targets.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
+use crate::storage::Disk;
 use crate::storage::disk::DiskFile;
 
 /// Outcome of a successful [`Log::append`](super::Log::append).
@@ -76,12 +81,43 @@ pub struct SyncTarget {
     /// succeeds, every offset below it is durable.
     pub end_offset: i64,
     pub(super) files: Vec<DiskFile>,
+    /// Index files of the segments sealed since the last sync. Their reads
+    /// below the recovery point are not checked against the `.log` on open,
+    /// so they are made durable with it, as Kafka flushes a segment's indexes
+    /// with its log.
+    pub(super) indexes: Vec<PathBuf>,
+    /// The log's count of seals when the target was taken: the indexes of
+    /// every segment sealed until then are in `indexes`.
+    pub(super) seals: u64,
+    pub(super) disk: Arc<dyn Disk>,
 }
 
 impl SyncTarget {
     /// fsyncs (`sync_data`) every file. On error the caller must
     /// [`Log::poison`](super::Log::poison) the log: the page cache can no longer be trusted.
     pub fn sync(&self) -> std::io::Result<()> {
-        self.files.iter().try_for_each(DiskFile::sync)
+        self.sync_named().map_err(|(_, e)| e)
+    }
+
+    /// [`SyncTarget::sync`], naming the file whose fsync failed.
+    pub(super) fn sync_named(&self) -> Result<(), (&Path, std::io::Error)> {
+        for file in &self.files {
+            file.sync().map_err(|e| (&*file.path, e))?;
+        }
+        for path in &self.indexes {
+            sync_index(&*self.disk, path).map_err(|e| (path.as_path(), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// fsyncs a sealed segment's index file, opened just for that (a sealed
+/// segment holds no descriptor for its indexes). One deleted since, by
+/// retention or a truncation, has nothing left to make durable.
+fn sync_index(disk: &dyn Disk, path: &Path) -> std::io::Result<()> {
+    match File::open(path) {
+        Ok(file) => disk.sync(path, &file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }

@@ -11,7 +11,7 @@ use crate::storage::index::{OffsetIndex, TimeIndex};
 use crate::storage::{Error, Result};
 
 impl Segment {
-    pub(super) fn index_paths(&self) -> (PathBuf, PathBuf) {
+    pub(crate) fn index_paths(&self) -> (PathBuf, PathBuf) {
         (
             self.dir.join(file_name(self.base_offset, "index")),
             self.dir.join(file_name(self.base_offset, "timeindex")),
@@ -70,6 +70,10 @@ impl Segment {
                 .0;
             let tail = self.fill_indexes(&mut indexes)?;
             finish_seal(&mut indexes, tail)?;
+            // A sealed segment may sit below the recovery point, where an
+            // unclean open does not check its indexes again.
+            indexes.offset.sync()?;
+            indexes.time.sync()?;
         }
         Ok(self.indexes.get_or_init(|| indexes))
     }

@@ -14,9 +14,10 @@ impl Segment {
         let start = entry.map_or(0, |(_, p)| u64::from(p));
         let mut scanner = self.store.headers_from(start);
         let mut next = scanner.next_header();
-        // IMPORTANT: index files are not fsynced with the log, so after a
-        // power loss an entry may point inside a batch. One whose batch is
-        // not there is passed over: the walk starts at the file's start.
+        // IMPORTANT: an index damaged on disk (by a power loss before
+        // indexes were fsynced with their log, or a disk fault) may hold an
+        // entry that points inside a batch. One whose batch is not there is
+        // passed over: the walk starts at the file's start.
         if let Some((entry_offset, _)) = entry
             && !matches!(&next, Ok(Some((_, h))) if holds(h, entry_offset))
         {

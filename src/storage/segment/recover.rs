@@ -151,8 +151,12 @@ impl IndexWriter {
         );
     }
 
-    /// Adds the final time entry and trims both files.
+    /// Adds the final time entry, trims both files and fsyncs them: the
+    /// segment they index will sit below the recovery point, where nothing
+    /// checks them against its `.log` on open.
     pub(crate) fn finish(mut self) -> Result<()> {
-        finish_seal(&mut self.indexes, self.tail)
+        finish_seal(&mut self.indexes, self.tail)?;
+        self.indexes.offset.sync()?;
+        self.indexes.time.sync()
     }
 }

@@ -163,9 +163,10 @@ fn offset_index_entries_a_power_loss_garbled_are_passed_over_on_reads() {
     let bases: Vec<i64> = log.segments.keys().copied().collect();
     let (end, first_end) = (log.end_offset(), bases[1]);
     drop(log);
-    // The index of a segment below the recovery point, never fsynced with
-    // it, lost the low byte of every entry's position: each still looks
-    // sane (ascending, inside the file) but points inside a batch.
+    // The index of a segment below the recovery point, damaged on disk (as
+    // a power loss did before indexes were fsynced with their log), lost
+    // the low byte of every entry's position: each still looks sane
+    // (ascending, inside the file) but points inside a batch.
     let index = dir.path().join(file_name(bases[0], "index"));
     let mut bytes = std::fs::read(&index).unwrap();
     let entries = bytes.len() / 8;
@@ -200,4 +201,60 @@ fn offset_index_entries_a_power_loss_garbled_are_passed_over_on_reads() {
         let found = log.offset_for_timestamp(timestamp).unwrap();
         assert_eq!(found, Some((offset, timestamp)));
     }
+}
+
+/// Appends single batches of 2 records (timestamps 1_000, 1_001, ...) until
+/// the next one would roll the first segment; returns how many it took.
+fn batches_filling_the_first_segment() -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    (0..)
+        .find(|&i| {
+            fill(&mut log, 1, 2, 1_000 + i as i64);
+            log.segment_count() > 1
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_segment_sealed_after_the_checkpoint_was_written_is_scanned_on_an_unclean_open() {
+    let full = batches_filling_the_first_segment();
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    for i in 0..full {
+        fill(&mut log, 1, 2, 1_000 + i as i64);
+    }
+    // The checkpoint is written while the first segment is still active
+    // and full: its `.log` is fsynced, the point is its end.
+    let target = log.sync_target();
+    target.sync().unwrap();
+    log.mark_synced(&target);
+    let recovery_point = log.synced_offset();
+    assert_eq!(recovery_point, 2 * full as i64);
+    // The next append seals it (writing its last time entry) and starts the
+    // second segment at the point; then the power goes.
+    fill(&mut log, 1, 2, 1_000 + full as i64);
+    assert_eq!(log.active_base_offset(), recovery_point);
+    drop(log);
+    // The seal's time entry was never written back.
+    let time_index = dir.path().join(file_name(0, "timeindex"));
+    let len = std::fs::metadata(&time_index).unwrap().len();
+    assert!(len >= 24, "{len}");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&time_index)
+        .unwrap();
+    file.set_len(len - 12).unwrap();
+
+    let log = Log::open_from_recovery_point(dir.path(), small(), 0, recovery_point).unwrap();
+    let last = 1_000 + full as i64 - 1;
+    assert_eq!(
+        log.offset_for_timestamp(last).unwrap(),
+        Some((recovery_point - 2, last))
+    );
+    assert_eq!(
+        log.sealed_segments().first().map(|s| s.3),
+        Some(Some(last)),
+        "the first segment's largest timestamp"
+    );
 }

@@ -194,6 +194,51 @@ async fn an_unclean_stop_recovers_everything_that_was_acknowledged() {
 }
 
 #[tokio::test]
+async fn a_damaged_offset_index_is_read_past_and_rebuilt_by_the_fetch_that_finds_it() {
+    let mut broker = start_broker().await;
+    let topic = unique_topic("damaged-index");
+    let configs = [("segment.bytes", "65536"), ("index.interval.bytes", "1024")];
+    create_topic(&broker.bootstrap(), &topic, 1, &configs).await;
+    // Small batches, so that the first segment holds many, indexed.
+    let producer = producer(&broker.bootstrap(), &[("batch.size", "2000")]);
+    assert_eq!(
+        produce_n(&producer, &topic, 0, 3000).await,
+        (0..3000).collect::<Vec<_>>()
+    );
+    drop(producer);
+    broker.stop().await;
+    // The first segment's index, as a disk fault might leave it: every
+    // entry but the first points inside a batch.
+    let index = broker
+        .data_dir()
+        .join(format!("{topic}-0/00000000000000000000.index"));
+    let intact = std::fs::read(&index).unwrap();
+    assert!(intact.len() >= 16, "{} bytes", intact.len());
+    let mut garbled = intact.clone();
+    for entry in 1..garbled.len() / 8 {
+        garbled[entry * 8 + 7] ^= 0x5a;
+    }
+    std::fs::write(&index, garbled).unwrap();
+
+    broker.start_again().await;
+    let records = read_all(&broker.bootstrap(), &topic, &[0]);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.offset, r.value_str().to_string()))
+            .collect::<Vec<_>>(),
+        (0..3000)
+            .map(|i| (i, format!("value-{i}")))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        std::fs::read(&index).unwrap(),
+        intact,
+        "the index was rebuilt"
+    );
+}
+
+#[tokio::test]
 async fn deleted_records_and_topics_stay_deleted_after_a_restart() {
     let mut broker = start_broker().await;
     let (kept, gone) = (unique_topic("kept"), unique_topic("gone"));

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::disk::{Disk, DiskFile};
 use super::open_segments::{LogFiles, OpenSegments};
@@ -72,6 +73,9 @@ pub struct Log {
     open_segments: Arc<OpenSegments>,
     /// Aborted transactions by marker offset (see `transactions.rs`).
     aborted: BTreeMap<i64, super::AbortedTxn>,
+    /// A read found a sealed segment's offset index not matching its log:
+    /// [`Log::repair_indexes`] has work to do.
+    damaged_indexes: AtomicBool,
 }
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
@@ -148,7 +152,11 @@ impl Log {
             .next_back()
             .map_or(i64::MIN, |(b, _)| *b);
         for segment in self.segments.range(floor..).map(|(_, s)| s) {
-            let Some((position, mut len)) = segment.read(offset, max_bytes)? else {
+            let found = segment.read(offset, max_bytes)?;
+            if segment.index_mismatched() && segment.is_sealed() {
+                self.damaged_indexes.store(true, Ordering::Relaxed);
+            }
+            let Some((position, mut len)) = found else {
                 continue;
             };
             if upto < segment.next_offset()
@@ -166,6 +174,22 @@ impl Log {
             });
         }
         Ok(ReadSlice::empty())
+    }
+
+    /// Rebuilds the indexes of the sealed segments that reads found not
+    /// matching their logs (each read of one walks it from its start until
+    /// then). Cheap when there are none: fetches call it after each read.
+    pub fn repair_indexes(&mut self) {
+        if !self.damaged_indexes.load(Ordering::Relaxed)
+            || !self.damaged_indexes.swap(false, Ordering::Relaxed)
+        {
+            return;
+        }
+        for segment in self.segments.values_mut() {
+            if let Err(e) = segment.repair_indexes() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot rebuild a damaged index; reads walk its segment from the start");
+            }
+        }
     }
 
     /// Log start offset: the first offset that can be read.

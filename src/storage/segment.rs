@@ -135,6 +135,11 @@ impl Segment {
         }
     }
 
+    /// True once sealed (read-only), false for the active segment.
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
     pub(crate) fn next_offset(&self) -> i64 {
         self.next_offset
     }

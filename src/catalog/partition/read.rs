@@ -72,7 +72,7 @@ impl Partition {
     /// `may_exceed` false, a first batch larger than `max_bytes` gives none.
     pub fn locate(&self, spec: FetchSpec) -> Result<Located> {
         self.check_live()?;
-        let log = self.log()?;
+        let mut log = self.log()?;
         let offsets = Offsets::of(&log);
         let upto = if spec.read_committed {
             offsets.last_stable
@@ -90,6 +90,7 @@ impl Partition {
         let aborted = spec
             .read_committed
             .then(|| log.aborted_transactions(spec.offset, upto));
+        log.repair_indexes();
         Ok(Located {
             slice,
             offsets,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use super::files::{list_segments, read_start_offset};
 use super::{CLEAN_SHUTDOWN, Log, sync_dir};
@@ -151,6 +152,7 @@ impl Log {
             disk,
             open_segments: open,
             aborted: BTreeMap::new(),
+            damaged_indexes: AtomicBool::new(false),
         };
         log.finish_open(clean, recovery_point, &listing.txn_indexes)?;
         Ok(log)

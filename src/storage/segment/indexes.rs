@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 
 use super::recover::finish_seal;
 use super::{Indexes, Segment, file_name};
@@ -65,17 +66,44 @@ impl Segment {
         if !ok {
             tracing::warn!(path = %self.log_path().display(), "inconsistent index files, rebuilding");
             drop(indexes);
-            indexes = self
-                .open_indexes(true, self.config.index_capacity_bytes, i64::MAX)?
-                .0;
-            let tail = self.fill_indexes(&mut indexes)?;
-            finish_seal(&mut indexes, tail)?;
-            // A sealed segment may sit below the recovery point, where an
-            // unclean open does not check its indexes again.
-            indexes.offset.sync()?;
-            indexes.time.sync()?;
+            indexes = self.rebuilt_indexes()?;
         }
         Ok(self.indexes.get_or_init(|| indexes))
+    }
+
+    /// Both index files of this sealed segment written anew from its `.log`,
+    /// trimmed and fsynced: the segment may sit below the recovery point,
+    /// where an unclean open does not check them again.
+    fn rebuilt_indexes(&self) -> Result<Indexes> {
+        let (mut indexes, _) =
+            self.open_indexes(true, self.config.index_capacity_bytes, i64::MAX)?;
+        let tail = self.fill_indexes(&mut indexes)?;
+        finish_seal(&mut indexes, tail)?;
+        indexes.offset.sync()?;
+        indexes.time.sync()?;
+        Ok(indexes)
+    }
+
+    /// True when a read found an offset index entry that does not match the
+    /// log, and the index was not rebuilt since.
+    pub(crate) fn index_mismatched(&self) -> bool {
+        self.index_mismatch.load(Ordering::Relaxed)
+    }
+
+    /// Rebuilds the indexes of a sealed segment whose offset index a read
+    /// found not to match the log: until then every read of it walks from
+    /// the file's start. The active segment is left to its next recovery.
+    pub(crate) fn repair_indexes(&mut self) -> Result<()> {
+        if !self.sealed || !self.index_mismatched() {
+            return Ok(());
+        }
+        // Unmap first: the files are rewritten.
+        self.indexes.take();
+        let indexes = self.rebuilt_indexes()?;
+        self.indexes = OnceLock::from(indexes);
+        self.index_mismatch.store(false, Ordering::Relaxed);
+        tracing::info!(path = %self.log_path().display(), "rebuilt the indexes of a segment a read found damaged");
+        Ok(())
     }
 
     pub(super) fn indexes_mut(&mut self) -> Result<&mut Indexes> {

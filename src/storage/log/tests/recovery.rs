@@ -258,3 +258,41 @@ fn a_segment_sealed_after_the_checkpoint_was_written_is_scanned_on_an_unclean_op
         "the first segment's largest timestamp"
     );
 }
+
+#[test]
+fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let batches = fill(&mut log, 60, 2, 1_000);
+    let end = log.end_offset();
+    log.close().unwrap();
+    let index = dir.path().join(file_name(0, "index"));
+    let time_index = dir.path().join(file_name(0, "timeindex"));
+    let (offsets, times) = (
+        std::fs::read(&index).unwrap(),
+        std::fs::read(&time_index).unwrap(),
+    );
+    // Every entry's position but the first points inside a batch.
+    let mut garbled = offsets.clone();
+    for entry in 1..garbled.len() / 8 {
+        garbled[entry * 8 + 7] = 0;
+    }
+    std::fs::write(&index, garbled).unwrap();
+
+    let mut log = Log::open_from_recovery_point(dir.path(), small(), 0, end).unwrap();
+    log.repair_indexes();
+    assert!(!log.segments[&0].index_mismatched(), "nothing read yet");
+    assert_eq!(read_all(&log), batches.concat());
+    assert!(log.segments[&0].index_mismatched());
+    log.repair_indexes();
+    assert!(!log.segments[&0].index_mismatched());
+    assert_eq!(
+        std::fs::read(&index).unwrap(),
+        offsets,
+        "rebuilt as appends wrote it"
+    );
+    assert_eq!(std::fs::read(&time_index).unwrap(), times);
+    assert_eq!(read_all(&log), batches.concat());
+    assert!(!log.segments[&0].index_mismatched(), "reads trust it again");
+    assert_eq!(log.offset_for_timestamp(1_005).unwrap(), Some((10, 1_005)));
+}

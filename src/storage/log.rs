@@ -73,6 +73,9 @@ pub struct Log {
     open_segments: Arc<OpenSegments>,
     /// Aborted transactions by marker offset (see `transactions.rs`).
     aborted: BTreeMap<i64, super::AbortedTxn>,
+    /// Offsets of the producer snapshots on disk, ascending, once a snapshot
+    /// write listed them; `None` before, and after a truncation removed some.
+    snapshots: Option<Vec<i64>>,
     /// A read found a sealed segment's offset index not matching its log:
     /// [`Log::repair_indexes`] has work to do.
     damaged_indexes: AtomicBool,

@@ -64,6 +64,7 @@ impl Log {
         sync_dir(&*self.disk, &self.dir)?;
         let end = self.end_offset();
         self.synced_offset = self.synced_offset.min(end);
+        self.snapshots = None;
         for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
             for snapshot in list_snapshots(&self.dir, ext)?
                 .into_iter()
@@ -82,6 +83,7 @@ impl Log {
             segment.delete()?;
         }
         self.aborted.clear();
+        self.snapshots = None;
         for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
             for snapshot in list_snapshots(&self.dir, ext)? {
                 remove_snapshot(&self.dir, snapshot, ext);
@@ -180,17 +182,28 @@ impl Log {
         sync_dir(&*self.disk, &self.dir)
     }
 
-    /// Writes the producer snapshot for `offset` and keeps only the newest few.
-    pub(super) fn write_snapshot(&self, offset: i64) -> Result<()> {
+    /// Writes the producer snapshot for `offset` and keeps only the newest
+    /// few. The directory is listed once (removing snapshots under their old
+    /// name too); later writes, one per roll, go by the offsets kept in memory.
+    pub(super) fn write_snapshot(&mut self, offset: i64) -> Result<()> {
         self.producers.write_snapshot(&self.dir, offset)?;
-        let snapshots = list_snapshots(&self.dir, SNAPSHOT_EXT)?;
+        let mut snapshots = match self.snapshots.take() {
+            Some(known) => known,
+            None => {
+                for legacy in list_snapshots(&self.dir, LEGACY_SNAPSHOT_EXT)? {
+                    remove_snapshot(&self.dir, legacy, LEGACY_SNAPSHOT_EXT);
+                }
+                list_snapshots(&self.dir, SNAPSHOT_EXT)?
+            }
+        };
+        if let Err(at) = snapshots.binary_search(&offset) {
+            snapshots.insert(at, offset);
+        }
         let old = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
-        for snapshot in snapshots.into_iter().take(old) {
+        for snapshot in snapshots.drain(..old) {
             remove_snapshot(&self.dir, snapshot, SNAPSHOT_EXT);
         }
-        for legacy in list_snapshots(&self.dir, LEGACY_SNAPSHOT_EXT)? {
-            remove_snapshot(&self.dir, legacy, LEGACY_SNAPSHOT_EXT);
-        }
+        self.snapshots = Some(snapshots);
         Ok(())
     }
 

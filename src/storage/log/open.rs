@@ -152,6 +152,7 @@ impl Log {
             disk,
             open_segments: open,
             aborted: BTreeMap::new(),
+            snapshots: None,
             damaged_indexes: AtomicBool::new(false),
         };
         log.finish_open(clean, recovery_point, &listing.txn_indexes)?;

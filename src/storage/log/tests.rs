@@ -378,3 +378,35 @@ fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
     assert!(with_ext(".snapshot").is_empty(), "the old name is removed");
     assert_eq!(with_ext(".sluice-producers").len(), 1);
 }
+
+#[test]
+fn each_roll_writes_a_producer_snapshot_and_only_the_newest_two_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = || -> Vec<i64> {
+        let mut found: Vec<i64> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".sluice-producers")?.parse().ok()
+            })
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    let newest_bases = |log: &Log| -> Vec<i64> {
+        let bases: Vec<i64> = log.segments.keys().copied().collect();
+        bases[bases.len() - 2..].to_vec()
+    };
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 80, 2, 0);
+    assert!(log.segment_count() > 4, "{} segments", log.segment_count());
+    assert_eq!(snapshots(), newest_bases(&log));
+    let (active, end) = (log.active_base_offset(), log.end_offset());
+    log.close().unwrap();
+    assert_eq!(snapshots(), [active, end]);
+
+    // Reopened, the first roll lists the directory again; later ones do not.
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 80, 2, 0);
+    assert_eq!(snapshots(), newest_bases(&log));
+}

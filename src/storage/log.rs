@@ -258,6 +258,8 @@ impl Log {
                 .map(|(p, ..)| p.clone())
                 .collect(),
             seals: self.seals,
+            // A roll since the last sync created files in the directory.
+            dir: (!self.unsynced_indexes.is_empty()).then(|| self.dir.clone()),
             disk: self.disk.clone(),
         }
     }

@@ -271,6 +271,8 @@ fn sync_target_covers_rolled_segments_until_marked() {
     indexes.sort();
     expected.sort();
     assert_eq!(indexes, expected);
+    // And the directory the rolls created files in.
+    assert_eq!(target.dir.as_deref(), Some(dir.path()));
     target.sync().unwrap();
     fill(&mut log, 1, 1, 0);
     log.mark_synced(&target);
@@ -282,6 +284,7 @@ fn sync_target_covers_rolled_segments_until_marked() {
         "only the file written after the target"
     );
     assert!(next.indexes.is_empty());
+    assert_eq!(next.dir, None);
 }
 
 #[test]
@@ -311,9 +314,10 @@ fn the_synced_offset_stays_at_a_segment_sealed_after_the_sync_began_until_its_in
 }
 
 #[test]
-fn a_failed_fsync_of_a_sealed_index_fails_the_sync() {
+fn a_failed_fsync_of_a_sealed_index_or_the_directory_fails_the_sync() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
     let dir = tempfile::tempdir().unwrap();
-    let disk = crate::storage::testing::FaultyDisk::new();
+    let disk = FaultyDisk::new();
     let mut log = Log::open_on(
         dir.path(),
         small(),
@@ -323,12 +327,10 @@ fn a_failed_fsync_of_a_sealed_index_fails_the_sync() {
     )
     .unwrap();
     fill(&mut log, 12, 3, 0);
-    disk.fail(
-        crate::storage::testing::DiskOp::Sync,
-        ".timeindex",
-        libc::EIO,
-    );
     let target = log.sync_target();
+    disk.fail_times(DiskOp::SyncDir, "", libc::EIO, Some(1));
+    assert_eq!(target.sync().unwrap_err().raw_os_error(), Some(libc::EIO));
+    disk.fail(DiskOp::Sync, ".timeindex", libc::EIO);
     assert_eq!(target.sync().unwrap_err().raw_os_error(), Some(libc::EIO));
     assert!(
         matches!(log.close(), Err(Error::Io { path, .. }) if path.ends_with("00000000000000000000.timeindex"))

@@ -89,6 +89,9 @@ pub struct SyncTarget {
     /// The log's count of seals when the target was taken: the indexes of
     /// every segment sealed until then are in `indexes`.
     pub(super) seals: u64,
+    /// The partition directory, when a roll since the last sync created
+    /// the files of a new segment in it.
+    pub(super) dir: Option<PathBuf>,
     pub(super) disk: Arc<dyn Disk>,
 }
 
@@ -106,6 +109,9 @@ impl SyncTarget {
         }
         for path in &self.indexes {
             sync_index(&*self.disk, path).map_err(|e| (path.as_path(), e))?;
+        }
+        if let Some(dir) = &self.dir {
+            self.disk.sync_dir(dir).map_err(|e| (dir.as_path(), e))?;
         }
         Ok(())
     }

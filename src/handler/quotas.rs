@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 use super::{Call, str_bytes};
 use crate::acl::{CLUSTER_NAME, op, resource};
 use crate::error::Result;
-use crate::quotas::{Match, Op};
+use crate::quotas::{Entity, Match, Op, Values};
 
 pub(super) async fn describe(
     ctx: &Call<'_>,
@@ -41,41 +41,37 @@ pub(super) async fn describe(
         filter.push((c.entity_type.to_string(), m));
     }
     match ctx.quotas.describe(&filter, req.strict) {
-        Ok(found) => {
-            response.entries = Some(
-                found
-                    .into_iter()
-                    .map(|(entity, values)| {
-                        let mut e = EntryData::default();
-                        e.entity = entity
-                            .into_iter()
-                            .map(|(t, name)| {
-                                let mut d = EntityData::default();
-                                d.entity_type = str_bytes(&t);
-                                d.entity_name = name.as_deref().map(str_bytes);
-                                d
-                            })
-                            .collect();
-                        e.values = values
-                            .into_iter()
-                            .map(|(key, value)| {
-                                let mut v = ValueData::default();
-                                v.key = str_bytes(&key);
-                                v.value = value;
-                                v
-                            })
-                            .collect();
-                        e
-                    })
-                    .collect(),
-            );
-        }
+        Ok(found) => response.entries = Some(found.into_iter().map(entry).collect()),
         Err((code, message)) => {
             response.error_code = code.code();
             response.error_message = Some(str_bytes(&message));
         }
     }
     Ok(response)
+}
+
+/// One entity's quotas as DescribeClientQuotas answers them.
+fn entry((entity, values): (Entity, Values)) -> EntryData {
+    let mut e = EntryData::default();
+    e.entity = entity
+        .into_iter()
+        .map(|(t, name)| {
+            let mut d = EntityData::default();
+            d.entity_type = str_bytes(&t);
+            d.entity_name = name.as_deref().map(str_bytes);
+            d
+        })
+        .collect();
+    e.values = values
+        .into_iter()
+        .map(|(key, value)| {
+            let mut v = ValueData::default();
+            v.key = str_bytes(&key);
+            v.value = value;
+            v
+        })
+        .collect();
+    e
 }
 
 pub(super) async fn alter(

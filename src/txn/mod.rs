@@ -119,8 +119,34 @@ impl TxnCoordinator {
             ));
         }
         let _ending = self.ending.lock().await;
+        let (producer_id, epoch) = self.next_producer(catalog, txn_id, producer).await?;
+        let meta = TxnMeta {
+            producer_id,
+            epoch,
+            timeout_ms,
+            status: Status::Empty,
+            partitions: BTreeSet::new(),
+            offsets: BTreeMap::new(),
+            started_ms: -1,
+            last_update_ms: now_ms(),
+        };
+        // DURABILITY: the id's producer is on disk before the client learns it.
+        self.persist(txn_id, &meta.record(Status::Empty), true)?;
+        self.lock().insert(txn_id.to_string(), meta);
+        Ok((producer_id, epoch))
+    }
+
+    /// The producer id and epoch the next producer of `txn_id` gets, after
+    /// carrying out a decision left pending and aborting an open
+    /// transaction. Called with the `ending` lock held.
+    async fn next_producer(
+        &self,
+        catalog: &Catalog,
+        txn_id: &str,
+        producer: (i64, i16),
+    ) -> Result<(i64, i16)> {
         let previous = self.lock().get(txn_id).cloned();
-        if let Some(mut old) = previous.clone()
+        if let Some(mut old) = previous
             && let Some(commit) = old.pending_decision()
         {
             // A decision taken but not carried out is carried out first.
@@ -137,34 +163,18 @@ impl TxnCoordinator {
                 ));
             }
         }
-        let (producer_id, epoch) = match previous {
-            Some(mut old) => {
-                if old.is_open() {
-                    // The new epoch fences the old producer in every partition.
-                    old.epoch = old.epoch.saturating_add(1);
-                    self.finish(catalog, txn_id, &mut old, false).await?;
-                }
-                match old.epoch.checked_add(1) {
-                    Some(e) if e < i16::MAX => (old.producer_id, e),
-                    _ => (catalog.next_producer_id()?, 0),
-                }
-            }
-            None => (catalog.next_producer_id()?, 0),
+        let Some(mut old) = previous else {
+            return Ok((catalog.next_producer_id()?, 0));
         };
-        let meta = TxnMeta {
-            producer_id,
-            epoch,
-            timeout_ms,
-            status: Status::Empty,
-            partitions: BTreeSet::new(),
-            offsets: BTreeMap::new(),
-            started_ms: -1,
-            last_update_ms: now_ms(),
-        };
-        // DURABILITY: the id's producer is on disk before the client learns it.
-        self.persist(txn_id, &meta.record(Status::Empty), true)?;
-        self.lock().insert(txn_id.to_string(), meta);
-        Ok((producer_id, epoch))
+        if old.is_open() {
+            // The new epoch fences the old producer in every partition.
+            old.epoch = old.epoch.saturating_add(1);
+            self.finish(catalog, txn_id, &mut old, false).await?;
+        }
+        match old.epoch.checked_add(1) {
+            Some(e) if e < i16::MAX => Ok((old.producer_id, e)),
+            _ => Ok((catalog.next_producer_id()?, 0)),
+        }
     }
 
     /// Runs `f` on the transaction of `txn_id` if `producer` is its current one.

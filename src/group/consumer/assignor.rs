@@ -82,37 +82,13 @@ fn uniform(
     partitions: &BTreeMap<Uuid, i32>,
     previous: &BTreeMap<String, Assignment>,
 ) -> BTreeMap<String, Assignment> {
-    let mut held: BTreeMap<&str, BTreeSet<(Uuid, i32)>> = members
-        .iter()
-        .map(|m| (m.member_id.as_str(), BTreeSet::new()))
-        .collect();
     let topics_of: BTreeMap<&str, &BTreeSet<Uuid>> = members
         .iter()
         .map(|m| (m.member_id.as_str(), &m.topics))
         .collect();
     let subscribes =
         |member: &str, topic: &Uuid| topics_of.get(member).is_some_and(|t| t.contains(topic));
-    let mut taken = BTreeSet::new();
-    for m in members {
-        let Some(prev) = previous.get(&m.member_id) else {
-            continue;
-        };
-        for (topic, ps) in prev {
-            let Some(&count) = partitions.get(topic) else {
-                continue;
-            };
-            if !m.topics.contains(topic) {
-                continue;
-            }
-            for &p in ps.iter().filter(|&&p| p < count) {
-                if taken.insert((*topic, p))
-                    && let Some(h) = held.get_mut(m.member_id.as_str())
-                {
-                    h.insert((*topic, p));
-                }
-            }
-        }
-    }
+    let (mut held, taken) = kept(members, partitions, previous);
     for (&topic, &count) in partitions {
         for p in (0..count).filter(|p| !taken.contains(&(topic, *p))) {
             let least = held
@@ -144,11 +120,50 @@ fn uniform(
         .collect()
 }
 
+/// Partitions held per member.
+type Held<'a> = BTreeMap<&'a str, BTreeSet<(Uuid, i32)>>;
+
+/// What each member keeps of its previous target (partitions that still
+/// exist, of topics it still subscribes to, each kept by one member only),
+/// and every partition kept.
+fn kept<'a>(
+    members: &'a [Subscriber],
+    partitions: &BTreeMap<Uuid, i32>,
+    previous: &BTreeMap<String, Assignment>,
+) -> (Held<'a>, BTreeSet<(Uuid, i32)>) {
+    let mut held: Held<'a> = members
+        .iter()
+        .map(|m| (m.member_id.as_str(), BTreeSet::new()))
+        .collect();
+    let mut taken = BTreeSet::new();
+    for m in members {
+        let Some(prev) = previous.get(&m.member_id) else {
+            continue;
+        };
+        for (topic, ps) in prev {
+            let Some(&count) = partitions.get(topic) else {
+                continue;
+            };
+            if !m.topics.contains(topic) {
+                continue;
+            }
+            for &p in ps.iter().filter(|&&p| p < count) {
+                if taken.insert((*topic, p))
+                    && let Some(h) = held.get_mut(m.member_id.as_str())
+                {
+                    h.insert((*topic, p));
+                }
+            }
+        }
+    }
+    (held, taken)
+}
+
 /// A partition the most loaded member can give to a member holding at least
 /// two fewer that subscribes to its topic. Each move lowers the sum of the
 /// squared loads, so repeated moves end.
 fn next_move<'a>(
-    held: &BTreeMap<&'a str, BTreeSet<(Uuid, i32)>>,
+    held: &Held<'a>,
     subscribes: impl Fn(&str, &Uuid) -> bool,
 ) -> Option<(&'a str, &'a str, (Uuid, i32))> {
     let mut by_load: Vec<(&'a str, usize)> = held.iter().map(|(id, h)| (*id, h.len())).collect();

@@ -134,8 +134,27 @@ impl ConsumerGroup {
             bump |= update(member, &req);
             member.deadline = now + session;
         }
+        self.advance_epoch(&id, bump, image, now);
+        self.reconcile(&id, req.owned.as_ref(), now);
+        self.note_stable();
+        let member = self
+            .members
+            .get(&id)
+            .ok_or_else(|| refuse(ResponseError::UnknownMemberId, "member vanished"))?;
+        let changed = before.as_ref() != Some(&member.current.assigned);
+        Ok(HeartbeatResponse {
+            member_id: id,
+            member_epoch: member.current.epoch,
+            assignment: (full || changed).then(|| member.current.assigned.clone()),
+        })
+    }
+
+    /// Bumps the group epoch when the member `id` changed (`bump`) or the
+    /// subscriptions now resolve to other topics, then computes the target
+    /// assignment if the epoch moved past it.
+    fn advance_epoch(&mut self, id: &str, mut bump: bool, image: &TopicImage, now: Instant) {
         if bump {
-            self.dirty_members.insert(id.clone());
+            self.dirty_members.insert(id.to_string());
         }
         if bump || self.resolved_at != Some(image.generation) {
             let resolved = self.resolve(image);
@@ -152,7 +171,10 @@ impl ConsumerGroup {
         if self.epoch > self.assignment_epoch {
             self.compute_target();
         }
-        self.reconcile(&id, req.owned.as_ref(), now);
+    }
+
+    /// Logs how long a rebalance took, once the group is stable again.
+    fn note_stable(&mut self) {
         if self.state() == ConsumerState::Stable
             && let Some(started) = self.rebalance_started.take()
         {
@@ -164,16 +186,6 @@ impl ConsumerGroup {
                 "consumer group is stable"
             );
         }
-        let member = self
-            .members
-            .get(&id)
-            .ok_or_else(|| refuse(ResponseError::UnknownMemberId, "member vanished"))?;
-        let changed = before.as_ref() != Some(&member.current.assigned);
-        Ok(HeartbeatResponse {
-            member_id: id,
-            member_epoch: member.current.epoch,
-            assignment: (full || changed).then(|| member.current.assigned.clone()),
-        })
     }
 
     /// What the members' subscriptions resolve to in `image`.

@@ -23,40 +23,10 @@ impl ConsumerGroup {
         } else {
             req.member_id.clone()
         };
-        let unknown = || {
-            refuse(
-                ResponseError::UnknownMemberId,
-                format!("Member {id} is not a member of the group."),
-            )
-        };
-        if let Some(instance) = &req.instance_id {
-            match self.static_members.get(instance).cloned() {
-                Some(owner) if owner != id && req.member_epoch == 0 => {
-                    let old_epoch = self.members.get(&owner).map(|m| m.current.epoch);
-                    if old_epoch != Some(STATIC_LEAVE_EPOCH) {
-                        return Err(refuse(
-                            ResponseError::UnreleasedInstanceId,
-                            format!("Instance id {instance} is owned by member {owner}."),
-                        ));
-                    }
-                    // An id that is already a member takes over the instance: it
-                    // leaves first, so nothing of it is left behind.
-                    let bump = self.members.contains_key(&id);
-                    if bump {
-                        self.remove_member(&id, now, "rejoined as another static member");
-                    }
-                    self.replace_static(&owner, &id, now);
-                    return Ok((id, bump));
-                }
-                Some(owner) if owner != id => {
-                    return Err(refuse(
-                        ResponseError::FencedInstanceId,
-                        format!("Instance id {instance} belongs to member {owner}."),
-                    ));
-                }
-                None if req.member_epoch != 0 => return Err(unknown()),
-                _ => {}
-            }
+        if let Some(instance) = &req.instance_id
+            && let Some(bump) = self.admit_static(instance, &id, req.member_epoch, now)?
+        {
+            return Ok((id, bump));
         }
         if req.member_epoch == 0 {
             if self.members.contains_key(&id) {
@@ -72,9 +42,47 @@ impl ConsumerGroup {
             tracing::info!(member = %id, "member joins the consumer group");
             return Ok((id, true));
         }
-        let member = self.members.get(&id).ok_or_else(unknown)?;
+        let member = self.members.get(&id).ok_or_else(|| unknown_member(&id))?;
         check_epoch(member, req.member_epoch, req.owned.as_ref())?;
         Ok((id, false))
+    }
+
+    /// Checks a static member's `instance` id against the member `id`
+    /// heartbeating at `epoch`. A join (epoch 0) takes the instance over
+    /// from a member that left it with the static leave epoch: `Some`, with
+    /// whether that bumps the group epoch. `None`: nothing decided yet.
+    fn admit_static(
+        &mut self,
+        instance: &str,
+        id: &str,
+        epoch: i32,
+        now: Instant,
+    ) -> Result<Option<bool>, Refusal> {
+        match self.static_members.get(instance).cloned() {
+            Some(owner) if owner != id && epoch == 0 => {
+                let old_epoch = self.members.get(&owner).map(|m| m.current.epoch);
+                if old_epoch != Some(STATIC_LEAVE_EPOCH) {
+                    return Err(refuse(
+                        ResponseError::UnreleasedInstanceId,
+                        format!("Instance id {instance} is owned by member {owner}."),
+                    ));
+                }
+                // An id that is already a member takes over the instance: it
+                // leaves first, so nothing of it is left behind.
+                let bump = self.members.contains_key(id);
+                if bump {
+                    self.remove_member(id, now, "rejoined as another static member");
+                }
+                self.replace_static(&owner, id, now);
+                Ok(Some(bump))
+            }
+            Some(owner) if owner != id => Err(refuse(
+                ResponseError::FencedInstanceId,
+                format!("Instance id {instance} belongs to member {owner}."),
+            )),
+            None if epoch != 0 => Err(unknown_member(id)),
+            _ => Ok(None),
+        }
     }
 
     /// Keeps the instance index in step when a member's instance id changes.
@@ -247,4 +255,12 @@ fn new_member(id: &str, now: Instant) -> ConsumerMember {
         deadline: now,
         revoke_deadline: None,
     }
+}
+
+/// UNKNOWN_MEMBER_ID for the member `id`.
+fn unknown_member(id: &str) -> Refusal {
+    refuse(
+        ResponseError::UnknownMemberId,
+        format!("Member {id} is not a member of the group."),
+    )
 }

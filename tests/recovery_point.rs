@@ -98,3 +98,29 @@ async fn rolled_segments_move_the_recovery_point_and_a_crash_keeps_every_record(
         .collect();
     assert_eq!(got, want);
 }
+
+#[tokio::test]
+async fn a_segment_rolled_by_its_age_moves_the_recovery_point_without_another_append() {
+    let broker = start_broker_with(|c| c.retention_check_interval_ms = 50).await;
+    let topic = unique_topic("aged-roll");
+    create_topic(&broker.bootstrap(), &topic, 1, &[("segment.ms", "200")]).await;
+    let producer = producer(&broker.bootstrap(), &[]);
+    assert_eq!(
+        produce_n(&producer, &topic, 0, 10).await,
+        (0..10).collect::<Vec<_>>()
+    );
+    // The retention task rolls the segment once it is 200 ms old; with no
+    // append after that, the roll alone gets the sealed segment fsynced.
+    let deadline = Instant::now() + WAIT;
+    while segment_bases(broker.data_dir(), &topic) != [0, 10]
+        || checkpoint(broker.data_dir(), &topic) != Some(10)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "segments {:?}, recovery point {:?}",
+            segment_bases(broker.data_dir(), &topic),
+            checkpoint(broker.data_dir(), &topic)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

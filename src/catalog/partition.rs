@@ -149,12 +149,18 @@ impl Partition {
         let mut log = self.log()?;
         let info = append(&mut log, &batches, now_ms())?;
         self.publish(&log);
+        self.flush_if_rolled(&log);
+        Ok(info)
+    }
+
+    /// Wakes the background flusher when a roll left a sealed segment
+    /// unsynced (once, until [`Partition::flush_rolled`] has run).
+    fn flush_if_rolled(&self, log: &Log) {
         if log.synced_offset() < log.active_base_offset()
             && !self.rolled.swap(true, Ordering::AcqRel)
         {
             self.flush_wanted.notify_one();
         }
-        Ok(info)
     }
 
     /// The producer (id, epoch) of `batches` when they are transactional.
@@ -278,6 +284,8 @@ impl Partition {
         let mut log = self.log()?;
         let deleted = log.apply_retention(now_ms)?;
         self.publish(&log);
+        // Retention rolls a segment past `segment.ms` with no append.
+        self.flush_if_rolled(&log);
         Ok(deleted)
     }
 

@@ -14,12 +14,10 @@ use crate::storage::segment::{Segment, SegmentConfig};
 use crate::storage::{Error, LogConfig, LogFiles, Result, real_unbounded};
 
 /// The base of the first segment an unclean open scans: the one holding
-/// the offset just below `recovery_point`. That segment may have been the
-/// active one when the checkpoint was written, and sealed since: its log
-/// was fsynced up to the point, but not the index entries its seal wrote.
+/// `recovery_point` (everything below it was fsynced).
 fn first_unflushed(segments: &BTreeMap<i64, Box<Segment>>, recovery_point: i64) -> i64 {
     segments
-        .range(..recovery_point)
+        .range(..=recovery_point)
         .next_back()
         .map_or(i64::MIN, |(b, _)| *b)
 }
@@ -37,6 +35,14 @@ fn recover_unflushed(
     (recovery_point, compacted): (i64, bool),
 ) -> Result<()> {
     let floor = first_unflushed(segments, recovery_point);
+    if floor == recovery_point
+        && let Some((_, sealed)) = segments.range_mut(..floor).next_back()
+    {
+        // The checkpoint may have been written while the segment before was
+        // active and ended at the point: its log was fsynced, but not the
+        // index entries its seal wrote later. A header walk rebuilds them.
+        sealed.rebuild_indexes()?;
+    }
     let bases: Vec<i64> = segments.range(floor..).map(|(b, _)| *b).collect();
     for (i, base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();

@@ -97,12 +97,18 @@ impl Segment {
         if !self.sealed || !self.index_mismatched() {
             return Ok(());
         }
+        self.rebuild_indexes()?;
+        tracing::info!(path = %self.log_path().display(), "rebuilt the indexes of a segment a read found damaged");
+        Ok(())
+    }
+
+    /// Rewrites both index files of this sealed segment from its `.log`.
+    pub(crate) fn rebuild_indexes(&mut self) -> Result<()> {
         // Unmap first: the files are rewritten.
         self.indexes.take();
         let indexes = self.rebuilt_indexes()?;
         self.indexes = OnceLock::from(indexes);
         self.index_mismatch.store(false, Ordering::Relaxed);
-        tracing::info!(path = %self.log_path().display(), "rebuilt the indexes of a segment a read found damaged");
         Ok(())
     }
 

@@ -217,7 +217,7 @@ fn batches_filling_the_first_segment() -> usize {
 }
 
 #[test]
-fn a_segment_sealed_after_the_checkpoint_was_written_is_scanned_on_an_unclean_open() {
+fn a_segment_sealed_after_the_checkpoint_was_written_gets_its_indexes_rebuilt_on_an_unclean_open() {
     let full = batches_filling_the_first_segment();
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small(), 0).unwrap();

@@ -20,6 +20,8 @@ pub(crate) trait Syncable {
     fn mark_synced(&mut self, target: &SyncTarget);
     /// Refuses further appends: the fsync failed.
     fn poison(&mut self);
+    /// True after [`Syncable::poison`].
+    fn is_poisoned(&self) -> bool;
 }
 
 impl Syncable for Log {
@@ -34,6 +36,9 @@ impl Syncable for Log {
     }
     fn poison(&mut self) {
         Log::poison(self);
+    }
+    fn is_poisoned(&self) -> bool {
+        Log::is_poisoned(self)
     }
 }
 
@@ -64,6 +69,14 @@ impl FlushTurn {
         if log().synced_offset() > offset {
             return Ok(());
         }
+        if log().is_poisoned() {
+            // IMPORTANT: after a failed fsync, another one may succeed with
+            // the dirty pages dropped: nothing counts as synced any more.
+            return Err(Error::api(
+                ResponseError::KafkaStorageError,
+                "an fsync of this log failed",
+            ));
+        }
         let target = log().sync_target()?;
         let started = std::time::Instant::now();
         let synced = tokio::task::spawn_blocking(move || target.sync().map(|()| target)).await;
@@ -80,5 +93,40 @@ impl FlushTurn {
                 Err(Error::api(ResponseError::KafkaStorageError, "fsync failed"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+    use crate::storage::testing::{DiskOp, FaultyDisk, batch};
+    use crate::storage::{LogConfig, OpenSegments};
+
+    #[tokio::test]
+    async fn after_a_failed_fsync_no_later_fsync_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let files = (
+            disk.clone() as std::sync::Arc<dyn crate::storage::Disk>,
+            OpenSegments::unbounded(),
+        );
+        let mut log = Log::open_on(dir.path(), LogConfig::default(), 0, 0, files).unwrap();
+        log.append(&batch(&[(b"k", b"v")], 0), 0).unwrap();
+        let log = StdMutex::new(log);
+        let lock = || log.lock().unwrap();
+        let turn = FlushTurn::default();
+        disk.fail_times(DiskOp::Sync, "", libc::EIO, Some(1));
+        assert!(turn.sync_through(lock, 0, String::new).await.is_err());
+        // The fault is gone and a second fsync would succeed, with whatever
+        // pages the first one dropped: it is refused.
+        assert!(turn.sync_through(lock, 0, String::new).await.is_err());
+        assert_eq!(disk.injected(), 1);
+        assert_eq!(lock().synced_offset(), 0);
+        let target = lock().sync_target();
+        target.sync().unwrap();
+        lock().mark_synced(&target);
+        assert_eq!(lock().synced_offset(), 0, "a poisoned log counts no sync");
     }
 }

@@ -129,6 +129,10 @@ impl InternalLog {
         }
     }
 
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.log.as_ref().is_some_and(Log::is_poisoned)
+    }
+
     /// Closes the log cleanly; later appends fail with COORDINATOR_NOT_AVAILABLE.
     pub(crate) fn close(&mut self) -> Result<()> {
         match self.log.take() {

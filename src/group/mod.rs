@@ -104,6 +104,9 @@ impl crate::flush::Syncable for Inner {
     fn poison(&mut self) {
         self.store.poison();
     }
+    fn is_poisoned(&self) -> bool {
+        self.store.is_poisoned()
+    }
 }
 
 impl Coordinator {

@@ -266,6 +266,9 @@ impl Log {
 
     /// Records that `target` was fsynced.
     pub fn mark_synced(&mut self, target: &SyncTarget) {
+        if self.poisoned {
+            return;
+        }
         self.synced_offset = self
             .synced_offset
             .max(target.end_offset.min(self.end_offset()));
@@ -290,6 +293,12 @@ impl Log {
     /// append returns `Error::Poisoned` until the log is reopened.
     pub fn poison(&mut self) {
         self.poisoned = true;
+    }
+
+    /// True once [`Log::poison`]ed: no sync may count any more (a second
+    /// fsync after a failed one can succeed with the dirty pages dropped).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Every producer that wrote here: (producer id, epoch, last sequence,

@@ -189,9 +189,7 @@ impl Log {
             return;
         }
         for segment in self.segments.values_mut() {
-            if let Err(e) = segment.repair_indexes() {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot rebuild a damaged index; reads walk its segment from the start");
-            }
+            segment.repair_indexes();
         }
     }
 

@@ -12,7 +12,7 @@
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU8;
 
 use super::disk::DiskFile;
 use super::index::{OffsetIndex, TimeIndex};
@@ -59,6 +59,13 @@ impl From<&LogConfig> for SegmentConfig {
     }
 }
 
+/// A segment's offset index matches its log as far as reads know.
+const INDEX_OK: u8 = 0;
+/// A read found an offset index entry that does not match the log.
+const INDEX_DAMAGED: u8 = 1;
+/// Rebuilding the damaged index failed: reads keep walking past it.
+const INDEX_UNREPAIRED: u8 = 2;
+
 /// What the active segment knows about its tail.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tail {
@@ -78,9 +85,10 @@ pub(crate) struct Segment {
     tail: Tail,
     sealed: bool,
     created_ms: i64,
-    /// Set once an offset index entry was found not to match the log
-    /// (warned about once, not on every read).
-    index_mismatch: AtomicBool,
+    /// [`INDEX_OK`], [`INDEX_DAMAGED`] once an offset index entry was found
+    /// not to match the log (warned about once, not on every read), or
+    /// [`INDEX_UNREPAIRED`] once rebuilding it failed.
+    index_state: AtomicU8,
 }
 
 impl Segment {
@@ -131,7 +139,7 @@ impl Segment {
             tail: Tail::default(),
             sealed: true,
             created_ms: now_ms,
-            index_mismatch: AtomicBool::new(false),
+            index_state: AtomicU8::new(INDEX_OK),
         }
     }
 

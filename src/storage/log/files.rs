@@ -27,7 +27,11 @@ pub(super) fn list_segments(dir: &Path) -> Result<Listing> {
             Some((base, "log")) => listing.segments.push(base),
             Some((base, "txnindex")) => listing.txn_indexes.push(base),
             Some((_, "index" | "timeindex" | SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
-            Some((_, "snapshot.tmp" | "sluice-producers.tmp")) => {
+            // Left by a crash while writing them.
+            Some((
+                _,
+                "snapshot.tmp" | "sluice-producers.tmp" | "index.rebuilt" | "timeindex.rebuilt",
+            )) => {
                 let _ = std::fs::remove_file(entry.path());
             }
             _ if name == CLEAN_SHUTDOWN || name == START_OFFSET_FILE => {}

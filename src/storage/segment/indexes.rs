@@ -6,10 +6,13 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
-use super::recover::finish_seal;
-use super::{Indexes, Segment, file_name};
+use super::recover::{IndexWriter, finish_seal};
+use super::{INDEX_DAMAGED, INDEX_OK, INDEX_UNREPAIRED, Indexes, Segment, file_name};
 use crate::storage::index::{OffsetIndex, TimeIndex};
 use crate::storage::{Error, Result};
+
+/// The suffix of index files being rebuilt beside the ones they replace.
+pub(crate) const REBUILT: &str = "rebuilt";
 
 impl Segment {
     pub(crate) fn index_paths(&self) -> (PathBuf, PathBuf) {
@@ -85,31 +88,61 @@ impl Segment {
     }
 
     /// True when a read found an offset index entry that does not match the
-    /// log, and the index was not rebuilt since.
+    /// log, and the index was not rebuilt since (nor did rebuilding fail).
     pub(crate) fn index_mismatched(&self) -> bool {
-        self.index_mismatch.load(Ordering::Relaxed)
+        self.index_state.load(Ordering::Relaxed) == INDEX_DAMAGED
     }
 
     /// Rebuilds the indexes of a sealed segment whose offset index a read
     /// found not to match the log: until then every read of it walks from
     /// the file's start. The active segment is left to its next recovery.
-    pub(crate) fn repair_indexes(&mut self) -> Result<()> {
+    /// Should that fail, the damaged files stay as they were (reads still
+    /// walk past them) and it is not tried again until the next open.
+    pub(crate) fn repair_indexes(&mut self) {
         if !self.sealed || !self.index_mismatched() {
-            return Ok(());
+            return;
         }
-        self.rebuild_indexes()?;
-        tracing::info!(path = %self.log_path().display(), "rebuilt the indexes of a segment a read found damaged");
+        match self.rebuild_indexes() {
+            Ok(()) => {
+                tracing::info!(path = %self.log_path().display(), "rebuilt the indexes of a segment a read found damaged");
+            }
+            Err(e) => {
+                self.index_state.store(INDEX_UNREPAIRED, Ordering::Relaxed);
+                tracing::warn!(path = %self.log_path().display(), error = %e, "cannot rebuild a damaged index; reads walk its segment from the start");
+            }
+        }
+    }
+
+    /// Rewrites both index files of this sealed segment from its `.log`:
+    /// written beside them under [`REBUILT`] names and fsynced, then renamed
+    /// over them, so a failure leaves the old ones in place.
+    pub(crate) fn rebuild_indexes(&mut self) -> Result<()> {
+        let names = ["index", "timeindex"].map(|ext| {
+            let name = |ext: &str| self.dir.join(file_name(self.base_offset, ext));
+            (name(&format!("{ext}.{REBUILT}")), name(ext))
+        });
+        if let Err(e) = self.write_rebuilt_indexes() {
+            for (rebuilt, _) in &names {
+                let _ = std::fs::remove_file(rebuilt);
+            }
+            return Err(e);
+        }
+        // Unmap first: the files are replaced; the next use maps the new ones.
+        self.indexes.take();
+        for (rebuilt, path) in &names {
+            std::fs::rename(rebuilt, path).map_err(|e| Error::io(path, e))?;
+        }
+        self.index_state.store(INDEX_OK, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Rewrites both index files of this sealed segment from its `.log`.
-    pub(crate) fn rebuild_indexes(&mut self) -> Result<()> {
-        // Unmap first: the files are rewritten.
-        self.indexes.take();
-        let indexes = self.rebuilt_indexes()?;
-        self.indexes = OnceLock::from(indexes);
-        self.index_mismatch.store(false, Ordering::Relaxed);
-        Ok(())
+    fn write_rebuilt_indexes(&self) -> Result<()> {
+        let mut writer = IndexWriter::create(&self.dir, self.base_offset, self.config, REBUILT)?;
+        let mut scanner = self.store.headers_from(0);
+        while let Some((position, header)) = scanner.next_header()? {
+            writer.add(position, &header);
+        }
+        writer.finish()
     }
 
     pub(super) fn indexes_mut(&mut self) -> Result<&mut Indexes> {

@@ -3,9 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::Segment;
-use crate::storage::Result;
+use super::{INDEX_DAMAGED, INDEX_OK, Segment};
 use crate::storage::record::{BatchHeader, HEADER_BYTES};
+use crate::storage::{Error, Result};
 
 impl Segment {
     /// Position and header of the first batch whose last offset is >= `offset`.
@@ -19,7 +19,7 @@ impl Segment {
         // entry that points inside a batch. One whose batch is not there is
         // passed over: the walk starts at the file's start.
         if let Some((entry_offset, _)) = entry
-            && !matches!(&next, Ok(Some((_, h))) if holds(h, entry_offset))
+            && !trusted(&next, entry_offset)
         {
             self.index_mismatch(entry_offset);
             scanner = self.store.headers_from(0);
@@ -38,9 +38,15 @@ impl Segment {
     /// index entry checked before it is trusted).
     pub(super) fn batch_at(&self, position: u64, offset: i64) -> bool {
         let mut header = [0u8; HEADER_BYTES];
-        let found = position.saturating_add(HEADER_BYTES as u64) <= self.store.len()
-            && self.store.read_exact_at(&mut header, position).is_ok()
-            && BatchHeader::parse(&header).is_ok_and(|h| holds(&h, offset));
+        if position.saturating_add(HEADER_BYTES as u64) > self.store.len() {
+            self.index_mismatch(offset);
+            return false;
+        }
+        // A failed read says nothing about the index: not trusted, not blamed.
+        if self.store.read_exact_at(&mut header, position).is_err() {
+            return false;
+        }
+        let found = BatchHeader::parse(&header).is_ok_and(|h| holds(&h, offset));
         if !found {
             self.index_mismatch(offset);
         }
@@ -49,7 +55,17 @@ impl Segment {
 
     /// An offset index entry names a batch that is not where it says.
     fn index_mismatch(&self, entry_offset: i64) {
-        if self.index_mismatch.swap(true, Ordering::Relaxed) {
+        if self.index_state.load(Ordering::Relaxed) != INDEX_OK
+            || self
+                .index_state
+                .compare_exchange(
+                    INDEX_OK,
+                    INDEX_DAMAGED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
             return;
         }
         tracing::warn!(
@@ -89,6 +105,8 @@ impl Segment {
                     len += at.size;
                     scanner = jumped;
                 }
+                // A failed read says nothing about the index.
+                Err(Error::Io { .. }) => {}
                 _ => self.index_mismatch(entry),
             }
         }
@@ -164,4 +182,15 @@ impl Segment {
 /// Kafka's by the last.
 fn holds(header: &BatchHeader, offset: i64) -> bool {
     (header.base_offset..=header.last_offset()).contains(&offset)
+}
+
+/// Whether the header read at an offset index entry's position confirms
+/// the entry: it parses and its batch holds `entry_offset`. A failed read
+/// says nothing about the index (it is returned to the caller).
+fn trusted(next: &Result<Option<(u64, BatchHeader)>>, entry_offset: i64) -> bool {
+    match next {
+        Ok(found) => matches!(found, Some((_, h)) if holds(h, entry_offset)),
+        Err(Error::Io { .. }) => true,
+        Err(_) => false,
+    }
 }

@@ -296,3 +296,41 @@ fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
     assert!(!log.segments[&0].index_mismatched(), "reads trust it again");
     assert_eq!(log.offset_for_timestamp(1_005).unwrap(), Some((10, 1_005)));
 }
+
+#[test]
+fn a_failed_repair_leaves_the_damaged_index_as_it_was_and_is_not_retried_until_reopened() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let batches = fill(&mut log, 60, 2, 1_000);
+    let end = log.end_offset();
+    log.close().unwrap();
+    let index = dir.path().join(file_name(0, "index"));
+    let mut garbled = std::fs::read(&index).unwrap();
+    for entry in 1..garbled.len() / 8 {
+        garbled[entry * 8 + 7] = 0;
+    }
+    std::fs::write(&index, &garbled).unwrap();
+
+    let disk = FaultyDisk::new();
+    let files = (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
+    let mut log = Log::open_on(dir.path(), small(), 0, end, files).unwrap();
+    assert_eq!(read_all(&log), batches.concat());
+    assert!(log.segments[&0].index_mismatched());
+    // The rebuild's walk of the .log fails once.
+    disk.fail_times(DiskOp::Read, "00000000000000000000.log", libc::EIO, Some(1));
+    log.repair_indexes();
+    assert_eq!(disk.injected(), 1);
+    assert!(!log.segments[&0].index_mismatched(), "given up on");
+    assert_eq!(std::fs::read(&index).unwrap(), garbled, "left as it was");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".rebuilt"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Reads still walk past it, and nothing tries again.
+    assert_eq!(read_all(&log), batches.concat());
+    log.repair_indexes();
+    assert_eq!(std::fs::read(&index).unwrap(), garbled);
+}

@@ -281,9 +281,13 @@ impl Log {
     /// its last time entry was written and its files trimmed, so the point
     /// stays at its base until a sync covers them.
     pub fn synced_offset(&self) -> i64 {
+        // Segments deleted since, or active again after a truncation, do
+        // not count: nothing below the point needs them.
+        let active = self.active_base_offset();
         self.unsynced_indexes
             .iter()
             .map(|(_, base, _)| *base)
+            .filter(|base| *base < active && self.segments.contains_key(base))
             .fold(self.synced_offset, i64::min)
     }
 

@@ -70,9 +70,15 @@ pub(super) fn list_snapshots(dir: &Path, ext: &str) -> Result<Vec<i64>> {
     Ok(offsets)
 }
 
-pub(super) fn remove_snapshot(dir: &Path, offset: i64, ext: &str) {
+/// Removes a producer snapshot; false (with a warning) if it is still there.
+pub(super) fn remove_snapshot(dir: &Path, offset: i64, ext: &str) -> bool {
     let path = dir.join(file_name(offset, ext));
-    if let Err(e) = std::fs::remove_file(&path) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot remove producer snapshot");
+    match std::fs::remove_file(&path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove producer snapshot");
+            false
+        }
     }
 }

@@ -64,15 +64,7 @@ impl Log {
         sync_dir(&*self.disk, &self.dir)?;
         let end = self.end_offset();
         self.synced_offset = self.synced_offset.min(end);
-        self.snapshots = None;
-        for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
-            for snapshot in list_snapshots(&self.dir, ext)?
-                .into_iter()
-                .filter(|s| *s > end)
-            {
-                remove_snapshot(&self.dir, snapshot, ext);
-            }
-        }
+        self.remove_snapshots_after(end)?;
         self.drop_aborted_from(end)?;
         self.load_producer_state(end)
     }
@@ -182,6 +174,21 @@ impl Log {
         sync_dir(&*self.disk, &self.dir)
     }
 
+    /// Removes the producer snapshots taken past `end`: they describe
+    /// records the log no longer holds.
+    pub(super) fn remove_snapshots_after(&mut self, end: i64) -> Result<()> {
+        self.snapshots = None;
+        for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
+            for snapshot in list_snapshots(&self.dir, ext)?
+                .into_iter()
+                .filter(|s| *s > end)
+            {
+                remove_snapshot(&self.dir, snapshot, ext);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the producer snapshot for `offset` and keeps only the newest
     /// few. The directory is listed once (removing snapshots under their old
     /// name too); later writes, one per roll, go by the offsets kept in memory.
@@ -200,9 +207,12 @@ impl Log {
             snapshots.insert(at, offset);
         }
         let old = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
-        for snapshot in snapshots.drain(..old) {
-            remove_snapshot(&self.dir, snapshot, SNAPSHOT_EXT);
-        }
+        let pruned: Vec<i64> = snapshots.drain(..old).collect();
+        // One that could not be removed is tried again at the next roll.
+        let kept = pruned
+            .into_iter()
+            .filter(|s| !remove_snapshot(&self.dir, *s, SNAPSHOT_EXT));
+        snapshots.splice(0..0, kept);
         self.snapshots = Some(snapshots);
         Ok(())
     }

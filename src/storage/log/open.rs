@@ -215,6 +215,9 @@ impl Log {
         } else {
             let end = self.end_offset();
             self.drop_aborted_from(end)?;
+            // Taken of records the recovery cut: once offsets pass them
+            // again, they would describe producers of other records.
+            self.remove_snapshots_after(end)?;
             first_unflushed(&self.segments, recovery_point)
         };
         self.load_producer_state(replay_limit)?;

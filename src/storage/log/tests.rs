@@ -291,14 +291,26 @@ fn sync_target_covers_rolled_segments_until_marked() {
 fn the_synced_offset_stays_at_a_segment_sealed_after_the_sync_began_until_its_indexes_are_synced() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
-    fill(&mut log, 3, 1, 0);
-    let active = log.active_base_offset();
+    let sync_all = |log: &mut Log| {
+        let target = log.sync_target();
+        target.sync().unwrap();
+        log.mark_synced(&target);
+    };
+    // Past the first segment, and everything synced.
+    while log.segment_count() < 2 {
+        fill(&mut log, 1, 1, 0);
+    }
+    fill(&mut log, 1, 1, 0);
+    sync_all(&mut log);
+    let (active, synced) = (log.active_base_offset(), log.end_offset());
+    assert!(0 < active && active < synced);
+    assert_eq!(log.synced_offset(), synced);
     // A sync starts; while its fsyncs run, an append rolls the segment.
     let before_roll = log.sync_target();
     while log.active_base_offset() == active {
         fill(&mut log, 1, 1, 0);
     }
-    assert_eq!(log.synced_offset(), active);
+    assert_eq!(log.synced_offset(), active, "down to the sealed segment");
     before_roll.sync().unwrap();
     log.mark_synced(&before_roll);
     assert_eq!(
@@ -311,6 +323,18 @@ fn the_synced_offset_stays_at_a_segment_sealed_after_the_sync_began_until_its_in
     after_roll.sync().unwrap();
     log.mark_synced(&after_roll);
     assert_eq!(log.synced_offset(), log.end_offset());
+
+    // A sealed segment deleted before its indexes were synced holds the
+    // point down no more.
+    let synced = log.end_offset();
+    let sealed = log.active_base_offset();
+    while log.active_base_offset() == sealed {
+        fill(&mut log, 1, 1, 0);
+    }
+    assert_eq!(log.synced_offset(), sealed);
+    log.delete_records_before(log.active_base_offset()).unwrap();
+    assert!(log.segments.keys().all(|b| *b > sealed));
+    assert_eq!(log.synced_offset(), synced);
 }
 
 #[test]

@@ -334,3 +334,39 @@ fn a_failed_repair_leaves_the_damaged_index_as_it_was_and_is_not_retried_until_r
     log.repair_indexes();
     assert_eq!(std::fs::read(&index).unwrap(), garbled);
 }
+
+#[test]
+fn an_unclean_open_that_cuts_the_log_removes_the_producer_snapshots_past_its_new_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    fill(&mut log, 60, 2, 1_000);
+    let bases: Vec<i64> = log.segments.keys().copied().collect();
+    assert!(bases.len() >= 5, "{bases:?}");
+    drop(log);
+    let snapshots = || -> Vec<i64> {
+        let mut found: Vec<i64> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".sluice-producers")?.parse().ok()
+            })
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    // Each roll wrote one; the newest two are kept.
+    assert_eq!(snapshots(), bases[bases.len() - 2..]);
+    // A power loss tore the second segment: the log ends inside it.
+    let torn = dir.path().join(file_name(bases[1], "log"));
+    let len = std::fs::metadata(&torn).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&torn)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    let log = Log::open_from_recovery_point(dir.path(), small(), 0, 0).unwrap();
+    assert!(log.end_offset() < bases[2]);
+    assert_eq!(snapshots(), Vec::<i64>::new());
+}

@@ -61,6 +61,15 @@ impl Error {
         }
     }
 
+    /// The indexes in its batch of each record a Produce was refused for
+    /// (KIP-467's `record_errors`); empty when the refusal is not per record.
+    pub fn record_errors(&self) -> &[i32] {
+        match self {
+            Error::Storage(crate::storage::Error::InvalidRecords { records, .. }) => records,
+            _ => &[],
+        }
+    }
+
     /// The text for a response's `error_message` field.
     pub fn message(&self) -> String {
         match self {

@@ -193,6 +193,47 @@ async fn a_record_without_a_key_is_refused_and_nothing_of_it_is_stored() {
 }
 
 #[tokio::test]
+async fn a_batch_with_keyless_records_is_refused_naming_them_and_the_others_as_failed_with_them() {
+    let broker = start_broker().await;
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("keyless-batch");
+    create_topic(&bootstrap, &topic, 1, &[("cleanup.policy", "compact")]).await;
+    // One batch of ten, the records at 2 and 7 without a key.
+    let producer = producer(&bootstrap, &[("retries", "0"), ("linger.ms", "200")]);
+    let pending: Vec<_> = (0..10)
+        .map(|i| {
+            let key = format!("k{i}");
+            let mut record = FutureRecord::<str, str>::to(&topic)
+                .payload("v")
+                .partition(0);
+            if i != 2 && i != 7 {
+                record = record.key(&key);
+            }
+            producer.send_result(record).expect("queued")
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for delivery in pending {
+        outcomes.push(match delivery.await.expect("delivery report") {
+            Ok(_) => None,
+            Err((KafkaError::MessageProduction(code), _)) => Some(code),
+            Err((other, _)) => panic!("unexpected {other:?}"),
+        });
+    }
+    // KIP-467: the keyless records fail with INVALID_RECORD, the rest of
+    // their batch with librdkafka's "a different record was invalid".
+    let expected: Vec<_> = (0..10)
+        .map(|i| match i {
+            2 | 7 => Some(RDKafkaErrorCode::InvalidRecord),
+            _ => Some(RDKafkaErrorCode::InvalidDifferentRecord),
+        })
+        .collect();
+    assert_eq!(outcomes, expected);
+    let consumer = consumer(&bootstrap, &[]);
+    assert_eq!(watermarks(&consumer, &topic, 0), (0, 0), "nothing stored");
+}
+
+#[tokio::test]
 async fn a_consumer_group_resumes_past_offsets_that_were_cleaned_away() {
     let broker = start_broker_with(fast_cleaner).await;
     let bootstrap = broker.bootstrap();

@@ -5,7 +5,9 @@
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::TopicProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -198,6 +200,11 @@ fn partition_response(
             p.base_offset = -1;
             if version >= 8 {
                 p.error_message = Some(StrBytes::from_string(e.message()));
+                p.record_errors = e
+                    .record_errors()
+                    .iter()
+                    .map(|&i| BatchIndexAndErrorMessage::default().with_batch_index(i))
+                    .collect();
             }
         }
     }

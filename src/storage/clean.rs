@@ -115,20 +115,25 @@ impl CleanedGroup {
     }
 }
 
-/// Refuses (INVALID_RECORD) batches holding a record without a key: a
-/// compacted topic keeps records by key.
+/// Refuses (INVALID_RECORD) the first batch holding records without a key,
+/// naming them by their indexes in it (as Kafka does): a compacted topic
+/// keeps records by key.
 pub(crate) fn check_keys(batches: &[u8]) -> Result<()> {
     let mut rest = batches;
     while !rest.is_empty() {
         let batch = RecordBatch::parse(rest)?;
         let raw = records::raw_records(&batch)?;
-        if records::parse(&batch, &raw)?
+        let keyless: Vec<i32> = records::parse(&batch, &raw)?
             .iter()
-            .any(|r| r.key.is_none())
-        {
-            return Err(Error::InvalidRecord(
-                "a compacted topic cannot accept a record without a key".to_string(),
-            ));
+            .zip(0..)
+            .filter(|(r, _)| r.key.is_none())
+            .map(|(_, i)| i)
+            .collect();
+        if !keyless.is_empty() {
+            return Err(Error::InvalidRecords {
+                reason: "a compacted topic cannot accept a record without a key".to_string(),
+                records: keyless,
+            });
         }
         rest = &rest[batch.size()..];
     }

@@ -16,6 +16,15 @@ pub enum Error {
     /// A well-formed batch the broker refuses (record count, transactional, ...).
     #[error("invalid record batch: {0}")]
     InvalidRecord(String),
+    /// A batch refused for some of its records (KIP-467): their indexes in
+    /// the batch, which the Produce response names.
+    #[error("invalid records at {records:?} of the batch: {reason}")]
+    InvalidRecords {
+        /// What is wrong with each of them.
+        reason: String,
+        /// Their indexes in the batch, from 0.
+        records: Vec<i32>,
+    },
     /// A timestamp outside `message.timestamp.before.max.ms` / `after.max.ms` of the broker's clock.
     #[error("timestamp {timestamp} is more than {limit_ms} ms {side} the broker's clock {now}")]
     InvalidTimestamp {
@@ -83,7 +92,7 @@ impl Error {
     pub fn error_code(&self) -> i16 {
         let e = match self {
             Error::CorruptMessage(_) => ResponseError::CorruptMessage,
-            Error::InvalidRecord(_) => ResponseError::InvalidRecord,
+            Error::InvalidRecord(_) | Error::InvalidRecords { .. } => ResponseError::InvalidRecord,
             Error::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
             Error::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
             Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,

@@ -1,12 +1,15 @@
 //! A machine crash with `flush = "os"`, over many segments: random workloads
-//! of appends, rolls, retention and DeleteRecords, fsyncs now and then (as the
-//! background flusher does after a roll), then a power loss in which every
-//! `.log` file loses an arbitrary suffix of its unsynced bytes or has
-//! unsynced bytes zeroed, and so may the index files (a sync covers those of
-//! the segments sealed since the last one). Reopened from the recovery point
-//! (what the checkpoint would hold), the log must be a prefix of what was
-//! appended: every readable batch passes its CRC, offsets are dense, nothing
-//! that was synced is lost, and lookups by timestamp find every batch.
+//! of appends, rolls, retention and DeleteRecords, and syncs now and then (as
+//! the background flusher does after a roll), some of them spanning appends
+//! and rolls (the fsyncs run without the log lock). Then a power loss: every
+//! `.log` file loses an arbitrary suffix of its unsynced bytes or has unsynced
+//! bytes zeroed, so may the index files (a sync covers those of the segments
+//! sealed before it began), and segments created after the last completed
+//! sync began may be gone from the directory. Reopened from the recovery point
+//! of the last completed sync (what the checkpoint would hold), the log must
+//! be a prefix of what was appended: every readable batch passes its CRC,
+//! offsets are dense, nothing that was synced is lost, and lookups by
+//! timestamp find every batch.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use sluice::storage::testing::{as_stored, batch};
-use sluice::storage::{Log, LogConfig, RecordBatch};
+use sluice::storage::{Log, LogConfig, RecordBatch, SyncTarget};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -23,6 +26,11 @@ enum Op {
     Append { records: usize, len: usize },
     /// fsyncs everything appended so far.
     Sync,
+    /// Takes a sync target (the fsyncs run later, without the log lock).
+    SyncBegin,
+    /// fsyncs the target taken last, marks it synced and writes the
+    /// checkpoint (what the background flusher does).
+    SyncEnd,
     /// DeleteRecords up to `fraction`/16 of the way from start to end.
     DeleteRecords { fraction: u8 },
     /// Retention by size (the config keeps about three segments).
@@ -33,6 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => (1usize..4, 0usize..200).prop_map(|(records, len)| Op::Append { records, len }),
         2 => Just(Op::Sync),
+        1 => Just(Op::SyncBegin),
+        1 => Just(Op::SyncEnd),
         1 => (0u8..=16).prop_map(|fraction| Op::DeleteRecords { fraction }),
         1 => Just(Op::Retention),
     ]
@@ -92,6 +102,23 @@ fn sealed_index_files(dir: &Path) -> BTreeMap<PathBuf, u64> {
         .collect()
 }
 
+/// Completes a sync whose target was taken when `files` were there: the
+/// fsyncs made their content as it is now durable.
+fn complete(
+    log: &mut Log,
+    target: &SyncTarget,
+    files: &BTreeMap<PathBuf, u64>,
+    synced_lengths: &mut BTreeMap<PathBuf, u64>,
+) {
+    target.sync().unwrap();
+    log.mark_synced(target);
+    for path in files.keys() {
+        if let Ok(meta) = std::fs::metadata(path) {
+            synced_lengths.insert(path.clone(), meta.len());
+        }
+    }
+}
+
 fn lose(path: &Path, synced: u64, loss: &Loss) {
     let file = OpenOptions::new().write(true).open(path).unwrap();
     let len = file.metadata().unwrap().len();
@@ -144,12 +171,18 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..80),
         losses in proptest::collection::vec(loss(), 16),
         index_damage in any::<bool>(),
+        entries_lost in proptest::collection::vec(any::<bool>(), 16),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), config(), 0).unwrap();
         let mut appended: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
         let mut synced_lengths: BTreeMap<PathBuf, u64> = BTreeMap::new();
         let mut recovery_point = 0i64;
+        // A sync begun and not ended, with the files there when it began.
+        let mut pending = None;
+        // The files in the directory when the last completed sync began:
+        // their directory entries are durable, later ones may be lost.
+        let mut durable_entries = log_files(dir.path());
         for (i, op) in ops.iter().enumerate() {
             match *op {
                 Op::Append { records, len } => {
@@ -159,13 +192,24 @@ proptest! {
                     let info = log.append(&b, 0).unwrap();
                     appended.insert(info.base_offset, as_stored(&b, info.base_offset, None));
                 }
-                Op::Sync => {
-                    let target = log.sync_target();
-                    target.sync().unwrap();
-                    log.mark_synced(&target);
-                    recovery_point = log.synced_offset();
-                    synced_lengths = log_files(dir.path());
-                    synced_lengths.extend(sealed_index_files(dir.path()));
+                Op::Sync | Op::SyncBegin if pending.is_none() => {
+                    let mut files = log_files(dir.path());
+                    files.extend(sealed_index_files(dir.path()));
+                    pending = Some((log.sync_target(), files));
+                    if matches!(op, Op::Sync) {
+                        let (target, files) = pending.take().unwrap();
+                        complete(&mut log, &target, &files, &mut synced_lengths);
+                        recovery_point = log.synced_offset();
+                        durable_entries = files;
+                    }
+                }
+                Op::Sync | Op::SyncBegin => {}
+                Op::SyncEnd => {
+                    if let Some((target, files)) = pending.take() {
+                        complete(&mut log, &target, &files, &mut synced_lengths);
+                        recovery_point = log.synced_offset();
+                        durable_entries = files;
+                    }
                 }
                 Op::DeleteRecords { fraction } => {
                     let (start, end) = (log.start_offset(), log.end_offset());
@@ -179,6 +223,14 @@ proptest! {
         }
         // IMPORTANT: the power loss: no close; unsynced bytes of every .log are cut or zeroed.
         drop(log);
+        // A segment created after the last completed sync began may be gone.
+        for (i, path) in log_files(dir.path()).keys().enumerate() {
+            if !durable_entries.contains_key(path) && entries_lost[i % entries_lost.len()] {
+                for ext in ["log", "index", "timeindex"] {
+                    let _ = std::fs::remove_file(path.with_extension(ext));
+                }
+            }
+        }
         for (i, (path, _)) in log_files(dir.path()).iter().enumerate() {
             let synced = synced_lengths.get(path).copied().unwrap_or(0);
             lose(path, synced, &losses[i % losses.len()]);

@@ -72,10 +72,7 @@ impl FlushTurn {
         if log().is_poisoned() {
             // IMPORTANT: after a failed fsync, another one may succeed with
             // the dirty pages dropped: nothing counts as synced any more.
-            return Err(Error::api(
-                ResponseError::KafkaStorageError,
-                "an fsync of this log failed",
-            ));
+            return Err(failed());
         }
         let target = log().sync_target()?;
         let started = std::time::Instant::now();
@@ -83,7 +80,12 @@ impl FlushTurn {
         crate::observe::observe_fsync(started.elapsed());
         match synced {
             Ok(Ok(target)) => {
-                log().mark_synced(&target);
+                let mut log = log();
+                if log.is_poisoned() {
+                    // It failed while this fsync ran: this one counts for nothing.
+                    return Err(failed());
+                }
+                log.mark_synced(&target);
                 Ok(())
             }
             failed => {
@@ -94,6 +96,15 @@ impl FlushTurn {
             }
         }
     }
+}
+
+/// A log that failed (an fsync, or a cleaner swap) refuses writes until
+/// the broker restarts.
+fn failed() -> Error {
+    Error::api(
+        ResponseError::KafkaStorageError,
+        "this log failed (an fsync or a cleaner swap) and refuses writes until the broker restarts",
+    )
 }
 
 #[cfg(test)]

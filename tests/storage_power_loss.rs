@@ -102,8 +102,10 @@ fn sealed_index_files(dir: &Path) -> BTreeMap<PathBuf, u64> {
         .collect()
 }
 
-/// Completes a sync whose target was taken when `files` were there: the
-/// fsyncs made their content as it is now durable.
+/// Completes a sync whose target was taken when `files` were there, with
+/// these lengths: at least that much of each is durable now (a file with
+/// nothing to sync then had that much durable already; bytes appended
+/// since may or may not be in the target, so they count as not).
 fn complete(
     log: &mut Log,
     target: &SyncTarget,
@@ -112,10 +114,8 @@ fn complete(
 ) {
     target.sync().unwrap();
     log.mark_synced(target);
-    for path in files.keys() {
-        if let Ok(meta) = std::fs::metadata(path) {
-            synced_lengths.insert(path.clone(), meta.len());
-        }
+    for (path, len) in files {
+        synced_lengths.insert(path.clone(), *len);
     }
 }
 

@@ -232,6 +232,12 @@ impl Partition {
             return Ok(());
         };
         let mut log = lock(log);
+        if log.is_poisoned() {
+            return Err(Error::api(
+                ResponseError::KafkaStorageError,
+                "the log failed",
+            ));
+        }
         let target = log.sync_target();
         if let Err(e) = target.sync() {
             log.poison();

@@ -18,7 +18,7 @@ pub enum Error {
     InvalidRecord(String),
     /// A batch refused for some of its records (KIP-467): their indexes in
     /// the batch, which the Produce response names.
-    #[error("invalid records at {records:?} of the batch: {reason}")]
+    #[error("{reason} ({} of the batch's records, the first at index {})", records.len(), records.first().copied().unwrap_or(-1))]
     InvalidRecords {
         /// What is wrong with each of them.
         reason: String,

@@ -175,7 +175,8 @@ impl Log {
     }
 
     /// Removes the producer snapshots taken past `end`: they describe
-    /// records the log no longer holds.
+    /// records the log no longer holds. One left behind could be loaded once
+    /// offsets pass it again, so failing to remove it fails the caller.
     pub(super) fn remove_snapshots_after(&mut self, end: i64) -> Result<()> {
         self.snapshots = None;
         for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
@@ -183,7 +184,15 @@ impl Log {
                 .into_iter()
                 .filter(|s| *s > end)
             {
-                remove_snapshot(&self.dir, snapshot, ext);
+                if !remove_snapshot(&self.dir, snapshot, ext) {
+                    let path = self
+                        .dir
+                        .join(crate::storage::segment::file_name(snapshot, ext));
+                    return Err(Error::io(
+                        path,
+                        std::io::Error::other("cannot remove a producer snapshot past the log end"),
+                    ));
+                }
             }
         }
         Ok(())

@@ -130,7 +130,12 @@ impl Segment {
         // Unmap first: the files are replaced; the next use maps the new ones.
         self.indexes.take();
         for (rebuilt, path) in &names {
-            std::fs::rename(rebuilt, path).map_err(|e| Error::io(path, e))?;
+            if let Err(e) = std::fs::rename(rebuilt, path) {
+                for (rebuilt, _) in &names {
+                    let _ = std::fs::remove_file(rebuilt);
+                }
+                return Err(Error::io(path, e));
+            }
         }
         self.index_state.store(INDEX_OK, Ordering::Relaxed);
         Ok(())

@@ -405,20 +405,23 @@ fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
     assert_eq!(with_ext(".sluice-producers").len(), 1);
 }
 
+/// The offsets of the producer snapshots in `dir`, ascending.
+pub(super) fn snapshot_offsets(dir: &Path) -> Vec<i64> {
+    let mut found: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".sluice-producers")?.parse().ok()
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
+
 #[test]
 fn each_roll_writes_a_producer_snapshot_and_only_the_newest_two_stay() {
     let dir = tempfile::tempdir().unwrap();
-    let snapshots = || -> Vec<i64> {
-        let mut found: Vec<i64> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".sluice-producers")?.parse().ok()
-            })
-            .collect();
-        found.sort_unstable();
-        found
-    };
+    let snapshots = || snapshot_offsets(dir.path());
     let newest_bases = |log: &Log| -> Vec<i64> {
         let bases: Vec<i64> = log.segments.keys().copied().collect();
         bases[bases.len() - 2..].to_vec()

@@ -259,25 +259,32 @@ fn a_segment_sealed_after_the_checkpoint_was_written_gets_its_indexes_rebuilt_on
     );
 }
 
-#[test]
-fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+/// A cleanly closed log of 60 batches whose first segment's offset index
+/// was garbled afterwards: every entry's position but the first points
+/// inside a batch. Returns the batches, the end offset and the index file's
+/// bytes before and after.
+fn with_a_garbled_first_index(dir: &Path) -> (Vec<Vec<u8>>, i64, Vec<u8>, Vec<u8>) {
+    let mut log = Log::open(dir, small(), 0).unwrap();
     let batches = fill(&mut log, 60, 2, 1_000);
     let end = log.end_offset();
     log.close().unwrap();
-    let index = dir.path().join(file_name(0, "index"));
-    let time_index = dir.path().join(file_name(0, "timeindex"));
-    let (offsets, times) = (
-        std::fs::read(&index).unwrap(),
-        std::fs::read(&time_index).unwrap(),
-    );
-    // Every entry's position but the first points inside a batch.
-    let mut garbled = offsets.clone();
+    let index = dir.join(file_name(0, "index"));
+    let intact = std::fs::read(&index).unwrap();
+    let mut garbled = intact.clone();
     for entry in 1..garbled.len() / 8 {
         garbled[entry * 8 + 7] = 0;
     }
-    std::fs::write(&index, garbled).unwrap();
+    std::fs::write(&index, &garbled).unwrap();
+    (batches, end, intact, garbled)
+}
+
+#[test]
+fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let time_index = dir.path().join(file_name(0, "timeindex"));
+    let (batches, end, offsets, _) = with_a_garbled_first_index(dir.path());
+    let index = dir.path().join(file_name(0, "index"));
+    let times = std::fs::read(&time_index).unwrap();
 
     let mut log = Log::open_from_recovery_point(dir.path(), small(), 0, end).unwrap();
     log.repair_indexes();
@@ -301,16 +308,8 @@ fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
 fn a_failed_repair_leaves_the_damaged_index_as_it_was_and_is_not_retried_until_reopened() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
     let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), small(), 0).unwrap();
-    let batches = fill(&mut log, 60, 2, 1_000);
-    let end = log.end_offset();
-    log.close().unwrap();
+    let (batches, end, _, garbled) = with_a_garbled_first_index(dir.path());
     let index = dir.path().join(file_name(0, "index"));
-    let mut garbled = std::fs::read(&index).unwrap();
-    for entry in 1..garbled.len() / 8 {
-        garbled[entry * 8 + 7] = 0;
-    }
-    std::fs::write(&index, &garbled).unwrap();
 
     let disk = FaultyDisk::new();
     let files = (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
@@ -343,17 +342,7 @@ fn an_unclean_open_that_cuts_the_log_removes_the_producer_snapshots_past_its_new
     let bases: Vec<i64> = log.segments.keys().copied().collect();
     assert!(bases.len() >= 5, "{bases:?}");
     drop(log);
-    let snapshots = || -> Vec<i64> {
-        let mut found: Vec<i64> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".sluice-producers")?.parse().ok()
-            })
-            .collect();
-        found.sort_unstable();
-        found
-    };
+    let snapshots = || snapshot_offsets(dir.path());
     // Each roll wrote one; the newest two are kept.
     assert_eq!(snapshots(), bases[bases.len() - 2..]);
     // A power loss tore the second segment: the log ends inside it.

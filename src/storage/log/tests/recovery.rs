@@ -112,6 +112,13 @@ fn unknown_files_are_ignored_and_damaged_sealed_indexes_are_rebuilt() {
     );
 }
 
+/// A power loss's torn write: the file keeps only its first half.
+fn tear_in_half(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(len / 2).unwrap();
+}
+
 #[test]
 fn an_unclean_open_scans_from_the_recovery_point_and_drops_segments_after_a_torn_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,14 +131,7 @@ fn an_unclean_open_scans_from_the_recovery_point_and_drops_segments_after_a_torn
     let end = log.end_offset();
     drop(log);
     // A power loss tore the fourth segment in its middle.
-    let torn = dir.path().join(file_name(bases[3], "log"));
-    let len = std::fs::metadata(&torn).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&torn)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    tear_in_half(&dir.path().join(file_name(bases[3], "log")));
 
     let log = Log::open_from_recovery_point(dir.path(), small(), 0, recovery_point).unwrap();
     let cut = log.end_offset();
@@ -346,14 +346,7 @@ fn an_unclean_open_that_cuts_the_log_removes_the_producer_snapshots_past_its_new
     // Each roll wrote one; the newest two are kept.
     assert_eq!(snapshots(), bases[bases.len() - 2..]);
     // A power loss tore the second segment: the log ends inside it.
-    let torn = dir.path().join(file_name(bases[1], "log"));
-    let len = std::fs::metadata(&torn).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&torn)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    tear_in_half(&dir.path().join(file_name(bases[1], "log")));
 
     let log = Log::open_from_recovery_point(dir.path(), small(), 0, 0).unwrap();
     assert!(log.end_offset() < bases[2]);

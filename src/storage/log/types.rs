@@ -81,10 +81,10 @@ pub struct SyncTarget {
     /// succeeds, every offset below it is durable.
     pub end_offset: i64,
     pub(super) files: Vec<DiskFile>,
-    /// Index files of the segments sealed since the last sync. Their reads
-    /// below the recovery point are not checked against the `.log` on open,
-    /// so they are made durable with it, as Kafka flushes a segment's indexes
-    /// with its log.
+    /// Index files of the segments sealed since the last sync. Below the
+    /// recovery point an unclean open does not check them against the
+    /// `.log`, so they are made durable with it, as Kafka flushes a
+    /// segment's indexes with its log.
     pub(super) indexes: Vec<PathBuf>,
     /// The log's count of seals when the target was taken: the indexes of
     /// every segment sealed until then are in `indexes`.

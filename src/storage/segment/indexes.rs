@@ -12,7 +12,7 @@ use crate::storage::index::{OffsetIndex, TimeIndex};
 use crate::storage::{Error, Result};
 
 /// The suffix of index files being rebuilt beside the ones they replace.
-pub(crate) const REBUILT: &str = "rebuilt";
+const REBUILT: &str = "rebuilt";
 
 impl Segment {
     pub(crate) fn index_paths(&self) -> (PathBuf, PathBuf) {

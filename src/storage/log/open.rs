@@ -39,10 +39,12 @@ fn recover_unflushed(
         && let Some((_, sealed)) = segments.range_mut(..floor).next_back()
     {
         // The checkpoint may have been written while the segment before was
-        // active and ended at the point: its log was fsynced, but not the
-        // index entries its seal wrote later. A header walk rebuilds them.
-        if let Err(e) = sealed.rebuild_indexes() {
-            // Reads check every index entry they use (see `Segment::find_batch`).
+        // active and ended at the point: its log was fsynced, but maybe not
+        // the time index entry its seal wrote later. Checking for it walks
+        // the batches after the last entry; rebuilding walks them all.
+        let whole = sealed.time_index_is_whole().unwrap_or(false);
+        if !whole && let Err(e) = sealed.rebuild_indexes() {
+            // Reads check every offset index entry they use (see `Segment::find_batch`).
             tracing::warn!(dir = %dir.display(), error = %e, "cannot rebuild the indexes of the segment before the recovery point");
         }
     }

@@ -130,6 +130,28 @@ impl Segment {
         Ok(self.indexes()?.time.last_entry())
     }
 
+    /// Whether this sealed segment's time index ends with the entry its seal
+    /// writes: the batch at its last entry's offset has that timestamp, and
+    /// no batch after it a larger one. Walks the batches from that entry on.
+    pub(crate) fn time_index_is_whole(&self) -> Result<bool> {
+        let Some((timestamp, offset)) = self.indexes()?.time.last_entry() else {
+            return Ok(self.store.len() == 0);
+        };
+        let Some((position, header)) = self.find_batch(offset)? else {
+            return Ok(false);
+        };
+        if header.max_timestamp != timestamp {
+            return Ok(false);
+        }
+        let mut scanner = self.store.headers_from(position);
+        while let Some((_, header)) = scanner.next_header()? {
+            if header.max_timestamp > timestamp {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The first batch whose max timestamp is >= `timestamp`: (base offset, max timestamp).
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         if self.largest_timestamp()?.is_none_or(|(t, _)| t < timestamp) {

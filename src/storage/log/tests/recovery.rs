@@ -216,38 +216,30 @@ fn batches_filling_the_first_segment() -> usize {
         .unwrap()
 }
 
-#[test]
-fn a_segment_sealed_after_the_checkpoint_was_written_gets_its_indexes_rebuilt_on_an_unclean_open() {
+/// A log whose checkpoint was written while its first segment was still
+/// active and full (its `.log` fsynced, the point its end), then sealed by
+/// the next append, then a power loss. Returns the recovery point and the
+/// first segment's largest timestamp.
+fn sealed_after_the_checkpoint(dir: &Path) -> (i64, i64) {
     let full = batches_filling_the_first_segment();
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), small(), 0).unwrap();
+    let mut log = Log::open(dir, small(), 0).unwrap();
     for i in 0..full {
         fill(&mut log, 1, 2, 1_000 + i as i64);
     }
-    // The checkpoint is written while the first segment is still active
-    // and full: its `.log` is fsynced, the point is its end.
     let target = log.sync_target();
     target.sync().unwrap();
     log.mark_synced(&target);
     let recovery_point = log.synced_offset();
     assert_eq!(recovery_point, 2 * full as i64);
-    // The next append seals it (writing its last time entry) and starts the
-    // second segment at the point; then the power goes.
     fill(&mut log, 1, 2, 1_000 + full as i64);
     assert_eq!(log.active_base_offset(), recovery_point);
     drop(log);
-    // The seal's time entry was never written back.
-    let time_index = dir.path().join(file_name(0, "timeindex"));
-    let len = std::fs::metadata(&time_index).unwrap().len();
-    assert!(len >= 24, "{len}");
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&time_index)
-        .unwrap();
-    file.set_len(len - 12).unwrap();
+    (recovery_point, 1_000 + full as i64 - 1)
+}
 
-    let log = Log::open_from_recovery_point(dir.path(), small(), 0, recovery_point).unwrap();
-    let last = 1_000 + full as i64 - 1;
+/// The first segment's timestamps as an open from `recovery_point` finds them.
+fn check_first_segment_times(dir: &Path, recovery_point: i64, last: i64) {
+    let log = Log::open_from_recovery_point(dir, small(), 0, recovery_point).unwrap();
     assert_eq!(
         log.offset_for_timestamp(last).unwrap(),
         Some((recovery_point - 2, last))
@@ -257,6 +249,38 @@ fn a_segment_sealed_after_the_checkpoint_was_written_gets_its_indexes_rebuilt_on
         Some(Some(last)),
         "the first segment's largest timestamp"
     );
+}
+
+#[test]
+fn a_segment_sealed_after_the_checkpoint_was_written_gets_its_indexes_rebuilt_on_an_unclean_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (recovery_point, last) = sealed_after_the_checkpoint(dir.path());
+    // The seal's time entry was never written back.
+    let time_index = dir.path().join(file_name(0, "timeindex"));
+    let len = std::fs::metadata(&time_index).unwrap().len();
+    assert!(len >= 24, "{len}");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&time_index)
+        .unwrap();
+    file.set_len(len - 12).unwrap();
+    check_first_segment_times(dir.path(), recovery_point, last);
+}
+
+#[test]
+fn a_segment_sealed_after_the_checkpoint_keeps_its_indexes_when_its_seal_reached_the_disk() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (recovery_point, last) = sealed_after_the_checkpoint(dir.path());
+    let inode = |ext: &str| {
+        std::fs::metadata(dir.path().join(file_name(0, ext)))
+            .unwrap()
+            .ino()
+    };
+    let before = (inode("index"), inode("timeindex"));
+    check_first_segment_times(dir.path(), recovery_point, last);
+    // A rebuild renames new files over them.
+    assert_eq!((inode("index"), inode("timeindex")), before, "not rebuilt");
 }
 
 /// A cleanly closed log of 60 batches whose first segment's offset index

@@ -88,7 +88,7 @@ fn log_files(dir: &Path) -> BTreeMap<PathBuf, u64> {
 }
 
 /// The index files of every sealed segment (every `.log` but the newest),
-/// with their lengths: what a completed sync made durable.
+/// with their lengths: what a sync begun now makes durable.
 fn sealed_index_files(dir: &Path) -> BTreeMap<PathBuf, u64> {
     let logs = log_files(dir);
     let sealed = logs.len().saturating_sub(1);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
-use super::recover::{IndexWriter, finish_seal};
+use super::recover::IndexWriter;
 use super::{INDEX_DAMAGED, INDEX_OK, INDEX_UNREPAIRED, Indexes, Segment, file_name};
 use crate::storage::index::{OffsetIndex, TimeIndex};
 use crate::storage::{Error, Result};
@@ -69,22 +69,10 @@ impl Segment {
         if !ok {
             tracing::warn!(path = %self.log_path().display(), "inconsistent index files, rebuilding");
             drop(indexes);
-            indexes = self.rebuilt_indexes()?;
+            self.replace_indexes()?;
+            indexes = self.open_indexes(false, 0, self.next_offset)?.0;
         }
         Ok(self.indexes.get_or_init(|| indexes))
-    }
-
-    /// Both index files of this sealed segment written anew from its `.log`,
-    /// trimmed and fsynced: the segment may sit below the recovery point,
-    /// where an unclean open does not check them again.
-    fn rebuilt_indexes(&self) -> Result<Indexes> {
-        let (mut indexes, _) =
-            self.open_indexes(true, self.config.index_capacity_bytes, i64::MAX)?;
-        let tail = self.fill_indexes(&mut indexes)?;
-        finish_seal(&mut indexes, tail)?;
-        indexes.offset.sync()?;
-        indexes.time.sync()?;
-        Ok(indexes)
     }
 
     /// True when a read found an offset index entry that does not match the
@@ -113,10 +101,21 @@ impl Segment {
         }
     }
 
-    /// Rewrites both index files of this sealed segment from its `.log`:
-    /// written beside them under [`REBUILT`] names and fsynced, then renamed
-    /// over them, so a failure leaves the old ones in place.
+    /// Rewrites both index files of this sealed segment from its `.log`.
     pub(crate) fn rebuild_indexes(&mut self) -> Result<()> {
+        // Unmap first: the files are replaced; the next use maps the new ones.
+        self.indexes.take();
+        self.replace_indexes()?;
+        self.index_state.store(INDEX_OK, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes both index files of this sealed segment anew from its `.log`,
+    /// beside them under [`REBUILT`] names, trimmed and fsynced (the segment
+    /// may sit below the recovery point, where an unclean open does not
+    /// check them again), then renames them over the old ones: a failure
+    /// leaves those in place. Nothing may have them mapped.
+    fn replace_indexes(&self) -> Result<()> {
         let names = ["index", "timeindex"].map(|ext| {
             let name = |ext: &str| self.dir.join(file_name(self.base_offset, ext));
             (name(&format!("{ext}.{REBUILT}")), name(ext))
@@ -127,8 +126,6 @@ impl Segment {
             }
             return Err(e);
         }
-        // Unmap first: the files are replaced; the next use maps the new ones.
-        self.indexes.take();
         for (rebuilt, path) in &names {
             if let Err(e) = std::fs::rename(rebuilt, path) {
                 for (rebuilt, _) in &names {
@@ -137,7 +134,6 @@ impl Segment {
                 return Err(Error::io(path, e));
             }
         }
-        self.index_state.store(INDEX_OK, Ordering::Relaxed);
         Ok(())
     }
 

@@ -6,16 +6,6 @@ use crate::storage::record::{BatchHeader, HEADER_BYTES};
 use crate::storage::{Crc32c, Result};
 
 impl Segment {
-    /// Walks the whole `.log` and adds index entries as appends would have.
-    pub(super) fn fill_indexes(&self, indexes: &mut Indexes) -> Result<Tail> {
-        let mut tail = Tail::default();
-        let mut scanner = self.store.headers_from(0);
-        while let Some((position, header)) = scanner.next_header()? {
-            index_batch(indexes, &mut tail, self.config, position, &header);
-        }
-        Ok(tail)
-    }
-
     /// Scans the whole `.log` checking every batch (bounds, magic, CRC,
     /// increasing offsets from the base; compacted
     /// segments have gaps), cuts it at the first bad byte and

@@ -1,0 +1,67 @@
+//! Making a log durable: the files a group commit fsyncs, what its
+//! completion proves (the recovery point), and the fail-stop after a
+//! failed fsync.
+
+use super::{Log, SyncTarget};
+
+impl Log {
+    /// For group commit: the end offset and the files written since the last
+    /// completed sync. The caller fsyncs them without the log lock, then calls
+    /// [`Log::mark_synced`] (or [`Log::poison`] if the fsync failed).
+    pub fn sync_target(&mut self) -> SyncTarget {
+        SyncTarget {
+            end_offset: self.end_offset(),
+            files: self.unsynced.iter().map(|(f, _)| f.clone()).collect(),
+            indexes: self
+                .unsynced_indexes
+                .iter()
+                .map(|(p, ..)| p.clone())
+                .collect(),
+            seals: self.seals,
+            // A roll since the last sync created files in the directory.
+            dir: (!self.unsynced_indexes.is_empty()).then(|| self.dir.clone()),
+            disk: self.disk.clone(),
+        }
+    }
+
+    /// Records that `target` was fsynced.
+    pub fn mark_synced(&mut self, target: &SyncTarget) {
+        if self.poisoned {
+            return;
+        }
+        self.synced_offset = self
+            .synced_offset
+            .max(target.end_offset.min(self.end_offset()));
+        self.unsynced.retain(|(_, end)| *end > target.end_offset);
+        self.unsynced_indexes
+            .retain(|(.., seal)| *seal > target.seals);
+    }
+
+    /// Every offset below this is known to be on disk, and so are the index
+    /// files of the sealed segments below it: a recovery point. A segment
+    /// sealed since the last sync changed its indexes after that sync, as
+    /// its last time entry was written and its files trimmed, so the point
+    /// stays at its base until a sync covers them.
+    pub fn synced_offset(&self) -> i64 {
+        // Segments deleted since, or active again after a truncation, do
+        // not count: nothing below the point needs them.
+        let active = self.active_base_offset();
+        self.unsynced_indexes
+            .iter()
+            .map(|(_, base, _)| *base)
+            .filter(|base| *base < active && self.segments.contains_key(base))
+            .fold(self.synced_offset, i64::min)
+    }
+
+    /// Marks the log failed (fail-stop after a failed fsync): every later
+    /// append returns `Error::Poisoned` until the log is reopened.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
+    /// True once [`Log::poison`]ed: no sync may count any more (a second
+    /// fsync after a failed one can succeed with the dirty pages dropped).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+}

@@ -88,6 +88,12 @@ impl FlushTurn {
                 log.mark_synced(&target);
                 Ok(())
             }
+            Ok(Err(e)) if !e.fsync_failed => {
+                // No fsync failed: a file could not be opened. Nothing is
+                // lost; this request fails and a later sync tries again.
+                tracing::warn!(log = %what(), error = %e, "could not sync");
+                Err(Error::api(ResponseError::KafkaStorageError, e.to_string()))
+            }
             failed => {
                 // IMPORTANT: after a failed fsync the page cache cannot be trusted; stop.
                 tracing::error!(log = %what(), ?failed, "fsync failed; the log refuses writes from now on");
@@ -115,17 +121,32 @@ mod tests {
     use crate::storage::testing::{DiskOp, FaultyDisk, batch};
     use crate::storage::{LogConfig, OpenSegments};
 
-    #[tokio::test]
-    async fn after_a_failed_fsync_no_later_fsync_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let disk = FaultyDisk::new();
+    /// A log on `disk` holding `appends` batches, in segments of 1 KiB.
+    fn log_on(
+        dir: &std::path::Path,
+        disk: &std::sync::Arc<FaultyDisk>,
+        appends: usize,
+    ) -> StdMutex<Log> {
         let files = (
             disk.clone() as std::sync::Arc<dyn crate::storage::Disk>,
             OpenSegments::unbounded(),
         );
-        let mut log = Log::open_on(dir.path(), LogConfig::default(), 0, 0, files).unwrap();
-        log.append(&batch(&[(b"k", b"v")], 0), 0).unwrap();
-        let log = StdMutex::new(log);
+        let config = LogConfig {
+            segment_bytes: 1024,
+            ..LogConfig::default()
+        };
+        let mut log = Log::open_on(dir, config, 0, 0, files).unwrap();
+        for _ in 0..appends {
+            log.append(&batch(&[(b"k", &[7; 100])], 0), 0).unwrap();
+        }
+        StdMutex::new(log)
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_fsync_no_later_fsync_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let log = log_on(dir.path(), &disk, 1);
         let lock = || log.lock().unwrap();
         let turn = FlushTurn::default();
         disk.fail_times(DiskOp::Sync, "", libc::EIO, Some(1));
@@ -139,5 +160,29 @@ mod tests {
         target.sync().unwrap();
         lock().mark_synced(&target);
         assert_eq!(lock().synced_offset(), 0, "a poisoned log counts no sync");
+    }
+
+    #[tokio::test]
+    async fn a_sync_that_cannot_open_a_file_fails_but_a_later_one_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let log = log_on(dir.path(), &disk, 30);
+        let lock = || log.lock().unwrap();
+        let end = lock().end_offset();
+        assert!(lock().active_base_offset() > 0, "the appends rolled");
+        let turn = FlushTurn::default();
+        // Out of descriptors when opening a sealed index to fsync it.
+        disk.fail_times(DiskOp::Open, ".index", libc::EMFILE, Some(1));
+        let refused = turn.sync_through(lock, end - 1, String::new).await;
+        assert!(
+            matches!(&refused, Err(e) if e.to_string().contains("Too many open files")),
+            "{refused:?}"
+        );
+        assert_eq!(disk.injected(), 1);
+        assert!(!lock().is_poisoned(), "no fsync failed");
+        assert!(lock().synced_offset() < end);
+        turn.sync_through(lock, end - 1, String::new).await.unwrap();
+        assert_eq!(lock().synced_offset(), end);
+        lock().append(&batch(&[(b"k", b"v")], 0), 0).unwrap();
     }
 }

@@ -90,8 +90,10 @@ impl InternalLog {
         let log = self.log()?;
         let target = log.sync_target();
         if let Err(e) = target.sync() {
-            log.poison();
-            return Err(io_err(log.dir())(e));
+            if e.fsync_failed {
+                log.poison();
+            }
+            return Err(io_err(&e.path)(e.error));
         }
         log.mark_synced(&target);
         Ok(())

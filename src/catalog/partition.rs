@@ -240,7 +240,9 @@ impl Partition {
         }
         let target = log.sync_target();
         if let Err(e) = target.sync() {
-            log.poison();
+            if e.fsync_failed {
+                log.poison();
+            }
             return Err(Error::api(ResponseError::KafkaStorageError, e.to_string()));
         }
         log.mark_synced(&target);

@@ -6,7 +6,8 @@
 //! The default methods are the real system calls; [`RealDisk`] uses them all.
 //! Index files are caches rebuilt from the `.log` and memory mapping is not
 //! an operation that fails on its own, so neither goes through the seam;
-//! only the fsync of a rolled segment's indexes does, as part of a log's sync.
+//! only the opening and fsync of a rolled segment's indexes do, as part of
+//! a log's sync.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -70,9 +71,18 @@ pub trait Disk: Send + Sync + fmt::Debug {
     fn remove(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
     }
-    /// fsyncs the directory, making creations, renames and removals in it durable.
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir).and_then(|d| d.sync_all())
+    /// Opens an existing file or directory read-only, to fsync it: index
+    /// files (which hold no descriptor once sealed) and the partition
+    /// directory. This can fail without anything being lost, for want of a
+    /// descriptor (EMFILE).
+    fn open_to_sync(&self, path: &Path) -> io::Result<File> {
+        File::open(path)
+    }
+    /// fsyncs the directory `dir`, opened with [`Disk::open_to_sync`],
+    /// making creations, renames and removals in it durable.
+    fn sync_dir(&self, dir: &Path, file: &File) -> io::Result<()> {
+        let _ = dir;
+        file.sync_all()
     }
 }
 

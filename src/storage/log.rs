@@ -40,7 +40,7 @@ mod types;
 use files::{list_snapshots, remove_snapshot};
 use marker::CLEAN_SHUTDOWN;
 pub use marker::{ClosedLog, closed_cleanly, closed_log};
-pub use types::{AppendInfo, ReadSlice, SyncTarget};
+pub use types::{AppendInfo, ReadSlice, SyncError, SyncTarget};
 
 const START_OFFSET_FILE: &str = "log-start-offset";
 /// The leader epoch stamped into every appended batch: a single broker has
@@ -84,7 +84,9 @@ pub struct Log {
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
 pub(crate) fn sync_dir(disk: &dyn Disk, dir: &Path) -> Result<()> {
-    disk.sync_dir(dir).map_err(|e| Error::io(dir, e))
+    disk.open_to_sync(dir)
+        .and_then(|file| disk.sync_dir(dir, &file))
+        .map_err(|e| Error::io(dir, e))
 }
 
 impl Log {
@@ -265,8 +267,8 @@ impl Log {
         let end = self.end_offset();
         self.active_mut()?.seal()?;
         self.sync_target()
-            .sync_named()
-            .map_err(|(path, e)| Error::io(path, e))?;
+            .sync()
+            .map_err(|e| Error::io(e.path, e.error))?;
         self.active_mut()?.sync()?;
         self.write_snapshot(end)?;
         marker::write(

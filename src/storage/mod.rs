@@ -48,7 +48,9 @@ pub use config::{
 pub use crc::{Crc32c, crc32c};
 pub use disk::{Disk, RealDisk};
 pub use error::{Error, Result};
-pub use log::{AppendInfo, ClosedLog, Log, ReadSlice, SyncTarget, closed_cleanly, closed_log};
+pub use log::{
+    AppendInfo, ClosedLog, Log, ReadSlice, SyncError, SyncTarget, closed_cleanly, closed_log,
+};
 pub use open_segments::{LogFiles, OpenSegments, real_unbounded};
 pub use record::RecordBatch;
 pub(crate) use record::{put_varint, transactional_producer};

@@ -1,6 +1,5 @@
 //! The values a log hands out: append outcomes, read slices, sync targets.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -96,34 +95,60 @@ pub struct SyncTarget {
 }
 
 impl SyncTarget {
-    /// fsyncs (`sync_data`) every file. On error the caller must
-    /// [`Log::poison`](super::Log::poison) the log: the page cache can no longer be trusted.
-    pub fn sync(&self) -> std::io::Result<()> {
-        self.sync_named().map_err(|(_, e)| e)
-    }
-
-    /// [`SyncTarget::sync`], naming the file whose fsync failed.
-    pub(super) fn sync_named(&self) -> Result<(), (&Path, std::io::Error)> {
+    /// fsyncs (`sync_data`) every file. When [`SyncError::fsync_failed`],
+    /// the caller must [`Log::poison`](super::Log::poison) the log: the page
+    /// cache can no longer be trusted.
+    pub fn sync(&self) -> Result<(), SyncError> {
         for file in &self.files {
-            file.sync().map_err(|e| (&*file.path, e))?;
+            file.sync().map_err(SyncError::fsync(&file.path))?;
         }
         for path in &self.indexes {
-            sync_index(&*self.disk, path).map_err(|e| (path.as_path(), e))?;
+            // One deleted since, by retention or a truncation, has nothing
+            // left to make durable.
+            match self.disk.open_to_sync(path) {
+                Ok(file) => self
+                    .disk
+                    .sync(path, &file)
+                    .map_err(SyncError::fsync(path))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(SyncError::open(path)(e)),
+            }
         }
         if let Some(dir) = &self.dir {
-            self.disk.sync_dir(dir).map_err(|e| (dir.as_path(), e))?;
+            let file = self.disk.open_to_sync(dir).map_err(SyncError::open(dir))?;
+            self.disk
+                .sync_dir(dir, &file)
+                .map_err(SyncError::fsync(dir))?;
         }
         Ok(())
     }
 }
 
-/// fsyncs a sealed segment's index file, opened just for that (a sealed
-/// segment holds no descriptor for its indexes). One deleted since, by
-/// retention or a truncation, has nothing left to make durable.
-fn sync_index(disk: &dyn Disk, path: &Path) -> std::io::Result<()> {
-    match File::open(path) {
-        Ok(file) => disk.sync(path, &file),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
+/// Why a [`SyncTarget::sync`] did not complete.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {error}", path.display())]
+pub struct SyncError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
+    /// An fsync itself failed: the log must be poisoned. False when a file
+    /// could not be opened to fsync it (out of descriptors, say): nothing
+    /// was lost and a later sync may complete.
+    pub fsync_failed: bool,
+}
+
+impl SyncError {
+    fn fsync(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
+        move |error| SyncError {
+            path: path.to_path_buf(),
+            error,
+            fsync_failed: true,
+        }
+    }
+    fn open(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
+        move |error| SyncError {
+            path: path.to_path_buf(),
+            error,
+            fsync_failed: false,
+        }
     }
 }

@@ -169,8 +169,12 @@ impl Disk for FaultyDisk {
         self.state().synced.remove(path);
         Ok(())
     }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+    fn open_to_sync(&self, path: &Path) -> io::Result<File> {
+        self.check(DiskOp::Open, path)?;
+        RealDisk.open_to_sync(path)
+    }
+    fn sync_dir(&self, dir: &Path, file: &File) -> io::Result<()> {
         self.check(DiskOp::SyncDir, dir)?;
-        RealDisk.sync_dir(dir)
+        RealDisk.sync_dir(dir, file)
     }
 }

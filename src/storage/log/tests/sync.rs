@@ -103,9 +103,15 @@ fn a_failed_fsync_of_a_sealed_index_or_the_directory_fails_the_sync() {
     fill(&mut log, 12, 3, 0);
     let target = log.sync_target();
     disk.fail_times(DiskOp::SyncDir, "", libc::EIO, Some(1));
-    assert_eq!(target.sync().unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert_eq!(
+        target.sync().unwrap_err().error.raw_os_error(),
+        Some(libc::EIO)
+    );
     disk.fail(DiskOp::Sync, ".timeindex", libc::EIO);
-    assert_eq!(target.sync().unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert_eq!(
+        target.sync().unwrap_err().error.raw_os_error(),
+        Some(libc::EIO)
+    );
     assert!(
         matches!(log.close(), Err(Error::Io { path, .. }) if path.ends_with("00000000000000000000.timeindex"))
     );

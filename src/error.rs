@@ -61,12 +61,15 @@ impl Error {
         }
     }
 
-    /// The indexes in its batch of each record a Produce was refused for
-    /// (KIP-467's `record_errors`); empty when the refusal is not per record.
-    pub fn record_errors(&self) -> &[i32] {
+    /// The indexes in its batch of each record a Produce was refused for,
+    /// and why (KIP-467's `record_errors`); `None` when the refusal is not
+    /// per record.
+    pub fn record_errors(&self) -> Option<(&[i32], &str)> {
         match self {
-            Error::Storage(crate::storage::Error::InvalidRecords { records, .. }) => records,
-            _ => &[],
+            Error::Storage(crate::storage::Error::InvalidRecords { records, reason }) => {
+                Some((records, reason))
+            }
+            _ => None,
         }
     }
 

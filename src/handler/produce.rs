@@ -200,11 +200,17 @@ fn partition_response(
             p.base_offset = -1;
             if version >= 8 {
                 p.error_message = Some(StrBytes::from_string(e.message()));
-                p.record_errors = e
-                    .record_errors()
-                    .iter()
-                    .map(|&i| BatchIndexAndErrorMessage::default().with_batch_index(i))
-                    .collect();
+                if let Some((records, reason)) = e.record_errors() {
+                    let reason = StrBytes::from_string(reason.to_string());
+                    p.record_errors = records
+                        .iter()
+                        .map(|&i| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(i)
+                                .with_batch_index_error_message(Some(reason.clone()))
+                        })
+                        .collect();
+                }
             }
         }
     }

@@ -191,6 +191,18 @@ pub(crate) async fn produce(
     partition: i32,
     records: Bytes,
 ) -> (i16, i64) {
+    let p = produce_answer(raw, version, topic, partition, records).await;
+    (p.error_code, p.base_offset)
+}
+
+/// [`produce`]'s whole answer for the partition.
+pub(crate) async fn produce_answer(
+    raw: &mut Raw,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, TopicName};
     let request = ProduceRequest::default()
@@ -205,9 +217,12 @@ pub(crate) async fn produce(
                         .with_records(Some(records)),
                 ]),
         ]);
-    let response = raw.call(version, &request).await;
-    let p = &response.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    let mut response = raw.call(version, &request).await;
+    response
+        .responses
+        .swap_remove(0)
+        .partition_responses
+        .swap_remove(0)
 }
 
 /// A Fetch (v12 and earlier: topics by name) of `partitions` of `topic` from

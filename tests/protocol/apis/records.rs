@@ -77,6 +77,38 @@ async fn produce_assigns_offsets_to_whole_batches_and_refuses_corrupt_ones() {
 }
 
 #[tokio::test]
+async fn a_compacted_topic_names_each_keyless_record_it_refuses_and_why() {
+    let broker = start_broker().await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    create(&mut raw, "keyed", 1, &[("cleanup.policy", "compact")]).await;
+    let keyless_at_1_and_3 = batch(&[
+        record(0, 10, Some("a"), Some("x")),
+        record(1, 11, None, Some("y")),
+        record(2, 12, Some("c"), Some("z")),
+        record(3, 13, None, None),
+    ]);
+    let p = produce_answer(&mut raw, 8, "keyed", 0, keyless_at_1_and_3).await;
+    assert_eq!((p.error_code, p.base_offset), (87, -1), "INVALID_RECORD");
+    let named: Vec<_> = p
+        .record_errors
+        .iter()
+        .map(|e| (e.batch_index, e.batch_index_error_message.as_deref()))
+        .collect();
+    let why = Some("a compacted topic cannot accept a record without a key");
+    assert_eq!(named, vec![(1, why), (3, why)]);
+    assert!(
+        p.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("without a key")),
+        "{:?}",
+        p.error_message
+    );
+    // Nothing of the batch was stored.
+    let keyed = batch(&[record(0, 14, Some("d"), Some("w"))]);
+    assert_eq!(produce(&mut raw, 8, "keyed", 0, keyed).await, (0, 0));
+}
+
+#[tokio::test]
 async fn produce_with_acks_zero_sends_no_response() {
     let broker = start_broker().await;
     let mut raw = Raw::connect(&broker.bootstrap()).await;

@@ -223,6 +223,23 @@ where
     }
 }
 
+/// Queues each of `values`, keyless, for partition 0 of `topic`, in order.
+pub(crate) fn send_values(
+    producer: &FutureProducer,
+    topic: &str,
+    values: &[String],
+) -> Vec<Pending> {
+    values
+        .iter()
+        .map(|v| {
+            send_or_wait(
+                producer,
+                FutureRecord::<(), str>::to(topic).partition(0).payload(v),
+            )
+        })
+        .collect()
+}
+
 /// Waits (bounded) for one acknowledgement: `(partition, offset)` or the error text.
 pub(crate) async fn await_delivery(pending: Pending) -> Result<(i32, i64), String> {
     match tokio::time::timeout(WAIT, pending).await {

@@ -50,16 +50,7 @@ async fn acks_zero_one_and_all_all_store_the_records() {
     for acks in ["0", "1", "all"] {
         let producer = producer(&broker.bootstrap(), &[("acks", acks)]);
         let values: Vec<String> = (0..10).map(|i| format!("acks={acks} #{i}")).collect();
-        let pending: Vec<_> = values
-            .iter()
-            .map(|v| {
-                send_or_wait(
-                    &producer,
-                    FutureRecord::<(), str>::to(&topic).partition(0).payload(v),
-                )
-            })
-            .collect();
-        for p in pending {
+        for p in send_values(&producer, &topic, &values) {
             let delivered = await_delivery(p).await;
             assert!(delivered.is_ok(), "acks={acks}: {delivered:?}");
         }
@@ -167,17 +158,8 @@ async fn concurrent_producers_get_dense_unique_offsets() {
                 &[("linger.ms", "1"), ("batch.num.messages", "50")],
             );
             let values: Vec<String> = (0..EACH).map(|i| format!("producer-{p}-{i}")).collect();
-            let pending: Vec<_> = values
-                .iter()
-                .map(|v| {
-                    send_or_wait(
-                        &producer,
-                        FutureRecord::<(), str>::to(&topic).partition(0).payload(v),
-                    )
-                })
-                .collect();
             let mut offsets = Vec::new();
-            for d in pending {
+            for d in send_values(&producer, &topic, &values) {
                 offsets.push(await_delivery(d).await.expect("acknowledged").1);
             }
             offsets

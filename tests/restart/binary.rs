@@ -61,19 +61,8 @@ fn the_binary_keeps_every_acknowledged_record_after_sigkill_mid_stream() {
                 ],
             );
             let values: Vec<String> = (0..SENT).map(|i| format!("record-{i}")).collect();
-            let pending: Vec<_> = values
-                .iter()
-                .map(|v| {
-                    (
-                        v.clone(),
-                        send_or_wait(
-                            &producer,
-                            FutureRecord::<(), str>::to(&t).partition(0).payload(v),
-                        ),
-                    )
-                })
-                .collect();
-            for (value, p) in pending {
+            let pending = send_values(&producer, &t, &values);
+            for (value, p) in values.into_iter().zip(pending) {
                 if let Ok((_, offset)) = await_delivery(p).await {
                     a.lock().expect("lock").insert(offset, value);
                 }

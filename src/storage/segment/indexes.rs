@@ -120,17 +120,19 @@ impl Segment {
             let name = |ext: &str| self.dir.join(file_name(self.base_offset, ext));
             (name(&format!("{ext}.{REBUILT}")), name(ext))
         });
-        if let Err(e) = self.write_rebuilt_indexes() {
+        let disk = self.store.disk();
+        let remove_rebuilt = || {
             for (rebuilt, _) in &names {
-                let _ = std::fs::remove_file(rebuilt);
+                let _ = disk.remove(rebuilt);
             }
+        };
+        if let Err(e) = self.write_rebuilt_indexes() {
+            remove_rebuilt();
             return Err(e);
         }
         for (rebuilt, path) in &names {
-            if let Err(e) = std::fs::rename(rebuilt, path) {
-                for (rebuilt, _) in &names {
-                    let _ = std::fs::remove_file(rebuilt);
-                }
+            if let Err(e) = disk.rename(rebuilt, path) {
+                remove_rebuilt();
                 return Err(Error::io(path, e));
             }
         }

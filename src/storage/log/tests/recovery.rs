@@ -331,31 +331,36 @@ fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
 #[test]
 fn a_failed_repair_leaves_the_damaged_index_as_it_was_and_is_not_retried_until_reopened() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
-    let dir = tempfile::tempdir().unwrap();
-    let (batches, end, _, garbled) = with_a_garbled_first_index(dir.path());
-    let index = dir.path().join(file_name(0, "index"));
+    // The rebuild's walk of the .log fails, or renaming its output over the index.
+    for (op, file) in [
+        (DiskOp::Read, "00000000000000000000.log"),
+        (DiskOp::Rename, "00000000000000000000.index"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (batches, end, _, garbled) = with_a_garbled_first_index(dir.path());
+        let index = dir.path().join(file_name(0, "index"));
 
-    let disk = FaultyDisk::new();
-    let files = (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
-    let mut log = Log::open_on(dir.path(), small(), 0, end, files).unwrap();
-    assert_eq!(read_all(&log), batches.concat());
-    assert!(log.segments[&0].index_mismatched());
-    // The rebuild's walk of the .log fails once.
-    disk.fail_times(DiskOp::Read, "00000000000000000000.log", libc::EIO, Some(1));
-    log.repair_indexes();
-    assert_eq!(disk.injected(), 1);
-    assert!(!log.segments[&0].index_mismatched(), "given up on");
-    assert_eq!(std::fs::read(&index).unwrap(), garbled, "left as it was");
-    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".rebuilt"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
-    // Reads still walk past it, and nothing tries again.
-    assert_eq!(read_all(&log), batches.concat());
-    log.repair_indexes();
-    assert_eq!(std::fs::read(&index).unwrap(), garbled);
+        let disk = FaultyDisk::new();
+        let files = (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
+        let mut log = Log::open_on(dir.path(), small(), 0, end, files).unwrap();
+        assert_eq!(read_all(&log), batches.concat());
+        assert!(log.segments[&0].index_mismatched());
+        disk.fail_times(op, file, libc::EIO, Some(1));
+        log.repair_indexes();
+        assert_eq!(disk.injected(), 1, "{op:?}");
+        assert!(!log.segments[&0].index_mismatched(), "given up on");
+        assert_eq!(std::fs::read(&index).unwrap(), garbled, "left as it was");
+        let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".rebuilt"))
+            .collect();
+        assert!(leftovers.is_empty(), "{op:?}: {leftovers:?}");
+        // Reads still walk past it, and nothing tries again.
+        assert_eq!(read_all(&log), batches.concat());
+        log.repair_indexes();
+        assert_eq!(std::fs::read(&index).unwrap(), garbled);
+    }
 }
 
 #[test]

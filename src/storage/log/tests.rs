@@ -332,3 +332,43 @@ fn each_roll_writes_a_producer_snapshot_and_only_the_newest_two_stay() {
     fill(&mut log, 80, 2, 0);
     assert_eq!(snapshots(), newest_bases(&log));
 }
+
+#[test]
+fn a_roll_that_cannot_open_its_new_segment_refuses_the_append_and_the_next_one_rolls() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let files = || (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
+    let mut log = Log::open_on(dir.path(), small(), 0, 0, files()).unwrap();
+    let mut stored = fill(&mut log, 5, 3, 0);
+    // Out of descriptors: the next two rolls cannot open their new `.log`.
+    disk.fail_times(DiskOp::Open, ".log", libc::EMFILE, Some(2));
+    let mut refused = Vec::new();
+    for i in 5..40 {
+        let b = batch(&[(b"k", format!("value-{i:04}").as_bytes())], i);
+        match log.append(&b, 0) {
+            Ok(info) => stored.push(as_stored(&b, info.base_offset, None)),
+            Err(e) => refused.push((i, e.to_string())),
+        }
+    }
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(_, e)| e.contains("Too many open files"))
+    );
+    assert_eq!(
+        refused[1].0,
+        refused[0].0 + 1,
+        "the next append tries again"
+    );
+    assert!(log.segments.len() > 2, "later rolls went through");
+    assert_eq!(
+        read_all(&log),
+        stored.concat(),
+        "nothing lost, nothing added"
+    );
+    log.close().unwrap();
+    let log = Log::open_on(dir.path(), small(), 0, 0, files()).unwrap();
+    assert_eq!(read_all(&log), stored.concat());
+}

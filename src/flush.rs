@@ -88,9 +88,10 @@ impl FlushTurn {
                 log.mark_synced(&target);
                 Ok(())
             }
-            Ok(Err(e)) if !e.fsync_failed => {
-                // No fsync failed: a file could not be opened. Nothing is
-                // lost; this request fails and a later sync tries again.
+            Ok(Err(e)) if !e.poisons => {
+                // No fsync failed: a file could not be opened for want of a
+                // descriptor or memory. Nothing is lost; this request fails
+                // and a later sync tries again.
                 tracing::warn!(log = %what(), error = %e, "could not sync");
                 Err(Error::api(ResponseError::KafkaStorageError, e.to_string()))
             }
@@ -184,5 +185,21 @@ mod tests {
         turn.sync_through(lock, end - 1, String::new).await.unwrap();
         assert_eq!(lock().synced_offset(), end);
         lock().append(&batch(&[(b"k", b"v")], 0), 0).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_sync_that_cannot_open_a_file_for_another_reason_poisons_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let log = log_on(dir.path(), &disk, 30);
+        let lock = || log.lock().unwrap();
+        let end = lock().end_offset();
+        disk.fail_times(DiskOp::Open, ".index", libc::EIO, Some(1));
+        let turn = FlushTurn::default();
+        assert!(turn.sync_through(lock, end - 1, String::new).await.is_err());
+        assert!(
+            lock().is_poisoned(),
+            "an open that fails with EIO will not pass"
+        );
     }
 }

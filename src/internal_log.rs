@@ -90,7 +90,7 @@ impl InternalLog {
         let log = self.log()?;
         let target = log.sync_target();
         if let Err(e) = target.sync() {
-            if e.fsync_failed {
+            if e.poisons {
                 log.poison();
             }
             return Err(io_err(&e.path)(e.error));

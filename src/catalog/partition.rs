@@ -240,7 +240,7 @@ impl Partition {
         }
         let target = log.sync_target();
         if let Err(e) = target.sync() {
-            if e.fsync_failed {
+            if e.poisons {
                 log.poison();
             }
             return Err(Error::api(ResponseError::KafkaStorageError, e.to_string()));
@@ -291,11 +291,12 @@ impl Partition {
             return Ok(0);
         }
         let mut log = self.log()?;
-        let deleted = log.apply_retention(now_ms)?;
+        let deleted = log.apply_retention(now_ms);
         self.publish(&log);
-        // Retention rolls a segment past `segment.ms` with no append.
+        // Retention rolls a segment past `segment.ms` with no append; and a
+        // sync that failed for want of a descriptor is tried again here.
         self.flush_if_rolled(&log);
-        Ok(deleted)
+        Ok(deleted?)
     }
 
     /// One cleaner pass over this partition if it is compacted and dirty

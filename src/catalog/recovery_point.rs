@@ -87,7 +87,7 @@ impl Catalog {
         for topic in self.topics() {
             for partition in topic.partitions() {
                 if let Err(e) = partition.flush_rolled().await {
-                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "fsync of a rolled segment failed");
+                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "sync of a rolled segment failed");
                 }
             }
         }

@@ -95,9 +95,8 @@ pub struct SyncTarget {
 }
 
 impl SyncTarget {
-    /// fsyncs (`sync_data`) every file. When [`SyncError::fsync_failed`],
-    /// the caller must [`Log::poison`](super::Log::poison) the log: the page
-    /// cache can no longer be trusted.
+    /// fsyncs (`sync_data`) every file. When [`SyncError::poisons`], the
+    /// caller must [`Log::poison`](super::Log::poison) the log.
     pub fn sync(&self) -> Result<(), SyncError> {
         for file in &self.files {
             file.sync().map_err(SyncError::fsync(&file.path))?;
@@ -130,10 +129,11 @@ impl SyncTarget {
 pub struct SyncError {
     pub path: PathBuf,
     pub error: std::io::Error,
-    /// An fsync itself failed: the log must be poisoned. False when a file
-    /// could not be opened to fsync it (out of descriptors, say): nothing
-    /// was lost and a later sync may complete.
-    pub fsync_failed: bool,
+    /// The log must be poisoned: an fsync failed, and the page cache can no
+    /// longer be trusted, or a file could not be opened for a reason that
+    /// will not pass (EIO, EACCES, ...). False when the open ran out of
+    /// descriptors or memory: nothing was lost and a later sync may complete.
+    pub poisons: bool,
 }
 
 impl SyncError {
@@ -141,14 +141,17 @@ impl SyncError {
         move |error| SyncError {
             path: path.to_path_buf(),
             error,
-            fsync_failed: true,
+            poisons: true,
         }
     }
     fn open(path: &Path) -> impl FnOnce(std::io::Error) -> SyncError + '_ {
         move |error| SyncError {
             path: path.to_path_buf(),
+            poisons: !matches!(
+                error.raw_os_error(),
+                Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+            ),
             error,
-            fsync_failed: false,
         }
     }
 }

@@ -113,8 +113,10 @@ impl Segment {
     /// Writes both index files of this sealed segment anew from its `.log`,
     /// beside them under [`REBUILT`] names, trimmed and fsynced (the segment
     /// may sit below the recovery point, where an unclean open does not
-    /// check them again), then renames them over the old ones: a failure
-    /// leaves those in place. Nothing may have them mapped.
+    /// check them again), then renames them over the old ones. A failure
+    /// leaves the old ones in place, but for the offset index when only the
+    /// time index's rename fails: each file is whole either way, and reads
+    /// check offset index entries. Nothing may have them mapped.
     fn replace_indexes(&self) -> Result<()> {
         let names = ["index", "timeindex"].map(|ext| {
             let name = |ext: &str| self.dir.join(file_name(self.base_offset, ext));

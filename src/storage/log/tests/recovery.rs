@@ -329,15 +329,23 @@ fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
 }
 
 #[test]
-fn a_failed_repair_leaves_the_damaged_index_as_it_was_and_is_not_retried_until_reopened() {
+fn a_failed_repair_leaves_whole_index_files_and_is_not_retried_until_reopened() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
-    // The rebuild's walk of the .log fails, or renaming its output over the index.
+    // The rebuild's walk of the .log fails, or renaming its output over
+    // the offset index, or over the time index once the offset index is
+    // replaced: that one is then the rebuilt file.
     for (op, file) in [
         (DiskOp::Read, "00000000000000000000.log"),
         (DiskOp::Rename, "00000000000000000000.index"),
+        (DiskOp::Rename, "00000000000000000000.timeindex"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let (batches, end, _, garbled) = with_a_garbled_first_index(dir.path());
+        let (batches, end, intact, garbled) = with_a_garbled_first_index(dir.path());
+        let left = if file.ends_with(".timeindex") {
+            intact
+        } else {
+            garbled
+        };
         let index = dir.path().join(file_name(0, "index"));
 
         let disk = FaultyDisk::new();
@@ -349,7 +357,7 @@ fn a_failed_repair_leaves_the_damaged_index_as_it_was_and_is_not_retried_until_r
         log.repair_indexes();
         assert_eq!(disk.injected(), 1, "{op:?}");
         assert!(!log.segments[&0].index_mismatched(), "given up on");
-        assert_eq!(std::fs::read(&index).unwrap(), garbled, "left as it was");
+        assert_eq!(std::fs::read(&index).unwrap(), left, "{op:?} {file}");
         let leftovers: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -359,7 +367,7 @@ fn a_failed_repair_leaves_the_damaged_index_as_it_was_and_is_not_retried_until_r
         // Reads still walk past it, and nothing tries again.
         assert_eq!(read_all(&log), batches.concat());
         log.repair_indexes();
-        assert_eq!(std::fs::read(&index).unwrap(), garbled);
+        assert_eq!(std::fs::read(&index).unwrap(), left);
     }
 }
 

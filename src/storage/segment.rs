@@ -102,8 +102,19 @@ impl Segment {
     ) -> Result<Segment> {
         let store = Store::open(&dir.join(file_name(base_offset, "log")), disk, open)?;
         let mut segment = Segment::with_store(dir, base_offset, config, now_ms, store);
-        segment.store.truncate_to(0)?;
-        segment.load_indexes(true)?;
+        if let Err(e) = segment
+            .store
+            .truncate_to(0)
+            .and_then(|()| segment.load_indexes(true).map(drop))
+        {
+            // Leave no files of a segment that is not there.
+            segment.indexes.take();
+            let (offset_index, time_index) = segment.index_paths();
+            for path in [segment.log_path(), &offset_index, &time_index] {
+                let _ = segment.store.disk().remove(path);
+            }
+            return Err(e);
+        }
         segment.set_sealed(false);
         Ok(segment)
     }

@@ -152,13 +152,17 @@ impl Log {
     pub(super) fn roll(&mut self, now_ms: i64) -> Result<()> {
         let (base, end) = (self.active_base_offset(), self.end_offset());
         let sealed = self.active_mut()?;
+        // Sealed already when the last roll could not create its segment.
+        let resealed = sealed.is_sealed();
         sealed.seal()?;
         let (offset_index, time_index) = sealed.index_paths();
-        self.seals += 1;
-        self.unsynced_indexes.extend([
-            (offset_index, base, self.seals),
-            (time_index, base, self.seals),
-        ]);
+        if !resealed {
+            self.seals += 1;
+            self.unsynced_indexes.extend([
+                (offset_index, base, self.seals),
+                (time_index, base, self.seals),
+            ]);
+        }
         let segment = Segment::create(
             &self.dir,
             end,

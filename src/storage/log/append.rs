@@ -172,6 +172,7 @@ impl Log {
         )?;
         // DURABILITY: the new segment's files are in the directory, which
         // the next sync fsyncs (see `Log::sync_target`): not on this path.
+        self.created += 1;
         self.segments.insert(end, Box::new(segment));
         if let Err(e) = self.write_snapshot(end) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write producer snapshot");

@@ -158,6 +158,8 @@ impl Log {
             unsynced: Vec::new(),
             unsynced_indexes: Vec::new(),
             seals: 0,
+            created: 0,
+            created_synced: 0,
             synced_offset: 0,
             poisoned: false,
             disk,

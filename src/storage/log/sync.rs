@@ -18,8 +18,9 @@ impl Log {
                 .map(|(p, ..)| p.clone())
                 .collect(),
             seals: self.seals,
+            created: self.created,
             // A roll since the last sync created files in the directory.
-            dir: (!self.unsynced_indexes.is_empty()).then(|| self.dir.clone()),
+            dir: (self.created > self.created_synced).then(|| self.dir.clone()),
             disk: self.disk.clone(),
         }
     }
@@ -35,6 +36,7 @@ impl Log {
         self.unsynced.retain(|(_, end)| *end > target.end_offset);
         self.unsynced_indexes
             .retain(|(.., seal)| *seal > target.seals);
+        self.created_synced = self.created_synced.max(target.created);
     }
 
     /// Every offset below this is known to be on disk, and so are the index

@@ -363,13 +363,25 @@ fn a_roll_that_cannot_create_its_new_segment_refuses_the_append_and_the_next_one
     let mut refused = Vec::new();
     for i in 5..40 {
         let b = batch(&[(b"k", format!("value-{i:04}").as_bytes())], i);
+        let segments = log.segments.len();
         match log.append(&b, 0) {
             Ok(info) => stored.push(as_stored(&b, info.base_offset, None)),
             Err(e) => {
                 refused.push((i, e.to_string()));
                 let listed: Vec<i64> = log.segments.keys().copied().collect();
                 assert_eq!(logs_on_disk(), listed, "no file of a segment not there");
+                // A sync between the failed roll and the next.
+                let target = log.sync_target();
+                target.sync().unwrap();
+                log.mark_synced(&target);
             }
+        }
+        if log.segments.len() > segments {
+            let dir = log.sync_target().dir;
+            assert!(
+                dir.is_some(),
+                "the roll's new files want the directory synced"
+            );
         }
     }
     assert_eq!(refused.len(), 2, "{refused:?}");

@@ -84,8 +84,9 @@ impl Segment {
     /// Rebuilds the indexes of a sealed segment whose offset index a read
     /// found not to match the log: until then every read of it walks from
     /// the file's start. The active segment is left to its next recovery.
-    /// Should that fail, the damaged files stay as they were (reads still
-    /// walk past them) and it is not tried again until the next open.
+    /// Should that fail, the files are whole but may still be the damaged
+    /// ones (see [`Segment::replace_indexes`]; reads walk past a bad entry)
+    /// and it is not tried again until the next open.
     pub(crate) fn repair_indexes(&mut self) {
         if !self.sealed || !self.index_mismatched() {
             return;

@@ -347,6 +347,8 @@ fn a_failed_repair_leaves_whole_index_files_and_is_not_retried_until_reopened() 
             garbled
         };
         let index = dir.path().join(file_name(0, "index"));
+        let time_index = dir.path().join(file_name(0, "timeindex"));
+        let times = std::fs::read(&time_index).unwrap();
 
         let disk = FaultyDisk::new();
         let files = (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
@@ -358,6 +360,7 @@ fn a_failed_repair_leaves_whole_index_files_and_is_not_retried_until_reopened() 
         assert_eq!(disk.injected(), 1, "{op:?}");
         assert!(!log.segments[&0].index_mismatched(), "given up on");
         assert_eq!(std::fs::read(&index).unwrap(), left, "{op:?} {file}");
+        assert_eq!(std::fs::read(&time_index).unwrap(), times, "{op:?} {file}");
         let leftovers: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -1,0 +1,78 @@
+//! A log on a disk that fails or runs out of descriptors: what is refused,
+//! and that nothing is lost, added or left behind.
+
+use super::*;
+
+#[test]
+fn a_roll_that_cannot_create_its_new_segment_refuses_the_append_and_the_next_one_rolls() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let files = || (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
+    let mut log = Log::open_on(dir.path(), small(), 0, 0, files()).unwrap();
+    let mut stored = fill(&mut log, 5, 3, 0);
+    // Out of descriptors, the next roll cannot open its new `.log`; the
+    // one after opens it but cannot size it.
+    disk.fail_times(DiskOp::Open, ".log", libc::EMFILE, Some(1));
+    disk.fail_times(DiskOp::SetLen, ".log", libc::EIO, Some(1));
+    let logs_on_disk = || {
+        let mut bases: Vec<i64> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_str()?
+                    .strip_suffix(".log")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        bases.sort();
+        bases
+    };
+    let mut refused = Vec::new();
+    for i in 5..40 {
+        let b = batch(&[(b"k", format!("value-{i:04}").as_bytes())], i);
+        let segments = log.segments.len();
+        match log.append(&b, 0) {
+            Ok(info) => stored.push(as_stored(&b, info.base_offset, None)),
+            Err(e) => {
+                refused.push((i, e.to_string()));
+                let listed: Vec<i64> = log.segments.keys().copied().collect();
+                assert_eq!(logs_on_disk(), listed, "no file of a segment not there");
+                // A sync between the failed roll and the next.
+                let target = log.sync_target();
+                target.sync().unwrap();
+                log.mark_synced(&target);
+            }
+        }
+        if log.segments.len() > segments {
+            let dir = log.sync_target().dir;
+            assert!(
+                dir.is_some(),
+                "the roll's new files want the directory synced"
+            );
+        }
+    }
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused[0].1.contains("Too many open files"), "{refused:?}");
+    assert_eq!(
+        refused[1].0,
+        refused[0].0 + 1,
+        "the next append tries again"
+    );
+    assert!(log.segments.len() > 2, "later rolls went through");
+    let mut unsynced: Vec<_> = log.unsynced_indexes.iter().map(|(p, ..)| p).collect();
+    let listed = unsynced.len();
+    unsynced.sort();
+    unsynced.dedup();
+    assert_eq!(unsynced.len(), listed, "each sealed index listed once");
+    assert_eq!(
+        read_all(&log),
+        stored.concat(),
+        "nothing lost, nothing added"
+    );
+    log.close().unwrap();
+    let log = Log::open_on(dir.path(), small(), 0, 0, files()).unwrap();
+    assert_eq!(read_all(&log), stored.concat());
+}

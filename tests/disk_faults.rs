@@ -1,7 +1,8 @@
 //! A disk that misbehaves on command (storage::testing::FaultyDisk, no root
 //! or tmpfs needed): write errors (EIO, ENOSPC) refuse that partition's
 //! produce and leave its log unchanged; a failed fsync fails the partition
-//! for good (until restart); a failed read answers KAFKA_STORAGE_ERROR for
+//! for good (until restart), but a sync that runs out of descriptors fails
+//! only its produce; a failed read answers KAFKA_STORAGE_ERROR for
 //! that partition only; a machine crash that drops every unsynced byte keeps
 //! all that `flush = "always"` acknowledged, and leaves a clean prefix with
 //! `flush = "os"`; a topic whose partition cannot be opened (out of
@@ -230,6 +231,53 @@ async fn idempotent_producers_under_intermittent_write_errors_lose_and_duplicate
         let stored: Vec<&String> = got.iter().map(|(_, v)| v).collect();
         assert_eq!(stored, sent, "partition {partition}");
     }
+}
+
+/// A sync that cannot open a rolled segment's index for want of a
+/// descriptor fails that produce only: the partition stays writable, and an
+/// idempotent producer's retry is stored once.
+#[tokio::test]
+async fn a_sync_out_of_descriptors_fails_one_produce_and_its_idempotent_retry_is_stored_once() {
+    let disk = FaultyDisk::new();
+    let broker = start_broker_on(disk.clone(), |c| c.flush = FlushMode::Always).await;
+    let topic = unique_topic("sync-emfile");
+    create_topic(&broker.bootstrap(), &topic, 1, &[("segment.bytes", "1024")]).await;
+    // The first roll's sync opens the sealed segment's offset index: EMFILE.
+    let index = format!("{topic}-0/00000000000000000000.index");
+    disk.fail_times(DiskOp::Open, &index, libc::EMFILE, Some(1));
+    let producer = producer(
+        &broker.bootstrap(),
+        &[("enable.idempotence", "true"), ("linger.ms", "0")],
+    );
+    let values: Vec<String> = (0..200).map(|i| format!("value-{i:04}")).collect();
+    let mut acked = Vec::new();
+    // In rounds, so that the batches fill and roll 1 KiB segments.
+    for round in values.chunks(20) {
+        let pending = send_values(&producer, &topic, round);
+        for (value, p) in round.iter().zip(pending) {
+            let (_, offset) = await_delivery(p).await.expect("delivered, after a retry");
+            acked.push((offset, value.clone()));
+        }
+    }
+    assert_eq!(disk.injected(), 1, "the fault was hit");
+    let got = read_back(&broker.bootstrap(), &topic, 0, values.len()).await;
+    let want: Vec<(i64, String)> = (0..).zip(values).collect();
+    assert_eq!(got, want, "every record once, at its offset");
+    // librdkafka acknowledges a batch it retried after the error without
+    // an offset once a later batch of the producer is accepted in sequence.
+    acked.retain(|(offset, _)| *offset != rdkafka::Offset::Invalid.to_raw().unwrap());
+    assert!(
+        acked.len() >= want.len() - 20,
+        "{} with offsets",
+        acked.len()
+    );
+    assert!(acked.iter().all(|a| want.contains(a)), "{acked:?}");
+    // The partition stays writable.
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    assert_eq!(
+        produce(&mut raw, 9, &topic, 0, one("after")).await,
+        (0, 200)
+    );
 }
 
 /// Partition directories of `topic` in `data_dir`.

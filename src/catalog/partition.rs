@@ -208,9 +208,11 @@ impl Partition {
         } else {
             offset
         };
-        let low = log.delete_records_before(offset)?;
+        let low = log.delete_records_before(offset);
+        // Published even when a file could not be removed: the start
+        // offset may have moved all the same.
         self.publish(&log);
-        Ok(low)
+        Ok(low?)
     }
 
     /// Returns once everything below `offset + 1` is fsynced; concurrent

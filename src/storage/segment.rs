@@ -319,6 +319,17 @@ impl Segment {
         self.remove_files(true)
     }
 
+    /// Removes the segment's `.log` (its descriptor, if open, stays usable
+    /// until dropped); [`Segment::delete`] then removes the rest.
+    pub(crate) fn remove_log(&self) -> Result<()> {
+        match self.store.disk().remove(self.log_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(self.log_path(), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Removes the segment's indexes but not its `.log` (which a cleaned
     /// segment is about to replace).
     pub(crate) fn delete_except_log(self) -> Result<()> {

@@ -83,7 +83,10 @@ impl Log {
         }
         let config = SegmentConfig::from(&*self.config);
         let segment = Segment::create(&self.dir, offset, config, 0, self.files())?;
+        self.created += 1;
         self.segments.insert(offset, Box::new(segment));
+        self.synced_offset = self.synced_offset.min(offset);
+        // DURABILITY: this fsyncs the directory with the new segment in it.
         self.persist_start_offset(offset)?;
         self.start_offset = offset;
         self.synced_offset = offset;
@@ -123,7 +126,9 @@ impl Log {
     }
 
     /// Deletes the oldest sealed segments while `f(segment, log size)` holds,
-    /// then advances the start offset and fsyncs the directory.
+    /// then advances the start offset and fsyncs the directory. Stops at
+    /// the first file it cannot remove and returns that error (after the
+    /// fsync) with the segments before it deleted.
     fn delete_sealed_segments_while(
         &mut self,
         mut f: impl FnMut(&Segment, u64) -> bool,
@@ -138,12 +143,19 @@ impl Log {
             if !f(entry.get_mut(), size) {
                 break;
             }
+            // The `.log` goes first, while the segment is still the log's:
+            // should it stay, so does the segment, or a later open would
+            // find it before a gap (and an unclean one cut the log there).
+            failed = entry.get().remove_log();
+            if failed.is_err() {
+                break;
+            }
             let base = *entry.key();
             let removed = entry.remove();
             self.forget_aborted_in(base, removed.next_offset());
             deleted += 1;
-            // Gone from the log even if its files are not all gone: the
-            // start offset moves past it all the same.
+            // The rest are caches and markers: the start offset moves past
+            // the segment even if one of them stays.
             failed = removed.delete();
             if failed.is_err() {
                 break;

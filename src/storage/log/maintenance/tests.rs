@@ -87,33 +87,41 @@ fn retention_deletes_old_and_excess_sealed_segments_and_rolls_by_time() {
 }
 
 #[test]
-fn a_segment_retention_cannot_remove_whole_still_moves_the_start_past_it() {
+fn retention_that_cannot_remove_a_segments_files_keeps_the_log_and_disk_in_step() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
     use crate::storage::{Disk, OpenSegments};
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::new();
-    let files = (
-        disk.clone() as std::sync::Arc<dyn Disk>,
-        OpenSegments::unbounded(),
-    );
-    let mut log = Log::open_on(dir.path(), small(), 0, 0, files).unwrap();
-    fill(&mut log, 40, 3, 10_000);
-    let second = log.segments.keys().nth(1).copied().unwrap();
-    log.set_config(LogConfig {
-        retention_bytes: 2048,
-        ..small()
-    });
-    disk.fail_times(
-        DiskOp::Remove,
-        "00000000000000000000.timeindex",
-        libc::EIO,
-        Some(1),
-    );
-    assert!(log.apply_retention(10_000).is_err());
-    assert_eq!(disk.injected(), 1);
-    assert_eq!(log.segments.keys().next(), Some(&second));
-    assert_eq!(log.start_offset(), second, "not below the first segment");
-    // The next check goes on where this one stopped.
-    assert!(log.apply_retention(10_000).unwrap() > 0);
-    assert!(log.start_offset() > second);
+    // Its `.log`: the segment stays, start and all. One of its indexes:
+    // the segment is gone, and the start offset moves past it.
+    for (file, stays) in [
+        ("00000000000000000000.log", true),
+        ("00000000000000000000.timeindex", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let files = (
+            disk.clone() as std::sync::Arc<dyn Disk>,
+            OpenSegments::unbounded(),
+        );
+        let mut log = Log::open_on(dir.path(), small(), 0, 0, files).unwrap();
+        fill(&mut log, 40, 3, 10_000);
+        let all = read_all(&log);
+        let second = log.segments.keys().nth(1).copied().unwrap();
+        log.set_config(LogConfig {
+            retention_bytes: 2048,
+            ..small()
+        });
+        disk.fail_times(DiskOp::Remove, file, libc::EIO, Some(1));
+        assert!(log.apply_retention(10_000).is_err(), "{file}");
+        assert_eq!(disk.injected(), 1);
+        let first = if stays { 0 } else { second };
+        assert_eq!(log.segments.keys().next(), Some(&first), "{file}");
+        assert_eq!(log.start_offset(), first, "{file}");
+        assert_eq!(dir.path().join("00000000000000000000.log").exists(), stays);
+        if stays {
+            assert_eq!(read_all(&log), all);
+        }
+        // The next check goes on where this one stopped.
+        assert!(log.apply_retention(10_000).unwrap() > 0);
+        assert!(log.start_offset() > second);
+    }
 }

@@ -50,8 +50,8 @@ pub enum CleanupPolicy {
     /// Retention deletes old segments by age and size.
     #[default]
     Delete,
-    /// Keep the latest record per key; retention deletes nothing. (Sluice
-    /// does not compact yet: such a log keeps every record.)
+    /// Keep the latest record per key (the log cleaner); retention deletes
+    /// nothing by age or size.
     Compact,
     /// Both.
     CompactDelete,

@@ -67,8 +67,9 @@ pub struct Log {
     unsynced_indexes: Vec<(PathBuf, i64, u64)>,
     /// Segments sealed so far by rolls, numbering them for `unsynced_indexes`.
     seals: u64,
-    /// Segments created so far by rolls, and how many of them a completed
-    /// sync covered: while they differ, a sync fsyncs the directory too.
+    /// Segments created so far (by rolls, and a truncation that empties
+    /// the log), and how many of them a completed sync covered: while they
+    /// differ, a sync fsyncs the directory too.
     created: u64,
     created_synced: u64,
     synced_offset: i64,

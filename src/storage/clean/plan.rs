@@ -16,7 +16,8 @@ impl Log {
     /// dirty enough.
     pub fn clean_job(&self, first_dirty: i64, now_ms: i64) -> Option<CleanJob> {
         let config = self.config();
-        if !config.cleanup_policy.compacts() {
+        // A failed log is left as it is until a reopen recovers it.
+        if !config.cleanup_policy.compacts() || self.is_poisoned() {
             return None;
         }
         let (segments, first_uncleanable) = self.cleanable_segments(now_ms);

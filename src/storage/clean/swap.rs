@@ -61,12 +61,14 @@ impl Log {
         let swap = dir.join(swap_name(base, group.next));
         disk.rename(&group.path, &swap)
             .map_err(|e| Error::io(&swap, e))?;
-        // DURABILITY: from here on, a crash completes this swap at open.
-        sync_dir(&*disk, &dir)?;
-        let finished = self.finish_swap(group, &swap, now_ms);
+        // DURABILITY: from here on, a crash completes this swap at open;
+        // and so will the next open if this fsync fails, as it may have
+        // made the rename durable: the log must not change meanwhile.
+        let finished = sync_dir(&*disk, &dir).and_then(|()| self.finish_swap(group, &swap, now_ms));
         if finished.is_err() {
-            // The old segments may be gone from memory while the new one is
-            // not in place: refuse everything until a reopen completes the swap.
+            // The swap is (or may be) committed on disk while the log in
+            // memory is the old one, or half replaced: refuse everything
+            // until a reopen completes the swap.
             self.poison();
         }
         finished

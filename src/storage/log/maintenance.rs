@@ -15,6 +15,9 @@ impl Log {
     /// segments entirely below it. The new start offset is persisted before
     /// any file is deleted, so it survives a crash. Returns the start offset.
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
         let end = self.end_offset();
         if offset > end || offset < 0 {
             return Err(Error::OffsetOutOfRange {
@@ -100,10 +103,19 @@ impl Log {
     /// the log stays at or above `retention.bytes` without them (Kafka's rule).
     /// Returns the number of segments deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
-        if !self.poisoned && self.active()?.is_expired(&self.config, now_ms) {
+        // A failed log changes nothing until a reopen has recovered it (a
+        // cleaner's swap may be pending, which the reopen completes).
+        if self.poisoned {
+            return Ok(0);
+        }
+        if self.active()?.is_expired(&self.config, now_ms) {
             self.roll(now_ms)?;
         }
-        let mut deleted = 0;
+        // Whatever the policy, segments wholly below the start offset go:
+        // DeleteRecords moved it past them but could not remove them all.
+        let start = self.start_offset;
+        let mut deleted =
+            self.delete_sealed_segments_while(|segment, _| segment.next_offset() <= start)?;
         if !self.config.cleanup_policy.deletes() {
             return Ok(deleted);
         }
@@ -156,11 +168,12 @@ impl Log {
             deleted += 1;
             // The rest are caches and markers: the start offset moves past
             // the segment even if one of them stays.
-            failed = removed.delete();
+            failed = removed.delete_except_log();
             if failed.is_err() {
                 break;
             }
         }
+        let mut synced = Ok(());
         if deleted > 0 {
             let first_base = self
                 .segments
@@ -170,9 +183,9 @@ impl Log {
                 .unwrap_or(self.start_offset);
             self.start_offset = self.start_offset.max(first_base);
             // DURABILITY: make the deletions durable before reporting them.
-            sync_dir(&*self.disk, &self.dir)?;
+            synced = sync_dir(&*self.disk, &self.dir);
         }
-        failed.map(|()| deleted)
+        failed.and(synced).map(|()| deleted)
     }
 
     /// Writes `log-start-offset` atomically: temp file, fsync, rename, fsync dir.

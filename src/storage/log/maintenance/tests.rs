@@ -125,3 +125,37 @@ fn retention_that_cannot_remove_a_segments_files_keeps_the_log_and_disk_in_step(
         assert!(log.start_offset() > second);
     }
 }
+
+#[test]
+fn segments_below_the_start_that_delete_records_could_not_remove_go_at_the_next_retention_check() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    use crate::storage::{CleanupPolicy, Disk, OpenSegments};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let files = (
+        disk.clone() as std::sync::Arc<dyn Disk>,
+        OpenSegments::unbounded(),
+    );
+    // Compacted, no retention by age or size: only the start offset says
+    // what goes.
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        retention_ms: -1,
+        ..small()
+    };
+    let mut log = Log::open_on(dir.path(), config, 0, 0, files).unwrap();
+    fill(&mut log, 40, 3, 10_000);
+    let second = log.segments.keys().nth(1).copied().unwrap();
+    disk.fail_times(
+        DiskOp::Remove,
+        "00000000000000000000.log",
+        libc::EIO,
+        Some(1),
+    );
+    assert!(log.delete_records_before(second).is_err());
+    assert_eq!(log.start_offset(), second, "persisted before any removal");
+    assert!(log.segments.contains_key(&0), "its .log is still there");
+    assert_eq!(log.apply_retention(10_000).unwrap(), 1);
+    assert_eq!(log.segments.keys().next(), Some(&second));
+    assert!(!dir.path().join("00000000000000000000.log").exists());
+}

@@ -248,6 +248,7 @@ async fn a_produce_whose_sync_runs_out_of_descriptors_is_refused_and_its_retry_a
     let mut raw = Raw::connect(&broker.bootstrap()).await;
     let request = InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
     let id = raw.call(4, &request).await;
+    assert_eq!(id.error_code, 0);
     let value = |seq: i32| format!("{seq:0>200}");
     let idempotent = |seq: i32| {
         let mut r = record(0, 1_700_000_000_000, Some("k"), Some(&value(seq)));
@@ -284,10 +285,11 @@ async fn a_produce_whose_sync_runs_out_of_descriptors_is_refused_and_its_retry_a
     assert_eq!(got, want, "every batch once, at its offset");
 }
 
-/// The same through librdkafka, whose idempotent producer retries on its
-/// own: every record is delivered and stored once, in order, and the
-/// partition stays writable (with a log that EMFILE poisoned, deliveries
-/// time out).
+/// Through librdkafka, whose idempotent producer retries on its own: across
+/// a sync that runs out of descriptors (the produce's own, or the
+/// background flush's), every record is delivered and stored once, in
+/// order, and the partition stays writable (with a log that EMFILE
+/// poisoned, deliveries time out).
 #[tokio::test]
 async fn an_idempotent_producer_rides_out_a_sync_that_runs_out_of_descriptors() {
     let disk = FaultyDisk::new();

@@ -191,7 +191,9 @@ impl Log {
     /// matching their logs (each read of one walks it from its start until
     /// then). Cheap when there are none: fetches call it after each read.
     pub fn repair_indexes(&mut self) {
-        if !self.damaged_indexes.load(Ordering::Relaxed)
+        // A failed log changes no file until a reopen recovers it.
+        if self.poisoned
+            || !self.damaged_indexes.load(Ordering::Relaxed)
             || !self.damaged_indexes.swap(false, Ordering::Relaxed)
         {
             return;

@@ -320,7 +320,7 @@ impl Segment {
     }
 
     /// Removes the segment's `.log` (its descriptor, if open, stays usable
-    /// until dropped); [`Segment::delete`] then removes the rest.
+    /// until dropped); [`Segment::delete_except_log`] then removes the rest.
     pub(crate) fn remove_log(&self) -> Result<()> {
         match self.store.disk().remove(self.log_path()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -330,8 +330,8 @@ impl Segment {
         }
     }
 
-    /// Removes the segment's indexes but not its `.log` (which a cleaned
-    /// segment is about to replace).
+    /// Removes the segment's other files but not its `.log` (which a cleaned
+    /// segment is about to replace, or [`Segment::remove_log`] removed).
     pub(crate) fn delete_except_log(self) -> Result<()> {
         self.remove_files(false)
     }

@@ -24,8 +24,13 @@ fn swap_end(ext: &str) -> Option<i64> {
 impl Log {
     /// Swaps in what [`CleanJob::run`] wrote, group by group, skipping (and
     /// removing) any group whose segments changed meanwhile (retention or
-    /// DeleteRecords removed them). Returns the groups installed.
+    /// DeleteRecords removed them). Returns the groups installed. A log that
+    /// failed while the job ran takes none (the next open removes the
+    /// cleaned files): they were read from a page cache it no longer trusts.
     pub fn install_cleaned(&mut self, cleaned: &Cleaned, now_ms: i64) -> Result<usize> {
+        if self.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
         let mut installed = 0;
         for group in &cleaned.groups {
             if !self.still_has(group) {

@@ -184,6 +184,9 @@ impl Log {
             self.start_offset = self.start_offset.max(first_base);
             // DURABILITY: make the deletions durable before reporting them.
             synced = sync_dir(&*self.disk, &self.dir);
+            if let (Err(_), Err(e)) = (&failed, &synced) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot fsync the directory after a failed removal");
+            }
         }
         failed.and(synced).map(|()| deleted)
     }

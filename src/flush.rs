@@ -119,8 +119,8 @@ mod tests {
     use std::sync::Mutex as StdMutex;
 
     use super::*;
+    use crate::storage::LogConfig;
     use crate::storage::testing::{DiskOp, FaultyDisk, batch};
-    use crate::storage::{LogConfig, OpenSegments};
 
     /// A log on `disk` holding `appends` batches, in segments of 1 KiB.
     fn log_on(
@@ -128,15 +128,11 @@ mod tests {
         disk: &std::sync::Arc<FaultyDisk>,
         appends: usize,
     ) -> StdMutex<Log> {
-        let files = (
-            disk.clone() as std::sync::Arc<dyn crate::storage::Disk>,
-            OpenSegments::unbounded(),
-        );
         let config = LogConfig {
             segment_bytes: 1024,
             ..LogConfig::default()
         };
-        let mut log = Log::open_on(dir, config, 0, 0, files).unwrap();
+        let mut log = Log::open_on(dir, config, 0, 0, disk.unbounded()).unwrap();
         for _ in 0..appends {
             log.append(&batch(&[(b"k", &[7; 100])], 0), 0).unwrap();
         }

@@ -121,6 +121,22 @@ fn from_producer(producer: (i64, i16, i32), n: usize, timestamp: i64, attributes
 mod faulty_disk;
 pub use faulty_disk::{DiskOp, FaultyDisk};
 
+/// Names of the files in `dir` ending with `suffix`, sorted.
+pub fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list the directory")
+        .map(|e| {
+            e.expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(suffix))
+        .collect();
+    names.sort();
+    names
+}
+
 /// `batches` as a log stores them from `base_offset` on: each batch's base
 /// offset and leader epoch set, and stamped `log_append_time` if given, as
 /// [`RecordBatch::stored_header`] does.

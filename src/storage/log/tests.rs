@@ -6,7 +6,7 @@ use super::*;
 use crate::storage::TimestampType;
 use crate::storage::record::RecordBatch;
 use crate::storage::segment::file_name;
-use crate::storage::testing::{as_stored, batch, batch_with_producer};
+use crate::storage::testing::{as_stored, batch, batch_with_producer, files_ending};
 
 pub(super) fn small() -> LogConfig {
     LogConfig {
@@ -279,13 +279,7 @@ fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
     let mut log = Log::open(dir.path(), small(), 0).unwrap();
     log.append(&batch_with_producer(7, 0, 0, 3, 0), 0).unwrap();
     log.close().unwrap();
-    let with_ext = |ext: &str| -> Vec<String> {
-        std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(ext))
-            .collect()
-    };
+    let with_ext = |ext: &str| files_ending(dir.path(), ext);
     let written = with_ext(".sluice-producers");
     assert_eq!(written.len(), 1);
     assert!(with_ext(".snapshot").is_empty());
@@ -301,12 +295,10 @@ fn producer_snapshots_are_not_named_like_kafkas_and_old_names_are_migrated() {
 
 /// The offsets of the producer snapshots in `dir`, ascending.
 pub(super) fn snapshot_offsets(dir: &Path) -> Vec<i64> {
-    let mut found: Vec<i64> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            name.strip_suffix(".sluice-producers")?.parse().ok()
-        })
+    let names = files_ending(dir, ".sluice-producers");
+    let mut found: Vec<i64> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".sluice-producers")?.parse().ok())
         .collect();
     found.sort_unstable();
     found

@@ -9,7 +9,7 @@ use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::storage::{Disk, RealDisk};
+use crate::storage::{Disk, LogFiles, OpenSegments, RealDisk};
 
 /// The operations a fault can hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,12 @@ pub struct FaultyDisk {
 impl FaultyDisk {
     pub fn new() -> Arc<FaultyDisk> {
         Arc::new(FaultyDisk::default())
+    }
+
+    /// This disk with no bound on open files, for a log opened on its own
+    /// (as [`crate::storage::real_unbounded`] is for the real disk).
+    pub fn unbounded(self: &Arc<Self>) -> LogFiles {
+        (self.clone(), OpenSegments::unbounded())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -1,17 +1,14 @@
 //! A cleaning that meets a failing disk, or a log that failed meanwhile.
 
 use super::*;
+use crate::storage::testing::files_ending;
 
 #[test]
 fn a_failed_fsync_at_the_swaps_commit_point_freezes_the_log_until_a_reopen_completes_the_swap() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
     let dir = tempfile::tempdir().unwrap();
     let disk = FaultyDisk::new();
-    let files = (
-        disk.clone() as std::sync::Arc<dyn crate::storage::Disk>,
-        crate::storage::OpenSegments::unbounded(),
-    );
-    let mut log = Log::open_on(dir.path(), compacted(), T0, 0, files).unwrap();
+    let mut log = Log::open_on(dir.path(), compacted(), T0, 0, disk.unbounded()).unwrap();
     for i in 0..60 {
         put(&mut log, &format!("k{}", i % 5), Some(&format!("v{i}")), T0);
     }
@@ -83,15 +80,4 @@ fn a_log_that_failed_while_its_cleaning_ran_does_not_take_it() {
         "left to the next open"
     );
     assert!(files_ending(dir.path(), ".swap").is_empty());
-}
-
-/// Names of the files in `dir` ending with `suffix`, sorted.
-fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(suffix))
-        .collect();
-    names.sort();
-    names
 }

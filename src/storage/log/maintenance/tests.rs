@@ -89,7 +89,6 @@ fn retention_deletes_old_and_excess_sealed_segments_and_rolls_by_time() {
 #[test]
 fn retention_that_cannot_remove_a_segments_files_keeps_the_log_and_disk_in_step() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
-    use crate::storage::{Disk, OpenSegments};
     // Its `.log`: the segment stays, start and all. One of its indexes:
     // the segment is gone, and the start offset moves past it.
     for (file, stays) in [
@@ -98,11 +97,7 @@ fn retention_that_cannot_remove_a_segments_files_keeps_the_log_and_disk_in_step(
     ] {
         let dir = tempfile::tempdir().unwrap();
         let disk = FaultyDisk::new();
-        let files = (
-            disk.clone() as std::sync::Arc<dyn Disk>,
-            OpenSegments::unbounded(),
-        );
-        let mut log = Log::open_on(dir.path(), small(), 0, 0, files).unwrap();
+        let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
         fill(&mut log, 40, 3, 10_000);
         let all = read_all(&log);
         let second = log.segments.keys().nth(1).copied().unwrap();
@@ -128,14 +123,10 @@ fn retention_that_cannot_remove_a_segments_files_keeps_the_log_and_disk_in_step(
 
 #[test]
 fn segments_below_the_start_that_delete_records_could_not_remove_go_at_the_next_retention_check() {
+    use crate::storage::CleanupPolicy;
     use crate::storage::testing::{DiskOp, FaultyDisk};
-    use crate::storage::{CleanupPolicy, Disk, OpenSegments};
     let dir = tempfile::tempdir().unwrap();
     let disk = FaultyDisk::new();
-    let files = (
-        disk.clone() as std::sync::Arc<dyn Disk>,
-        OpenSegments::unbounded(),
-    );
     // Compacted, no retention by age or size: only the start offset says
     // what goes.
     let config = LogConfig {
@@ -143,7 +134,7 @@ fn segments_below_the_start_that_delete_records_could_not_remove_go_at_the_next_
         retention_ms: -1,
         ..small()
     };
-    let mut log = Log::open_on(dir.path(), config, 0, 0, files).unwrap();
+    let mut log = Log::open_on(dir.path(), config, 0, 0, disk.unbounded()).unwrap();
     fill(&mut log, 40, 3, 10_000);
     let second = log.segments.keys().nth(1).copied().unwrap();
     disk.fail_times(

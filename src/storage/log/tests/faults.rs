@@ -5,27 +5,20 @@ use super::*;
 
 #[test]
 fn a_roll_that_cannot_create_its_new_segment_refuses_the_append_and_the_next_one_rolls() {
-    use crate::storage::testing::{DiskOp, FaultyDisk};
+    use crate::storage::testing::{DiskOp, FaultyDisk, files_ending};
     let dir = tempfile::tempdir().unwrap();
     let disk = FaultyDisk::new();
-    let files = || (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
-    let mut log = Log::open_on(dir.path(), small(), 0, 0, files()).unwrap();
+    let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
     let mut stored = fill(&mut log, 5, 3, 0);
     // Out of descriptors, the next roll cannot open its new `.log`; the
     // one after opens it but cannot size it.
     disk.fail_times(DiskOp::Open, ".log", libc::EMFILE, Some(1));
     disk.fail_times(DiskOp::SetLen, ".log", libc::EIO, Some(1));
-    let logs_on_disk = || {
-        let mut bases: Vec<i64> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| {
-                e.unwrap()
-                    .file_name()
-                    .to_str()?
-                    .strip_suffix(".log")?
-                    .parse()
-                    .ok()
-            })
+    let logs_on_disk = || -> Vec<i64> {
+        let names = files_ending(dir.path(), ".log");
+        let mut bases: Vec<i64> = names
+            .iter()
+            .map(|n| n[..n.len() - 4].parse().unwrap())
             .collect();
         bases.sort();
         bases
@@ -73,6 +66,6 @@ fn a_roll_that_cannot_create_its_new_segment_refuses_the_append_and_the_next_one
         "nothing lost, nothing added"
     );
     log.close().unwrap();
-    let log = Log::open_on(dir.path(), small(), 0, 0, files()).unwrap();
+    let log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
     assert_eq!(read_all(&log), stored.concat());
 }

@@ -330,7 +330,7 @@ fn a_sealed_segments_index_a_read_found_damaged_is_rebuilt_by_the_repair() {
 
 #[test]
 fn a_failed_repair_leaves_whole_index_files_and_is_not_retried_until_reopened() {
-    use crate::storage::testing::{DiskOp, FaultyDisk};
+    use crate::storage::testing::{DiskOp, FaultyDisk, files_ending};
     // The rebuild's walk of the .log fails, or renaming its output over
     // the offset index, or over the time index once the offset index is
     // replaced: that one is then the rebuilt file.
@@ -351,8 +351,7 @@ fn a_failed_repair_leaves_whole_index_files_and_is_not_retried_until_reopened() 
         let times = std::fs::read(&time_index).unwrap();
 
         let disk = FaultyDisk::new();
-        let files = (disk.clone() as Arc<dyn Disk>, OpenSegments::unbounded());
-        let mut log = Log::open_on(dir.path(), small(), 0, end, files).unwrap();
+        let mut log = Log::open_on(dir.path(), small(), 0, end, disk.unbounded()).unwrap();
         assert_eq!(read_all(&log), batches.concat());
         assert!(log.segments[&0].index_mismatched());
         disk.fail_times(op, file, libc::EIO, Some(1));
@@ -361,11 +360,7 @@ fn a_failed_repair_leaves_whole_index_files_and_is_not_retried_until_reopened() 
         assert!(!log.segments[&0].index_mismatched(), "given up on");
         assert_eq!(std::fs::read(&index).unwrap(), left, "{op:?} {file}");
         assert_eq!(std::fs::read(&time_index).unwrap(), times, "{op:?} {file}");
-        let leftovers: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".rebuilt"))
-            .collect();
+        let leftovers = files_ending(dir.path(), ".rebuilt");
         assert!(leftovers.is_empty(), "{op:?}: {leftovers:?}");
         // Reads still walk past it, and nothing tries again.
         assert_eq!(read_all(&log), batches.concat());

@@ -92,14 +92,7 @@ fn a_failed_fsync_of_a_sealed_index_or_the_directory_fails_the_sync() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
     let dir = tempfile::tempdir().unwrap();
     let disk = FaultyDisk::new();
-    let mut log = Log::open_on(
-        dir.path(),
-        small(),
-        0,
-        0,
-        (disk.clone(), OpenSegments::unbounded()),
-    )
-    .unwrap();
+    let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
     fill(&mut log, 12, 3, 0);
     let target = log.sync_target();
     disk.fail_times(DiskOp::SyncDir, "", libc::EIO, Some(1));

@@ -107,7 +107,7 @@ impl FlushTurn {
 
 /// A log that failed (an fsync, or a cleaner swap) refuses writes until
 /// the broker restarts.
-fn failed() -> Error {
+pub(crate) fn failed() -> Error {
     Error::api(
         ResponseError::KafkaStorageError,
         "this log failed (an fsync or a cleaner swap) and refuses writes until the broker restarts",

@@ -235,10 +235,7 @@ impl Partition {
         };
         let mut log = lock(log);
         if log.is_poisoned() {
-            return Err(Error::api(
-                ResponseError::KafkaStorageError,
-                "the log failed",
-            ));
+            return Err(crate::flush::failed());
         }
         let target = log.sync_target();
         if let Err(e) = target.sync() {

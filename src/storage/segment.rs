@@ -108,11 +108,7 @@ impl Segment {
             .and_then(|()| segment.load_indexes(true).map(drop))
         {
             // Leave no files of a segment that is not there.
-            segment.indexes.take();
-            let (offset_index, time_index) = segment.index_paths();
-            for path in [segment.log_path(), &offset_index, &time_index] {
-                let _ = segment.store.disk().remove(path);
-            }
+            let _ = segment.delete();
             return Err(e);
         }
         segment.set_sealed(false);

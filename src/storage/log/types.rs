@@ -88,7 +88,7 @@ pub struct SyncTarget {
     /// The log's count of seals when the target was taken: the indexes of
     /// every segment sealed until then are in `indexes`.
     pub(super) seals: u64,
-    /// The log's count of segments created by rolls when the target was taken.
+    /// The log's count of segments created when the target was taken.
     pub(super) created: u64,
     /// The partition directory, when a roll since the last sync created
     /// the files of a new segment in it.

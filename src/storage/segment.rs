@@ -333,26 +333,26 @@ impl Segment {
     }
 
     fn remove_files(self, with_log: bool) -> Result<()> {
+        // A `.log` that stays keeps its indexes.
+        if with_log {
+            self.remove_log()?;
+        }
         let (offset_path, time_path) = self.index_paths();
-        let log_path = self.store.path().to_path_buf();
         let txn_path = self.dir.join(file_name(self.base_offset, "txnindex"));
         let disk = self.store.disk().clone();
         drop(self);
-        let paths = [
-            Some(log_path).filter(|_| with_log),
-            Some(offset_path),
-            Some(time_path),
-            Some(txn_path),
-        ];
-        for path in paths.into_iter().flatten() {
+        // Each index is tried even after one fails; the first failure is
+        // returned. What stays behind goes at the next open (`remove_orphans`).
+        let mut first_failure = Ok(());
+        for path in [offset_path, time_path, txn_path] {
             match disk.remove(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::io(&path, e));
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound && first_failure.is_ok() => {
+                    first_failure = Err(Error::io(&path, e));
                 }
                 _ => {}
             }
         }
-        Ok(())
+        first_failure
     }
 
     /// The file modification time in ms, for segments without timestamps.

@@ -14,19 +14,28 @@ pub(super) struct Listing {
     pub(super) segments: Vec<i64>,
     /// Base offsets of the `.txnindex` files (most segments have none).
     pub(super) txn_indexes: Vec<i64>,
+    /// Index files (`.index`, `.timeindex`, `.txnindex`) without a `.log` of
+    /// their base: left by a removal that failed or a crash in the middle of
+    /// one. Not in `txn_indexes`.
+    pub(super) orphans: Vec<std::path::PathBuf>,
 }
 
 /// Lists the segment files in `dir`; warns about files it does not know.
 pub(super) fn list_segments(dir: &Path) -> Result<Listing> {
     let mut listing = Listing::default();
+    let mut indexes = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         match parse_file_name(&name) {
             Some((base, "log")) => listing.segments.push(base),
-            Some((base, "txnindex")) => listing.txn_indexes.push(base),
-            Some((_, "index" | "timeindex" | SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
+            Some((base, "txnindex")) => {
+                listing.txn_indexes.push(base);
+                indexes.push((base, entry.path()));
+            }
+            Some((base, "index" | "timeindex")) => indexes.push((base, entry.path())),
+            Some((_, SNAPSHOT_EXT | LEGACY_SNAPSHOT_EXT)) => {}
             // Left by a crash while writing them.
             Some((
                 _,
@@ -41,6 +50,13 @@ pub(super) fn list_segments(dir: &Path) -> Result<Listing> {
         }
     }
     listing.segments.sort_unstable();
+    let has_log = |base: &i64| listing.segments.binary_search(base).is_ok();
+    listing.txn_indexes.retain(has_log);
+    listing.orphans = indexes
+        .into_iter()
+        .filter(|(base, _)| !has_log(base))
+        .map(|(_, path)| path)
+        .collect();
     Ok(listing)
 }
 

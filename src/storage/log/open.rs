@@ -125,6 +125,7 @@ impl Log {
         let seg_config = SegmentConfig::from(&*config);
         crate::storage::clean::finish_interrupted(&*disk, dir)?;
         let listing = list_segments(dir)?;
+        remove_orphans(&*disk, &listing.orphans);
         let files = (disk.clone(), open.clone());
         let mut segments = open_listed(dir, &listing.segments, seg_config, now_ms, &files)?;
         match segments.values_mut().next_back() {
@@ -170,6 +171,21 @@ impl Log {
         };
         log.finish_open(clean, recovery_point, &listing.txn_indexes)?;
         Ok(log)
+    }
+}
+
+/// Removes index files whose segment is gone, as Kafka's log loader does:
+/// retention or DeleteRecords removes a segment's `.log` first, and may have
+/// failed (or crashed) before its indexes went. One that cannot be removed
+/// now is tried again at the next open.
+fn remove_orphans(disk: &dyn Disk, orphans: &[std::path::PathBuf]) {
+    for path in orphans {
+        tracing::warn!(path = %path.display(), "removing an index file whose segment is gone");
+        if let Err(e) = disk.remove(path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove an orphaned index file");
+        }
     }
 }
 

@@ -90,10 +90,11 @@ fn retention_deletes_old_and_excess_sealed_segments_and_rolls_by_time() {
 fn retention_that_cannot_remove_a_segments_files_keeps_the_log_and_disk_in_step() {
     use crate::storage::testing::{DiskOp, FaultyDisk};
     // Its `.log`: the segment stays, start and all. One of its indexes:
-    // the segment is gone, and the start offset moves past it.
+    // the segment is gone, and the start offset moves past it; the other
+    // index still goes, and the one left goes at the next open.
     for (file, stays) in [
         ("00000000000000000000.log", true),
-        ("00000000000000000000.timeindex", false),
+        ("00000000000000000000.index", false),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let disk = FaultyDisk::new();
@@ -112,12 +113,20 @@ fn retention_that_cannot_remove_a_segments_files_keeps_the_log_and_disk_in_step(
         assert_eq!(log.segments.keys().next(), Some(&first), "{file}");
         assert_eq!(log.start_offset(), first, "{file}");
         assert_eq!(dir.path().join("00000000000000000000.log").exists(), stays);
+        let path = |ext: &str| dir.path().join(format!("00000000000000000000.{ext}"));
         if stays {
             assert_eq!(read_all(&log), all);
+        } else {
+            assert!(path("index").exists() && !path("timeindex").exists());
         }
         // The next check goes on where this one stopped.
         assert!(log.apply_retention(10_000).unwrap() > 0);
         assert!(log.start_offset() > second);
+        let start = log.start_offset();
+        drop(log);
+        let log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+        assert_eq!(log.start_offset(), start);
+        assert!(!path("index").exists(), "{file}: orphan removed at open");
     }
 }
 

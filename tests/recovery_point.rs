@@ -1,7 +1,8 @@
 //! The recovery point checkpoint: rolled segments are fsynced in the
 //! background and `<data_dir>/recovery-point-offset-checkpoint` (Kafka's
 //! format) moves past them; a clean stop records every log end; after an
-//! unclean stop a torn active segment is cut and everything below it reads back.
+//! unclean stop a torn active segment is cut and everything below it reads back;
+//! a background sync that ran out of descriptors is tried again by itself.
 
 mod common;
 
@@ -123,4 +124,41 @@ async fn a_segment_rolled_by_its_age_moves_the_recovery_point_without_another_ap
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_rolled_segment_whose_background_sync_ran_out_of_descriptors_is_synced_without_another_append()
+ {
+    use common::raw::{Raw, batch, produce, record};
+    use sluice::storage::testing::{DiskOp, FaultyDisk};
+    let disk = FaultyDisk::new();
+    let broker = start_broker_on(disk.clone(), |_| {}).await;
+    let topic = unique_topic("flush-emfile");
+    create_topic(&broker.bootstrap(), &topic, 1, &[("segment.bytes", "1024")]).await;
+    // The background flusher's first try to open the sealed offset index
+    // to fsync it finds no descriptor left.
+    let index = format!("{topic}-0/00000000000000000000.index");
+    disk.fail_times(DiskOp::Open, &index, libc::EMFILE, Some(1));
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let value = "v".repeat(200);
+    let mut offset = 0;
+    while segment_bases(broker.data_dir(), &topic).len() < 2 {
+        let one = batch(&[record(0, 1_700_000_000_000, Some("k"), Some(&value))]);
+        assert_eq!(produce(&mut raw, 9, &topic, 0, one).await, (0, offset));
+        offset += 1;
+        assert!(offset < 10, "no roll in {offset} batches of 200 B");
+    }
+    let active = segment_bases(broker.data_dir(), &topic)[1];
+    // No append follows: the flusher tries again by itself.
+    let deadline = Instant::now() + WAIT;
+    while disk.injected() < 1 || checkpoint(broker.data_dir(), &topic).is_none_or(|p| p < active) {
+        assert!(
+            Instant::now() < deadline,
+            "faults {}, recovery point {:?}, want {active}",
+            disk.injected(),
+            checkpoint(broker.data_dir(), &topic)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(disk.injected(), 1);
 }

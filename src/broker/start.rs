@@ -221,6 +221,11 @@ pub(super) fn serve_http(
     addr
 }
 
+/// The first pause before the background flusher tries a failed pass again.
+const FLUSH_RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest such pause.
+const FLUSH_RETRY_MOST: Duration = Duration::from_secs(5);
+
 /// The tasks that run beside the listeners: memory given back, retention,
 /// flushing sealed segments (and all logs, with `flush = "interval"`),
 /// transaction timeouts and the group coordinator's timer.
@@ -235,12 +240,23 @@ pub(super) fn background_tasks(
         retention(catalog.clone(), config.retention_check_interval_ms),
     ];
     // Sealed segments are fsynced soon after they roll, off the produce path,
-    // and the recovery points move forward with them.
+    // and the recovery points move forward with them. A pass that failed
+    // (out of descriptors, say) is tried again after a pause that doubles
+    // while failures go on, rather than at every append.
     let c = catalog.clone();
     tasks.push(tokio::spawn(async move {
+        let mut pause = Duration::ZERO;
         loop {
-            c.rolled().await;
-            c.flush_rolled().await;
+            if pause.is_zero() {
+                c.rolled().await;
+            } else {
+                tokio::time::sleep(pause).await;
+            }
+            pause = if c.flush_rolled().await {
+                Duration::ZERO
+            } else {
+                (pause * 2).clamp(FLUSH_RETRY_FIRST, FLUSH_RETRY_MOST)
+            };
         }
     }));
     if config.flush == FlushMode::Interval {

@@ -255,13 +255,19 @@ impl Partition {
     }
 
     /// fsyncs the sealed segments if a roll left any unsynced (the active
-    /// segment's bytes may be fsynced with them).
+    /// segment's bytes may be fsynced with them). A sync that failed
+    /// without failing the log (out of descriptors) leaves them to the
+    /// flusher's next pass.
     pub(crate) async fn flush_rolled(&self) -> Result<()> {
         if !self.rolled.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
         let active_base = self.log()?.active_base_offset();
-        self.sync_through(active_base - 1).await
+        let synced = self.sync_through(active_base - 1).await;
+        if synced.is_err() && !self.log()?.is_poisoned() {
+            self.rolled.store(true, Ordering::Release);
+        }
+        synced
     }
 
     /// In-sync replicas an acks=all produce needs (`min.insync.replicas`).

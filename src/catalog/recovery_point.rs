@@ -83,17 +83,22 @@ impl Catalog {
 
     /// fsyncs the sealed segments that rolls left unsynced, then records the
     /// new recovery points. Runs off the produce path (a background task).
-    pub(crate) async fn flush_rolled(&self) {
+    /// False if a sync or the checkpoint failed: the caller tries again later.
+    pub(crate) async fn flush_rolled(&self) -> bool {
+        let mut all_done = true;
         for topic in self.topics() {
             for partition in topic.partitions() {
                 if let Err(e) = partition.flush_rolled().await {
                     tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "sync of a rolled segment failed");
+                    all_done = false;
                 }
             }
         }
         if let Err(e) = self.write_recovery_points() {
             tracing::warn!(error = %e, "cannot write the recovery point checkpoint");
+            all_done = false;
         }
+        all_done
     }
 
     /// Writes every partition's recovery point (everything below it is fsynced).

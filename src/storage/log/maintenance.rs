@@ -38,7 +38,11 @@ impl Log {
     /// Removes every batch holding an offset >= `offset`. If `offset` falls
     /// inside a batch, that whole batch goes and the end offset is its base.
     /// Below the start offset the log is emptied and restarted at `offset`.
+    /// A truncation that fails part way fails the log (until a reopen).
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
         if offset < 0 {
             return Err(Error::OffsetOutOfRange {
                 offset,
@@ -49,6 +53,12 @@ impl Log {
         if offset >= self.end_offset() {
             return Ok(());
         }
+        let truncated = self.truncate_past(offset);
+        self.poisoned |= truncated.is_err();
+        truncated
+    }
+
+    fn truncate_past(&mut self, offset: i64) -> Result<()> {
         let first_base = self.segments.keys().next().copied().unwrap_or(0);
         if offset < self.start_offset || offset < first_base {
             return self.truncate_fully(offset);
@@ -58,7 +68,8 @@ impl Log {
             .range((Bound::Excluded(offset), Bound::Unbounded))
             .map(|(b, _)| *b)
             .collect();
-        for base in later {
+        // Last first: a failure part way leaves the log whole up to there.
+        for base in later.into_iter().rev() {
             if let Some(segment) = self.segments.remove(&base) {
                 segment.delete()?;
             }
@@ -72,10 +83,13 @@ impl Log {
         self.load_producer_state(end)
     }
 
-    /// Deletes every segment and starts the log empty at `offset`.
+    /// Deletes every segment and starts the log empty at `offset`. A
+    /// failure leaves the segments not yet deleted in the map (the caller
+    /// fails the log, or the open).
     pub(super) fn truncate_fully(&mut self, offset: i64) -> Result<()> {
-        for (_, segment) in std::mem::take(&mut self.segments) {
-            segment.delete()?;
+        while let Some(segment) = self.segments.first_entry() {
+            segment.get().remove_log()?;
+            segment.remove().delete_except_log()?;
         }
         self.aborted.clear();
         self.snapshots = None;

@@ -55,6 +55,32 @@ fn truncate_to_removes_the_tail_and_appends_continue_from_there() {
 }
 
 #[test]
+fn a_truncation_that_cannot_remove_a_segment_fails_the_log_and_a_reopen_recovers_it() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+    let batches = fill(&mut log, 40, 3, 0);
+    let last = log.segments.keys().next_back().copied().unwrap();
+    disk.fail_times(
+        DiskOp::Remove,
+        &format!("{last:020}.log"),
+        libc::EIO,
+        Some(1),
+    );
+    assert!(log.truncate_to(31).is_err());
+    assert!(log.is_poisoned());
+    assert!(matches!(log.truncate_to(31), Err(Error::Poisoned)));
+    drop(log);
+    // Segments go last first, and the last could not: nothing went, and
+    // the reopened log holds everything; truncating again then works.
+    let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+    assert_eq!(read_all(&log), batches.concat());
+    log.truncate_to(31).unwrap();
+    assert_eq!(read_all(&log), batches[..10].concat());
+}
+
+#[test]
 fn retention_deletes_old_and_excess_sealed_segments_and_rolls_by_time() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {

@@ -7,7 +7,9 @@
 //! Index files are caches rebuilt from the `.log` and memory mapping is not
 //! an operation that fails on its own, so neither goes through the seam;
 //! only the opening and fsync of a rolled segment's indexes do, as part of
-//! a log's sync, and the renames and removals of a rebuild.
+//! a log's sync, and the renames and removals of a rebuild. The
+//! aborted-transaction index (`.txnindex`), which nothing rebuilds below the
+//! recovery point, goes through it whole.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};

@@ -14,6 +14,7 @@
 use std::io;
 use std::path::Path;
 
+use super::disk::Disk;
 use super::record::{BatchHeader, HEADER_BYTES, read_varint};
 
 /// Attributes of a control batch: transactional and control.
@@ -127,19 +128,19 @@ pub(crate) fn is_commit(header: &BatchHeader, batch: &[u8]) -> Option<bool> {
 }
 
 /// Appends `entry` to the `.txnindex` at `path`, durably: aborts are rare,
-/// and an entry lost below the recovery point would not be rebuilt.
-pub(crate) fn append_entry(path: &Path, entry: &AbortedTxn) -> io::Result<()> {
-    use std::io::Write;
+/// and an entry lost below the recovery point would not be rebuilt. A torn
+/// entry a failed append left at the end is written over.
+pub(crate) fn append_entry(disk: &dyn Disk, path: &Path, entry: &AbortedTxn) -> io::Result<()> {
     let created = !path.exists();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(&entry.encode())?;
+    let file = disk.open(path)?;
+    let len = file.metadata()?.len();
+    let end = len - len % ENTRY_BYTES as u64;
+    // A torn tail is shorter than an entry: this write covers all of it.
+    disk.write_at(path, &file, &[io::IoSlice::new(&entry.encode())], end)?;
     // DURABILITY: the entry, and the new file's name, survive a power loss.
-    file.sync_data()?;
+    disk.sync(path, &file)?;
     if created && let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+        disk.sync_dir(dir, &disk.open_to_sync(dir)?)?;
     }
     Ok(())
 }

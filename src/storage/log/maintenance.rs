@@ -92,6 +92,7 @@ impl Log {
             segment.remove().delete_except_log()?;
         }
         self.aborted.clear();
+        self.unwritten_aborts.clear();
         self.snapshots = None;
         for ext in [SNAPSHOT_EXT, LEGACY_SNAPSHOT_EXT] {
             for snapshot in list_snapshots(&self.dir, ext)? {

@@ -166,6 +166,7 @@ impl Log {
             disk,
             open_segments: open,
             aborted: BTreeMap::new(),
+            unwritten_aborts: BTreeMap::new(),
             snapshots: None,
             damaged_indexes: AtomicBool::new(false),
         };

@@ -9,6 +9,10 @@ impl Log {
     /// completed sync. The caller fsyncs them without the log lock, then calls
     /// [`Log::mark_synced`] (or [`Log::poison`] if the fsync failed).
     pub fn sync_target(&mut self) -> SyncTarget {
+        if !self.unwritten_aborts.is_empty() {
+            // Still failing: the recovery point stays where it is.
+            let _ = self.write_aborts();
+        }
         SyncTarget {
             end_offset: self.end_offset(),
             files: self.unsynced.iter().map(|(f, _)| f.clone()).collect(),
@@ -43,7 +47,8 @@ impl Log {
     /// files of the sealed segments below it: a recovery point. A segment
     /// sealed since the last sync changed its indexes after that sync, as
     /// its last time entry was written and its files trimmed, so the point
-    /// stays at its base until a sync covers them.
+    /// stays at its base until a sync covers them; nor does it pass an
+    /// ABORT marker whose `.txnindex` entry is not written yet.
     pub fn synced_offset(&self) -> i64 {
         // Segments deleted since, or active again after a truncation, do
         // not count: nothing below the point needs them.
@@ -52,6 +57,7 @@ impl Log {
             .iter()
             .map(|(_, base, _)| *base)
             .filter(|base| *base < active && self.segments.contains_key(base))
+            .chain(self.unwritten_aborts.keys().next().copied())
             .fold(self.synced_offset, i64::min)
     }
 

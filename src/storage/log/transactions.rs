@@ -86,11 +86,22 @@ impl Log {
             return;
         }
         self.aborted.insert(entry.last_offset, entry);
-        let path = self.txn_index_path(entry.last_offset);
-        if let Err(e) = txn::append_entry(&path, &entry) {
-            // The index is rebuilt from the log at the next unclean open.
-            tracing::warn!(path = %path.display(), error = %e, "cannot write the aborted-transaction index");
+        self.unwritten_aborts.insert(entry.last_offset, entry);
+        let _ = self.write_aborts();
+    }
+
+    /// Writes the `.txnindex` entries not written yet, in order; stops at
+    /// the first that fails (the log keeps it, see `unwritten_aborts`).
+    pub(super) fn write_aborts(&mut self) -> Result<()> {
+        while let Some((&last, entry)) = self.unwritten_aborts.first_key_value() {
+            let path = self.txn_index_path(last);
+            if let Err(e) = txn::append_entry(&*self.disk, &path, entry) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the aborted-transaction index; will try again at the next sync");
+                return Err(Error::io(&path, e));
+            }
+            self.unwritten_aborts.remove(&last);
         }
+        Ok(())
     }
 
     /// The `.txnindex` of the segment holding `offset`.
@@ -126,6 +137,7 @@ impl Log {
             dropped.iter().map(|o| self.txn_index_path(*o)).collect();
         for o in dropped {
             self.aborted.remove(&o);
+            self.unwritten_aborts.remove(&o);
         }
         for path in paths {
             let kept: Vec<u8> = self
@@ -144,6 +156,7 @@ impl Log {
         let gone: Vec<i64> = self.aborted.range(base..next).map(|(o, _)| *o).collect();
         for o in gone {
             self.aborted.remove(&o);
+            self.unwritten_aborts.remove(&o);
         }
     }
 }

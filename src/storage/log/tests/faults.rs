@@ -69,3 +69,52 @@ fn a_roll_that_cannot_create_its_new_segment_refuses_the_append_and_the_next_one
     let log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
     assert_eq!(read_all(&log), stored.concat());
 }
+
+#[test]
+fn an_abort_whose_txnindex_entry_cannot_be_written_holds_the_recovery_point_until_it_is() {
+    use crate::storage::testing::{DiskOp, FaultyDisk, transactional_batch};
+    let aborted = |log: &Log| -> Vec<(i64, i64, i64)> {
+        log.aborted_transactions(0, i64::MAX)
+            .iter()
+            .map(|t| (t.producer_id, t.first_offset, t.last_offset))
+            .collect()
+    };
+    let sync = |log: &mut Log| {
+        let target = log.sync_target();
+        target.sync().unwrap();
+        log.mark_synced(&target);
+    };
+    let txnindex = "00000000000000000000.txnindex";
+    for until_restart in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+        log.append_transactional(&transactional_batch(7, 0, 0, 3, 0), 0)
+            .unwrap();
+        let times = if until_restart { None } else { Some(1) };
+        disk.fail_times(DiskOp::Open, txnindex, libc::EMFILE, times);
+        let marker = log.append_marker((7, 0), false, 0, 0).unwrap().base_offset;
+        assert_eq!(aborted(&log), [(7, 0, marker)], "it counts at once");
+        sync(&mut log);
+        let recovery_point = log.synced_offset();
+        if until_restart {
+            // The recovery point stays at the marker, and no close is clean.
+            assert_eq!(recovery_point, marker);
+            assert!(log.close().is_err());
+            disk.clear();
+        } else {
+            // The sync wrote it.
+            assert_eq!(recovery_point, marker + 1);
+            log.close().unwrap();
+        }
+        // Unclean in the first case: the replay from the recovery point
+        // writes the entry; clean in the second: the file holds it.
+        let log = Log::open_on(dir.path(), small(), 0, recovery_point, disk.unbounded()).unwrap();
+        assert_eq!(aborted(&log), [(7, 0, marker)]);
+        log.close().unwrap();
+        let log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+        assert_eq!(aborted(&log), [(7, 0, marker)], "read from the .txnindex");
+        let bytes = std::fs::read(dir.path().join(txnindex)).unwrap();
+        assert_eq!(bytes.len(), crate::storage::txn::ENTRY_BYTES);
+    }
+}

@@ -51,7 +51,9 @@ pub(crate) struct FlushTurn {
 impl FlushTurn {
     /// Returns once everything up to `offset` is fsynced. `log` locks the log
     /// briefly; it is never held across the fsync, which runs on a blocking
-    /// thread. `what` names the log in the error logged if the fsync fails.
+    /// thread (a `.txnindex` entry written late is the exception:
+    /// [`Log::sync_target`]). `what` names the log in the error logged if
+    /// the fsync fails.
     pub(crate) async fn sync_through<L, G>(
         &self,
         log: impl Fn() -> G,

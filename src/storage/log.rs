@@ -80,9 +80,9 @@ pub struct Log {
     /// Aborted transactions by marker offset (see `transactions.rs`).
     aborted: BTreeMap<i64, super::AbortedTxn>,
     /// Those of `aborted` whose `.txnindex` entry could not be written yet,
-    /// by marker offset: each sync tries again, and until then the recovery
-    /// point stays at the first (so an unclean open replays its marker) and
-    /// a close fails (so the next open is unclean).
+    /// by marker offset: each sync tries again, and until then
+    /// [`Log::recovery_point`] stays at the first (so an unclean open
+    /// replays its marker) and a close fails (so the next open is unclean).
     unwritten_aborts: BTreeMap<i64, super::AbortedTxn>,
     /// Offsets of the producer snapshots on disk, ascending, once a snapshot
     /// write listed them; `None` before, and after a truncation removed some.

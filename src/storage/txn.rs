@@ -128,18 +128,31 @@ pub(crate) fn is_commit(header: &BatchHeader, batch: &[u8]) -> Option<bool> {
 }
 
 /// Appends `entry` to the `.txnindex` at `path`, durably: aborts are rare,
-/// and an entry lost below the recovery point would not be rebuilt. A torn
-/// entry a failed append left at the end is written over.
+/// and an entry lost below the recovery point would not be rebuilt. Safe to
+/// call again after it failed: a torn entry at the end is written over, and
+/// an entry already there (the write went through, a sync did not) is
+/// fsynced, not written twice.
 pub(crate) fn append_entry(disk: &dyn Disk, path: &Path, entry: &AbortedTxn) -> io::Result<()> {
-    let created = !path.exists();
     let file = disk.open(path)?;
     let len = file.metadata()?.len();
-    let end = len - len % ENTRY_BYTES as u64;
-    // A torn tail is shorter than an entry: this write covers all of it.
-    disk.write_at(path, &file, &[io::IoSlice::new(&entry.encode())], end)?;
-    // DURABILITY: the entry, and the new file's name, survive a power loss.
+    let mut end = len - len % ENTRY_BYTES as u64;
+    let encoded = entry.encode();
+    let mut last = [0u8; ENTRY_BYTES];
+    let there = end >= ENTRY_BYTES as u64
+        && disk
+            .read_at(path, &file, &mut last, end - ENTRY_BYTES as u64)
+            .is_ok()
+        && last == encoded;
+    if !there {
+        // A torn tail is shorter than an entry: this write covers all of it.
+        disk.write_at(path, &file, &[io::IoSlice::new(&encoded)], end)?;
+        end += ENTRY_BYTES as u64;
+    }
+    // DURABILITY: the entry, and the file's name when it is the first, survive a power loss.
     disk.sync(path, &file)?;
-    if created && let Some(dir) = path.parent() {
+    if end == ENTRY_BYTES as u64
+        && let Some(dir) = path.parent()
+    {
         disk.sync_dir(dir, &disk.open_to_sync(dir)?)?;
     }
     Ok(())

@@ -171,7 +171,7 @@ impl Partition {
 
     /// Every offset below this is fsynced.
     pub(crate) fn recovery_point(&self) -> i64 {
-        self.open_or_not(Log::synced_offset, |how| how.recovery_point)
+        self.open_or_not(Log::recovery_point, |how| how.recovery_point)
             .unwrap_or(0)
     }
 

@@ -68,10 +68,14 @@ impl Log {
             .range((Bound::Excluded(offset), Bound::Unbounded))
             .map(|(b, _)| *b)
             .collect();
-        // Last first: a failure part way leaves the log whole up to there.
+        // Last first: a failure part way leaves the log whole up to there,
+        // on disk and in the map.
         for base in later.into_iter().rev() {
+            if let Some(segment) = self.segments.get(&base) {
+                segment.remove_log()?;
+            }
             if let Some(segment) = self.segments.remove(&base) {
-                segment.delete()?;
+                segment.delete_except_log()?;
             }
         }
         self.active_mut()?.truncate_to(offset)?;

@@ -7,10 +7,12 @@ use super::{Log, SyncTarget};
 impl Log {
     /// For group commit: the end offset and the files written since the last
     /// completed sync. The caller fsyncs them without the log lock, then calls
-    /// [`Log::mark_synced`] (or [`Log::poison`] if the fsync failed).
+    /// [`Log::mark_synced`] (or [`Log::poison`] if the fsync failed). Only
+    /// `.txnindex` entries that could not be written before are written (and
+    /// fsynced) here, under the lock: that is rare, and they are small.
     pub fn sync_target(&mut self) -> SyncTarget {
         if !self.unwritten_aborts.is_empty() {
-            // Still failing: the recovery point stays where it is.
+            // Still failing: the recovery point stays at the first.
             let _ = self.write_aborts();
         }
         SyncTarget {
@@ -47,8 +49,7 @@ impl Log {
     /// files of the sealed segments below it: a recovery point. A segment
     /// sealed since the last sync changed its indexes after that sync, as
     /// its last time entry was written and its files trimmed, so the point
-    /// stays at its base until a sync covers them; nor does it pass an
-    /// ABORT marker whose `.txnindex` entry is not written yet.
+    /// stays at its base until a sync covers them.
     pub fn synced_offset(&self) -> i64 {
         // Segments deleted since, or active again after a truncation, do
         // not count: nothing below the point needs them.
@@ -57,8 +58,17 @@ impl Log {
             .iter()
             .map(|(_, base, _)| *base)
             .filter(|base| *base < active && self.segments.contains_key(base))
-            .chain(self.unwritten_aborts.keys().next().copied())
             .fold(self.synced_offset, i64::min)
+    }
+
+    /// Where an unclean open must start replaying: [`Log::synced_offset`],
+    /// or an ABORT marker before it whose `.txnindex` entry is not written
+    /// yet (the replay writes it). The checkpoint records this one.
+    pub fn recovery_point(&self) -> i64 {
+        let unwritten = self.unwritten_aborts.keys().next().copied();
+        unwritten.map_or(self.synced_offset(), |marker| {
+            marker.min(self.synced_offset())
+        })
     }
 
     /// Marks the log failed (fail-stop after a failed fsync): every later

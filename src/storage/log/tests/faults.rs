@@ -72,7 +72,7 @@ fn a_roll_that_cannot_create_its_new_segment_refuses_the_append_and_the_next_one
 
 #[test]
 fn an_abort_whose_txnindex_entry_cannot_be_written_holds_the_recovery_point_until_it_is() {
-    use crate::storage::testing::{DiskOp, FaultyDisk, transactional_batch};
+    use crate::storage::testing::{DiskOp, FaultyDisk, files_ending, transactional_batch};
     let aborted = |log: &Log| -> Vec<(i64, i64, i64)> {
         log.aborted_transactions(0, i64::MAX)
             .iter()
@@ -85,18 +85,30 @@ fn an_abort_whose_txnindex_entry_cannot_be_written_holds_the_recovery_point_unti
         log.mark_synced(&target);
     };
     let txnindex = "00000000000000000000.txnindex";
-    for until_restart in [false, true] {
+    // (what fails, how often): the open once, the entry's fsync once (its
+    // bytes are written: the retry must not write them twice), the open
+    // until the restart.
+    for (op, times) in [
+        (DiskOp::Open, Some(1)),
+        (DiskOp::Sync, Some(1)),
+        (DiskOp::Open, None),
+    ] {
+        let until_restart = times.is_none();
         let dir = tempfile::tempdir().unwrap();
         let disk = FaultyDisk::new();
         let mut log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
         log.append_transactional(&transactional_batch(7, 0, 0, 3, 0), 0)
             .unwrap();
-        let times = if until_restart { None } else { Some(1) };
-        disk.fail_times(DiskOp::Open, txnindex, libc::EMFILE, times);
+        disk.fail_times(op, txnindex, libc::EMFILE, times);
         let marker = log.append_marker((7, 0), false, 0, 0).unwrap().base_offset;
         assert_eq!(aborted(&log), [(7, 0, marker)], "it counts at once");
+        if until_restart {
+            // Rolls after it take producer snapshots past the marker.
+            fill(&mut log, 20, 3, 0);
+            assert!(files_ending(dir.path(), ".sluice-producers").len() >= 2);
+        }
         sync(&mut log);
-        let recovery_point = log.synced_offset();
+        let recovery_point = log.recovery_point();
         if until_restart {
             // The recovery point stays at the marker, and no close is clean.
             assert_eq!(recovery_point, marker);
@@ -104,17 +116,17 @@ fn an_abort_whose_txnindex_entry_cannot_be_written_holds_the_recovery_point_unti
             disk.clear();
         } else {
             // The sync wrote it.
-            assert_eq!(recovery_point, marker + 1);
+            assert_eq!(recovery_point, log.end_offset(), "{op:?}");
             log.close().unwrap();
         }
-        // Unclean in the first case: the replay from the recovery point
-        // writes the entry; clean in the second: the file holds it.
+        // Unclean in the last case: the replay from the recovery point
+        // writes the entry; clean in the others: the file holds it.
         let log = Log::open_on(dir.path(), small(), 0, recovery_point, disk.unbounded()).unwrap();
         assert_eq!(aborted(&log), [(7, 0, marker)]);
         log.close().unwrap();
         let log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
         assert_eq!(aborted(&log), [(7, 0, marker)], "read from the .txnindex");
         let bytes = std::fs::read(dir.path().join(txnindex)).unwrap();
-        assert_eq!(bytes.len(), crate::storage::txn::ENTRY_BYTES);
+        assert_eq!(bytes.len(), crate::storage::txn::ENTRY_BYTES, "{op:?}");
     }
 }

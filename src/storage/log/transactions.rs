@@ -140,13 +140,18 @@ impl Log {
             self.unwritten_aborts.remove(&o);
         }
         for path in paths {
+            // Those written to this file before; an unwritten one is written
+            // when its turn comes.
             let kept: Vec<u8> = self
                 .aborted
                 .values()
                 .filter(|t| self.txn_index_path(t.last_offset) == path)
+                .filter(|t| !self.unwritten_aborts.contains_key(&t.last_offset))
                 .flat_map(|t| t.encode())
                 .collect();
-            std::fs::write(&path, kept).map_err(|e| Error::io(&path, e))?;
+            if path.exists() {
+                txn::rewrite(&*self.disk, &path, &kept).map_err(|e| Error::io(&path, e))?;
+            }
         }
         Ok(())
     }

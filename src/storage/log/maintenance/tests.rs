@@ -81,6 +81,34 @@ fn a_truncation_that_cannot_remove_a_segment_fails_the_log_and_a_reopen_recovers
 }
 
 #[test]
+fn a_truncation_drops_the_aborts_it_cuts_from_the_txnindex_durably() {
+    use crate::storage::testing::{DiskOp, FaultyDisk, transactional_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let txnindex = dir.path().join("00000000000000000000.txnindex");
+    let open = || Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+    let mut log = open();
+    log.append_transactional(&transactional_batch(7, 0, 0, 3, 0), 0)
+        .unwrap();
+    let marker = log.append_marker((7, 0), false, 0, 0).unwrap().base_offset;
+    assert_eq!(std::fs::read(&txnindex).unwrap().len(), 34);
+    // The rewritten index is fsynced: when that fails, so does the truncation.
+    disk.fail_times(
+        DiskOp::Sync,
+        "00000000000000000000.txnindex",
+        libc::EIO,
+        Some(1),
+    );
+    assert!(log.truncate_to(marker).is_err());
+    assert_eq!(disk.injected(), 1);
+    drop(log);
+    let log = open();
+    assert_eq!(log.end_offset(), marker);
+    assert!(log.aborted_transactions(0, i64::MAX).is_empty());
+    assert_eq!(std::fs::read(&txnindex).unwrap().len(), 0);
+}
+
+#[test]
 fn retention_deletes_old_and_excess_sealed_segments_and_rolls_by_time() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {

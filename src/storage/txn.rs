@@ -51,6 +51,9 @@ impl AbortedTxn {
         bytes
             .chunks_exact(ENTRY_BYTES)
             .filter(|e| e[..2] == [0, 0])
+            // A zeroed block a crash left reads as version 0 too; a real
+            // transaction's marker comes after its first record.
+            .filter(|e| field(e, 10) < field(e, 18))
             .map(|e| AbortedTxn {
                 producer_id: field(e, 2),
                 first_offset: field(e, 10),
@@ -130,27 +133,25 @@ pub(crate) fn is_commit(header: &BatchHeader, batch: &[u8]) -> Option<bool> {
 /// Appends `entry` to the `.txnindex` at `path`, durably: aborts are rare,
 /// and an entry lost below the recovery point would not be rebuilt. Safe to
 /// call again after it failed: a torn entry at the end is written over, and
-/// an entry already there (the write went through, a sync did not) is
-/// fsynced, not written twice.
+/// an entry already there (the write went through, the fsync did not) is
+/// written again in its place, not after it. Written again, not just
+/// fsynced: after a failed fsync the page may be clean and yet not on disk.
 pub(crate) fn append_entry(disk: &dyn Disk, path: &Path, entry: &AbortedTxn) -> io::Result<()> {
+    const ENTRY: u64 = ENTRY_BYTES as u64;
     let file = disk.open(path)?;
     let len = file.metadata()?.len();
-    let mut end = len - len % ENTRY_BYTES as u64;
+    let whole = len - len % ENTRY;
     let encoded = entry.encode();
     let mut last = [0u8; ENTRY_BYTES];
-    let there = end >= ENTRY_BYTES as u64
-        && disk
-            .read_at(path, &file, &mut last, end - ENTRY_BYTES as u64)
-            .is_ok()
+    let there = whole >= ENTRY
+        && disk.read_at(path, &file, &mut last, whole - ENTRY).is_ok()
         && last == encoded;
-    if !there {
-        // A torn tail is shorter than an entry: this write covers all of it.
-        disk.write_at(path, &file, &[io::IoSlice::new(&encoded)], end)?;
-        end += ENTRY_BYTES as u64;
-    }
+    let at = if there { whole - ENTRY } else { whole };
+    // A torn tail is shorter than an entry: this write covers all of it.
+    disk.write_at(path, &file, &[io::IoSlice::new(&encoded)], at)?;
     // DURABILITY: the entry, and the file's name when it is the first, survive a power loss.
     disk.sync(path, &file)?;
-    if end == ENTRY_BYTES as u64
+    if at == 0
         && let Some(dir) = path.parent()
     {
         disk.sync_dir(dir, &disk.open_to_sync(dir)?)?;
@@ -197,6 +198,7 @@ mod tests {
         };
         let mut bytes = e.encode().to_vec();
         assert_eq!(bytes.len(), 34);
+        bytes.extend_from_slice(&[0; 34]); // a zeroed block
         bytes.extend_from_slice(&[0; 10]); // a torn tail
         assert_eq!(AbortedTxn::decode_all(&bytes), vec![e]);
     }

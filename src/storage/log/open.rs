@@ -242,6 +242,9 @@ impl Log {
             first_unflushed(&self.segments, recovery_point)
         };
         self.load_producer_state(replay_limit)?;
+        if !clean {
+            self.rewrite_txn_indexes_from(replay_limit)?;
+        }
         if clean {
             let marker = self.dir.join(CLEAN_SHUTDOWN);
             self.disk

@@ -8,9 +8,9 @@
 //! they are read, entries past the log end are dropped, and the markers
 //! replayed from the producer snapshot are added again if missing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::Log;
+use super::{Log, sync_dir};
 use crate::storage::record::{Admit, BatchHeader};
 use crate::storage::segment::file_name;
 use crate::storage::txn::{self, AbortedTxn};
@@ -140,18 +140,45 @@ impl Log {
             self.unwritten_aborts.remove(&o);
         }
         for path in paths {
-            // Those written to this file before; an unwritten one is written
-            // when its turn comes.
-            let kept: Vec<u8> = self
-                .aborted
-                .values()
-                .filter(|t| self.txn_index_path(t.last_offset) == path)
-                .filter(|t| !self.unwritten_aborts.contains_key(&t.last_offset))
-                .flat_map(|t| t.encode())
-                .collect();
-            if path.exists() {
-                txn::rewrite(&*self.disk, &path, &kept).map_err(|e| Error::io(&path, e))?;
-            }
+            self.rewrite_txn_index(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites, if it exists, the `.txnindex` at `path` with the entries
+    /// the log holds for it (fsynced). An unwritten one is left out: it is
+    /// written when its turn comes.
+    fn rewrite_txn_index(&self, path: &Path) -> Result<()> {
+        if !path.exists() {
+            return Ok(());
+        }
+        let kept: Vec<u8> = self
+            .aborted
+            .values()
+            .filter(|t| self.txn_index_path(t.last_offset) == path)
+            .filter(|t| !self.unwritten_aborts.contains_key(&t.last_offset))
+            .flat_map(|t| t.encode())
+            .collect();
+        txn::rewrite(&*self.disk, path, &kept).map_err(|e| Error::io(path, e))
+    }
+
+    /// After an unclean stop: the `.txnindex` files of the segments from
+    /// `floor` on may hold entries that reached the page cache but not the
+    /// disk (the stop came between their write and their fsync, or the
+    /// fsync failed). Nothing would write them again, since the replay finds
+    /// them loaded; so each is rewritten and fsynced, and the directory too.
+    pub(super) fn rewrite_txn_indexes_from(&self, floor: i64) -> Result<()> {
+        let paths: Vec<PathBuf> = self
+            .segments
+            .range(floor..)
+            .map(|(base, _)| self.dir.join(file_name(*base, TXN_INDEX)))
+            .filter(|path| path.exists())
+            .collect();
+        for path in &paths {
+            self.rewrite_txn_index(path)?;
+        }
+        if !paths.is_empty() {
+            sync_dir(&*self.disk, &self.dir)?;
         }
         Ok(())
     }

@@ -110,8 +110,10 @@ fn an_abort_whose_txnindex_entry_cannot_be_written_holds_the_recovery_point_unti
         sync(&mut log);
         let recovery_point = log.recovery_point();
         if until_restart {
-            // The recovery point stays at the marker, and no close is clean.
+            // The recovery point stays at the marker (group commit, which
+            // reads `synced_offset`, does not wait on it), and no close is clean.
             assert_eq!(recovery_point, marker);
+            assert_eq!(log.synced_offset(), log.end_offset());
             assert!(log.close().is_err());
             disk.clear();
         } else {
@@ -129,4 +131,32 @@ fn an_abort_whose_txnindex_entry_cannot_be_written_holds_the_recovery_point_unti
         let bytes = std::fs::read(dir.path().join(txnindex)).unwrap();
         assert_eq!(bytes.len(), crate::storage::txn::ENTRY_BYTES, "{op:?}");
     }
+}
+
+#[test]
+fn an_unclean_open_makes_the_txnindex_entries_it_finds_durable() {
+    use crate::storage::testing::{DiskOp, FaultyDisk, transactional_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let open = || Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+    let mut log = open();
+    log.append_transactional(&transactional_batch(7, 0, 0, 3, 0), 0)
+        .unwrap();
+    // The entry is written but never fsynced; then the process dies.
+    disk.fail(DiskOp::Sync, ".txnindex", libc::EIO);
+    let marker = log.append_marker((7, 0), false, 0, 0).unwrap().base_offset;
+    drop(log);
+    disk.clear();
+    // The unclean open finds the entry (in the page cache) and fsyncs it
+    // before it counts: a power loss after the next clean stop keeps it.
+    let log = open();
+    log.close().unwrap();
+    disk.drop_unsynced().unwrap();
+    let log = open();
+    let aborted: Vec<(i64, i64)> = log
+        .aborted_transactions(0, i64::MAX)
+        .iter()
+        .map(|t| (t.first_offset, t.last_offset))
+        .collect();
+    assert_eq!(aborted, [(0, marker)]);
 }

@@ -8,7 +8,8 @@
 //! they are read, entries past the log end are dropped, and the markers
 //! replayed from the producer snapshot are added again if missing.
 
-use std::path::{Path, PathBuf};
+use std::ops::Bound;
+use std::path::PathBuf;
 
 use super::{Log, sync_dir};
 use crate::storage::record::{Admit, BatchHeader};
@@ -106,18 +107,26 @@ impl Log {
 
     /// The `.txnindex` of the segment holding `offset`.
     fn txn_index_path(&self, offset: i64) -> PathBuf {
-        let base = self
-            .segments
+        self.txn_index_of(self.segment_base_of(offset))
+    }
+
+    /// The base of the segment holding `offset`.
+    fn segment_base_of(&self, offset: i64) -> i64 {
+        self.segments
             .range(..=offset)
             .next_back()
-            .map_or(0, |(b, _)| *b);
+            .map_or(0, |(b, _)| *b)
+    }
+
+    /// The `.txnindex` of the segment based at `base`.
+    fn txn_index_of(&self, base: i64) -> PathBuf {
         self.dir.join(file_name(base, TXN_INDEX))
     }
 
     /// Reads the `.txnindex` files found at open (`bases`), of segments that exist.
     pub(super) fn load_aborted(&mut self, bases: &[i64]) {
         for base in bases.iter().filter(|b| self.segments.contains_key(b)) {
-            let path = self.dir.join(file_name(*base, TXN_INDEX));
+            let path = self.txn_index_of(*base);
             if let Ok(bytes) = std::fs::read(&path) {
                 for entry in AbortedTxn::decode_all(&bytes) {
                     self.aborted.insert(entry.last_offset, entry);
@@ -133,33 +142,39 @@ impl Log {
         if dropped.is_empty() {
             return Ok(());
         }
-        let paths: std::collections::BTreeSet<PathBuf> =
-            dropped.iter().map(|o| self.txn_index_path(*o)).collect();
+        let bases: std::collections::BTreeSet<i64> =
+            dropped.iter().map(|o| self.segment_base_of(*o)).collect();
         for o in dropped {
             self.aborted.remove(&o);
             self.unwritten_aborts.remove(&o);
         }
-        for path in paths {
-            self.rewrite_txn_index(&path)?;
+        for base in bases {
+            self.rewrite_txn_index(base)?;
         }
         Ok(())
     }
 
-    /// Rewrites, if it exists, the `.txnindex` at `path` with the entries
-    /// the log holds for it (fsynced). An unwritten one is left out: it is
-    /// written when its turn comes.
-    fn rewrite_txn_index(&self, path: &Path) -> Result<()> {
+    /// Rewrites, if it exists, the `.txnindex` of the segment based at
+    /// `base` with the entries the log holds for it (fsynced). An unwritten
+    /// one is left out: it is written when its turn comes.
+    fn rewrite_txn_index(&self, base: i64) -> Result<()> {
+        let path = self.txn_index_of(base);
         if !path.exists() {
             return Ok(());
         }
+        // The segment's markers: from its base to where the next one begins.
+        let next = self
+            .segments
+            .range((Bound::Excluded(base), Bound::Unbounded))
+            .next()
+            .map_or(i64::MAX, |(b, _)| *b);
         let kept: Vec<u8> = self
             .aborted
-            .values()
-            .filter(|t| self.txn_index_path(t.last_offset) == path)
-            .filter(|t| !self.unwritten_aborts.contains_key(&t.last_offset))
-            .flat_map(|t| t.encode())
+            .range(base..next)
+            .filter(|(marker, _)| !self.unwritten_aborts.contains_key(marker))
+            .flat_map(|(_, t)| t.encode())
             .collect();
-        txn::rewrite(&*self.disk, path, &kept).map_err(|e| Error::io(path, e))
+        txn::rewrite(&*self.disk, &path, &kept).map_err(|e| Error::io(&path, e))
     }
 
     /// After an unclean stop: the `.txnindex` files of the segments from
@@ -168,16 +183,16 @@ impl Log {
     /// fsync failed). Nothing would write them again, since the replay finds
     /// them loaded; so each is rewritten and fsynced, and the directory too.
     pub(super) fn rewrite_txn_indexes_from(&self, floor: i64) -> Result<()> {
-        let paths: Vec<PathBuf> = self
+        let bases: Vec<i64> = self
             .segments
             .range(floor..)
-            .map(|(base, _)| self.dir.join(file_name(*base, TXN_INDEX)))
-            .filter(|path| path.exists())
+            .map(|(base, _)| *base)
+            .filter(|base| self.txn_index_of(*base).exists())
             .collect();
-        for path in &paths {
-            self.rewrite_txn_index(path)?;
+        for base in &bases {
+            self.rewrite_txn_index(*base)?;
         }
-        if !paths.is_empty() {
+        if !bases.is_empty() {
             sync_dir(&*self.disk, &self.dir)?;
         }
         Ok(())

@@ -12,7 +12,7 @@
 //! i64`, big-endian. It is rebuilt from the `.log` by recovery.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::disk::Disk;
 use super::record::{BatchHeader, HEADER_BYTES, read_varint};
@@ -159,15 +159,24 @@ pub(crate) fn append_entry(disk: &dyn Disk, path: &Path, entry: &AbortedTxn) -> 
     Ok(())
 }
 
-/// Makes the `.txnindex` at `path` hold `entries` (encoded) and nothing
-/// more, durably. They are the file's first entries (a truncation drops
-/// the last ones), so a crash leaves the old file or the new one.
+/// Replaces the `.txnindex` at `path` with `entries` (encoded), durably: they
+/// are written to `{path}.rewritten`, fsynced, renamed over it and the
+/// directory fsynced, so a crash leaves the old file or the new one.
 pub(crate) fn rewrite(disk: &dyn Disk, path: &Path, entries: &[u8]) -> io::Result<()> {
-    let file = disk.open(path)?;
-    disk.write_at(path, &file, &[io::IoSlice::new(entries)], 0)?;
-    disk.set_len(path, &file, entries.len() as u64)?;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".rewritten");
+    let new = PathBuf::from(name);
+    let file = disk.open(&new)?;
+    // One a crash left behind may be longer.
+    disk.set_len(&new, &file, 0)?;
+    disk.write_at(&new, &file, &[io::IoSlice::new(entries)], 0)?;
+    disk.sync(&new, &file)?;
+    disk.rename(&new, path)?;
     // DURABILITY: after a clean stop nothing corrects an entry that came back.
-    disk.sync(path, &file)
+    match path.parent() {
+        Some(dir) => disk.sync_dir(dir, &disk.open_to_sync(dir)?),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,11 @@ pub(super) fn list_segments(dir: &Path) -> Result<Listing> {
             // Left by a crash while writing them.
             Some((
                 _,
-                "snapshot.tmp" | "sluice-producers.tmp" | "index.rebuilt" | "timeindex.rebuilt",
+                "snapshot.tmp"
+                | "sluice-producers.tmp"
+                | "index.rebuilt"
+                | "timeindex.rebuilt"
+                | "txnindex.rewritten",
             )) => {
                 let _ = std::fs::remove_file(entry.path());
             }

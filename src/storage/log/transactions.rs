@@ -11,7 +11,7 @@
 use std::ops::Bound;
 use std::path::PathBuf;
 
-use super::{Log, sync_dir};
+use super::Log;
 use crate::storage::record::{Admit, BatchHeader};
 use crate::storage::segment::file_name;
 use crate::storage::txn::{self, AbortedTxn};
@@ -181,19 +181,11 @@ impl Log {
     /// `floor` on may hold entries that reached the page cache but not the
     /// disk (the stop came between their write and their fsync, or the
     /// fsync failed). Nothing would write them again, since the replay finds
-    /// them loaded; so each is rewritten and fsynced, and the directory too.
+    /// them loaded; so each is rewritten (fsynced, and the directory too).
     pub(super) fn rewrite_txn_indexes_from(&self, floor: i64) -> Result<()> {
-        let bases: Vec<i64> = self
-            .segments
-            .range(floor..)
-            .map(|(base, _)| *base)
-            .filter(|base| self.txn_index_of(*base).exists())
-            .collect();
-        for base in &bases {
-            self.rewrite_txn_index(*base)?;
-        }
-        if !bases.is_empty() {
-            sync_dir(&*self.disk, &self.dir)?;
+        let bases: Vec<i64> = self.segments.range(floor..).map(|(b, _)| *b).collect();
+        for base in bases {
+            self.rewrite_txn_index(base)?;
         }
         Ok(())
     }

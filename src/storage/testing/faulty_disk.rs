@@ -167,7 +167,14 @@ impl Disk for FaultyDisk {
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.check(DiskOp::Rename, to)?;
-        RealDisk.rename(from, to)
+        RealDisk.rename(from, to)?;
+        // `to` is now the file `from` was, synced as far as it was.
+        let mut state = self.state();
+        match state.synced.remove(from) {
+            Some(synced) => state.synced.insert(to.to_path_buf(), synced),
+            None => state.synced.remove(to),
+        };
+        Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.check(DiskOp::Remove, path)?;

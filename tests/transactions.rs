@@ -3,7 +3,8 @@
 //! read_uncommitted ones everything; offsets sent to a transaction are
 //! committed with it (and not when it aborts); a second producer with the
 //! same transactional.id fences the first; a transaction left open by a
-//! crash is aborted at start-up, so read_committed consumers move on.
+//! crash is aborted at start-up, so read_committed consumers move on; an
+//! abort whose index entry cannot be written stays aborted across a restart.
 
 mod common;
 
@@ -352,4 +353,39 @@ async fn a_consume_transform_produce_loop_processes_every_record_once_across_pro
     let got: Vec<String> = got.into_iter().map(|(_, v)| v).collect();
     let want: Vec<String> = values.iter().map(|v| format!("out-{v}")).collect();
     assert_eq!(got, want, "every input record once, in order");
+}
+
+/// An ABORT whose `.txnindex` entry cannot be written (out of descriptors)
+/// counts at once; the stop cannot be clean while the entry is missing, and
+/// the restart writes it: read_committed never shows the aborted records.
+#[tokio::test]
+async fn an_abort_whose_index_entry_cannot_be_written_stays_aborted_across_a_restart() {
+    use sluice::storage::testing::{DiskOp, FaultyDisk};
+    let disk = FaultyDisk::new();
+    let mut broker = start_broker_on(disk.clone(), |_| {}).await;
+    let topic = unique_topic("txn-index-emfile");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    disk.fail(DiskOp::Open, ".txnindex", libc::EMFILE);
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let before = blocking(move || {
+        let producer = txn_producer(&bootstrap, "txn-index-emfile");
+        transaction(&producer, &t, &["a"], true);
+        transaction(&producer, &t, &["x", "y"], false);
+        transaction(&producer, &t, &["b"], true);
+        read_values(&bootstrap, &t, "read_committed", 2)
+    })
+    .await;
+    let want = pairs(&[(0, "a"), (5, "b")]);
+    assert_eq!(before, want);
+    assert!(disk.injected() > 0, "the entry's write was refused");
+    assert!(broker.try_stop().await.is_err(), "not a clean stop");
+    disk.clear();
+    broker.start_again().await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let after = blocking(move || read_values(&bootstrap, &t, "read_committed", 2)).await;
+    assert_eq!(after, want);
+    let index = broker
+        .data_dir()
+        .join(format!("{topic}-0/00000000000000000000.txnindex"));
+    assert_eq!(std::fs::metadata(index).expect(".txnindex").len(), 34);
 }

@@ -20,13 +20,34 @@
 //! ```text
 //! cargo run --release --example floor                       # 2 GiB, in a temp dir
 //! FLOOR_BYTES=216000000 FLOOR_DIR=/var/lib/sluice cargo run --release --example floor
+//! cargo build --release && FLOOR_ROUNDS=5 cargo run --release --example floor
 //! ```
+//!
+//! With `FLOOR_ROUNDS=N` it measures the broker against its floor instead,
+//! in N alternating rounds: the `sluice` binary (`FLOOR_BINARY`, else
+//! `target/release/sluice`, its data in `FLOOR_DIR`) takes
+//! `FLOOR_MESSAGES` (2,000,000) messages of `FLOOR_SIZE` (100) bytes from an
+//! rdkafka producer with librdkafka's defaults and `linger.ms=5` (as
+//! `rdkafka_performance -P` sends them), its CPU read from every thread's
+//! `schedstat`; the topic is deleted, and the floor with the CRC check
+//! receives and writes as many bytes as the broker stored. It prints both
+//! per million messages and their ratio, each round and the medians.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+#[path = "support/broker.rs"]
+mod broker;
 
 const PIECE: usize = 1 << 20;
 
@@ -68,8 +89,9 @@ fn report(name: &str, bytes: u64, cpu_ns: u64, wall: std::time::Duration) {
 }
 
 /// Receive `bytes` and write them to a file in `dir`, checking a CRC-32C of
-/// each piece first if `check`; CPU of the receiving thread.
-fn produce(dir: &Path, bytes: u64, check: bool) {
+/// each piece first if `check`; prints and returns the CPU of the receiving
+/// thread, in nanoseconds.
+fn produce(dir: &Path, bytes: u64, check: bool) -> u64 {
     let (mut client, mut server) = pair();
     let sender = std::thread::spawn(move || {
         let piece = vec![7u8; PIECE];
@@ -100,8 +122,118 @@ fn produce(dir: &Path, bytes: u64, check: bool) {
     } else {
         "produce floor (receive + write)"
     };
-    report(name, got, thread_cpu_ns() - cpu, start.elapsed());
+    let cpu = thread_cpu_ns() - cpu;
+    report(name, got, cpu, start.elapsed());
     sender.join().expect("sender");
+    cpu
+}
+
+/// Sends `messages` values of `size` bytes to partition 0 of `topic`, as
+/// `rdkafka_performance -P -s size -c messages -X linger.ms=5` does, and
+/// checks that the partition ends where it should.
+fn produce_with_rdkafka(bootstrap: &str, topic: &str, messages: u64, size: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let payload = vec![b'x'; size];
+    for sent in 0..messages {
+        loop {
+            let record = BaseRecord::<(), [u8]>::to(topic)
+                .partition(0)
+                .payload(&payload);
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("produce: {e}"),
+            }
+        }
+        if sent % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .expect("watermarks");
+    assert_eq!(high as u64, messages, "every message stored once");
+}
+
+/// Bytes of the `.log` files in `dir`.
+fn log_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("the partition directory")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .sum()
+}
+
+fn delete_topic(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let results = runtime
+        .block_on(admin.delete_topics(&[topic], &AdminOptions::new()))
+        .expect("DeleteTopics");
+    for result in results {
+        result.expect("topic deleted");
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `rounds` rounds of the broker's produce, then the floor on as many bytes.
+fn against_the_broker(dir: &Path, rounds: u64) {
+    let messages = env("FLOOR_MESSAGES", 2_000_000);
+    let size = env("FLOOR_SIZE", 100) as usize;
+    // Its own directory inside `dir`, removed afterwards.
+    let home = tempfile::tempdir_in(dir).expect("a directory for the broker");
+    let mut sluice = broker::Broker::prepare(home.path(), "FLOOR_BINARY", "");
+    let (_, pid) = sluice.start();
+    let per_million = |ns: u64| ns as f64 / 1e6 / (messages as f64 / 1e6);
+    let (mut brokers, mut floors, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let topic = format!("floor-{round}");
+        let cpu = broker::cpu_ns(pid);
+        produce_with_rdkafka(&sluice.address, &topic, messages, size);
+        let cpu = broker::cpu_ns(pid) - cpu;
+        // The bytes it stored: what it received but the framing of each
+        // request (a hundred bytes or so per request of up to 1 MB).
+        let stored = log_bytes(&home.path().join(format!("data/{topic}-0")));
+        // Its pages go back to the page cache's free pool before the floor
+        // writes as many, so that both write into pages alike: on a virtual
+        // machine a page new to the host costs several times a reused one.
+        delete_topic(&sluice.address, &topic);
+        let floor = produce(dir, stored, true);
+        let (b, f) = (per_million(cpu), per_million(floor));
+        println!(
+            "round {round}: broker {b:.1} ms per million messages of {size} B ({stored} bytes stored); floor {f:.1}; ratio {:.2}",
+            b / f
+        );
+        brokers.push(b);
+        floors.push(f);
+        ratios.push(b / f);
+    }
+    sluice.stop();
+    println!(
+        "median of {rounds}: broker {:.1} ms per million, floor {:.1}, ratio {:.2}",
+        median(brokers),
+        median(floors),
+        median(ratios)
+    );
 }
 
 /// Removes the file at its path when dropped, on a panic too.
@@ -117,6 +249,11 @@ fn main() {
     let bytes = env("FLOOR_BYTES", 2 << 30);
     let scratch = tempfile::tempdir().expect("temp dir");
     let dir = std::env::var("FLOOR_DIR").map_or(scratch.path().to_path_buf(), Into::into);
+    if let Ok(rounds) = std::env::var("FLOOR_ROUNDS") {
+        let rounds = rounds.parse().expect("FLOOR_ROUNDS: a whole number");
+        against_the_broker(&dir, rounds);
+        return;
+    }
     produce(&dir, bytes, false);
     produce(&dir, bytes, true);
 }

@@ -20,9 +20,7 @@
 //! ```
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -30,8 +28,12 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+#[path = "support/broker.rs"]
+mod broker;
 #[path = "scale/idle.rs"]
 mod idle;
+
+use broker::{Broker, cpu};
 
 use idle::{ANSWERS, idle_consumer};
 
@@ -40,72 +42,6 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Broker {
-    binary: PathBuf,
-    config: PathBuf,
-    address: String,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn start(&mut self) -> (Duration, u32) {
-        let started = Instant::now();
-        let child = Command::new(&self.binary)
-            .args(["--config", &self.config.to_string_lossy()])
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("start the sluice binary (cargo build --release first)");
-        let pid = child.id();
-        self.child = Some(child);
-        while TcpStream::connect(&self.address).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "never listened"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        (started.elapsed(), pid)
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) on the pid of a child this process has not reaped.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
-        }
-        let status = child.wait().expect("wait for the broker");
-        assert!(status.success(), "the broker stopped with {status}");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// User plus system CPU of `pid` so far.
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: u64 = fields
-        .get(11..13)
-        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-    #[allow(unsafe_code)]
-    // SAFETY: sysconf only reads a system constant.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_millis(ticks * 1000 / per_second)
 }
 
 /// The broker's resident memory in KiB: all of it, and its anonymous part.
@@ -272,30 +208,16 @@ fn main() {
     // SCALE_DIR keeps the broker's directory for a look afterwards.
     let dir = std::env::var("SCALE_DIR").map_or(scratch.path().to_path_buf(), PathBuf::from);
     std::fs::create_dir_all(&dir).expect("SCALE_DIR");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let config = dir.join("sluice.toml");
-    let data = dir.join("data");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nlisten = {address:?}\nhttp_listen = \"none\"\nmax_connections = {}\nmax_connections_per_ip = {}\n",
-            data.to_string_lossy(),
+    let mut broker = Broker::prepare(
+        &dir,
+        "SCALE_BINARY",
+        &format!(
+            "max_connections = {}\nmax_connections_per_ip = {}\n",
             idle + 100,
-            idle + 100,
+            idle + 100
         ),
-    )
-    .expect("config");
-    let binary = std::env::var("SCALE_BINARY").unwrap_or("target/release/sluice".into());
-    let mut broker = Broker {
-        binary: binary.into(),
-        config,
-        address: address.clone(),
-        child: None,
-    };
+    );
+    let address = broker.address.clone();
     let (_, pid) = broker.start();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
@@ -351,7 +273,7 @@ fn main() {
         });
     broker.stop();
     if big_gib > 0 {
-        fill_sparse(&data.join("scale-big-0"), big_gib);
+        fill_sparse(&dir.join("data/scale-big-0"), big_gib);
     }
     let (listening, _) = broker.start();
     let (first, _, count) = metadata_all(&address);

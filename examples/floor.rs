@@ -25,11 +25,12 @@
 //!
 //! With `FLOOR_ROUNDS=N` it measures the broker against its floor instead,
 //! in N alternating rounds: the `sluice` binary (`FLOOR_BINARY`, else
-//! `target/release/sluice`, its data in `FLOOR_DIR`) takes
+//! `target/release/sluice`, its data in a directory of its own inside
+//! `FLOOR_DIR`) takes
 //! `FLOOR_MESSAGES` (2,000,000) messages of `FLOOR_SIZE` (100) bytes from an
 //! rdkafka producer with librdkafka's defaults and `linger.ms=5` (as
-//! `rdkafka_performance -P` sends them), its CPU read from every thread's
-//! `schedstat`; the topic is deleted, and the floor with the CRC check
+//! `rdkafka_performance -P` sends them), its CPU read from the process's
+//! CPU clock; the topic is deleted, and the floor with the CRC check
 //! receives and writes as many bytes as the broker stored. It prints both
 //! per million messages and their ratio, each round and the medians.
 
@@ -57,7 +58,7 @@ fn env(name: &str, default: u64) -> u64 {
         v.parse()
             .ok()
             .filter(|&n| n > 0)
-            .unwrap_or_else(|| panic!("{name} must be a positive whole number of bytes, not {v:?}"))
+            .unwrap_or_else(|| panic!("{name} must be a positive whole number, not {v:?}"))
     })
 }
 
@@ -192,7 +193,12 @@ fn delete_topic(bootstrap: &str, topic: &str) {
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
 }
 
 /// `rounds` rounds of the broker's produce, then the floor on as many bytes.
@@ -249,9 +255,8 @@ fn main() {
     let bytes = env("FLOOR_BYTES", 2 << 30);
     let scratch = tempfile::tempdir().expect("temp dir");
     let dir = std::env::var("FLOOR_DIR").map_or(scratch.path().to_path_buf(), Into::into);
-    if let Ok(rounds) = std::env::var("FLOOR_ROUNDS") {
-        let rounds = rounds.parse().expect("FLOOR_ROUNDS: a whole number");
-        against_the_broker(&dir, rounds);
+    if std::env::var("FLOOR_ROUNDS").is_ok() {
+        against_the_broker(&dir, env("FLOOR_ROUNDS", 1));
         return;
     }
     produce(&dir, bytes, false);

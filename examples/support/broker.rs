@@ -14,9 +14,9 @@ pub(crate) struct Broker {
 }
 
 impl Broker {
-    /// A broker on a free loopback port with its data in `dir/data`, its
-    /// configuration (`dir/sluice.toml`) those lines and `extra`. The binary
-    /// is `$binary_var`, else `target/release/sluice`.
+    /// A broker on a free loopback port with its data in `dir/data`; its
+    /// configuration, `dir/sluice.toml`, says so and adds the lines in
+    /// `extra`. The binary is `$binary_var`, else `target/release/sluice`.
     pub(crate) fn prepare(dir: &Path, binary_var: &str, extra: &str) -> Broker {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -102,16 +102,21 @@ pub(crate) fn cpu(pid: u32) -> Duration {
     Duration::from_millis(ticks * 1000 / per_second)
 }
 
-/// CPU of every thread of `pid` so far, from each one's `schedstat`
-/// (nanoseconds, unlike [`cpu`]'s ticks).
+/// CPU of process `pid` so far, in nanoseconds: every thread's, those that
+/// have exited too (the kernel's per-process CPU clock).
 #[allow(dead_code)]
 pub(crate) fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+    let mut clock: libc::clockid_t = 0;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+    #[allow(unsafe_code)]
+    // SAFETY: both calls only write the values passed by pointer.
+    let read = unsafe {
+        libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
+            && libc::clock_gettime(clock, &mut now) == 0
+    };
+    assert!(read, "the CPU clock of process {pid}");
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }

@@ -7,9 +7,9 @@
 //! Index files are caches rebuilt from the `.log` and memory mapping is not
 //! an operation that fails on its own, so neither goes through the seam;
 //! only the opening and fsync of a rolled segment's indexes do, as part of
-//! a log's sync, and the renames and removals of a rebuild. The writes and
-//! fsyncs of the aborted-transaction index (`.txnindex`), which nothing
-//! rebuilds below the recovery point, go through it too.
+//! a log's sync, and the renames and removals of a rebuild. The writes,
+//! fsyncs and renames of the aborted-transaction index (`.txnindex`), which
+//! nothing rebuilds below the recovery point, go through it too.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};

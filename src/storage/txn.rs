@@ -167,7 +167,7 @@ pub(crate) fn rewrite(disk: &dyn Disk, path: &Path, entries: &[u8]) -> io::Resul
     name.push(".rewritten");
     let new = PathBuf::from(name);
     let file = disk.open(&new)?;
-    // One a crash left behind may be longer.
+    // A `.rewritten` left by a crash or a failed rewrite may hold more.
     disk.set_len(&new, &file, 0)?;
     disk.write_at(&new, &file, &[io::IoSlice::new(entries)], 0)?;
     disk.sync(&new, &file)?;

@@ -102,7 +102,13 @@ fn a_truncation_drops_the_aborts_it_cuts_from_the_txnindex_durably() {
     assert!(log.truncate_to(marker).is_err());
     assert_eq!(disk.injected(), 1);
     drop(log);
+    // The rewrite stopped before its rename: the old file is whole, and the
+    // new one is left for the open to remove.
+    let rewritten = dir.path().join("00000000000000000000.txnindex.rewritten");
+    assert_eq!(std::fs::read(&txnindex).unwrap().len(), 34);
+    assert!(rewritten.exists());
     let log = open();
+    assert!(!rewritten.exists());
     assert_eq!(log.end_offset(), marker);
     assert!(log.aborted_transactions(0, i64::MAX).is_empty());
     assert_eq!(std::fs::read(&txnindex).unwrap().len(), 0);

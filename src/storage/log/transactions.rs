@@ -4,9 +4,12 @@
 //!
 //! The aborted transactions are kept in memory (one small entry per aborted
 //! transaction) and in each segment's `.txnindex`, Kafka's file, in the
-//! segment holding the ABORT marker. The files are derived data: on open
-//! they are read, entries past the log end are dropped, and the markers
-//! replayed from the producer snapshot are added again if missing.
+//! segment holding the ABORT marker. On open the files are read, entries
+//! past the log end are dropped, and the markers replayed (from the producer
+//! snapshot; after an unclean stop, from the recovery point) are added again
+//! if missing, and then the replayed segments' files are rewritten. Below
+//! the recovery point nothing rebuilds them: an entry that cannot be written
+//! is kept (`unwritten_aborts`) and holds the recovery point until it is.
 
 use std::ops::Bound;
 use std::path::PathBuf;

@@ -7,7 +7,8 @@
 //! segment holding the ABORT marker. On open the files are read, entries
 //! past the log end are dropped, and the markers replayed (from the producer
 //! snapshot; after an unclean stop, from the recovery point) are added again
-//! if missing, and then the replayed segments' files are rewritten. Below
+//! if missing; after an unclean stop the replayed segments' files are then
+//! rewritten. Below
 //! the recovery point nothing rebuilds them: an entry that cannot be written
 //! is kept (`unwritten_aborts`) and holds the recovery point until it is.
 

@@ -242,9 +242,6 @@ impl Log {
             first_unflushed(&self.segments, recovery_point)
         };
         self.load_producer_state(replay_limit)?;
-        if !clean {
-            self.rewrite_txn_indexes_from(replay_limit)?;
-        }
         if clean {
             let marker = self.dir.join(CLEAN_SHUTDOWN);
             self.disk
@@ -252,6 +249,8 @@ impl Log {
                 .map_err(|e| Error::io(&marker, e))?;
             // DURABILITY: the marker must be gone before any append, or a crash would skip recovery.
             sync_dir(&*self.disk, &self.dir)?;
+        } else {
+            self.rewrite_txn_indexes_from(replay_limit)?;
         }
         Ok(())
     }

@@ -1,9 +1,10 @@
 //! A [`Disk`] that fails on command and models a machine crash, for tests of
 //! every layer: EIO or ENOSPC on a chosen operation of chosen files, and
 //! [`FaultyDisk::drop_unsynced`], which cuts every file back to what its last
-//! completed fsync covered.
+//! completed fsync covered and removes the files created since their
+//! directory's last fsync.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
@@ -38,6 +39,9 @@ struct State {
     rules: Vec<Rule>,
     /// Per file: the length its last completed fsync made durable.
     synced: HashMap<PathBuf, u64>,
+    /// Files created through this disk whose directory has not been fsynced
+    /// since: a crash loses them whole.
+    unnamed: HashSet<PathBuf>,
     /// Faults injected so far.
     injected: u64,
 }
@@ -90,9 +94,20 @@ impl FaultyDisk {
     }
 
     /// A machine crash, after the broker or log using this disk is gone:
-    /// every file written through it loses the bytes its last fsync did not cover.
+    /// every file written through it loses the bytes its last fsync did not
+    /// cover, and one it created is gone if its directory was not fsynced
+    /// after. A file renamed over another counts as durable at once (the
+    /// model cannot bring the old one back); a created one renamed to a new
+    /// name still needs its directory's fsync.
     pub fn drop_unsynced(&self) -> io::Result<()> {
-        for (path, synced) in &self.state().synced {
+        let state = self.state();
+        for path in &state.unnamed {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        for (path, synced) in &state.synced {
             match std::fs::OpenOptions::new().write(true).open(path) {
                 Ok(file) if file.metadata()?.len() > *synced => file.set_len(*synced)?,
                 Ok(_) => {}
@@ -127,7 +142,11 @@ impl FaultyDisk {
 impl Disk for FaultyDisk {
     fn open(&self, path: &Path) -> io::Result<File> {
         self.check(DiskOp::Open, path)?;
+        let created = !path.exists();
         let file = RealDisk.open(path)?;
+        if created {
+            self.state().unnamed.insert(path.to_path_buf());
+        }
         // What was there before this disk saw the file is taken as durable.
         let len = file.metadata()?.len();
         self.state().synced.entry(path.to_path_buf()).or_insert(len);
@@ -167,6 +186,7 @@ impl Disk for FaultyDisk {
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.check(DiskOp::Rename, to)?;
+        let replaces = to.exists();
         RealDisk.rename(from, to)?;
         // `to` is now the file `from` was, synced as far as it was.
         let mut state = self.state();
@@ -174,12 +194,20 @@ impl Disk for FaultyDisk {
             Some(synced) => state.synced.insert(to.to_path_buf(), synced),
             None => state.synced.remove(to),
         };
+        // A new file under a new name is still lost whole by a crash before
+        // its directory's fsync; one renamed over another is taken as durable
+        // (the model cannot bring the old one back).
+        if state.unnamed.remove(from) && !replaces {
+            state.unnamed.insert(to.to_path_buf());
+        }
         Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.check(DiskOp::Remove, path)?;
         RealDisk.remove(path)?;
-        self.state().synced.remove(path);
+        let mut state = self.state();
+        state.synced.remove(path);
+        state.unnamed.remove(path);
         Ok(())
     }
     fn open_to_sync(&self, path: &Path) -> io::Result<File> {
@@ -188,6 +216,40 @@ impl Disk for FaultyDisk {
     }
     fn sync_dir(&self, dir: &Path, file: &File) -> io::Result<()> {
         self.check(DiskOp::SyncDir, dir)?;
-        RealDisk.sync_dir(dir, file)
+        RealDisk.sync_dir(dir, file)?;
+        self.state().unnamed.retain(|p| p.parent() != Some(dir));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_loses_unsynced_bytes_and_files_whose_directory_was_not_fsynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            let file = disk.open(&path).unwrap();
+            disk.write_at(&path, &file, &[IoSlice::new(bytes)], 0)
+                .unwrap();
+            disk.sync(&path, &file).unwrap();
+            (path, file)
+        };
+        let (named, file) = write("named", b"abc");
+        disk.sync_dir(dir.path(), &disk.open_to_sync(dir.path()).unwrap())
+            .unwrap();
+        disk.write_at(&named, &file, &[IoSlice::new(b"def")], 3)
+            .unwrap();
+        let (unnamed, _) = write("unnamed", b"xyz");
+        let (moved, _) = write("moved.tmp", b"123");
+        let renamed = dir.path().join("renamed");
+        disk.rename(&moved, &renamed).unwrap();
+        disk.drop_unsynced().unwrap();
+        assert_eq!(std::fs::read(&named).unwrap(), b"abc");
+        assert!(!unnamed.exists());
+        assert!(!renamed.exists());
     }
 }

@@ -92,6 +92,11 @@ pub struct Log {
     damaged_indexes: AtomicBool,
 }
 
+/// The base of the segment holding `offset`: the last one based at or below it.
+fn base_holding(segments: &BTreeMap<i64, Box<Segment>>, offset: i64) -> Option<i64> {
+    segments.range(..=offset).next_back().map(|(b, _)| *b)
+}
+
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
 pub(crate) fn sync_dir(disk: &dyn Disk, dir: &Path) -> Result<()> {
     disk.open_to_sync(dir)
@@ -162,11 +167,7 @@ impl Log {
         if offset >= upto {
             return Ok(ReadSlice::empty());
         }
-        let floor = self
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map_or(i64::MIN, |(b, _)| *b);
+        let floor = base_holding(&self.segments, offset).unwrap_or(i64::MIN);
         for segment in self.segments.range(floor..).map(|(_, s)| s) {
             let found = segment.read(offset, max_bytes)?;
             if segment.index_mismatched() && segment.is_sealed() {

@@ -3,7 +3,9 @@
 
 use std::ops::Bound;
 
-use super::{Log, SNAPSHOTS_KEPT, START_OFFSET_FILE, list_snapshots, remove_snapshot, sync_dir};
+use super::{
+    Log, SNAPSHOTS_KEPT, START_OFFSET_FILE, base_holding, list_snapshots, remove_snapshot, sync_dir,
+};
 use crate::storage::producer::ProducerStates;
 use crate::storage::producer::{LEGACY_SNAPSHOT_EXT, SNAPSHOT_EXT};
 use crate::storage::segment::{Segment, SegmentConfig};
@@ -309,11 +311,7 @@ impl Log {
             }
             tracing::warn!(path = %path.display(), "ignoring damaged producer snapshot");
         }
-        let floor = self
-            .segments
-            .range(..=from)
-            .next_back()
-            .map_or(i64::MIN, |(b, _)| *b);
+        let floor = base_holding(&self.segments, from).unwrap_or(i64::MIN);
         let mut markers = Vec::new();
         for (base, segment) in self.segments.range(floor..) {
             segment.for_each_header(from, |position, h| {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::files::{list_segments, read_start_offset};
-use super::{CLEAN_SHUTDOWN, Log, sync_dir};
+use super::{CLEAN_SHUTDOWN, Log, base_holding, sync_dir};
 use crate::storage::disk::Disk;
 use crate::storage::producer::ProducerStates;
 use crate::storage::segment::{Segment, SegmentConfig};
@@ -16,10 +16,7 @@ use crate::storage::{Error, LogConfig, LogFiles, Result, real_unbounded};
 /// The base of the first segment an unclean open scans: the one holding
 /// `recovery_point` (everything below it was fsynced).
 fn first_unflushed(segments: &BTreeMap<i64, Box<Segment>>, recovery_point: i64) -> i64 {
-    segments
-        .range(..=recovery_point)
-        .next_back()
-        .map_or(i64::MIN, |(b, _)| *b)
+    base_holding(segments, recovery_point).unwrap_or(i64::MIN)
 }
 
 /// After an unclean stop: scans every segment from [`first_unflushed`] on,

@@ -15,7 +15,7 @@
 use std::ops::Bound;
 use std::path::PathBuf;
 
-use super::Log;
+use super::{Log, base_holding};
 use crate::storage::record::{Admit, BatchHeader};
 use crate::storage::segment::file_name;
 use crate::storage::txn::{self, AbortedTxn};
@@ -116,10 +116,7 @@ impl Log {
 
     /// The base of the segment holding `offset`.
     fn segment_base_of(&self, offset: i64) -> i64 {
-        self.segments
-            .range(..=offset)
-            .next_back()
-            .map_or(0, |(b, _)| *b)
+        base_holding(&self.segments, offset).unwrap_or(0)
     }
 
     /// The `.txnindex` of the segment based at `base`.

@@ -88,6 +88,12 @@ pub trait Disk: Send + Sync + fmt::Debug {
     }
 }
 
+/// fsyncs the directory `dir`, opening it through `disk`, so that file
+/// creations, renames and removals in it are durable.
+pub(crate) fn fsync_dir(disk: &dyn Disk, dir: &Path) -> io::Result<()> {
+    disk.sync_dir(dir, &disk.open_to_sync(dir)?)
+}
+
 /// `pwritev(2)` until all of `bufs` is written at `position`.
 fn write_all_vectored_at(file: &File, bufs: &[IoSlice<'_>], mut position: u64) -> io::Result<()> {
     if let [buf] = bufs {

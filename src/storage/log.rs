@@ -99,9 +99,7 @@ fn base_holding(segments: &BTreeMap<i64, Box<Segment>>, offset: i64) -> Option<i
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
 pub(crate) fn sync_dir(disk: &dyn Disk, dir: &Path) -> Result<()> {
-    disk.open_to_sync(dir)
-        .and_then(|file| disk.sync_dir(dir, &file))
-        .map_err(|e| Error::io(dir, e))
+    super::disk::fsync_dir(disk, dir).map_err(|e| Error::io(dir, e))
 }
 
 impl Log {

@@ -14,7 +14,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::disk::Disk;
+use super::disk::{Disk, fsync_dir};
 use super::record::{BatchHeader, HEADER_BYTES, read_varint};
 
 /// Attributes of a control batch: transactional and control.
@@ -154,7 +154,7 @@ pub(crate) fn append_entry(disk: &dyn Disk, path: &Path, entry: &AbortedTxn) -> 
     if at == 0
         && let Some(dir) = path.parent()
     {
-        disk.sync_dir(dir, &disk.open_to_sync(dir)?)?;
+        fsync_dir(disk, dir)?;
     }
     Ok(())
 }
@@ -174,7 +174,7 @@ pub(crate) fn rewrite(disk: &dyn Disk, path: &Path, entries: &[u8]) -> io::Resul
     disk.rename(&new, path)?;
     // DURABILITY: after a clean stop nothing corrects an entry that came back.
     match path.parent() {
-        Some(dir) => disk.sync_dir(dir, &disk.open_to_sync(dir)?),
+        Some(dir) => fsync_dir(disk, dir),
         None => Ok(()),
     }
 }

@@ -232,7 +232,8 @@ impl Log {
             i64::MAX
         } else {
             let end = self.end_offset();
-            self.drop_aborted_from(end)?;
+            // Their files are rewritten with the rest below.
+            self.forget_aborted_from(end);
             // Taken of records the recovery cut: once offsets pass them
             // again, they would describe producers of other records.
             self.remove_snapshots_after(end)?;

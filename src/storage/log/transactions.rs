@@ -12,6 +12,7 @@
 //! the recovery point nothing rebuilds them: an entry that cannot be written
 //! is kept (`unwritten_aborts`) and holds the recovery point until it is.
 
+use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::PathBuf;
 
@@ -139,20 +140,23 @@ impl Log {
     /// Forgets the aborted transactions whose markers are at or past
     /// `offset` and rewrites the index files that held them.
     pub(super) fn drop_aborted_from(&mut self, offset: i64) -> Result<()> {
-        let dropped: Vec<i64> = self.aborted.range(offset..).map(|(o, _)| *o).collect();
-        if dropped.is_empty() {
-            return Ok(());
+        for base in self.forget_aborted_from(offset) {
+            self.rewrite_txn_index(base)?;
         }
-        let bases: std::collections::BTreeSet<i64> =
-            dropped.iter().map(|o| self.segment_base_of(*o)).collect();
+        Ok(())
+    }
+
+    /// Forgets the aborted transactions whose markers are at or past
+    /// `offset`, leaving their index files as they are; returns the bases
+    /// of the segments whose files held them.
+    pub(super) fn forget_aborted_from(&mut self, offset: i64) -> BTreeSet<i64> {
+        let dropped: Vec<i64> = self.aborted.range(offset..).map(|(o, _)| *o).collect();
+        let bases = dropped.iter().map(|o| self.segment_base_of(*o)).collect();
         for o in dropped {
             self.aborted.remove(&o);
             self.unwritten_aborts.remove(&o);
         }
-        for base in bases {
-            self.rewrite_txn_index(base)?;
-        }
-        Ok(())
+        bases
     }
 
     /// Rewrites, if it exists, the `.txnindex` of the segment based at

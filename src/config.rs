@@ -112,6 +112,9 @@ pub struct Config {
     /// buys nothing there. Empty: the system's default. Connections from
     /// other addresses keep it.
     pub loopback_congestion_control: String,
+    /// `fetch.max.bytes`: the most record bytes one fetch answer carries,
+    /// whatever the client asks for (its first batch may exceed it).
+    pub fetch_max_bytes: u32,
     /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227)
     /// kept at once; 0 turns them off.
     pub max_incremental_fetch_session_cache_slots: usize,
@@ -189,6 +192,7 @@ impl Default for Config {
             max_connections: 1000,
             max_connections_per_ip: 1000,
             queued_max_request_bytes: 128 * 1024 * 1024,
+            fetch_max_bytes: 55 * 1024 * 1024,
             max_incremental_fetch_session_cache_slots: 1000,
             max_open_segment_files: 1000,
             connections_max_idle_ms: 600_000,

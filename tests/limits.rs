@@ -213,3 +213,61 @@ async fn sealed_segment_files_held_open_stay_within_max_open_segment_files() {
     let open = open_log_files(broker.data_dir(), &topic);
     assert!(open <= 4, "{open} .log files of the topic open");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fetch_answer_stays_within_fetch_max_bytes_whatever_the_client_asks() {
+    let broker = start_broker_with(|c| c.fetch_max_bytes = 1024).await;
+    let b = broker.bootstrap();
+    let topic = unique_topic("fetch-max");
+    create_topic(&b, &topic, 3, &[]).await;
+    let mut raw = Raw::connect(&b).await;
+    let value = |p: i32, i: i64| format!("p{p}-{i}-{}", "x".repeat(600));
+    for p in 0..3 {
+        for i in 0..2 {
+            let records = batch(&[record(0, 1_700_000_000_000, None, Some(&value(p, i)))]);
+            assert_eq!(produce(&mut raw, 9, &topic, p, records).await, (0, i));
+        }
+    }
+
+    // The client asks for all it may; the broker's 1024 bytes let one batch
+    // of about 700 through, and no second one, of this partition or another.
+    let mut request = fetch_request(&topic, &[0, 1, 2], 0, 0).with_max_bytes(i32::MAX);
+    for p in &mut request.topics[0].partitions {
+        p.partition_max_bytes = i32::MAX;
+    }
+    let answer = raw.call(12, &request).await;
+    let got: Vec<(i32, i64, Vec<i64>)> = answer.responses[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            let records = p.records.clone().unwrap_or_default();
+            let offsets = decode_records(&records).iter().map(|r| r.offset).collect();
+            (p.partition_index, p.high_watermark, offsets)
+        })
+        .collect();
+    assert_eq!(got, vec![(0, 2, vec![0]), (1, 2, vec![]), (2, 2, vec![])]);
+
+    // A consumer asking for the most librdkafka allows still gets every
+    // message, in order, over several answers.
+    let consumer = consumer(
+        &b,
+        &[
+            ("fetch.max.bytes", "2147482000"),
+            ("receive.message.max.bytes", "2147483647"),
+        ],
+    );
+    assign(&consumer, &topic, &[0, 1, 2], Offset::Beginning);
+    let records = consume_exactly(&consumer, 6, Duration::from_secs(30));
+    for p in 0..3 {
+        let seen: Vec<(i64, String)> = records
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| (r.offset, r.value_str().to_string()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![(0, value(p, 0)), (1, value(p, 1))],
+            "partition {p}"
+        );
+    }
+}

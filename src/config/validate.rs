@@ -55,6 +55,11 @@ impl Config {
         if self.socket_request_max_bytes < 1024 {
             return Err("socket_request_max_bytes must be at least 1024".into());
         }
+        // At most 1 GiB, so that an answer with its headers fits the i32
+        // size of a frame.
+        if !(1024..=1 << 30).contains(&self.fetch_max_bytes) {
+            return Err("fetch_max_bytes must be from 1024 to 1073741824".into());
+        }
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());
         }

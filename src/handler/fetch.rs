@@ -67,6 +67,9 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
         .iter()
         .filter_map(|w| w.partition.as_ref().ok().map(|p| p.watch()))
         .collect();
+    // As in Kafka, the broker's limit caps the client's: an answer's size
+    // must fit its frame's i32 whatever the client asked for.
+    body.max_bytes = body.max_bytes.clamp(0, ctx.config.fetch_max_bytes as i32);
     let mut located = seen_and_located(&mut watches, &wanted, &body);
     loop {
         let bytes: usize = located.iter().flatten().map(Located::len).sum();

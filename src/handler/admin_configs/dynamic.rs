@@ -83,6 +83,11 @@ fn fixed_entries(c: &Config) -> Vec<Entry> {
             ConfigType::Int,
         ),
         (
+            "fetch.max.bytes",
+            c.fetch_max_bytes.to_string(),
+            ConfigType::Int,
+        ),
+        (
             "log.dirs",
             c.data_dir.display().to_string(),
             ConfigType::String,

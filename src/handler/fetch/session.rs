@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::request::Fetch;
@@ -28,6 +29,19 @@ const EVICTABLE_AFTER: Duration = Duration::from_secs(120);
 pub(super) enum TopicRef {
     Name(TopicName),
     Id(Uuid),
+}
+
+impl TopicRef {
+    /// The same topic, its name copied: a request's names are slices of its
+    /// frame, which a session keeping them would keep whole.
+    fn kept(&self) -> TopicRef {
+        match self {
+            TopicRef::Name(name) => {
+                TopicRef::Name(TopicName(StrBytes::from_string(name.0.to_string())))
+            }
+            TopicRef::Id(id) => TopicRef::Id(*id),
+        }
+    }
 }
 
 /// What the client asks of one partition.
@@ -87,8 +101,7 @@ impl Session {
         self.last_used = Instant::now();
         for (topic, partitions) in asked {
             for (index, asked) in partitions {
-                let key = (topic.clone(), index);
-                match self.partitions.get_mut(&key) {
+                match self.partitions.get_mut(&(topic.clone(), index)) {
                     Some(entry) => entry.asked = asked,
                     None => {
                         let turn = self.next_turn;
@@ -98,7 +111,7 @@ impl Session {
                             told: None,
                             turn,
                         };
-                        self.partitions.insert(key, entry);
+                        self.partitions.insert((topic.kept(), index), entry);
                     }
                 }
             }
@@ -218,7 +231,7 @@ impl Sessions {
             .flat_map(|(topic, partitions)| {
                 partitions
                     .iter()
-                    .map(|(index, asked)| ((topic.clone(), *index), *asked))
+                    .map(|(index, asked)| ((topic.kept(), *index), *asked))
             })
             .zip(0..)
             .map(|((key, asked), turn)| {
@@ -307,4 +320,69 @@ fn rand_u32() -> u32 {
         return nanos;
     }
     u32::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    /// A request's topic name, as the decoder gives it: a slice of `frame`.
+    fn name_in(frame: &Bytes) -> TopicRef {
+        let name = StrBytes::from_utf8(frame.slice(0..5)).unwrap();
+        TopicRef::Name(TopicName(name))
+    }
+
+    fn asked(topic: TopicRef) -> Wants {
+        let one = Asked {
+            offset: 0,
+            max_bytes: 1024,
+            leader_epoch: -1,
+        };
+        vec![(topic, vec![(0, one)])]
+    }
+
+    fn fetch(session_id: i32, session_epoch: i32, topics: Wants) -> Fetch {
+        Fetch {
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            isolation_level: 0,
+            session_id,
+            session_epoch,
+            uses_ids: false,
+            topics,
+            forgotten: Vec::new(),
+        }
+    }
+
+    fn kept_names(sessions: &Sessions) -> Vec<*const u8> {
+        let sessions = sessions.lock();
+        let keys = sessions.values().flat_map(|s| s.partitions.keys());
+        keys.filter_map(|(topic, _)| match topic {
+            TopicRef::Name(name) => Some(name.0.as_ptr()),
+            TopicRef::Id(_) => None,
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_session_keeps_copies_of_topic_names_not_the_frames_they_came_in() {
+        let frame = Bytes::from(format!("topic{}", " ".repeat(1 << 20)));
+        let sessions = Sessions::new(10);
+        let mut request = fetch(0, 0, asked(name_in(&frame)));
+        let Plan::Full { session_id, .. } = sessions.begin(&mut request) else {
+            panic!("a full fetch");
+        };
+        // An incremental fetch adds a partition of another frame's topic.
+        let other = Bytes::from(format!("other{}", " ".repeat(1 << 20)));
+        let mut request = fetch(session_id, 1, asked(name_in(&other)));
+        assert!(matches!(sessions.begin(&mut request), Plan::Incremental { .. }));
+        let within = |p: *const u8, f: &Bytes| f.as_ptr_range().contains(&p);
+        let names = kept_names(&sessions);
+        assert_eq!(names.len(), 2);
+        for p in names {
+            assert!(!within(p, &frame) && !within(p, &other), "a name kept in its frame");
+        }
+    }
 }

@@ -304,3 +304,31 @@ async fn a_fetch_of_several_topics_answers_each_partition_under_its_own_topic() 
         ]
     );
 }
+
+#[tokio::test]
+async fn a_session_that_forgets_all_its_partitions_is_closed() {
+    let broker = start_broker().await;
+    let topic = unique_topic("sessions-emptied");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    assert_eq!(produce(&mut raw, 9, &topic, 0, one("a")).await, (0, 0));
+    let full = raw.call(12, &session_fetch(&topic, 0, 0, &[(0, 0)])).await;
+    let id = full.session_id;
+    assert_ne!(id, 0, "a session was opened");
+    assert_eq!(answered(&full), vec![(0, 1, values(&["a"]))]);
+
+    // Forgetting its one partition: an answer without a session, as Kafka gives.
+    let mut forget = session_fetch(&topic, id, 1, &[]);
+    forget.forgotten_topics_data = vec![
+        ForgottenTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+            .with_partitions(vec![0]),
+    ];
+    let emptied = raw.call(12, &forget).await;
+    assert_eq!(
+        (emptied.error_code, emptied.session_id, answered(&emptied)),
+        (0, 0, vec![])
+    );
+    let gone = raw.call(12, &session_fetch(&topic, id, 2, &[])).await;
+    assert_eq!(gone.error_code, FETCH_SESSION_ID_NOT_FOUND);
+}

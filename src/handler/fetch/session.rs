@@ -199,6 +199,15 @@ impl Sessions {
                 }
                 session.next_epoch = next_epoch(epoch);
                 session.update(asked, std::mem::take(&mut req.forgotten));
+                // Forgotten down to nothing: closed, as Kafka does; the
+                // answer is a full one without a session.
+                if session.partitions.is_empty() {
+                    sessions.remove(&id);
+                    return Plan::Full {
+                        session_id: 0,
+                        wants: Vec::new(),
+                    };
+                }
                 Plan::Incremental {
                     session_id: id,
                     wants: wants_of(session),
@@ -377,12 +386,18 @@ mod tests {
         // An incremental fetch adds a partition of another frame's topic.
         let other = Bytes::from(format!("other{}", " ".repeat(1 << 20)));
         let mut request = fetch(session_id, 1, asked(name_in(&other)));
-        assert!(matches!(sessions.begin(&mut request), Plan::Incremental { .. }));
+        assert!(matches!(
+            sessions.begin(&mut request),
+            Plan::Incremental { .. }
+        ));
         let within = |p: *const u8, f: &Bytes| f.as_ptr_range().contains(&p);
         let names = kept_names(&sessions);
         assert_eq!(names.len(), 2);
         for p in names {
-            assert!(!within(p, &frame) && !within(p, &other), "a name kept in its frame");
+            assert!(
+                !within(p, &frame) && !within(p, &other),
+                "a name kept in its frame"
+            );
         }
     }
 }

@@ -105,8 +105,12 @@ pub struct Config {
     /// `queued.max.request.bytes`: request bytes read but not yet answered,
     /// across all connections. Beyond it the broker stops reading sockets.
     pub queued_max_request_bytes: u64,
-    /// `connections.max.idle.ms`: a connection silent this long is closed.
+    /// `connections.max.idle.ms`: a connection silent this long, or whose
+    /// client takes no reply for this long, is closed.
     pub connections_max_idle_ms: u64,
+    /// Once the broker stops, how long a connection's unsent replies may
+    /// take to go out before it is closed without them (Sluice's own).
+    pub shutdown_reply_timeout_ms: u64,
     /// The TCP congestion control of connections whose peer address is
     /// loopback (Sluice's own): a pacing one such as BBR costs timers and
     /// buys nothing there. Empty: the system's default. Connections from
@@ -196,6 +200,7 @@ impl Default for Config {
             max_incremental_fetch_session_cache_slots: 1000,
             max_open_segment_files: 1000,
             connections_max_idle_ms: 600_000,
+            shutdown_reply_timeout_ms: 5_000,
             loopback_congestion_control: "reno".into(),
             auto_create_topics_enable: true,
             num_partitions: 1,

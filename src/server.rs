@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -174,7 +175,7 @@ async fn serve(
         session.auth.set_certificate_principal(principal);
         session.authenticated();
     }
-    session.stop = stop;
+    session.stop = stop.clone();
     let replies = pipeline::Queue::new(PIPELINE_DEPTH);
     // Pinned here, so that each half is stored once in the connection's
     // task: passed by value to `both` and on to `select!`, they were stored
@@ -185,7 +186,12 @@ async fn serve(
         ctx,
         replies.reader()
     ));
-    let writer = pin!(write_replies(conn.writer, peer, replies.writer()));
+    let limits = WriteLimits {
+        idle: Duration::from_millis(ctx.config.connections_max_idle_ms),
+        after_stop: Duration::from_millis(ctx.config.shutdown_reply_timeout_ms),
+        stop,
+    };
+    let writer = pin!(write_replies(conn.writer, peer, replies.writer(), limits));
     let served = pipeline::both(reader, writer);
     match kill {
         // A test cluster's node going down drops whatever the connection
@@ -293,11 +299,29 @@ fn frame_limit(ctx: &Context, session: &Session) -> u32 {
     }
 }
 
+/// How long replies may take to go out: a client that stops reading must
+/// neither hold its connection (and the segment files of its queued
+/// answers) for ever nor keep the broker from stopping.
+struct WriteLimits {
+    /// One reply that takes longer closes the connection.
+    idle: Duration,
+    /// Once `stop` is set, replies not out this much later are dropped with
+    /// the connection.
+    after_stop: Duration,
+    stop: Stop,
+}
+
 async fn write_replies(
     mut writer: FrameWriter,
     peer: SocketAddr,
     replies: pipeline::Writer<'_, (Frame, Reply)>,
+    limits: WriteLimits,
 ) {
+    // Polled until it ends, and never after: the loop ends with it.
+    let mut cut = pin!(async {
+        limits.stop.wait().await;
+        tokio::time::sleep(limits.after_stop).await;
+    });
     while let Some((frame, reply)) = replies.recv().await {
         let parts = match reply {
             Reply::Frame(parts) => parts,
@@ -310,7 +334,27 @@ async fn write_replies(
                 }
             },
         };
-        if let Err(e) = writer.write_parts(&parts).await {
+        let mut write = pin!(writer.write_parts(&parts));
+        // Most replies go out at once; only one that waits on the client
+        // arms a timer (one per reply would cost idle long-pollers).
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        let written = match first {
+            Poll::Ready(written) => written,
+            Poll::Pending => tokio::select! {
+                written = tokio::time::timeout(limits.idle, write) => match written {
+                    Ok(written) => written,
+                    Err(_) => {
+                        tracing::info!(%peer, "closing connection: the client took no reply for connections_max_idle_ms");
+                        break;
+                    }
+                },
+                () = &mut cut => {
+                    tracing::info!(%peer, "closing connection: its replies were not out within shutdown_reply_timeout_ms of the stop");
+                    break;
+                }
+            },
+        };
+        if let Err(e) = written {
             tracing::debug!(%peer, error = %e, "write failed");
             break;
         }

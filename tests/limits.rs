@@ -271,3 +271,77 @@ async fn a_fetch_answer_stays_within_fetch_max_bytes_whatever_the_client_asks() 
         );
     }
 }
+
+/// A connection whose client asked for one fetch answer of 24 MB and has
+/// read its first four bytes: the rest cannot fit the broker's send buffer
+/// (4 MiB at most on Linux's defaults) and the client's receive buffer (set
+/// to 64 KiB), so the broker's write of it waits on the client.
+async fn fetching_without_reading(bootstrap: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let topic = unique_topic("unread");
+    create_topic(bootstrap, &topic, 1, &[]).await;
+    let mut raw = Raw::connect(bootstrap).await;
+    let value = "x".repeat(500_000);
+    for i in 0..48 {
+        let records = batch(&[record(0, 1_700_000_000_000, None, Some(&value))]);
+        assert_eq!(produce(&mut raw, 9, &topic, 0, records).await, (0, i));
+    }
+    let mut request = fetch_request(&topic, &[0], 0, 0).with_max_bytes(32 << 20);
+    request.topics[0].partitions[0].partition_max_bytes = 32 << 20;
+    let (_, payload) = raw.encode(12, &request);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(64 << 10).expect("SO_RCVBUF");
+    let address = bootstrap.parse().expect("a socket address");
+    let mut stream = socket.connect(address).await.expect("connect");
+    let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&payload);
+    stream.write_all(&frame).await.expect("send the fetch");
+    let mut size = [0u8; 4];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut size))
+        .await
+        .expect("the answer begins")
+        .expect("read");
+    assert!(i32::from_be_bytes(size) > 24_000_000, "an answer of 24 MB");
+    (stream, topic)
+}
+
+/// Descriptors this process holds on files of `topic`, deleted ones too.
+fn open_files_of(topic: &str) -> usize {
+    let needle = format!("/{topic}-");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains(&needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_takes_no_reply_is_closed_after_the_idle_time() {
+    let broker = start_broker_with(|c| c.connections_max_idle_ms = 1_000).await;
+    let (stalled, topic) = fetching_without_reading(&broker.bootstrap()).await;
+    let deleted = admin(&broker.bootstrap())
+        .delete_topics(&[&topic], &admin_opts())
+        .await
+        .expect("DeleteTopics request");
+    assert_eq!(deleted, vec![Ok(topic.clone())]);
+    // The unsent answer holds the deleted topic's segment file (and its disk
+    // space) until the connection is closed, while the client still holds it.
+    let deadline = Instant::now() + WAIT;
+    while open_files_of(&topic) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection still holds the topic's files"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_takes_no_reply_does_not_hold_the_stop() {
+    let mut broker = start_broker_with(|c| c.shutdown_reply_timeout_ms = 100).await;
+    let (stalled, _) = fetching_without_reading(&broker.bootstrap()).await;
+    let stop = tokio::time::timeout(WAIT, broker.try_stop()).await;
+    assert!(matches!(stop, Ok(Ok(()))), "the broker stopped: {stop:?}");
+    drop(stalled);
+}

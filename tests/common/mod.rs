@@ -11,6 +11,7 @@
 
 mod broker;
 mod clients;
+pub(crate) mod http;
 mod process;
 pub(crate) mod raw;
 pub(crate) mod rng;

@@ -341,9 +341,14 @@ impl Partition {
 
     /// Refuses every later operation and wakes waiting fetches, which then
     /// answer UNKNOWN_TOPIC_OR_PARTITION.
+    /// Whoever holds the log when it returns has let go of it, and whoever
+    /// takes it afterwards is refused: its directory can go.
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
         *lock(&self.unopened) = None;
+        if let Some(log) = self.log.get() {
+            drop(lock(log));
+        }
         self.offsets.send_modify(|_| {});
     }
 }

@@ -224,3 +224,28 @@ fn a_topics_partitions_share_one_copy_of_its_settings_as_it_grows_and_changes() 
     let config = partitions[5].shared_config();
     assert_eq!((config.segment_bytes, config.retention_ms), (1 << 20, 1000));
 }
+
+#[test]
+fn an_operation_that_takes_the_log_after_a_delete_began_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    catalog
+        .create_topic("t", 1, BTreeMap::new(), false)
+        .unwrap();
+    let partition = catalog.partition("t", 0).unwrap();
+    partition.active_producers().unwrap();
+    // As a fetch or produce that passed its check just before the delete
+    // and takes the log just after it: refused, the directory untouched.
+    partition.mark_deleted();
+    let refused = partition.active_producers().unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::Api {
+                code: ResponseError::UnknownTopicOrPartition,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+}

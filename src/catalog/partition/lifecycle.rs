@@ -155,7 +155,11 @@ impl Partition {
 
     /// Locks the log, opening it first if needed.
     pub(super) fn log(&self) -> Result<MutexGuard<'_, Log>> {
-        Ok(lock(self.opened()?))
+        let log = lock(self.opened()?);
+        // Deleted while this waited for the lock: the directory is being
+        // removed, and nothing may open or create a file in it.
+        self.check_live()?;
+        Ok(log)
     }
 
     /// `read` of the log's config, whether the log is open or not.

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::protocol::Request;
 
 /// Longest a fetch parks, whatever it asks for.
-const MAX_WAIT: Duration = Duration::from_secs(300);
+pub(super) const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// One requested partition, resolved once per request.
 #[derive(Debug)]

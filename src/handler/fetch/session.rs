@@ -91,14 +91,16 @@ struct Session {
     uses_ids: bool,
     /// The turn the next partition to move to the end gets.
     next_turn: u64,
+    /// When its last answer went out; while a request of it waits, when
+    /// that one may end at the latest (never evicted from under it).
     last_used: Instant,
 }
 
 impl Session {
     /// An incremental request's changes: partitions `asked` for (new ones
     /// at the end of the order) and `forgotten`.
-    fn update(&mut self, asked: Wants, forgotten: Vec<(TopicRef, Vec<i32>)>) {
-        self.last_used = Instant::now();
+    fn update(&mut self, asked: Wants, forgotten: Vec<(TopicRef, Vec<i32>)>, busy_until: Instant) {
+        self.last_used = busy_until;
         for (topic, partitions) in asked {
             for (index, asked) in partitions {
                 match self.partitions.get_mut(&(topic.clone(), index)) {
@@ -168,6 +170,8 @@ impl Sessions {
                 wants: asked,
             };
         }
+        let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
+        let busy_until = Instant::now() + wait.min(super::MAX_WAIT);
         let mut sessions = self.lock();
         match (req.session_id, req.session_epoch) {
             // No session, or closing one: a full fetch without a session.
@@ -181,7 +185,7 @@ impl Sessions {
             // (Re)starting a session.
             (id, 0) => {
                 sessions.remove(&id);
-                let session_id = self.create(&mut sessions, &asked, req.uses_ids);
+                let session_id = self.create(&mut sessions, &asked, (req.uses_ids, busy_until));
                 Plan::Full {
                     session_id,
                     wants: asked,
@@ -198,7 +202,7 @@ impl Sessions {
                     return Plan::Refused(ResponseError::FetchSessionTopicIdError);
                 }
                 session.next_epoch = next_epoch(epoch);
-                session.update(asked, std::mem::take(&mut req.forgotten));
+                session.update(asked, std::mem::take(&mut req.forgotten), busy_until);
                 // Forgotten down to nothing: closed, as Kafka does; the
                 // answer is a full one without a session.
                 if session.partitions.is_empty() {
@@ -217,7 +221,12 @@ impl Sessions {
     }
 
     /// A new session of `asked`; its id, or 0 when the cache has no room.
-    fn create(&self, sessions: &mut HashMap<i32, Session>, asked: &Wants, uses_ids: bool) -> i32 {
+    fn create(
+        &self,
+        sessions: &mut HashMap<i32, Session>,
+        asked: &Wants,
+        (uses_ids, busy_until): (bool, Instant),
+    ) -> i32 {
         if sessions.len() >= self.slots {
             let stale = sessions
                 .iter()
@@ -259,7 +268,7 @@ impl Sessions {
                 next_turn: partitions.len() as u64,
                 partitions,
                 uses_ids,
-                last_used: Instant::now(),
+                last_used: busy_until,
             },
         );
         id
@@ -353,7 +362,7 @@ mod tests {
 
     fn fetch(session_id: i32, session_epoch: i32, topics: Wants) -> Fetch {
         Fetch {
-            max_wait_ms: 0,
+            max_wait_ms: 500,
             min_bytes: 1,
             max_bytes: 1 << 20,
             isolation_level: 0,
@@ -399,5 +408,39 @@ mod tests {
                 "a name kept in its frame"
             );
         }
+    }
+
+    /// Opens a session of one topic, waiting up to `max_wait_ms`, then makes
+    /// it look `aged` older; its id.
+    fn opened_then_aged(sessions: &Sessions, max_wait_ms: i32, aged: Duration) -> i32 {
+        let frame = Bytes::from_static(b"topic");
+        let mut request = fetch(0, 0, asked(name_in(&frame)));
+        request.max_wait_ms = max_wait_ms;
+        let Plan::Full { session_id, .. } = sessions.begin(&mut request) else {
+            panic!("a full fetch");
+        };
+        let mut all = sessions.lock();
+        let session = all.get_mut(&session_id).expect("opened");
+        session.last_used = session.last_used.checked_sub(aged).expect("uptime");
+        session_id
+    }
+
+    fn opens_a_session(sessions: &Sessions) -> bool {
+        let frame = Bytes::from_static(b"other");
+        let mut request = fetch(0, 0, asked(name_in(&frame)));
+        matches!(sessions.begin(&mut request), Plan::Full { session_id, .. } if session_id != 0)
+    }
+
+    #[test]
+    fn a_full_cache_evicts_a_session_idle_long_enough_but_not_one_still_long_polling() {
+        let aged = EVICTABLE_AFTER + Duration::from_secs(1);
+        // Its answer went out that long ago: it makes room.
+        let sessions = Sessions::new(1);
+        opened_then_aged(&sessions, 500, aged);
+        assert!(opens_a_session(&sessions));
+        // Its request may still wait 200 s, and has waited only that long.
+        let sessions = Sessions::new(1);
+        opened_then_aged(&sessions, 200_000, aged);
+        assert!(!opens_a_session(&sessions), "evicted while it long-polls");
     }
 }

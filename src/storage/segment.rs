@@ -182,7 +182,14 @@ impl Segment {
     /// indexes and finds the end by walking the batches after the last entry.
     pub(crate) fn activate(&mut self) -> Result<()> {
         self.set_sealed(false);
-        let consistent = self.load_indexes(false)? && self.walk_tail().is_ok();
+        // A tail that does not walk is recovered; one that cannot be read
+        // fails the open (recovering would cut what could not be read).
+        let consistent = self.load_indexes(false)?
+            && match self.walk_tail() {
+                Ok(()) => true,
+                Err(e) if recover::ends_scan(&e) => false,
+                Err(e) => return Err(e),
+            };
         let time_ok = self
             .indexes()?
             .time

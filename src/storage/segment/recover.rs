@@ -3,7 +3,7 @@
 
 use super::{Indexes, Segment, SegmentConfig, Tail};
 use crate::storage::record::{BatchHeader, HEADER_BYTES};
-use crate::storage::{Crc32c, Result};
+use crate::storage::{Crc32c, Error, Result};
 
 impl Segment {
     /// Scans the whole `.log` checking every batch (bounds, magic, CRC,
@@ -18,7 +18,7 @@ impl Segment {
         let mut next_offset = self.base_offset;
         let mut header_buf = [0u8; HEADER_BYTES];
         let config = self.config;
-        while let Some(header) = self.checked_batch_at(position, next_offset, &mut header_buf) {
+        while let Some(header) = self.checked_batch_at(position, next_offset, &mut header_buf)? {
             let indexes = self.indexes_mut()?;
             index_batch(indexes, &mut tail, config, position, &header);
             position += header.size as u64;
@@ -34,33 +34,60 @@ impl Segment {
         Ok(dropped)
     }
 
-    /// The batch at `position` if it is whole and valid and starts at or after `expected_offset`.
+    /// The batch at `position` if it is whole and valid and starts at or
+    /// after `expected_offset`; `None` where the valid batches end. A read
+    /// that fails (out of descriptors, EIO) is an error, never an end: the
+    /// bytes after it would be cut.
     fn checked_batch_at(
         &self,
         position: u64,
         expected_offset: i64,
         buf: &mut [u8; HEADER_BYTES],
-    ) -> Option<BatchHeader> {
-        self.store.read_exact_at(buf, position).ok()?;
-        let header = BatchHeader::parse(buf).ok()?;
-        // Compaction leaves gaps between batches, never overlaps.
-        if header.base_offset < expected_offset || position + header.size as u64 > self.store.len()
-        {
-            return None;
+    ) -> Result<Option<BatchHeader>> {
+        let read = |buf: &mut [u8], at: u64| match self.store.read_exact_at(buf, at) {
+            Ok(()) => Ok(true),
+            Err(e) if ends_scan(&e) => Ok(false),
+            Err(e) => Err(e),
+        };
+        if !read(buf, position)? {
+            return Ok(None);
         }
-        header.check_stored_counts().ok()?;
+        let Ok(header) = BatchHeader::parse(buf) else {
+            return Ok(None);
+        };
+        // Compaction leaves gaps between batches, never overlaps.
+        if header.base_offset < expected_offset
+            || position + header.size as u64 > self.store.len()
+            || header.check_stored_counts().is_err()
+        {
+            return Ok(None);
+        }
         let mut crc = Crc32c::default();
         let mut chunk = vec![0u8; header.size.min(64 * 1024)];
         let mut at = position + 21;
         let end = position + header.size as u64;
         while at < end {
             let n = ((end - at) as usize).min(chunk.len());
-            let part = chunk.get_mut(..n)?;
-            self.store.read_exact_at(part, at).ok()?;
+            let Some(part) = chunk.get_mut(..n) else {
+                return Ok(None);
+            };
+            if !read(part, at)? {
+                return Ok(None);
+            }
             crc.update(part);
             at += n as u64;
         }
-        (crc.finish() == header.crc).then_some(header)
+        Ok((crc.finish() == header.crc).then_some(header))
+    }
+}
+
+/// Whether `e`, from reading a segment, says its valid bytes end there (a
+/// torn or corrupt tail) rather than that they could not be read.
+pub(super) fn ends_scan(e: &Error) -> bool {
+    match e {
+        Error::CorruptMessage(_) => true,
+        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::UnexpectedEof,
+        _ => false,
     }
 }
 

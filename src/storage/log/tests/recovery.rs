@@ -387,3 +387,31 @@ fn an_unclean_open_that_cuts_the_log_removes_the_producer_snapshots_past_its_new
     assert!(log.end_offset() < bases[2]);
     assert_eq!(snapshots(), Vec::<i64>::new());
 }
+
+#[test]
+fn a_read_that_fails_while_opening_fails_the_open_and_cuts_nothing() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    // After a clean stop the active segment's tail is walked; after an
+    // unclean one every segment from the recovery point is scanned. A read
+    // failing there (EIO, or no descriptor to read with) is no torn tail.
+    for clean in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small(), 0).unwrap();
+        fill(&mut log, 40, 2, 1_000);
+        let (all, end) = (read_all(&log), log.end_offset());
+        assert!(log.segments.len() >= 3);
+        if clean {
+            log.close().unwrap();
+        } else {
+            drop(log);
+        }
+        let disk = FaultyDisk::new();
+        disk.fail(DiskOp::Read, ".log", libc::EIO);
+        let failed = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded());
+        assert!(failed.is_err(), "clean {clean}: the open fails");
+        disk.clear();
+        let log = Log::open_on(dir.path(), small(), 0, 0, disk.unbounded()).unwrap();
+        assert_eq!(log.end_offset(), end, "clean {clean}");
+        assert_eq!(read_all(&log), all, "clean {clean}");
+    }
+}

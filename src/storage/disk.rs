@@ -73,10 +73,10 @@ pub trait Disk: Send + Sync + fmt::Debug {
     fn remove(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
     }
-    /// Opens an existing file or directory read-only, to fsync it: index
-    /// files (which hold no descriptor once sealed) and the partition
-    /// directory. This can fail without anything being lost, for want of a
-    /// descriptor (EMFILE).
+    /// Opens an existing file or directory read-only, to fsync it (index
+    /// files, which hold no descriptor once sealed, and the partition
+    /// directory) or to read it whole ([`read_file`]). This can
+    /// fail without anything being lost, for want of a descriptor (EMFILE).
     fn open_to_sync(&self, path: &Path) -> io::Result<File> {
         File::open(path)
     }
@@ -92,6 +92,19 @@ pub trait Disk: Send + Sync + fmt::Debug {
 /// creations, renames and removals in it are durable.
 pub(crate) fn fsync_dir(disk: &dyn Disk, dir: &Path) -> io::Result<()> {
     disk.sync_dir(dir, &disk.open_to_sync(dir)?)
+}
+
+/// The whole of the file at `path`, read through `disk`; `None` if there is
+/// no such file. Any other failure (out of descriptors, EIO) is the error.
+pub(crate) fn read_file(disk: &dyn Disk, path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let file = match disk.open_to_sync(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = vec![0u8; file.metadata()?.len() as usize];
+    disk.read_at(path, &file, &mut bytes, 0)?;
+    Ok(Some(bytes))
 }
 
 /// `pwritev(2)` until all of `bufs` is written at `position`.

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::{CLEAN_SHUTDOWN, START_OFFSET_FILE};
+use crate::storage::disk::{Disk, read_file};
 use crate::storage::producer::{LEGACY_SNAPSHOT_EXT, SNAPSHOT_EXT};
 use crate::storage::segment::{file_name, parse_file_name};
 use crate::storage::{Error, Result};
@@ -64,13 +65,20 @@ pub(super) fn list_segments(dir: &Path) -> Result<Listing> {
     Ok(listing)
 }
 
-pub(super) fn read_start_offset(dir: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(dir.join(START_OFFSET_FILE)).ok()?;
-    let parsed = text.trim().parse().ok();
+/// The log start offset DeleteRecords persisted, if it did. A file that
+/// cannot be read fails the open: records it moved past would come back.
+pub(super) fn read_start_offset(disk: &dyn Disk, dir: &Path) -> Result<Option<i64>> {
+    let path = dir.join(START_OFFSET_FILE);
+    let Some(bytes) = read_file(disk, &path).map_err(|e| Error::io(&path, e))? else {
+        return Ok(None);
+    };
+    let parsed = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| text.trim().parse().ok());
     if parsed.is_none() {
         tracing::warn!(dir = %dir.display(), "ignoring unreadable {START_OFFSET_FILE}");
     }
-    parsed
+    Ok(parsed)
 }
 
 /// Offsets of the producer snapshots with extension `ext` in `dir`, ascending.

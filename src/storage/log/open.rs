@@ -118,7 +118,7 @@ impl Log {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN);
         let clean = marker.exists();
-        let persisted_start = read_start_offset(dir);
+        let persisted_start = read_start_offset(&*disk, dir)?;
         let seg_config = SegmentConfig::from(&*config);
         crate::storage::clean::finish_interrupted(&*disk, dir)?;
         let listing = list_segments(dir)?;
@@ -225,7 +225,7 @@ impl Log {
             tracing::warn!(dir = %self.dir.display(), start = self.start_offset, end = self.end_offset(), "log ends before its start offset after recovery; restarting it empty there");
             self.truncate_fully(self.start_offset)?;
         }
-        self.load_aborted(txn_indexes);
+        self.load_aborted(txn_indexes)?;
         // After an unclean stop the producer state (and the aborted
         // transactions) are replayed from before the first scanned segment.
         let replay_limit = if clean {

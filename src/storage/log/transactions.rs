@@ -17,6 +17,7 @@ use std::ops::Bound;
 use std::path::PathBuf;
 
 use super::{Log, base_holding};
+use crate::storage::disk::read_file;
 use crate::storage::record::{Admit, BatchHeader};
 use crate::storage::segment::file_name;
 use crate::storage::txn::{self, AbortedTxn};
@@ -125,16 +126,18 @@ impl Log {
         self.dir.join(file_name(base, TXN_INDEX))
     }
 
-    /// Reads the `.txnindex` files found at open (`bases`), of segments that exist.
-    pub(super) fn load_aborted(&mut self, bases: &[i64]) {
+    /// Reads the `.txnindex` files found at open (`bases`), of segments
+    /// that exist. One that cannot be read fails the open: below the
+    /// recovery point nothing would bring its aborts back.
+    pub(super) fn load_aborted(&mut self, bases: &[i64]) -> Result<()> {
         for base in bases.iter().filter(|b| self.segments.contains_key(b)) {
             let path = self.txn_index_of(*base);
-            if let Ok(bytes) = std::fs::read(&path) {
-                for entry in AbortedTxn::decode_all(&bytes) {
-                    self.aborted.insert(entry.last_offset, entry);
-                }
+            let bytes = read_file(&*self.disk, &path).map_err(|e| Error::io(&path, e))?;
+            for entry in AbortedTxn::decode_all(&bytes.unwrap_or_default()) {
+                self.aborted.insert(entry.last_offset, entry);
             }
         }
+        Ok(())
     }
 
     /// Forgets the aborted transactions whose markers are at or past

@@ -160,3 +160,33 @@ fn an_unclean_open_makes_the_txnindex_entries_it_finds_durable() {
         .collect();
     assert_eq!(aborted, [(0, marker)]);
 }
+
+#[test]
+fn a_txnindex_or_start_offset_that_cannot_be_read_fails_the_open_and_loses_nothing() {
+    use crate::storage::testing::{DiskOp, FaultyDisk, transactional_batch};
+    for file in [".txnindex", "log-start-offset"] {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let open = || Log::open_on(dir.path(), small(), 0, 0, disk.unbounded());
+        let mut log = open().unwrap();
+        fill(&mut log, 4, 2, 0);
+        let start = log.end_offset();
+        log.append_transactional(&transactional_batch(7, 0, 0, 3, start), 0)
+            .unwrap();
+        let marker = log.append_marker((7, 0), false, 0, 0).unwrap().base_offset;
+        log.delete_records_before(start).unwrap();
+        log.close().unwrap();
+        // Out of descriptors while the log opens (as a lazy open may be).
+        disk.fail(DiskOp::Open, file, libc::EMFILE);
+        assert!(open().is_err(), "{file}: the open fails");
+        disk.clear();
+        let log = open().unwrap();
+        let aborted: Vec<(i64, i64)> = log
+            .aborted_transactions(0, i64::MAX)
+            .iter()
+            .map(|t| (t.first_offset, t.last_offset))
+            .collect();
+        assert_eq!(aborted, [(start, marker)], "{file}");
+        assert_eq!(log.start_offset(), start, "{file}");
+    }
+}

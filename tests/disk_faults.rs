@@ -396,3 +396,40 @@ async fn a_topic_whose_partition_cannot_be_opened_is_created_whole_or_not_at_all
         vec![(0, "last".to_string())]
     );
 }
+
+#[tokio::test]
+async fn offsets_of_a_partition_that_cannot_be_opened_are_a_storage_error_not_zero() {
+    let disk = FaultyDisk::new();
+    let mut broker = start_broker_on(disk.clone(), |_| {}).await;
+    let topic = unique_topic("unopenable");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    for (i, value) in ["a", "b", "c"].iter().enumerate() {
+        assert_eq!(
+            produce(&mut raw, 9, &topic, 0, one(value)).await,
+            (0, i as i64)
+        );
+    }
+    broker.stop().await;
+    // A marker without the summary the close writes (as an older version
+    // wrote it): the offsets are known only by opening the log, which runs
+    // out of descriptors.
+    let marker = broker.data_dir().join(format!("{topic}-0/.clean-shutdown"));
+    std::fs::write(&marker, b"").expect("marker");
+    disk.fail(DiskOp::Open, &format!("{topic}-0/"), libc::EMFILE);
+    broker.start_again().await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    for timestamp in [-1, -2] {
+        let (code, _, _) = list_offset(&mut raw, 7, &topic, timestamp).await;
+        assert_eq!(code, KAFKA_STORAGE_ERROR, "ListOffsets {timestamp}");
+    }
+    // Descriptors back: the partition opens on its next use.
+    disk.clear();
+    assert_eq!(list_offset(&mut raw, 7, &topic, -1).await, (0, 3, -1));
+    assert_eq!(list_offset(&mut raw, 7, &topic, -2).await, (0, 0, -1));
+    let got = read_back(&broker.bootstrap(), &topic, 0, 3).await;
+    assert_eq!(
+        got,
+        [(0, "a"), (1, "b"), (2, "c")].map(|(o, v)| (o, v.to_string()))
+    );
+}

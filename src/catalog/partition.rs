@@ -30,7 +30,7 @@ use lifecycle::{Unopened, lock};
 pub use read::{FetchSpec, Located};
 
 /// The offsets a partition publishes to waiting fetches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Offsets {
     /// The first offset that can be read.
     pub log_start: i64,
@@ -110,18 +110,18 @@ impl Partition {
 
     /// The current offsets: of a log not opened since its clean close, as
     /// the close recorded them; otherwise the log is opened first if needed.
-    pub fn offsets(&self) -> Offsets {
+    /// A log that cannot be opened (out of descriptors) is
+    /// KAFKA_STORAGE_ERROR, never offsets of 0 a client would act on.
+    pub fn offsets(&self) -> Result<Offsets> {
         if let Some(closed) = self.closed_summary() {
-            return Offsets {
+            return Ok(Offsets {
                 log_start: closed.start_offset,
                 high_watermark: closed.end_offset,
                 last_stable: closed.last_stable_offset,
-            };
+            });
         }
-        if let Err(e) = self.opened() {
-            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "cannot open the log");
-        }
-        *self.offsets.borrow()
+        self.opened()?;
+        Ok(*self.offsets.borrow())
     }
 
     /// A receiver that changes whenever the offsets move, or the partition is

@@ -50,7 +50,7 @@ fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_lo
         let partition = catalog.partition("t", index).unwrap();
         let open = transactional_batch(producer_id, 0, 0, 1, 1);
         partition.append_transactional(&open).unwrap();
-        assert_eq!(partition.offsets().last_stable, 0);
+        assert_eq!(partition.offsets().unwrap().last_stable, 0);
     }
     catalog.close().unwrap();
 
@@ -68,7 +68,7 @@ fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_lo
     // One log opens before the coordinator's recovery ends, one after.
     // (Their offsets open them: each stopped inside a transaction.)
     let first = catalog.partition("t", 0).unwrap();
-    assert_eq!(first.offsets().last_stable, 0);
+    assert_eq!(first.offsets().unwrap().last_stable, 0);
     catalog.abort_leftover_transactions().unwrap();
     assert!(!marker(0).exists() && marker(1).exists());
     let swept = Offsets {
@@ -76,9 +76,13 @@ fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_lo
         high_watermark: 2,
         last_stable: 2,
     };
-    assert_eq!(first.offsets(), swept, "aborted at once: it was open");
+    assert_eq!(
+        first.offsets().unwrap(),
+        swept,
+        "aborted at once: it was open"
+    );
     let second = catalog.partition("t", 1).unwrap();
-    assert_eq!(second.offsets(), swept, "aborted as it opened");
+    assert_eq!(second.offsets().unwrap(), swept, "aborted as it opened");
     catalog.close().unwrap();
 }
 
@@ -126,7 +130,10 @@ fn a_topic_created_again_never_takes_over_a_directory_its_delete_left() {
     let new = catalog
         .create_topic("t", 1, BTreeMap::new(), false)
         .unwrap();
-    assert_eq!(new.partition(0).unwrap().offsets().high_watermark, 0);
+    assert_eq!(
+        new.partition(0).unwrap().offsets().unwrap().high_watermark,
+        0
+    );
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -288,7 +288,7 @@ fn respond(wants: &Wants, wanted: &[Wanted], located: Vec<Result<Located>>) -> A
 fn partition_answer(index: i32, wanted: &Wanted, located: Result<Located>) -> PartitionAnswer {
     let offsets = match (&located, &wanted.partition) {
         (Ok(l), _) => Some(l.offsets),
-        (Err(_), Ok(partition)) => Some(partition.offsets()),
+        (Err(_), Ok(partition)) => partition.offsets().ok(),
         (Err(_), Err(_)) => None,
     };
     let (log_start, high_watermark, last_stable) = offsets.map_or((-1, -1, -1), |o| {

@@ -72,7 +72,7 @@ fn lookup(
     let leader = ctx
         .leads_at(topic, index, epoch)
         .map_err(super::placement::not_led)?;
-    let offsets = partition.offsets();
+    let offsets = partition.offsets()?;
     let latest = if committed {
         offsets.last_stable
     } else {

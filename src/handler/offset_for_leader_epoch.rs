@@ -42,8 +42,13 @@ pub(super) async fn handle(
             match found {
                 Err(e) => r.error_code = e.code(),
                 Ok((partition, leader)) if (0..=leader.epoch).contains(&p.leader_epoch) => {
-                    r.leader_epoch = p.leader_epoch;
-                    r.end_offset = partition.offsets().high_watermark;
+                    match partition.offsets() {
+                        Ok(offsets) => {
+                            r.leader_epoch = p.leader_epoch;
+                            r.end_offset = offsets.high_watermark;
+                        }
+                        Err(e) => r.error_code = e.code(),
+                    }
                 }
                 Ok(_) => {
                     r.leader_epoch = -1;

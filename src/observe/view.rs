@@ -67,7 +67,8 @@ pub(crate) fn topics(catalog: &Catalog) -> Vec<TopicView> {
                 .partitions()
                 .iter()
                 .map(|p| {
-                    let offsets = p.offsets();
+                    // A log that cannot be opened now shows as empty.
+                    let offsets = p.offsets().unwrap_or_default();
                     PartitionView {
                         partition: p.index,
                         log_start_offset: offsets.log_start,
@@ -126,7 +127,8 @@ pub(crate) fn groups(catalog: &Catalog, coordinator: &Coordinator) -> Vec<GroupV
                     let end = catalog
                         .partition(&topic, partition)
                         .ok()
-                        .map(|p| p.offsets().high_watermark);
+                        .and_then(|p| p.offsets().ok())
+                        .map(|o| o.high_watermark);
                     OffsetView {
                         lag: end.map(|e| (e - committed_offset).max(0)),
                         log_end_offset: end,

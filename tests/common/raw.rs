@@ -255,3 +255,29 @@ pub(crate) fn fetch_request(
                 .with_partitions(partitions),
         ])
 }
+
+/// A ListOffsets of partition 0 of `topic` at `timestamp` (-1 latest, -2
+/// earliest): (error code, offset, timestamp).
+pub(crate) async fn list_offset(
+    raw: &mut Raw,
+    version: i16,
+    topic: &str,
+    timestamp: i64,
+) -> (i16, i64, i64) {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(timestamp),
+                ]),
+        ]);
+    let response = raw.call(version, &request).await;
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.offset, p.timestamp)
+}

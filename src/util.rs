@@ -21,12 +21,16 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     file.write_all(contents).map_err(io_err(&tmp))?;
     // DURABILITY: the data reaches the disk before the rename makes it visible.
     file.sync_all().map_err(io_err(&tmp))?;
+    // Opened before the rename: out of descriptors, the write fails while
+    // nothing has changed yet, not once the new file is in place.
+    let dir = match path.parent() {
+        Some(dir) => Some((dir, std::fs::File::open(dir).map_err(io_err(dir))?)),
+        None => None,
+    };
     std::fs::rename(&tmp, path).map_err(io_err(path))?;
-    if let Some(dir) = path.parent() {
+    if let Some((dir, handle)) = dir {
         // DURABILITY: fsync the directory so the rename survives a crash.
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
+        handle.sync_all().map_err(io_err(dir))?;
     }
     Ok(())
 }

@@ -311,10 +311,15 @@ impl Catalog {
         let (next, limit) = &mut *ids;
         if *next >= *limit {
             let path = self.data_dir.join(PRODUCER_IDS_FILE);
-            let stored = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .unwrap_or(0);
+            // Only a missing file starts from 0: one that cannot be read
+            // would hand out ids again.
+            let stored = match std::fs::read_to_string(&path) {
+                Ok(text) => text.trim().parse::<i64>().map_err(|_| {
+                    Error::Config(format!("{}: not a producer id: {text:?}", path.display()))
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) => return Err(io_err(&path)(e)),
+            };
             let start = stored.max(*limit);
             // DURABILITY: reserve the block on disk before handing out any id from it.
             write_atomically(&path, (start + PRODUCER_ID_BLOCK).to_string().as_bytes())?;

@@ -39,6 +39,22 @@ fn producer_ids_are_not_reused_after_restart() {
 }
 
 #[test]
+fn producer_ids_are_refused_rather_than_reused_when_their_file_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    let first = catalog.next_producer_id().unwrap();
+    drop(catalog);
+    // Unreadable as text (a read error that is not NotFound, and one
+    // root gets too).
+    let file = dir.path().join(PRODUCER_IDS_FILE);
+    std::fs::write(&file, [0xff, 0xfe]).unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    assert!(catalog.next_producer_id().is_err());
+    std::fs::write(&file, format!("{}\n", first + 1000)).unwrap();
+    assert_eq!(catalog.next_producer_id().unwrap(), first + 1000);
+}
+
+#[test]
 fn a_start_and_retention_read_no_partition_and_leftover_transactions_abort_as_logs_open() {
     use crate::storage::testing::transactional_batch;
     let dir = tempfile::tempdir().unwrap();

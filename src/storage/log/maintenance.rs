@@ -6,6 +6,7 @@ use std::ops::Bound;
 use super::{
     Log, SNAPSHOTS_KEPT, START_OFFSET_FILE, base_holding, list_snapshots, remove_snapshot, sync_dir,
 };
+use crate::storage::disk::read_file;
 use crate::storage::producer::ProducerStates;
 use crate::storage::producer::{LEGACY_SNAPSHOT_EXT, SNAPSHOT_EXT};
 use crate::storage::segment::{Segment, SegmentConfig};
@@ -222,11 +223,19 @@ impl Log {
             file.sync_all()
         };
         write().map_err(|e| Error::io(&tmp, e))?;
+        // Opened before the rename: out of descriptors, DeleteRecords fails
+        // with nothing changed, not with the new start already in place.
+        let dir = self
+            .disk
+            .open_to_sync(&self.dir)
+            .map_err(|e| Error::io(&self.dir, e))?;
         self.disk
             .rename(&tmp, &path)
             .map_err(|e| Error::io(&path, e))?;
         // DURABILITY: the rename must survive a crash before segments are deleted.
-        sync_dir(&*self.disk, &self.dir)
+        self.disk
+            .sync_dir(&self.dir, &dir)
+            .map_err(|e| Error::io(&self.dir, e))
     }
 
     /// Removes the producer snapshots taken past `end`: they describe
@@ -301,10 +310,10 @@ impl Log {
             let path = self
                 .dir
                 .join(crate::storage::segment::file_name(snapshot, ext));
-            if let Some(loaded) = std::fs::read(&path)
-                .ok()
-                .and_then(|b| ProducerStates::decode(&b))
-            {
+            // One that cannot be read fails the open: falling back to an
+            // older one loses the producers whose records are gone since.
+            let bytes = read_file(&*self.disk, &path).map_err(|e| Error::io(&path, e))?;
+            if let Some(loaded) = bytes.and_then(|b| ProducerStates::decode(&b)) {
                 states = loaded;
                 from = from.max(snapshot);
                 break;

@@ -190,3 +190,42 @@ fn a_txnindex_or_start_offset_that_cannot_be_read_fails_the_open_and_loses_nothi
         assert_eq!(log.start_offset(), start, "{file}");
     }
 }
+
+#[test]
+fn a_producer_snapshot_that_cannot_be_read_fails_the_open_and_loses_no_producer() {
+    use crate::storage::testing::{DiskOp, FaultyDisk, batch_with_producer};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let open = || Log::open_on(dir.path(), small(), 0, 0, disk.unbounded());
+    let mut log = open().unwrap();
+    log.append(&batch_with_producer(9, 0, 0, 3, 0), 0).unwrap();
+    fill(&mut log, 20, 2, 0);
+    // Its records gone, only the snapshot the close writes knows producer 9.
+    log.delete_records_before(log.end_offset()).unwrap();
+    log.close().unwrap();
+    disk.fail(DiskOp::Open, ".sluice-producers", libc::EMFILE);
+    assert!(open().is_err(), "the open fails");
+    disk.clear();
+    let log = open().unwrap();
+    assert_eq!(log.producer_state(9), Some((0, 2)));
+}
+
+#[test]
+fn a_delete_records_out_of_descriptors_moves_no_start_offset_even_after_a_restart() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let open = || Log::open_on(dir.path(), small(), 0, 0, disk.unbounded());
+    let mut log = open().unwrap();
+    fill(&mut log, 20, 2, 0);
+    let all = read_all(&log);
+    // No descriptor to fsync the directory with.
+    disk.fail(DiskOp::Open, &dir.path().to_string_lossy(), libc::EMFILE);
+    assert!(log.delete_records_before(10).is_err());
+    disk.clear();
+    assert_eq!(log.start_offset(), 0);
+    log.close().unwrap();
+    let log = open().unwrap();
+    assert_eq!(log.start_offset(), 0, "the start came back moved");
+    assert!(read_all(&log) == all, "every record is still there");
+}

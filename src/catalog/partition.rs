@@ -219,12 +219,16 @@ impl Partition {
     /// callers share one fsync. A failed fsync fails the partition for good
     /// (KAFKA_STORAGE_ERROR until restart).
     pub async fn sync_through(&self, offset: i64) -> Result<()> {
+        self.check_live()?;
         // A log not opened since the start has nothing unsynced.
         let Some(log) = self.log.get() else {
             return Ok(());
         };
         let what = || format!("{}-{}", self.topic, self.index);
-        self.flush.sync_through(|| lock(log), offset, what).await
+        let synced = self.flush.sync_through(|| lock(log), offset, what).await;
+        // Deleted while it ran: its files went with the directory.
+        self.check_live()?;
+        synced
     }
 
     /// fsyncs everything appended so far, holding the log lock throughout:

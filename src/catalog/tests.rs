@@ -271,4 +271,14 @@ fn an_operation_that_takes_the_log_after_a_delete_began_is_refused() {
         ),
         "{refused}"
     );
+    // A produce's group-commit fsync too (flush = "always").
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let refused = runtime.block_on(partition.sync_through(0)).unwrap_err();
+    assert_eq!(
+        refused.code(),
+        ResponseError::UnknownTopicOrPartition.code(),
+        "{refused}"
+    );
 }

@@ -161,6 +161,11 @@ impl Sessions {
     /// Applies `req` to the sessions and says what to fetch (taking its
     /// partitions, and those it forgets).
     pub(super) fn begin(&self, req: &mut Fetch) -> Plan {
+        self.begin_at(req, Instant::now())
+    }
+
+    /// [`Sessions::begin`] at `now`.
+    fn begin_at(&self, req: &mut Fetch, now: Instant) -> Plan {
         let asked = std::mem::take(&mut req.topics);
         // No session (id 0 is never given out; before v7 a request has none):
         // nothing to look up.
@@ -171,7 +176,7 @@ impl Sessions {
             };
         }
         let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
-        let busy_until = Instant::now() + wait.min(super::MAX_WAIT);
+        let busy_until = now + wait.min(super::MAX_WAIT);
         let mut sessions = self.lock();
         match (req.session_id, req.session_epoch) {
             // No session, or closing one: a full fetch without a session.
@@ -185,7 +190,8 @@ impl Sessions {
             // (Re)starting a session.
             (id, 0) => {
                 sessions.remove(&id);
-                let session_id = self.create(&mut sessions, &asked, (req.uses_ids, busy_until));
+                let session_id =
+                    self.create(&mut sessions, &asked, (req.uses_ids, now, busy_until));
                 Plan::Full {
                     session_id,
                     wants: asked,
@@ -225,12 +231,12 @@ impl Sessions {
         &self,
         sessions: &mut HashMap<i32, Session>,
         asked: &Wants,
-        (uses_ids, busy_until): (bool, Instant),
+        (uses_ids, now, busy_until): (bool, Instant, Instant),
     ) -> i32 {
         if sessions.len() >= self.slots {
             let stale = sessions
                 .iter()
-                .filter(|(_, s)| s.last_used.elapsed() >= EVICTABLE_AFTER)
+                .filter(|(_, s)| now.saturating_duration_since(s.last_used) >= EVICTABLE_AFTER)
                 .min_by_key(|(_, s)| s.last_used)
                 .map(|(id, _)| *id);
             match stale {
@@ -410,37 +416,41 @@ mod tests {
         }
     }
 
-    /// Opens a session of one topic, waiting up to `max_wait_ms`, then makes
-    /// it look `aged` older; its id.
-    fn opened_then_aged(sessions: &Sessions, max_wait_ms: i32, aged: Duration) -> i32 {
+    /// Opens a session of one topic that waits up to `max_wait_ms`.
+    fn opened(sessions: &Sessions, max_wait_ms: i32) {
         let frame = Bytes::from_static(b"topic");
         let mut request = fetch(0, 0, asked(name_in(&frame)));
         request.max_wait_ms = max_wait_ms;
-        let Plan::Full { session_id, .. } = sessions.begin(&mut request) else {
-            panic!("a full fetch");
-        };
-        let mut all = sessions.lock();
-        let session = all.get_mut(&session_id).expect("opened");
-        session.last_used = session.last_used.checked_sub(aged).expect("uptime");
-        session_id
+        assert!(
+            matches!(sessions.begin(&mut request), Plan::Full { session_id, .. } if session_id != 0)
+        );
     }
 
-    fn opens_a_session(sessions: &Sessions) -> bool {
+    /// Whether a new session can be opened `later`.
+    fn opens_a_session(sessions: &Sessions, later: Duration) -> bool {
         let frame = Bytes::from_static(b"other");
         let mut request = fetch(0, 0, asked(name_in(&frame)));
-        matches!(sessions.begin(&mut request), Plan::Full { session_id, .. } if session_id != 0)
+        let plan = sessions.begin_at(&mut request, Instant::now() + later);
+        matches!(plan, Plan::Full { session_id, .. } if session_id != 0)
     }
 
     #[test]
     fn a_full_cache_evicts_a_session_idle_long_enough_but_not_one_still_long_polling() {
-        let aged = EVICTABLE_AFTER + Duration::from_secs(1);
-        // Its answer went out that long ago: it makes room.
+        let later = EVICTABLE_AFTER + Duration::from_secs(1);
+        // Its answer went out that long before: it makes room.
         let sessions = Sessions::new(1);
-        opened_then_aged(&sessions, 500, aged);
-        assert!(opens_a_session(&sessions));
+        opened(&sessions, 500);
+        assert!(
+            !opens_a_session(&sessions, Duration::ZERO),
+            "the cache is full"
+        );
+        assert!(opens_a_session(&sessions, later));
         // Its request may still wait 200 s, and has waited only that long.
         let sessions = Sessions::new(1);
-        opened_then_aged(&sessions, 200_000, aged);
-        assert!(!opens_a_session(&sessions), "evicted while it long-polls");
+        opened(&sessions, 200_000);
+        assert!(
+            !opens_a_session(&sessions, later),
+            "evicted while it long-polls"
+        );
     }
 }

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use kafka_protocol::ResponseError;
+
 use super::Catalog;
 use crate::error::Result;
 use crate::util::write_atomically;
@@ -88,9 +90,14 @@ impl Catalog {
         let mut all_done = true;
         for topic in self.topics() {
             for partition in topic.partitions() {
-                if let Err(e) = partition.flush_rolled().await {
-                    tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "sync of a rolled segment failed");
-                    all_done = false;
+                match partition.flush_rolled().await {
+                    Ok(()) => {}
+                    // Deleted while this pass went round: nothing to sync.
+                    Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => {}
+                    Err(e) => {
+                        tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "sync of a rolled segment failed");
+                        all_done = false;
+                    }
                 }
             }
         }

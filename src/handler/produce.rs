@@ -115,15 +115,21 @@ fn append_all(
 
 type TopicResults = Vec<(TopicName, Vec<(i32, Result<AppendInfo>)>)>;
 
-/// Replaces a partition's success with `e` (its fsync failed).
+/// Replaces a partition's success with `e` (its fsync failed, or its topic
+/// was deleted meanwhile).
 fn fail_partition(results: &mut TopicResults, partition: &Partition, e: &Error) {
+    let code = if e.code() == ResponseError::UnknownTopicOrPartition.code() {
+        ResponseError::UnknownTopicOrPartition
+    } else {
+        ResponseError::KafkaStorageError
+    };
     for (name, partitions) in results.iter_mut() {
         if name.as_str() != partition.topic {
             continue;
         }
         for (index, result) in partitions.iter_mut() {
             if *index == partition.index && result.is_ok() {
-                *result = Err(Error::api(ResponseError::KafkaStorageError, e.message()));
+                *result = Err(Error::api(code, e.message()));
             }
         }
     }

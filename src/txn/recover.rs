@@ -43,7 +43,10 @@ fn append_markers(
         if !open {
             continue;
         }
-        let info = partition.append_marker((meta.producer_id, meta.epoch), commit)?;
+        let info = match partition.append_marker((meta.producer_id, meta.epoch), commit) {
+            Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => continue,
+            other => other?,
+        };
         written.push((partition, info.last_offset));
     }
     Ok(written)
@@ -58,7 +61,11 @@ pub(super) async fn write_markers(
 ) -> Result<()> {
     for (partition, offset) in append_markers(catalog, meta, commit)? {
         if durable {
-            partition.sync_through(offset).await?;
+            match partition.sync_through(offset).await {
+                // Deleted meanwhile: nothing to end there.
+                Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => {}
+                other => other?,
+            }
         }
     }
     Ok(())

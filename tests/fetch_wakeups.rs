@@ -82,3 +82,28 @@ async fn a_produce_wakes_only_the_fetch_parked_on_its_partition() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_fetch_asking_for_no_bytes_still_waits_for_a_record() {
+    let broker = start_broker().await;
+    let topic = unique_topic("wakeups-no-bytes");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    // max_bytes 0, min_bytes 1: parked until a record comes (KIP-74 then
+    // gives its first batch whole), not answered empty at once.
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let request = fetch_request(&topic, &[0], 0, 60_000).with_max_bytes(0);
+    let (correlation_id, payload) = raw.encode(FETCH_VERSION, &request);
+    raw.send_frame(&payload).await;
+    // Answered at once, the answer would be here well within this.
+    assert!(
+        raw.is_silent_for(Duration::from_millis(300)).await,
+        "answered empty"
+    );
+    let mut producer = Raw::connect(&broker.bootstrap()).await;
+    let records = batch(&[record(0, 1_700_000_000_000, Some("k"), Some("late"))]);
+    assert_eq!(produce(&mut producer, 9, &topic, 0, records).await, (0, 0));
+    assert_eq!(
+        answer(&mut raw, correlation_id).await,
+        (1, vec!["late".to_string()])
+    );
+}

@@ -73,8 +73,9 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let mut located = seen_and_located(&mut watches, &wanted, &body);
     loop {
         let bytes: usize = located.iter().flatten().map(Located::len).sum();
-        // An answer holds at most max_bytes: min_bytes counts up to that.
-        let done = bytes >= body.min_bytes.clamp(0, body.max_bytes) as usize
+        // An answer holds at most max_bytes: min_bytes counts up to that
+        // (and a max_bytes of 0 still waits for a byte, as in Kafka).
+        let done = bytes >= body.min_bytes.max(0).min(body.max_bytes.max(1)) as usize
             || answers_at_once(&wanted, &located)
             || ctx.stop.is_set()
             || Instant::now() >= deadline;

@@ -315,7 +315,11 @@ impl Catalog {
             // would hand out ids again.
             let stored = match std::fs::read_to_string(&path) {
                 Ok(text) => text.trim().parse::<i64>().map_err(|_| {
-                    Error::Config(format!("{}: not a producer id: {text:?}", path.display()))
+                    let damaged = std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not a producer id: {text:?}"),
+                    );
+                    io_err(&path)(damaged)
                 })?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
                 Err(e) => return Err(io_err(&path)(e)),

@@ -282,7 +282,7 @@ impl Log {
             .sync()
             .map_err(|e| Error::io(e.path, e.error))?;
         self.active_mut()?.sync()?;
-        self.write_snapshot(end)?;
+        self.write_snapshot(end, true)?;
         marker::write(
             &self.dir,
             &ClosedLog {

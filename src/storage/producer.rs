@@ -248,12 +248,25 @@ impl ProducerStates {
             .then_some(ProducerStates { producers, ongoing })
     }
 
-    /// Writes the snapshot for `offset` atomically (temp file + rename). Not
-    /// fsynced: a torn snapshot fails its CRC and an older one is used.
-    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<()> {
+    /// Writes the snapshot for `offset` atomically: a temp file renamed into
+    /// place. With `durable` (a clean close, whose directory fsync follows)
+    /// the temp file is fsynced first, so that a power loss after the close
+    /// leaves the whole file, not an empty one: an older snapshot would then
+    /// be used, losing the producers whose records were deleted since. A
+    /// roll's snapshot is not (a torn one fails its CRC, and the unclean
+    /// open replays from an older one).
+    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64, durable: bool) -> Result<()> {
         let path = dir.join(file_name(offset, SNAPSHOT_EXT));
         let tmp = dir.join(file_name(offset, SNAPSHOT_TMP_EXT));
-        std::fs::write(&tmp, self.encode()).map_err(|e| Error::io(&tmp, e))?;
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, &self.encode())?;
+            if durable {
+                file.sync_data()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
     }
 }

@@ -171,10 +171,15 @@ pub(crate) fn rewrite(disk: &dyn Disk, path: &Path, entries: &[u8]) -> io::Resul
     disk.set_len(&new, &file, 0)?;
     disk.write_at(&new, &file, &[io::IoSlice::new(entries)], 0)?;
     disk.sync(&new, &file)?;
+    // Opened before the rename, so that running out of descriptors changes nothing.
+    let dir = match path.parent() {
+        Some(dir) => Some((dir, disk.open_to_sync(dir)?)),
+        None => None,
+    };
     disk.rename(&new, path)?;
     // DURABILITY: after a clean stop nothing corrects an entry that came back.
-    match path.parent() {
-        Some(dir) => fsync_dir(disk, dir),
+    match dir {
+        Some((dir, handle)) => disk.sync_dir(dir, &handle),
         None => Ok(()),
     }
 }

@@ -174,7 +174,7 @@ impl Log {
         // the next sync fsyncs (see `Log::sync_target`): not on this path.
         self.created += 1;
         self.segments.insert(end, Box::new(segment));
-        if let Err(e) = self.write_snapshot(end) {
+        if let Err(e) = self.write_snapshot(end, false) {
             tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write producer snapshot");
         }
         Ok(())

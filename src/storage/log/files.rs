@@ -84,10 +84,8 @@ pub(super) fn read_start_offset(disk: &dyn Disk, dir: &Path) -> Result<Option<i6
 /// Offsets of the producer snapshots with extension `ext` in `dir`, ascending.
 pub(super) fn list_snapshots(dir: &Path, ext: &str) -> Result<Vec<i64>> {
     let mut offsets = Vec::new();
-    for entry in std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .flatten()
-    {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
         if let Some((offset, found)) = parse_file_name(&entry.file_name().to_string_lossy())
             && found == ext
         {

@@ -225,10 +225,10 @@ impl Log {
         write().map_err(|e| Error::io(&tmp, e))?;
         // Opened before the rename: out of descriptors, DeleteRecords fails
         // with nothing changed, not with the new start already in place.
-        let dir = self
-            .disk
-            .open_to_sync(&self.dir)
-            .map_err(|e| Error::io(&self.dir, e))?;
+        let dir = self.disk.open_to_sync(&self.dir).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(&self.dir, e)
+        })?;
         self.disk
             .rename(&tmp, &path)
             .map_err(|e| Error::io(&path, e))?;
@@ -264,9 +264,10 @@ impl Log {
 
     /// Writes the producer snapshot for `offset` and keeps only the newest
     /// few. The directory is listed once (removing snapshots under their old
-    /// name too); later writes, one per roll, go by the offsets kept in memory.
-    pub(super) fn write_snapshot(&mut self, offset: i64) -> Result<()> {
-        self.producers.write_snapshot(&self.dir, offset)?;
+    /// name too); later writes, one per roll, go by the offsets kept in
+    /// memory. `durable`: fsynced (see [`ProducerStates::write_snapshot`]).
+    pub(super) fn write_snapshot(&mut self, offset: i64, durable: bool) -> Result<()> {
+        self.producers.write_snapshot(&self.dir, offset, durable)?;
         let mut snapshots = match self.snapshots.take() {
             Some(known) => known,
             None => {

@@ -106,7 +106,7 @@ pub struct Config {
     /// across all connections. Beyond it the broker stops reading sockets.
     pub queued_max_request_bytes: u64,
     /// `connections.max.idle.ms`: a connection silent this long, or whose
-    /// client takes no reply for this long, is closed.
+    /// client takes no byte of a reply for this long, is closed.
     pub connections_max_idle_ms: u64,
     /// Once the broker stops, how long a connection's unsent replies may
     /// take to go out before it is closed without them (Sluice's own).

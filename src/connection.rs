@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -37,6 +38,21 @@ pub(crate) struct FrameWriter {
     stream: Sink,
     /// Small chunks gathered into one write.
     buf: Vec<u8>,
+    sent: Progress,
+}
+
+/// Bytes a [`FrameWriter`] has handed to its socket so far, readable while
+/// a write is under way: whether a slow client still takes bytes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Where answers go: a plain socket can take file ranges with `sendfile`.
@@ -135,6 +151,7 @@ impl Connection {
             writer: FrameWriter {
                 stream: write,
                 buf: Vec::new(),
+                sent: Progress::default(),
             },
         }
     }
@@ -169,7 +186,9 @@ impl FrameWriter {
                 Chunk::File(range) => {
                     self.write_buffered().await?;
                     let sent = match &self.stream {
-                        Sink::Tcp(socket) => send::file_range(socket.as_ref(), range).await?,
+                        Sink::Tcp(socket) => {
+                            send::file_range(socket.as_ref(), range, &self.sent).await?
+                        }
                         Sink::Other(_) => false,
                     };
                     if !sent {
@@ -200,11 +219,24 @@ impl FrameWriter {
         written
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &mut self.stream {
-            Sink::Tcp(socket) => socket.write_all(bytes).await,
-            Sink::Other(stream) => stream.write_all(bytes).await,
+    /// What has gone out so far, to watch while a write is under way.
+    pub(crate) fn progress(&self) -> Progress {
+        self.sent.clone()
+    }
+
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = match &mut self.stream {
+                Sink::Tcp(socket) => socket.write(bytes).await?,
+                Sink::Other(stream) => stream.write(bytes).await?,
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.sent.add(n);
+            bytes = &bytes[n..];
         }
+        Ok(())
     }
 
     /// Reads `range` in pieces and writes them (TLS, or a file `sendfile`

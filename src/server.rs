@@ -303,7 +303,8 @@ fn frame_limit(ctx: &Context, session: &Session) -> u32 {
 /// neither hold its connection (and the segment files of its queued
 /// answers) for ever nor keep the broker from stopping.
 struct WriteLimits {
-    /// One reply that takes longer closes the connection.
+    /// A reply that takes nothing of the client for this long closes the
+    /// connection.
     idle: Duration,
     /// Once `stop` is set, replies not out this much later are dropped with
     /// the connection.
@@ -334,23 +335,29 @@ async fn write_replies(
                 }
             },
         };
+        let progress = writer.progress();
         let mut write = pin!(writer.write_parts(&parts));
         // Most replies go out at once; only one that waits on the client
         // arms a timer (one per reply would cost idle long-pollers).
         let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
         let written = match first {
             Poll::Ready(written) => written,
-            Poll::Pending => tokio::select! {
-                written = tokio::time::timeout(limits.idle, write) => match written {
-                    Ok(written) => written,
-                    Err(_) => {
-                        tracing::info!(%peer, "closing connection: the client took no reply for connections_max_idle_ms");
-                        break;
+            // Closed once a whole idle period passes with no byte taken, or
+            // the stop is old enough.
+            Poll::Pending => loop {
+                let before = progress.get();
+                tokio::select! {
+                    written = write.as_mut() => break written,
+                    () = tokio::time::sleep(limits.idle) => {
+                        if progress.get() == before {
+                            tracing::info!(%peer, "closing connection: the client took nothing of its reply for connections_max_idle_ms");
+                            return;
+                        }
                     }
-                },
-                () = &mut cut => {
-                    tracing::info!(%peer, "closing connection: its replies were not out within shutdown_reply_timeout_ms of the stop");
-                    break;
+                    () = cut.as_mut() => {
+                        tracing::info!(%peer, "closing connection: its replies were not out within shutdown_reply_timeout_ms of the stop");
+                        return;
+                    }
                 }
             },
         };

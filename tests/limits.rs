@@ -276,7 +276,7 @@ async fn a_fetch_answer_stays_within_fetch_max_bytes_whatever_the_client_asks() 
 /// read its first four bytes: the rest cannot fit the broker's send buffer
 /// (4 MiB at most on Linux's defaults) and the client's receive buffer (set
 /// to 64 KiB), so the broker's write of it waits on the client.
-async fn fetching_without_reading(bootstrap: &str) -> (tokio::net::TcpStream, String) {
+async fn fetching_without_reading(bootstrap: &str) -> (tokio::net::TcpStream, String, usize) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let topic = unique_topic("unread");
     create_topic(bootstrap, &topic, 1, &[]).await;
@@ -301,8 +301,9 @@ async fn fetching_without_reading(bootstrap: &str) -> (tokio::net::TcpStream, St
         .await
         .expect("the answer begins")
         .expect("read");
-    assert!(i32::from_be_bytes(size) > 24_000_000, "an answer of 24 MB");
-    (stream, topic)
+    let size = i32::from_be_bytes(size) as usize;
+    assert!(size > 24_000_000, "an answer of 24 MB");
+    (stream, topic, size)
 }
 
 /// Descriptors this process holds on files of `topic`, deleted ones too.
@@ -318,7 +319,7 @@ fn open_files_of(topic: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_takes_no_reply_is_closed_after_the_idle_time() {
     let broker = start_broker_with(|c| c.connections_max_idle_ms = 1_000).await;
-    let (stalled, topic) = fetching_without_reading(&broker.bootstrap()).await;
+    let (stalled, topic, _) = fetching_without_reading(&broker.bootstrap()).await;
     let deleted = admin(&broker.bootstrap())
         .delete_topics(&[&topic], &admin_opts())
         .await
@@ -340,8 +341,28 @@ async fn a_client_that_takes_no_reply_is_closed_after_the_idle_time() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_takes_no_reply_does_not_hold_the_stop() {
     let mut broker = start_broker_with(|c| c.shutdown_reply_timeout_ms = 100).await;
-    let (stalled, _) = fetching_without_reading(&broker.bootstrap()).await;
+    let (stalled, ..) = fetching_without_reading(&broker.bootstrap()).await;
     let stop = tokio::time::timeout(WAIT, broker.try_stop()).await;
     assert!(matches!(stop, Ok(Ok(()))), "the broker stopped: {stop:?}");
     drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_reads_slowly_gets_its_whole_reply_however_long_it_takes() {
+    use tokio::io::AsyncReadExt;
+    let broker = start_broker_with(|c| c.connections_max_idle_ms = 2_000).await;
+    let (mut slow, _, size) = fetching_without_reading(&broker.bootstrap()).await;
+    // 1 MiB every 200 ms: about 5 s in all, more than the idle time, but
+    // never a pause near it.
+    let mut piece = vec![0u8; 1 << 20];
+    let mut got = 0;
+    while got < size {
+        let n = piece.len().min(size - got);
+        tokio::time::timeout(WAIT, slow.read_exact(&mut piece[..n]))
+            .await
+            .expect("the reply goes on")
+            .unwrap_or_else(|e| panic!("closed after {got} of {size} bytes: {e}"));
+        got += n;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -6,12 +6,17 @@ use std::io;
 
 use tokio::net::TcpStream;
 
-use super::FileRange;
+use super::{FileRange, Progress};
 
-/// Sends all of `range` to `socket`, waiting whenever the socket is full;
-/// false when nothing was sent because `sendfile` cannot be used here.
+/// Sends all of `range` to `socket`, waiting whenever the socket is full
+/// and counting what goes out in `progress`; false when nothing was sent
+/// because `sendfile` cannot be used here.
 #[cfg(target_os = "linux")]
-pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Result<bool> {
+pub(super) async fn file_range(
+    socket: &TcpStream,
+    range: &FileRange,
+    progress: &Progress,
+) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     use tokio::io::Interest;
 
@@ -30,7 +35,10 @@ pub(super) async fn file_range(socket: &TcpStream, range: &FileRange) -> io::Res
                     "the file ended before the range to send",
                 ));
             }
-            Ok(n) => position += n as u64,
+            Ok(n) => {
+                position += n as u64;
+                progress.add(n);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e)
                 if position == range.position
@@ -73,6 +81,6 @@ fn sendfile(
 
 /// Elsewhere the connection reads and writes the range itself.
 #[cfg(not(target_os = "linux"))]
-pub(super) async fn file_range(_: &TcpStream, _: &FileRange) -> io::Result<bool> {
+pub(super) async fn file_range(_: &TcpStream, _: &FileRange, _: &Progress) -> io::Result<bool> {
     Ok(false)
 }

@@ -21,11 +21,13 @@ async fn served(raw: &mut Raw) -> bool {
     frame.len() >= 4 && i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) == id
 }
 
+/// An ApiVersions v0 request frame: size 10, api key 18, version 0,
+/// correlation id 1, null client id.
+const API_VERSIONS_V0: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+
 /// Connects until an ApiVersions v0 is answered (not closed), within `WAIT`.
 async fn connect_until_served(bootstrap: &str) -> tokio::net::TcpStream {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // size 10, api key 18, version 0, correlation id 1, null client id.
-    const API_VERSIONS_V0: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
     let deadline = Instant::now() + WAIT;
     loop {
         let mut stream = tokio::net::TcpStream::connect(bootstrap)
@@ -349,7 +351,7 @@ async fn a_client_that_takes_no_reply_does_not_hold_the_stop() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_reads_slowly_gets_its_whole_reply_however_long_it_takes() {
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let broker = start_broker_with(|c| c.connections_max_idle_ms = 2_000).await;
     let (mut slow, _, size) = fetching_without_reading(&broker.bootstrap()).await;
     // 1 MiB every 200 ms: about 5 s in all, more than the idle time, but
@@ -365,4 +367,11 @@ async fn a_client_that_reads_slowly_gets_its_whole_reply_however_long_it_takes()
         got += n;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Taking the reply kept the connection in use: it still answers.
+    slow.write_all(&API_VERSIONS_V0).await.expect("send");
+    let mut size = [0u8; 4];
+    tokio::time::timeout(WAIT, slow.read_exact(&mut size))
+        .await
+        .expect("an answer")
+        .expect("the connection is still open");
 }

@@ -49,6 +49,10 @@ pub(super) fn list_segments(dir: &Path) -> Result<Listing> {
                 let _ = std::fs::remove_file(entry.path());
             }
             _ if name == CLEAN_SHUTDOWN || name == START_OFFSET_FILE => {}
+            // Left by a crash, or a failed DeleteRecords, before its rename.
+            _ if name.strip_suffix(".tmp") == Some(START_OFFSET_FILE) => {
+                let _ = std::fs::remove_file(entry.path());
+            }
             _ => {
                 tracing::warn!(path = %entry.path().display(), "ignoring unknown file in partition directory")
             }

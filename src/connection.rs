@@ -41,17 +41,40 @@ pub(crate) struct FrameWriter {
     sent: Progress,
 }
 
-/// Bytes a [`FrameWriter`] has handed to its socket so far, readable while
-/// a write is under way: whether a slow client still takes bytes.
+/// Bytes a [`FrameWriter`] has handed to its socket so far, and when it last
+/// did, readable while a write is under way: whether a slow client still
+/// takes bytes, and when the connection was last active.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Progress(Arc<AtomicU64>);
+pub(crate) struct Progress(Arc<Sent>);
+
+#[derive(Debug, Default)]
+struct Sent {
+    bytes: AtomicU64,
+    /// Nanoseconds from [`since`] to the last write; 0 before the first.
+    last: AtomicU64,
+}
+
+/// The origin of [`Sent::last`].
+fn since() -> std::time::Instant {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
+}
 
 impl Progress {
     fn add(&self, n: usize) {
-        self.0.fetch_add(n as u64, Ordering::Relaxed);
+        self.0.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let at = since().elapsed().as_nanos().max(1) as u64;
+        self.0.last.store(at, Ordering::Relaxed);
     }
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.bytes.load(Ordering::Relaxed)
+    }
+    /// When bytes last went out, if they ever did.
+    pub(crate) fn last_at(&self) -> Option<std::time::Instant> {
+        match self.0.last.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(since() + std::time::Duration::from_nanos(at)),
+        }
     }
 }
 

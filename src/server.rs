@@ -263,8 +263,7 @@ async fn next_frame(
         return None;
     }
     let idle = Duration::from_millis(ctx.config.connections_max_idle_ms);
-    let mut waiting_since = Instant::now();
-    let mut seen = sent.get();
+    let waiting_since = Instant::now();
     let read = reader.read_frame(frame_limit(ctx, session));
     tokio::pin!(read);
     let read = loop {
@@ -274,11 +273,10 @@ async fn next_frame(
             read = &mut read => break read,
             _ = &mut timer => {
                 // A client still taking a long reply is not idle.
-                if sent.get() != seen {
-                    seen = sent.get();
-                    waiting_since = Instant::now();
-                }
-                let due = waiting_since + idle;
+                let active = sent
+                    .last_at()
+                    .map_or(waiting_since, |at| Instant::from_std(at).max(waiting_since));
+                let due = active + idle;
                 if Instant::now() >= due {
                     tracing::debug!(%peer, "closing idle connection");
                     return None;

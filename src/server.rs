@@ -177,11 +177,11 @@ async fn serve(
     }
     session.stop = stop.clone();
     let replies = pipeline::Queue::new(PIPELINE_DEPTH);
+    // Replies going out count as activity for the reader's idle time too.
+    let sent = conn.writer.progress();
     // Pinned here, so that each half is stored once in the connection's
     // task: passed by value to `both` and on to `select!`, they were stored
     // three times over (this future was 20.1 KiB; the whole task is now 3.7).
-    // Replies going out count as activity for the reader's idle time too.
-    let sent = conn.writer.progress();
     let reader = pin!(read_requests(
         (conn.reader, sent),
         (peer, session),

@@ -193,8 +193,10 @@ async fn serve(
         after_stop: Duration::from_millis(ctx.config.shutdown_reply_timeout_ms),
         stop,
     };
-    let writer = pin!(write_replies(conn.writer, peer, replies.writer(), limits));
-    let served = pipeline::both(reader, writer);
+    // On the heap, apart from the task: inline, it took the task past 4 KiB
+    // and into the allocator's next size class, 1 KiB more per connection.
+    let mut writer = Box::pin(write_replies(conn.writer, peer, replies.writer(), limits));
+    let served = pipeline::both(reader, writer.as_mut());
     match kill {
         // A test cluster's node going down drops whatever the connection
         // was doing (reading, handling, writing), and its socket.
@@ -327,12 +329,9 @@ async fn write_replies(
     replies: pipeline::Writer<'_, (Frame, Reply)>,
     limits: WriteLimits,
 ) {
-    // Polled until it ends, and never after: the loop ends with it.
-    let mut cut = pin!(async {
-        limits.stop.wait().await;
-        tokio::time::sleep(limits.after_stop).await;
-    });
     let progress = writer.progress();
+    // Set by the first reply that waits on the client after the stop.
+    let mut cut_at = None;
     while let Some((frame, reply)) = replies.recv().await {
         let parts = match reply {
             Reply::Frame(parts) => parts,
@@ -345,37 +344,12 @@ async fn write_replies(
                 }
             },
         };
-        let mut write = pin!(writer.write_parts(&parts));
-        // Most replies go out at once; only one that waits on the client
-        // arms a timer (one per reply would cost idle long-pollers).
-        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
-        let written = match first {
-            Poll::Ready(written) => written,
-            // Closed once the client has taken no byte for the idle time
-            // (looked at in quarters of it, so within 1.25 times it), or the
-            // stop is old enough. Over TLS a byte counts once the TLS layer
-            // takes it, up to its buffer (64 KiB) ahead of the socket.
-            Poll::Pending => {
-                let mut still = 0;
-                loop {
-                    let before = progress.get();
-                    tokio::select! {
-                        // A write that went on wins over a deadline met at the same time.
-                        biased;
-                        written = write.as_mut() => break written,
-                        () = tokio::time::sleep(limits.idle / 4) => {
-                            still = if progress.get() == before { still + 1 } else { 0 };
-                            if still >= 4 {
-                                tracing::info!(%peer, "closing connection: the client took nothing of its reply for connections_max_idle_ms");
-                                return;
-                            }
-                        }
-                        () = cut.as_mut() => {
-                            tracing::info!(%peer, "closing connection: its replies were not out within shutdown_reply_timeout_ms of the stop");
-                            return;
-                        }
-                    }
-                }
+        let sent = send_reply(&mut writer, &parts, (&progress, &limits, &mut cut_at)).await;
+        let written = match sent {
+            Ok(written) => written,
+            Err(why) => {
+                tracing::info!(%peer, "closing connection: {why}");
+                return;
             }
         };
         if let Err(e) = written {
@@ -383,6 +357,58 @@ async fn write_replies(
             break;
         }
         drop(frame);
+    }
+}
+
+/// Writes one reply; `Err` when the connection is to close first (see
+/// [`wait_out`]). Most replies go out at once. Only one that waits on the
+/// client arms timers, in a future of its own on the heap: inline, their
+/// state would sit in every connection's task.
+async fn send_reply(
+    writer: &mut FrameWriter,
+    parts: &[crate::connection::Chunk],
+    limits: (&Progress, &WriteLimits, &mut Option<Instant>),
+) -> Result<std::io::Result<()>, &'static str> {
+    let mut write = pin!(writer.write_parts(parts));
+    match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+        Poll::Ready(written) => Ok(written),
+        Poll::Pending => Box::pin(wait_out(write.as_mut(), limits)).await,
+    }
+}
+
+/// Drives `write`, a reply waiting on the client, to its end; `Err` when
+/// the connection is to close first: the client has taken no byte for the
+/// idle time (looked at in quarters of it, so within 1.25 times it), or
+/// the stop is `after_stop` old (from when a reply first waited after it,
+/// `cut_at`). Over TLS a byte counts once the TLS layer takes it, up to its
+/// buffer (64 KiB) ahead of the socket.
+async fn wait_out(
+    mut write: Pin<&mut impl Future<Output = std::io::Result<()>>>,
+    (progress, limits, cut_at): (&Progress, &WriteLimits, &mut Option<Instant>),
+) -> Result<std::io::Result<()>, &'static str> {
+    let cut = async {
+        limits.stop.wait().await;
+        let at = *cut_at.get_or_insert_with(|| Instant::now() + limits.after_stop);
+        tokio::time::sleep_until(at).await;
+    };
+    tokio::pin!(cut);
+    let mut still = 0;
+    loop {
+        let before = progress.get();
+        tokio::select! {
+            // A write that went on wins over a deadline met at the same time.
+            biased;
+            written = write.as_mut() => return Ok(written),
+            () = tokio::time::sleep(limits.idle / 4) => {
+                still = if progress.get() == before { still + 1 } else { 0 };
+                if still >= 4 {
+                    return Err("the client took nothing of its reply for connections_max_idle_ms");
+                }
+            }
+            () = cut.as_mut() => {
+                return Err("its replies were not out within shutdown_reply_timeout_ms of the stop");
+            }
+        }
     }
 }
 

@@ -94,6 +94,21 @@ pub(crate) fn fsync_dir(disk: &dyn Disk, dir: &Path) -> io::Result<()> {
     disk.sync_dir(dir, &disk.open_to_sync(dir)?)
 }
 
+/// Renames `from` over `to` and fsyncs their directory, which is opened
+/// first: out of descriptors, this fails with nothing changed rather than
+/// with the new file already in place.
+pub(crate) fn rename_durably(disk: &dyn Disk, from: &Path, to: &Path) -> io::Result<()> {
+    let dir = match to.parent() {
+        Some(dir) => Some((dir, disk.open_to_sync(dir)?)),
+        None => None,
+    };
+    disk.rename(from, to)?;
+    match dir {
+        Some((dir, handle)) => disk.sync_dir(dir, &handle),
+        None => Ok(()),
+    }
+}
+
 /// The whole of the file at `path`, read through `disk`; `None` if there is
 /// no such file. Any other failure (out of descriptors, EIO) is the error.
 pub(crate) fn read_file(disk: &dyn Disk, path: &Path) -> io::Result<Option<Vec<u8>>> {

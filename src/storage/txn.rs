@@ -14,7 +14,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::disk::{Disk, fsync_dir};
+use super::disk::{Disk, fsync_dir, rename_durably};
 use super::record::{BatchHeader, HEADER_BYTES, read_varint};
 
 /// Attributes of a control batch: transactional and control.
@@ -171,17 +171,8 @@ pub(crate) fn rewrite(disk: &dyn Disk, path: &Path, entries: &[u8]) -> io::Resul
     disk.set_len(&new, &file, 0)?;
     disk.write_at(&new, &file, &[io::IoSlice::new(entries)], 0)?;
     disk.sync(&new, &file)?;
-    // Opened before the rename, so that running out of descriptors changes nothing.
-    let dir = match path.parent() {
-        Some(dir) => Some((dir, disk.open_to_sync(dir)?)),
-        None => None,
-    };
-    disk.rename(&new, path)?;
     // DURABILITY: after a clean stop nothing corrects an entry that came back.
-    match dir {
-        Some((dir, handle)) => disk.sync_dir(dir, &handle),
-        None => Ok(()),
-    }
+    rename_durably(disk, &new, path)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::ops::Bound;
 use super::{
     Log, SNAPSHOTS_KEPT, START_OFFSET_FILE, base_holding, list_snapshots, remove_snapshot, sync_dir,
 };
-use crate::storage::disk::read_file;
+use crate::storage::disk::{read_file, rename_durably};
 use crate::storage::producer::ProducerStates;
 use crate::storage::producer::{LEGACY_SNAPSHOT_EXT, SNAPSHOT_EXT};
 use crate::storage::segment::{Segment, SegmentConfig};
@@ -223,19 +223,13 @@ impl Log {
             file.sync_all()
         };
         write().map_err(|e| Error::io(&tmp, e))?;
-        // Opened before the rename: out of descriptors, DeleteRecords fails
-        // with nothing changed, not with the new start already in place.
-        let dir = self.disk.open_to_sync(&self.dir).map_err(|e| {
+        // DURABILITY: the rename must survive a crash before segments are
+        // deleted. A failure leaves no temp file behind (one that was
+        // renamed is gone already).
+        rename_durably(&*self.disk, &tmp, &path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            Error::io(&self.dir, e)
-        })?;
-        self.disk
-            .rename(&tmp, &path)
-            .map_err(|e| Error::io(&path, e))?;
-        // DURABILITY: the rename must survive a crash before segments are deleted.
-        self.disk
-            .sync_dir(&self.dir, &dir)
-            .map_err(|e| Error::io(&self.dir, e))
+            Error::io(&path, e)
+        })
     }
 
     /// Removes the producer snapshots taken past `end`: they describe

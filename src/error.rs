@@ -61,6 +61,11 @@ impl Error {
         }
     }
 
+    /// Whether a client sees `code` for this error.
+    pub fn is(&self, code: ResponseError) -> bool {
+        self.code() == code.code()
+    }
+
     /// The indexes in its batch of each record a Produce was refused for,
     /// and why (KIP-467's `record_errors`); `None` when the refusal is not
     /// per record.

@@ -93,7 +93,7 @@ impl Catalog {
                 match partition.flush_rolled().await {
                     Ok(()) => {}
                     // Deleted while this pass went round: nothing to sync.
-                    Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => {}
+                    Err(e) if e.is(ResponseError::UnknownTopicOrPartition) => {}
                     Err(e) => {
                         tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "sync of a rolled segment failed");
                         all_done = false;

@@ -118,7 +118,7 @@ type TopicResults = Vec<(TopicName, Vec<(i32, Result<AppendInfo>)>)>;
 /// Replaces a partition's success with `e` (its fsync failed, or its topic
 /// was deleted meanwhile).
 fn fail_partition(results: &mut TopicResults, partition: &Partition, e: &Error) {
-    let code = if e.code() == ResponseError::UnknownTopicOrPartition.code() {
+    let code = if e.is(ResponseError::UnknownTopicOrPartition) {
         ResponseError::UnknownTopicOrPartition
     } else {
         ResponseError::KafkaStorageError

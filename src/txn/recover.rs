@@ -34,7 +34,7 @@ fn append_markers(
         };
         let transactions = match partition.open_transactions() {
             // Deleted meanwhile: nothing to end there.
-            Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => continue,
+            Err(e) if e.is(ResponseError::UnknownTopicOrPartition) => continue,
             other => other?,
         };
         let open = transactions
@@ -44,7 +44,7 @@ fn append_markers(
             continue;
         }
         let info = match partition.append_marker((meta.producer_id, meta.epoch), commit) {
-            Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => continue,
+            Err(e) if e.is(ResponseError::UnknownTopicOrPartition) => continue,
             other => other?,
         };
         written.push((partition, info.last_offset));
@@ -63,7 +63,7 @@ pub(super) async fn write_markers(
         if durable {
             match partition.sync_through(offset).await {
                 // Deleted meanwhile: nothing to end there.
-                Err(e) if e.code() == ResponseError::UnknownTopicOrPartition.code() => {}
+                Err(e) if e.is(ResponseError::UnknownTopicOrPartition) => {}
                 other => other?,
             }
         }

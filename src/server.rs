@@ -6,13 +6,13 @@
 //! that connection.
 
 mod pipeline;
+mod reply;
 mod tcp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -21,10 +21,11 @@ use tokio::time::Instant;
 
 use tokio_rustls::TlsAcceptor;
 
-use crate::connection::{Connection, Frame, FrameReader, FrameWriter, InFlight, Progress};
+use crate::connection::{Connection, Frame, FrameReader, InFlight, Progress};
 use crate::handler::{self, Context, Reply};
 use crate::session::Session;
 use crate::shutdown::{Stop, Stops, stopped};
+use reply::{WriteLimits, write_replies};
 
 /// The broker-wide connection limits, shared by every listener:
 /// `max_connections`, `max_connections_per_ip` and `queued_max_request_bytes`.
@@ -307,108 +308,6 @@ fn frame_limit(ctx: &Context, session: &Session) -> u32 {
             .min(ctx.config.socket_request_max_bytes)
     } else {
         ctx.config.socket_request_max_bytes
-    }
-}
-
-/// How long replies may take to go out: a client that stops reading must
-/// neither hold its connection (and the segment files of its queued
-/// answers) for ever nor keep the broker from stopping.
-struct WriteLimits {
-    /// A reply that takes nothing of the client for this long closes the
-    /// connection.
-    idle: Duration,
-    /// Once `stop` is set, replies not out this much later are dropped with
-    /// the connection.
-    after_stop: Duration,
-    stop: Stop,
-}
-
-async fn write_replies(
-    mut writer: FrameWriter,
-    peer: SocketAddr,
-    replies: pipeline::Writer<'_, (Frame, Reply)>,
-    limits: WriteLimits,
-) {
-    let progress = writer.progress();
-    // Set by the first reply that waits on the client after the stop.
-    let mut cut_at = None;
-    while let Some((frame, reply)) = replies.recv().await {
-        let parts = match reply {
-            Reply::Frame(parts) => parts,
-            Reply::Nothing => continue,
-            Reply::Deferred(answer) => match answer.await {
-                Ok(parts) => parts,
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, "closing connection");
-                    break;
-                }
-            },
-        };
-        let sent = send_reply(&mut writer, &parts, (&progress, &limits, &mut cut_at)).await;
-        let written = match sent {
-            Ok(written) => written,
-            Err(why) => {
-                tracing::info!(%peer, "closing connection: {why}");
-                return;
-            }
-        };
-        if let Err(e) = written {
-            tracing::debug!(%peer, error = %e, "write failed");
-            break;
-        }
-        drop(frame);
-    }
-}
-
-/// Writes one reply; `Err` when the connection is to close first (see
-/// [`wait_out`]). Most replies go out at once. Only one that waits on the
-/// client arms timers, in a future of its own on the heap: inline, their
-/// state would sit in every connection's task.
-async fn send_reply(
-    writer: &mut FrameWriter,
-    parts: &[crate::connection::Chunk],
-    limits: (&Progress, &WriteLimits, &mut Option<Instant>),
-) -> Result<std::io::Result<()>, &'static str> {
-    let mut write = pin!(writer.write_parts(parts));
-    match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
-        Poll::Ready(written) => Ok(written),
-        Poll::Pending => Box::pin(wait_out(write.as_mut(), limits)).await,
-    }
-}
-
-/// Drives `write`, a reply waiting on the client, to its end; `Err` when
-/// the connection is to close first: the client has taken no byte for the
-/// idle time (looked at in quarters of it, so within 1.25 times it), or
-/// the stop is `after_stop` old (from when a reply first waited after it,
-/// `cut_at`). Over TLS a byte counts once the TLS layer takes it, up to its
-/// buffer (64 KiB) ahead of the socket.
-async fn wait_out(
-    mut write: Pin<&mut impl Future<Output = std::io::Result<()>>>,
-    (progress, limits, cut_at): (&Progress, &WriteLimits, &mut Option<Instant>),
-) -> Result<std::io::Result<()>, &'static str> {
-    let cut = async {
-        limits.stop.wait().await;
-        let at = *cut_at.get_or_insert_with(|| Instant::now() + limits.after_stop);
-        tokio::time::sleep_until(at).await;
-    };
-    tokio::pin!(cut);
-    let mut still = 0;
-    loop {
-        let before = progress.get();
-        tokio::select! {
-            // A write that went on wins over a deadline met at the same time.
-            biased;
-            written = write.as_mut() => return Ok(written),
-            () = tokio::time::sleep(limits.idle / 4) => {
-                still = if progress.get() == before { still + 1 } else { 0 };
-                if still >= 4 {
-                    return Err("the client took nothing of its reply for connections_max_idle_ms");
-                }
-            }
-            () = cut.as_mut() => {
-                return Err("its replies were not out within shutdown_reply_timeout_ms of the stop");
-            }
-        }
     }
 }
 

@@ -208,15 +208,9 @@ impl FrameWriter {
                 }
                 Chunk::File(range) => {
                     self.write_buffered().await?;
-                    let sent = match &self.stream {
-                        Sink::Tcp(socket) => {
-                            send::file_range(socket.as_ref(), range, &self.sent).await?
-                        }
-                        Sink::Other(_) => false,
-                    };
-                    if !sent {
-                        self.copy_file_range(range).await?;
-                    }
+                    // Boxed: inline, its state would sit in every
+                    // connection's task, most of which never send a file.
+                    Box::pin(self.write_file(range)).await?;
                 }
             }
         }
@@ -242,6 +236,15 @@ impl FrameWriter {
         written
     }
 
+    /// Ends the sending side of a plain socket (its FIN), as dropping its
+    /// half would, while the reading side may go on. A TLS stream's half
+    /// has no such step: its socket closes with both halves.
+    pub(crate) async fn end(&mut self) {
+        if let Sink::Tcp(socket) = &mut self.stream {
+            let _ = socket.shutdown().await;
+        }
+    }
+
     /// What has gone out so far, to watch while a write is under way.
     pub(crate) fn progress(&self) -> Progress {
         self.sent.clone()
@@ -258,6 +261,19 @@ impl FrameWriter {
             }
             self.sent.add(n);
             bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    /// Sends `range` from its file: with `sendfile` where it can, else
+    /// through a buffer.
+    async fn write_file(&mut self, range: &FileRange) -> io::Result<()> {
+        let sent = match &self.stream {
+            Sink::Tcp(socket) => send::file_range(socket.as_ref(), range, &self.sent).await?,
+            Sink::Other(_) => false,
+        };
+        if !sent {
+            self.copy_file_range(range).await?;
         }
         Ok(())
     }

@@ -28,10 +28,10 @@ pub(super) struct WriteLimits {
 }
 
 pub(super) async fn write_replies(
-    mut writer: FrameWriter,
+    writer: &mut FrameWriter,
     peer: SocketAddr,
     replies: pipeline::Writer<'_, (Frame, Reply)>,
-    limits: WriteLimits,
+    limits: &WriteLimits,
 ) {
     let progress = writer.progress();
     // Set by the first reply that waits on the client after the stop.
@@ -48,12 +48,12 @@ pub(super) async fn write_replies(
                 }
             },
         };
-        let sent = send_reply(&mut writer, &parts, (&progress, &limits, &mut cut_at)).await;
+        let sent = send_reply(writer, &parts, (&progress, limits, &mut cut_at)).await;
         let written = match sent {
             Ok(written) => written,
             Err(why) => {
                 tracing::info!(%peer, "closing connection: {why}");
-                return;
+                break;
             }
         };
         if let Err(e) = written {
@@ -62,6 +62,9 @@ pub(super) async fn write_replies(
         }
         drop(frame);
     }
+    // The client sees the end of the stream now, not once the reading
+    // half is done too.
+    writer.end().await;
 }
 
 /// Writes one reply; `Err` when the connection is to close first (see

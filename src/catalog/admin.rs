@@ -1,5 +1,6 @@
 //! Topic administration: creating and deleting topics, adding partitions,
-//! changing configs. Each change is in `topics.toml` before it is answered;
+//! changing configs. Each change is in `topics.toml` before it takes
+//! effect (a delete: before it is answered);
 //! the directories of a topic or partitions that fail to be created are
 //! removed again.
 
@@ -65,14 +66,15 @@ impl Catalog {
             return Ok(topic);
         }
         topic.write().partitions = self.open_partitions(name, 0..partitions, Arc::new(cfg))?;
-        self.topics_mut().insert(topic.clone());
-        self.changed();
-        if let Err(e) = self.persist() {
-            self.topics_mut().remove(name);
-            self.changed();
+        // In `topics.toml` before anyone can see it: a producer could
+        // otherwise write (and be answered) to a topic that a failed write
+        // of the file then removes, directories and all.
+        if let Err(e) = self.persist(|records| records.push(TopicRecord::of(&topic))) {
             discard(std::mem::take(&mut topic.write().partitions));
             return Err(e);
         }
+        self.topics_mut().insert(topic.clone());
+        self.changed();
         Ok(topic)
     }
 
@@ -113,7 +115,7 @@ impl Catalog {
         })?;
         self.changed();
         // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
-        if let Err(e) = self.persist() {
+        if let Err(e) = self.persist(|_| {}) {
             // Refused: the topic stays, as `topics.toml` still has it.
             self.topics_mut().insert(topic);
             self.changed();
@@ -149,14 +151,18 @@ impl Catalog {
             ),
         };
         let added = self.open_partitions(name, current..count, cfg)?;
-        topic.write().partitions.extend(added);
-        self.changed();
-        if let Err(e) = self.persist() {
-            let added = topic.write().partitions.split_off(current as usize);
-            self.changed();
+        // Written before the new partitions can take records, as a new topic is.
+        let grown = |records: &mut Vec<TopicRecord>| {
+            if let Some(record) = records.iter_mut().find(|r| r.name == name) {
+                record.partitions = count;
+            }
+        };
+        if let Err(e) = self.persist(grown) {
             discard(added);
             return Err(e);
         }
+        topic.write().partitions.extend(added);
+        self.changed();
         Ok(())
     }
 
@@ -176,12 +182,13 @@ impl Catalog {
         if validate_only {
             return Ok(());
         }
-        // Written first, so the logs take the change only once it will last.
-        let previous = std::mem::replace(&mut topic.write().overrides, overrides);
-        if let Err(e) = self.persist() {
-            topic.write().overrides = previous;
-            return Err(e);
-        }
+        // Written first, so the topic takes the change only once it will last.
+        self.persist(|records| {
+            if let Some(record) = records.iter_mut().find(|r| r.name == name) {
+                record.configs = overrides.clone();
+            }
+        })?;
+        topic.write().overrides = overrides;
         let cfg = Arc::new(cfg);
         for partition in topic.partitions() {
             partition.set_config(cfg.clone());
@@ -189,19 +196,13 @@ impl Catalog {
         Ok(())
     }
 
-    fn persist(&self) -> Result<()> {
-        let file = TopicsFile {
-            topic: self
-                .topics()
-                .iter()
-                .map(|t| TopicRecord {
-                    name: t.name.clone(),
-                    id: t.id,
-                    partitions: t.partitions().len() as i32,
-                    configs: t.overrides(),
-                })
-                .collect(),
+    /// Writes `topics.toml`: the topics there are, with the change being
+    /// made (`pending`) applied to their records.
+    fn persist(&self, pending: impl FnOnce(&mut Vec<TopicRecord>)) -> Result<()> {
+        let mut file = TopicsFile {
+            topic: self.topics().iter().map(|t| TopicRecord::of(t)).collect(),
         };
+        pending(&mut file.topic);
         let text = toml::to_string(&file).map_err(|e| Error::Config(e.to_string()))?;
         // A topic deleted and created again must not inherit the old
         // recovery points. They go first: if `topics.toml` then fails, the

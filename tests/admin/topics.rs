@@ -315,3 +315,103 @@ async fn delete_records_moves_the_low_watermark() {
     );
     assert_eq!(watermarks(&consumer, &topic, 1), (6, 10));
 }
+
+/// Produces one record at a time to `topic`/`partition` until the flag is
+/// set; the task returns the offsets answered without error.
+fn keep_producing(
+    bootstrap: String,
+    topic: &str,
+    partition: i32,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<Vec<i64>>,
+) {
+    use std::sync::atomic::Ordering;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (topic, flag) = (topic.to_string(), done.clone());
+    let task = tokio::spawn(async move {
+        let mut raw = raw::Raw::connect(&bootstrap).await;
+        let record = raw::batch(&[raw::record(0, 1, None, Some("lost?"))]);
+        let mut answered = Vec::new();
+        while !flag.load(Ordering::Relaxed) {
+            let (code, offset) = raw::produce(&mut raw, 7, &topic, partition, record.clone()).await;
+            if code == 0 {
+                answered.push(offset);
+            }
+        }
+        answered
+    });
+    (done, task)
+}
+
+/// Makes `topics.toml` impossible to write: a directory where its
+/// temporary file goes.
+fn block_topics_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let blocker = data_dir.join("topics.tmp");
+    std::fs::create_dir_all(blocker.join("in-the-way")).expect("blocker");
+    blocker
+}
+
+/// A create that cannot be written down is refused whole, and no producer
+/// is ever answered for the topic meanwhile: its records would go with the
+/// directories that the failure removes.
+#[tokio::test]
+async fn a_create_that_cannot_be_written_down_is_never_seen_by_producers() {
+    let broker = start_broker_with(|c| c.auto_create_topics_enable = false).await;
+    let topic = unique_topic("unwritten");
+    let blocker = block_topics_file(broker.data_dir());
+    let (done, producing) = keep_producing(broker.bootstrap(), &topic, 0);
+    let admin = admin(&broker.bootstrap());
+    let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(1));
+    for _ in 0..20 {
+        let results = admin
+            .create_topics([&new], &admin_opts())
+            .await
+            .expect("request");
+        assert!(results[0].is_err(), "{results:?}");
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        producing.await.expect("producer"),
+        Vec::<i64>::new(),
+        "records answered for a topic that was never created"
+    );
+    assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), None);
+
+    // Once the file can be written, the topic starts empty.
+    std::fs::remove_dir_all(&blocker).expect("remove blocker");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let mut raw = raw::Raw::connect(&broker.bootstrap()).await;
+    let record = raw::batch(&[raw::record(0, 1, None, Some("first"))]);
+    assert_eq!(raw::produce(&mut raw, 7, &topic, 0, record).await, (0, 0));
+}
+
+/// The same for partitions added to a topic.
+#[tokio::test]
+async fn partitions_that_cannot_be_written_down_are_never_seen_by_producers() {
+    let broker = start_broker().await;
+    let topic = unique_topic("unwritten-partitions");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let blocker = block_topics_file(broker.data_dir());
+    let (done, producing) = keep_producing(broker.bootstrap(), &topic, 1);
+    let admin = admin(&broker.bootstrap());
+    let grow = NewPartitions::new(&topic, 2);
+    for _ in 0..20 {
+        let results = admin
+            .create_partitions([&grow], &admin_opts())
+            .await
+            .expect("request");
+        assert!(results[0].is_err(), "{results:?}");
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        producing.await.expect("producer"),
+        Vec::<i64>::new(),
+        "records answered for a partition that was never added"
+    );
+    assert_eq!(
+        topic_in(&metadata(&broker.bootstrap(), None), &topic),
+        Some((1, None))
+    );
+    std::fs::remove_dir_all(&blocker).expect("remove blocker");
+}

@@ -351,7 +351,9 @@ impl Partition {
         self.deleted.store(true, Ordering::Release);
         *lock(&self.unopened) = None;
         if let Some(log) = self.log.get() {
-            drop(lock(log));
+            // Waits for whoever holds the log, and leaves a sync that passed
+            // the deleted check just before nothing to write late.
+            lock(log).forget_unwritten_aborts();
         }
         self.offsets.send_modify(|_| {});
     }

@@ -226,3 +226,40 @@ impl Partition {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::testing::{DiskOp, FaultyDisk, files_ending, transactional_batch};
+
+    /// A sync that passed the deleted check just before a delete takes the
+    /// log after it: the `.txnindex` entry it would have written late is
+    /// not written into the directory being removed.
+    #[test]
+    fn a_deleted_partition_writes_no_late_txnindex_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let partition = Partition::open(
+            dir.path(),
+            ("t", 0),
+            Arc::new(LogConfig::default()),
+            (0, disk.unbounded(), false),
+            (Arc::new(Notify::new()), Arc::new(AtomicBool::new(false))),
+        )
+        .unwrap();
+        {
+            let mut log = partition.log().unwrap();
+            log.append_transactional(&transactional_batch(7, 0, 0, 3, 0), 0)
+                .unwrap();
+            // The abort's entry cannot be written: it waits for the next sync.
+            disk.fail(DiskOp::Open, ".txnindex", libc::EMFILE);
+            log.append_marker((7, 0), false, 0, 0).unwrap();
+        }
+        disk.clear();
+        partition.mark_deleted();
+        let log = partition.log.get().unwrap();
+        let target = lock(log).sync_target();
+        target.sync().unwrap();
+        assert_eq!(files_ending(dir.path(), ".txnindex"), Vec::<String>::new());
+    }
+}

@@ -111,6 +111,13 @@ impl Log {
         Ok(())
     }
 
+    /// For a log being deleted: the `.txnindex` entries not written yet go,
+    /// so that a sync already under way writes nothing into the directory
+    /// being removed.
+    pub fn forget_unwritten_aborts(&mut self) {
+        self.unwritten_aborts.clear();
+    }
+
     /// The `.txnindex` of the segment holding `offset`.
     fn txn_index_path(&self, offset: i64) -> PathBuf {
         self.txn_index_of(self.segment_base_of(offset))

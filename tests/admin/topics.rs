@@ -316,32 +316,65 @@ async fn delete_records_moves_the_low_watermark() {
     assert_eq!(watermarks(&consumer, &topic, 1), (6, 10));
 }
 
-/// Produces one record at a time to `topic`/`partition` until the flag is
-/// set; the task returns the offsets answered without error.
-fn keep_producing(
-    bootstrap: String,
-    topic: &str,
-    partition: i32,
-) -> (
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
-    tokio::task::JoinHandle<Vec<i64>>,
-) {
-    use std::sync::atomic::Ordering;
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (topic, flag) = (topic.to_string(), done.clone());
-    let task = tokio::spawn(async move {
-        let mut raw = raw::Raw::connect(&bootstrap).await;
-        let record = raw::batch(&[raw::record(0, 1, None, Some("lost?"))]);
-        let mut answered = Vec::new();
-        while !flag.load(Ordering::Relaxed) {
-            let (code, offset) = raw::produce(&mut raw, 7, &topic, partition, record.clone()).await;
-            if code == 0 {
-                answered.push(offset);
+/// A raw client producing one record at a time to a partition, alongside
+/// a change that must not let it write.
+struct Producing {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests answered so far, with an error or not.
+    answers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The offsets answered without error.
+    task: tokio::task::JoinHandle<Vec<i64>>,
+}
+
+impl Producing {
+    /// Starts producing to `topic`/`partition`; returns once the first
+    /// answer is in, so that what follows runs while it produces.
+    async fn start(bootstrap: String, topic: &str, partition: i32) -> Producing {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let answers = std::sync::Arc::new(AtomicUsize::new(0));
+        let (topic, flag, count) = (topic.to_string(), done.clone(), answers.clone());
+        let task = tokio::spawn(async move {
+            let mut raw = raw::Raw::connect(&bootstrap).await;
+            let record = raw::batch(&[raw::record(0, 1, None, Some("lost?"))]);
+            let mut answered = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let (code, offset) =
+                    raw::produce(&mut raw, 7, &topic, partition, record.clone()).await;
+                count.fetch_add(1, Ordering::Relaxed);
+                if code == 0 {
+                    answered.push(offset);
+                }
             }
+            answered
+        });
+        let started = std::time::Instant::now();
+        while answers.load(Ordering::Relaxed) == 0 {
+            assert!(started.elapsed() < WAIT, "no produce answered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        answered
-    });
-    (done, task)
+        Producing {
+            done,
+            answers,
+            task,
+        }
+    }
+
+    /// Stops producing: the offsets answered without error. Panics if it
+    /// was not answered while `since` answers were counted.
+    async fn stop(self, since: usize) -> Vec<i64> {
+        use std::sync::atomic::Ordering;
+        assert!(
+            self.answers.load(Ordering::Relaxed) > since,
+            "the producer was not answered alongside the change"
+        );
+        self.done.store(true, Ordering::Relaxed);
+        self.task.await.expect("producer")
+    }
+
+    fn answers(&self) -> usize {
+        self.answers.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Makes `topics.toml` impossible to write: a directory where its
@@ -360,7 +393,8 @@ async fn a_create_that_cannot_be_written_down_is_never_seen_by_producers() {
     let broker = start_broker_with(|c| c.auto_create_topics_enable = false).await;
     let topic = unique_topic("unwritten");
     let blocker = block_topics_file(broker.data_dir());
-    let (done, producing) = keep_producing(broker.bootstrap(), &topic, 0);
+    let producing = Producing::start(broker.bootstrap(), &topic, 0).await;
+    let before = producing.answers();
     let admin = admin(&broker.bootstrap());
     let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(1));
     for _ in 0..20 {
@@ -370,9 +404,8 @@ async fn a_create_that_cannot_be_written_down_is_never_seen_by_producers() {
             .expect("request");
         assert!(results[0].is_err(), "{results:?}");
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
-        producing.await.expect("producer"),
+        producing.stop(before).await,
         Vec::<i64>::new(),
         "records answered for a topic that was never created"
     );
@@ -393,7 +426,8 @@ async fn partitions_that_cannot_be_written_down_are_never_seen_by_producers() {
     let topic = unique_topic("unwritten-partitions");
     create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
     let blocker = block_topics_file(broker.data_dir());
-    let (done, producing) = keep_producing(broker.bootstrap(), &topic, 1);
+    let producing = Producing::start(broker.bootstrap(), &topic, 1).await;
+    let before = producing.answers();
     let admin = admin(&broker.bootstrap());
     let grow = NewPartitions::new(&topic, 2);
     for _ in 0..20 {
@@ -403,9 +437,8 @@ async fn partitions_that_cannot_be_written_down_are_never_seen_by_producers() {
             .expect("request");
         assert!(results[0].is_err(), "{results:?}");
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
-        producing.await.expect("producer"),
+        producing.stop(before).await,
         Vec::<i64>::new(),
         "records answered for a partition that was never added"
     );

@@ -385,6 +385,17 @@ fn block_topics_file(data_dir: &std::path::Path) -> std::path::PathBuf {
     blocker
 }
 
+/// Asks for `change` 20 times, and asserts it is refused each time.
+async fn refused_every_time<F>(mut change: impl FnMut() -> F)
+where
+    F: std::future::Future<Output = rdkafka::error::KafkaResult<Vec<rdkafka::admin::TopicResult>>>,
+{
+    for _ in 0..20 {
+        let results = change().await.expect("request");
+        assert!(results[0].is_err(), "{results:?}");
+    }
+}
+
 /// A create that cannot be written down is refused whole, and no producer
 /// is ever answered for the topic meanwhile: its records would go with the
 /// directories that the failure removes.
@@ -396,14 +407,11 @@ async fn a_create_that_cannot_be_written_down_is_never_seen_by_producers() {
     let producing = Producing::start(broker.bootstrap(), &topic, 0).await;
     let before = producing.answers();
     let admin = admin(&broker.bootstrap());
-    let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(1));
-    for _ in 0..20 {
-        let results = admin
-            .create_topics([&new], &admin_opts())
-            .await
-            .expect("request");
-        assert!(results[0].is_err(), "{results:?}");
-    }
+    let (new, opts) = (
+        NewTopic::new(&topic, 1, TopicReplication::Fixed(1)),
+        admin_opts(),
+    );
+    refused_every_time(|| admin.create_topics([&new], &opts)).await;
     assert_eq!(
         producing.stop(before).await,
         Vec::<i64>::new(),
@@ -429,14 +437,8 @@ async fn partitions_that_cannot_be_written_down_are_never_seen_by_producers() {
     let producing = Producing::start(broker.bootstrap(), &topic, 1).await;
     let before = producing.answers();
     let admin = admin(&broker.bootstrap());
-    let grow = NewPartitions::new(&topic, 2);
-    for _ in 0..20 {
-        let results = admin
-            .create_partitions([&grow], &admin_opts())
-            .await
-            .expect("request");
-        assert!(results[0].is_err(), "{results:?}");
-    }
+    let (grow, opts) = (NewPartitions::new(&topic, 2), admin_opts());
+    refused_every_time(|| admin.create_partitions([&grow], &opts)).await;
     assert_eq!(
         producing.stop(before).await,
         Vec::<i64>::new(),

@@ -91,6 +91,8 @@ pub struct Catalog {
     /// Set when logs opened from now on abort the transactions a previous
     /// run left open in them.
     abort_leftovers: Arc<AtomicBool>,
+    /// Set under `flush = "always"`: see [`Catalog::read_only_synced`].
+    synced_reads: Arc<AtomicBool>,
     /// Where the partition logs' files live, and the bound on sealed
     /// segment files they hold open.
     files: LogFiles,
@@ -138,6 +140,7 @@ impl Catalog {
             checkpoint: Mutex::new(()),
             flush_wanted: Arc::new(Notify::new()),
             abort_leftovers: Arc::new(AtomicBool::new(false)),
+            synced_reads: Arc::new(AtomicBool::new(false)),
             files,
             generation: AtomicU64::new(0),
             image: Mutex::new(None),
@@ -191,13 +194,23 @@ impl Catalog {
             (topic, index),
             cfg,
             (recovery_point, self.files.clone(), lazily),
-            (flush_wanted, self.abort_leftovers.clone()),
+            (
+                flush_wanted,
+                self.abort_leftovers.clone(),
+                self.synced_reads.clone(),
+            ),
         )?))
     }
 
     /// Where partition `index` of `topic` lives.
     fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
         self.data_dir.join(format!("{topic}-{index}"))
+    }
+
+    /// From now on, readers of every log see only what is fsynced (`flush =
+    /// "always"`, whose producers are answered only then).
+    pub(crate) fn read_only_synced(&self) {
+        self.synced_reads.store(true, Ordering::Release);
     }
 
     /// From now on, every log aborts the transactions a previous run left

@@ -110,6 +110,12 @@ async fn a_failed_fsync_fails_the_partition_until_restart() {
         KAFKA_STORAGE_ERROR
     );
     assert_eq!(produce(&mut raw, 9, &topic, 1, one("other")).await, (0, 0));
+    // Consumers read only what is fsynced: not the record whose fsync failed,
+    // which a power loss may take (and whose producer sends it again).
+    assert_eq!(
+        fetch_both(&mut raw, &topic).await,
+        vec![(0, vec!["a".to_string()]), (0, vec!["other".to_string()])]
+    );
 
     // A restart recovers the partition from what is on disk.
     broker.kill().await;
@@ -120,6 +126,20 @@ async fn a_failed_fsync_fails_the_partition_until_restart() {
     let got = read_back(&broker.bootstrap(), &topic, 0, offset as usize + 1).await;
     assert_eq!(got.first(), Some(&(0, "a".to_string())));
     assert_eq!(got.last(), Some(&(offset, "after".to_string())));
+}
+
+/// Under `flush = "always"` consumers wait for the fsync, so records that
+/// no answer waits for (acks=0) are fsynced all the same.
+#[tokio::test]
+async fn records_produced_without_acks_are_read_under_flush_always() {
+    let disk = FaultyDisk::new();
+    let broker = start_broker_on(disk.clone(), |c| c.flush = FlushMode::Always).await;
+    let topic = unique_topic("acks0-always");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let unacknowledged = producer(&broker.bootstrap(), &[("acks", "0")]);
+    produce_n(&unacknowledged, &topic, 0, 3).await;
+    let want: Vec<(i64, String)> = (0..3).map(|i| (i, format!("value-{i}"))).collect();
+    assert_eq!(read_back(&broker.bootstrap(), &topic, 0, 3).await, want);
 }
 
 #[tokio::test]

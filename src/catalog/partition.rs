@@ -85,17 +85,34 @@ pub struct Partition {
     /// woken through `flush_wanted`, does it off the produce path.
     rolled: AtomicBool,
     flush_wanted: Arc<Notify>,
+    /// Set under `flush = "always"`: readers see only what is fsynced (see
+    /// [`Partition::offsets_of`]).
+    synced_reads: Arc<AtomicBool>,
 }
 
 impl Partition {
     /// Publishes the log's offsets; waiting fetches wake only if one moved.
     fn publish(&self, log: &Log) {
-        let now = Offsets::of(log);
+        let now = self.offsets_of(log);
         self.offsets.send_if_modified(|old| {
             let changed = *old != now;
             *old = now;
             changed
         });
+    }
+
+    /// The offsets readers are given. Under `flush = "always"` the high
+    /// watermark stops at what is fsynced, as producers are answered only
+    /// then: a consumer must not read, and commit past, records that a
+    /// power loss can still take (their producer, not answered, sends them
+    /// again, and the group would skip them).
+    fn offsets_of(&self, log: &Log) -> Offsets {
+        let mut offsets = Offsets::of(log);
+        if self.synced_reads.load(Ordering::Acquire) {
+            offsets.high_watermark = offsets.high_watermark.min(log.synced_offset());
+            offsets.last_stable = offsets.last_stable.min(offsets.high_watermark);
+        }
+        offsets
     }
 
     fn check_live(&self) -> Result<()> {
@@ -228,6 +245,10 @@ impl Partition {
         let synced = self.flush.sync_through(|| lock(log), offset, what).await;
         // Deleted while it ran: its files went with the directory.
         self.check_live()?;
+        if synced.is_ok() {
+            // Readers waiting for what is fsynced see it now.
+            self.publish(&lock(log));
+        }
         synced
     }
 
@@ -249,12 +270,17 @@ impl Partition {
             return Err(Error::api(ResponseError::KafkaStorageError, e.to_string()));
         }
         log.mark_synced(&target);
+        self.publish(&log);
         Ok(())
     }
 
     /// fsyncs everything appended so far.
     pub async fn flush(&self) -> Result<()> {
-        let end = self.offsets.borrow().high_watermark;
+        // The log's end: the high watermark may wait for this very sync.
+        let Some(log) = self.log.get() else {
+            return Ok(());
+        };
+        let end = lock(log).end_offset();
         self.sync_through(end - 1).await
     }
 

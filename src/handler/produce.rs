@@ -25,9 +25,18 @@ pub(super) async fn handle(ctx: &Call<'_>, req: &Request) -> Result<Reply> {
     let body: ProduceRequest = req.decode()?;
     let version = req.version();
     let transaction = transaction_allowed(ctx, &body);
-    let durable = body.acks != 0 && ctx.config.flush == FlushMode::Always;
+    let durable = ctx.config.flush == FlushMode::Always;
     let (mut results, to_sync) = append_all(ctx, body.topic_data, body.acks, transaction, durable);
     if body.acks == 0 {
+        // No answer waits for it, but consumers do: under flush = "always"
+        // they read only what is fsynced.
+        if !to_sync.is_empty() {
+            tokio::spawn(async move {
+                for (partition, last_offset) in to_sync {
+                    let _ = partition.sync_through(last_offset).await;
+                }
+            });
+        }
         // Kafka closes the connection after a failed acks=0 produce, so the producer notices.
         let failed = results.iter().flat_map(|(_, p)| p).any(|(_, r)| r.is_err());
         return if failed {

@@ -46,7 +46,11 @@ impl Partition {
         (topic, index): (&str, i32),
         config: Arc<LogConfig>,
         (recovery_point, files, lazily): (i64, LogFiles, bool),
-        (flush_wanted, abort_leftovers): (Arc<Notify>, Arc<AtomicBool>),
+        (flush_wanted, abort_leftovers, synced_reads): (
+            Arc<Notify>,
+            Arc<AtomicBool>,
+            Arc<AtomicBool>,
+        ),
     ) -> Result<Partition> {
         let partition = Partition {
             topic: topic.to_string(),
@@ -70,6 +74,7 @@ impl Partition {
             deleted: AtomicBool::new(false),
             rolled: AtomicBool::new(false),
             flush_wanted,
+            synced_reads,
         };
         if !lazily {
             partition.opened()?;
@@ -138,6 +143,14 @@ impl Partition {
         for (producer_id, epoch, _) in log.open_transactions() {
             tracing::warn!(topic = %self.topic, partition = self.index, producer_id, "aborting a transaction no state accounts for");
             log.append_marker((producer_id, epoch), false, 0, now_ms())?;
+        }
+        if self.synced_reads.load(Ordering::Acquire) {
+            // Readers wait for what is fsynced, and no produce will sync these.
+            let target = log.sync_target();
+            target
+                .sync()
+                .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))?;
+            log.mark_synced(&target);
         }
         Ok(())
     }
@@ -244,7 +257,11 @@ mod tests {
             ("t", 0),
             Arc::new(LogConfig::default()),
             (0, disk.unbounded(), false),
-            (Arc::new(Notify::new()), Arc::new(AtomicBool::new(false))),
+            (
+                Arc::new(Notify::new()),
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            ),
         )
         .unwrap();
         {

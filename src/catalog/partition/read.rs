@@ -73,7 +73,7 @@ impl Partition {
     pub fn locate(&self, spec: FetchSpec) -> Result<Located> {
         self.check_live()?;
         let mut log = self.log()?;
-        let offsets = Offsets::of(&log);
+        let offsets = self.offsets_of(&log);
         let upto = if spec.read_committed {
             offsets.last_stable
         } else {

@@ -142,6 +142,43 @@ async fn records_produced_without_acks_are_read_under_flush_always() {
     assert_eq!(read_back(&broker.bootstrap(), &topic, 0, 3).await, want);
 }
 
+/// Under `flush = "always"` the high watermark waits for the fsync, but
+/// never moves back: not when a produce rolls a segment whose index files
+/// are not fsynced yet (the records below it are).
+#[tokio::test]
+async fn the_high_watermark_never_moves_back_under_flush_always() {
+    let disk = FaultyDisk::new();
+    let broker = start_broker_on(disk.clone(), |c| c.flush = FlushMode::Always).await;
+    let topic = unique_topic("hw-always");
+    create_topic(&broker.bootstrap(), &topic, 1, &[("segment.bytes", "1024")]).await;
+    const BATCHES: i64 = 60;
+    let producing = tokio::spawn({
+        let (bootstrap, topic) = (broker.bootstrap(), topic.clone());
+        async move {
+            let mut raw = Raw::connect(&bootstrap).await;
+            for i in 0..BATCHES {
+                let value = format!("{i:0>200}");
+                assert_eq!(produce(&mut raw, 9, &topic, 0, one(&value)).await, (0, i));
+            }
+        }
+    });
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let mut seen = Vec::new();
+    while !producing.is_finished() {
+        let (code, latest, _) = list_offset(&mut raw, 7, &topic, -1).await;
+        assert_eq!(code, 0);
+        seen.push(latest);
+    }
+    producing.await.expect("producer");
+    seen.push(list_offset(&mut raw, 7, &topic, -1).await.1);
+    assert_eq!(seen.last(), Some(&BATCHES));
+    let went_back: Vec<_> = seen.windows(2).filter(|w| w[1] < w[0]).collect();
+    assert!(
+        went_back.is_empty(),
+        "the latest offset went back: {went_back:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_read_error_answers_storage_error_for_that_partition_only() {
     let disk = FaultyDisk::new();

@@ -81,8 +81,9 @@ pub struct Partition {
     flush: FlushTurn,
     offsets: watch::Sender<Offsets>,
     deleted: AtomicBool,
-    /// Set when a roll left a sealed segment to fsync; the catalog's flusher,
-    /// woken through `flush_wanted`, does it off the produce path.
+    /// Set when a roll left a sealed segment to fsync, or [`Partition::sync_later`]
+    /// asks; the catalog's flusher, woken through `flush_wanted`, does it
+    /// off the produce path.
     rolled: AtomicBool,
     flush_wanted: Arc<Notify>,
     /// Set under `flush = "always"`: readers see only what is fsynced (see
@@ -109,7 +110,7 @@ impl Partition {
     fn offsets_of(&self, log: &Log) -> Offsets {
         let mut offsets = Offsets::of(log);
         if self.synced_reads.load(Ordering::Acquire) {
-            offsets.high_watermark = offsets.high_watermark.min(log.synced_offset());
+            offsets.high_watermark = offsets.high_watermark.min(log.synced_records());
             offsets.last_stable = offsets.last_stable.min(offsets.high_watermark);
         }
         offsets
@@ -245,11 +246,23 @@ impl Partition {
         let synced = self.flush.sync_through(|| lock(log), offset, what).await;
         // Deleted while it ran: its files went with the directory.
         self.check_live()?;
-        if synced.is_ok() {
+        match &synced {
             // Readers waiting for what is fsynced see it now.
-            self.publish(&lock(log));
+            Ok(()) => self.publish(&lock(log)),
+            // Readers wait for it: the flusher tries again (unless the log
+            // failed for good).
+            Err(_) if self.synced_reads.load(Ordering::Acquire) => self.sync_later(),
+            Err(_) => {}
         }
         synced
+    }
+
+    /// Has the flusher sync the log: after a roll, or (under `flush =
+    /// "always"`) a sync that failed without failing the log.
+    pub(super) fn sync_later(&self) {
+        if !self.rolled.swap(true, Ordering::AcqRel) {
+            self.flush_wanted.notify_one();
+        }
     }
 
     /// fsyncs everything appended so far, holding the log lock throughout:
@@ -292,8 +305,16 @@ impl Partition {
         if !self.rolled.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let active_base = self.log()?.active_base_offset();
-        let synced = self.sync_through(active_base - 1).await;
+        let through = {
+            let log = self.log()?;
+            // Under flush = "always" readers wait for all of it.
+            if self.synced_reads.load(Ordering::Acquire) {
+                log.end_offset()
+            } else {
+                log.active_base_offset()
+            }
+        };
+        let synced = self.sync_through(through - 1).await;
         if synced.is_err() && !self.log()?.is_poisoned() {
             self.rolled.store(true, Ordering::Release);
         }

@@ -59,16 +59,20 @@ pub(super) async fn write_markers(
     commit: bool,
     durable: bool,
 ) -> Result<()> {
+    let mut result = Ok(());
     for (partition, offset) in append_markers(catalog, meta, commit)? {
         if durable {
+            // Every marker's sync is tried, whichever fails: a retry of the
+            // end appends no marker again, so it would sync none of them.
             match partition.sync_through(offset).await {
                 // Deleted meanwhile: nothing to end there.
                 Err(e) if e.is(ResponseError::UnknownTopicOrPartition) => {}
-                other => other?,
+                Err(e) if result.is_ok() => result = Err(e),
+                _ => {}
             }
         }
     }
-    Ok(())
+    result
 }
 
 impl TxnCoordinator {

@@ -140,17 +140,14 @@ impl Partition {
     /// transaction is ongoing (the coordinator aborted or finished them all),
     /// so each one open here is a leftover of the previous run.
     fn abort_leftovers(&self, log: &mut Log) -> Result<()> {
-        for (producer_id, epoch, _) in log.open_transactions() {
+        let open = log.open_transactions();
+        for &(producer_id, epoch, _) in &open {
             tracing::warn!(topic = %self.topic, partition = self.index, producer_id, "aborting a transaction no state accounts for");
             log.append_marker((producer_id, epoch), false, 0, now_ms())?;
         }
-        if self.synced_reads.load(Ordering::Acquire) {
-            // Readers wait for what is fsynced, and no produce will sync these.
-            let target = log.sync_target();
-            target
-                .sync()
-                .map_err(|e| Error::api(ResponseError::KafkaStorageError, e.to_string()))?;
-            log.mark_synced(&target);
+        if !open.is_empty() && self.synced_reads.load(Ordering::Acquire) {
+            // Readers wait for what is fsynced, and no produce syncs these.
+            self.sync_later();
         }
         Ok(())
     }

@@ -45,6 +45,13 @@ impl Log {
         self.created_synced = self.created_synced.max(target.created);
     }
 
+    /// Every record below this is known to be on disk (the index files of a
+    /// segment sealed since the last sync may not be: see
+    /// [`Log::synced_offset`]). It never moves back while the log is open.
+    pub fn synced_records(&self) -> i64 {
+        self.synced_offset.min(self.end_offset())
+    }
+
     /// Every offset below this is known to be on disk, and so are the index
     /// files of the sealed segments below it: a recovery point. A segment
     /// sealed since the last sync changed its indexes after that sync, as

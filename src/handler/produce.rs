@@ -84,7 +84,8 @@ fn transaction_allowed(
 
 /// Appends each partition's records (`transaction`: whether the request
 /// may write its transactional ones). With `durable`, each partition
-/// written is listed with the last offset its answer waits to see fsynced.
+/// written is listed with the last offset to see fsynced: before the
+/// answer, or (acks=0) in the background.
 fn append_all(
     ctx: &Call<'_>,
     topics: Vec<TopicProduceData>,

@@ -5,8 +5,9 @@
 //! only its produce; a failed read answers KAFKA_STORAGE_ERROR for
 //! that partition only; a machine crash that drops every unsynced byte keeps
 //! all that `flush = "always"` acknowledged, and leaves a clean prefix with
-//! `flush = "os"`; a topic whose partition cannot be opened (out of
-//! descriptors) is not created at all and leaves nothing behind.
+//! `flush = "os"`; under `flush = "always"` consumers read only what is
+//! fsynced; a topic whose partition cannot be opened (out of descriptors)
+//! is not created at all and leaves nothing behind.
 
 mod common;
 

@@ -217,15 +217,22 @@ impl Partition {
     }
 
     /// Moves the log start offset forward to `offset` (-1: the high
-    /// watermark); returns the new log start offset.
+    /// watermark); returns the new log start offset. Past the high
+    /// watermark (under `flush = "always"`, records not fsynced yet) is
+    /// OFFSET_OUT_OF_RANGE, as in Kafka.
     pub fn delete_records(&self, offset: i64) -> Result<i64> {
         self.check_live()?;
         let mut log = self.log()?;
-        let offset = if offset == -1 {
-            log.end_offset()
-        } else {
-            offset
-        };
+        let high_watermark = self.offsets_of(&log).high_watermark;
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset > high_watermark {
+            return Err(storage::Error::OffsetOutOfRange {
+                offset,
+                start: log.start_offset(),
+                end: high_watermark,
+            }
+            .into());
+        }
         let low = log.delete_records_before(offset);
         // Published even when a file could not be removed: the start
         // offset may have moved all the same.
@@ -249,9 +256,11 @@ impl Partition {
         match &synced {
             // Readers waiting for what is fsynced see it now.
             Ok(()) => self.publish(&lock(log)),
-            // Readers wait for it: the flusher tries again (unless the log
-            // failed for good).
-            Err(_) if self.synced_reads.load(Ordering::Acquire) => self.sync_later(),
+            // Readers wait for it: the flusher tries again, unless the log
+            // failed for good.
+            Err(_) if self.synced_reads.load(Ordering::Acquire) && !lock(log).is_poisoned() => {
+                self.sync_later()
+            }
             Err(_) => {}
         }
         synced

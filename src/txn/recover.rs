@@ -52,24 +52,31 @@ fn append_markers(
     Ok(written)
 }
 
-/// [`append_markers`], then, with `durable`, fsyncs each before returning.
+/// [`append_markers`], then, with `durable`, fsyncs every partition of the
+/// transaction before returning.
 pub(super) async fn write_markers(
     catalog: &Catalog,
     meta: &TxnMeta,
     commit: bool,
     durable: bool,
 ) -> Result<()> {
+    append_markers(catalog, meta, commit)?;
+    if !durable {
+        return Ok(());
+    }
+    // Every partition of the transaction, whichever sync fails, and not
+    // only those given a marker now: a retry of the end appends none where
+    // an earlier try did, and that marker may not be fsynced yet.
     let mut result = Ok(());
-    for (partition, offset) in append_markers(catalog, meta, commit)? {
-        if durable {
-            // Every marker's sync is tried, whichever fails: a retry of the
-            // end appends no marker again, so it would sync none of them.
-            match partition.sync_through(offset).await {
-                // Deleted meanwhile: nothing to end there.
-                Err(e) if e.is(ResponseError::UnknownTopicOrPartition) => {}
-                Err(e) if result.is_ok() => result = Err(e),
-                _ => {}
-            }
+    for (topic, index) in &meta.partitions {
+        let Ok(partition) = catalog.partition(topic, *index) else {
+            continue;
+        };
+        match partition.flush().await {
+            // Deleted meanwhile: nothing to end there.
+            Err(e) if e.is(ResponseError::UnknownTopicOrPartition) => {}
+            Err(e) if result.is_ok() => result = Err(e),
+            _ => {}
         }
     }
     result

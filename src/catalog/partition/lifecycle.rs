@@ -240,7 +240,28 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::testing::{DiskOp, FaultyDisk, files_ending, transactional_batch};
+    use crate::storage::testing::{DiskOp, FaultyDisk, batch, files_ending, transactional_batch};
+
+    /// A partition in `dir` on `disk`, created now; with `synced_reads`, as
+    /// under `flush = "always"`.
+    fn partition_on(
+        dir: &std::path::Path,
+        disk: &Arc<FaultyDisk>,
+        synced_reads: bool,
+    ) -> Partition {
+        Partition::open(
+            dir,
+            ("t", 0),
+            Arc::new(LogConfig::default()),
+            (0, disk.unbounded(), false),
+            (
+                Arc::new(Notify::new()),
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(synced_reads)),
+            ),
+        )
+        .unwrap()
+    }
 
     /// A sync that passed the deleted check just before a delete takes the
     /// log after it: the `.txnindex` entry it would have written late is
@@ -249,18 +270,7 @@ mod tests {
     fn a_deleted_partition_writes_no_late_txnindex_entry() {
         let dir = tempfile::tempdir().unwrap();
         let disk = FaultyDisk::new();
-        let partition = Partition::open(
-            dir.path(),
-            ("t", 0),
-            Arc::new(LogConfig::default()),
-            (0, disk.unbounded(), false),
-            (
-                Arc::new(Notify::new()),
-                Arc::new(AtomicBool::new(false)),
-                Arc::new(AtomicBool::new(false)),
-            ),
-        )
-        .unwrap();
+        let partition = partition_on(dir.path(), &disk, false);
         {
             let mut log = partition.log().unwrap();
             log.append_transactional(&transactional_batch(7, 0, 0, 3, 0), 0)
@@ -275,5 +285,36 @@ mod tests {
         let target = lock(log).sync_target();
         target.sync().unwrap();
         assert_eq!(files_ending(dir.path(), ".txnindex"), Vec::<String>::new());
+    }
+
+    /// Under `flush = "always"` a failed sync has the flusher try again,
+    /// unless the fsync failed: that log is failed until a restart, and
+    /// the flusher would only fail with it.
+    #[tokio::test]
+    async fn a_log_whose_fsync_failed_is_not_handed_to_the_flusher() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let partition = partition_on(dir.path(), &disk, true);
+        partition.append(&batch(&[(b"k", b"v")], 0)).unwrap();
+        disk.fail(DiskOp::Sync, "", libc::EIO);
+        assert!(partition.sync_through(0).await.is_err());
+        assert!(partition.log().unwrap().is_poisoned());
+        assert!(!partition.rolled.load(Ordering::Acquire));
+    }
+
+    /// Under `flush = "always"` DeleteRecords stops at the high watermark:
+    /// records not fsynced yet are not readable, nor deleted.
+    #[tokio::test]
+    async fn delete_records_stops_at_the_high_watermark_of_what_is_fsynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = FaultyDisk::new();
+        let partition = partition_on(dir.path(), &disk, true);
+        partition.append(&batch(&[(b"k", b"a")], 0)).unwrap();
+        partition.sync_through(0).await.unwrap();
+        partition.append(&batch(&[(b"k", b"b")], 0)).unwrap();
+        assert_eq!(partition.watch().borrow().high_watermark, 1);
+        let past = partition.delete_records(2).unwrap_err();
+        assert!(past.is(ResponseError::OffsetOutOfRange), "{past}");
+        assert_eq!(partition.delete_records(-1).unwrap(), 1);
     }
 }

@@ -103,9 +103,10 @@ impl Partition {
     }
 
     /// fsyncs the sealed segments if a roll left any unsynced (the active
-    /// segment's bytes may be fsynced with them). A sync that failed
-    /// without failing the log (out of descriptors) leaves them to the
-    /// flusher's next pass.
+    /// segment's bytes may be fsynced with them), or, under `flush =
+    /// "always"`, all that [`Partition::sync_later`] asked for. A sync that
+    /// failed without failing the log (out of descriptors) leaves them to
+    /// the flusher's next pass.
     pub(crate) async fn flush_rolled(&self) -> Result<()> {
         if !self.rolled.swap(false, Ordering::AcqRel) {
             return Ok(());

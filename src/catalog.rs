@@ -53,17 +53,6 @@ struct TopicRecord {
     configs: BTreeMap<String, String>,
 }
 
-impl TopicRecord {
-    fn of(topic: &Topic) -> TopicRecord {
-        TopicRecord {
-            name: topic.name.clone(),
-            id: topic.id,
-            partitions: topic.partitions().len() as i32,
-            configs: topic.overrides(),
-        }
-    }
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct TopicsFile {
     #[serde(default)]

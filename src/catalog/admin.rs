@@ -214,6 +214,18 @@ impl Catalog {
     }
 }
 
+impl TopicRecord {
+    /// `topic` as `topics.toml` records it.
+    fn of(topic: &Topic) -> TopicRecord {
+        TopicRecord {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions().len() as i32,
+            configs: topic.overrides(),
+        }
+    }
+}
+
 /// Removes partitions no longer in any topic, directories and all.
 fn discard(partitions: Vec<Arc<Partition>>) {
     for partition in partitions {

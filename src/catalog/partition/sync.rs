@@ -28,11 +28,8 @@ impl Partition {
     /// Wakes the background flusher when a roll left a sealed segment
     /// unsynced (once, until [`Partition::flush_rolled`] has run).
     pub(super) fn flush_if_rolled(&self, log: &Log) {
-        if !log.is_poisoned()
-            && log.synced_offset() < log.active_base_offset()
-            && !self.rolled.swap(true, Ordering::AcqRel)
-        {
-            self.flush_wanted.notify_one();
+        if !log.is_poisoned() && log.synced_offset() < log.active_base_offset() {
+            self.sync_later();
         }
     }
 

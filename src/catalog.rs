@@ -216,6 +216,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// Where the partition logs' files live: the internal logs share them.
+    pub(crate) fn files(&self) -> LogFiles {
+        self.files.clone()
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Buf;
 
 use crate::error::{Result, io_err};
-use crate::storage::{CleanJob, Cleaned, CleanupPolicy, Log, LogConfig, SyncTarget};
+use crate::storage::{CleanJob, Cleaned, CleanupPolicy, Log, LogConfig, LogFiles, SyncTarget};
 use crate::util::now_ms;
 
 /// Bytes asked of the log per read while replaying.
@@ -26,10 +26,11 @@ pub(crate) struct InternalLog {
 }
 
 impl InternalLog {
-    /// Opens (creating if needed) `<data_dir>/<dir>` and replays every record
+    /// Opens (creating if needed) `<data_dir>/<dir>` on `files` (the
+    /// partition logs' disk and open-file bound) and replays every record
     /// into `apply(key, value)`, in offset order.
     pub(crate) fn open(
-        data_dir: &Path,
+        (data_dir, files): (&Path, LogFiles),
         dir: &str,
         segment_bytes: u64,
         mut apply: impl FnMut(&[u8], Option<&[u8]>),
@@ -43,7 +44,7 @@ impl InternalLog {
             cleanup_policy: CleanupPolicy::Compact,
             ..LogConfig::default()
         };
-        let log = Log::open(&data_dir.join(dir), config, now_ms())?;
+        let log = Log::open_on(&data_dir.join(dir), config, now_ms(), 0, files)?;
         let mut position = log.start_offset();
         while position < log.end_offset() {
             let bytes = log

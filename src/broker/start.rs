@@ -55,12 +55,13 @@ pub(super) async fn open_stores(config: &Config, disk: Arc<dyn Disk>) -> Result<
     .await?;
     let catalog = Arc::new(catalog);
     let (data_dir, group_config) = (config.data_dir.clone(), config.group.clone());
+    let files = catalog.files();
     let flush_always = config.flush == FlushMode::Always;
     if flush_always {
         catalog.read_only_synced();
     }
     let groups = blocking("opening the offsets log", move || {
-        Coordinator::open(&data_dir, group_config, flush_always)
+        Coordinator::open((&data_dir, files), group_config, flush_always)
     })
     .await?;
     let groups = Arc::new(groups);

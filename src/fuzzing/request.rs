@@ -33,7 +33,8 @@ fn new_broker() -> Broker {
         ..Config::default()
     };
     let catalog = Catalog::open(&dir.0, log_config(TimestampType::CreateTime)).expect("catalog");
-    let groups = Coordinator::open(&dir.0, config.group.clone(), false).expect("coordinator");
+    let groups = Coordinator::open((&dir.0, catalog.files()), config.group.clone(), false)
+        .expect("coordinator");
     // A topic to produce to and fetch from, with a few records.
     let topic = catalog
         .create_topic(TOPIC, 2, Default::default(), false)

@@ -165,8 +165,7 @@ impl super::Inner {
                 record,
             }));
         }
-        let last =
-            super::store::append(&mut self.store, &entries).map_err(|e| response_error(&e))?;
+        let last = self.append(&entries).map_err(|e| response_error(&e))?;
         self.groups.remove(id);
         tracing::info!(group = id, "group deleted");
         Ok(last)

@@ -68,6 +68,7 @@ pub(crate) use state::{JoinResult, SyncResult};
 pub(crate) use store::OFFSETS_DIR;
 
 use crate::internal_log::InternalLog;
+use crate::storage::LogFiles;
 use state::{Group, Pending};
 
 /// How often the timer task runs the groups' deadlines.
@@ -87,18 +88,21 @@ pub(crate) struct Coordinator {
 struct Inner {
     groups: HashMap<String, Group>,
     store: InternalLog,
+    /// Group metadata records whose write failed, written before the next.
+    unwritten: Vec<crate::internal_log::KeyValue>,
     stopping: bool,
     last_expiry: Instant,
 }
 
 impl Coordinator {
-    /// Opens the internal log under `data_dir` and restores groups and offsets from it.
+    /// Opens the internal log under `data_dir` on `files` (the partition
+    /// logs' disk and open-file bound) and restores groups and offsets from it.
     pub(crate) fn open(
-        data_dir: &Path,
+        at: (&Path, LogFiles),
         config: GroupConfig,
         flush_always: bool,
     ) -> crate::Result<Coordinator> {
-        let (store, restored) = store::open(data_dir, config.offsets_segment_bytes)?;
+        let (store, restored) = store::open(at, config.offsets_segment_bytes)?;
         let now = Instant::now();
         let mut groups = HashMap::new();
         for (id, value) in restored.groups {
@@ -129,6 +133,7 @@ impl Coordinator {
         let inner = Inner {
             groups,
             store,
+            unwritten: Vec::new(),
             stopping: false,
             last_expiry: now,
         };

@@ -126,7 +126,7 @@ impl Inner {
                     group: id.to_string(),
                     value: None,
                 };
-                if let Err(e) = super::store::append(&mut self.store, &[tombstone]) {
+                if let Err(e) = self.append(&[tombstone]) {
                     return Err((super::response_error(&e), e.to_string()));
                 }
                 true
@@ -174,8 +174,11 @@ impl Inner {
                 record,
             })
             .collect();
-        super::store::append(&mut self.store, &entries).map_err(|e| super::response_error(&e))?;
-        group.consumer = None;
+        self.append(&entries)
+            .map_err(|e| super::response_error(&e))?;
+        if let Some(group) = self.groups.get_mut(id) {
+            group.consumer = None;
+        }
         Ok(())
     }
 }

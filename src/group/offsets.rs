@@ -240,7 +240,7 @@ impl Inner {
             results.push(Ok(()));
         }
         // IMPORTANT: the log is written before memory changes, and under the same lock, so both keep one order.
-        let last = match super::store::append(&mut self.store, &entries) {
+        let last = match self.append(&entries) {
             Ok(last) => last,
             Err(e) => {
                 tracing::warn!(group = group_id, error = %e, "offset commit could not be written");
@@ -308,8 +308,7 @@ impl Inner {
             }
             results.push((topic.clone(), out));
         }
-        let last =
-            super::store::append(&mut self.store, &entries).map_err(|e| response_error(&e))?;
+        let last = self.append(&entries).map_err(|e| response_error(&e))?;
         if let Some(group) = self.groups.get_mut(group_id) {
             for entry in &entries {
                 if let Entry::Offset {
@@ -370,9 +369,7 @@ impl Inner {
         if !entries.is_empty() {
             tracing::info!(records = entries.len(), "expired offsets and empty groups");
         }
-        if let Err(e) = super::store::append(&mut self.store, &entries) {
-            tracing::warn!(error = %e, "could not write offset expiry");
-        }
+        self.append_or_keep(entries.iter().map(Entry::encode).collect());
     }
 }
 

@@ -4,8 +4,8 @@
 use kafka_protocol::ResponseError;
 
 use super::codec::Entry;
-use super::store;
 use super::{Coordinator, Inner, OFFSETS_DIR, response_error};
+use crate::internal_log::KeyValue;
 
 impl crate::flush::Syncable for Inner {
     fn synced_offset(&self) -> i64 {
@@ -78,26 +78,76 @@ impl Coordinator {
 }
 
 impl Inner {
-    /// Writes the records of groups whose metadata changed.
+    /// Writes the records of groups whose metadata changed. A failed write
+    /// (a full or failing disk) keeps them for the next write, which the
+    /// coordinator's tick tries every 100 ms: the groups they come from are
+    /// no longer marked changed.
     pub(super) fn persist(&mut self) {
-        let mut entries = Vec::new();
+        let mut records = Vec::new();
         for group in self.groups.values_mut() {
             if let Some(c) = &mut group.consumer {
-                let records = c.take_records();
-                entries.extend(records.into_iter().map(|record| Entry::Consumer {
-                    group: group.id.clone(),
-                    record,
+                let taken = c.take_records();
+                records.extend(taken.into_iter().map(|record| {
+                    Entry::Consumer {
+                        group: group.id.clone(),
+                        record,
+                    }
+                    .encode()
                 }));
             } else if group.dirty {
                 group.dirty = false;
-                entries.push(Entry::Group {
+                let entry = Entry::Group {
                     group: group.id.clone(),
                     value: Some(group.to_value()),
-                });
+                };
+                records.push(entry.encode());
             }
         }
-        if let Err(e) = store::append(&mut self.store, &entries) {
-            tracing::warn!(error = %e, "could not write group metadata");
+        self.append_or_keep(records);
+    }
+
+    /// Appends `entries` as one batch after the records a failed write
+    /// left; returns the offset of the last. On failure nothing is written.
+    pub(super) fn append(&mut self, entries: &[Entry]) -> crate::Result<i64> {
+        let mut records = self.unwritten.clone();
+        records.extend(entries.iter().map(Entry::encode));
+        let last = self.store.append(&records)?;
+        if !self.unwritten.is_empty() {
+            tracing::info!("group metadata written after a failure");
+            self.unwritten.clear();
+        }
+        Ok(last)
+    }
+
+    /// Appends `records`, which memory already reflects, after those a
+    /// failed write left; if this write fails too, keeps them all for the
+    /// next write.
+    pub(super) fn append_or_keep(&mut self, records: Vec<KeyValue>) {
+        let failed_before = !self.unwritten.is_empty();
+        let records = [std::mem::take(&mut self.unwritten), records].concat();
+        if records.is_empty() {
+            return;
+        }
+        match self.store.append(&records) {
+            Ok(_) if failed_before => tracing::info!("group metadata written after a failure"),
+            Ok(_) => {}
+            Err(e) => {
+                if !failed_before {
+                    tracing::warn!(error = %e, "could not write group metadata; retrying");
+                }
+                self.unwritten = latest_per_key(records);
+            }
         }
     }
+}
+
+/// The last record of each key, in log order: what compaction of the
+/// offsets log would keep of `records`, so records waiting to be written
+/// again are bounded by the groups' state, however long the disk fails.
+fn latest_per_key(mut records: Vec<KeyValue>) -> Vec<KeyValue> {
+    let mut seen = std::collections::HashSet::new();
+    records.reverse();
+    records.retain(|(key, _)| seen.insert(key.clone()));
+    records.reverse();
+    records
 }

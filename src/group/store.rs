@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::codec::{Entry, GroupValue, OffsetValue};
 use super::consumer::records::Record;
-use crate::internal_log::{InternalLog, KeyValue};
+use crate::internal_log::InternalLog;
+use crate::storage::LogFiles;
 
 /// Directory name of the internal partition.
 pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets-0";
@@ -59,19 +60,17 @@ impl Restored {
     }
 }
 
-/// Opens (creating if needed) the internal log under `data_dir` and replays it.
-pub(crate) fn open(data_dir: &Path, segment_bytes: u64) -> crate::Result<(InternalLog, Restored)> {
+/// Opens (creating if needed) the internal log under `data_dir`, on
+/// `files`, and replays it.
+pub(crate) fn open(
+    at: (&Path, LogFiles),
+    segment_bytes: u64,
+) -> crate::Result<(InternalLog, Restored)> {
     let mut restored = Restored::default();
-    let log = InternalLog::open(data_dir, OFFSETS_DIR, segment_bytes, |key, value| {
+    let log = InternalLog::open(at, OFFSETS_DIR, segment_bytes, |key, value| {
         if let Some(entry) = Entry::decode(key, value) {
             restored.apply(entry);
         }
     })?;
     Ok((log, restored))
-}
-
-/// Appends `entries` as one batch; returns the offset of the last one.
-pub(crate) fn append(log: &mut InternalLog, entries: &[Entry]) -> crate::Result<i64> {
-    let records: Vec<KeyValue> = entries.iter().map(Entry::encode).collect();
-    log.append(&records)
 }

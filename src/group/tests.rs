@@ -9,6 +9,7 @@ use kafka_protocol::ResponseError;
 
 use super::state::{Group, GroupState, Pending};
 use super::*;
+use crate::storage::real_unbounded;
 
 fn request(group: &str, member: &str) -> JoinRequest {
     JoinRequest {
@@ -96,7 +97,8 @@ async fn offsets_survive_reopen_and_the_cleaner_keeps_the_log_small() {
         offsets_segment_bytes: 16 * 1024,
         ..GroupConfig::default()
     };
-    let coordinator = Coordinator::open(dir.path(), cfg.clone(), false).expect("open");
+    let coordinator =
+        Coordinator::open((dir.path(), real_unbounded()), cfg.clone(), false).expect("open");
     for round in 0..2000 {
         let results = coordinator
             .commit("g", -1, "", None, &[commit("t", round % 4, round.into())])
@@ -129,7 +131,8 @@ async fn offsets_survive_reopen_and_the_cleaner_keeps_the_log_small() {
         "the offsets log holds {size} bytes after 2000 commits"
     );
 
-    let coordinator = Coordinator::open(dir.path(), cfg, false).expect("reopen");
+    let coordinator =
+        Coordinator::open((dir.path(), real_unbounded()), cfg, false).expect("reopen");
     let fetched = coordinator
         .fetch_offsets("g", None, (None, -1))
         .expect("fetch");
@@ -184,7 +187,8 @@ fn a_consumer_group_comes_back_from_its_records_without_a_rebalance() {
         rebalance_timeout_ms: -1,
         ..HeartbeatRequest::default()
     };
-    let coordinator = Coordinator::open(dir.path(), cfg.clone(), false).expect("open");
+    let coordinator =
+        Coordinator::open((dir.path(), real_unbounded()), cfg.clone(), false).expect("open");
     let a = coordinator
         .consumer_heartbeat(join("a"), &image, None)
         .expect("a joins");
@@ -192,7 +196,8 @@ fn a_consumer_group_comes_back_from_its_records_without_a_rebalance() {
     let group = coordinator.consumer_describe("g").expect("describe");
     coordinator.close().expect("close");
 
-    let coordinator = Coordinator::open(dir.path(), cfg, false).expect("reopen");
+    let coordinator =
+        Coordinator::open((dir.path(), real_unbounded()), cfg, false).expect("reopen");
     let again = coordinator
         .consumer_heartbeat(beat("a", a.member_epoch), &image, None)
         .expect("the member's epoch is still good");
@@ -218,4 +223,56 @@ fn a_consumer_group_comes_back_from_its_records_without_a_rebalance() {
             .len(),
         2
     );
+}
+
+#[test]
+fn group_records_whose_write_failed_are_written_by_the_next_tick() {
+    use crate::catalog::TopicImage;
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    use consumer::HeartbeatRequest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = GroupConfig::default();
+    let image = TopicImage {
+        generation: 1,
+        topics: [("t".to_string(), (uuid::Uuid::new_v4(), 4))].into(),
+    };
+    let disk = FaultyDisk::new();
+    let coordinator =
+        Coordinator::open((dir.path(), disk.unbounded()), cfg.clone(), false).expect("open");
+    disk.fail(DiskOp::Write, OFFSETS_DIR, libc::EIO);
+    let join = HeartbeatRequest {
+        group_id: "g".into(),
+        member_id: "a".into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 10_000,
+        topic_names: Some(vec!["t".into()]),
+        owned: Some(Default::default()),
+        ..HeartbeatRequest::default()
+    };
+    let a = coordinator
+        .consumer_heartbeat(join, &image, None)
+        .expect("a joins");
+    assert!(
+        disk.injected() > 0,
+        "the group's records met the failing disk"
+    );
+
+    disk.clear();
+    coordinator.tick();
+    // A crash: no clean close, which would write anything left itself.
+    drop(coordinator);
+
+    let coordinator =
+        Coordinator::open((dir.path(), real_unbounded()), cfg, false).expect("reopen");
+    let beat = HeartbeatRequest {
+        group_id: "g".into(),
+        member_id: "a".into(),
+        member_epoch: a.member_epoch,
+        rebalance_timeout_ms: -1,
+        ..HeartbeatRequest::default()
+    };
+    let again = coordinator
+        .consumer_heartbeat(beat, &image, None)
+        .expect("the member's epoch was written once the disk recovered");
+    assert_eq!(again.member_epoch, a.member_epoch);
 }

@@ -96,7 +96,7 @@ impl TxnCoordinator {
     ) -> Result<TxnCoordinator> {
         let mut records: HashMap<String, TxnRecord> = HashMap::new();
         let log = InternalLog::open(
-            catalog.data_dir(),
+            (catalog.data_dir(), catalog.files()),
             STATE_DIR,
             SEGMENT_BYTES,
             |key, value| {

@@ -263,14 +263,21 @@ impl Acls {
         if next.len() == bindings.len() {
             return results;
         }
-        if let Err(e) = self.write(&next) {
+        let written = match self.write(&next) {
+            Ok(durable) => {
+                // In place: kept, as a restart reads it, though perhaps not durable.
+                *bindings = next;
+                durable
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             let failed = (ResponseError::UnknownServerError, e.to_string());
             return results
                 .into_iter()
                 .map(|r| r.and(Err(failed.clone())))
                 .collect();
         }
-        *bindings = next;
         results
     }
 
@@ -297,13 +304,14 @@ impl Acls {
             .cloned()
             .collect();
         if next.len() != bindings.len() {
-            self.write(&next)?;
+            let durable = self.write(&next)?;
             *bindings = next;
+            durable?;
         }
         Ok(removed)
     }
 
-    fn write(&self, bindings: &BTreeSet<Binding>) -> Result<()> {
+    fn write(&self, bindings: &BTreeSet<Binding>) -> Result<crate::util::Durable> {
         let file = AclsFile {
             acl: bindings.iter().cloned().collect(),
         };

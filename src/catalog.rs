@@ -344,7 +344,7 @@ impl Catalog {
             };
             let start = stored.max(*limit);
             // DURABILITY: reserve the block on disk before handing out any id from it.
-            write_atomically(&path, (start + PRODUCER_ID_BLOCK).to_string().as_bytes())?;
+            write_atomically(&path, (start + PRODUCER_ID_BLOCK).to_string().as_bytes())??;
             (*next, *limit) = (start, start + PRODUCER_ID_BLOCK);
         }
         let id = *next;

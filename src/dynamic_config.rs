@@ -136,8 +136,9 @@ impl DynamicConfigs {
         }
         let defaults = effective(&self.static_log, &next)?;
         if !validate_only && next != *stored {
-            self.write(&next).map_err(|e| e.to_string())?;
+            let durable = self.write(&next).map_err(|e| e.to_string())?;
             *stored = next;
+            durable.map_err(|e| e.to_string())?;
         }
         Ok(defaults)
     }
@@ -167,13 +168,14 @@ impl DynamicConfigs {
             next.group.remove(group);
         }
         if !validate_only && next != *stored {
-            self.write(&next).map_err(|e| e.to_string())?;
+            let durable = self.write(&next).map_err(|e| e.to_string())?;
             *stored = next;
+            durable.map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
-    fn write(&self, stored: &Stored) -> Result<()> {
+    fn write(&self, stored: &Stored) -> Result<crate::util::Durable> {
         let text = toml::to_string(stored).map_err(|e| Error::Config(e.to_string()))?;
         crate::util::write_atomically(&self.path, text.as_bytes())
     }

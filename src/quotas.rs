@@ -179,13 +179,13 @@ impl ClientQuotas {
         if values.is_empty() {
             next.remove(&entity);
         }
-        self.write(&next)
-            .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
+        let failed = |e: Error| (ResponseError::UnknownServerError, e.to_string());
+        let durable = self.write(&next).map_err(failed)?;
         *quotas = next;
-        Ok(())
+        durable.map_err(failed)
     }
 
-    fn write(&self, quotas: &BTreeMap<Entity, Values>) -> Result<()> {
+    fn write(&self, quotas: &BTreeMap<Entity, Values>) -> Result<crate::util::Durable> {
         let file = QuotasFile {
             quota: quotas
                 .iter()

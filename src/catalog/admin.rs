@@ -1,8 +1,9 @@
 //! Topic administration: creating and deleting topics, adding partitions,
 //! changing configs. Each change is in `topics.toml` before it takes
-//! effect (a delete: before it is answered);
-//! the directories of a topic or partitions that fail to be created are
-//! removed again.
+//! effect (a delete: before it is answered); one that is in the file but
+//! whose directory's fsync failed is made and answered with the error, as
+//! memory must agree with the file a restart reads. The directories of a
+//! topic or partitions that fail to be created are removed again.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -19,7 +20,7 @@ use super::{
 };
 use crate::error::{Error, Result, io_err};
 use crate::topic_config;
-use crate::util::write_atomically;
+use crate::util::{Durable, write_atomically_on};
 
 impl Catalog {
     /// Creates a topic. With `validate_only` checks everything and changes nothing.
@@ -69,13 +70,16 @@ impl Catalog {
         // In `topics.toml` before anyone can see it: a producer could
         // otherwise write (and be answered) to a topic that a failed write
         // of the file then removes, directories and all.
-        if let Err(e) = self.persist(|records| records.push(TopicRecord::of(&topic))) {
-            discard(std::mem::take(&mut topic.write().partitions));
-            return Err(e);
-        }
+        let durable = match self.persist(|records| records.push(TopicRecord::of(&topic))) {
+            Ok(durable) => durable,
+            Err(e) => {
+                discard(std::mem::take(&mut topic.write().partitions));
+                return Err(e);
+            }
+        };
         self.topics_mut().insert(topic.clone());
         self.changed();
-        Ok(topic)
+        durable.map(|()| topic)
     }
 
     /// Opens partitions `indexes` of topic `name`, all or none: when one
@@ -115,16 +119,19 @@ impl Catalog {
         })?;
         self.changed();
         // IMPORTANT: the metadata goes first, so a crash cannot resurrect the topic.
-        if let Err(e) = self.persist(|_| {}) {
-            // Refused: the topic stays, as `topics.toml` still has it.
-            self.topics_mut().insert(topic);
-            self.changed();
-            return Err(e);
-        }
+        let durable = match self.persist(|_| {}) {
+            Ok(durable) => durable,
+            Err(e) => {
+                // Refused: the topic stays, as `topics.toml` still has it.
+                self.topics_mut().insert(topic);
+                self.changed();
+                return Err(e);
+            }
+        };
         self.cleaner.forget_topic(name);
         let partitions = std::mem::take(&mut topic.write().partitions);
         discard(partitions);
-        Ok(topic)
+        durable.map(|()| topic)
     }
 
     /// Grows a topic to `count` partitions.
@@ -157,13 +164,16 @@ impl Catalog {
                 record.partitions = count;
             }
         };
-        if let Err(e) = self.persist(grown) {
-            discard(added);
-            return Err(e);
-        }
+        let durable = match self.persist(grown) {
+            Ok(durable) => durable,
+            Err(e) => {
+                discard(added);
+                return Err(e);
+            }
+        };
         topic.write().partitions.extend(added);
         self.changed();
-        Ok(())
+        durable
     }
 
     /// Changes a topic's overrides with `change`; nothing changes if it or validation fails.
@@ -183,7 +193,7 @@ impl Catalog {
             return Ok(());
         }
         // Written first, so the topic takes the change only once it will last.
-        self.persist(|records| {
+        let durable = self.persist(|records| {
             if let Some(record) = records.iter_mut().find(|r| r.name == name) {
                 record.configs = overrides.clone();
             }
@@ -193,12 +203,15 @@ impl Catalog {
         for partition in topic.partitions() {
             partition.set_config(cfg.clone());
         }
-        Ok(())
+        durable
     }
 
     /// Writes `topics.toml`: the topics there are, with the change being
-    /// made (`pending`) applied to their records.
-    fn persist(&self, pending: impl FnOnce(&mut Vec<TopicRecord>)) -> Result<()> {
+    /// made (`pending`) applied to their records. `Err`: the file is as it
+    /// was, and the change is refused. `Ok(Err)`: the file has the change
+    /// but may lose it in a crash; the change is made (a restart reads the
+    /// file) and answered with the error.
+    fn persist(&self, pending: impl FnOnce(&mut Vec<TopicRecord>)) -> Result<Durable> {
         let mut file = TopicsFile {
             topic: self.topics().iter().map(|t| TopicRecord::of(t)).collect(),
         };
@@ -210,7 +223,11 @@ impl Catalog {
         // no harm; one missing only means a longer recovery), where the
         // other order left a refused create named in `topics.toml`.
         self.write_recovery_points()?;
-        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())
+        write_atomically_on(
+            &*self.files.0,
+            &self.data_dir.join(TOPICS_FILE),
+            text.as_bytes(),
+        )
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) fn write_checkpoint(path: &Path, points: &[(&str, i32, i64)]) -> Resu
     for (topic, partition, offset) in points {
         let _ = writeln!(text, "{topic} {partition} {offset}");
     }
-    write_atomically(path, text.as_bytes())
+    write_atomically(path, text.as_bytes())?
 }
 
 impl Catalog {

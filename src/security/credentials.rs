@@ -206,19 +206,26 @@ impl Credentials {
             results.push((user, result));
         }
         if next != *runtime {
-            if let Err(e) = self.write(&next) {
+            let written = match self.write(&next) {
+                Ok(durable) => {
+                    // In place: kept, as a restart reads it, though perhaps not durable.
+                    *runtime = next;
+                    durable
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
                 let failed = (ResponseError::UnknownServerError, e.to_string());
                 return results
                     .into_iter()
                     .map(|(u, r)| (u, r.and(Err(failed.clone()))))
                     .collect();
             }
-            *runtime = next;
         }
         results
     }
 
-    fn write(&self, runtime: &BTreeMap<String, UserCredentials>) -> Result<()> {
+    fn write(&self, runtime: &BTreeMap<String, UserCredentials>) -> Result<crate::util::Durable> {
         let file = StoredFile {
             credential: runtime
                 .iter()

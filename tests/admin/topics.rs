@@ -450,3 +450,33 @@ async fn partitions_that_cannot_be_written_down_are_never_seen_by_producers() {
     );
     std::fs::remove_dir_all(&blocker).expect("remove blocker");
 }
+
+/// A delete whose `topics.toml` is in place but whose directory's fsync
+/// fails is answered with an error, and still made: the topic is gone now,
+/// as it is after a restart (which reads that file). Refusing it in memory
+/// showed the topic until the next restart, then lost it.
+#[tokio::test]
+async fn a_delete_in_place_but_not_durable_is_kept_and_answered_with_an_error() {
+    use sluice::storage::testing::{DiskOp, FaultyDisk};
+    let disk = FaultyDisk::new();
+    let mut broker = start_broker_on(disk.clone(), |_| {}).await;
+    let topic = unique_topic("not-durable");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    // The data directory's own fsync: the first after this, a fresh broker
+    // syncing no other directory meanwhile.
+    let data_dir = broker.data_dir().to_string_lossy().into_owned();
+    disk.fail_times(DiskOp::SyncDir, &data_dir, libc::EIO, Some(1));
+    let results = admin(&broker.bootstrap())
+        .delete_topics(&[&topic], &admin_opts())
+        .await
+        .expect("request");
+    assert_eq!(disk.injected(), 1);
+    assert!(
+        results[0].is_err(),
+        "a delete that may not survive a crash is not acknowledged: {results:?}"
+    );
+    assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), None);
+
+    broker.restart().await;
+    assert_eq!(topic_in(&metadata(&broker.bootstrap(), None), &topic), None);
+}

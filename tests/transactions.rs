@@ -4,7 +4,9 @@
 //! committed with it (and not when it aborts); a second producer with the
 //! same transactional.id fences the first; a transaction left open by a
 //! crash is aborted at start-up, so read_committed consumers move on; an
-//! abort whose index entry cannot be written stays aborted across a restart.
+//! abort whose index entry cannot be written stays aborted across a restart;
+//! a read_committed lookup by time does not find a record of an open
+//! transaction.
 
 mod common;
 
@@ -74,6 +76,72 @@ async fn read_committed_sees_committed_transactions_and_read_uncommitted_everyth
         everything,
         pairs(&[(0, "a"), (1, "b"), (2, "c"), (4, "x"), (5, "y"), (7, "d")])
     );
+}
+
+/// The offset a consumer with `isolation` finds for time `at` in partition
+/// 0 (`Offset::End` when no record below its latest offset has that time).
+fn offset_for_time(bootstrap: &str, topic: &str, isolation: &str, at: i64) -> Offset {
+    let consumer = consumer(bootstrap, &[("isolation.level", isolation)]);
+    let mut wanted = TopicPartitionList::new();
+    wanted
+        .add_partition_offset(topic, 0, Offset::Offset(at))
+        .expect("partition");
+    let found = consumer
+        .offsets_for_times(wanted, WAIT)
+        .expect("offsets_for_times");
+    found.elements()[0].offset()
+}
+
+/// As in Kafka, a record found by its time must be readable: a
+/// read_committed consumer does not find one in an open transaction.
+#[tokio::test]
+async fn a_read_committed_lookup_by_time_skips_an_open_transaction() {
+    let broker = start_broker().await;
+    let topic = unique_topic("txn-time");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    blocking(move || {
+        let producer = txn_producer(&bootstrap, "txn-time");
+        let send = |value: &str, at: i64| {
+            let record = BaseRecord::<str, str>::to(&t)
+                .partition(0)
+                .payload(value)
+                .timestamp(at);
+            producer.send(record).expect("enqueue");
+            producer.flush(WAIT).expect("flush");
+        };
+        // Markers take the broker's time: "open" is set after theirs.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64;
+        let (before, at) = (now - 60_000, now + 60_000);
+        producer.begin_transaction().expect("begin");
+        send("committed", before);
+        producer.commit_transaction(WAIT).expect("commit");
+        producer.begin_transaction().expect("begin");
+        send("open", at);
+
+        // "committed" is at 0, its marker at 1, "open" at 2.
+        assert_eq!(
+            offset_for_time(&bootstrap, &t, "read_uncommitted", at),
+            Offset::Offset(2)
+        );
+        assert_eq!(
+            offset_for_time(&bootstrap, &t, "read_committed", at),
+            Offset::End
+        );
+        assert_eq!(
+            offset_for_time(&bootstrap, &t, "read_committed", before),
+            Offset::Offset(0)
+        );
+        producer.commit_transaction(WAIT).expect("commit");
+        assert_eq!(
+            offset_for_time(&bootstrap, &t, "read_committed", at),
+            Offset::Offset(2)
+        );
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -59,9 +59,9 @@ pub(super) async fn handle(
 }
 
 /// (offset, timestamp, leader epoch) for one partition this node leads
-/// (at the client's `epoch`, -1 for any); (-1, -1) when no record matches
-/// a time. Under read_committed (`committed`) the latest offset is the last
-/// stable one.
+/// (at the client's `epoch`, -1 for any); (-1, -1) when no record below the
+/// latest offset matches a time. Under read_committed (`committed`) the
+/// latest offset is the last stable one.
 fn lookup(
     ctx: &Context,
     (topic, index, epoch): (&str, i32, i32),
@@ -78,11 +78,16 @@ fn lookup(
     } else {
         offsets.high_watermark
     };
+    // A record found by its time counts only below the latest offset, as
+    // in Kafka: one a read_committed consumer may not read yet (in an open
+    // transaction), or that is not yet fsynced under `flush = "always"`,
+    // is not there.
+    let readable = |found: Option<(i64, i64)>| found.filter(|(offset, _)| *offset < latest);
     let found = match timestamp {
         LATEST => Some((latest, -1)),
         EARLIEST | EARLIEST_LOCAL => Some((offsets.log_start, -1)),
-        MAX_TIMESTAMP => partition.max_timestamp()?,
-        t if t >= 0 => partition.offset_for_time(t)?,
+        MAX_TIMESTAMP => readable(partition.max_timestamp()?),
+        t if t >= 0 => readable(partition.offset_for_time(t)?),
         _ => Some((latest, -1)),
     };
     let (offset, timestamp) = found.unwrap_or((-1, -1));

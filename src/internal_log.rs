@@ -19,6 +19,18 @@ const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
 /// One record: its key, and its value or `None` (a tombstone).
 pub(crate) type KeyValue = (Vec<u8>, Option<Vec<u8>>);
 
+/// Where a replayed record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A plain batch: the record counts as it is read.
+    Plain,
+    /// A transactional batch of this producer: the record counts once a
+    /// COMMIT marker of the producer follows, and never after an ABORT.
+    Transaction(i64),
+    /// The COMMIT (`true`) or ABORT marker of this producer's transaction.
+    Marker(i64, bool),
+}
+
 /// An internal log; `None` once closed.
 #[derive(Debug)]
 pub(crate) struct InternalLog {
@@ -28,12 +40,12 @@ pub(crate) struct InternalLog {
 impl InternalLog {
     /// Opens (creating if needed) `<data_dir>/<dir>` on `files` (the
     /// partition logs' disk and open-file bound) and replays every record
-    /// into `apply(key, value)`, in offset order.
+    /// into `apply(origin, key, value)`, in offset order.
     pub(crate) fn open(
         (data_dir, files): (&Path, LogFiles),
         dir: &str,
         segment_bytes: u64,
-        mut apply: impl FnMut(&[u8], Option<&[u8]>),
+        mut apply: impl FnMut(Origin, &[u8], Option<&[u8]>),
     ) -> Result<InternalLog> {
         let config = LogConfig {
             segment_bytes,
@@ -51,7 +63,9 @@ impl InternalLog {
                 .read(position, REPLAY_READ_BYTES)?
                 .read()
                 .map_err(io_err(log.dir()))?;
-            match replay(&bytes, position, |_, key, value| apply(key, value)) {
+            match replay(&bytes, position, |origin, _, key, value| {
+                apply(origin, key, value)
+            }) {
                 Some(next) if next > position => position = next,
                 _ => {
                     tracing::warn!(
@@ -85,9 +99,50 @@ impl InternalLog {
         Ok(info.last_offset)
     }
 
+    /// Appends `records` as one transactional batch of `producer` (id,
+    /// epoch), next in its sequence: they count only once
+    /// [`InternalLog::append_marker`] commits the producer's transaction.
+    /// Returns the offset of the last.
+    pub(crate) fn append_transactional(
+        &mut self,
+        records: &[KeyValue],
+        (producer_id, epoch): (i64, i16),
+    ) -> Result<i64> {
+        let log = self.log()?;
+        let sequence = match log.producer_state(producer_id) {
+            Some((current, last)) if current == epoch => last.wrapping_add(1).max(0),
+            _ => 0,
+        };
+        let now = now_ms();
+        let batch = encode(records, now, Some((producer_id, epoch, sequence)));
+        Ok(log.append_transactional(&batch, now)?.last_offset)
+    }
+
+    /// Ends `producer`'s transaction in this log with a COMMIT (`commit`)
+    /// or ABORT marker; returns its offset.
+    pub(crate) fn append_marker(&mut self, producer: (i64, i16), commit: bool) -> Result<i64> {
+        let now = now_ms();
+        Ok(self
+            .log()?
+            .append_marker(producer, commit, 0, now)?
+            .last_offset)
+    }
+
+    /// Every transaction open in this log: (producer id, epoch, first offset).
+    pub(crate) fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.log
+            .as_ref()
+            .map_or_else(Vec::new, Log::open_transactions)
+    }
+
     /// Appends `records` and fsyncs before returning.
     pub(crate) fn append_durably(&mut self, records: &[KeyValue]) -> Result<()> {
         self.append(records)?;
+        self.sync()
+    }
+
+    /// fsyncs everything appended so far.
+    pub(crate) fn sync(&mut self) -> Result<()> {
         let log = self.log()?;
         let target = log.sync_target();
         if let Err(e) = target.sync() {
@@ -147,19 +202,26 @@ impl InternalLog {
 
 /// Encodes `records` as one uncompressed RecordBatch v2 (base offset 0, no producer).
 pub(crate) fn batch(records: &[KeyValue], timestamp: i64) -> Vec<u8> {
+    encode(records, timestamp, None)
+}
+
+/// [`batch`], transactional when `producer` (id, epoch, base sequence) is given.
+fn encode(records: &[KeyValue], timestamp: i64, producer: Option<(i64, i16, i32)>) -> Vec<u8> {
+    let (producer_id, epoch, sequence) = producer.unwrap_or((-1, -1, -1));
+    let attributes: i16 = if producer.is_some() { TRANSACTIONAL } else { 0 };
     let mut out = Vec::with_capacity(61 + 64 * records.len());
     out.extend_from_slice(&0i64.to_be_bytes()); // base offset, assigned by the log
     out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
     out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
     out.push(2); // magic
     out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, CreateTime
+    out.extend_from_slice(&attributes.to_be_bytes()); // no compression, CreateTime
     out.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
     out.extend_from_slice(&timestamp.to_be_bytes());
     out.extend_from_slice(&timestamp.to_be_bytes());
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&producer_id.to_be_bytes());
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(&sequence.to_be_bytes());
     out.extend_from_slice(&(records.len() as i32).to_be_bytes());
     for (delta, (key, value)) in records.iter().enumerate() {
         let mut body = vec![0u8]; // record attributes
@@ -185,13 +247,17 @@ pub(crate) fn batch(records: &[KeyValue], timestamp: i64) -> Vec<u8> {
     out
 }
 
-/// Walks whole batches in `bytes`, calling `f(offset, key, value)` for every
-/// record at or above `from`. Stops at the first malformed batch and returns
-/// the next offset after the last batch walked.
+/// Batch attribute bits (Kafka's).
+const TRANSACTIONAL: i16 = 0x10;
+const CONTROL: i16 = 0x20;
+
+/// Walks whole batches in `bytes`, calling `f(origin, offset, key, value)`
+/// for every record at or above `from`. Stops at the first malformed batch
+/// and returns the next offset after the last batch walked.
 pub(crate) fn replay(
     mut bytes: &[u8],
     from: i64,
-    mut f: impl FnMut(i64, &[u8], Option<&[u8]>),
+    mut f: impl FnMut(Origin, i64, &[u8], Option<&[u8]>),
 ) -> Option<i64> {
     let mut next = None;
     while bytes.len() >= 61 {
@@ -203,17 +269,23 @@ pub(crate) fn replay(
         let batch = bytes.get(..12 + len)?;
         let attributes = i16::from_be_bytes(batch[21..23].try_into().ok()?);
         let last_delta = i32::from_be_bytes(batch[23..27].try_into().ok()?);
-        if attributes & 0x07 != 0 || attributes & 0x20 != 0 {
-            tracing::warn!(
-                base,
-                "skipping a compressed or control batch in an internal log"
-            );
+        let producer_id = i64::from_be_bytes(batch[43..51].try_into().ok()?);
+        if attributes & 0x07 != 0 {
+            tracing::warn!(base, "skipping a compressed batch in an internal log");
         } else {
             let mut records = batch.get(61..)?;
             while !records.is_empty() {
                 let (offset, key, value) = record(&mut records, base)?;
+                let origin = if attributes & CONTROL != 0 {
+                    // The control record's key: version, then type (1: COMMIT).
+                    Origin::Marker(producer_id, key.get(2..4) == Some(&[0, 1]))
+                } else if attributes & TRANSACTIONAL != 0 {
+                    Origin::Transaction(producer_id)
+                } else {
+                    Origin::Plain
+                };
                 if offset >= from {
-                    f(offset, key, value);
+                    f(origin, offset, key, value);
                 }
             }
         }
@@ -301,7 +373,7 @@ mod tests {
         let mut bytes = batch(&records, 7);
         bytes[0..8].copy_from_slice(&10i64.to_be_bytes());
         let mut seen = Vec::new();
-        let next = replay(&bytes, 11, |o, k, v| {
+        let next = replay(&bytes, 11, |_, o, k, v| {
             seen.push((o, k.to_vec(), v.map(<[u8]>::to_vec)))
         });
         assert_eq!(next, Some(13));

@@ -457,3 +457,75 @@ async fn an_abort_whose_index_entry_cannot_be_written_stays_aborted_across_a_res
         .join(format!("{topic}-0/00000000000000000000.txnindex"));
     assert_eq!(std::fs::metadata(index).expect(".txnindex").len(), 34);
 }
+
+/// A commit whose offsets log fails after the decision is recorded is
+/// finished at the next start, offsets and all: they were written when
+/// sent, and count with the transaction's COMMIT marker. Held in memory
+/// until the commit, they were lost with the crash while the output
+/// records committed, so a read-process-write loop read its input twice.
+#[tokio::test]
+async fn a_commit_cut_short_by_a_crash_keeps_its_offsets() {
+    use sluice::storage::testing::{DiskOp, FaultyDisk};
+    let disk = FaultyDisk::new();
+    let mut broker = start_broker_on(disk.clone(), |_| {}).await;
+    let topic = unique_topic("txn-offsets-crash");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+    let group = unique_topic("txn-offsets-crash-group");
+    let (bootstrap, t, g, d) = (
+        broker.bootstrap(),
+        topic.clone(),
+        group.clone(),
+        disk.clone(),
+    );
+    let commit = blocking(move || {
+        let consumer: BaseConsumer = consumer_config(&bootstrap)
+            .set("group.id", &g)
+            .create()
+            .expect("group consumer");
+        let producer = txn_producer(&bootstrap, "txn-offsets-crash");
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&t, 0, Offset::Offset(7))
+            .expect("partition");
+        producer.begin_transaction().expect("begin");
+        producer
+            .send(BaseRecord::<str, str>::to(&t).partition(0).payload("out"))
+            .expect("enqueue");
+        let metadata = consumer.group_metadata().expect("group metadata");
+        producer
+            .send_offsets_to_transaction(&offsets, &metadata, WAIT)
+            .expect("send offsets");
+        producer.flush(WAIT).expect("flush");
+        // The decision goes to the transaction state log; the offsets log
+        // fails from here on.
+        d.fail(DiskOp::Write, "__consumer_offsets-0", libc::EIO);
+        producer.commit_transaction(Duration::from_secs(3))
+    })
+    .await;
+    assert!(commit.is_err(), "{commit:?}");
+    assert!(disk.injected() > 0, "the offsets log refused a write");
+    broker.kill().await;
+    disk.clear();
+    broker.start_again().await;
+
+    let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+    let (output, committed) = blocking(move || {
+        let output = read_values(&bootstrap, &t, "read_committed", 1);
+        let consumer: BaseConsumer = consumer_config(&bootstrap)
+            .set("group.id", &group)
+            .create()
+            .expect("group consumer");
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition(&t, 0);
+        let committed = consumer.committed_offsets(wanted, WAIT).expect("committed");
+        let offset = committed.find_partition(&t, 0).expect("partition").offset();
+        (output, offset)
+    })
+    .await;
+    assert_eq!(output, pairs(&[(0, "out")]));
+    assert_eq!(
+        committed,
+        Offset::Offset(7),
+        "the committed transaction's offset"
+    );
+}

@@ -266,7 +266,7 @@ pub(crate) fn batch(entries: &[Entry], timestamp: i64) -> Vec<u8> {
 /// last batch walked.
 #[cfg(test)]
 pub(crate) fn replay(bytes: &[u8], from: i64, mut f: impl FnMut(i64, Entry)) -> Option<i64> {
-    crate::internal_log::replay(bytes, from, |offset, key, value| {
+    crate::internal_log::replay(bytes, from, |_, offset, key, value| {
         if let Some(entry) = Entry::decode(key, value) {
             f(offset, entry);
         }

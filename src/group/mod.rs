@@ -47,6 +47,7 @@ mod modern;
 mod offsets;
 mod persist;
 mod rebalance;
+mod staged;
 mod state;
 mod store;
 
@@ -90,6 +91,8 @@ struct Inner {
     store: InternalLog,
     /// Group metadata records whose write failed, written before the next.
     unwritten: Vec<crate::internal_log::KeyValue>,
+    /// Offsets of transactions not yet ended, by producer id, in log order.
+    staged: HashMap<i64, Vec<codec::Entry>>,
     stopping: bool,
     last_expiry: Instant,
 }
@@ -134,6 +137,7 @@ impl Coordinator {
             groups,
             store,
             unwritten: Vec::new(),
+            staged: restored.staged,
             stopping: false,
             last_expiry: now,
         };

@@ -61,30 +61,6 @@ impl Coordinator {
         results
     }
 
-    /// The offsets of a committed transaction (TxnOffsetCommit, then EndTxn):
-    /// written like OffsetCommit, without member checks (made when the
-    /// transaction added them).
-    pub(crate) async fn commit_transactional(
-        &self,
-        group_id: &str,
-        commits: &[Commit],
-    ) -> Vec<Result<(), ResponseError>> {
-        let (mut results, last) = {
-            let mut inner = self.lock();
-            if !inner.groups.contains_key(group_id) {
-                inner
-                    .groups
-                    .insert(group_id.to_string(), Group::new(group_id, now_ms()));
-            }
-            let results =
-                inner.write_commits(group_id, commits, self.config.offset_metadata_max_bytes);
-            inner.persist();
-            results
-        };
-        self.settle(last, &mut results).await;
-        results
-    }
-
     /// OffsetFetch for `topics` (all committed partitions when `None`);
     /// partitions without a commit report `None`.
     /// `member` (OffsetFetch v9: member id and epoch) is checked against a
@@ -217,28 +193,7 @@ impl Inner {
         commits: &[Commit],
         max_metadata: usize,
     ) -> Written<Vec<Result<(), ResponseError>>> {
-        let now = now_ms();
-        let mut results = Vec::with_capacity(commits.len());
-        let mut entries = Vec::new();
-        for c in commits {
-            if c.metadata.as_ref().is_some_and(|m| m.len() > max_metadata) {
-                results.push(Err(ResponseError::OffsetMetadataTooLarge));
-                continue;
-            }
-            let value = OffsetValue {
-                offset: c.offset,
-                leader_epoch: c.leader_epoch,
-                metadata: c.metadata.clone().unwrap_or_default(),
-                commit_timestamp: now,
-            };
-            entries.push(Entry::Offset {
-                group: group_id.to_string(),
-                topic: c.topic.clone(),
-                partition: c.partition,
-                value: Some(value),
-            });
-            results.push(Ok(()));
-        }
+        let (entries, mut results) = offset_entries(group_id, commits, max_metadata);
         // IMPORTANT: the log is written before memory changes, and under the same lock, so both keep one order.
         let last = match self.append(&entries) {
             Ok(last) => last,
@@ -371,6 +326,38 @@ impl Inner {
         }
         self.append_or_keep(entries.iter().map(Entry::encode).collect());
     }
+}
+
+/// The records of `commits` to `group_id`, and per commit `Ok` or why it
+/// is refused (metadata longer than `max_metadata`).
+pub(super) fn offset_entries(
+    group_id: &str,
+    commits: &[Commit],
+    max_metadata: usize,
+) -> (Vec<Entry>, Vec<Result<(), ResponseError>>) {
+    let now = now_ms();
+    let mut results = Vec::with_capacity(commits.len());
+    let mut entries = Vec::new();
+    for c in commits {
+        if c.metadata.as_ref().is_some_and(|m| m.len() > max_metadata) {
+            results.push(Err(ResponseError::OffsetMetadataTooLarge));
+            continue;
+        }
+        let value = OffsetValue {
+            offset: c.offset,
+            leader_epoch: c.leader_epoch,
+            metadata: c.metadata.clone().unwrap_or_default(),
+            commit_timestamp: now,
+        };
+        entries.push(Entry::Offset {
+            group: group_id.to_string(),
+            topic: c.topic.clone(),
+            partition: c.partition,
+            value: Some(value),
+        });
+        results.push(Ok(()));
+    }
+    (entries, results)
 }
 
 /// The topics the members subscribe to with the group's protocol; `None` if unknown.

@@ -1,14 +1,16 @@
 //! The internal offsets log `<data_dir>/__consumer_offsets-0`: append entries
 //! and replay them at start-up. It is a compacted log (Kafka's key and value
 //! schemas, tombstones for deletions): the log cleaner keeps the latest
-//! entry of each key, as for any compacted topic.
+//! entry of each key, as for any compacted topic. Offsets of a transaction
+//! are in transactional batches of its producer and count at its COMMIT
+//! marker, as in Kafka.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::codec::{Entry, GroupValue, OffsetValue};
 use super::consumer::records::Record;
-use crate::internal_log::InternalLog;
+use crate::internal_log::{InternalLog, Origin};
 use crate::storage::LogFiles;
 
 /// Directory name of the internal partition.
@@ -21,9 +23,29 @@ pub(crate) struct Restored {
     pub(crate) offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>>,
     /// The records of consumer groups (KIP-848), in log order.
     pub(crate) consumer: HashMap<String, Vec<Record>>,
+    /// Offsets of transactions without a marker yet (TxnOffsetCommit), by
+    /// producer id, in log order: the transaction coordinator decides them.
+    pub(crate) staged: HashMap<i64, Vec<Entry>>,
 }
 
 impl Restored {
+    fn replay(&mut self, origin: Origin, entry: Option<Entry>) {
+        match (origin, entry) {
+            (Origin::Plain, Some(entry)) => self.apply(entry),
+            (Origin::Transaction(producer), Some(entry)) => {
+                self.staged.entry(producer).or_default().push(entry)
+            }
+            (Origin::Marker(producer, commit), _) => {
+                // Committed offsets count at the marker, as in Kafka.
+                let staged = self.staged.remove(&producer).unwrap_or_default();
+                if commit {
+                    staged.into_iter().for_each(|e| self.apply(e));
+                }
+            }
+            (_, None) => {}
+        }
+    }
+
     fn apply(&mut self, entry: Entry) {
         match entry {
             Entry::Offset {
@@ -67,10 +89,12 @@ pub(crate) fn open(
     segment_bytes: u64,
 ) -> crate::Result<(InternalLog, Restored)> {
     let mut restored = Restored::default();
-    let log = InternalLog::open(at, OFFSETS_DIR, segment_bytes, |key, value| {
-        if let Some(entry) = Entry::decode(key, value) {
-            restored.apply(entry);
-        }
+    let log = InternalLog::open(at, OFFSETS_DIR, segment_bytes, |origin, key, value| {
+        let entry = match origin {
+            Origin::Marker(..) => None,
+            _ => Entry::decode(key, value),
+        };
+        restored.replay(origin, entry);
     })?;
     Ok((log, restored))
 }

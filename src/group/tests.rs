@@ -276,3 +276,59 @@ fn group_records_whose_write_failed_are_written_by_the_next_tick() {
         .expect("the member's epoch was written once the disk recovered");
     assert_eq!(again.member_epoch, a.member_epoch);
 }
+
+#[tokio::test]
+async fn transactional_offsets_count_at_their_commit_marker_through_cleaning_and_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = GroupConfig {
+        offsets_segment_bytes: 16 * 1024,
+        ..GroupConfig::default()
+    };
+    let at = (dir.path(), real_unbounded());
+    let coordinator = Coordinator::open(at.clone(), cfg.clone(), false).expect("open");
+    let offset_of = |c: &Coordinator, partition: i32| {
+        let fetched = c
+            .fetch_offsets("g", Some(&[("t".into(), vec![partition])]), (None, -1))
+            .expect("fetch");
+        fetched[0].1[0].1.as_ref().map(|f| f.offset)
+    };
+    // Producer 7 commits every even round and aborts every odd one.
+    for round in 0..1000i64 {
+        let staged = coordinator
+            .stage("g", (7, 0), &[commit("t", 0, round)])
+            .await;
+        assert_eq!(staged, vec![Ok(())]);
+        assert_eq!(
+            offset_of(&coordinator, 0),
+            (round > 0).then(|| (round - 1) / 2 * 2),
+            "not counted before its marker"
+        );
+        let commit = round % 2 == 0;
+        coordinator
+            .end_transaction((7, 0), commit)
+            .await
+            .expect("end");
+    }
+    assert_eq!(offset_of(&coordinator, 0), Some(998));
+    let mut first_dirty = 0;
+    while let Some(next) = coordinator.clean(1 << 20, first_dirty).expect("clean") {
+        first_dirty = next;
+    }
+    // Left open by a crash: producer 8's offsets, and producer 9's.
+    for (producer, offset) in [(8, 80), (9, 90)] {
+        let staged = coordinator
+            .stage("g", (producer, 0), &[commit("t", 1, offset)])
+            .await;
+        assert_eq!(staged, vec![Ok(())]);
+    }
+    drop(coordinator);
+
+    let coordinator = Coordinator::open(at, cfg, false).expect("reopen");
+    assert_eq!(offset_of(&coordinator, 0), Some(998));
+    assert_eq!(offset_of(&coordinator, 1), None, "still open");
+    // Producer 8's transaction was decided to commit; 9 is unknown.
+    coordinator
+        .end_transactions_left(|producer| (producer == 8).then_some((0, true)))
+        .expect("end what was left");
+    assert_eq!(offset_of(&coordinator, 1), Some(80));
+}

@@ -1,5 +1,5 @@
-//! TxnOffsetCommit: consumer offsets held by the transaction until EndTxn
-//! commits it (then written like OffsetCommit) or aborts it (then dropped).
+//! TxnOffsetCommit: consumer offsets written in the transaction, counted
+//! when EndTxn commits it and dropped when it aborts.
 //! The authorizer needs WRITE on the transactional id, READ on the group
 //! (else every partition answers the refusal) and READ on each topic.
 
@@ -27,11 +27,25 @@ pub(super) async fn handle(
     let producer = (req.producer_id.0, req.producer_epoch);
     // Refused by the authorizer (all of it, or every topic named): the
     // transaction is not touched, as in Kafka.
+    let keys: Vec<(String, i32)> = commits
+        .iter()
+        .map(|c| (c.topic.clone(), c.partition))
+        .collect();
     let held = if allowed.is_err() || (commits.is_empty() && denied_topic) {
-        Ok(())
+        Ok(Vec::new())
     } else {
         ctx.txns
             .commit_offsets(&req.transactional_id, producer, &req.group_id, commits)
+            .await
+    };
+    // Partitions whose offset was refused when written (its metadata too long, a failed write).
+    let failed: Refused = match &held {
+        Ok(results) => keys
+            .into_iter()
+            .zip(results)
+            .filter_map(|(key, r)| r.err().map(|e| (key, e)))
+            .collect(),
+        Err(_) => Vec::new(),
     };
     let mut response = TxnOffsetCommitResponse::default();
     for topic in req.topics {
@@ -40,7 +54,7 @@ pub(super) async fn handle(
             let mut r = TxnOffsetCommitResponsePartition::default();
             r.partition_index = p.partition_index;
             let key = (topic.name.to_string(), p.partition_index);
-            r.error_code = match refused.iter().find(|(k, _)| *k == key) {
+            r.error_code = match refused.iter().chain(&failed).find(|(k, _)| *k == key) {
                 Some((_, e)) => e.code(),
                 None => held.as_ref().err().map_or(0, |e| e.code()),
             };

@@ -49,8 +49,8 @@ impl TxnCoordinator {
     }
 
     /// Records the decision (Prepare*, fsynced under `flush = "always"`)
-    /// unless it already is; on commit writes the group offsets; writes a
-    /// marker in every partition of `meta`; then records the end. `meta`
+    /// unless it already is; ends the transaction's offsets (a marker in the
+    /// offsets log); writes a marker in every partition of `meta`; then records the end. `meta`
     /// and the live state become the ended transaction. A failure part way
     /// leaves the decision recorded, in memory too: a retried EndTxn, a new
     /// InitProducerId, the timeout check or the next start-up carries it
@@ -73,16 +73,11 @@ impl TxnCoordinator {
             meta.last_update_ms = now_ms();
             self.lock().insert(txn_id.to_string(), meta.clone());
         }
-        if commit {
-            // Before the markers: a client told the transaction committed
-            // finds its offsets committed too.
-            for (group, commits) in &meta.offsets {
-                let results = self.groups.commit_transactional(group, commits).await;
-                if let Some(Err(code)) = results.into_iter().find(Result::is_err) {
-                    return Err(refuse(code, "the transaction's offsets were not written"));
-                }
-            }
-        }
+        // Before the markers: a client told the transaction committed finds
+        // its offsets committed too.
+        self.groups
+            .end_transaction((meta.producer_id, meta.epoch), commit)
+            .await?;
         recover::write_markers(catalog, meta, commit, self.durable).await?;
         meta.status = complete;
         meta.partitions.clear();

@@ -8,9 +8,10 @@
 //! may produce to it), the decision (PrepareCommit / PrepareAbort, before
 //! any marker) and the end (CompleteCommit / CompleteAbort). With
 //! `flush = "always"` the first three are fsynced before they are relied on.
-//! At start-up ([`TxnCoordinator::recover`]) a prepared transaction is
-//! completed, and an ongoing one is aborted: its TxnOffsetCommit offsets
-//! were held in memory only, so it could not commit whole. A client
+//! TxnOffsetCommit offsets go to the offsets log in the transaction (see
+//! [`crate::group::Coordinator::stage`]) and count with its COMMIT marker
+//! there. At start-up ([`TxnCoordinator::recover`]) a prepared transaction
+//! is completed, offsets and all, and an ongoing one is aborted. A client
 //! retrying EndTxn after a restart gets the outcome reached.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -281,27 +282,41 @@ impl TxnCoordinator {
         })
     }
 
-    /// TxnOffsetCommit: offsets held until the transaction commits.
-    pub(crate) fn commit_offsets(
+    /// TxnOffsetCommit: offsets written to the offsets log in the
+    /// transaction, to count when it commits; per commit `Ok` or why it was
+    /// refused. Not while a transaction ends: its marker could otherwise
+    /// come before them.
+    pub(crate) async fn commit_offsets(
         &self,
         txn_id: &str,
         producer: (i64, i16),
         group: &str,
         commits: Vec<Commit>,
-    ) -> Result<()> {
+    ) -> Result<Vec<std::result::Result<(), ResponseError>>> {
+        let _ending = self.ending.lock().await;
         self.with_current(txn_id, producer, |meta| {
-            if !meta.is_open() {
-                return Err(refuse(
+            if meta.is_open() {
+                Ok(())
+            } else {
+                Err(refuse(
                     ResponseError::InvalidTxnState,
                     "AddOffsetsToTxn first",
-                ));
+                ))
             }
+        })??;
+        let results = self.groups.stage(group, producer, &commits).await;
+        let staged = commits
+            .into_iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(c, _)| c);
+        self.with_current(txn_id, producer, |meta| {
             meta.offsets
                 .entry(group.to_string())
                 .or_default()
-                .extend(commits);
-            Ok(())
-        })?
+                .extend(staged);
+        })?;
+        Ok(results)
     }
 
     /// The partitions whose offsets for `group` wait in an open transaction

@@ -99,7 +99,7 @@ impl TxnCoordinator {
             (catalog.data_dir(), catalog.files()),
             STATE_DIR,
             SEGMENT_BYTES,
-            |key, value| {
+            |_, key, value| {
                 let Some(id) = state_log::decode_key(key) else {
                     return;
                 };
@@ -128,6 +128,12 @@ impl TxnCoordinator {
             coordinator.finish_left_open(catalog, &id, &mut meta)?;
             txns.insert(id, meta);
         }
+        // Offsets of a transaction count as it ended; a producer no state
+        // knows of had its transaction aborted.
+        coordinator.groups.end_transactions_left(|producer_id| {
+            let meta = txns.values().find(|m| m.producer_id == producer_id)?;
+            Some((meta.epoch, meta.status == Status::CompleteCommit))
+        })?;
         // Every other transaction open in a partition is a leftover: aborted
         // now where the log is open, and as each other log opens.
         catalog.abort_leftover_transactions()?;

@@ -61,6 +61,13 @@ async fn metrics_and_the_json_api_show_what_clients_did() {
     assert_eq!(
         sample(
             &metrics,
+            &format!("sluice_partition_high_watermark{partition}")
+        ),
+        Some(30.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
             &format!("sluice_partition_log_start_offset{partition}")
         ),
         Some(0.0)
@@ -104,6 +111,7 @@ async fn metrics_and_the_json_api_show_what_clients_did() {
         .find(|t| t["name"] == topic.as_str())
         .expect("the topic");
     assert_eq!(mine["partitions"][0]["log_end_offset"], 30);
+    assert_eq!(mine["partitions"][0]["high_watermark"], 30);
     assert_eq!(mine["configs"]["retention.ms"], "86400000");
     let (_, groups) = blocking(move || get(http, "/api/v1/groups")).await;
     let groups: serde_json::Value = serde_json::from_str(&groups).expect("JSON");

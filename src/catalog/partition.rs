@@ -221,6 +221,15 @@ impl Partition {
         self.config(|c| c.min_insync_replicas)
     }
 
+    /// The offset the next record gets. Under `flush = "always"` the high
+    /// watermark can be behind it, waiting for an fsync.
+    pub fn log_end_offset(&self) -> Result<i64> {
+        match self.closed_summary() {
+            Some(closed) => Ok(closed.end_offset),
+            None => Ok(lock(self.opened()?).end_offset()),
+        }
+    }
+
     /// Bytes of the partition's `.log` files, as [`Partition::offsets`] tells them.
     pub fn size_bytes(&self) -> u64 {
         match self.closed_summary() {

@@ -260,6 +260,14 @@ impl State {
         gauges(
             encoder,
             (
+                "sluice_partition_high_watermark",
+                "Offset consumers can read up to in each partition",
+            ),
+            partitions().map(|(t, p, v)| ([("topic", t), ("partition", p)], v.high_watermark)),
+        )?;
+        gauges(
+            encoder,
+            (
                 "sluice_partition_size_bytes",
                 "Bytes of each partition's segments",
             ),

@@ -24,6 +24,9 @@ pub(crate) struct PartitionView {
     pub(crate) partition: i32,
     pub(crate) log_start_offset: i64,
     pub(crate) log_end_offset: i64,
+    /// What consumers can read up to: the log end offset, except under
+    /// `flush = "always"`, where it waits for the fsync.
+    pub(crate) high_watermark: i64,
     pub(crate) last_stable_offset: i64,
     pub(crate) size_bytes: u64,
 }
@@ -72,7 +75,8 @@ pub(crate) fn topics(catalog: &Catalog) -> Vec<TopicView> {
                     PartitionView {
                         partition: p.index,
                         log_start_offset: offsets.log_start,
-                        log_end_offset: offsets.high_watermark,
+                        log_end_offset: p.log_end_offset().unwrap_or(offsets.high_watermark),
+                        high_watermark: offsets.high_watermark,
                         last_stable_offset: offsets.last_stable,
                         size_bytes: p.size_bytes(),
                     }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, io_err};
 use crate::storage::LogConfig;
 use crate::topic_config::{self, ConfigType};
+use crate::util::Durable;
 
 const FILE: &str = "dynamic-configs.toml";
 
@@ -117,13 +118,14 @@ impl DynamicConfigs {
 
     /// Changes the dynamic settings of `scope` with `change`; checks every
     /// name and value; with `validate_only` nothing changes. Returns the
-    /// topic defaults now in force.
+    /// topic defaults now in force, and whether the change is durable (see
+    /// [`Durable`]: it is made either way).
     pub(crate) fn alter_broker(
         &self,
         scope: Scope,
         change: impl FnOnce(&mut BTreeMap<String, String>) -> std::result::Result<(), String>,
         validate_only: bool,
-    ) -> std::result::Result<LogConfig, String> {
+    ) -> std::result::Result<(LogConfig, Durable), String> {
         let mut stored = self.lock();
         let mut next = stored.clone();
         let map = match scope {
@@ -135,12 +137,12 @@ impl DynamicConfigs {
             check_broker(name, value)?;
         }
         let defaults = effective(&self.static_log, &next)?;
-        if !validate_only && next != *stored {
-            let durable = self.write(&next).map_err(|e| e.to_string())?;
-            *stored = next;
-            durable.map_err(|e| e.to_string())?;
+        if validate_only || next == *stored {
+            return Ok((defaults, Ok(())));
         }
-        Ok(defaults)
+        let durable = self.write(&next).map_err(|e| e.to_string())?;
+        *stored = next;
+        Ok((defaults, durable))
     }
 
     /// The settings set on group `group`.
@@ -156,7 +158,7 @@ impl DynamicConfigs {
         change: impl FnOnce(&mut BTreeMap<String, String>) -> std::result::Result<(), String>,
         check: impl Fn(&str, &str) -> std::result::Result<(), String>,
         validate_only: bool,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<Durable, String> {
         let mut stored = self.lock();
         let mut next = stored.clone();
         let map = next.group.entry(group.to_string()).or_default();
@@ -167,15 +169,15 @@ impl DynamicConfigs {
         if map.is_empty() {
             next.group.remove(group);
         }
-        if !validate_only && next != *stored {
-            let durable = self.write(&next).map_err(|e| e.to_string())?;
-            *stored = next;
-            durable.map_err(|e| e.to_string())?;
+        if validate_only || next == *stored {
+            return Ok(Ok(()));
         }
-        Ok(())
+        let durable = self.write(&next).map_err(|e| e.to_string())?;
+        *stored = next;
+        Ok(durable)
     }
 
-    fn write(&self, stored: &Stored) -> Result<crate::util::Durable> {
+    fn write(&self, stored: &Stored) -> Result<Durable> {
         let text = toml::to_string(stored).map_err(|e| Error::Config(e.to_string()))?;
         crate::util::write_atomically(&self.path, text.as_bytes())
     }

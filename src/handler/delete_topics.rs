@@ -71,10 +71,16 @@ async fn delete_one(
             "unknown topic id",
         )),
     };
+    // Deleted, even when the answer is an error (a directory fsync that
+    // failed after topics.toml was replaced): its leaders go too.
+    if let Some(name) = &name
+        && ctx.catalog.topic(name).is_none()
+    {
+        ctx.nodes.forget(name);
+    }
     match result {
         Ok(topic) => {
             tracing::info!(topic = %topic.name, "deleted topic");
-            ctx.nodes.forget(&topic.name);
             if version >= 6 {
                 out.topic_id = topic.id;
             }

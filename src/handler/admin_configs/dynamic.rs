@@ -144,7 +144,7 @@ pub(super) fn alter_broker(
 ) -> Result<()> {
     let scope = scope(ctx, name)?;
     let mut failed = None;
-    let defaults = ctx
+    let (defaults, durable) = ctx
         .dynamic
         .alter_broker(
             scope,
@@ -171,7 +171,7 @@ pub(super) fn alter_broker(
     if !validate_only {
         ctx.catalog.set_defaults(defaults);
     }
-    Ok(())
+    durable
 }
 
 /// The list value in force of broker setting `name`, for APPEND and SUBTRACT.
@@ -272,5 +272,5 @@ pub(super) fn alter_group(
             failed
                 .take()
                 .unwrap_or_else(|| Error::api(ResponseError::InvalidConfig, m))
-        })
+        })?
 }

@@ -13,6 +13,9 @@ use crate::error::{Result, io_err};
 use crate::storage::{CleanJob, Cleaned, CleanupPolicy, Log, LogConfig, LogFiles, SyncTarget};
 use crate::util::now_ms;
 
+/// Bytes of keys and values per batch that [`InternalLog::append`] writes.
+const BATCH_BYTES: usize = 1024 * 1024;
+
 /// Bytes asked of the log per read while replaying.
 const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
 
@@ -40,12 +43,12 @@ pub(crate) struct InternalLog {
 impl InternalLog {
     /// Opens (creating if needed) `<data_dir>/<dir>` on `files` (the
     /// partition logs' disk and open-file bound) and replays every record
-    /// into `apply(origin, key, value)`, in offset order.
+    /// into `apply(origin, offset, key, value)`, in offset order.
     pub(crate) fn open(
         (data_dir, files): (&Path, LogFiles),
         dir: &str,
         segment_bytes: u64,
-        mut apply: impl FnMut(Origin, &[u8], Option<&[u8]>),
+        mut apply: impl FnMut(Origin, i64, &[u8], Option<&[u8]>),
     ) -> Result<InternalLog> {
         let config = LogConfig {
             segment_bytes,
@@ -63,9 +66,7 @@ impl InternalLog {
                 .read(position, REPLAY_READ_BYTES)?
                 .read()
                 .map_err(io_err(log.dir()))?;
-            match replay(&bytes, position, |origin, _, key, value| {
-                apply(origin, key, value)
-            }) {
+            match replay(&bytes, position, &mut apply) {
                 Some(next) if next > position => position = next,
                 _ => {
                     tracing::warn!(
@@ -89,13 +90,30 @@ impl InternalLog {
         })
     }
 
-    /// Appends `records` as one batch; returns the offset of the last one.
+    /// Appends `records`, all or none, in batches of at most
+    /// [`BATCH_BYTES`] (so however many wait, none passes the log's limit
+    /// on a batch); returns the offset of the last one.
     pub(crate) fn append(&mut self, records: &[KeyValue]) -> Result<i64> {
         if records.is_empty() {
             return Ok(self.log()?.end_offset() - 1);
         }
-        let batch = batch(records, now_ms());
-        let info = self.log()?.append(&batch, now_ms())?;
+        let now = now_ms();
+        let mut batches = Vec::new();
+        let mut rest = records;
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let n = rest
+                .iter()
+                .take_while(|(key, value)| {
+                    bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+                    bytes <= BATCH_BYTES
+                })
+                .count()
+                .max(1);
+            batches.extend(batch(&rest[..n], now));
+            rest = &rest[n..];
+        }
+        let info = self.log()?.append(&batches, now)?;
         Ok(info.last_offset)
     }
 
@@ -361,6 +379,29 @@ mod tests {
             put_varint(&mut out, v);
             assert_eq!(get_varint(&mut out.as_slice()), Some(v));
         }
+    }
+
+    #[test]
+    fn records_past_a_batchs_limit_are_appended_in_several_batches() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let at = (dir.path(), crate::storage::real_unbounded());
+        let mut log = InternalLog::open(at.clone(), "x-0", 64 << 20, |_, _, _, _| {}).unwrap();
+        // 40 MiB in one call: more than the log takes in one batch (16 MiB).
+        let records: Vec<KeyValue> = (0..40u8)
+            .map(|i| (vec![i], Some(vec![i; 1024 * 1024])))
+            .collect();
+        assert_eq!(log.append(&records).unwrap(), 39);
+        log.close().unwrap();
+        let mut seen = Vec::new();
+        InternalLog::open(at, "x-0", 64 << 20, |origin, offset, key, value| {
+            assert_eq!(origin, Origin::Plain);
+            seen.push((offset, key.to_vec(), value.map_or(0, <[u8]>::len)));
+        })
+        .unwrap();
+        let want: Vec<_> = (0..40u8)
+            .map(|i| (i64::from(i), vec![i], 1024 * 1024))
+            .collect();
+        assert_eq!(seen, want);
     }
 
     #[test]

@@ -166,6 +166,7 @@ impl super::Inner {
             }));
         }
         let last = self.append(&entries).map_err(|e| response_error(&e))?;
+        self.drop_staged_under(&entries);
         self.groups.remove(id);
         tracing::info!(group = id, "group deleted");
         Ok(last)

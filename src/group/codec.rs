@@ -31,6 +31,19 @@ pub(crate) struct OffsetValue {
     pub(crate) leader_epoch: i32,
     pub(crate) metadata: String,
     pub(crate) commit_timestamp: i64,
+    /// The offset of its record in the offsets log (not encoded; -1 until
+    /// written): of two commits of one partition, the later record wins,
+    /// as compaction keeps it.
+    pub(crate) record: i64,
+}
+
+impl OffsetValue {
+    /// Whether `staged`, a transaction's commit, replaces `current` when
+    /// the transaction commits: only if its record is the later one (Kafka
+    /// does the same), so what compaction keeps is what counts.
+    pub(crate) fn replaced_by(current: Option<&OffsetValue>, staged: &OffsetValue) -> bool {
+        current.is_none_or(|c| c.record < staged.record)
+    }
 }
 
 /// GroupMetadataValue v3.
@@ -145,6 +158,7 @@ impl OffsetValue {
             leader_epoch,
             metadata,
             commit_timestamp,
+            record: -1,
         })
     }
 }

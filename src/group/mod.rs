@@ -91,8 +91,11 @@ struct Inner {
     store: InternalLog,
     /// Group metadata records whose write failed, written before the next.
     unwritten: Vec<crate::internal_log::KeyValue>,
-    /// Offsets of transactions not yet ended, by producer id, in log order.
-    staged: HashMap<i64, Vec<codec::Entry>>,
+    /// Offsets of transactions not yet ended.
+    staged: store::Staged,
+    /// The offset of each producer's last marker in the offsets log, which
+    /// a retried EndTxn must still see fsynced.
+    markers: HashMap<i64, i64>,
     stopping: bool,
     last_expiry: Instant,
 }
@@ -138,6 +141,7 @@ impl Coordinator {
             store,
             unwritten: Vec::new(),
             staged: restored.staged,
+            markers: HashMap::new(),
             stopping: false,
             last_expiry: now,
         };

@@ -208,14 +208,17 @@ impl Inner {
             }
         };
         if let Some(group) = self.groups.get_mut(group_id) {
-            for entry in entries {
+            // The entries are the batch's last records.
+            let first = last + 1 - entries.len() as i64;
+            for (record, entry) in (first..).zip(entries) {
                 if let Entry::Offset {
                     topic,
                     partition,
-                    value: Some(v),
+                    value: Some(mut v),
                     ..
                 } = entry
                 {
+                    v.record = record;
                     group.offsets.insert((topic, partition), v);
                 }
             }
@@ -264,6 +267,7 @@ impl Inner {
             results.push((topic.clone(), out));
         }
         let last = self.append(&entries).map_err(|e| response_error(&e))?;
+        self.drop_staged_under(&entries);
         if let Some(group) = self.groups.get_mut(group_id) {
             for entry in &entries {
                 if let Entry::Offset {
@@ -324,6 +328,7 @@ impl Inner {
         if !entries.is_empty() {
             tracing::info!(records = entries.len(), "expired offsets and empty groups");
         }
+        self.drop_staged_under(&entries);
         self.append_or_keep(entries.iter().map(Entry::encode).collect());
     }
 }
@@ -348,6 +353,7 @@ pub(super) fn offset_entries(
             leader_epoch: c.leader_epoch,
             metadata: c.metadata.clone().unwrap_or_default(),
             commit_timestamp: now,
+            record: -1,
         };
         entries.push(Entry::Offset {
             group: group_id.to_string(),

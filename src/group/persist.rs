@@ -44,6 +44,12 @@ impl Coordinator {
         self.stop();
         let mut inner = self.lock();
         inner.persist();
+        if !inner.unwritten.is_empty() {
+            tracing::error!(
+                records = inner.unwritten.len(),
+                "closing with group metadata that could not be written"
+            );
+        }
         inner.store.close()
     }
 

@@ -4,13 +4,16 @@
 //! a COMMIT marker of the producer follows there (EndTxn, or the end of a
 //! transaction decided before a stop); an ABORT marker drops them. A
 //! committed transaction so never loses its offsets to a crash, and they
-//! stay invisible to OffsetFetch until it commits.
+//! stay invisible to OffsetFetch until it commits. Of two commits of one
+//! partition the later record wins, and a tombstone drops the staged
+//! commits before it: what the log's compaction keeps is what counts.
 
 use kafka_protocol::ResponseError;
 
 use super::codec::Entry;
 use super::offsets::offset_entries;
 use super::state::Group;
+use super::store::StagedOffset;
 use super::{Commit, Coordinator, Inner, response_error};
 use crate::util::now_ms;
 
@@ -31,15 +34,16 @@ impl Coordinator {
 
     /// Ends `producer`'s transaction in the offsets log, if it sent
     /// offsets: a COMMIT marker counts them, an ABORT marker drops them.
-    /// Returns once the marker is durable under `flush = "always"`.
+    /// Returns once the marker (this one, or the one a failed try wrote) is
+    /// durable under `flush = "always"`.
     pub(crate) async fn end_transaction(
         &self,
         producer: (i64, i16),
         commit: bool,
     ) -> crate::Result<()> {
-        let last = self.lock().end_transaction(producer, commit)?;
-        match last {
-            Some(last) => self.sync_through(last).await,
+        let marker = self.lock().end_transaction(producer, commit)?;
+        match marker {
+            Some(offset) => self.sync_through(offset).await,
             None => Ok(()),
         }
     }
@@ -63,6 +67,8 @@ impl Coordinator {
             );
             inner.end_transaction((producer_id, epoch.max(decided)), commit)?;
         }
+        // Staged offsets with no transaction open (replay stopped early).
+        inner.staged.retain(|_| false);
         if self.flush_always && !open.is_empty() {
             inner.store.sync()?;
         }
@@ -74,7 +80,7 @@ impl Inner {
     fn stage(
         &mut self,
         group_id: &str,
-        producer: (i64, i16),
+        (producer_id, epoch): (i64, i16),
         commits: &[Commit],
         max_metadata: usize,
     ) -> (Vec<Result<(), ResponseError>>, Option<i64>) {
@@ -82,19 +88,13 @@ impl Inner {
         if entries.is_empty() {
             return (results, None);
         }
-        // What a failed write left goes first, in a batch of its own.
-        let flushed = if self.unwritten.is_empty() {
-            Ok(())
-        } else {
-            self.append(&[]).map(drop)
-        };
-        let records: Vec<_> = entries.iter().map(Entry::encode).collect();
-        let written = flushed.and_then(|()| self.store.append_transactional(&records, producer));
-        match written {
-            Ok(last) => {
-                self.staged.entry(producer.0).or_default().extend(entries);
-                (results, Some(last))
-            }
+        let written = self.flush_unwritten().and_then(|()| {
+            let records: Vec<_> = entries.iter().map(Entry::encode).collect();
+            self.store
+                .append_transactional(&records, (producer_id, epoch))
+        });
+        let last = match written {
+            Ok(last) => last,
             Err(e) => {
                 tracing::warn!(group = group_id, error = %e, "transactional offsets could not be written");
                 let code = response_error(&e);
@@ -102,14 +102,75 @@ impl Inner {
                     .iter_mut()
                     .filter(|r| r.is_ok())
                     .for_each(|r| *r = Err(code));
-                (results, None)
+                return (results, None);
+            }
+        };
+        let first = last + 1 - entries.len() as i64;
+        if !self.in_transaction(producer_id, first) {
+            // Left by a replay that stopped early: not this transaction's.
+            self.staged.take(producer_id);
+        }
+        let staged = (first..)
+            .zip(entries)
+            .filter_map(|(record, entry)| match entry {
+                Entry::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value: Some(mut value),
+                } => {
+                    value.record = record;
+                    Some(StagedOffset {
+                        group,
+                        topic,
+                        partition,
+                        value,
+                    })
+                }
+                _ => None,
+            });
+        self.staged.add(producer_id, staged);
+        (results, Some(last))
+    }
+
+    /// Drops the staged commits of the partitions `entries` write
+    /// tombstones for: they come before them in the log.
+    pub(super) fn drop_staged_under(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            if let Entry::Offset {
+                group,
+                topic,
+                partition,
+                value: None,
+            } = entry
+            {
+                self.staged.drop_partition(group, topic, *partition);
             }
         }
     }
 
+    /// Whether `producer_id`'s transaction in the offsets log began before
+    /// `offset`.
+    fn in_transaction(&self, producer_id: i64, offset: i64) -> bool {
+        self.store
+            .open_transactions()
+            .iter()
+            .any(|&(pid, _, first)| pid == producer_id && first < offset)
+    }
+
+    /// Writes what a failed write left, if anything, so that what comes
+    /// next follows it in the log.
+    fn flush_unwritten(&mut self) -> crate::Result<()> {
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        self.append(&[]).map(drop)
+    }
+
     /// Writes the marker ending `producer`'s transaction, if one is open in
-    /// the offsets log, and on COMMIT applies its offsets; returns the
-    /// marker's offset.
+    /// the offsets log, and on COMMIT counts its offsets. Returns the
+    /// offset of the producer's last marker (this one, or an earlier one a
+    /// retried end must see durable).
     fn end_transaction(
         &mut self,
         (producer_id, epoch): (i64, i16),
@@ -121,32 +182,20 @@ impl Inner {
             .iter()
             .any(|(pid, ..)| *pid == producer_id);
         if !open {
-            self.staged.remove(&producer_id);
-            return Ok(None);
+            return Ok(self.markers.get(&producer_id).copied());
         }
-        let last = self.store.append_marker((producer_id, epoch), commit)?;
-        let staged = self.staged.remove(&producer_id).unwrap_or_default();
-        if commit {
-            for entry in staged {
-                self.apply_committed(entry);
+        self.flush_unwritten()?;
+        let marker = self.store.append_marker((producer_id, epoch), commit)?;
+        self.markers.insert(producer_id, marker);
+        for staged in self.staged.take(producer_id) {
+            if commit {
+                let group = self
+                    .groups
+                    .entry(staged.group.clone())
+                    .or_insert_with(|| Group::new(&staged.group, now_ms()));
+                staged.commit_into(&mut group.offsets);
             }
         }
-        Ok(Some(last))
-    }
-
-    fn apply_committed(&mut self, entry: Entry) {
-        if let Entry::Offset {
-            group,
-            topic,
-            partition,
-            value: Some(value),
-        } = entry
-        {
-            self.groups
-                .entry(group.clone())
-                .or_insert_with(|| Group::new(&group, now_ms()))
-                .offsets
-                .insert((topic, partition), value);
-        }
+        Ok(Some(marker))
     }
 }

@@ -23,30 +23,98 @@ pub(crate) struct Restored {
     pub(crate) offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>>,
     /// The records of consumer groups (KIP-848), in log order.
     pub(crate) consumer: HashMap<String, Vec<Record>>,
-    /// Offsets of transactions without a marker yet (TxnOffsetCommit), by
-    /// producer id, in log order: the transaction coordinator decides them.
-    pub(crate) staged: HashMap<i64, Vec<Entry>>,
+    /// Offsets of transactions without a marker yet: the transaction
+    /// coordinator decides them.
+    pub(crate) staged: Staged,
 }
 
-impl Restored {
-    fn replay(&mut self, origin: Origin, entry: Option<Entry>) {
-        match (origin, entry) {
-            (Origin::Plain, Some(entry)) => self.apply(entry),
-            (Origin::Transaction(producer), Some(entry)) => {
-                self.staged.entry(producer).or_default().push(entry)
-            }
-            (Origin::Marker(producer, commit), _) => {
-                // Committed offsets count at the marker, as in Kafka.
-                let staged = self.staged.remove(&producer).unwrap_or_default();
-                if commit {
-                    staged.into_iter().for_each(|e| self.apply(e));
-                }
-            }
-            (_, None) => {}
+/// A transaction's commit of one partition's offset (TxnOffsetCommit),
+/// waiting for the transaction's marker.
+#[derive(Debug, Clone)]
+pub(crate) struct StagedOffset {
+    pub(crate) group: String,
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) value: OffsetValue,
+}
+
+/// Staged offsets by producer id, in log order.
+#[derive(Debug, Default)]
+pub(crate) struct Staged(HashMap<i64, Vec<StagedOffset>>);
+
+impl Staged {
+    pub(crate) fn add(&mut self, producer_id: i64, staged: impl IntoIterator<Item = StagedOffset>) {
+        self.0.entry(producer_id).or_default().extend(staged);
+    }
+
+    pub(crate) fn take(&mut self, producer_id: i64) -> Vec<StagedOffset> {
+        self.0.remove(&producer_id).unwrap_or_default()
+    }
+
+    /// Drops the staged commits of `group`'s partition: a tombstone written
+    /// after them removes them, as compaction does (and Kafka).
+    pub(crate) fn drop_partition(&mut self, group: &str, topic: &str, partition: i32) {
+        for staged in self.0.values_mut() {
+            staged.retain(|s| !(s.group == group && s.topic == topic && s.partition == partition));
         }
     }
 
-    fn apply(&mut self, entry: Entry) {
+    /// Keeps only the producers `keep` says.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(i64) -> bool) {
+        self.0.retain(|producer_id, _| keep(*producer_id));
+    }
+}
+
+/// Offsets by partition.
+pub(crate) type Offsets = BTreeMap<(String, i32), OffsetValue>;
+
+impl StagedOffset {
+    /// Counts this commit of a committed transaction in `offsets` (its
+    /// group's), unless a later record holds the partition already.
+    pub(crate) fn commit_into(self, offsets: &mut Offsets) {
+        let key = (self.topic, self.partition);
+        if OffsetValue::replaced_by(offsets.get(&key), &self.value) {
+            offsets.insert(key, self.value);
+        }
+    }
+}
+
+impl Restored {
+    fn replay(&mut self, origin: Origin, record: i64, entry: Option<Entry>) {
+        match (origin, entry) {
+            (Origin::Plain, Some(entry)) => self.apply(entry, record),
+            (
+                Origin::Transaction(producer_id),
+                Some(Entry::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value: Some(mut value),
+                }),
+            ) => {
+                value.record = record;
+                let staged = StagedOffset {
+                    group,
+                    topic,
+                    partition,
+                    value,
+                };
+                self.staged.add(producer_id, [staged]);
+            }
+            (Origin::Marker(producer_id, commit), _) => {
+                // Committed offsets count at the marker, as in Kafka.
+                for staged in self.staged.take(producer_id) {
+                    if commit {
+                        let offsets = self.offsets.entry(staged.group.clone()).or_default();
+                        staged.commit_into(offsets);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&mut self, entry: Entry, record: i64) {
         match entry {
             Entry::Offset {
                 group,
@@ -54,10 +122,16 @@ impl Restored {
                 partition,
                 value,
             } => {
-                let offsets = self.offsets.entry(group).or_default();
+                let offsets = self.offsets.entry(group.clone()).or_default();
                 match value {
-                    Some(v) => offsets.insert((topic, partition), v),
-                    None => offsets.remove(&(topic, partition)),
+                    Some(mut v) => {
+                        v.record = record;
+                        offsets.insert((topic, partition), v);
+                    }
+                    None => {
+                        self.staged.drop_partition(&group, &topic, partition);
+                        offsets.remove(&(topic, partition));
+                    }
                 };
             }
             Entry::Group {
@@ -89,12 +163,17 @@ pub(crate) fn open(
     segment_bytes: u64,
 ) -> crate::Result<(InternalLog, Restored)> {
     let mut restored = Restored::default();
-    let log = InternalLog::open(at, OFFSETS_DIR, segment_bytes, |origin, key, value| {
-        let entry = match origin {
-            Origin::Marker(..) => None,
-            _ => Entry::decode(key, value),
-        };
-        restored.replay(origin, entry);
-    })?;
+    let log = InternalLog::open(
+        at,
+        OFFSETS_DIR,
+        segment_bytes,
+        |origin, record, key, value| {
+            let entry = match origin {
+                Origin::Marker(..) => None,
+                _ => Entry::decode(key, value),
+            };
+            restored.replay(origin, record, entry);
+        },
+    )?;
     Ok((log, restored))
 }

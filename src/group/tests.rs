@@ -332,3 +332,102 @@ async fn transactional_offsets_count_at_their_commit_marker_through_cleaning_and
         .expect("end what was left");
     assert_eq!(offset_of(&coordinator, 1), Some(80));
 }
+
+/// Stages the offset of `partition` of "t" for group "g" in `producer`'s transaction.
+async fn stage(c: &Coordinator, producer: i64, partition: i32, offset: i64) {
+    let staged = c
+        .stage("g", (producer, 0), &[commit("t", partition, offset)])
+        .await;
+    assert_eq!(staged, vec![Ok(())]);
+}
+
+/// Commits the offset of `partition` of "t" for group "g", outside any transaction.
+async fn plain(c: &Coordinator, partition: i32, offset: i64) {
+    let results = c
+        .commit("g", -1, "", None, &[commit("t", partition, offset)])
+        .await;
+    assert_eq!(results, vec![Ok(())]);
+}
+
+/// Live and after a reopen (with the log cleaned, or not), a committed
+/// transaction's offset counts only where its record is the later one, and
+/// a tombstone drops the staged commits before it, as compaction keeps.
+#[tokio::test]
+async fn staged_offsets_resolve_as_compaction_keeps_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = GroupConfig {
+        offsets_segment_bytes: 16 * 1024,
+        ..GroupConfig::default()
+    };
+    let at = (dir.path(), real_unbounded());
+    let c = Coordinator::open(at.clone(), cfg.clone(), false).expect("open");
+    // 0: a plain commit after the staged one wins.
+    stage(&c, 7, 0, 10).await;
+    plain(&c, 0, 11).await;
+    c.end_transaction((7, 0), true).await.expect("end 7");
+    // 1: of two transactions, the later record wins, whichever commits last.
+    stage(&c, 8, 1, 20).await;
+    stage(&c, 9, 1, 21).await;
+    c.end_transaction((9, 0), true).await.expect("end 9");
+    c.end_transaction((8, 0), true).await.expect("end 8");
+    // 2: a tombstone drops what was staged before it.
+    plain(&c, 2, 30).await;
+    stage(&c, 10, 2, 31).await;
+    let deleted = c
+        .delete_offsets("g", &[("t".into(), vec![2])])
+        .await
+        .expect("delete");
+    assert_eq!(deleted[0].1, vec![(2, Ok(()))]);
+    c.end_transaction((10, 0), true).await.expect("end 10");
+    // 3: a transaction's commit after a plain one wins.
+    plain(&c, 3, 40).await;
+    stage(&c, 11, 3, 41).await;
+    c.end_transaction((11, 0), true).await.expect("end 11");
+
+    let want = vec![(0, 11), (1, 21), (3, 41)];
+    let offsets = |c: &Coordinator| -> Vec<(i32, i64)> {
+        let fetched = c.fetch_offsets("g", None, (None, -1)).expect("fetch");
+        fetched
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|(p, f)| (*p, f.as_ref().unwrap().offset)))
+            .collect()
+    };
+    assert_eq!(offsets(&c), want, "live");
+    drop(c);
+    let c = Coordinator::open(at.clone(), cfg.clone(), false).expect("reopen");
+    assert_eq!(offsets(&c), want, "replayed");
+
+    // Seal what holds them, clean it, and read it back once more.
+    for round in 0..500 {
+        let commits = [commit("t", 0, round)];
+        let results = c.commit("filler", -1, "", None, &commits).await;
+        assert_eq!(results, vec![Ok(())]);
+    }
+    let mut first_dirty = 0;
+    while let Some(next) = c.clean(1 << 20, first_dirty).expect("clean") {
+        first_dirty = next;
+    }
+    assert!(first_dirty > 0, "the cleaner ran");
+    c.close().expect("close");
+    let c = Coordinator::open(at, cfg, false).expect("reopen");
+    assert_eq!(offsets(&c), want, "cleaned and replayed");
+}
+
+/// Under `flush = "always"`, an end retried after its marker's fsync failed
+/// fails too: the marker may not be on disk.
+#[tokio::test]
+async fn a_retried_end_waits_for_the_marker_a_failed_try_wrote() {
+    use crate::storage::testing::{DiskOp, FaultyDisk};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = FaultyDisk::new();
+    let c = Coordinator::open((dir.path(), disk.unbounded()), GroupConfig::default(), true)
+        .expect("open");
+    let staged = c.stage("g", (7, 0), &[commit("t", 0, 5)]).await;
+    assert_eq!(staged, vec![Ok(())]);
+    disk.fail_times(DiskOp::Sync, OFFSETS_DIR, libc::EIO, Some(1));
+    assert!(c.end_transaction((7, 0), true).await.is_err());
+    assert!(
+        c.end_transaction((7, 0), true).await.is_err(),
+        "the marker's fsync failed: the retry cannot succeed"
+    );
+}

@@ -99,7 +99,7 @@ impl TxnCoordinator {
             (catalog.data_dir(), catalog.files()),
             STATE_DIR,
             SEGMENT_BYTES,
-            |_, key, value| {
+            |_, _, key, value| {
                 let Some(id) = state_log::decode_key(key) else {
                     return;
                 };

@@ -26,6 +26,7 @@ fn sample() -> Vec<Entry> {
         leader_epoch: -1,
         metadata: "meta".into(),
         commit_timestamp: 5,
+        record: -1,
     };
     vec![
         Entry::Offset {

@@ -168,8 +168,9 @@ impl CleanJob {
         }
         let mut txn_has_data: HashMap<i64, bool> = HashMap::new();
         for group in self.groups(map_end) {
+            let mapped = (&*map, map_end);
             let written =
-                self.write_group(group, map, now_ms, &mut txn_has_data, &mut bytes_read)?;
+                self.write_group(group, mapped, now_ms, &mut txn_has_data, &mut bytes_read)?;
             if let Some(written) = written {
                 cleaned.bytes_written += written.1;
                 cleaned.bytes_before += group.iter().map(|s| s.size).sum::<u64>();
@@ -237,10 +238,11 @@ impl CleanJob {
     }
 
     /// Writes one group's kept batches to `{base}.log.cleaned` and fsyncs it.
+    /// `mapped`: the map, and the first offset it did not map.
     fn write_group(
         &self,
         group: &[SealedRef],
-        map: &OffsetMap,
+        mapped: (&OffsetMap, i64),
         now_ms: i64,
         txn_has_data: &mut HashMap<i64, bool>,
         bytes_read: &mut u64,
@@ -261,7 +263,7 @@ impl CleanJob {
             while let Some(bytes) = cursor.next_batch(bytes_read)? {
                 let batch = RecordBatch::parse(bytes)?;
                 let at = out.len();
-                self.clean_batch(&batch, map, now_ms, txn_has_data, &mut out)?;
+                self.clean_batch(&batch, mapped, now_ms, txn_has_data, &mut out)?;
                 if out.len() > at {
                     index.add(written + at as u64, &BatchHeader::parse(&out[at..])?);
                 }
@@ -286,15 +288,25 @@ impl CleanJob {
         Ok(Some((group, written)))
     }
 
-    /// Appends to `out` what is kept of `batch` (nothing when no record stays).
+    /// Appends to `out` what is kept of `batch` (nothing when no record
+    /// stays). A batch past what the map covers is kept as it is, as Kafka
+    /// does: a tombstone there must not expire, nor get its horizon, while
+    /// the records it deletes may not have been superseded yet.
     fn clean_batch(
         &self,
         batch: &RecordBatch<'_>,
-        map: &OffsetMap,
+        (map, map_end): (&OffsetMap, i64),
         now_ms: i64,
         txn_has_data: &mut HashMap<i64, bool>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        if batch.base_offset() >= map_end {
+            if batch.is_transactional() && !batch.is_control() {
+                txn_has_data.insert(batch.producer_id(), true);
+            }
+            out.extend_from_slice(batch.as_bytes());
+            return Ok(());
+        }
         let horizon = records::delete_horizon(batch);
         let expired = horizon.is_some_and(|h| now_ms >= h);
         let new_horizon = now_ms.saturating_add(self.delete_retention_ms);

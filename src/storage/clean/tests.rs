@@ -355,3 +355,44 @@ fn a_log_not_dirty_enough_is_planned_without_opening_its_segment_files() {
     assert!(log.clean_job(0, T0).is_some());
     assert!(open.open_now() > 0);
 }
+
+/// A pass leaves what lies past the end of its map as it is: a tombstone
+/// there neither gets its horizon nor goes, while the record it deletes,
+/// before it and not yet superseded in any map, is still there. Dropping it
+/// brought the deleted value back.
+#[test]
+fn records_past_the_map_are_left_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        delete_retention_ms: 0,
+        ..compacted()
+    };
+    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    put(&mut log, "k", Some("old"), T0);
+    // Two passes' worth of keys from "k" to its tombstone, in one segment.
+    for i in 0..3 {
+        put(&mut log, &format!("a{i}"), Some("x"), T0);
+    }
+    put(&mut log, "k", None, T0);
+    for i in 0..40 {
+        put(&mut log, &format!("b{i}"), Some("x"), T0);
+    }
+    let mut dirty = 0;
+    let mut passes = 0;
+    while let Some(job) = log.clean_job(dirty, T0) {
+        // Room for two keys: each pass maps two batches.
+        let cleaned = job
+            .run(&mut OffsetMap::new(3 * offset_map::SLOT_BYTES), T0)
+            .unwrap();
+        log.install_cleaned(&cleaned, T0).unwrap();
+        dirty = cleaned.next_dirty;
+        passes += 1;
+        assert!(passes < 100);
+        let k = latest(&read_records(&log)).get(b"k".as_slice()).cloned();
+        assert!(
+            k.as_ref().is_none_or(|(_, value)| value.is_none()),
+            "pass {passes}: k is back: {k:?}"
+        );
+    }
+    assert!(passes > 1);
+}

@@ -13,8 +13,12 @@ use crate::error::{Result, io_err};
 use crate::storage::{CleanJob, Cleaned, CleanupPolicy, Log, LogConfig, LogFiles, SyncTarget};
 use crate::util::now_ms;
 
-/// Bytes of keys and values per batch that [`InternalLog::append`] writes.
+/// Bytes of keys and values per batch of waiting records that
+/// [`InternalLog::append_after`] writes.
 const BATCH_BYTES: usize = 1024 * 1024;
+
+/// The largest batch an internal log takes.
+pub(crate) const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Bytes asked of the log per read while replaying.
 const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
@@ -55,7 +59,7 @@ impl InternalLog {
             segment_index_bytes: 1024 * 1024,
             retention_ms: -1,
             retention_bytes: -1,
-            max_message_bytes: 16 * 1024 * 1024,
+            max_message_bytes: MAX_BATCH_BYTES as u32,
             cleanup_policy: CleanupPolicy::Compact,
             ..LogConfig::default()
         };
@@ -90,16 +94,25 @@ impl InternalLog {
         })
     }
 
-    /// Appends `records`, all or none, in batches of at most
-    /// [`BATCH_BYTES`] (so however many wait, none passes the log's limit
-    /// on a batch); returns the offset of the last one.
+    /// Appends `records` as one batch; returns the offset of the last one.
     pub(crate) fn append(&mut self, records: &[KeyValue]) -> Result<i64> {
-        if records.is_empty() {
+        self.append_after(&[], records)
+    }
+
+    /// Appends `waiting` (records a failed write left, however many) in
+    /// batches of at most [`BATCH_BYTES`], then `records` as one batch, all
+    /// or none; returns the offset of the last record.
+    pub(crate) fn append_after(
+        &mut self,
+        waiting: &[KeyValue],
+        records: &[KeyValue],
+    ) -> Result<i64> {
+        if waiting.is_empty() && records.is_empty() {
             return Ok(self.log()?.end_offset() - 1);
         }
         let now = now_ms();
         let mut batches = Vec::new();
-        let mut rest = records;
+        let mut rest = waiting;
         while !rest.is_empty() {
             let mut bytes = 0;
             let n = rest
@@ -112,6 +125,9 @@ impl InternalLog {
                 .max(1);
             batches.extend(batch(&rest[..n], now));
             rest = &rest[n..];
+        }
+        if !records.is_empty() {
+            batches.extend(batch(records, now));
         }
         let info = self.log()?.append(&batches, now)?;
         Ok(info.last_offset)
@@ -386,11 +402,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let at = (dir.path(), crate::storage::real_unbounded());
         let mut log = InternalLog::open(at.clone(), "x-0", 64 << 20, |_, _, _, _| {}).unwrap();
-        // 40 MiB in one call: more than the log takes in one batch (16 MiB).
+        // 40 MiB waiting: more than the log takes in one batch (16 MiB).
         let records: Vec<KeyValue> = (0..40u8)
             .map(|i| (vec![i], Some(vec![i; 1024 * 1024])))
             .collect();
-        assert_eq!(log.append(&records).unwrap(), 39);
+        assert_eq!(log.append_after(&records, &[]).unwrap(), 39);
         log.close().unwrap();
         let mut seen = Vec::new();
         InternalLog::open(at, "x-0", 64 << 20, |origin, offset, key, value| {

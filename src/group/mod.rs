@@ -93,8 +93,8 @@ struct Inner {
     unwritten: Vec<crate::internal_log::KeyValue>,
     /// Offsets of transactions not yet ended.
     staged: store::Staged,
-    /// The offset of each producer's last marker in the offsets log, which
-    /// a retried EndTxn must still see fsynced.
+    /// The offset of each producer's last marker in the offsets log not
+    /// yet seen fsynced, which a retried EndTxn must wait for.
     markers: HashMap<i64, i64>,
     stopping: bool,
     last_expiry: Instant,

@@ -283,17 +283,23 @@ impl Inner {
 
     /// Drops offsets of empty groups `retention_ms` after the later of their
     /// commit and the group emptying; then drops empty groups with no offsets.
+    /// A partition with a commit waiting in a transaction keeps its offset,
+    /// and the group stays (as in Kafka): the tombstone would drop the
+    /// waiting commit.
     pub(super) fn expire_offsets(&mut self, retention_ms: i64) {
         let now = now_ms();
         let mut entries = Vec::new();
         let mut gone = Vec::new();
+        let staged = &self.staged;
         for group in self.groups.values_mut().filter(|g| g.is_empty()) {
             let since = group.state_since_ms;
+            let waiting = staged.partitions_of(&group.id);
             let expired: Vec<(String, i32)> = group
                 .offsets
                 .iter()
                 .filter(|(_, v)| now - v.commit_timestamp.max(since) >= retention_ms)
                 .map(|(k, _)| k.clone())
+                .filter(|k| !waiting.contains(k))
                 .collect();
             for (topic, partition) in expired {
                 group.offsets.remove(&(topic.clone(), partition));
@@ -304,7 +310,7 @@ impl Inner {
                     value: None,
                 });
             }
-            if group.offsets.is_empty() && group.pending.is_empty() {
+            if group.offsets.is_empty() && group.pending.is_empty() && waiting.is_empty() {
                 gone.push(group.id.clone());
             }
         }

@@ -115,9 +115,8 @@ impl Inner {
     /// Appends `entries` as one batch after the records a failed write
     /// left; returns the offset of the last. On failure nothing is written.
     pub(super) fn append(&mut self, entries: &[Entry]) -> crate::Result<i64> {
-        let mut records = self.unwritten.clone();
-        records.extend(entries.iter().map(Entry::encode));
-        let last = self.store.append(&records)?;
+        let records: Vec<KeyValue> = entries.iter().map(Entry::encode).collect();
+        let last = self.store.append_after(&self.unwritten, &records)?;
         if !self.unwritten.is_empty() {
             tracing::info!("group metadata written after a failure");
             self.unwritten.clear();
@@ -134,7 +133,7 @@ impl Inner {
         if records.is_empty() {
             return;
         }
-        match self.store.append(&records) {
+        match self.store.append_after(&records, &[]) {
             Ok(_) if failed_before => tracing::info!("group metadata written after a failure"),
             Ok(_) => {}
             Err(e) => {
@@ -150,10 +149,24 @@ impl Inner {
 /// The last record of each key, in log order: what compaction of the
 /// offsets log would keep of `records`, so records waiting to be written
 /// again are bounded by the groups' state, however long the disk fails.
+/// A record too large for any batch is dropped (and logged): kept, it
+/// would fail every later write.
 fn latest_per_key(mut records: Vec<KeyValue>) -> Vec<KeyValue> {
     let mut seen = std::collections::HashSet::new();
     records.reverse();
     records.retain(|(key, _)| seen.insert(key.clone()));
     records.reverse();
+    records.retain(|(key, value)| {
+        // A batch's header and a record's own fields take less than this.
+        let bytes = key.len() + value.as_ref().map_or(0, Vec::len) + 1024;
+        let fits = bytes <= crate::internal_log::MAX_BATCH_BYTES;
+        if !fits {
+            tracing::error!(
+                bytes,
+                "group metadata too large for the offsets log; dropped"
+            );
+        }
+        fits
+    });
     records
 }

@@ -41,11 +41,23 @@ impl Coordinator {
         producer: (i64, i16),
         commit: bool,
     ) -> crate::Result<()> {
-        let marker = self.lock().end_transaction(producer, commit)?;
-        match marker {
-            Some(offset) => self.sync_through(offset).await,
-            None => Ok(()),
+        let Some(marker) = self.lock().end_transaction(producer, commit)? else {
+            return Ok(());
+        };
+        self.sync_through(marker).await?;
+        // Durable: a retry has nothing left to wait for.
+        let mut inner = self.lock();
+        if inner.markers.get(&producer.0) == Some(&marker) {
+            inner.markers.remove(&producer.0);
         }
+        Ok(())
+    }
+
+    /// The partitions of `group` whose offsets wait in a transaction not
+    /// yet ended (OffsetFetch with `require_stable` answers
+    /// UNSTABLE_OFFSET_COMMIT for them).
+    pub(crate) fn pending_offsets(&self, group: &str) -> std::collections::BTreeSet<(String, i32)> {
+        self.lock().staged.partitions_of(group)
     }
 
     /// At start-up, ends every transaction left open in the offsets log as

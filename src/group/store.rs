@@ -5,7 +5,7 @@
 //! are in transactional batches of its producer and count at its COMMIT
 //! marker, as in Kafka.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use super::codec::{Entry, GroupValue, OffsetValue};
@@ -57,6 +57,16 @@ impl Staged {
         for staged in self.0.values_mut() {
             staged.retain(|s| !(s.group == group && s.topic == topic && s.partition == partition));
         }
+    }
+
+    /// The partitions of `group` with a commit waiting for its transaction's marker.
+    pub(crate) fn partitions_of(&self, group: &str) -> BTreeSet<(String, i32)> {
+        self.0
+            .values()
+            .flatten()
+            .filter(|s| s.group == group)
+            .map(|s| (s.topic.clone(), s.partition))
+            .collect()
     }
 
     /// Keeps only the producers `keep` says.

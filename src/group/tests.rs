@@ -431,3 +431,33 @@ async fn a_retried_end_waits_for_the_marker_a_failed_try_wrote() {
         "the marker's fsync failed: the retry cannot succeed"
     );
 }
+
+/// Offset expiry leaves a partition whose commit waits in a transaction:
+/// its tombstone would drop that commit, and the transaction would commit
+/// its output without its input offset (Kafka skips them too).
+#[tokio::test]
+async fn expiry_keeps_a_partition_with_a_commit_waiting_in_a_transaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = GroupConfig {
+        offsets_retention_ms: 0,
+        offsets_retention_check_interval_ms: 0,
+        ..GroupConfig::default()
+    };
+    let c = Coordinator::open((dir.path(), real_unbounded()), cfg, false).expect("open");
+    plain(&c, 0, 5).await;
+    plain(&c, 1, 6).await;
+    stage(&c, 7, 0, 8).await;
+    assert_eq!(c.pending_offsets("g"), [("t".to_string(), 0)].into());
+    c.tick();
+    let committed = |c: &Coordinator| -> Vec<(i32, i64)> {
+        let fetched = c.fetch_offsets("g", None, (None, -1)).expect("fetch");
+        fetched
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(|(p, f)| (*p, f.as_ref().unwrap().offset)))
+            .collect()
+    };
+    assert_eq!(committed(&c), vec![(0, 5)], "partition 1 expired, 0 waits");
+    c.end_transaction((7, 0), true).await.expect("end");
+    assert_eq!(committed(&c), vec![(0, 8)]);
+    assert!(c.pending_offsets("g").is_empty());
+}

@@ -22,10 +22,7 @@ pub(super) async fn handle(
             ctx.coordinates_transaction(&req.transactional_id)
                 .map_err(super::placement::not_coordinator)
         })
-        .and_then(|()| {
-            ctx.txns
-                .add_offsets(&req.transactional_id, producer, &req.group_id)
-        });
+        .and_then(|()| ctx.txns.add_offsets(&req.transactional_id, producer));
     if let Err(e) = added {
         response.error_code = e.code();
     }

@@ -61,8 +61,15 @@ async fn delete_one(
     let result = match &name {
         Some(name) => match ctx.require(op::DELETE, resource::TOPIC, name) {
             Ok(()) => {
-                let name = name.to_string();
-                on_catalog(ctx, move |catalog| catalog.delete_topic(&name)).await
+                let existed = ctx.catalog.topic(name).is_some();
+                let owned = name.to_string();
+                let deleted = on_catalog(ctx, move |catalog| catalog.delete_topic(&owned)).await;
+                // Gone, even when answered with an error (a directory fsync
+                // that failed after topics.toml was replaced): its leaders go too.
+                if existed && ctx.catalog.topic(name).is_none() {
+                    ctx.nodes.forget(name);
+                }
+                deleted
             }
             Err(refused) => Err(refused),
         },
@@ -71,13 +78,6 @@ async fn delete_one(
             "unknown topic id",
         )),
     };
-    // Deleted, even when the answer is an error (a directory fsync that
-    // failed after topics.toml was replaced): its leaders go too.
-    if let Some(name) = &name
-        && ctx.catalog.topic(name).is_none()
-    {
-        ctx.nodes.forget(name);
-    }
     match result {
         Ok(topic) => {
             tracing::info!(topic = %topic.name, "deleted topic");

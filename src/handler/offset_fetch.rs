@@ -108,7 +108,7 @@ struct Refusals<'a> {
 impl<'a> Refusals<'a> {
     fn new(ctx: &'a Call<'a>, group: &str, require_stable: bool) -> Refusals<'a> {
         let unstable = if require_stable {
-            ctx.txns.pending_offsets(group)
+            ctx.groups.pending_offsets(group)
         } else {
             BTreeSet::new()
         };

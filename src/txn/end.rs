@@ -81,7 +81,6 @@ impl TxnCoordinator {
         recover::write_markers(catalog, meta, commit, self.durable).await?;
         meta.status = complete;
         meta.partitions.clear();
-        meta.offsets.clear();
         meta.started_ms = -1;
         meta.last_update_ms = now_ms();
         self.persist(txn_id, &meta.record(complete), false)?;

@@ -1,10 +1,9 @@
 //! What the coordinator knows of one transactional id, and its record in
 //! the transaction state log.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::state_log::{Status, TxnRecord};
-use crate::group::Commit;
 use crate::util::now_ms;
 
 /// One transactional id.
@@ -16,8 +15,6 @@ pub(crate) struct TxnMeta {
     pub(crate) status: Status,
     /// Partitions in the open transaction.
     pub(crate) partitions: BTreeSet<(String, i32)>,
-    /// Offsets committed in the open transaction, by group (memory only).
-    pub(super) offsets: BTreeMap<String, Vec<Commit>>,
     /// When the open transaction started (ms), -1 when none is open.
     pub(crate) started_ms: i64,
     pub(crate) last_update_ms: i64,
@@ -31,7 +28,6 @@ impl TxnMeta {
             timeout_ms: r.timeout_ms,
             status: r.status,
             partitions: r.partitions,
-            offsets: BTreeMap::new(),
             started_ms: r.start_ms,
             last_update_ms: r.last_update_ms,
         }

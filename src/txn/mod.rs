@@ -14,7 +14,7 @@
 //! is completed, offsets and all, and an ongoing one is aborted. A client
 //! retrying EndTxn after a restart gets the outcome reached.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use kafka_protocol::ResponseError;
@@ -127,7 +127,6 @@ impl TxnCoordinator {
             timeout_ms,
             status: Status::Empty,
             partitions: BTreeSet::new(),
-            offsets: BTreeMap::new(),
             started_ms: -1,
             last_update_ms: now_ms(),
         };
@@ -220,7 +219,6 @@ impl TxnCoordinator {
                 if !meta.is_open() {
                     next.started_ms = now_ms();
                     next.partitions.clear();
-                    next.offsets.clear();
                 }
                 next.partitions.extend(partitions.iter().cloned());
                 next
@@ -230,15 +228,7 @@ impl TxnCoordinator {
             return Ok(());
         };
         self.persist(txn_id, &next.record(Status::Ongoing), true)?;
-        self.with_current(txn_id, producer, |meta| {
-            let offsets = if meta.is_open() {
-                std::mem::take(&mut meta.offsets)
-            } else {
-                BTreeMap::new()
-            };
-            *meta = next;
-            meta.offsets = offsets;
-        })
+        self.with_current(txn_id, producer, |meta| *meta = next)
     }
 
     /// AddPartitionsToTxn: the partitions must exist.
@@ -269,17 +259,10 @@ impl TxnCoordinator {
         Ok(results)
     }
 
-    /// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
-    pub(crate) fn add_offsets(
-        &self,
-        txn_id: &str,
-        producer: (i64, i16),
-        group: &str,
-    ) -> Result<()> {
-        self.join(txn_id, producer, &[])?;
-        self.with_current(txn_id, producer, |meta| {
-            meta.offsets.entry(group.to_string()).or_default();
-        })
+    /// AddOffsetsToTxn: opens the transaction, if it is not, for the
+    /// group's offsets (TxnOffsetCommit writes them).
+    pub(crate) fn add_offsets(&self, txn_id: &str, producer: (i64, i16)) -> Result<()> {
+        self.join(txn_id, producer, &[])
     }
 
     /// TxnOffsetCommit: offsets written to the offsets log in the
@@ -304,31 +287,7 @@ impl TxnCoordinator {
                 ))
             }
         })??;
-        let results = self.groups.stage(group, producer, &commits).await;
-        let staged = commits
-            .into_iter()
-            .zip(&results)
-            .filter(|(_, r)| r.is_ok())
-            .map(|(c, _)| c);
-        self.with_current(txn_id, producer, |meta| {
-            meta.offsets
-                .entry(group.to_string())
-                .or_default()
-                .extend(staged);
-        })?;
-        Ok(results)
-    }
-
-    /// The partitions whose offsets for `group` wait in an open transaction
-    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT).
-    pub(crate) fn pending_offsets(&self, group: &str) -> BTreeSet<(String, i32)> {
-        self.lock()
-            .values()
-            .filter(|m| m.is_open())
-            .filter_map(|m| m.offsets.get(group))
-            .flatten()
-            .map(|c| (c.topic.clone(), c.partition))
-            .collect()
+        Ok(self.groups.stage(group, producer, &commits).await)
     }
 
     /// Produce of a transactional batch: the producer must be current and its

@@ -4,15 +4,18 @@
 //! to swap files, never while bytes are read or written:
 //!
 //! 1. [`Log::clean_job`] (under the lock) picks the cleanable range: sealed
-//!    segments only, below the last stable offset and the
-//!    `min.compaction.lag.ms` boundary, when the dirty share of the log is at
+//!    segments only, below the last stable offset (a segment holding it is
+//!    left out whole) and the `min.compaction.lag.ms` boundary, when the
+//!    dirty share of the log is at
 //!    least `min.cleanable.dirty.ratio` or the oldest dirty record is older
 //!    than `max.compaction.lag.ms`.
 //! 2. [`CleanJob::run`] (no lock; sealed segments never change) maps each
 //!    key of the dirty range to its latest offset, in an [`OffsetMap`] of
 //!    fixed size (a pass maps as much as fits), then rewrites every segment
 //!    from the log start to the end of what was mapped, in groups that fit
-//!    one segment, into `{base}.log.cleaned` files, fsynced. A record is kept
+//!    one segment, into `{base}.log.cleaned` files, fsynced. A batch past
+//!    the end of the map is copied as it is (as Kafka does), so a tombstone
+//!    gets its horizon only from a pass that mapped it. A record is kept
 //!    when its key has no later offset in the map. A tombstone (null value)
 //!    or a transaction marker is kept until the delete horizon stamped into
 //!    its batch by the first pass that kept it (KIP-534: `now +

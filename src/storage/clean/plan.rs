@@ -57,6 +57,9 @@ impl Log {
         let mut segments = Vec::new();
         for (base, next, size, largest) in self.sealed_segments() {
             if next > first_uncleanable {
+                // The last stable offset inside this segment: the pass
+                // stops at its base, so the next maps it from there.
+                first_uncleanable = first_uncleanable.min(base);
                 break;
             }
             // A segment with no record (all cleaned away) holds nothing too young.

@@ -396,3 +396,56 @@ fn records_past_the_map_are_left_as_they_are() {
     }
     assert!(passes > 1);
 }
+
+/// A transaction open in a sealed segment stops a pass at that segment's
+/// base, not at its own first offset: the pass after it commits maps that
+/// segment whole. Stopping at the transaction left the segment's start
+/// unmapped for good: a tombstone there expired while the value it
+/// deleted, never superseded, stayed.
+#[test]
+fn a_transaction_open_in_a_sealed_segment_leaves_nothing_unmapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        delete_retention_ms: 0,
+        ..compacted()
+    };
+    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    let mut filler = 0;
+    let mut fill_until_roll = |log: &mut Log| {
+        let base = log.active_base_offset();
+        while log.active_base_offset() == base {
+            put(log, &format!("f{filler}"), Some("x"), T0);
+            filler += 1;
+        }
+    };
+    put(&mut log, "k", Some("old"), T0);
+    fill_until_roll(&mut log);
+    put(&mut log, "k", None, T0);
+    let open = transactional_batch(7, 0, 0, 1, T0);
+    log.append_transactional(&open, T0).unwrap();
+    fill_until_roll(&mut log);
+    // Past the transaction's start, in a sealed segment: the first pass
+    // cleans only the segment before.
+    let mut dirty = clean(&mut log, 0, T0);
+    log.append_marker((7, 0), true, 0, T0).unwrap();
+    // Rounds of new records and passes: one stamps the tombstone's
+    // horizon, a later one may drop it.
+    let mut passes = 0;
+    for _ in 0..3 {
+        fill_until_roll(&mut log);
+        fill_until_roll(&mut log);
+        while let Some(job) = log.clean_job(dirty, T0) {
+            let cleaned = job.run(&mut OffsetMap::new(1 << 16), T0).unwrap();
+            log.install_cleaned(&cleaned, T0).unwrap();
+            dirty = cleaned.next_dirty;
+            passes += 1;
+            assert!(passes < 20);
+            let k = latest(&read_records(&log)).get(b"k".as_slice()).cloned();
+            assert!(
+                k.as_ref().is_none_or(|(_, value)| value.is_none()),
+                "pass {passes}: k is back: {k:?}"
+            );
+        }
+    }
+    assert!(passes >= 3);
+}

@@ -145,13 +145,16 @@ impl super::Inner {
         if !group.is_empty() {
             return Err(ResponseError::NonEmptyGroup);
         }
-        let mut entries: Vec<Entry> = group
-            .offsets
-            .keys()
+        // Commits waiting in a transaction go too (as in Kafka), or its
+        // COMMIT would bring the group back.
+        let mut partitions = self.staged.partitions_of(id);
+        partitions.extend(group.offsets.keys().cloned());
+        let mut entries: Vec<Entry> = partitions
+            .into_iter()
             .map(|(topic, partition)| Entry::Offset {
                 group: id.to_string(),
-                topic: topic.clone(),
-                partition: *partition,
+                topic,
+                partition,
                 value: None,
             })
             .collect();

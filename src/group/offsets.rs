@@ -244,6 +244,8 @@ impl Inner {
             _ if group.protocol_type.as_deref() == Some("consumer") => subscribed_topics(group),
             _ => return Err(ResponseError::NonEmptyGroup),
         };
+        // Commits waiting in a transaction are deleted too, as in Kafka.
+        let waiting = self.staged.partitions_of(group_id);
         let mut results = Vec::new();
         let mut entries = Vec::new();
         for (topic, partitions) in topics {
@@ -254,7 +256,8 @@ impl Inner {
                     out.push((p, Err(ResponseError::GroupSubscribedToTopic)));
                     continue;
                 }
-                if group.offsets.contains_key(&(topic.clone(), p)) {
+                let key = (topic.clone(), p);
+                if group.offsets.contains_key(&key) || waiting.contains(&key) {
                     entries.push(Entry::Offset {
                         group: group_id.to_string(),
                         topic: topic.clone(),

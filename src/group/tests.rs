@@ -461,3 +461,21 @@ async fn expiry_keeps_a_partition_with_a_commit_waiting_in_a_transaction() {
     assert_eq!(committed(&c), vec![(0, 8)]);
     assert!(c.pending_offsets("g").is_empty());
 }
+
+/// Deleting a group deletes the commits waiting in a transaction too (as
+/// in Kafka): its COMMIT does not bring the group back, live or replayed.
+#[tokio::test]
+async fn a_deleted_group_stays_deleted_when_a_transaction_commits_its_offsets() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = (dir.path(), real_unbounded());
+    let c = Coordinator::open(at.clone(), GroupConfig::default(), false).expect("open");
+    plain(&c, 0, 5).await;
+    stage(&c, 7, 1, 6).await;
+    assert_eq!(c.delete_groups(&["g".into()]).await, vec![Ok(())]);
+    c.end_transaction((7, 0), true).await.expect("end");
+    let gone = |c: &Coordinator| c.fetch_offsets("g", None, (None, -1)).expect("fetch");
+    assert_eq!(gone(&c), vec![], "live");
+    drop(c);
+    let c = Coordinator::open(at, GroupConfig::default(), false).expect("reopen");
+    assert_eq!(gone(&c), vec![], "replayed");
+}

@@ -1,7 +1,8 @@
 //! OffsetFetch: one group before v8, several from v8. Partitions without a
 //! commit report offset -1; a null topic list means every committed partition.
-//! With `require_stable` (v7+, KIP-447), a partition whose offset waits in
-//! an open transaction answers UNSTABLE_OFFSET_COMMIT, and the client retries.
+//! With `require_stable` (v7+, KIP-447), a partition with an offset waiting
+//! for its transaction's marker answers UNSTABLE_OFFSET_COMMIT, and the
+//! client retries.
 //! The authorizer needs DESCRIBE on the group; a named topic the caller may
 //! not describe answers TOPIC_AUTHORIZATION_FAILED, and "every partition"
 //! leaves such topics out.
@@ -36,8 +37,10 @@ pub(super) async fn handle(
                     .collect::<Vec<_>>()
             });
             let member = (group.member_id.as_deref(), group.member_epoch);
-            let fetched = fetch(ctx, &group.group_id, topics.as_deref(), member);
+            // Before the offsets: a transaction that commits in between
+            // then answers UNSTABLE_OFFSET_COMMIT, never a stale offset.
             let refusals = Refusals::new(ctx, &group.group_id, req.require_stable);
+            let fetched = fetch(ctx, &group.group_id, topics.as_deref(), member);
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = group.group_id;
             out.error_code = fetched.as_ref().err().map_or(0, |e| e.code());
@@ -55,8 +58,8 @@ pub(super) async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect::<Vec<_>>()
     });
-    let fetched = fetch(ctx, &req.group_id, topics.as_deref(), (None, -1));
     let refusals = Refusals::new(ctx, &req.group_id, version >= 7 && req.require_stable);
+    let fetched = fetch(ctx, &req.group_id, topics.as_deref(), (None, -1));
     match fetched {
         Ok(found) => {
             response.topics = found

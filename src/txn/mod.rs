@@ -1,6 +1,6 @@
 //! The transaction coordinator: transactional ids, their producer ids and
-//! epochs, the partitions and consumer-group offsets of each open
-//! transaction, and COMMIT/ABORT markers written through the partitions.
+//! epochs, the partitions of each open transaction, and COMMIT/ABORT
+//! markers written through the partitions and the offsets log.
 //!
 //! State is kept in memory and in the internal log `__transaction_state-0`
 //! ([`state_log`], Kafka's schemas), appended before it is acted on: the

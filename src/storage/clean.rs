@@ -6,9 +6,8 @@
 //! 1. [`Log::clean_job`] (under the lock) picks the cleanable range: sealed
 //!    segments only, below the last stable offset (a segment holding it is
 //!    left out whole) and the `min.compaction.lag.ms` boundary, when the
-//!    dirty share of the log is at
-//!    least `min.cleanable.dirty.ratio` or the oldest dirty record is older
-//!    than `max.compaction.lag.ms`.
+//!    dirty share of the log is at least `min.cleanable.dirty.ratio` or the
+//!    oldest dirty record is older than `max.compaction.lag.ms`.
 //! 2. [`CleanJob::run`] (no lock; sealed segments never change) maps each
 //!    key of the dirty range to its latest offset, in an [`OffsetMap`] of
 //!    fixed size (a pass maps as much as fits), then rewrites every segment

@@ -324,5 +324,15 @@ pub(crate) fn response_error(e: &crate::Error) -> ResponseError {
     ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError)
 }
 
+/// Turns each success in `results` into `e`'s error: what they said was
+/// written was not (or not durably).
+fn fail_successes<T>(results: &mut [Result<T, ResponseError>], e: &crate::Error) {
+    let code = response_error(e);
+    results
+        .iter_mut()
+        .filter(|r| r.is_ok())
+        .for_each(|r| *r = Err(code));
+}
+
 #[cfg(test)]
 mod tests;

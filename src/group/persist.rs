@@ -4,7 +4,7 @@
 use kafka_protocol::ResponseError;
 
 use super::codec::Entry;
-use super::{Coordinator, Inner, OFFSETS_DIR, response_error};
+use super::{Coordinator, Inner, OFFSETS_DIR, fail_successes};
 use crate::internal_log::KeyValue;
 
 impl crate::flush::Syncable for Inner {
@@ -62,11 +62,7 @@ impl Coordinator {
     ) {
         let Some(last) = last else { return };
         if let Err(e) = self.sync_through(last).await {
-            let code = response_error(&e);
-            results
-                .iter_mut()
-                .filter(|r| r.is_ok())
-                .for_each(|r| *r = Err(code));
+            fail_successes(results, &e);
         }
     }
 

@@ -14,7 +14,7 @@ use super::codec::Entry;
 use super::offsets::offset_entries;
 use super::state::Group;
 use super::store::StagedOffset;
-use super::{Commit, Coordinator, Inner, response_error};
+use super::{Commit, Coordinator, Inner, fail_successes};
 use crate::util::now_ms;
 
 impl Coordinator {
@@ -109,11 +109,7 @@ impl Inner {
             Ok(last) => last,
             Err(e) => {
                 tracing::warn!(group = group_id, error = %e, "transactional offsets could not be written");
-                let code = response_error(&e);
-                results
-                    .iter_mut()
-                    .filter(|r| r.is_ok())
-                    .for_each(|r| *r = Err(code));
+                fail_successes(&mut results, &e);
                 return (results, None);
             }
         };

@@ -349,6 +349,15 @@ async fn plain(c: &Coordinator, partition: i32, offset: i64) {
     assert_eq!(results, vec![Ok(())]);
 }
 
+/// Group "g"'s committed offsets of "t": (partition, offset).
+fn committed(c: &Coordinator) -> Vec<(i32, i64)> {
+    let fetched = c.fetch_offsets("g", None, (None, -1)).expect("fetch");
+    fetched
+        .iter()
+        .flat_map(|(_, ps)| ps.iter().map(|(p, f)| (*p, f.as_ref().unwrap().offset)))
+        .collect()
+}
+
 /// Live and after a reopen (with the log cleaned, or not), a committed
 /// transaction's offset counts only where its record is the later one, and
 /// a tombstone drops the staged commits before it, as compaction keeps.
@@ -385,17 +394,10 @@ async fn staged_offsets_resolve_as_compaction_keeps_them() {
     c.end_transaction((11, 0), true).await.expect("end 11");
 
     let want = vec![(0, 11), (1, 21), (3, 41)];
-    let offsets = |c: &Coordinator| -> Vec<(i32, i64)> {
-        let fetched = c.fetch_offsets("g", None, (None, -1)).expect("fetch");
-        fetched
-            .iter()
-            .flat_map(|(_, ps)| ps.iter().map(|(p, f)| (*p, f.as_ref().unwrap().offset)))
-            .collect()
-    };
-    assert_eq!(offsets(&c), want, "live");
+    assert_eq!(committed(&c), want, "live");
     drop(c);
     let c = Coordinator::open(at.clone(), cfg.clone(), false).expect("reopen");
-    assert_eq!(offsets(&c), want, "replayed");
+    assert_eq!(committed(&c), want, "replayed");
 
     // Seal what holds them, clean it, and read it back once more.
     for round in 0..500 {
@@ -410,7 +412,7 @@ async fn staged_offsets_resolve_as_compaction_keeps_them() {
     assert!(first_dirty > 0, "the cleaner ran");
     c.close().expect("close");
     let c = Coordinator::open(at, cfg, false).expect("reopen");
-    assert_eq!(offsets(&c), want, "cleaned and replayed");
+    assert_eq!(committed(&c), want, "cleaned and replayed");
 }
 
 /// Under `flush = "always"`, an end retried after its marker's fsync failed
@@ -449,13 +451,6 @@ async fn expiry_keeps_a_partition_with_a_commit_waiting_in_a_transaction() {
     stage(&c, 7, 0, 8).await;
     assert_eq!(c.pending_offsets("g"), [("t".to_string(), 0)].into());
     c.tick();
-    let committed = |c: &Coordinator| -> Vec<(i32, i64)> {
-        let fetched = c.fetch_offsets("g", None, (None, -1)).expect("fetch");
-        fetched
-            .iter()
-            .flat_map(|(_, ps)| ps.iter().map(|(p, f)| (*p, f.as_ref().unwrap().offset)))
-            .collect()
-    };
     assert_eq!(committed(&c), vec![(0, 5)], "partition 1 expired, 0 waits");
     c.end_transaction((7, 0), true).await.expect("end");
     assert_eq!(committed(&c), vec![(0, 8)]);

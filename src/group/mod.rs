@@ -325,9 +325,13 @@ pub(crate) fn response_error(e: &crate::Error) -> ResponseError {
 }
 
 /// Turns each success in `results` into `e`'s error: what they said was
-/// written was not (or not durably).
+/// written was not (or not durably). Commits too large for one batch of
+/// the offsets log answer INVALID_COMMIT_OFFSET_SIZE, as in Kafka.
 fn fail_successes<T>(results: &mut [Result<T, ResponseError>], e: &crate::Error) {
-    let code = response_error(e);
+    let code = match response_error(e) {
+        ResponseError::MessageTooLarge => ResponseError::InvalidCommitOffsetSize,
+        code => code,
+    };
     results
         .iter_mut()
         .filter(|r| r.is_ok())

@@ -474,3 +474,38 @@ async fn a_deleted_group_stays_deleted_when_a_transaction_commits_its_offsets() 
     let c = Coordinator::open(at, GroupConfig::default(), false).expect("reopen");
     assert_eq!(gone(&c), vec![], "replayed");
 }
+
+/// Commits too large for one batch of the offsets log answer
+/// INVALID_COMMIT_OFFSET_SIZE, as in Kafka, and change nothing.
+#[tokio::test]
+async fn commits_too_large_for_the_offsets_log_answer_invalid_commit_offset_size() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = Coordinator::open(
+        (dir.path(), real_unbounded()),
+        GroupConfig::default(),
+        false,
+    )
+    .expect("open");
+    // 5,000 partitions with 4 KiB of metadata each: 20 MB, past 16 MiB.
+    let commits: Vec<Commit> = (0..5000)
+        .map(|p| Commit {
+            metadata: Some("m".repeat(4096)),
+            ..commit("t", p, 1)
+        })
+        .collect();
+    let results = c.commit("g", -1, "", None, &commits).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| *r == Err(ResponseError::InvalidCommitOffsetSize)),
+        "{:?}",
+        &results[..1]
+    );
+    let staged = c.stage("g", (7, 0), &commits).await;
+    assert!(
+        staged
+            .iter()
+            .all(|r| *r == Err(ResponseError::InvalidCommitOffsetSize))
+    );
+    assert_eq!(committed(&c), vec![]);
+}

@@ -116,7 +116,8 @@ impl Coordinator {
         })
     }
 
-    /// DeleteGroups: removes empty groups and their offsets; NON_EMPTY_GROUP otherwise.
+    /// DeleteGroups: removes empty groups and their offsets (those waiting
+    /// in a transaction too); NON_EMPTY_GROUP otherwise.
     pub(crate) async fn delete_groups(&self, ids: &[String]) -> Vec<Result<(), ResponseError>> {
         let mut last = None;
         let mut results = Vec::with_capacity(ids.len());

@@ -28,6 +28,9 @@
 //!
 //! A null value is a tombstone (offset deleted, group deleted). Start-up
 //! replays the log from its start; the last value of each key wins.
+//! Offsets of a transaction (TxnOffsetCommit) are in transactional batches
+//! of its producer and count at its COMMIT marker, each only if its record
+//! is the later one ([`staged`]).
 //!
 //! Durability: an OffsetCommit is appended before it is acknowledged, and with
 //! `flush = "always"` fsynced too (commits share fsyncs). Group records ride
@@ -324,14 +327,19 @@ pub(crate) fn response_error(e: &crate::Error) -> ResponseError {
     ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError)
 }
 
-/// Turns each success in `results` into `e`'s error: what they said was
-/// written was not (or not durably). Commits too large for one batch of
-/// the offsets log answer INVALID_COMMIT_OFFSET_SIZE, as in Kafka.
-fn fail_successes<T>(results: &mut [Result<T, ResponseError>], e: &crate::Error) {
-    let code = match response_error(e) {
+/// A failed write of commits (OffsetCommit, TxnOffsetCommit) as the Kafka
+/// error a client sees: too large for one batch of the offsets log is
+/// INVALID_COMMIT_OFFSET_SIZE, as in Kafka.
+fn commit_error(e: &crate::Error) -> ResponseError {
+    match response_error(e) {
         ResponseError::MessageTooLarge => ResponseError::InvalidCommitOffsetSize,
         code => code,
-    };
+    }
+}
+
+/// Turns each success in `results` into `code`: what they said was written
+/// was not (or not durably).
+fn fail_successes<T>(results: &mut [Result<T, ResponseError>], code: ResponseError) {
     results
         .iter_mut()
         .filter(|r| r.is_ok())

@@ -9,7 +9,7 @@ use kafka_protocol::protocol::Decodable;
 
 use super::codec::{Entry, OffsetValue};
 use super::state::{Group, GroupState};
-use super::{Coordinator, Inner, fail_successes, response_error};
+use super::{Coordinator, Inner, commit_error, fail_successes, response_error};
 use crate::util::now_ms;
 
 /// One partition's offset in an OffsetCommit.
@@ -199,7 +199,7 @@ impl Inner {
             Ok(last) => last,
             Err(e) => {
                 tracing::warn!(group = group_id, error = %e, "offset commit could not be written");
-                fail_successes(&mut results, &e);
+                fail_successes(&mut results, commit_error(&e));
                 return (results, None);
             }
         };

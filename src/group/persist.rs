@@ -4,7 +4,7 @@
 use kafka_protocol::ResponseError;
 
 use super::codec::Entry;
-use super::{Coordinator, Inner, OFFSETS_DIR, fail_successes};
+use super::{Coordinator, Inner, OFFSETS_DIR, fail_successes, response_error};
 use crate::internal_log::KeyValue;
 
 impl crate::flush::Syncable for Inner {
@@ -62,7 +62,7 @@ impl Coordinator {
     ) {
         let Some(last) = last else { return };
         if let Err(e) = self.sync_through(last).await {
-            fail_successes(results, &e);
+            fail_successes(results, response_error(&e));
         }
     }
 
@@ -108,7 +108,7 @@ impl Inner {
         self.append_or_keep(records);
     }
 
-    /// Appends `entries` as one batch after the records a failed write
+    /// Appends `entries` as one batch, after the records a failed write
     /// left; returns the offset of the last. On failure nothing is written.
     pub(super) fn append(&mut self, entries: &[Entry]) -> crate::Result<i64> {
         let records: Vec<KeyValue> = entries.iter().map(Entry::encode).collect();

@@ -14,7 +14,7 @@ use super::codec::Entry;
 use super::offsets::offset_entries;
 use super::state::Group;
 use super::store::StagedOffset;
-use super::{Commit, Coordinator, Inner, fail_successes};
+use super::{Commit, Coordinator, Inner, commit_error, fail_successes};
 use crate::util::now_ms;
 
 impl Coordinator {
@@ -80,10 +80,12 @@ impl Coordinator {
             inner.end_transaction((producer_id, epoch.max(decided)), commit)?;
         }
         // Staged offsets with no transaction open (replay stopped early).
-        inner.staged.retain(|_| false);
+        inner.staged.clear();
         if self.flush_always && !open.is_empty() {
             inner.store.sync()?;
         }
+        // Durable (or, under flush = "os", never waited for).
+        inner.markers.clear();
         Ok(())
     }
 }
@@ -109,10 +111,15 @@ impl Inner {
             Ok(last) => last,
             Err(e) => {
                 tracing::warn!(group = group_id, error = %e, "transactional offsets could not be written");
-                fail_successes(&mut results, &e);
+                fail_successes(&mut results, commit_error(&e));
                 return (results, None);
             }
         };
+        // The group exists from its first commit, as in Kafka: DeleteGroups
+        // and OffsetDelete can then reach what waits here.
+        self.groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id, now_ms()));
         let first = last + 1 - entries.len() as i64;
         if !self.in_transaction(producer_id, first) {
             // Left by a replay that stopped early: not this transaction's.

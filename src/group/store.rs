@@ -69,9 +69,8 @@ impl Staged {
             .collect()
     }
 
-    /// Keeps only the producers `keep` says.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(i64) -> bool) {
-        self.0.retain(|producer_id, _| keep(*producer_id));
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
     }
 }
 

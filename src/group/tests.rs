@@ -473,6 +473,14 @@ async fn a_deleted_group_stays_deleted_when_a_transaction_commits_its_offsets() 
     drop(c);
     let c = Coordinator::open(at, GroupConfig::default(), false).expect("reopen");
     assert_eq!(gone(&c), vec![], "replayed");
+
+    // A group that only a transaction's commit made can be deleted too.
+    let staged = c.stage("h", (8, 0), &[commit("t", 0, 1)]).await;
+    assert_eq!(staged, vec![Ok(())]);
+    assert_eq!(c.delete_groups(&["h".into()]).await, vec![Ok(())]);
+    c.end_transaction((8, 0), true).await.expect("end");
+    let fetched = c.fetch_offsets("h", None, (None, -1)).expect("fetch");
+    assert_eq!(fetched, vec![]);
 }
 
 /// Commits too large for one batch of the offsets log answer

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::util::now_ms;
 
 impl TxnCoordinator {
-    /// EndTxn: writes the markers and, on commit, the group offsets.
+    /// EndTxn: writes the markers, in the offsets log and the partitions.
     pub(crate) async fn end(
         &self,
         catalog: &Catalog,
@@ -49,9 +49,10 @@ impl TxnCoordinator {
     }
 
     /// Records the decision (Prepare*, fsynced under `flush = "always"`)
-    /// unless it already is; ends the transaction's offsets (a marker in the
-    /// offsets log); writes a marker in every partition of `meta`; then records the end. `meta`
-    /// and the live state become the ended transaction. A failure part way
+    /// unless it already is; ends the transaction's offsets (a marker in
+    /// the offsets log); writes a marker in every partition of `meta`; then
+    /// records the end. `meta` and the live state become the ended
+    /// transaction. A failure part way
     /// leaves the decision recorded, in memory too: a retried EndTxn, a new
     /// InitProducerId, the timeout check or the next start-up carries it
     /// out; nothing ever ends it the other way.

@@ -45,7 +45,7 @@ pub(crate) struct TxnCoordinator {
     durable: bool,
     /// `transaction_max_timeout_ms`: the longest timeout a producer may ask for.
     max_timeout_ms: i32,
-    /// Where committed transactions' consumer-group offsets go.
+    /// Where transactions' consumer-group offsets go, and are ended.
     groups: std::sync::Arc<Coordinator>,
 }
 

@@ -85,7 +85,8 @@ pub(super) async fn write_markers(
 impl TxnCoordinator {
     /// Opens `__transaction_state-0` and finishes what a previous run left:
     /// a prepared transaction is completed as decided, an ongoing one is
-    /// aborted (its offsets were in memory only), and any transaction still
+    /// aborted, the offsets still open in the offsets log end as their
+    /// transaction did, and any transaction still
     /// open in a partition that no state accounts for is aborted (when its
     /// log opens, see [`Catalog::abort_leftover_transactions`]). Runs
     /// before the broker serves (inside a blocking task).

@@ -47,9 +47,9 @@ impl Log {
     }
 
     /// The sealed segments a pass may clean, and the first offset it may
-    /// not: the active segment's base, the last stable offset, or the base
-    /// of the first segment holding a record younger than
-    /// `min.compaction.lag.ms`, whichever comes first.
+    /// not: the active segment's base, the base of the segment holding the
+    /// last stable offset, or the base of the first segment holding a
+    /// record younger than `min.compaction.lag.ms`, whichever comes first.
     fn cleanable_segments(&self, now_ms: i64) -> (Vec<Planned>, i64) {
         let config = self.config();
         let mut first_uncleanable = self.active_base_offset().min(self.last_stable_offset());

@@ -119,30 +119,36 @@ impl DynamicConfigs {
     /// Changes the dynamic settings of `scope` with `change`; checks every
     /// name and value; with `validate_only` nothing changes. Returns the
     /// topic defaults now in force, and whether the change is durable (see
-    /// [`Durable`]: it is made either way).
+    /// [`Durable`]: it is made either way). The outer error is a failed
+    /// write (nothing changed), the inner one an invalid change.
     pub(crate) fn alter_broker(
         &self,
         scope: Scope,
         change: impl FnOnce(&mut BTreeMap<String, String>) -> std::result::Result<(), String>,
         validate_only: bool,
-    ) -> std::result::Result<(LogConfig, Durable), String> {
+    ) -> Result<std::result::Result<(LogConfig, Durable), String>> {
         let mut stored = self.lock();
         let mut next = stored.clone();
         let map = match scope {
             Scope::Broker => &mut next.broker,
             Scope::Cluster => &mut next.cluster,
         };
-        change(map)?;
-        for (name, value) in map.iter() {
-            check_broker(name, value)?;
-        }
-        let defaults = effective(&self.static_log, &next)?;
+        let checked = change(map)
+            .and_then(|()| {
+                map.iter()
+                    .try_for_each(|(name, value)| check_broker(name, value))
+            })
+            .and_then(|()| effective(&self.static_log, &next));
+        let defaults = match checked {
+            Ok(defaults) => defaults,
+            Err(invalid) => return Ok(Err(invalid)),
+        };
         if validate_only || next == *stored {
-            return Ok((defaults, Ok(())));
+            return Ok(Ok((defaults, Ok(()))));
         }
-        let durable = self.write(&next).map_err(|e| e.to_string())?;
+        let durable = self.write(&next)?;
         *stored = next;
-        Ok((defaults, durable))
+        Ok(Ok((defaults, durable)))
     }
 
     /// The settings set on group `group`.
@@ -151,30 +157,31 @@ impl DynamicConfigs {
     }
 
     /// Changes group `group`'s settings with `change`; `check` judges each
-    /// name and value.
+    /// name and value. Errors as [`DynamicConfigs::alter_broker`]'s.
     pub(crate) fn alter_group(
         &self,
         group: &str,
         change: impl FnOnce(&mut BTreeMap<String, String>) -> std::result::Result<(), String>,
         check: impl Fn(&str, &str) -> std::result::Result<(), String>,
         validate_only: bool,
-    ) -> std::result::Result<Durable, String> {
+    ) -> Result<std::result::Result<Durable, String>> {
         let mut stored = self.lock();
         let mut next = stored.clone();
         let map = next.group.entry(group.to_string()).or_default();
-        change(map)?;
-        for (name, value) in map.iter() {
-            check(name, value)?;
+        let checked =
+            change(map).and_then(|()| map.iter().try_for_each(|(name, value)| check(name, value)));
+        if let Err(invalid) = checked {
+            return Ok(Err(invalid));
         }
         if map.is_empty() {
             next.group.remove(group);
         }
         if validate_only || next == *stored {
-            return Ok(Ok(()));
+            return Ok(Ok(Ok(())));
         }
-        let durable = self.write(&next).map_err(|e| e.to_string())?;
+        let durable = self.write(&next)?;
         *stored = next;
-        Ok(durable)
+        Ok(Ok(durable))
     }
 
     fn write(&self, stored: &Stored) -> Result<Durable> {

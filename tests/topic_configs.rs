@@ -318,3 +318,33 @@ async fn a_dynamic_broker_default_reaches_every_topic_without_an_override_and_st
         ("7200000".to_string(), ConfigSource::DynamicBroker)
     );
 }
+
+/// A dynamic broker setting whose file cannot be written is refused with
+/// KAFKA_STORAGE_ERROR (not INVALID_CONFIG: the value was fine), and
+/// nothing changes.
+#[tokio::test]
+async fn a_dynamic_setting_that_cannot_be_written_answers_kafka_storage_error() {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::*;
+    use kafka_protocol::protocol::StrBytes;
+    let broker = start_broker().await;
+    let b = broker.bootstrap();
+    let before = broker_setting(&b, "log.retention.ms").await;
+    // A directory where the file's temporary copy goes: the write fails.
+    std::fs::create_dir_all(broker.data_dir().join("dynamic-configs.tmp/in-the-way"))
+        .expect("blocker");
+    let change = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_static_str("1"))
+            .with_configs(vec![
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("log.retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(StrBytes::from_static_str("7200000"))),
+            ]),
+    ]);
+    let answer = Raw::connect(&b).await.call(1, &change).await;
+    assert_eq!(answer.responses[0].error_code, 56, "KAFKA_STORAGE_ERROR");
+    assert_eq!(broker_setting(&b, "log.retention.ms").await, before);
+}

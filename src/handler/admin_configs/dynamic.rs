@@ -162,7 +162,7 @@ pub(super) fn alter_broker(
                 }
             },
             validate_only,
-        )
+        )?
         .map_err(|m| {
             failed
                 .take()
@@ -267,7 +267,7 @@ pub(super) fn alter_group(
             },
             check,
             validate_only,
-        )
+        )?
         .map_err(|m| {
             failed
                 .take()

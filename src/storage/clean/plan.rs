@@ -21,6 +21,15 @@ impl Log {
             return None;
         }
         let (segments, first_uncleanable) = self.cleanable_segments(now_ms);
+        // Past the log's end (a tail a crash took after the checkpoint was
+        // written), it starts over from the log start, as in Kafka: records
+        // written there again must be mapped.
+        let first_dirty = if first_dirty > self.end_offset() {
+            tracing::warn!(dir = %self.dir().display(), first_dirty, end = self.end_offset(), "the cleaner's checkpoint is past the log's end; cleaning from the start");
+            0
+        } else {
+            first_dirty
+        };
         let first_dirty = first_dirty.max(segments.first()?.0);
         if first_dirty >= first_uncleanable || !self.dirty_enough(&segments, first_dirty, now_ms) {
             return None;

@@ -449,3 +449,30 @@ fn a_transaction_open_in_a_sealed_segment_leaves_nothing_unmapped() {
     }
     assert!(passes >= 3);
 }
+
+/// A first dirty offset past the log's end (a tail lost in a crash after
+/// the cleaner's checkpoint) starts over from the log start, as in Kafka,
+/// instead of waiting for the log to grow past it.
+#[test]
+fn a_checkpoint_past_the_end_cleans_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compacted(), T0).unwrap();
+    for i in 0..40 {
+        put(&mut log, &format!("k{}", i % 4), Some("v"), T0);
+    }
+    let past = log.end_offset() + 100;
+    let job = log.clean_job(past, T0).expect("a pass from the start");
+    let cleaned = job.run(&mut OffsetMap::new(1 << 16), T0).unwrap();
+    assert!(cleaned.next_dirty <= log.end_offset());
+    log.install_cleaned(&cleaned, T0).unwrap();
+    let sealed = log.active_base_offset();
+    let rows: Rows = read_records(&log)
+        .into_iter()
+        .filter(|r| r.0 < sealed)
+        .collect();
+    assert_eq!(
+        rows.len(),
+        latest(&rows).len(),
+        "one record per key below the active segment"
+    );
+}

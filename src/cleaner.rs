@@ -103,10 +103,12 @@ fn run(
         let stopping = || *stopped.lock().unwrap_or_else(|e| e.into_inner());
         catalog.clean_pass((thread, threads), map_bytes, &stopping);
         if thread == 0 && !stopping() {
-            catalog.clean_internal(OFFSETS_LOG, |first_dirty| {
+            catalog.clean_internal((OFFSETS_LOG, groups.end_offset()), |first_dirty| {
                 groups.clean(map_bytes, first_dirty)
             });
-            catalog.clean_internal(TXN_LOG, |first_dirty| txns.clean(map_bytes, first_dirty));
+            catalog.clean_internal((TXN_LOG, txns.end_offset()), |first_dirty| {
+                txns.clean(map_bytes, first_dirty)
+            });
         }
         let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
         let (guard, _) = wake

@@ -162,6 +162,11 @@ impl InternalLog {
             .last_offset)
     }
 
+    /// The offset the next record gets (`i64::MAX` once closed).
+    pub(crate) fn end_offset(&self) -> i64 {
+        self.log.as_ref().map_or(i64::MAX, Log::end_offset)
+    }
+
     /// Every transaction open in this log: (producer id, epoch, first offset).
     pub(crate) fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
         self.log

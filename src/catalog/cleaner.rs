@@ -95,7 +95,9 @@ impl Catalog {
                 tracing::warn!(topic = %partition.topic, partition = partition.index, error = %e, "retention failed");
             }
             let key = (partition.topic.clone(), partition.index);
-            let first_dirty = self.cleaner.lock().get(&key).copied().unwrap_or(0);
+            let end = partition.log_end_offset().unwrap_or(i64::MAX);
+            let (first_dirty, reset) = self.first_dirty(&key, end);
+            moved |= reset;
             let map = map.get_or_insert_with(|| OffsetMap::new(map_bytes));
             match partition.clean(first_dirty, map, now) {
                 Ok(Some(report)) => {
@@ -123,20 +125,40 @@ impl Catalog {
     /// returns the next one when it cleaned.
     pub(crate) fn clean_internal(
         &self,
-        name: &str,
+        (name, end): (&str, i64),
         clean: impl FnOnce(i64) -> crate::error::Result<Option<i64>>,
     ) {
         let key = (name.to_string(), 0);
-        let first_dirty = self.cleaner.lock().get(&key).copied().unwrap_or(0);
-        match clean(first_dirty) {
+        let (first_dirty, reset) = self.first_dirty(&key, end);
+        let moved = match clean(first_dirty) {
             Ok(Some(next)) => {
                 self.cleaner.lock().insert(key, next);
-                if let Err(e) = self.write_cleaner_offsets() {
-                    tracing::warn!(error = %e, "cannot write the cleaner offset checkpoint");
-                }
+                true
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(log = name, error = %e, "cleaning failed"),
+            Ok(None) => reset,
+            Err(e) => {
+                tracing::warn!(log = name, error = %e, "cleaning failed");
+                reset
+            }
+        };
+        if moved && let Err(e) = self.write_cleaner_offsets() {
+            tracing::warn!(error = %e, "cannot write the cleaner offset checkpoint");
+        }
+    }
+
+    /// The checkpointed first dirty offset of `key`, and whether it was
+    /// reset: one past the log's `end` (a tail a crash took after the
+    /// checkpoint) starts over from 0, as in Kafka, and is recorded so at
+    /// once, so that records written there again are mapped.
+    fn first_dirty(&self, key: &(String, i32), end: i64) -> (i64, bool) {
+        let mut offsets = self.cleaner.lock();
+        match offsets.get(key).copied() {
+            Some(first_dirty) if first_dirty > end => {
+                tracing::warn!(topic = %key.0, partition = key.1, first_dirty, end, "the cleaner's checkpoint is past the log's end; cleaning from the start");
+                offsets.insert(key.clone(), 0);
+                (0, true)
+            }
+            first_dirty => (first_dirty.unwrap_or(0), false),
         }
     }
 

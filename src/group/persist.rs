@@ -39,6 +39,11 @@ impl Coordinator {
         Ok(Some(cleaned.next_dirty))
     }
 
+    /// The offsets log's end offset.
+    pub(crate) fn end_offset(&self) -> i64 {
+        self.lock().store.end_offset()
+    }
+
     /// Stops and closes the internal log cleanly.
     pub(crate) fn close(&self) -> crate::Result<()> {
         self.stop();

@@ -97,6 +97,14 @@ impl TxnCoordinator {
         Ok(Some(cleaned.next_dirty))
     }
 
+    /// The transaction state log's end offset.
+    pub(crate) fn end_offset(&self) -> i64 {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .end_offset()
+    }
+
     /// Closes the internal log cleanly.
     pub(crate) fn close(&self) -> Result<()> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).close()

@@ -25,7 +25,6 @@ impl Log {
         // written), it starts over from the log start, as in Kafka: records
         // written there again must be mapped.
         let first_dirty = if first_dirty > self.end_offset() {
-            tracing::warn!(dir = %self.dir().display(), first_dirty, end = self.end_offset(), "the cleaner's checkpoint is past the log's end; cleaning from the start");
             0
         } else {
             first_dirty

@@ -98,6 +98,12 @@ impl Inner {
         commits: &[Commit],
         max_metadata: usize,
     ) -> (Vec<Result<(), ResponseError>>, Option<i64>) {
+        if group_id.is_empty() {
+            return (
+                vec![Err(ResponseError::InvalidGroupId); commits.len()],
+                None,
+            );
+        }
         let (entries, mut results) = offset_entries(group_id, commits, max_metadata);
         if entries.is_empty() {
             return (results, None);

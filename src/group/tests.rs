@@ -474,6 +474,10 @@ async fn a_deleted_group_stays_deleted_when_a_transaction_commits_its_offsets() 
     let c = Coordinator::open(at, GroupConfig::default(), false).expect("reopen");
     assert_eq!(gone(&c), vec![], "replayed");
 
+    // No group has an empty id.
+    let refused = c.stage("", (8, 0), &[commit("t", 0, 1)]).await;
+    assert_eq!(refused, vec![Err(ResponseError::InvalidGroupId)]);
+
     // A group that only a transaction's commit made can be deleted too.
     let staged = c.stage("h", (8, 0), &[commit("t", 0, 1)]).await;
     assert_eq!(staged, vec![Ok(())]);

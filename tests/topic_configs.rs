@@ -277,22 +277,7 @@ async fn a_dynamic_broker_default_reaches_every_topic_without_an_override_and_st
         .expect("AlterConfigs request");
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     // rdkafka's AlterConfigs result drops per-resource errors: ask directly.
-    let unknown = {
-        use kafka_protocol::messages::IncrementalAlterConfigsRequest;
-        use kafka_protocol::messages::incremental_alter_configs_request::*;
-        use kafka_protocol::protocol::StrBytes;
-        IncrementalAlterConfigsRequest::default().with_resources(vec![
-            AlterConfigsResource::default()
-                .with_resource_type(4)
-                .with_resource_name(StrBytes::from_static_str("1"))
-                .with_configs(vec![
-                    AlterableConfig::default()
-                        .with_name(StrBytes::from_static_str("no.such.setting"))
-                        .with_config_operation(0)
-                        .with_value(Some(StrBytes::from_static_str("1"))),
-                ]),
-        ])
-    };
+    let unknown = set_on_broker_1("no.such.setting", "1");
     let refused = Raw::connect(&b).await.call(1, &unknown).await;
     assert_eq!(refused.responses[0].error_code, 40, "INVALID_CONFIG");
 
@@ -324,27 +309,35 @@ async fn a_dynamic_broker_default_reaches_every_topic_without_an_override_and_st
 /// nothing changes.
 #[tokio::test]
 async fn a_dynamic_setting_that_cannot_be_written_answers_kafka_storage_error() {
-    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
-    use kafka_protocol::messages::incremental_alter_configs_request::*;
-    use kafka_protocol::protocol::StrBytes;
     let broker = start_broker().await;
     let b = broker.bootstrap();
     let before = broker_setting(&b, "log.retention.ms").await;
     // A directory where the file's temporary copy goes: the write fails.
     std::fs::create_dir_all(broker.data_dir().join("dynamic-configs.tmp/in-the-way"))
         .expect("blocker");
-    let change = IncrementalAlterConfigsRequest::default().with_resources(vec![
+    let change = set_on_broker_1("log.retention.ms", "7200000");
+    let answer = Raw::connect(&b).await.call(1, &change).await;
+    assert_eq!(answer.responses[0].error_code, 56, "KAFKA_STORAGE_ERROR");
+    assert_eq!(broker_setting(&b, "log.retention.ms").await, before);
+}
+
+/// An IncrementalAlterConfigs request setting `name` to `value` on broker 1.
+fn set_on_broker_1(
+    name: &'static str,
+    value: &'static str,
+) -> kafka_protocol::messages::IncrementalAlterConfigsRequest {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::*;
+    use kafka_protocol::protocol::StrBytes;
+    IncrementalAlterConfigsRequest::default().with_resources(vec![
         AlterConfigsResource::default()
             .with_resource_type(4)
             .with_resource_name(StrBytes::from_static_str("1"))
             .with_configs(vec![
                 AlterableConfig::default()
-                    .with_name(StrBytes::from_static_str("log.retention.ms"))
+                    .with_name(StrBytes::from_static_str(name))
                     .with_config_operation(0)
-                    .with_value(Some(StrBytes::from_static_str("7200000"))),
+                    .with_value(Some(StrBytes::from_static_str(value))),
             ]),
-    ]);
-    let answer = Raw::connect(&b).await.call(1, &change).await;
-    assert_eq!(answer.responses[0].error_code, 56, "KAFKA_STORAGE_ERROR");
-    assert_eq!(broker_setting(&b, "log.retention.ms").await, before);
+    ])
 }

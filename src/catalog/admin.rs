@@ -128,7 +128,13 @@ impl Catalog {
                 return Err(e);
             }
         };
-        self.cleaner.forget_topic(name);
+        // Out of the file at once: a restart must not hand the checkpoint
+        // to a topic created again under this name.
+        if self.cleaner.forget_topic(name)
+            && let Err(e) = self.write_cleaner_offsets()
+        {
+            tracing::warn!(error = %e, "cannot write the cleaner offset checkpoint");
+        }
         let partitions = std::mem::take(&mut topic.write().partitions);
         discard(partitions);
         durable.map(|()| topic)

@@ -36,9 +36,13 @@ impl CleanerOffsets {
         self.offsets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets a deleted topic, so a topic created again under its name starts clean.
-    pub(super) fn forget_topic(&self, topic: &str) {
-        self.lock().retain(|(t, _), _| t != topic);
+    /// Forgets a deleted topic, so a topic created again under its name
+    /// starts clean. True if it had any checkpoint.
+    pub(super) fn forget_topic(&self, topic: &str) -> bool {
+        let mut offsets = self.lock();
+        let before = offsets.len();
+        offsets.retain(|(t, _), _| t != topic);
+        offsets.len() != before
     }
 }
 
@@ -162,7 +166,7 @@ impl Catalog {
         }
     }
 
-    fn write_cleaner_offsets(&self) -> crate::error::Result<()> {
+    pub(super) fn write_cleaner_offsets(&self) -> crate::error::Result<()> {
         let offsets = self.cleaner.lock().clone();
         let points: Vec<(&str, i32, i64)> = offsets
             .iter()

@@ -303,3 +303,20 @@ fn a_cleaner_checkpoint_past_the_end_is_reset_and_written() {
         "0\n1\nc 0 0\n"
     );
 }
+
+/// A deleted topic's cleaner checkpoint leaves the file at once: after a
+/// restart, a topic created again under its name starts clean.
+#[test]
+fn a_deleted_topic_leaves_the_cleaner_checkpoint_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    let compact = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+    catalog.create_topic("c", 1, compact, false).unwrap();
+    catalog.close().unwrap();
+    let checkpoint = dir.path().join("cleaner-offset-checkpoint");
+    std::fs::write(&checkpoint, "0\n1\nc 0 0\n").unwrap();
+
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    catalog.delete_topic("c").unwrap();
+    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "0\n0\n");
+}

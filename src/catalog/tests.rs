@@ -283,20 +283,27 @@ fn an_operation_that_takes_the_log_after_a_delete_began_is_refused() {
     );
 }
 
+/// A catalog in `dir` holding compacted topic "c" (one empty partition),
+/// reopened on a cleaner checkpoint of `first_dirty` for it; the
+/// checkpoint's path.
+fn compacted_with_checkpoint(dir: &Path, first_dirty: i64) -> (Catalog, PathBuf) {
+    let catalog = Catalog::open(dir, LogConfig::default()).unwrap();
+    let compact = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+    catalog.create_topic("c", 1, compact, false).unwrap();
+    catalog.close().unwrap();
+    let checkpoint = dir.join("cleaner-offset-checkpoint");
+    std::fs::write(&checkpoint, format!("0\n1\nc 0 {first_dirty}\n")).unwrap();
+    let catalog = Catalog::open(dir, LogConfig::default()).unwrap();
+    (catalog, checkpoint)
+}
+
 /// A cleaner checkpoint past a log's end (a tail a crash took) is reset to
 /// the log start and written so at once, even by a pass that cleans
 /// nothing: records written there again are mapped when they are cleaned.
 #[test]
 fn a_cleaner_checkpoint_past_the_end_is_reset_and_written() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
-    let compact = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-    catalog.create_topic("c", 1, compact, false).unwrap();
-    catalog.close().unwrap();
-    let checkpoint = dir.path().join("cleaner-offset-checkpoint");
-    std::fs::write(&checkpoint, "0\n1\nc 0 1000\n").unwrap();
-
-    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    let (catalog, checkpoint) = compacted_with_checkpoint(dir.path(), 1000);
     catalog.clean_pass((0, 1), 1 << 20, &|| false);
     assert_eq!(
         std::fs::read_to_string(&checkpoint).unwrap(),
@@ -309,14 +316,7 @@ fn a_cleaner_checkpoint_past_the_end_is_reset_and_written() {
 #[test]
 fn a_deleted_topic_leaves_the_cleaner_checkpoint_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
-    let compact = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-    catalog.create_topic("c", 1, compact, false).unwrap();
-    catalog.close().unwrap();
-    let checkpoint = dir.path().join("cleaner-offset-checkpoint");
-    std::fs::write(&checkpoint, "0\n1\nc 0 0\n").unwrap();
-
-    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    let (catalog, checkpoint) = compacted_with_checkpoint(dir.path(), 0);
     catalog.delete_topic("c").unwrap();
     assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "0\n0\n");
 }

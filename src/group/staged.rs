@@ -220,3 +220,6 @@ impl Inner {
         Ok(Some(marker))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! What a pass maps, and from where: batches past the end of its map, a
+//! transaction open in a sealed segment, a checkpoint past the log's end.
+
+use super::*;
+
+/// A pass leaves what lies past the end of its map as it is: a tombstone
+/// there neither gets its horizon nor goes, while the record it deletes,
+/// before it and not yet superseded in any map, is still there. Dropping it
+/// brought the deleted value back.
+#[test]
+fn records_past_the_map_are_left_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        delete_retention_ms: 0,
+        ..compacted()
+    };
+    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    put(&mut log, "k", Some("old"), T0);
+    // Two passes' worth of keys from "k" to its tombstone, in one segment.
+    for i in 0..3 {
+        put(&mut log, &format!("a{i}"), Some("x"), T0);
+    }
+    put(&mut log, "k", None, T0);
+    for i in 0..40 {
+        put(&mut log, &format!("b{i}"), Some("x"), T0);
+    }
+    let mut dirty = 0;
+    let mut passes = 0;
+    while let Some(job) = log.clean_job(dirty, T0) {
+        // Room for two keys: each pass maps two batches.
+        let cleaned = job
+            .run(&mut OffsetMap::new(3 * offset_map::SLOT_BYTES), T0)
+            .unwrap();
+        log.install_cleaned(&cleaned, T0).unwrap();
+        dirty = cleaned.next_dirty;
+        passes += 1;
+        assert!(passes < 100);
+        let k = latest(&read_records(&log)).get(b"k".as_slice()).cloned();
+        assert!(
+            k.as_ref().is_none_or(|(_, value)| value.is_none()),
+            "pass {passes}: k is back: {k:?}"
+        );
+    }
+    assert!(passes > 1);
+}
+
+/// A transaction open in a sealed segment stops a pass at that segment's
+/// base, not at its own first offset: the pass after it commits maps that
+/// segment whole. Stopping at the transaction left the segment's start
+/// unmapped for good: a tombstone there expired while the value it
+/// deleted, never superseded, stayed.
+#[test]
+fn a_transaction_open_in_a_sealed_segment_leaves_nothing_unmapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        delete_retention_ms: 0,
+        ..compacted()
+    };
+    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    let mut filler = 0;
+    let mut fill_until_roll = |log: &mut Log| {
+        let base = log.active_base_offset();
+        while log.active_base_offset() == base {
+            put(log, &format!("f{filler}"), Some("x"), T0);
+            filler += 1;
+        }
+    };
+    put(&mut log, "k", Some("old"), T0);
+    fill_until_roll(&mut log);
+    put(&mut log, "k", None, T0);
+    let open = transactional_batch(7, 0, 0, 1, T0);
+    log.append_transactional(&open, T0).unwrap();
+    fill_until_roll(&mut log);
+    // Past the transaction's start, in a sealed segment: the first pass
+    // cleans only the segment before.
+    let mut dirty = clean(&mut log, 0, T0);
+    log.append_marker((7, 0), true, 0, T0).unwrap();
+    // Rounds of new records and passes: one stamps the tombstone's
+    // horizon, a later one may drop it.
+    let mut passes = 0;
+    for _ in 0..3 {
+        fill_until_roll(&mut log);
+        fill_until_roll(&mut log);
+        while let Some(job) = log.clean_job(dirty, T0) {
+            let cleaned = job.run(&mut OffsetMap::new(1 << 16), T0).unwrap();
+            log.install_cleaned(&cleaned, T0).unwrap();
+            dirty = cleaned.next_dirty;
+            passes += 1;
+            assert!(passes < 20);
+            let k = latest(&read_records(&log)).get(b"k".as_slice()).cloned();
+            assert!(
+                k.as_ref().is_none_or(|(_, value)| value.is_none()),
+                "pass {passes}: k is back: {k:?}"
+            );
+        }
+    }
+    assert!(passes >= 3);
+}
+
+/// A first dirty offset past the log's end (a tail lost in a crash after
+/// the cleaner's checkpoint) starts over from the log start, as in Kafka,
+/// instead of waiting for the log to grow past it.
+#[test]
+fn a_checkpoint_past_the_end_cleans_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compacted(), T0).unwrap();
+    for i in 0..40 {
+        put(&mut log, &format!("k{}", i % 4), Some("v"), T0);
+    }
+    let past = log.end_offset() + 100;
+    let job = log.clean_job(past, T0).expect("a pass from the start");
+    let cleaned = job.run(&mut OffsetMap::new(1 << 16), T0).unwrap();
+    assert!(cleaned.next_dirty <= log.end_offset());
+    log.install_cleaned(&cleaned, T0).unwrap();
+    let sealed = log.active_base_offset();
+    let rows: Rows = read_records(&log)
+        .into_iter()
+        .filter(|r| r.0 < sealed)
+        .collect();
+    assert_eq!(
+        rows.len(),
+        latest(&rows).len(),
+        "one record per key below the active segment"
+    );
+}

@@ -10,14 +10,15 @@
 //!    oldest dirty record is older than `max.compaction.lag.ms`.
 //! 2. [`CleanJob::run`] (no lock; sealed segments never change) maps each
 //!    key of the dirty range to its latest offset, in an [`OffsetMap`] of
-//!    fixed size (a pass maps as much as fits), then rewrites every segment
-//!    from the log start to the end of what was mapped, in groups that fit
-//!    one segment, into `{base}.log.cleaned` files, fsynced. A batch past
-//!    the end of the map is copied as it is (as Kafka does), so a tombstone
-//!    gets its horizon only from a pass that mapped it. A record is kept
-//!    when its key has no later offset in the map. A tombstone (null value)
-//!    or a transaction marker is kept until the delete horizon stamped into
-//!    its batch by the first pass that kept it (KIP-534: `now +
+//!    fixed size (a pass maps whole batches while they fit, and a first
+//!    batch larger than the whole map as far as it fits), then rewrites
+//!    every segment from the log start to the end of what was mapped, in
+//!    groups that fit one segment, into `{base}.log.cleaned` files, fsynced.
+//!    A batch past the end of the map is copied as it is (as Kafka does), so
+//!    a tombstone gets its horizon only from a pass that mapped it. A record
+//!    is kept when its key has no later offset in the map. A tombstone (null
+//!    value) or a transaction marker is kept until the delete horizon
+//!    stamped into its batch by the first pass that kept it (KIP-534: `now +
 //!    delete.retention.ms`, attribute bit 6, base timestamp). Records of
 //!    aborted transactions and records without a key are dropped. A marker
 //!    goes only once no record of its transaction is left. Kept batches keep
@@ -165,7 +166,7 @@ impl CleanJob {
             bytes_before: 0,
         };
         if map_end <= self.first_dirty {
-            tracing::warn!(dir = %self.dir.display(), "log_cleaner_dedupe_buffer_size holds not even one batch of keys; not cleaning");
+            tracing::warn!(dir = %self.dir.display(), "log_cleaner_dedupe_buffer_size holds not even one key; not cleaning");
             return Ok(cleaned);
         }
         let mut txn_has_data: HashMap<i64, bool> = HashMap::new();
@@ -184,7 +185,9 @@ impl CleanJob {
     }
 
     /// Maps every keyed record of the dirty range, batch by batch, while the
-    /// map has room for a whole batch. Returns the first offset not mapped.
+    /// map has room for a whole batch. A first batch with more keys than the
+    /// whole map holds is mapped as far as it fits, so that every pass gets
+    /// on. Returns the first offset not mapped.
     fn build_map(&self, map: &mut OffsetMap, bytes_read: &mut u64) -> Result<i64> {
         for segment in self.segments.iter().filter(|s| s.next > self.first_dirty) {
             let mut cursor = BatchCursor::new(segment);
@@ -198,13 +201,17 @@ impl CleanJob {
                     continue;
                 }
                 let room = map.room();
-                if usize::try_from(batch.record_count()).unwrap_or(usize::MAX) > room {
+                if usize::try_from(batch.record_count()).unwrap_or(usize::MAX) > room
+                    && !map.is_empty()
+                {
                     return Ok(batch.base_offset());
                 }
                 let raw = records::raw_records(&batch)?;
                 for record in records::parse(&batch, &raw)? {
                     if let (Some(key), true) = (record.key, record.offset >= self.first_dirty) {
-                        map.put(key, record.offset);
+                        if !map.put(key, record.offset) {
+                            return Ok(record.offset);
+                        }
                     }
                 }
             }
@@ -345,7 +352,11 @@ impl CleanJob {
         if batch.is_transactional() {
             txn_has_data.insert(batch.producer_id(), true);
         }
-        let stamp = horizon.is_none() && kept.iter().any(|r| r.is_tombstone());
+        // A tombstone past the map (in a batch mapped in part) is not yet
+        // known to have superseded its key's values: no horizon for its batch.
+        let stamp = horizon.is_none()
+            && kept.iter().any(|r| r.is_tombstone())
+            && kept.iter().all(|r| !r.is_tombstone() || r.offset < map_end);
         if kept.len() == all.len() && !stamp {
             out.extend_from_slice(batch.as_bytes());
         } else {

@@ -1,5 +1,6 @@
 //! What a pass maps, and from where: batches past the end of its map, a
-//! transaction open in a sealed segment, a checkpoint past the log's end.
+//! batch larger than the map, a transaction open in a sealed segment, a
+//! checkpoint past the log's end.
 
 use super::*;
 
@@ -121,5 +122,70 @@ fn a_checkpoint_past_the_end_cleans_from_the_start() {
         rows.len(),
         latest(&rows).len(),
         "one record per key below the active segment"
+    );
+}
+
+/// A batch with more keys than the whole map holds is mapped part by part,
+/// one pass after another, and its tombstones get their horizon only from
+/// the pass that maps the last of them. Such a batch stopped every pass
+/// before it, so the log was never cleaned again.
+#[test]
+fn a_batch_larger_than_the_map_is_cleaned_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        delete_retention_ms: 0,
+        ..compacted()
+    };
+    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    let batch = |value: &dyn Fn(usize) -> Option<&'static [u8]>| {
+        let records: Vec<_> = (0..keys.len())
+            .map(|i| (Some(keys[i].as_bytes()), value(i)))
+            .collect();
+        keyed_batch(&records, T0)
+    };
+    log.append(&batch(&|_| Some(b"v1".as_slice())), T0).unwrap();
+    // k0..k4 deleted, k5..k9 replaced, in one batch.
+    let second = batch(&|i| (i >= 5).then_some(b"v2".as_slice()));
+    let last = log.append(&second, T0).unwrap().base_offset + 9;
+    let mut filler = 0;
+    while log.active_base_offset() <= last {
+        put(&mut log, &format!("f{filler}"), Some("x"), T0);
+        filler += 1;
+    }
+    let mut dirty = 0;
+    let mut passes = 0;
+    while let Some(job) = log.clean_job(dirty, T0) {
+        // Room for two keys: a batch of ten takes five passes.
+        let cleaned = job
+            .run(&mut OffsetMap::new(3 * offset_map::SLOT_BYTES), T0)
+            .unwrap();
+        log.install_cleaned(&cleaned, T0).unwrap();
+        assert!(cleaned.next_dirty > dirty, "pass {passes} got nowhere");
+        dirty = cleaned.next_dirty;
+        passes += 1;
+        assert!(passes < 100);
+        let latest = latest(&read_records(&log));
+        for key in &keys[..5] {
+            let value = latest.get(key.as_bytes()).map(|(_, v)| v.clone());
+            assert!(
+                value.as_ref().is_none_or(Option::is_none),
+                "pass {passes}: {key} is back: {value:?}"
+            );
+        }
+    }
+    assert!(passes >= 10, "{passes} passes");
+    let rows = read_records(&log);
+    let sealed: Vec<_> = rows.iter().filter(|(o, ..)| *o <= last).collect();
+    let expected: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = (5..10)
+        .map(|i| (Some(keys[i].clone().into_bytes()), Some(b"v2".to_vec())))
+        .collect();
+    assert_eq!(
+        sealed
+            .iter()
+            .map(|(_, k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>(),
+        expected,
+        "only the latest values are left, their tombstones gone"
     );
 }

@@ -150,7 +150,7 @@ impl super::Inner {
         // COMMIT would bring the group back.
         let mut partitions = self.staged.partitions_of(id);
         partitions.extend(group.offsets.keys().cloned());
-        let mut entries: Vec<Entry> = partitions
+        let offsets: Vec<Entry> = partitions
             .into_iter()
             .map(|(topic, partition)| Entry::Offset {
                 group: id.to_string(),
@@ -159,18 +159,23 @@ impl super::Inner {
                 value: None,
             })
             .collect();
-        entries.push(Entry::Group {
+        let mut entries = vec![Entry::Group {
             group: id.to_string(),
             value: None,
-        });
+        }];
         if let Some(c) = &group.consumer {
             entries.extend(c.tombstones().into_iter().map(|record| Entry::Consumer {
                 group: id.to_string(),
                 record,
             }));
         }
-        let last = self.append(&entries).map_err(|e| response_error(&e))?;
-        self.drop_staged_under(&entries);
+        // The offsets' tombstones, however many, go first and in batches
+        // of their own: a crash that keeps only some leaves the group with
+        // fewer offsets, and its record's tombstone after them all.
+        let last = self
+            .append_parts(&offsets, &entries)
+            .map_err(|e| response_error(&e))?;
+        self.drop_staged_under(&offsets);
         self.groups.remove(id);
         tracing::info!(group = id, "group deleted");
         Ok(last)

@@ -116,8 +116,25 @@ impl Inner {
     /// Appends `entries` as one batch, after the records a failed write
     /// left; returns the offset of the last. On failure nothing is written.
     pub(super) fn append(&mut self, entries: &[Entry]) -> crate::Result<i64> {
+        self.append_parts(&[], entries)
+    }
+
+    /// As [`Self::append`], with `divisible` (however many) written first
+    /// in batches of their own: records whose prefix alone a crash may
+    /// keep, such as offset tombstones, which would not fit one batch.
+    pub(super) fn append_parts(
+        &mut self,
+        divisible: &[Entry],
+        entries: &[Entry],
+    ) -> crate::Result<i64> {
         let records: Vec<KeyValue> = entries.iter().map(Entry::encode).collect();
-        let last = self.store.append_after(&self.unwritten, &records)?;
+        let last = if divisible.is_empty() {
+            self.store.append_after(&self.unwritten, &records)?
+        } else {
+            let mut waiting = self.unwritten.clone();
+            waiting.extend(divisible.iter().map(Entry::encode));
+            self.store.append_after(&waiting, &records)?
+        };
         if !self.unwritten.is_empty() {
             tracing::info!("group metadata written after a failure");
             self.unwritten.clear();

@@ -276,3 +276,52 @@ fn group_records_whose_write_failed_are_written_by_the_next_tick() {
         .expect("the member's epoch was written once the disk recovered");
     assert_eq!(again.member_epoch, a.member_epoch);
 }
+
+/// A group whose offsets' tombstones take more than one batch of the offsets
+/// log (16 MiB) is deleted, and stays deleted after a reopen; so are those
+/// offsets by OffsetDelete. Both answered MESSAGE_TOO_LARGE and changed
+/// nothing, so such a group could not be deleted at all.
+#[tokio::test]
+async fn deleting_more_offsets_than_one_batch_holds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let open = || {
+        Coordinator::open(
+            (dir.path(), real_unbounded()),
+            GroupConfig::default(),
+            false,
+        )
+        .expect("open")
+    };
+    let coordinator = open();
+    // Tombstones of about 270 bytes each: 70,000 of them are 18 MiB.
+    let topic = "t".repeat(249);
+    for group in ["g", "h"] {
+        for chunk in 0..7 {
+            let commits: Vec<Commit> = (chunk * 10_000..(chunk + 1) * 10_000)
+                .map(|p| commit(&topic, p, 1))
+                .collect();
+            let results = coordinator.commit(group, -1, "", None, &commits).await;
+            assert!(results.iter().all(Result::is_ok), "{:?}", &results[..1]);
+        }
+    }
+    assert_eq!(coordinator.delete_groups(&["g".into()]).await, vec![Ok(())]);
+    let partitions: Vec<i32> = (0..70_000).collect();
+    let deleted = coordinator
+        .delete_offsets("h", &[(topic.clone(), partitions)])
+        .await
+        .expect("delete offsets");
+    assert!(deleted[0].1.iter().all(|(_, r)| r.is_ok()));
+    coordinator.close().expect("close");
+
+    let coordinator = open();
+    assert_eq!(coordinator.describe("g").expect("describe").state, "Dead");
+    for group in ["g", "h"] {
+        let fetched = coordinator
+            .fetch_offsets(group, None, (None, -1))
+            .expect("fetch");
+        assert!(
+            fetched.iter().all(|(_, ps)| ps.is_empty()),
+            "{group} keeps offsets"
+        );
+    }
+}

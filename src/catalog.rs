@@ -63,8 +63,9 @@ struct TopicsFile {
 #[derive(Debug)]
 pub struct Catalog {
     data_dir: PathBuf,
-    /// The topic defaults in force (the `[log]` table under dynamic broker configs).
-    defaults: RwLock<LogConfig>,
+    /// The topic defaults in force (the `[log]` table under dynamic broker
+    /// configs), and the generation of dynamic configs they come from.
+    defaults: RwLock<(u64, LogConfig)>,
     topics: RwLock<index::Topics>,
     /// Serialises metadata changes so `topics.toml` is written in order.
     admin: Mutex<()>,
@@ -121,7 +122,7 @@ impl Catalog {
         };
         let catalog = Catalog {
             data_dir: data_dir.to_path_buf(),
-            defaults: RwLock::new(defaults),
+            defaults: RwLock::new((0, defaults)),
             topics: RwLock::new(index::Topics::default()),
             admin: Mutex::new(()),
             producer_ids: Mutex::new((0, 0)),
@@ -231,13 +232,19 @@ impl Catalog {
         self.defaults
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .1
             .clone()
     }
 
     /// New broker-wide defaults (a dynamic broker config changed): every
     /// topic that does not override a setting takes the new value at once.
-    pub fn set_defaults(&self, defaults: LogConfig) {
+    /// Defaults of an older `generation` than those in force (a change that
+    /// got here after a later one) are left out.
+    pub fn set_defaults(&self, (generation, defaults): (u64, LogConfig)) {
         let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        if generation < self.defaults.read().unwrap_or_else(|e| e.into_inner()).0 {
+            return;
+        }
         for topic in self.topics() {
             let cfg = Arc::new(
                 topic_config::apply(&defaults, &topic.overrides())
@@ -247,7 +254,7 @@ impl Catalog {
                 partition.set_config(cfg.clone());
             }
         }
-        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = defaults;
+        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = (generation, defaults);
     }
 
     fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, index::Topics> {

@@ -65,6 +65,10 @@ struct Stored {
     cluster: BTreeMap<String, String>,
     #[serde(default)]
     group: BTreeMap<String, BTreeMap<String, String>>,
+    /// Broker setting changes this process made: orders the defaults they
+    /// give, which two changes at once may apply in either order.
+    #[serde(skip)]
+    generation: u64,
 }
 
 /// The dynamic configs of the broker.
@@ -118,7 +122,8 @@ impl DynamicConfigs {
 
     /// Changes the dynamic settings of `scope` with `change`; checks every
     /// name and value; with `validate_only` nothing changes. Returns the
-    /// topic defaults now in force, and whether the change is durable (see
+    /// topic defaults now in force, with their generation (for
+    /// [`Catalog::set_defaults`]), and whether the change is durable (see
     /// [`Durable`]: it is made either way). The outer error is a failed
     /// write (nothing changed), the inner one an invalid change.
     pub(crate) fn alter_broker(
@@ -126,7 +131,7 @@ impl DynamicConfigs {
         scope: Scope,
         change: impl FnOnce(&mut BTreeMap<String, String>) -> std::result::Result<(), String>,
         validate_only: bool,
-    ) -> Result<std::result::Result<(LogConfig, Durable), String>> {
+    ) -> Result<std::result::Result<((u64, LogConfig), Durable), String>> {
         let mut stored = self.lock();
         let mut next = stored.clone();
         let map = match scope {
@@ -144,11 +149,12 @@ impl DynamicConfigs {
             Err(invalid) => return Ok(Err(invalid)),
         };
         if validate_only || next == *stored {
-            return Ok(Ok((defaults, Ok(()))));
+            return Ok(Ok(((stored.generation, defaults), Ok(()))));
         }
         let durable = self.write(&next)?;
+        next.generation += 1;
         *stored = next;
-        Ok(Ok((defaults, durable)))
+        Ok(Ok(((stored.generation, defaults), durable)))
     }
 
     /// The settings set on group `group`.

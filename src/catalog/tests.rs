@@ -241,7 +241,7 @@ fn a_topics_partitions_share_one_copy_of_its_settings_as_it_grows_and_changes() 
         segment_bytes: 1 << 20,
         ..LogConfig::default()
     };
-    catalog.set_defaults(defaults);
+    catalog.set_defaults((1, defaults));
     assert!(shared(&catalog));
     let partitions = catalog.topic("t").unwrap().partitions();
     let config = partitions[5].shared_config();
@@ -319,4 +319,29 @@ fn a_deleted_topic_leaves_the_cleaner_checkpoint_at_once() {
     let (catalog, checkpoint) = compacted_with_checkpoint(dir.path(), 0);
     catalog.delete_topic("c").unwrap();
     assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "0\n0\n");
+}
+
+/// Two dynamic config changes at once may reach the catalog in either
+/// order: the defaults of the later change stay in force. Those of the
+/// earlier one, applied last, replaced them.
+#[test]
+fn defaults_of_an_older_change_applied_last_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(dir.path(), LogConfig::default()).unwrap();
+    catalog
+        .create_topic("t", 1, BTreeMap::new(), false)
+        .unwrap();
+    let segment = |segment_bytes| LogConfig {
+        segment_bytes,
+        ..LogConfig::default()
+    };
+    catalog.set_defaults((2, segment(2 << 20)));
+    catalog.set_defaults((1, segment(1 << 20)));
+    let in_force = catalog.topic("t").unwrap().partitions()[0]
+        .shared_config()
+        .segment_bytes;
+    assert_eq!(
+        (in_force, catalog.defaults().segment_bytes),
+        (2 << 20, 2 << 20)
+    );
 }

@@ -169,6 +169,8 @@ pub(super) fn alter_broker(
                 .unwrap_or_else(|| Error::api(ResponseError::InvalidConfig, m))
         })?;
     if !validate_only {
+        // Another change may have been applied since: the catalog keeps
+        // the later of the two.
         ctx.catalog.set_defaults(defaults);
     }
     durable

@@ -166,7 +166,7 @@ impl CleanJob {
             bytes_before: 0,
         };
         if map_end <= self.first_dirty {
-            tracing::warn!(dir = %self.dir.display(), "log_cleaner_dedupe_buffer_size holds not even one key; not cleaning");
+            tracing::warn!(dir = %self.dir.display(), "a cleaner pass mapped nothing; not cleaning");
             return Ok(cleaned);
         }
         let mut txn_has_data: HashMap<i64, bool> = HashMap::new();
@@ -208,10 +208,10 @@ impl CleanJob {
                 }
                 let raw = records::raw_records(&batch)?;
                 for record in records::parse(&batch, &raw)? {
-                    if let (Some(key), true) = (record.key, record.offset >= self.first_dirty) {
-                        if !map.put(key, record.offset) {
-                            return Ok(record.offset);
-                        }
+                    if let (Some(key), true) = (record.key, record.offset >= self.first_dirty)
+                        && !map.put(key, record.offset)
+                    {
+                        return Ok(record.offset);
                     }
                 }
             }
@@ -300,7 +300,8 @@ impl CleanJob {
     /// Appends to `out` what is kept of `batch` (nothing when no record
     /// stays). A batch past what the map covers is kept as it is, as Kafka
     /// does: a tombstone there must not expire, nor get its horizon, while
-    /// the records it deletes may not have been superseded yet.
+    /// the records it deletes may not have been superseded yet. The same
+    /// holds for the records of a batch mapped in part past the map.
     fn clean_batch(
         &self,
         batch: &RecordBatch<'_>,
@@ -342,7 +343,9 @@ impl CleanJob {
                     return false;
                 };
                 let latest = map.get(key).is_none_or(|o| r.offset >= o);
-                latest && !(r.is_tombstone() && expired)
+                // Past the map (a batch mapped in part), even an expired
+                // tombstone stays: it is not known to have superseded anything.
+                latest && !(r.is_tombstone() && expired && r.offset < map_end)
             })
             .copied()
             .collect();

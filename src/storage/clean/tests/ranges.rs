@@ -1,6 +1,6 @@
 //! What a pass maps, and from where: batches past the end of its map, a
-//! batch larger than the map, a transaction open in a sealed segment, a
-//! checkpoint past the log's end.
+//! batch larger than the map (and its tombstones past the map), a
+//! transaction open in a sealed segment, a checkpoint past the log's end.
 
 use super::*;
 
@@ -176,16 +176,70 @@ fn a_batch_larger_than_the_map_is_cleaned_in_parts() {
     }
     assert!(passes >= 10, "{passes} passes");
     let rows = read_records(&log);
-    let sealed: Vec<_> = rows.iter().filter(|(o, ..)| *o <= last).collect();
-    let expected: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = (5..10)
-        .map(|i| (Some(keys[i].clone().into_bytes()), Some(b"v2".to_vec())))
+    let sealed: Vec<String> = rows
+        .iter()
+        .filter(|(o, ..)| *o <= last)
+        .map(|(_, k, v)| {
+            let text = |b: &Option<Vec<u8>>| {
+                b.as_deref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+            };
+            format!("{:?}={:?}", text(k), text(v))
+        })
+        .collect();
+    let expected: Vec<String> = (5..10)
+        .map(|i| format!("Some({:?})=Some(\"v2\")", format!("k{i}")))
         .collect();
     assert_eq!(
-        sealed
-            .iter()
-            .map(|(_, k, v)| (k.clone(), v.clone()))
-            .collect::<Vec<_>>(),
-        expected,
+        sealed, expected,
         "only the latest values are left, their tombstones gone"
     );
+}
+
+/// A tombstone in the part of a batch past the map stays even when its
+/// batch came with a delete horizon already past (a producer may set that
+/// bit): it was never mapped, so the value it deletes was not removed.
+/// Dropping it brought that value back.
+#[test]
+fn a_tombstone_past_the_map_stays_whatever_its_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compacted(), T0).unwrap();
+    put(&mut log, "k", Some("old"), T0);
+    let sent = keyed_batch(
+        &[
+            (Some(b"a".as_slice()), Some(b"x".as_slice())),
+            (Some(b"b".as_slice()), Some(b"x".as_slice())),
+            (Some(b"c".as_slice()), Some(b"x".as_slice())),
+            (Some(b"k".as_slice()), None),
+        ],
+        T0,
+    );
+    let sent = RecordBatch::parse(&sent).unwrap();
+    let raw = records::raw_records(&sent).unwrap();
+    let all = records::parse(&sent, &raw).unwrap();
+    let mut expired = Vec::new();
+    records::rebuild(&sent, &all, Some(T0 - 1), &mut expired).unwrap();
+    let last = log.append(&expired, T0).unwrap().base_offset + 3;
+    let mut filler = 0;
+    while log.active_base_offset() <= last {
+        put(&mut log, &format!("f{filler}"), Some("x"), T0);
+        filler += 1;
+    }
+    let mut dirty = 0;
+    let mut passes = 0;
+    while let Some(job) = log.clean_job(dirty, T0) {
+        // Room for two keys: the second pass maps the batch in part.
+        let cleaned = job
+            .run(&mut OffsetMap::new(3 * offset_map::SLOT_BYTES), T0)
+            .unwrap();
+        log.install_cleaned(&cleaned, T0).unwrap();
+        dirty = cleaned.next_dirty;
+        passes += 1;
+        assert!(passes < 100);
+        let k = latest(&read_records(&log)).get(b"k".as_slice()).cloned();
+        assert!(
+            k.as_ref().is_none_or(|(_, value)| value.is_none()),
+            "pass {passes}: k is back: {k:?}"
+        );
+    }
 }

@@ -71,6 +71,12 @@ struct Stored {
     generation: u64,
 }
 
+/// Topic defaults, with the generation of the broker-config changes they
+/// come from (see [`Catalog::set_defaults`]).
+///
+/// [`Catalog::set_defaults`]: crate::catalog::Catalog::set_defaults
+pub(crate) type Versioned = (u64, LogConfig);
+
 /// The dynamic configs of the broker.
 #[derive(Debug)]
 pub(crate) struct DynamicConfigs {
@@ -120,25 +126,32 @@ impl DynamicConfigs {
             .map(|v| (v.clone(), Scope::Cluster))
     }
 
-    /// Changes the dynamic settings of `scope` with `change`; checks every
+    /// Changes the dynamic settings of `scope` with `change`, which is
+    /// given the topic defaults in force before it (for APPEND and
+    /// SUBTRACT, read under the same lock as the change); checks every
     /// name and value; with `validate_only` nothing changes. Returns the
-    /// topic defaults now in force, with their generation (for
-    /// [`Catalog::set_defaults`]), and whether the change is durable (see
+    /// topic defaults now in force, with their generation ([`Versioned`]),
+    /// and whether the change is durable (see
     /// [`Durable`]: it is made either way). The outer error is a failed
     /// write (nothing changed), the inner one an invalid change.
     pub(crate) fn alter_broker(
         &self,
         scope: Scope,
-        change: impl FnOnce(&mut BTreeMap<String, String>) -> std::result::Result<(), String>,
+        change: impl FnOnce(
+            &mut BTreeMap<String, String>,
+            &LogConfig,
+        ) -> std::result::Result<(), String>,
         validate_only: bool,
-    ) -> Result<std::result::Result<((u64, LogConfig), Durable), String>> {
+    ) -> Result<std::result::Result<(Versioned, Durable), String>> {
         let mut stored = self.lock();
+        let in_force =
+            effective(&self.static_log, &stored).unwrap_or_else(|_| self.static_log.clone());
         let mut next = stored.clone();
         let map = match scope {
             Scope::Broker => &mut next.broker,
             Scope::Cluster => &mut next.cluster,
         };
-        let checked = change(map)
+        let checked = change(map, &in_force)
             .and_then(|()| {
                 map.iter()
                     .try_for_each(|(name, value)| check_broker(name, value))

@@ -119,9 +119,9 @@ impl Inner {
         self.append_parts(&[], entries)
     }
 
-    /// As [`Self::append`], with `divisible` (however many) written first
-    /// in batches of their own: records whose prefix alone a crash may
-    /// keep, such as offset tombstones, which would not fit one batch.
+    /// As [`Self::append`], with `divisible` (however many) written first,
+    /// in batches apart from `entries`' one: records whose prefix alone a
+    /// crash may keep, such as offset tombstones, too many for one batch.
     pub(super) fn append_parts(
         &mut self,
         divisible: &[Entry],

@@ -328,10 +328,7 @@ fn alter_resource(
             ctx.catalog
                 .alter_configs(name, |o| change(o, &list_value), validate_only)
         }
-        BROKER => {
-            let list_value = |n: &str| dynamic::broker_list_value(ctx, n);
-            dynamic::alter_broker(ctx, name, validate_only, |o| change(o, &list_value))
-        }
+        BROKER => dynamic::alter_broker(ctx, name, validate_only, change),
         GROUP => dynamic::alter_group(ctx, name, validate_only, |o| change(o, &|_| None)),
         other => Err(Error::api(
             ResponseError::InvalidRequest,

@@ -13,6 +13,7 @@ use crate::dynamic_config::{
 };
 use crate::error::{Error, Result};
 use crate::handler::Context;
+use crate::storage::LogConfig;
 use crate::topic_config::{self, ConfigType};
 
 /// Kafka's ConfigSource values of dynamic settings.
@@ -135,12 +136,14 @@ fn dynamic_entry(
     }
 }
 
-/// Changes dynamic broker settings; the topic defaults follow at once.
+/// Changes dynamic broker settings (`change` is given the value in force
+/// of each list setting, as read with the change); the topic defaults
+/// follow at once.
 pub(super) fn alter_broker(
     ctx: &Context,
     name: &str,
     validate_only: bool,
-    change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<()>,
+    change: impl FnOnce(&mut BTreeMap<String, String>, &dyn Fn(&str) -> Option<String>) -> Result<()>,
 ) -> Result<()> {
     let scope = scope(ctx, name)?;
     let mut failed = None;
@@ -148,8 +151,8 @@ pub(super) fn alter_broker(
         .dynamic
         .alter_broker(
             scope,
-            |map| {
-                change(map).map_err(|e| {
+            |map, in_force| {
+                change(map, &|n| list_value(in_force, n)).map_err(|e| {
                     let message = e.message();
                     failed = Some(e);
                     message
@@ -176,12 +179,13 @@ pub(super) fn alter_broker(
     durable
 }
 
-/// The list value in force of broker setting `name`, for APPEND and SUBTRACT.
-pub(super) fn broker_list_value(ctx: &Context, name: &str) -> Option<String> {
+/// The value of list broker setting `name` under `defaults`, for APPEND
+/// and SUBTRACT.
+fn list_value(defaults: &LogConfig, name: &str) -> Option<String> {
     let row = topic_config::SETTINGS
         .iter()
         .find(|r| r.broker_name == Some(name))?;
-    (row.kind == ConfigType::List).then(|| row.value(&ctx.catalog.defaults()))
+    (row.kind == ConfigType::List).then(|| row.value(defaults))
 }
 
 /// DescribeConfigs of a group: its consumer group protocol settings.

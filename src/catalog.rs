@@ -22,6 +22,7 @@ use crate::util::{now_ms, write_atomically};
 
 mod admin;
 mod cleaner;
+mod defaults;
 mod index;
 mod names;
 mod partition;
@@ -227,36 +228,6 @@ impl Catalog {
         &self.data_dir
     }
 
-    /// The broker-wide default log settings.
-    pub fn defaults(&self) -> LogConfig {
-        self.defaults
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .clone()
-    }
-
-    /// New broker-wide defaults (a dynamic broker config changed): every
-    /// topic that does not override a setting takes the new value at once.
-    /// Defaults of an older `generation` than those in force (a change that
-    /// got here after a later one) are left out.
-    pub fn set_defaults(&self, (generation, defaults): (u64, LogConfig)) {
-        let _admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        if generation < self.defaults.read().unwrap_or_else(|e| e.into_inner()).0 {
-            return;
-        }
-        for topic in self.topics() {
-            let cfg = Arc::new(
-                topic_config::apply(&defaults, &topic.overrides())
-                    .unwrap_or_else(|_| defaults.clone()),
-            );
-            for partition in topic.partitions() {
-                partition.set_config(cfg.clone());
-            }
-        }
-        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = (generation, defaults);
-    }
-
     fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, index::Topics> {
         self.topics.write().unwrap_or_else(|e| e.into_inner())
     }
@@ -322,12 +293,6 @@ impl Catalog {
                     "unknown topic or partition",
                 )
             })
-    }
-
-    /// The effective log settings of a topic.
-    pub fn topic_log_config(&self, topic: &Topic) -> LogConfig {
-        let defaults = self.defaults();
-        topic_config::apply(&defaults, &topic.overrides()).unwrap_or(defaults)
     }
 
     /// A producer id never handed out before, even across restarts.

@@ -27,6 +27,8 @@ impl Log {
     /// DeleteRecords removed them). Returns the groups installed. A log that
     /// failed while the job ran takes none (the next open removes the
     /// cleaned files): they were read from a page cache it no longer trusts.
+    ///
+    /// [`CleanJob::run`]: super::CleanJob::run
     pub fn install_cleaned(&mut self, cleaned: &Cleaned, now_ms: i64) -> Result<usize> {
         if self.is_poisoned() {
             return Err(Error::Poisoned);

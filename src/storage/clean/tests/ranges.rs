@@ -25,23 +25,8 @@ fn records_past_the_map_are_left_as_they_are() {
     for i in 0..40 {
         put(&mut log, &format!("b{i}"), Some("x"), T0);
     }
-    let mut dirty = 0;
-    let mut passes = 0;
-    while let Some(job) = log.clean_job(dirty, T0) {
-        // Room for two keys: each pass maps two batches.
-        let cleaned = job
-            .run(&mut OffsetMap::new(3 * offset_map::SLOT_BYTES), T0)
-            .unwrap();
-        log.install_cleaned(&cleaned, T0).unwrap();
-        dirty = cleaned.next_dirty;
-        passes += 1;
-        assert!(passes < 100);
-        let k = latest(&read_records(&log)).get(b"k".as_slice()).cloned();
-        assert!(
-            k.as_ref().is_none_or(|(_, value)| value.is_none()),
-            "pass {passes}: k is back: {k:?}"
-        );
-    }
+    // Room for two keys: each pass maps two batches.
+    let passes = clean_in_two_key_passes(&mut log, &["k"]);
     assert!(passes > 1);
 }
 
@@ -148,32 +133,10 @@ fn a_batch_larger_than_the_map_is_cleaned_in_parts() {
     // k0..k4 deleted, k5..k9 replaced, in one batch.
     let second = batch(&|i| (i >= 5).then_some(b"v2".as_slice()));
     let last = log.append(&second, T0).unwrap().base_offset + 9;
-    let mut filler = 0;
-    while log.active_base_offset() <= last {
-        put(&mut log, &format!("f{filler}"), Some("x"), T0);
-        filler += 1;
-    }
-    let mut dirty = 0;
-    let mut passes = 0;
-    while let Some(job) = log.clean_job(dirty, T0) {
-        // Room for two keys: a batch of ten takes five passes.
-        let cleaned = job
-            .run(&mut OffsetMap::new(3 * offset_map::SLOT_BYTES), T0)
-            .unwrap();
-        log.install_cleaned(&cleaned, T0).unwrap();
-        assert!(cleaned.next_dirty > dirty, "pass {passes} got nowhere");
-        dirty = cleaned.next_dirty;
-        passes += 1;
-        assert!(passes < 100);
-        let latest = latest(&read_records(&log));
-        for key in &keys[..5] {
-            let value = latest.get(key.as_bytes()).map(|(_, v)| v.clone());
-            assert!(
-                value.as_ref().is_none_or(Option::is_none),
-                "pass {passes}: {key} is back: {value:?}"
-            );
-        }
-    }
+    seal_through(&mut log, last);
+    // Room for two keys: a batch of ten takes five passes.
+    let deleted: Vec<&str> = keys[..5].iter().map(String::as_str).collect();
+    let passes = clean_in_two_key_passes(&mut log, &deleted);
     assert!(passes >= 10, "{passes} passes");
     let rows = read_records(&log);
     let sealed: Vec<String> = rows
@@ -220,26 +183,43 @@ fn a_tombstone_past_the_map_stays_whatever_its_horizon() {
     let mut expired = Vec::new();
     records::rebuild(&sent, &all, Some(T0 - 1), &mut expired).unwrap();
     let last = log.append(&expired, T0).unwrap().base_offset + 3;
-    let mut filler = 0;
-    while log.active_base_offset() <= last {
-        put(&mut log, &format!("f{filler}"), Some("x"), T0);
-        filler += 1;
-    }
+    seal_through(&mut log, last);
+    // Room for two keys: the second pass maps the batch in part.
+    clean_in_two_key_passes(&mut log, &["k"]);
+}
+
+/// Cleans with a map of room for two keys per pass until no pass is due,
+/// checking that each pass gets on and that none of the `deleted` keys has
+/// a value again after it; returns the number of passes.
+fn clean_in_two_key_passes(log: &mut Log, deleted: &[&str]) -> usize {
     let mut dirty = 0;
     let mut passes = 0;
     while let Some(job) = log.clean_job(dirty, T0) {
-        // Room for two keys: the second pass maps the batch in part.
         let cleaned = job
             .run(&mut OffsetMap::new(3 * offset_map::SLOT_BYTES), T0)
             .unwrap();
         log.install_cleaned(&cleaned, T0).unwrap();
+        assert!(cleaned.next_dirty > dirty, "pass {passes} got nowhere");
         dirty = cleaned.next_dirty;
         passes += 1;
         assert!(passes < 100);
-        let k = latest(&read_records(&log)).get(b"k".as_slice()).cloned();
-        assert!(
-            k.as_ref().is_none_or(|(_, value)| value.is_none()),
-            "pass {passes}: k is back: {k:?}"
-        );
+        let latest = latest(&read_records(log));
+        for key in deleted {
+            let value = latest.get(key.as_bytes()).map(|(_, v)| v.clone());
+            assert!(
+                value.as_ref().is_none_or(Option::is_none),
+                "pass {passes}: {key} is back: {value:?}"
+            );
+        }
+    }
+    passes
+}
+
+/// Appends filler records until `last` lies in a sealed segment.
+fn seal_through(log: &mut Log, last: i64) {
+    let mut filler = 0;
+    while log.active_base_offset() <= last {
+        put(log, &format!("f{filler}"), Some("x"), T0);
+        filler += 1;
     }
 }

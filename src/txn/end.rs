@@ -17,7 +17,7 @@ impl TxnCoordinator {
         producer: (i64, i16),
         commit: bool,
     ) -> Result<()> {
-        let _ending = self.ending.lock().await;
+        let _ending = self.ending(txn_id, false).await;
         let mut meta = self.with_current(txn_id, producer, |meta| meta.clone())?;
         if let Some(decided) = meta.pending_decision() {
             // A retry after a failure half way: carry the decision out.
@@ -106,7 +106,7 @@ impl TxnCoordinator {
             .map(|(id, _)| id.clone())
             .collect();
         for txn_id in expired {
-            let _ending = self.ending.lock().await;
+            let _ending = self.ending(&txn_id, false).await;
             let Some(mut meta) = self.lock().get(&txn_id).cloned() else {
                 continue;
             };

@@ -15,7 +15,7 @@
 //! retrying EndTxn after a restart gets the outcome reached.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use kafka_protocol::ResponseError;
 
@@ -38,8 +38,11 @@ use state_log::TxnRecord;
 #[derive(Debug)]
 pub(crate) struct TxnCoordinator {
     txns: Mutex<HashMap<String, TxnMeta>>,
-    /// Serialises decisions and their markers.
-    ending: tokio::sync::Mutex<()>,
+    /// Per transactional id: serialises its decisions and their markers,
+    /// its new producers and its TxnOffsetCommits (see [`Self::ending`]).
+    ending: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The one lock of ids no producer was ever given.
+    unknown: Arc<tokio::sync::Mutex<()>>,
     log: Mutex<InternalLog>,
     /// fsync markers before answering (`flush = "always"`).
     durable: bool,
@@ -56,6 +59,25 @@ fn refuse(code: ResponseError, message: &str) -> Error {
 impl TxnCoordinator {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, TxnMeta>> {
         self.txns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for, and holds until the guard drops, `txn_id`'s lock: one
+    /// transaction ending (its markers awaiting an fsync) holds up only
+    /// requests of its own id. `init` (InitProducerId, which makes an id
+    /// known) gives the id its lock; ids never given a producer share one,
+    /// so requests naming random ids leave nothing behind.
+    async fn ending(&self, txn_id: &str, init: bool) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.ending.lock().unwrap_or_else(|e| e.into_inner());
+            match locks.get(txn_id) {
+                Some(lock) => lock.clone(),
+                None if init || self.lock().contains_key(txn_id) => {
+                    locks.entry(txn_id.to_string()).or_default().clone()
+                }
+                None => self.unknown.clone(),
+            }
+        };
+        lock.lock_owned().await
     }
 
     /// Appends `id`'s new state to the internal log; a state others depend
@@ -127,7 +149,7 @@ impl TxnCoordinator {
                 "transaction timeout out of range",
             ));
         }
-        let _ending = self.ending.lock().await;
+        let _ending = self.ending(txn_id, true).await;
         let (producer_id, epoch) = self.next_producer(catalog, txn_id, producer).await?;
         let meta = TxnMeta {
             producer_id,
@@ -146,7 +168,7 @@ impl TxnCoordinator {
 
     /// The producer id and epoch the next producer of `txn_id` gets, after
     /// carrying out a decision left pending and aborting an open
-    /// transaction. Called with the `ending` lock held.
+    /// transaction. Called with `txn_id`'s `ending` lock held.
     async fn next_producer(
         &self,
         catalog: &Catalog,
@@ -284,7 +306,7 @@ impl TxnCoordinator {
         group: &str,
         commits: Vec<Commit>,
     ) -> Result<Vec<std::result::Result<(), ResponseError>>> {
-        let _ending = self.ending.lock().await;
+        let _ending = self.ending(txn_id, false).await;
         self.with_current(txn_id, producer, |meta| {
             if meta.is_open() {
                 Ok(())

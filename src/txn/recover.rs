@@ -117,7 +117,8 @@ impl TxnCoordinator {
         }
         let coordinator = TxnCoordinator {
             txns: Mutex::new(HashMap::new()),
-            ending: tokio::sync::Mutex::new(()),
+            ending: Mutex::new(HashMap::new()),
+            unknown: Default::default(),
             log: Mutex::new(log),
             durable,
             max_timeout_ms,

@@ -1,5 +1,6 @@
 //! A [`Disk`] that fails on command and models a machine crash, for tests of
-//! every layer: EIO or ENOSPC on a chosen operation of chosen files, and
+//! every layer: EIO or ENOSPC on a chosen operation of chosen files, a
+//! chosen operation held until released ([`FaultyDisk::hold`]), and
 //! [`FaultyDisk::drop_unsynced`], which cuts every file back to what its last
 //! completed fsync covered and removes the files created since their
 //! directory's last fsync.
@@ -8,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::storage::{Disk, LogFiles, OpenSegments, RealDisk};
 
@@ -44,12 +45,17 @@ struct State {
     unnamed: HashSet<PathBuf>,
     /// Faults injected so far.
     injected: u64,
+    /// (operation, path part) of the calls that wait for [`FaultyDisk::release`].
+    holds: Vec<(DiskOp, String)>,
+    /// Calls that have waited on a hold so far.
+    held: u64,
 }
 
 /// A real disk with faults on command. Share it as `Arc<FaultyDisk>`.
 #[derive(Debug, Default)]
 pub struct FaultyDisk {
     state: Mutex<State>,
+    released: Condvar,
 }
 
 impl FaultyDisk {
@@ -81,6 +87,23 @@ impl FaultyDisk {
             errno,
             times,
         });
+    }
+
+    /// From now on, `op` on any file whose path contains `path_contains`
+    /// waits (blocking its thread) until [`FaultyDisk::release`].
+    pub fn hold(&self, op: DiskOp, path_contains: &str) {
+        self.state().holds.push((op, path_contains.to_string()));
+    }
+
+    /// Lets every held call go on, and holds no more.
+    pub fn release(&self) {
+        self.state().holds.clear();
+        self.released.notify_all();
+    }
+
+    /// How many calls have waited on a hold so far.
+    pub fn held(&self) -> u64 {
+        self.state().held
     }
 
     /// How many operations have failed on command so far.
@@ -121,6 +144,18 @@ impl FaultyDisk {
     fn check(&self, op: DiskOp, path: &Path) -> io::Result<()> {
         let mut state = self.state();
         let path = path.to_string_lossy();
+        let holds = |state: &State| {
+            state
+                .holds
+                .iter()
+                .any(|(o, part)| *o == op && path.contains(part.as_str()))
+        };
+        if holds(&state) {
+            state.held += 1;
+            while holds(&state) {
+                state = self.released.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+        }
         let hit = state
             .rules
             .iter_mut()

@@ -127,8 +127,8 @@ impl DynamicConfigs {
     }
 
     /// Changes the dynamic settings of `scope` with `change`, which is
-    /// given the topic defaults in force before it (for APPEND and
-    /// SUBTRACT, read under the same lock as the change); checks every
+    /// given the topic defaults the scope's settings lie over (for APPEND
+    /// and SUBTRACT, read under the same lock as the change); checks every
     /// name and value; with `validate_only` nothing changes. Returns the
     /// topic defaults now in force, with their generation ([`Versioned`]),
     /// and whether the change is durable (see
@@ -144,8 +144,17 @@ impl DynamicConfigs {
         validate_only: bool,
     ) -> Result<std::result::Result<(Versioned, Durable), String>> {
         let mut stored = self.lock();
+        // What the scope's own settings lie over: the cluster's over the
+        // file's; a broker's over both.
+        let under = match scope {
+            Scope::Broker => stored.clone(),
+            Scope::Cluster => Stored {
+                cluster: stored.cluster.clone(),
+                ..Stored::default()
+            },
+        };
         let in_force =
-            effective(&self.static_log, &stored).unwrap_or_else(|_| self.static_log.clone());
+            effective(&self.static_log, &under).unwrap_or_else(|_| self.static_log.clone());
         let mut next = stored.clone();
         let map = match scope {
             Scope::Broker => &mut next.broker,

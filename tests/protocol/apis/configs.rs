@@ -16,12 +16,22 @@ async fn incremental_alter(
     ops: Vec<incremental::AlterableConfig>,
     validate: bool,
 ) -> i16 {
+    incremental_alter_of(raw, (2, topic), ops, validate).await
+}
+
+/// IncrementalAlterConfigs of one resource (type, name).
+async fn incremental_alter_of(
+    raw: &mut Raw,
+    (resource_type, name): (i8, &str),
+    ops: Vec<incremental::AlterableConfig>,
+    validate: bool,
+) -> i16 {
     let request = IncrementalAlterConfigsRequest::default()
         .with_validate_only(validate)
         .with_resources(vec![
             incremental::AlterConfigsResource::default()
-                .with_resource_type(2)
-                .with_resource_name(s(topic))
+                .with_resource_type(resource_type)
+                .with_resource_name(s(name))
                 .with_configs(ops),
         ]);
     raw.call(1, &request).await.responses[0].error_code
@@ -134,6 +144,27 @@ async fn incremental_alter_configs_sets_deletes_appends_and_subtracts() {
         before,
         "refused or validate-only changes must change nothing"
     );
+}
+
+/// APPEND to the cluster's default of a list setting starts from the
+/// value under it (the file's), not from a broker's own setting over it:
+/// that setting was copied into the default, and showed once it was gone.
+#[tokio::test]
+async fn a_cluster_default_append_starts_from_the_value_under_it() {
+    let broker = start_broker().await;
+    let mut raw = Raw::connect(&broker.bootstrap()).await;
+    let policy = |op, value| vec![incremental_op("log.cleanup.policy", op, value)];
+    for (scope, op, value) in [
+        ("1", 0, Some("compact")),
+        ("", 2, Some("compact")),
+        ("1", 1, None),
+    ] {
+        let code = incremental_alter_of(&mut raw, (4, scope), policy(op, value), false).await;
+        assert_eq!(code, 0, "{scope:?} {op}");
+    }
+    create(&mut raw, "under", 1, &[]).await;
+    let (_, configs) = describe(&mut raw, "under", &["cleanup.policy"]).await;
+    assert_eq!(configs[0].1, "compact,delete");
 }
 
 async fn alter(raw: &mut Raw, resource_type: i8, name: &str, pairs: &[(&str, &str)]) -> i16 {

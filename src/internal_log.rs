@@ -162,12 +162,6 @@ impl InternalLog {
             .map_or_else(Vec::new, Log::open_transactions)
     }
 
-    /// Appends `records` and fsyncs before returning.
-    pub(crate) fn append_durably(&mut self, records: &[KeyValue]) -> Result<()> {
-        self.append(records)?;
-        self.sync()
-    }
-
     /// fsyncs everything appended so far.
     pub(crate) fn sync(&mut self) -> Result<()> {
         let log = self.log()?;
@@ -224,6 +218,24 @@ impl InternalLog {
             Some(log) => Ok(log.close()?),
             None => Ok(()),
         }
+    }
+}
+
+impl crate::flush::Syncable for InternalLog {
+    fn synced_offset(&self) -> i64 {
+        InternalLog::synced_offset(self)
+    }
+    fn sync_target(&mut self) -> Result<SyncTarget> {
+        InternalLog::sync_target(self)
+    }
+    fn mark_synced(&mut self, target: &SyncTarget) {
+        InternalLog::mark_synced(self, target);
+    }
+    fn poison(&mut self) {
+        InternalLog::poison(self);
+    }
+    fn is_poisoned(&self) -> bool {
+        InternalLog::is_poisoned(self)
     }
 }
 

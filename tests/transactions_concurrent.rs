@@ -1,6 +1,8 @@
 //! Transactions of different transactional ids through rdkafka do not wait
 //! for each other: one whose COMMIT markers wait for a slow fsync (under
-//! `flush = "always"`) holds up only requests of its own id.
+//! `flush = "always"`) holds up only requests of its own id; and a slow
+//! fsync of the transaction state log holds up only the transactions
+//! waiting for it, never the broker.
 
 mod common;
 
@@ -8,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, FutureRecord, Producer, ThreadedProducer,
+};
 use sluice::config::FlushMode;
 use sluice::storage::testing::{DiskOp, FaultyDisk};
 
@@ -59,8 +63,9 @@ impl Drop for ReleaseOnDrop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_ending_slowly_holds_up_only_its_own_id() {
     let disk = FaultyDisk::new();
-    let _release = ReleaseOnDrop(disk.clone());
     let broker = start_broker_on(disk.clone(), |c| c.flush = FlushMode::Always).await;
+    // Dropped before the broker, which waits for its threads.
+    let _release = ReleaseOnDrop(disk.clone());
     let (slow, quick) = (unique_topic("txn-slow"), unique_topic("txn-quick"));
     create_topic(&broker.bootstrap(), &slow, 1, &[]).await;
     create_topic(&broker.bootstrap(), &quick, 1, &[]).await;
@@ -105,4 +110,52 @@ async fn a_transaction_ending_slowly_holds_up_only_its_own_id() {
             vec![(0, "quick".to_string())]
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_state_log_fsync_holds_up_no_other_request() {
+    let disk = FaultyDisk::new();
+    let broker = start_broker_on(disk.clone(), |c| c.flush = FlushMode::Always).await;
+    // Dropped before the broker, which waits for its threads.
+    let _release = ReleaseOnDrop(disk.clone());
+    let topic = unique_topic("txn-state-slow");
+    create_topic(&broker.bootstrap(), &topic, 1, &[]).await;
+
+    // Two new transactional producers: their producer ids wait for the
+    // state log's fsync. Both the broker's threads waited with them.
+    disk.hold(DiskOp::Sync, "__transaction_state-0");
+    let inits: Vec<_> = ["txn-state-a", "txn-state-b"]
+        .into_iter()
+        .map(|id| {
+            let (bootstrap, topic) = (broker.bootstrap(), topic.clone());
+            tokio::task::spawn_blocking(move || commit_one(&bootstrap, id, &topic, id, || {}))
+        })
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while disk.held() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no fsync of the state log waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let plain = producer(&broker.bootstrap(), &[("message.timeout.ms", "5000")]);
+    let sent = plain
+        .send(
+            FutureRecord::<str, str>::to(&topic)
+                .partition(0)
+                .payload("plain"),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(
+        sent.map(|d| d.offset).map_err(|(e, _)| e.to_string()),
+        Ok(0)
+    );
+
+    disk.release();
+    for init in inits {
+        assert_eq!(init.await.expect("transaction task"), Ok(()));
+    }
 }

@@ -21,8 +21,11 @@ pub(super) async fn handle(
         .and_then(|()| {
             ctx.coordinates_transaction(&req.transactional_id)
                 .map_err(super::placement::not_coordinator)
-        })
-        .and_then(|()| ctx.txns.add_offsets(&req.transactional_id, producer));
+        });
+    let added = match added {
+        Ok(()) => ctx.txns.add_offsets(&req.transactional_id, producer).await,
+        refused => refused,
+    };
     if let Err(e) = added {
         response.error_code = e.code();
     }

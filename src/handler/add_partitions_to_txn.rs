@@ -44,6 +44,7 @@ pub(super) async fn handle(
     } else if refusals.iter().all(Result::is_ok) {
         ctx.txns
             .add_partitions(&ctx.catalog, transaction, producer, &wanted)
+            .await
     } else {
         // Kafka adds none: the refused topics say why, the others were not attempted.
         let not_attempted = |(r, (topic, p)): (Result<(), ResponseError>, &(String, i32))| {

@@ -17,7 +17,7 @@ impl TxnCoordinator {
         producer: (i64, i16),
         commit: bool,
     ) -> Result<()> {
-        let _ending = self.ending(txn_id, false).await;
+        let _ending = self.ending.hold(txn_id).await;
         let mut meta = self.with_current(txn_id, producer, |meta| meta.clone())?;
         if let Some(decided) = meta.pending_decision() {
             // A retry after a failure half way: carry the decision out.
@@ -69,7 +69,7 @@ impl TxnCoordinator {
             (Status::PrepareAbort, Status::CompleteAbort)
         };
         if meta.pending_decision().is_none() {
-            self.persist(txn_id, &meta.record(prepare), true)?;
+            self.persist(txn_id, &meta.record(prepare), true).await?;
             meta.status = prepare;
             meta.last_update_ms = now_ms();
             self.lock().insert(txn_id.to_string(), meta.clone());
@@ -84,7 +84,7 @@ impl TxnCoordinator {
         meta.partitions.clear();
         meta.started_ms = -1;
         meta.last_update_ms = now_ms();
-        self.persist(txn_id, &meta.record(complete), false)?;
+        self.persist(txn_id, &meta.record(complete), false).await?;
         self.lock().insert(txn_id.to_string(), meta.clone());
         Ok(())
     }
@@ -106,7 +106,11 @@ impl TxnCoordinator {
             .map(|(id, _)| id.clone())
             .collect();
         for txn_id in expired {
-            let _ending = self.ending(&txn_id, false).await;
+            // An id busy with a request (an EndTxn awaiting its fsync) is
+            // looked at again on the next tick: it holds up no other.
+            let Some(_ending) = self.ending.try_hold(&txn_id) else {
+                continue;
+            };
             let Some(mut meta) = self.lock().get(&txn_id).cloned() else {
                 continue;
             };

@@ -15,7 +15,7 @@
 //! retrying EndTxn after a restart gets the outcome reached.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use kafka_protocol::ResponseError;
 
@@ -26,6 +26,7 @@ use crate::internal_log::InternalLog;
 use crate::util::now_ms;
 
 mod end;
+mod locks;
 mod meta;
 mod recover;
 mod state_log;
@@ -39,11 +40,11 @@ use state_log::TxnRecord;
 pub(crate) struct TxnCoordinator {
     txns: Mutex<HashMap<String, TxnMeta>>,
     /// Per transactional id: serialises its decisions and their markers,
-    /// its new producers and its TxnOffsetCommits (see [`Self::ending`]).
-    ending: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The one lock of ids no producer was ever given.
-    unknown: Arc<tokio::sync::Mutex<()>>,
+    /// its new producers and its TxnOffsetCommits.
+    ending: locks::IdLocks,
     log: Mutex<InternalLog>,
+    /// Group commit of the state log's fsyncs.
+    sync_turn: crate::flush::FlushTurn,
     /// fsync markers before answering (`flush = "always"`).
     durable: bool,
     /// `transaction_max_timeout_ms`: the longest timeout a producer may ask for.
@@ -61,43 +62,36 @@ impl TxnCoordinator {
         self.txns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for, and holds until the guard drops, `txn_id`'s lock: one
-    /// transaction ending (its markers awaiting an fsync) holds up only
-    /// requests of its own id. `init` (InitProducerId, which makes an id
-    /// known) gives the id its lock; ids never given a producer share one,
-    /// so requests naming random ids leave nothing behind.
-    async fn ending(&self, txn_id: &str, init: bool) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.ending.lock().unwrap_or_else(|e| e.into_inner());
-            match locks.get(txn_id) {
-                Some(lock) => lock.clone(),
-                None if init || self.lock().contains_key(txn_id) => {
-                    locks.entry(txn_id.to_string()).or_default().clone()
-                }
-                None => self.unknown.clone(),
-            }
-        };
-        lock.lock_owned().await
-    }
-
     /// Appends `id`'s new state to the internal log; a state others depend
     /// on (`must_hold`) is fsynced first when the broker runs with
     /// `flush = "always"`. Under `flush = "os"` it is in the page cache, as
     /// the records it speaks of are: a killed broker keeps both, and a power
     /// loss may take both, which is what that setting accepts.
-    fn persist(&self, id: &str, record: &TxnRecord, must_hold: bool) -> Result<()> {
-        let durable = must_hold && self.durable;
+    async fn persist(&self, id: &str, record: &TxnRecord, must_hold: bool) -> Result<()> {
+        let offset = self.append_state(id, record)?;
+        if must_hold && self.durable {
+            // DURABILITY: on disk before the client learns of it, or a
+            // marker is written. By group commit, off the async threads.
+            let what = || state_log::STATE_DIR.to_string();
+            self.sync_turn
+                .sync_through(|| self.state_log(), offset, what)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Appends `id`'s new state to the internal log, not fsynced; returns
+    /// its offset.
+    fn append_state(&self, id: &str, record: &TxnRecord) -> Result<i64> {
         let entry = [(
             state_log::encode_key(id),
             Some(state_log::encode_value(record)),
         )];
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        if durable {
-            // DURABILITY: on disk before the client learns of it, or a marker is written.
-            log.append_durably(&entry)
-        } else {
-            log.append(&entry).map(|_| ())
-        }
+        self.state_log().append(&entry)
+    }
+
+    fn state_log(&self) -> MutexGuard<'_, InternalLog> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One cleaner pass over the internal log; the next first dirty offset.
@@ -149,7 +143,7 @@ impl TxnCoordinator {
                 "transaction timeout out of range",
             ));
         }
-        let _ending = self.ending(txn_id, true).await;
+        let _ending = self.ending.hold(txn_id).await;
         let (producer_id, epoch) = self.next_producer(catalog, txn_id, producer).await?;
         let meta = TxnMeta {
             producer_id,
@@ -161,7 +155,8 @@ impl TxnCoordinator {
             last_update_ms: now_ms(),
         };
         // DURABILITY: the id's producer is on disk before the client learns it.
-        self.persist(txn_id, &meta.record(Status::Empty), true)?;
+        self.persist(txn_id, &meta.record(Status::Empty), true)
+            .await?;
         self.lock().insert(txn_id.to_string(), meta);
         Ok((producer_id, epoch))
     }
@@ -240,7 +235,12 @@ impl TxnCoordinator {
     /// starting one if none is open: the Ongoing state is on disk before
     /// this returns, so a crash never forgets a partition a client may
     /// have written to.
-    fn join(&self, txn_id: &str, producer: (i64, i16), partitions: &[(String, i32)]) -> Result<()> {
+    async fn join(
+        &self,
+        txn_id: &str,
+        producer: (i64, i16),
+        partitions: &[(String, i32)],
+    ) -> Result<()> {
         let wanted = self.with_current(txn_id, producer, |meta| {
             let new = partitions.iter().any(|p| !meta.partitions.contains(p));
             (!meta.is_open() || new).then(|| {
@@ -257,12 +257,13 @@ impl TxnCoordinator {
         let Some(next) = wanted else {
             return Ok(());
         };
-        self.persist(txn_id, &next.record(Status::Ongoing), true)?;
+        self.persist(txn_id, &next.record(Status::Ongoing), true)
+            .await?;
         self.with_current(txn_id, producer, |meta| *meta = next)
     }
 
     /// AddPartitionsToTxn: the partitions must exist.
-    pub(crate) fn add_partitions(
+    pub(crate) async fn add_partitions(
         &self,
         catalog: &Catalog,
         txn_id: &str,
@@ -285,14 +286,14 @@ impl TxnCoordinator {
                 .map(|r| r.and(Err(ResponseError::OperationNotAttempted)))
                 .collect());
         }
-        self.join(txn_id, producer, partitions)?;
+        self.join(txn_id, producer, partitions).await?;
         Ok(results)
     }
 
     /// AddOffsetsToTxn: opens the transaction, if it is not, for the
     /// group's offsets (TxnOffsetCommit writes them).
-    pub(crate) fn add_offsets(&self, txn_id: &str, producer: (i64, i16)) -> Result<()> {
-        self.join(txn_id, producer, &[])
+    pub(crate) async fn add_offsets(&self, txn_id: &str, producer: (i64, i16)) -> Result<()> {
+        self.join(txn_id, producer, &[]).await
     }
 
     /// TxnOffsetCommit: offsets written to the offsets log in the
@@ -306,7 +307,7 @@ impl TxnCoordinator {
         group: &str,
         commits: Vec<Commit>,
     ) -> Result<Vec<std::result::Result<(), ResponseError>>> {
-        let _ending = self.ending(txn_id, false).await;
+        let _ending = self.ending.hold(txn_id).await;
         self.with_current(txn_id, producer, |meta| {
             if meta.is_open() {
                 Ok(())

@@ -117,9 +117,9 @@ impl TxnCoordinator {
         }
         let coordinator = TxnCoordinator {
             txns: Mutex::new(HashMap::new()),
-            ending: Mutex::new(HashMap::new()),
-            unknown: Default::default(),
+            ending: Default::default(),
             log: Mutex::new(log),
+            sync_turn: Default::default(),
             durable,
             max_timeout_ms,
             groups,
@@ -164,6 +164,6 @@ impl TxnCoordinator {
         meta.status = status;
         meta.partitions.clear();
         meta.started_ms = -1;
-        self.persist(id, &meta.record(status), false)
+        self.append_state(id, &meta.record(status)).map(drop)
     }
 }

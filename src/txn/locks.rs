@@ -1,8 +1,8 @@
 //! One lock per transactional id, held while a request of the id decides,
-//! writes markers, gives out a producer or stages offsets: a transaction
-//! ending slowly (its markers awaiting an fsync) holds up only requests of
-//! its own id. A lock exists only while someone holds or waits for it, so
-//! requests naming many ids leave nothing behind.
+//! writes markers, gives out a producer, adds partitions or stages offsets: a
+//! transaction ending slowly (its markers awaiting an fsync) holds up only
+//! requests of its own id. A lock exists only while someone holds or waits
+//! for it, so requests naming many ids leave nothing behind.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -40,7 +40,7 @@ use state_log::TxnRecord;
 pub(crate) struct TxnCoordinator {
     txns: Mutex<HashMap<String, TxnMeta>>,
     /// Per transactional id: serialises its decisions and their markers,
-    /// its new producers and its TxnOffsetCommits.
+    /// its new producers, its added partitions and its TxnOffsetCommits.
     ending: locks::IdLocks,
     log: Mutex<InternalLog>,
     /// Group commit of the state log's fsyncs.
@@ -234,13 +234,16 @@ impl TxnCoordinator {
     /// Adds `partitions` (and, for offsets, nothing) to the open transaction,
     /// starting one if none is open: the Ongoing state is on disk before
     /// this returns, so a crash never forgets a partition a client may
-    /// have written to.
+    /// have written to. Under the id's lock: a decision (a timeout's abort,
+    /// a new producer's) taken while the state waited for its fsync would
+    /// otherwise be overwritten by it, its markers missing the partition.
     async fn join(
         &self,
         txn_id: &str,
         producer: (i64, i16),
         partitions: &[(String, i32)],
     ) -> Result<()> {
+        let _ending = self.ending.hold(txn_id).await;
         let wanted = self.with_current(txn_id, producer, |meta| {
             let new = partitions.iter().any(|p| !meta.partitions.contains(p));
             (!meta.is_open() || new).then(|| {

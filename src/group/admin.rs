@@ -169,9 +169,9 @@ impl super::Inner {
                 record,
             }));
         }
-        // The offsets' tombstones, however many, go first and in batches
-        // of their own: a crash that keeps only some leaves the group with
-        // fewer offsets, and its record's tombstone after them all.
+        // The offsets' tombstones, however many, go first, in batches apart
+        // from the group's: a crash that keeps only some leaves the group
+        // with fewer offsets, and its record's tombstone after them all.
         let last = self
             .append_parts(&offsets, &entries)
             .map_err(|e| response_error(&e))?;

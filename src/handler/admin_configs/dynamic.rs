@@ -136,9 +136,9 @@ fn dynamic_entry(
     }
 }
 
-/// Changes dynamic broker settings (`change` is given the value in force
-/// of each list setting, as read with the change); the topic defaults
-/// follow at once.
+/// Changes dynamic broker settings (`change` is given the value each list
+/// setting has under the scope's own, read with the change); the topic
+/// defaults follow at once.
 pub(super) fn alter_broker(
     ctx: &Context,
     name: &str,

@@ -34,12 +34,16 @@ impl IdLocks {
 
     /// Waits for `id`'s lock.
     pub(super) async fn hold(&self, id: &str) -> Held<'_> {
-        let guard = self.lock_of(id).lock_owned().await;
-        Held {
+        // Made before the wait: a wait given up (its request dropped) then
+        // drops it after the lock's clone, and an unused lock goes.
+        let mut held = Held {
             locks: self,
             id: id.to_string(),
-            guard: Some(guard),
-        }
+            guard: None,
+        };
+        let lock = self.lock_of(id);
+        held.guard = Some(lock.lock_owned().await);
+        held
     }
 
     /// `id`'s lock if no one holds it now.
@@ -91,5 +95,29 @@ mod tests {
         assert_eq!(locks.len(), 1);
         drop(a);
         assert_eq!(locks.len(), 0, "no lock is left once unused");
+    }
+
+    /// A wait given up after the holder let go leaves no lock behind.
+    #[tokio::test]
+    async fn a_wait_given_up_leaves_nothing() {
+        let locks = IdLocks::default();
+        let a = locks.hold("a").await;
+        let mut waiting = Box::pin(locks.hold("a"));
+        assert!(poll_once(waiting.as_mut()).await.is_none());
+        drop(a);
+        drop(waiting);
+        assert_eq!(locks.len(), 0);
+    }
+
+    /// Polls `future` once: its output if it was ready.
+    async fn poll_once<F: std::future::Future + Unpin>(future: F) -> Option<F::Output> {
+        let mut future = future;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut future).poll(cx) {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

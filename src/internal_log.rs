@@ -187,31 +187,6 @@ impl InternalLog {
         Ok(())
     }
 
-    /// Files to fsync for everything appended so far, and the offsets they cover.
-    pub(crate) fn sync_target(&mut self) -> Result<SyncTarget> {
-        Ok(self.log()?.sync_target())
-    }
-
-    pub(crate) fn synced_offset(&self) -> i64 {
-        self.log.as_ref().map_or(i64::MAX, Log::synced_offset)
-    }
-
-    pub(crate) fn mark_synced(&mut self, target: &SyncTarget) {
-        if let Some(log) = self.log.as_mut() {
-            log.mark_synced(target);
-        }
-    }
-
-    pub(crate) fn poison(&mut self) {
-        if let Some(log) = self.log.as_mut() {
-            log.poison();
-        }
-    }
-
-    pub(crate) fn is_poisoned(&self) -> bool {
-        self.log.as_ref().is_some_and(Log::is_poisoned)
-    }
-
     /// Closes the log cleanly; later appends fail with COORDINATOR_NOT_AVAILABLE.
     pub(crate) fn close(&mut self) -> Result<()> {
         match self.log.take() {
@@ -221,21 +196,28 @@ impl InternalLog {
     }
 }
 
+/// For group commit of its fsyncs ([`crate::flush::FlushTurn`]); a closed
+/// log has nothing left to sync.
 impl crate::flush::Syncable for InternalLog {
     fn synced_offset(&self) -> i64 {
-        InternalLog::synced_offset(self)
+        self.log.as_ref().map_or(i64::MAX, Log::synced_offset)
     }
+    /// Files to fsync for everything appended so far, and the offsets they cover.
     fn sync_target(&mut self) -> Result<SyncTarget> {
-        InternalLog::sync_target(self)
+        Ok(self.log()?.sync_target())
     }
     fn mark_synced(&mut self, target: &SyncTarget) {
-        InternalLog::mark_synced(self, target);
+        if let Some(log) = self.log.as_mut() {
+            log.mark_synced(target);
+        }
     }
     fn poison(&mut self) {
-        InternalLog::poison(self);
+        if let Some(log) = self.log.as_mut() {
+            log.poison();
+        }
     }
     fn is_poisoned(&self) -> bool {
-        InternalLog::is_poisoned(self)
+        self.log.as_ref().is_some_and(Log::is_poisoned)
     }
 }
 

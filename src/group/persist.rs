@@ -5,9 +5,10 @@ use kafka_protocol::ResponseError;
 
 use super::codec::Entry;
 use super::{Coordinator, Inner, OFFSETS_DIR, fail_successes, response_error};
+use crate::flush::Syncable;
 use crate::internal_log::KeyValue;
 
-impl crate::flush::Syncable for Inner {
+impl Syncable for Inner {
     fn synced_offset(&self) -> i64 {
         self.store.synced_offset()
     }

@@ -11,11 +11,7 @@ use super::*;
 #[test]
 fn records_past_the_map_are_left_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig {
-        delete_retention_ms: 0,
-        ..compacted()
-    };
-    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    let mut log = Log::open(dir.path(), expiring_at_once(), T0).unwrap();
     put(&mut log, "k", Some("old"), T0);
     // Two passes' worth of keys from "k" to its tombstone, in one segment.
     for i in 0..3 {
@@ -38,11 +34,7 @@ fn records_past_the_map_are_left_as_they_are() {
 #[test]
 fn a_transaction_open_in_a_sealed_segment_leaves_nothing_unmapped() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig {
-        delete_retention_ms: 0,
-        ..compacted()
-    };
-    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    let mut log = Log::open(dir.path(), expiring_at_once(), T0).unwrap();
     let mut filler = 0;
     let mut fill_until_roll = |log: &mut Log| {
         let base = log.active_base_offset();
@@ -117,11 +109,7 @@ fn a_checkpoint_past_the_end_cleans_from_the_start() {
 #[test]
 fn a_batch_larger_than_the_map_is_cleaned_in_parts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig {
-        delete_retention_ms: 0,
-        ..compacted()
-    };
-    let mut log = Log::open(dir.path(), config, T0).unwrap();
+    let mut log = Log::open(dir.path(), expiring_at_once(), T0).unwrap();
     let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
     let batch = |value: &dyn Fn(usize) -> Option<&'static [u8]>| {
         let records: Vec<_> = (0..keys.len())
@@ -221,5 +209,14 @@ fn seal_through(log: &mut Log, last: i64) {
     while log.active_base_offset() <= last {
         put(log, &format!("f{filler}"), Some("x"), T0);
         filler += 1;
+    }
+}
+
+/// A compacted log whose tombstones may go on the pass after the one that
+/// stamps their horizon.
+fn expiring_at_once() -> LogConfig {
+    LogConfig {
+        delete_retention_ms: 0,
+        ..compacted()
     }
 }

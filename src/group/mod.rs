@@ -121,9 +121,7 @@ impl Coordinator {
             if offsets.is_empty() {
                 continue;
             }
-            let group = groups
-                .entry(id.clone())
-                .or_insert_with(|| Group::new(&id, crate::util::now_ms()));
+            let group = group_entry(&mut groups, &id);
             group.offsets = offsets;
         }
         let session = Duration::from_millis(config.consumer_session_timeout_ms.max(0) as u64);
@@ -133,9 +131,7 @@ impl Coordinator {
                 c.restore(record, now);
             }
             c.finish_restore(now, session);
-            let group = groups
-                .entry(id.clone())
-                .or_insert_with(|| Group::new(&id, crate::util::now_ms()));
+            let group = group_entry(&mut groups, &id);
             group.consumer = Some(c);
         }
         tracing::debug!(groups = groups.len(), "group coordinator restored");
@@ -325,6 +321,13 @@ impl Inner {
 /// A crate error as the Kafka error a client sees.
 pub(crate) fn response_error(e: &crate::Error) -> ResponseError {
     ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError)
+}
+
+/// Group `id`, created empty if it is not there yet.
+fn group_entry<'a>(groups: &'a mut HashMap<String, Group>, id: &str) -> &'a mut Group {
+    groups
+        .entry(id.to_string())
+        .or_insert_with(|| Group::new(id, crate::util::now_ms()))
 }
 
 /// A failed write of commits (OffsetCommit, TxnOffsetCommit) as the Kafka

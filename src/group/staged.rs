@@ -12,10 +12,8 @@ use kafka_protocol::ResponseError;
 
 use super::codec::Entry;
 use super::offsets::offset_entries;
-use super::state::Group;
 use super::store::StagedOffset;
-use super::{Commit, Coordinator, Inner, commit_error, fail_successes};
-use crate::util::now_ms;
+use super::{Commit, Coordinator, Inner, commit_error, fail_successes, group_entry};
 
 impl Coordinator {
     /// TxnOffsetCommit: writes `commits` to `group_id` in `producer`'s (id,
@@ -123,9 +121,7 @@ impl Inner {
         };
         // The group exists from its first commit, as in Kafka: DeleteGroups
         // and OffsetDelete can then reach what waits here.
-        self.groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(group_id, now_ms()));
+        group_entry(&mut self.groups, group_id);
         let first = last + 1 - entries.len() as i64;
         if !self.in_transaction(producer_id, first) {
             // Left by a replay that stopped early: not this transaction's.
@@ -210,10 +206,7 @@ impl Inner {
         self.markers.insert(producer_id, marker);
         for staged in self.staged.take(producer_id) {
             if commit {
-                let group = self
-                    .groups
-                    .entry(staged.group.clone())
-                    .or_insert_with(|| Group::new(&staged.group, now_ms()));
+                let group = group_entry(&mut self.groups, &staged.group);
                 staged.commit_into(&mut group.offsets);
             }
         }

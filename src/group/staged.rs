@@ -129,23 +129,7 @@ impl Inner {
         }
         let staged = (first..)
             .zip(entries)
-            .filter_map(|(record, entry)| match entry {
-                Entry::Offset {
-                    group,
-                    topic,
-                    partition,
-                    value: Some(mut value),
-                } => {
-                    value.record = record;
-                    Some(StagedOffset {
-                        group,
-                        topic,
-                        partition,
-                        value,
-                    })
-                }
-                _ => None,
-            });
+            .filter_map(|(record, entry)| StagedOffset::at(record, entry));
         self.staged.add(producer_id, staged);
         (results, Some(last))
     }

@@ -78,6 +78,28 @@ impl Staged {
 pub(crate) type Offsets = BTreeMap<(String, i32), OffsetValue>;
 
 impl StagedOffset {
+    /// The commit `entry` makes in a transaction, written at offset
+    /// `record`; `None` for anything but an offset commit.
+    pub(crate) fn at(record: i64, entry: Entry) -> Option<StagedOffset> {
+        match entry {
+            Entry::Offset {
+                group,
+                topic,
+                partition,
+                value: Some(mut value),
+            } => {
+                value.record = record;
+                Some(StagedOffset {
+                    group,
+                    topic,
+                    partition,
+                    value,
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Counts this commit of a committed transaction in `offsets` (its
     /// group's), unless a later record holds the partition already.
     pub(crate) fn commit_into(self, offsets: &mut Offsets) {
@@ -92,23 +114,9 @@ impl Restored {
     fn replay(&mut self, origin: Origin, record: i64, entry: Option<Entry>) {
         match (origin, entry) {
             (Origin::Plain, Some(entry)) => self.apply(entry, record),
-            (
-                Origin::Transaction(producer_id),
-                Some(Entry::Offset {
-                    group,
-                    topic,
-                    partition,
-                    value: Some(mut value),
-                }),
-            ) => {
-                value.record = record;
-                let staged = StagedOffset {
-                    group,
-                    topic,
-                    partition,
-                    value,
-                };
-                self.staged.add(producer_id, [staged]);
+            (Origin::Transaction(producer_id), Some(entry)) => {
+                self.staged
+                    .add(producer_id, StagedOffset::at(record, entry));
             }
             (Origin::Marker(producer_id, commit), _) => {
                 // Committed offsets count at the marker, as in Kafka.
